@@ -1,0 +1,148 @@
+//! `envlock snapshot`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::OnceLock;
+
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::Output;
+use crate::lock::{render_lock, write_lock};
+use crate::{config, model, python, snapshot};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  envlock snapshot -o dev.lock
+  envlock snapshot --python .venv/bin/python --model model/ -o dev.lock
+
+The interpreter is `--python`, else `python` in envlock.toml, else `$VIRTUAL_ENV/bin/python`,
+else `python3` on PATH. The probe may take ENVLOCK_PROBE_TIMEOUT seconds (default 30).")]
+pub struct Args {
+    /// Python interpreter to capture (a path, or a command name on PATH).
+    #[arg(long, value_name = "PATH")]
+    python: Option<PathBuf>,
+    /// Model file or folder to hash; repeat for several. Replaces `models` of envlock.toml.
+    #[arg(long = "model", value_name = "PATH")]
+    models: Vec<String>,
+    /// Read defaults from FILE instead of ./envlock.toml.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Write the lock to FILE (atomically) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+pub fn run(args: Args, output: &Output) -> anyhow::Result<ExitCode> {
+    let loaded = config::load(args.config.as_deref())?;
+    if let Some(path) = &args.output {
+        check_output_folder(path)?;
+    }
+    let interpreter =
+        python::locate_interpreter(args.python.or_else(|| loaded.python()).as_deref())?;
+    let models: Vec<(String, PathBuf)> = if args.models.is_empty() {
+        let folder = &loaded.folder;
+        let models = &loaded.config.models;
+        models.iter().map(|m| (m.clone(), folder.join(m))).collect()
+    } else {
+        args.models
+            .iter()
+            .map(|m| (m.clone(), PathBuf::from(m)))
+            .collect()
+    };
+    let progress = Bar::new(output.terminal);
+    let snapshot = snapshot::python(snapshot::PythonRequest {
+        interpreter,
+        models,
+        progress: &progress,
+    })?;
+    progress.finish();
+    for warning in &snapshot.warnings {
+        output.warning(warning);
+    }
+    let text = render_lock(&snapshot.lock);
+    let lock = &snapshot.lock;
+    let summary = format!(
+        "captured Python {} with {} packages and {} models",
+        lock.python.as_ref().map_or("?", |p| p.version.as_str()),
+        lock.packages.len(),
+        lock.models.len()
+    );
+    match &args.output {
+        Some(path) => {
+            write_lock(path, &text)?;
+            output.note(&format!("{summary} into `{}`", path.display()));
+        }
+        None => {
+            use std::io::Write as _;
+            std::io::stdout()
+                .write_all(text.as_bytes())
+                .context("cannot write the lock to stdout")?;
+            output.note(&summary);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Fails before any work when the lock could not be written at the end.
+fn check_output_folder(path: &Path) -> Result<(), crate::Error> {
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => return Ok(()),
+    };
+    if folder.is_dir() {
+        return Ok(());
+    }
+    Err(crate::Error::Write {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("folder `{}` does not exist", folder.display()),
+        ),
+    })
+}
+
+/// A progress bar for model hashing, drawn only on a terminal and only for large models
+/// (small ones finish before a bar would be readable).
+struct Bar {
+    enabled: bool,
+    bar: OnceLock<ProgressBar>,
+}
+
+const BAR_THRESHOLD: u64 = 256 << 20;
+
+impl Bar {
+    fn new(enabled: bool) -> Bar {
+        Bar {
+            enabled,
+            bar: OnceLock::new(),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = self.bar.get() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl model::Progress for Bar {
+    fn start(&self, total_bytes: u64) {
+        if !self.enabled || total_bytes < BAR_THRESHOLD {
+            return;
+        }
+        let bar = ProgressBar::new(total_bytes).with_style(
+            ProgressStyle::with_template(
+                "hashing models {bar:30} {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta})",
+            )
+            .expect("the template is valid"),
+        );
+        let _ = self.bar.set(bar);
+    }
+
+    fn advance(&self, bytes: u64) {
+        if let Some(bar) = self.bar.get() {
+            bar.inc(bytes);
+        }
+    }
+}

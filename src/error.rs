@@ -1,0 +1,159 @@
+//! The library's errors. Each names the thing in backticks and, through [`Error::hint`], says
+//! what to do; the CLI prints them and exits with code 2.
+
+use std::path::PathBuf;
+
+/// Everything that stops envlock from capturing or reading a runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file or folder could not be read.
+    #[error("cannot read `{}`", path.display())]
+    Read {
+        /// What was read.
+        path: PathBuf,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file could not be written.
+    #[error("cannot write `{}`", path.display())]
+    Write {
+        /// What was written.
+        path: PathBuf,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A lock file is not valid TOML or misses required keys.
+    #[error("invalid lock `{}`", path.display())]
+    InvalidLock {
+        /// The lock file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A lock file has no `[envlock] schema`, or not an integer.
+    #[error("invalid lock `{}`: {message}", path.display())]
+    LockHeader {
+        /// The lock file.
+        path: PathBuf,
+        /// What is wrong with the header.
+        message: String,
+    },
+    /// A lock file was written by a newer envlock.
+    #[error(
+        "lock `{}` has schema {found}; this envlock reads schema {supported} at most",
+        path.display()
+    )]
+    NewerSchema {
+        /// The lock file.
+        path: PathBuf,
+        /// The schema it declares.
+        found: i64,
+        /// The newest schema this build reads.
+        supported: u32,
+    },
+    /// `envlock.toml` is not valid TOML or has unknown keys.
+    #[error("invalid config `{}`", path.display())]
+    InvalidConfig {
+        /// The config file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// The interpreter path does not exist.
+    #[error("interpreter `{}` not found", path.display())]
+    InterpreterNotFound {
+        /// The path that was tried.
+        path: PathBuf,
+    },
+    /// No interpreter was named and none was found.
+    #[error("no Python interpreter found: `$VIRTUAL_ENV` is not set and there is no `python3` on `PATH`")]
+    NoInterpreter,
+    /// The interpreter exists but could not be started.
+    #[error("cannot run interpreter `{}`", path.display())]
+    InterpreterNotRunnable {
+        /// The interpreter.
+        path: PathBuf,
+        /// Why it could not start.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The interpreter did not answer within the probe's timeout.
+    #[error("interpreter `{}` did not answer the probe within {seconds}s", path.display())]
+    ProbeTimeout {
+        /// The interpreter.
+        path: PathBuf,
+        /// The timeout.
+        seconds: u64,
+    },
+    /// The program ran but did not answer like a Python interpreter.
+    #[error("`{}` did not answer the probe like a Python interpreter: {detail}", path.display())]
+    ProbeFailed {
+        /// The program.
+        path: PathBuf,
+        /// Exit status and the tail of its output.
+        detail: String,
+    },
+    /// A model path does not exist or cannot be read.
+    #[error("cannot read model `{}`", path.display())]
+    Model {
+        /// The model path as resolved on disk.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A symlink inside a model folder points back to one of its parents.
+    #[error("symlink loop in model folder: `{}` leads back to `{}`", path.display(), ancestor.display())]
+    ModelSymlinkLoop {
+        /// The link.
+        path: PathBuf,
+        /// The folder it leads back to.
+        ancestor: PathBuf,
+    },
+}
+
+impl Error {
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::InvalidLock { path, .. } | Error::LockHeader { path, .. } => format!(
+                "regenerate it with `envlock snapshot -o {}`",
+                path.display()
+            ),
+            Error::NewerSchema { .. } => {
+                "upgrade envlock, or regenerate the lock with this version".to_string()
+            }
+            Error::InvalidConfig { .. } => {
+                "the keys envlock.toml accepts are listed in the README (\"Configuration\")"
+                    .to_string()
+            }
+            Error::InterpreterNotFound { .. } | Error::NoInterpreter => {
+                "pass `--python PATH` with the path of a Python executable, e.g. `.venv/bin/python`"
+                    .to_string()
+            }
+            Error::InterpreterNotRunnable { .. } | Error::ProbeFailed { .. } => {
+                "`--python` must name a Python 3 interpreter that runs on this machine".to_string()
+            }
+            Error::ProbeTimeout { .. } => {
+                "check that the interpreter starts (`PATH -c pass`); raise the limit with `ENVLOCK_PROBE_TIMEOUT=SECONDS`"
+                    .to_string()
+            }
+            Error::Model { .. } => {
+                "`--model` takes an existing file or folder, relative to the current folder (or to envlock.toml for its `models`)"
+                    .to_string()
+            }
+            Error::ModelSymlinkLoop { .. } => {
+                "remove the link, or point `--model` at a folder without it".to_string()
+            }
+            Error::Write { .. } => "check that the folder exists and is writable".to_string(),
+            Error::Read { .. } => "check that the path exists and is readable".to_string(),
+        })
+    }
+}
+
+/// Shorthand for the library's results.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

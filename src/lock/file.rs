@@ -1,0 +1,145 @@
+//! The lock's TOML form: rendering, atomic writing and checked reading.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use super::{Lock, SCHEMA_VERSION};
+use crate::error::{Error, Result};
+
+/// The lock as TOML. Deterministic: the same lock always gives the same bytes.
+pub fn render_lock(lock: &Lock) -> String {
+    toml::to_string_pretty(lock).expect("the lock model always serialises to TOML")
+}
+
+/// Writes `text` to `path` atomically: a temp file in the same folder, then a rename, so a
+/// reader never sees half a lock and a failed run leaves no file behind.
+pub fn write_lock(path: &Path, text: &str) -> Result<()> {
+    let write_error = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let mut temp = tempfile::Builder::new()
+        .prefix(".envlock-")
+        .suffix(".tmp")
+        .tempfile_in(folder)
+        .map_err(write_error)?;
+    temp.write_all(text.as_bytes()).map_err(write_error)?;
+    temp.as_file().sync_all().map_err(write_error)?;
+    temp.persist(path).map_err(|e| write_error(e.error))?;
+    Ok(())
+}
+
+/// Reads and checks a lock: TOML syntax, then the schema version, then the keys, each error
+/// with the file, line and column.
+pub fn read_lock(path: &Path) -> Result<Lock> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_lock(path, &text)
+}
+
+fn parse_lock(path: &Path, text: &str) -> Result<Lock> {
+    let invalid = |source| Error::InvalidLock {
+        path: path.to_path_buf(),
+        source,
+    };
+    // The schema is checked before the keys: a newer schema may have keys this build lacks,
+    // and "upgrade envlock" is the useful message then, not "missing field".
+    let table: toml::Table = text.parse().map_err(invalid)?;
+    let header = |message: &str| Error::LockHeader {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    };
+    let schema = table
+        .get("envlock")
+        .ok_or_else(|| header("no `[envlock]` table; is this an envlock lock file?"))?
+        .get("schema")
+        .ok_or_else(|| header("no `schema` key in `[envlock]`"))?
+        .as_integer()
+        .ok_or_else(|| header("`[envlock] schema` is not an integer"))?;
+    if schema > i64::from(SCHEMA_VERSION) {
+        return Err(Error::NewerSchema {
+            path: path.to_path_buf(),
+            found: schema,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    toml::from_str(text).map_err(invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_text(text: &str) -> String {
+        let error = parse_lock(Path::new("dev.lock"), text).unwrap_err();
+        let mut message = error.to_string();
+        if let Some(source) = std::error::Error::source(&error) {
+            message.push('\n');
+            message.push_str(&source.to_string());
+        }
+        message
+    }
+
+    const MINIMAL: &str = r#"
+[envlock]
+schema = 1
+created-by = "envlock 0.1.0"
+
+[source]
+kind = "python"
+
+[platform]
+os = "linux"
+arch = "x86_64"
+
+[env]
+"#;
+
+    #[test]
+    fn minimal_lock_reads_and_renders_back_identically() {
+        let lock = parse_lock(Path::new("dev.lock"), MINIMAL).unwrap();
+        let rendered = render_lock(&lock);
+        assert_eq!(
+            parse_lock(Path::new("again.lock"), &rendered).unwrap(),
+            lock
+        );
+        assert_eq!(
+            render_lock(&parse_lock(Path::new("x"), &rendered).unwrap()),
+            rendered
+        );
+    }
+
+    #[test]
+    fn newer_schema_is_refused_before_keys_are_checked() {
+        let message = error_text("[envlock]\nschema = 2\n[brand-new]\nx = 1\n");
+        assert!(message.contains("has schema 2"), "{message}");
+        assert!(message.contains("reads schema 1 at most"), "{message}");
+    }
+
+    #[test]
+    fn syntax_error_names_line_and_column() {
+        let message = error_text("[envlock]\nschema = 1\ncreated-by\n");
+        assert!(message.contains("invalid lock `dev.lock`"), "{message}");
+        assert!(message.contains("line 3, column"), "{message}");
+    }
+
+    #[test]
+    fn missing_required_key_names_the_key_and_line() {
+        let text = MINIMAL.replace("arch = \"x86_64\"\n", "");
+        let message = error_text(&text);
+        assert!(message.contains("missing field `arch`"), "{message}");
+        assert!(message.contains("line "), "{message}");
+    }
+
+    #[test]
+    fn file_without_header_is_named_as_such() {
+        let message = error_text("[tool.poetry]\nname = \"x\"\n");
+        assert!(message.contains("no `[envlock]` table"), "{message}");
+    }
+}

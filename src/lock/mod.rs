@@ -1,0 +1,293 @@
+//! The lock: one captured runtime, as written to and read from a TOML file.
+//!
+//! A dev snapshot and an image snapshot produce the same [`Lock`], so the diff never needs to
+//! know where a runtime came from. Key names are kebab-case and are a contract: scripts read
+//! them. Collections are kept sorted so the same runtime always serialises to the same bytes.
+
+mod file;
+
+pub use file::{read_lock, render_lock, write_lock};
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The lock schema this build writes and the newest one it reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One captured runtime.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schemars(title = "envlock lock file")]
+pub struct Lock {
+    /// Which schema the file follows and what wrote it.
+    pub envlock: Header,
+    /// Where the runtime was captured from.
+    pub source: Source,
+    /// The Python interpreter, absent when the runtime has none (a distroless image without Python).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<Python>,
+    /// Operating system, architecture and C library.
+    pub platform: Platform,
+    /// The drift-relevant environment variables (an allow-list; no other value is ever stored).
+    pub env: Env,
+    /// Installed distributions, one per normalized name (the copy that wins on `sys.path`),
+    /// sorted by name.
+    #[serde(default)]
+    pub packages: Vec<Package>,
+    /// `.pth` files found on `sys.path`: they add paths and can run code at start-up.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pth_files: Vec<PthFile>,
+    /// Model files and folders, in the order given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<Model>,
+}
+
+/// `[envlock]`: the file's schema and the tool that wrote it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct Header {
+    /// Schema version; a lock with a higher one is refused.
+    pub schema: u32,
+    /// `envlock <version>` of the writer.
+    pub created_by: String,
+}
+
+/// `[source]`: what was captured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct Source {
+    /// `python` for a live interpreter, `image` for a Docker image.
+    pub kind: SourceKind,
+    /// python: the interpreter as it was invoked (made absolute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpreter: Option<String>,
+}
+
+/// The kind of runtime a lock was captured from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// A Python interpreter on this machine.
+    Python,
+    /// A Docker image.
+    Image,
+}
+
+/// `[python]`: facts the interpreter reported about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct Python {
+    /// `sys.implementation.name`, e.g. `cpython`.
+    pub implementation: String,
+    /// `platform.python_version()`, e.g. `3.11.7`.
+    pub version: String,
+    /// `sys.executable` (resolves shims and venv links to the real program).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executable: Option<String>,
+    /// `sys.prefix`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// `sys.base_prefix`; differs from `prefix` inside a venv.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_prefix: Option<String>,
+    /// The extension-module ABI tag (`SOABI`), e.g. `cpython-311-x86_64-linux-gnu`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soabi: Option<String>,
+    /// `sys.implementation.cache_tag`, e.g. `cpython-311`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_tag: Option<String>,
+    /// `sys.path` in order, without the entry of the probe's own script folder.
+    #[serde(default)]
+    pub sys_path: Vec<String>,
+    /// The PEP 508 marker environment (`python_full_version`, `platform_machine`, ...).
+    #[serde(default)]
+    pub markers: BTreeMap<String, String>,
+}
+
+/// `[platform]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct Platform {
+    /// Operating system, lower case: `linux`, `darwin`, `windows`.
+    pub os: String,
+    /// Machine architecture as the kernel names it: `x86_64`, `aarch64`.
+    pub arch: String,
+    /// C library family: `glibc` or `musl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub libc: Option<String>,
+    /// C library version, e.g. `2.36`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub libc_version: Option<String>,
+    /// `ID` from `/etc/os-release`, e.g. `debian`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_id: Option<String>,
+    /// `VERSION_ID` from `/etc/os-release`, e.g. `12`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_version: Option<String>,
+}
+
+/// `[env]`: allow-listed variables that change results.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct Env {
+    /// Allow-listed variables that are unset, sorted.
+    #[serde(default)]
+    pub unset: Vec<String>,
+    /// Allow-listed variables that are set, with their values.
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+}
+
+/// `[[packages]]`: one installed distribution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct Package {
+    /// PEP 503 normalized name, from METADATA's `Name` (never from the folder name).
+    pub name: String,
+    /// The version exactly as installed, local label (`+cu121`) included.
+    pub version: String,
+    /// The `sys.path` entry the distribution was found in.
+    pub location: String,
+    /// `dist-info` or `egg-info`.
+    pub format: MetadataFormat,
+    /// The `INSTALLER` file's first line (`pip`, `uv`, `conda`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installer: Option<String>,
+    /// Whether a `REQUESTED` file marks it as asked for by the user (not a dependency).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub requested: bool,
+    /// Where it came from, by `direct_url.json`; absent when there is none (an index, or unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<PackageSource>,
+    /// Installed in editable (development) mode: its code lives outside `sys.path`'s site folder.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub editable: bool,
+    /// `direct_url.json`'s `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The VCS commit of a VCS install.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The `Tag:` lines of the `WHEEL` file, e.g. `cp311-cp311-manylinux_2_17_x86_64`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wheel_tags: Vec<String>,
+    /// `sha256:` over the sorted `path,hash` rows of RECORD that describe the package's own
+    /// files: rows outside the site folder (scripts, whose shebang names the interpreter), rows
+    /// without a hash (`.pyc`) and the installer's own files (`INSTALLER`, `REQUESTED`,
+    /// `direct_url.json`, `RECORD`) are left out, so the same wheel gives the same digest in
+    /// any environment, and another build of the same version gives another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
+    /// Other copies of the same name further down `sys.path`, which Python never imports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shadowed: Vec<Shadowed>,
+}
+
+/// A distribution's metadata format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum MetadataFormat {
+    /// `*.dist-info/` (wheels, PEP 376).
+    DistInfo,
+    /// `*.egg-info`, a folder or a single file (setuptools, Debian's packages).
+    EggInfo,
+}
+
+/// How a package was installed, from `direct_url.json` (PEP 610).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PackageSource {
+    /// A wheel or sdist file or URL (`archive_info`).
+    Archive,
+    /// A local folder (`dir_info`), editable or not.
+    Directory,
+    /// A version-control checkout (`vcs_info`).
+    Vcs,
+}
+
+/// A copy of a distribution hidden by an earlier one on `sys.path`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct Shadowed {
+    /// Its version.
+    pub version: String,
+    /// The `sys.path` entry it sits in.
+    pub location: String,
+}
+
+/// `[[pth-files]]`: a `.pth` file on `sys.path`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct PthFile {
+    /// Its absolute path.
+    pub path: String,
+    /// `sha256:<hex>` of its bytes.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// `[[models]]`: a model file or folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct Model {
+    /// The path as given; a relative path maps to the image's WORKDIR.
+    pub path: String,
+    /// `file` or `directory`.
+    pub kind: ModelKind,
+    /// A file: `sha256:` of its bytes. A folder: `sha256:` of its manifest, the lines
+    /// `<hex>  <relative path>\n` of every file sorted by path bytes (as `sha256sum` prints
+    /// them), with `link:<target>` in place of the hex for a symlink that leaves the folder.
+    pub sha256: String,
+    /// Total size in bytes.
+    pub size: u64,
+    /// A folder's files, sorted by path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<ModelFile>,
+}
+
+/// What a model path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// A single file.
+    File,
+    /// A folder, hashed file by file.
+    Directory,
+}
+
+/// One file inside a model folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct ModelFile {
+    /// Path relative to the model folder, `/`-separated.
+    pub path: String,
+    /// `sha256:<hex>` of its bytes; absent for a symlink that leaves the folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Size in bytes (0 for a symlink that leaves the folder).
+    pub size: u64,
+    /// The target of a symlink that leaves the folder; it is recorded, not followed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+}
+
+impl Header {
+    /// The header this build writes.
+    pub fn current() -> Self {
+        Header {
+            schema: SCHEMA_VERSION,
+            created_by: format!("envlock {}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// The JSON Schema of the lock, as committed in `schemas/envlock.lock.schema.json`.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(Lock);
+    let mut text = serde_json::to_string_pretty(&schema).expect("a schema always serialises");
+    text.push('\n');
+    text
+}

@@ -1,0 +1,348 @@
+//! Hashing model files and folders.
+//!
+//! A folder is walked in sorted order; a symlink is followed while its target stays inside the
+//! folder, and recorded (not followed) when it leaves it, so hashing never reads outside what
+//! the user named. Files are read in large blocks, on as many threads as there are cores when
+//! there are several files.
+
+use std::cell::RefCell;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::lock::{Model, ModelFile, ModelKind};
+
+/// Told how many bytes there are to hash, then how many more were hashed.
+pub trait Progress: Sync {
+    /// The total, once known.
+    fn start(&self, total_bytes: u64);
+    /// More bytes hashed.
+    fn advance(&self, bytes: u64);
+}
+
+/// No progress reporting.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn start(&self, _: u64) {}
+    fn advance(&self, _: u64) {}
+}
+
+/// Reads of this size keep the hash fed without holding much memory.
+const BLOCK: usize = 1 << 20;
+
+/// Hashes each model, in order; each comes as (the path as given, where it is on disk).
+pub fn hash_models(models: &[(String, PathBuf)], progress: &dyn Progress) -> Result<Vec<Model>> {
+    let plans = models
+        .iter()
+        .map(|(given, path)| plan(given, path))
+        .collect::<Result<Vec<_>>>()?;
+    let jobs: Vec<(&Path, u64)> = plans
+        .iter()
+        .flat_map(|plan| plan.entries.iter())
+        .filter_map(|entry| match &entry.content {
+            Content::File { path, size } => Some((path.as_path(), *size)),
+            Content::Link(_) => None,
+        })
+        .collect();
+    progress.start(jobs.iter().map(|(_, size)| size).sum());
+    let mut hashes = hash_files(&jobs, progress)?.into_iter();
+    Ok(plans
+        .into_iter()
+        .map(|plan| plan.finish(&mut hashes))
+        .collect())
+}
+
+/// What one model path holds, before hashing.
+struct Plan {
+    given: String,
+    kind: ModelKind,
+    entries: Vec<Entry>,
+}
+
+struct Entry {
+    /// `/`-separated, relative to the model folder; empty for a single-file model.
+    relative: String,
+    content: Content,
+}
+
+enum Content {
+    File { path: PathBuf, size: u64 },
+    Link(String),
+}
+
+fn plan(given: &str, path: &Path) -> Result<Plan> {
+    let unreadable = |source| Error::Model {
+        path: path.to_path_buf(),
+        source,
+    };
+    let metadata = std::fs::metadata(path).map_err(unreadable)?;
+    if !metadata.is_dir() {
+        // Fail now, not after hashing the others, when the file cannot be opened.
+        std::fs::File::open(path).map_err(unreadable)?;
+        return Ok(Plan {
+            given: given.to_string(),
+            kind: ModelKind::File,
+            entries: vec![Entry {
+                relative: String::new(),
+                content: Content::File {
+                    path: path.to_path_buf(),
+                    size: metadata.len(),
+                },
+            }],
+        });
+    }
+    let root = path.canonicalize().map_err(unreadable)?;
+    let leaving = RefCell::new(Vec::new());
+    let mut entries = Vec::new();
+    let walk = walkdir::WalkDir::new(path)
+        .follow_links(true)
+        .into_iter()
+        .filter_entry(|entry| {
+            let stays = !entry.path_is_symlink()
+                || entry
+                    .path()
+                    .canonicalize()
+                    .is_ok_and(|target| target.starts_with(&root));
+            if !stays {
+                leaving.borrow_mut().push(entry.path().to_path_buf());
+            }
+            stays
+        });
+    for entry in walk {
+        let entry = entry.map_err(|error| walk_error(path, error))?;
+        if entry.file_type().is_file() {
+            let size = entry.metadata().map_err(|e| walk_error(path, e))?.len();
+            entries.push(Entry {
+                relative: relative(path, entry.path()),
+                content: Content::File {
+                    path: entry.path().to_path_buf(),
+                    size,
+                },
+            });
+        }
+    }
+    for link in leaving.into_inner() {
+        let target = std::fs::read_link(&link).map_err(|source| Error::Model {
+            path: link.clone(),
+            source,
+        })?;
+        entries.push(Entry {
+            relative: relative(path, &link),
+            content: Content::Link(target.to_string_lossy().into_owned()),
+        });
+    }
+    // Sorted by path bytes, as `LC_ALL=C sort` would, so the manifest can be rebuilt by hand.
+    entries.sort_by(|a, b| a.relative.cmp(&b.relative));
+    Ok(Plan {
+        given: given.to_string(),
+        kind: ModelKind::Directory,
+        entries,
+    })
+}
+
+fn walk_error(root: &Path, error: walkdir::Error) -> Error {
+    if let Some(ancestor) = error.loop_ancestor() {
+        return Error::ModelSymlinkLoop {
+            path: error.path().unwrap_or(root).to_path_buf(),
+            ancestor: ancestor.to_path_buf(),
+        };
+    }
+    let path = error.path().unwrap_or(root).to_path_buf();
+    Error::Model {
+        path,
+        source: error.into(),
+    }
+}
+
+fn relative(root: &Path, path: &Path) -> String {
+    let inside = path.strip_prefix(root).unwrap_or(path);
+    inside
+        .components()
+        .map(|part| part.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+impl Plan {
+    fn finish(self, hashes: &mut impl Iterator<Item = String>) -> Model {
+        let mut files = Vec::with_capacity(self.entries.len());
+        for entry in self.entries {
+            files.push(match entry.content {
+                Content::File { size, .. } => ModelFile {
+                    path: entry.relative,
+                    sha256: Some(format!(
+                        "sha256:{}",
+                        hashes.next().expect("one hash a file")
+                    )),
+                    size,
+                    link: None,
+                },
+                Content::Link(target) => ModelFile {
+                    path: entry.relative,
+                    sha256: None,
+                    size: 0,
+                    link: Some(target),
+                },
+            });
+        }
+        let size = files.iter().map(|file| file.size).sum();
+        if self.kind == ModelKind::File {
+            let file = files.pop().expect("a file model has one entry");
+            return Model {
+                path: self.given,
+                kind: ModelKind::File,
+                sha256: file.sha256.expect("a file has a hash"),
+                size,
+                files: Vec::new(),
+            };
+        }
+        Model {
+            path: self.given,
+            kind: ModelKind::Directory,
+            sha256: manifest_digest(&files),
+            size,
+            files,
+        }
+    }
+}
+
+/// The digest of a folder: sha256 of `<hex>  <path>\n` lines (see [`Model::sha256`]).
+pub fn manifest_digest(files: &[ModelFile]) -> String {
+    let mut digest = Sha256::new();
+    for file in files {
+        let content = match (&file.sha256, &file.link) {
+            (Some(hash), _) => hash.trim_start_matches("sha256:").to_string(),
+            (None, Some(target)) => format!("link:{target}"),
+            (None, None) => String::new(),
+        };
+        digest.update(format!("{content}  {}\n", file.path).as_bytes());
+    }
+    format!("sha256:{:x}", digest.finalize())
+}
+
+/// Hashes `jobs` on up to as many threads as there are cores; results in job order.
+fn hash_files(jobs: &[(&Path, u64)], progress: &dyn Progress) -> Result<Vec<String>> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(jobs.len())
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<Result<String>>>> =
+        jobs.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                let mut buffer = vec![0u8; BLOCK];
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((path, _)) = jobs.get(index) else {
+                        break;
+                    };
+                    let hash = hash_file(path, &mut buffer, progress);
+                    *results[index].lock().expect("no worker panics") = Some(hash);
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .expect("no worker panics")
+                .expect("every job ran")
+        })
+        .collect()
+}
+
+/// The sha256 of a file as lower-case hex, read in `buffer`-sized blocks.
+pub fn hash_file(path: &Path, buffer: &mut [u8], progress: &dyn Progress) -> Result<String> {
+    let unreadable = |source| Error::Model {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(unreadable)?;
+    let mut digest = Sha256::new();
+    loop {
+        let read = match file.read(buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(unreadable(error)),
+        };
+        digest.update(&buffer[..read]);
+        progress.advance(read as u64);
+    }
+    Ok(format!("{:x}", digest.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sha(bytes: &[u8]) -> String {
+        format!("sha256:{:x}", Sha256::digest(bytes))
+    }
+
+    #[test]
+    fn folder_manifest_matches_sha256sum_format() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("b.bin"), b"bee").unwrap();
+        std::fs::write(dir.path().join("sub/a.txt"), b"ay").unwrap();
+        std::fs::write(dir.path().join("sub.txt"), b"").unwrap();
+        let models = hash_models(&[(".".into(), dir.path().into())], &Silent).unwrap();
+        let model = &models[0];
+        let paths: Vec<&str> = model.files.iter().map(|f| f.path.as_str()).collect();
+        // Byte order: '.' (0x2e) sorts before '/' (0x2f).
+        assert_eq!(paths, ["b.bin", "sub.txt", "sub/a.txt"]);
+        let manifest = format!(
+            "{}  b.bin\n{}  sub.txt\n{}  sub/a.txt\n",
+            &sha(b"bee")[7..],
+            &sha(b"")[7..],
+            &sha(b"ay")[7..]
+        );
+        assert_eq!(model.sha256, sha(manifest.as_bytes()));
+        assert_eq!(model.size, 5);
+    }
+
+    #[test]
+    fn links_leaving_the_folder_are_recorded_not_followed() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), b"do not read").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("weights"), b"w").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("out")).unwrap();
+        std::os::unix::fs::symlink("weights", dir.path().join("alias")).unwrap();
+        let model = hash_models(&[(".".into(), dir.path().into())], &Silent)
+            .unwrap()
+            .remove(0);
+        let by_path = |p: &str| model.files.iter().find(|f| f.path == p).unwrap().clone();
+        assert_eq!(by_path("alias").sha256, Some(sha(b"w")));
+        assert_eq!(by_path("out").sha256, None);
+        assert_eq!(
+            by_path("out").link.as_deref(),
+            Some(outside.path().join("secret").to_str().unwrap())
+        );
+        assert_eq!(model.size, 2);
+    }
+
+    #[test]
+    fn many_files_hash_in_order_on_several_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        for index in 0..40 {
+            std::fs::write(dir.path().join(format!("f{index:02}")), index.to_string()).unwrap();
+        }
+        let model = hash_models(&[(".".into(), dir.path().into())], &Silent)
+            .unwrap()
+            .remove(0);
+        for (index, file) in model.files.iter().enumerate() {
+            assert_eq!(file.path, format!("f{index:02}"));
+            assert_eq!(file.sha256, Some(sha(index.to_string().as_bytes())));
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! Bad input: a clear message, exit code 2, and no lock file written. Skipped distributions
+//! are warnings, not failures.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use crate::support::*;
+
+/// Runs `envlock snapshot ARGS -o <dir>/out.lock` and checks the failure contract.
+fn fails(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> String {
+    let out = dir.join("out.lock");
+    let mut command = envlock();
+    command
+        .arg("snapshot")
+        .args(args)
+        .arg("-o")
+        .arg(&out)
+        .current_dir(dir);
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    let run = run(&mut command);
+    assert_eq!(run.code, 2, "expected exit 2; stderr:\n{}", run.stderr);
+    assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("hint: "),
+        "every failure says what to do:\n{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert!(!out.exists(), "no lock may be written on failure");
+    let leftovers: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with(".envlock-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+    run.stderr
+}
+
+fn script(dir: &Path, name: &str, body: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, body).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn python() -> &'static str {
+    system_python().to_str().unwrap()
+}
+
+#[test]
+fn python_that_does_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = fails(dir.path(), &["--python", "/nonexistent/bin/python"], &[]);
+    assert!(
+        stderr.contains("interpreter `/nonexistent/bin/python` not found"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn python_that_is_not_a_python() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = script(
+        dir.path(),
+        "fake-python",
+        "#!/bin/sh\necho 'I am not Python'\n",
+    );
+    let stderr = fails(dir.path(), &["--python", &fake], &[]);
+    assert!(
+        stderr.contains("did not answer the probe like a Python interpreter"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("I am not Python"),
+        "shows what it printed: {stderr}"
+    );
+
+    let stderr = fails(dir.path(), &["--python", "/etc/hostname"], &[]);
+    assert!(
+        stderr.contains("cannot run interpreter `/etc/hostname`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn python_that_hangs_hits_the_probe_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let hang = script(dir.path(), "hang-python", "#!/bin/sh\nsleep 60\n");
+    let stderr = fails(
+        dir.path(),
+        &["--python", &hang],
+        &[("ENVLOCK_PROBE_TIMEOUT", "1")],
+    );
+    assert!(
+        stderr.contains("did not answer the probe within 1s"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ENVLOCK_PROBE_TIMEOUT"), "{stderr}");
+}
+
+#[test]
+fn model_that_does_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = fails(
+        dir.path(),
+        &["--python", python(), "--model", "missing/model.pkl"],
+        &[],
+    );
+    assert!(
+        stderr.contains("cannot read model `missing/model.pkl`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("No such file or directory"), "{stderr}");
+}
+
+#[test]
+fn model_that_cannot_be_read() {
+    // Tests run as root, where permissions do not stop a read; a socket cannot be opened by anyone.
+    let dir = tempfile::tempdir().unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(dir.path().join("model.sock")).unwrap();
+    let stderr = fails(
+        dir.path(),
+        &["--python", python(), "--model", "model.sock"],
+        &[],
+    );
+    assert!(
+        stderr.contains("cannot read model `model.sock`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn symlink_loop_in_model_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("model/sub")).unwrap();
+    std::fs::write(dir.path().join("model/weights.bin"), b"w").unwrap();
+    std::os::unix::fs::symlink("..", dir.path().join("model/sub/up")).unwrap();
+    let stderr = fails(dir.path(), &["--python", python(), "--model", "model"], &[]);
+    assert!(stderr.contains("symlink loop in model folder"), "{stderr}");
+    assert!(stderr.contains("model/sub/up"), "{stderr}");
+}
+
+#[test]
+fn output_into_a_folder_that_does_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = run(envlock()
+        .args(["snapshot", "--python", python(), "-o"])
+        .arg(dir.path().join("no/such/dir/dev.lock")));
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("does not exist"), "{}", run.stderr);
+    assert!(!dir.path().join("no").exists());
+}
+
+#[test]
+fn malformed_config_names_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("envlock.toml"),
+        "python = \"python3\"\nmodels = [\"a\",\n",
+    )
+    .unwrap();
+    let stderr = fails(dir.path(), &[], &[]);
+    assert!(stderr.contains("invalid config `envlock.toml`"), "{stderr}");
+    assert!(stderr.contains("line 2"), "{stderr}");
+
+    std::fs::write(
+        dir.path().join("envlock.toml"),
+        "python = \"python3\"\nmodel = [\"a\"]\n",
+    )
+    .unwrap();
+    let stderr = fails(dir.path(), &[], &[]);
+    assert!(stderr.contains("unknown field `model`"), "{stderr}");
+    assert!(stderr.contains("line 2, column 1"), "{stderr}");
+}
+
+#[test]
+fn missing_config_file_named_with_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = fails(dir.path(), &["--config", "nope.toml"], &[]);
+    assert!(stderr.contains("cannot read `nope.toml`"), "{stderr}");
+}
+
+#[test]
+fn broken_distributions_are_skipped_with_a_warning() {
+    let site = tempfile::tempdir().unwrap();
+    fake_dist_info(site.path(), "nometa-1.0.dist-info", None);
+    fake_dist_info(
+        site.path(),
+        "noversion-1.0.dist-info",
+        Some(b"Metadata-Version: 2.1\nName: noversion\n"),
+    );
+    fake_dist_info(
+        site.path(),
+        "badname-1.0.dist-info",
+        Some(b"Name: bad\xffname\nVersion: 1.0\n"),
+    );
+    // Invalid UTF-8 outside Name and Version (a Latin-1 author) must not lose the package.
+    fake_dist_info(
+        site.path(),
+        "latin-2.0.dist-info",
+        Some(b"Name: latin\nAuthor: Fran\xe7ois\nVersion: 2.0\n\nBody \xff\n"),
+    );
+    fake_dist_info(
+        site.path(),
+        "good-1.0.dist-info",
+        Some(b"Name: good\nVersion: 1.0\n"),
+    );
+    let run = run(envlock()
+        .args(["snapshot", "--python", python()])
+        .env("PYTHONPATH", site.path()));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lock: toml::Table = run.stdout.parse().unwrap();
+    let names: Vec<String> = lock_packages(&lock)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert!(names.contains(&"good".to_string()));
+    assert!(names.contains(&"latin".to_string()));
+    for skipped in ["nometa", "noversion", "bad"] {
+        assert!(
+            !names.iter().any(|name| name.starts_with(skipped)),
+            "{skipped} in {names:?}"
+        );
+    }
+    assert!(
+        run.stderr.contains("warning: skipped `") && run.stderr.contains("nometa-1.0.dist-info"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("has no `Version:` header"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("`Name:` header") && run.stderr.contains("not valid UTF-8"),
+        "{}",
+        run.stderr
+    );
+}

@@ -1,0 +1,72 @@
+//! The lock file: deterministic bytes, atomic writes, and a committed JSON Schema that
+//! matches the Rust types.
+
+use crate::support::*;
+
+#[test]
+fn schema_file_is_up_to_date() {
+    let path = root().join("schemas/envlock.lock.schema.json");
+    let generated = envlock::lock::json_schema();
+    if std::env::var_os("ENVLOCK_BLESS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "schemas/envlock.lock.schema.json is stale: run `ENVLOCK_BLESS=1 cargo test --test it lock_file` and commit it"
+    );
+}
+
+#[test]
+fn same_runtime_gives_byte_identical_locks_and_writes_atomically() {
+    let python = ml_venv();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("weights.bin"), vec![7u8; 3 << 20]).unwrap();
+    let mut outputs = Vec::new();
+    for name in ["a.lock", "b.lock"] {
+        let run = run(envlock()
+            .args(["snapshot", "--model", "weights.bin", "--python"])
+            .arg(&python)
+            .arg("-o")
+            .arg(name)
+            .current_dir(dir.path()));
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(run.stdout.is_empty(), "with -o nothing goes to stdout");
+        assert!(
+            run.stderr.contains(&format!("into `{name}`")),
+            "{}",
+            run.stderr
+        );
+        outputs.push(std::fs::read(dir.path().join(name)).unwrap());
+    }
+    assert_eq!(outputs[0], outputs[1]);
+    let files: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(files.len(), 3, "no temp files left: {files:?}");
+
+    // The file reads back through envlock's own checked reader.
+    let lock = envlock::lock::read_lock(&dir.path().join("a.lock")).unwrap();
+    assert!(lock
+        .packages
+        .windows(2)
+        .all(|pair| pair[0].name < pair[1].name));
+    assert_eq!(
+        envlock::lock::render_lock(&lock).as_bytes(),
+        &outputs[0][..]
+    );
+}
+
+#[test]
+fn newer_schema_is_refused_with_the_file_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("future.lock");
+    std::fs::write(&path, "[envlock]\nschema = 9\n").unwrap();
+    let error = envlock::lock::read_lock(&path).unwrap_err();
+    assert!(
+        error.to_string().contains("future.lock` has schema 9"),
+        "{error}"
+    );
+    assert!(error.hint().unwrap().contains("upgrade envlock"));
+}

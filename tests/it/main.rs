@@ -1,0 +1,7 @@
+//! envlock's integration tests, one binary with a module per area.
+
+mod bad_input;
+mod lock_file;
+mod models;
+mod python_accuracy;
+mod support;

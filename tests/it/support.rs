@@ -1,0 +1,240 @@
+//! Shared by the integration tests: running envlock, building real venvs (cached between runs
+//! under `target/tmp`), and asking `importlib.metadata` what an interpreter sees.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, OnceLock};
+
+/// The repository's root.
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A folder kept between test runs, for expensive fixtures.
+pub fn cache_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("envlock-fixtures")
+}
+
+/// envlock with an isolated interpreter cache and no colours.
+pub fn envlock() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_envlock"));
+    command
+        .env("ENVLOCK_CACHE_DIR", cache_root().join("interpreter-cache"))
+        .env_remove("VIRTUAL_ENV")
+        .env_remove("PYTHONPATH")
+        .env("NO_COLOR", "1");
+    command
+}
+
+/// A finished envlock run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn run(command: &mut Command) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command.output().expect("envlock starts");
+    Run {
+        code: status.code().expect("envlock exits, not killed"),
+        stdout: String::from_utf8(stdout).expect("output is UTF-8"),
+        stderr: String::from_utf8(stderr).expect("messages are UTF-8"),
+    }
+}
+
+/// Runs envlock and insists on success; returns the lock printed on stdout.
+pub fn snapshot(command: &mut Command) -> toml::Table {
+    let run = run(command);
+    assert_eq!(run.code, 0, "envlock failed:\n{}", run.stderr);
+    run.stdout.parse().expect("the lock is TOML")
+}
+
+/// The `(name, version)` pairs of a lock's packages.
+pub fn lock_packages(lock: &toml::Table) -> BTreeSet<(String, String)> {
+    lock["packages"]
+        .as_array()
+        .expect("packages is an array")
+        .iter()
+        .map(|package| {
+            (
+                package["name"].as_str().unwrap().to_string(),
+                package["version"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// One package of a lock by name.
+pub fn lock_package<'a>(lock: &'a toml::Table, name: &str) -> &'a toml::Table {
+    lock["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|package| package.as_table().unwrap())
+        .find(|package| package["name"].as_str() == Some(name))
+        .unwrap_or_else(|| panic!("no package `{name}` in the lock"))
+}
+
+/// What `importlib.metadata.distributions()` reports in `python`: first copy per PEP 503 name.
+/// Run from an empty folder so the current folder adds nothing.
+pub fn importlib_packages(python: &Path, envs: &[(&str, &str)]) -> BTreeSet<(String, String)> {
+    const SCRIPT: &str = r#"
+import importlib.metadata, json, re
+seen = {}
+for dist in importlib.metadata.distributions():
+    name = dist.metadata["Name"]
+    if not name or not dist.version:
+        continue
+    key = re.sub(r"[-_.]+", "-", name).lower()
+    seen.setdefault(key, dist.version)
+print(json.dumps(sorted(seen.items())))
+"#;
+    let empty = tempfile::tempdir().unwrap();
+    let mut command = Command::new(python);
+    command.arg("-c").arg(SCRIPT).current_dir(empty.path());
+    command.env_remove("PYTHONPATH");
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    let output = command.output().expect("python runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let pairs: Vec<(String, String)> = serde_json::from_slice(&output.stdout).unwrap();
+    pairs.into_iter().collect()
+}
+
+/// The real interpreter behind `python3` on PATH (not a shim), so tests are fast.
+pub fn system_python() -> &'static Path {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let output = Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .expect("python3 is on PATH");
+        PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
+    })
+}
+
+/// Runs a setup command, failing the test with its output when it fails.
+pub fn must(command: &mut Command) {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A venv built once and kept under `target/tmp` (rebuilt when `spec` changes). `install`
+/// runs inside it after creation. Returns the venv's `bin/python`.
+pub fn venv(name: &str, spec: &str, extra: &[&str], install: impl FnOnce(&Path)) -> PathBuf {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let key = format!("{:016x}", fnv(spec.as_bytes()));
+    let folder = cache_root().join("venvs").join(format!("{name}-{key}"));
+    let python = folder.join("bin/python");
+    let ready = folder.join(".envlock-ready");
+    if ready.exists() {
+        return python;
+    }
+    let _ = std::fs::remove_dir_all(&folder);
+    must(
+        Command::new(system_python())
+            .args(["-m", "venv"])
+            .args(extra)
+            .arg(&folder),
+    );
+    install(&folder);
+    std::fs::write(&ready, spec).unwrap();
+    python
+}
+
+/// `pip install` into a venv, quietly, using pip's download cache.
+pub fn pip_install(venv: &Path, args: &[&str]) {
+    must(
+        Command::new(venv.join("bin/python"))
+            .args(["-m", "pip", "install", "--disable-pip-version-check", "-q"])
+            .args(args),
+    );
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x100000001b3)
+    })
+}
+
+/// The main fixture venv: real wheels from PyPI (a C-extension wheel, a pure one, a namespace
+/// package), an editable install and one from a local wheel file.
+pub fn ml_venv() -> PathBuf {
+    const REQUIREMENTS: &[&str] = &[
+        "numpy==1.26.4",
+        "PyYAML==6.0.2",
+        "typing_extensions==4.12.2",
+        "zope.interface==7.1.1",
+    ];
+    let spec = format!("{REQUIREMENTS:?} editable local-wheel v2");
+    venv("ml", &spec, &[], |folder| {
+        pip_install(folder, REQUIREMENTS);
+        // Builds below use the venv's setuptools, which needs `wheel` for bdist/editable.
+        pip_install(folder, &["wheel==0.45.1"]);
+        let fixtures = root().join("fixtures/python");
+        pip_install(
+            folder,
+            &[
+                "--no-build-isolation",
+                "-e",
+                fixtures.join("editable-pkg").to_str().unwrap(),
+            ],
+        );
+        // Built from a copy: a setuptools build writes build/ and *.egg-info into its source.
+        let source = folder.join("local-pkg");
+        must(
+            Command::new("cp")
+                .arg("-r")
+                .arg(fixtures.join("local-pkg"))
+                .arg(&source),
+        );
+        let wheels = folder.join("wheels");
+        must(
+            Command::new(folder.join("bin/python"))
+                .args([
+                    "-m",
+                    "pip",
+                    "wheel",
+                    "-q",
+                    "--no-deps",
+                    "--no-build-isolation",
+                ])
+                .arg("-w")
+                .arg(&wheels)
+                .arg(&source),
+        );
+        let wheel = std::fs::read_dir(&wheels)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .find(|path| path.extension().is_some_and(|ext| ext == "whl"))
+            .expect("pip built a wheel");
+        pip_install(folder, &[wheel.to_str().unwrap()]);
+    })
+}
+
+/// Writes a fake `.dist-info` with the given METADATA bytes into `site`.
+pub fn fake_dist_info(site: &Path, folder: &str, metadata: Option<&[u8]>) {
+    let path = site.join(folder);
+    std::fs::create_dir_all(&path).unwrap();
+    if let Some(metadata) = metadata {
+        std::fs::write(path.join("METADATA"), metadata).unwrap();
+    }
+}
