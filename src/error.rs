@@ -114,6 +114,67 @@ pub enum Error {
         /// The folder it leads back to.
         ancestor: PathBuf,
     },
+    /// The Docker engine could not be reached.
+    #[error("cannot reach the Docker engine at `{host}`")]
+    EngineUnreachable {
+        /// `DOCKER_HOST`, or the default socket.
+        host: String,
+        /// What the connection said.
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// The image is not in the local engine.
+    #[error("image `{reference}` not found in the Docker engine (envlock never pulls)")]
+    ImageNotFound {
+        /// The reference as given.
+        reference: String,
+    },
+    /// Another engine error.
+    #[error("the Docker engine failed while {action}")]
+    Docker {
+        /// What envlock was doing.
+        action: String,
+        /// The engine's error.
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// The probe container did not finish in time; it was removed.
+    #[error("the probe in image `{reference}` did not finish within {seconds}s")]
+    ImageProbeTimeout {
+        /// The image.
+        reference: String,
+        /// The limit.
+        seconds: u64,
+    },
+    /// The probe ran in the image but failed.
+    #[error("the probe in image `{reference}` failed: {detail}")]
+    ImageProbeFailed {
+        /// The image.
+        reference: String,
+        /// Exit code and the tail of its stderr.
+        detail: String,
+    },
+    /// A `--model` path does not exist in the image.
+    #[error("model `{path}` not found in image `{reference}`")]
+    ModelNotInImage {
+        /// The path inside the image.
+        path: String,
+        /// The image.
+        reference: String,
+    },
+    /// A model inside an image could not be read.
+    #[error("cannot read model `{path}` in image `{reference}`: {detail}")]
+    ImageModel {
+        /// The path inside the image.
+        path: String,
+        /// The image.
+        reference: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// Ctrl-C; every container envlock started was removed.
+    #[error("interrupted; envlock's containers were removed")]
+    Interrupted,
 }
 
 impl Error {
@@ -150,6 +211,28 @@ impl Error {
                 "remove the link, or point `--model` at a folder without it".to_string()
             }
             Error::Write { .. } => "check that the folder exists and is writable".to_string(),
+            Error::EngineUnreachable { source, .. } => {
+                let text = format!("{source:?}");
+                if text.contains("PermissionDenied") || text.contains("ermission denied") {
+                    "run envlock as a user allowed to use Docker (the `docker` group), or set `DOCKER_HOST`".to_string()
+                } else {
+                    "start the Docker engine, or point `DOCKER_HOST` at it (e.g. `unix:///var/run/docker.sock`, `tcp://127.0.0.1:2375`)".to_string()
+                }
+            }
+            Error::ImageNotFound { .. } => {
+                "build or load the image first (`docker images` lists what the engine has)".to_string()
+            }
+            Error::Docker { .. } => "check the engine with `docker info`".to_string(),
+            Error::ImageProbeTimeout { .. } => {
+                "check that the image's Python starts; raise the limit with `ENVLOCK_PROBE_TIMEOUT=SECONDS`, or capture without running anything with `--no-exec`".to_string()
+            }
+            Error::ImageProbeFailed { .. } => {
+                "capture without running anything in the image with `--no-exec`".to_string()
+            }
+            Error::ModelNotInImage { .. } | Error::ImageModel { .. } => {
+                "`--model` with `--image` takes a path inside the image; a relative one starts at the image's WORKDIR".to_string()
+            }
+            Error::Interrupted => return None,
             Error::Read { .. } => "check that the path exists and is readable".to_string(),
         })
     }

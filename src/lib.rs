@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod env;
 pub mod error;
+pub mod image;
 pub mod lock;
 pub mod model;
 pub mod platform;

@@ -33,7 +33,7 @@ impl Progress for Silent {
 }
 
 /// Reads of this size keep the hash fed without holding much memory.
-const BLOCK: usize = 1 << 20;
+pub const BLOCK: usize = 1 << 20;
 
 /// Hashes each model, in order; each comes as (the path as given, where it is on disk).
 pub fn hash_models(models: &[(String, PathBuf)], progress: &dyn Progress) -> Result<Vec<Model>> {

@@ -47,6 +47,7 @@ pub fn python(request: PythonRequest<'_>) -> Result<Snapshot> {
         source: Source {
             kind: SourceKind::Python,
             interpreter: Some(request.interpreter.to_string_lossy().into_owned()),
+            ..Source::default()
         },
         python: Some(capture.python),
         platform: capture.platform,
@@ -54,6 +55,8 @@ pub fn python(request: PythonRequest<'_>) -> Result<Snapshot> {
         packages: capture.packages,
         pth_files: capture.pth_files,
         models,
+        system_packages: Vec::new(),
+        image: None,
     };
     Ok(Snapshot {
         lock,

@@ -9,20 +9,29 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Output;
 use crate::lock::{render_lock, write_lock};
-use crate::{config, model, python, snapshot};
+use crate::{config, image, model, python, snapshot};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   envlock snapshot -o dev.lock
   envlock snapshot --python .venv/bin/python --model model/ -o dev.lock
+  envlock snapshot --image ml-model:latest --model model/ -o image.lock
 
 The interpreter is `--python`, else `python` in envlock.toml, else `$VIRTUAL_ENV/bin/python`,
 else `python3` on PATH. The probe may take ENVLOCK_PROBE_TIMEOUT seconds (default 30).")]
 pub struct Args {
     /// Python interpreter to capture (a path, or a command name on PATH).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "image")]
     python: Option<PathBuf>,
+    /// Capture a Docker image of the local engine instead (never pulled). Its Python runs
+    /// the probe in a locked-down container: no network, read-only, no capabilities.
+    #[arg(long, value_name = "REF")]
+    image: Option<String>,
+    /// With --image: run nothing from the image; read its files through the API only.
+    #[arg(long, requires = "image")]
+    no_exec: bool,
     /// Model file or folder to hash; repeat for several. Replaces `models` of envlock.toml.
+    /// With --image, a path inside the image; a relative one starts at its WORKDIR.
     #[arg(long = "model", value_name = "PATH")]
     models: Vec<String>,
     /// Read defaults from FILE instead of ./envlock.toml.
@@ -38,33 +47,29 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.output {
         check_output_folder(path)?;
     }
-    let interpreter =
-        python::locate_interpreter(args.python.or_else(|| loaded.python()).as_deref())?;
-    let models: Vec<(String, PathBuf)> = if args.models.is_empty() {
-        let folder = &loaded.folder;
-        let models = &loaded.config.models;
-        models.iter().map(|m| (m.clone(), folder.join(m))).collect()
-    } else {
-        args.models
-            .iter()
-            .map(|m| (m.clone(), PathBuf::from(m)))
-            .collect()
+    let snapshot = match &args.image {
+        Some(reference) => image::capture(&image::ImageRequest {
+            reference: reference.clone(),
+            models: if args.models.is_empty() {
+                loaded.config.models.clone()
+            } else {
+                args.models.clone()
+            },
+            no_exec: args.no_exec,
+        })?,
+        None => capture_python(&args, &loaded, output)?,
     };
-    let progress = Bar::new(output.terminal);
-    let snapshot = snapshot::python(snapshot::PythonRequest {
-        interpreter,
-        models,
-        progress: &progress,
-    })?;
-    progress.finish();
     for warning in &snapshot.warnings {
         output.warning(warning);
     }
-    let text = render_lock(&snapshot.lock);
     let lock = &snapshot.lock;
+    let text = render_lock(lock);
     let summary = format!(
-        "captured Python {} with {} packages and {} models",
-        lock.python.as_ref().map_or("?", |p| p.version.as_str()),
+        "captured {} with {} packages and {} models",
+        match &lock.python {
+            Some(python) => format!("Python {}", python.version),
+            None => "no Python".to_string(),
+        },
         lock.packages.len(),
         lock.models.len()
     );
@@ -82,6 +87,34 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn capture_python(
+    args: &Args,
+    loaded: &config::Loaded,
+    output: &Output,
+) -> anyhow::Result<snapshot::Snapshot> {
+    let explicit = args.python.clone().or_else(|| loaded.python());
+    let interpreter = python::locate_interpreter(explicit.as_deref())?;
+    let models: Vec<(String, PathBuf)> = if args.models.is_empty() {
+        let folder = &loaded.folder;
+        let models = &loaded.config.models;
+        models.iter().map(|m| (m.clone(), folder.join(m))).collect()
+    } else {
+        let models = &args.models;
+        models
+            .iter()
+            .map(|m| (m.clone(), PathBuf::from(m)))
+            .collect()
+    };
+    let progress = Bar::new(output.terminal);
+    let snapshot = snapshot::python(snapshot::PythonRequest {
+        interpreter,
+        models,
+        progress: &progress,
+    })?;
+    progress.finish();
+    Ok(snapshot)
 }
 
 /// Fails before any work when the lock could not be written at the end.

@@ -42,6 +42,88 @@ pub struct Lock {
     /// Model files and folders, in the order given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<Model>,
+    /// Packages of the system package manager (dpkg, apk), sorted by name; images only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub system_packages: Vec<SystemPackage>,
+    /// The image's own facts, for a runtime captured from an image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<Image>,
+}
+
+/// `[image]`: what the image's config and history say.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct Image {
+    /// How the runtime was read: `exec` (the probe ran in a locked-down container) or
+    /// `static` (files read through the API; nothing from the image ran).
+    pub capture: CaptureMode,
+    /// `repo:tag` names of the image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repo_tags: Vec<String>,
+    /// When the image was built, as the engine reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// The config's entrypoint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entrypoint: Vec<String>,
+    /// The config's command.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cmd: Vec<String>,
+    /// The config's working folder; relative model paths start here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    /// The user commands run as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Exposed ports, e.g. `5000/tcp`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exposed_ports: Vec<String>,
+    /// Names (never values) of the config's variables outside the allow-list: image
+    /// environments often hold secrets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_names: Vec<String>,
+    /// Layer digests, base first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<String>,
+    /// Build steps, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<HistoryStep>,
+}
+
+/// `[[system-packages]]`: a package of the operating system's package manager.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct SystemPackage {
+    /// The package's name.
+    pub name: String,
+    /// Its version, as the package manager writes it.
+    pub version: String,
+    /// `dpkg` or `apk`.
+    pub manager: String,
+}
+
+/// How an image's runtime was read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CaptureMode {
+    /// The probe ran with the image's own Python in a locked-down container.
+    #[default]
+    Exec,
+    /// Files were read through the engine's API; nothing from the image ran.
+    Static,
+}
+
+/// One step of an image's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct HistoryStep {
+    /// The Dockerfile instruction, as the engine records it.
+    pub created_by: String,
+    /// Bytes the step added (0 for a step without a layer).
+    pub size: i64,
 }
 
 /// `[envlock]`: the file's schema and the tool that wrote it.
@@ -55,7 +137,7 @@ pub struct Header {
 }
 
 /// `[source]`: what was captured.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct Source {
     /// `python` for a live interpreter, `image` for a Docker image.
@@ -63,13 +145,26 @@ pub struct Source {
     /// python: the interpreter as it was invoked (made absolute).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interpreter: Option<String>,
+    /// image: the reference as given (`ml-model:latest`, `sha256:…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// image: the image id (`sha256:…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// image: `repo@sha256:…` digests of the image in registries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repo_digests: Vec<String>,
+    /// image: `os/arch[/variant]`, e.g. `linux/amd64`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
 }
 
 /// The kind of runtime a lock was captured from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SourceKind {
     /// A Python interpreter on this machine.
+    #[default]
     Python,
     /// A Docker image.
     Image,

@@ -2,6 +2,7 @@
 //! distributions in Rust.
 
 pub mod distribution;
+mod memory;
 pub mod probe;
 
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use crate::lock::{Package, Platform, PthFile, Python};
 use crate::platform::platform;
 
 pub use distribution::{normalize_name, read_sys_path, HostFiles, SiteFiles};
+pub use memory::MemoryFiles;
 
 /// Everything a Python runtime contributes to a lock.
 #[derive(Debug)]

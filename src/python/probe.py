@@ -39,6 +39,49 @@ def os_release():
     return None
 
 
+# With `--files` (inside an image, where envlock cannot read the file system directly), the
+# answer also carries the metadata files of every distribution and every .pth file on
+# sys.path, so envlock's own reader parses them exactly as on the host. Bytes travel as
+# Latin-1 code points; sizes are bounded.
+METADATA_FILES = ("METADATA", "PKG-INFO", "WHEEL", "INSTALLER", "REQUESTED", "direct_url.json", "RECORD")
+FILE_LIMIT = 16 << 20
+
+
+def read_bounded(path):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(FILE_LIMIT).decode("latin-1")
+    except OSError:
+        return None
+
+
+def site_files(path):
+    listings = {}
+    contents = {}
+    for folder in path:
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        entries = []
+        for name in names:
+            full = os.path.join(folder, name)
+            is_dir = os.path.isdir(full)
+            entries.append([name, is_dir])
+            lower = name.lower()
+            if is_dir and (lower.endswith(".dist-info") or lower.endswith(".egg-info")):
+                for inner in METADATA_FILES:
+                    text = read_bounded(os.path.join(full, inner))
+                    if text is not None:
+                        contents[os.path.join(full, inner)] = text
+            elif not is_dir and (lower.endswith(".egg-info") or lower.endswith(".pth")):
+                text = read_bounded(full)
+                if text is not None:
+                    contents[full] = text
+        listings[folder] = entries
+    return {"listings": listings, "contents": contents}
+
+
 def main():
     path = list(sys.path)
     # `-c` puts the current folder first as ''; it belongs to envlock's call, not the runtime.
@@ -81,6 +124,8 @@ def main():
         "libc_version": libc_version,
         "os_release": os_release(),
     }
+    if "--files" in sys.argv[1:]:
+        answer["files"] = site_files(path)
     sys.stdout.write(json.dumps(answer))
 
 

@@ -44,6 +44,19 @@ pub struct Answer {
     pub libc_version: Option<String>,
     /// The text of `/etc/os-release`.
     pub os_release: Option<String>,
+    /// With `--files`: the metadata files on `sys.path` (see [`crate::python::MemoryFiles`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<ProbedFiles>,
+}
+
+/// Folder listings and file contents sent by the probe's `--files` mode; bytes travel as
+/// Latin-1 code points (one `char` per byte).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProbedFiles {
+    /// Each `sys.path` folder's entries: name and whether it is a folder.
+    pub listings: BTreeMap<String, Vec<(String, bool)>>,
+    /// Metadata files by absolute path.
+    pub contents: BTreeMap<String, String>,
 }
 
 impl Answer {

@@ -1,0 +1,369 @@
+//! Reading files out of an image through the engine's archive endpoint: a tar stream of one
+//! path, parsed entry by entry on a blocking thread while it arrives, so neither a layer nor
+//! a model is ever held whole in memory. Paths in the archive are never joined onto host
+//! paths, and symlinks are resolved inside the archive, never on the host.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+
+use bollard::query_parameters::DownloadFromContainerOptions;
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use super::engine::Engine;
+use crate::error::{Error, Result};
+use crate::lock::{Model, ModelFile, ModelKind};
+use crate::model::manifest_digest;
+
+/// Why an archive could not be read.
+pub(super) enum ArchiveError {
+    /// The path does not exist in the container.
+    NotFound,
+    /// Anything else, as text.
+    Other(String),
+}
+
+/// Streams `path` out of container `id` and hands the tar to `consume` on a blocking thread.
+pub(super) async fn read_archive<T: Send + 'static>(
+    engine: &Engine,
+    id: &str,
+    path: &str,
+    consume: impl FnOnce(&mut dyn Read) -> io::Result<T> + Send + 'static,
+) -> Result<T, ArchiveError> {
+    let (sender, receiver) = mpsc::channel::<io::Result<bytes::Bytes>>(8);
+    let consumer = tokio::task::spawn_blocking(move || {
+        let mut reader = ChannelReader {
+            receiver,
+            chunk: bytes::Bytes::new(),
+        };
+        let result = consume(&mut reader);
+        // Drain what is left so the producer never waits on a reader that stopped early.
+        let _ = io::copy(&mut reader, &mut io::sink());
+        result
+    });
+    let options = DownloadFromContainerOptions {
+        path: path.to_string(),
+    };
+    let mut stream = engine.docker().download_from_container(id, Some(options));
+    let mut failure = None;
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(chunk) => {
+                if sender.send(Ok(chunk)).await.is_err() {
+                    break;
+                }
+            }
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {
+                failure = Some(ArchiveError::NotFound);
+                break;
+            }
+            Err(error) => {
+                failure = Some(ArchiveError::Other(error.to_string()));
+                let _ = sender
+                    .send(Err(io::Error::other("the archive stream broke")))
+                    .await;
+                break;
+            }
+        }
+    }
+    drop(sender);
+    let result = consumer
+        .await
+        .map_err(|error| ArchiveError::Other(error.to_string()))?;
+    match failure {
+        Some(failure) => Err(failure),
+        None => result.map_err(|error| ArchiveError::Other(error.to_string())),
+    }
+}
+
+struct ChannelReader {
+    receiver: mpsc::Receiver<io::Result<bytes::Bytes>>,
+    chunk: bytes::Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.receiver.blocking_recv() {
+                Some(Ok(chunk)) => self.chunk = chunk,
+                Some(Err(error)) => return Err(error),
+                None => return Ok(0),
+            }
+        }
+        let count = buffer.len().min(self.chunk.len());
+        buffer[..count].copy_from_slice(&self.chunk.split_to(count));
+        Ok(count)
+    }
+}
+
+/// One entry of a model's archive, keyed by its path relative to the model.
+enum Entry {
+    File { sha256: String, size: u64 },
+    Link(String),
+    Folder,
+}
+
+/// Hashes the model at `path` (absolute, inside the image) from container `id`, giving the
+/// same digests as [`crate::model::hash_models`] gives for the same bytes on the host.
+pub async fn hash_model(
+    engine: &Engine,
+    id: &str,
+    reference: &str,
+    given: &str,
+    path: &str,
+) -> Result<Model> {
+    let mut path = path.to_string();
+    let mut entries = read_model_archive(engine, id, reference, &path).await?;
+    // A model path that is itself a symlink is followed inside the image, as the dev side
+    // follows it on the host.
+    for _ in 0..40 {
+        let Some(Entry::Link(target)) = entries.get("") else {
+            break;
+        };
+        let base = if target.starts_with('/') {
+            Vec::new()
+        } else {
+            let mut parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+            parts.pop();
+            parts
+        };
+        let resolved = normalize(base, target).unwrap_or_default();
+        path = format!("/{resolved}");
+        entries = read_model_archive(engine, id, reference, &path).await?;
+    }
+    let path = path.as_str();
+    let model_error = |detail: String| Error::ImageModel {
+        path: path.to_string(),
+        reference: reference.to_string(),
+        detail,
+    };
+    if let Some(Entry::File { sha256, size }) = entries.get("") {
+        return Ok(Model {
+            path: given.to_string(),
+            kind: ModelKind::File,
+            sha256: format!("sha256:{sha256}"),
+            size: *size,
+            files: Vec::new(),
+        });
+    }
+    let mut files = Vec::new();
+    for (relative, entry) in &entries {
+        match entry {
+            Entry::File { sha256, size } => files.push(ModelFile {
+                path: relative.clone(),
+                sha256: Some(format!("sha256:{sha256}")),
+                size: *size,
+                link: None,
+            }),
+            Entry::Link(target) => {
+                files.extend(resolve_link(&entries, relative, target, path).map_err(model_error)?)
+            }
+            Entry::Folder => {}
+        }
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let size = files.iter().map(|file| file.size).sum();
+    Ok(Model {
+        path: given.to_string(),
+        kind: ModelKind::Directory,
+        sha256: manifest_digest(&files),
+        size,
+        files,
+    })
+}
+
+async fn read_model_archive(
+    engine: &Engine,
+    id: &str,
+    reference: &str,
+    path: &str,
+) -> Result<BTreeMap<String, Entry>> {
+    read_archive(engine, id, path, read_model_entries)
+        .await
+        .map_err(|error| match error {
+            ArchiveError::NotFound => Error::ModelNotInImage {
+                path: path.to_string(),
+                reference: reference.to_string(),
+            },
+            ArchiveError::Other(detail) => Error::ImageModel {
+                path: path.to_string(),
+                reference: reference.to_string(),
+                detail,
+            },
+        })
+}
+
+/// Reads a model's tar: every entry under its first path component (the model's own name),
+/// hashing file contents as they stream past.
+fn read_model_entries(tar: &mut dyn Read) -> io::Result<BTreeMap<String, Entry>> {
+    let mut archive = tar::Archive::new(tar);
+    let mut entries = BTreeMap::new();
+    let mut buffer = vec![0u8; crate::model::BLOCK];
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let name = entry.path()?.to_string_lossy().into_owned();
+        // The archive's root is the model's own name; paths inside are relative to it.
+        let relative = name
+            .trim_end_matches('/')
+            .split_once('/')
+            .map_or(String::new(), |(_, rest)| rest.to_string());
+        let kind = entry.header().entry_type();
+        let value = if kind.is_file() {
+            let mut digest = Sha256::new();
+            let mut size = 0u64;
+            loop {
+                let read = entry.read(&mut buffer)?;
+                if read == 0 {
+                    break;
+                }
+                digest.update(&buffer[..read]);
+                size += read as u64;
+            }
+            Entry::File {
+                sha256: format!("{:x}", digest.finalize()),
+                size,
+            }
+        } else if kind.is_symlink() || kind.is_hard_link() {
+            let target = entry
+                .link_name()?
+                .map(|target| target.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if kind.is_hard_link() {
+                // A hard link names another archive entry by its full archive path.
+                let inner = target.split_once('/').map_or("", |(_, rest)| rest);
+                Entry::Link(format!("/{inner}"))
+            } else {
+                Entry::Link(target)
+            }
+        } else if kind.is_dir() {
+            Entry::Folder
+        } else {
+            continue;
+        };
+        entries.insert(relative, value);
+    }
+    Ok(entries)
+}
+
+/// Resolves a symlink at `relative` inside the model as the dev side does: followed (to a
+/// file, or a folder whose files then appear under the link) while it stays in the model,
+/// recorded with its target when it leaves. `root` is the model's absolute path in the image.
+fn resolve_link(
+    entries: &BTreeMap<String, Entry>,
+    relative: &str,
+    target: &str,
+    root: &str,
+) -> Result<Vec<ModelFile>, String> {
+    let leaving = || {
+        vec![ModelFile {
+            path: relative.to_string(),
+            sha256: None,
+            size: 0,
+            link: Some(target.to_string()),
+        }]
+    };
+    let mut current = relative.to_string();
+    let mut pointing = target.to_string();
+    for _ in 0..40 {
+        let Some(resolved) = resolve_inside(&current, &pointing, root) else {
+            return Ok(leaving());
+        };
+        match entries.get(&resolved) {
+            Some(Entry::File { sha256, size }) => {
+                return Ok(vec![ModelFile {
+                    path: relative.to_string(),
+                    sha256: Some(format!("sha256:{sha256}")),
+                    size: *size,
+                    link: None,
+                }])
+            }
+            Some(Entry::Link(next)) => {
+                current = resolved;
+                pointing = next.clone();
+            }
+            Some(Entry::Folder) => {
+                if relative.starts_with(&format!("{resolved}/")) || resolved.is_empty() {
+                    return Err(format!(
+                        "symlink loop: `{relative}` leads back to `{resolved}`"
+                    ));
+                }
+                let prefix = format!("{resolved}/");
+                return Ok(entries
+                    .iter()
+                    .filter_map(|(path, entry)| match entry {
+                        Entry::File { sha256, size } => {
+                            path.strip_prefix(&prefix).map(|rest| ModelFile {
+                                path: format!("{relative}/{rest}"),
+                                sha256: Some(format!("sha256:{sha256}")),
+                                size: *size,
+                                link: None,
+                            })
+                        }
+                        _ => None,
+                    })
+                    .collect());
+            }
+            None => return Ok(leaving()),
+        }
+    }
+    Err(format!("symlink loop at `{relative}`"))
+}
+
+/// The model-relative path a link target points to, or `None` when it leaves the model.
+fn resolve_inside(link: &str, target: &str, root: &str) -> Option<String> {
+    let root = root.trim_end_matches('/');
+    let mut parts: Vec<&str> = if let Some(absolute) = target.strip_prefix('/') {
+        let inside = absolute.strip_prefix(root.trim_start_matches('/'))?;
+        if !(inside.is_empty() || inside.starts_with('/')) {
+            return None;
+        }
+        return normalize(Vec::new(), inside);
+    } else {
+        link.split('/').collect()
+    };
+    parts.pop();
+    normalize(parts, target)
+}
+
+fn normalize<'a>(mut parts: Vec<&'a str>, path: &'a str) -> Option<String> {
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            other => parts.push(other),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_resolve_inside_the_model_only() {
+        assert_eq!(
+            resolve_inside("a/link", "../b", "/app/model"),
+            Some("b".into())
+        );
+        assert_eq!(
+            resolve_inside("link", "weights", "/app/model"),
+            Some("weights".into())
+        );
+        assert_eq!(
+            resolve_inside("link", "../../etc/passwd", "/app/model"),
+            None
+        );
+        assert_eq!(
+            resolve_inside("link", "/app/model/w", "/app/model"),
+            Some("w".into())
+        );
+        assert_eq!(resolve_inside("link", "/app/model2/w", "/app/model"), None);
+        assert_eq!(resolve_inside("link", "/etc/passwd", "/app/model"), None);
+    }
+}

@@ -1,0 +1,218 @@
+//! The Docker engine: connecting, inspecting images, and envlock's throwaway containers.
+//!
+//! Every container envlock creates is locked down (no network, read-only root, no
+//! capabilities, no-new-privileges, memory and pid limits), labelled `org.envlock.role` so a
+//! leftover can be found (`docker ps -a --filter label=org.envlock.role`), and registered so
+//! that every way out — success, error, timeout, Ctrl-C — removes it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bollard::models::{ContainerCreateBody, HostConfig, ImageInspect};
+use bollard::query_parameters::{
+    AttachContainerOptions, CreateContainerOptions, RemoveContainerOptions,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+
+use crate::error::{Error, Result};
+
+/// The label on every container envlock creates.
+pub const LABEL: &str = "org.envlock.role";
+
+/// A connection to the engine and the containers envlock has alive on it.
+pub struct Engine {
+    docker: Docker,
+    alive: Mutex<BTreeSet<String>>,
+}
+
+/// What a container printed and how it exited.
+pub struct Finished {
+    /// Exit code.
+    pub code: i64,
+    /// Standard output.
+    pub stdout: Vec<u8>,
+    /// Standard error.
+    pub stderr: Vec<u8>,
+}
+
+/// How a started command may end without [`Finished`].
+pub enum RunError {
+    /// The command was not found in the image (nothing ran).
+    NotFound,
+    /// It ran past the limit and was killed.
+    Timeout,
+    /// The engine failed.
+    Engine(Error),
+}
+
+impl Engine {
+    /// Connects as `DOCKER_HOST` says (else the default socket) and agrees on an API version,
+    /// so engines from 20.10 on work.
+    pub async fn connect() -> Result<Engine> {
+        let host = std::env::var("DOCKER_HOST")
+            .unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
+        let unreachable = |source| Error::EngineUnreachable {
+            host: host.clone(),
+            source,
+        };
+        let docker = Docker::connect_with_defaults().map_err(unreachable)?;
+        let docker = docker.negotiate_version().await.map_err(unreachable)?;
+        Ok(Engine {
+            docker,
+            alive: Mutex::new(BTreeSet::new()),
+        })
+    }
+
+    /// The bollard client.
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Inspects a local image; a 404 is [`Error::ImageNotFound`].
+    pub async fn inspect(&self, reference: &str) -> Result<ImageInspect> {
+        self.docker
+            .inspect_image(reference)
+            .await
+            .map_err(|source| match source {
+                bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                } => Error::ImageNotFound {
+                    reference: reference.to_string(),
+                },
+                source => Error::Docker {
+                    action: format!("inspecting image `{reference}`"),
+                    source,
+                },
+            })
+    }
+
+    /// Creates a locked-down container of `image` running `entrypoint` (not started).
+    pub async fn create(&self, image: &str, entrypoint: Vec<String>) -> Result<String> {
+        let (program, args) = entrypoint
+            .split_first()
+            .expect("an entrypoint has a program");
+        let config = ContainerCreateBody {
+            image: Some(image.to_string()),
+            entrypoint: Some(vec![program.clone()]),
+            cmd: Some(args.to_vec()),
+            labels: Some(HashMap::from([(LABEL.to_string(), "probe".to_string())])),
+            network_disabled: Some(true),
+            host_config: Some(HostConfig {
+                network_mode: Some("none".to_string()),
+                readonly_rootfs: Some(true),
+                cap_drop: Some(vec!["ALL".to_string()]),
+                security_opt: Some(vec!["no-new-privileges".to_string()]),
+                memory: Some(1 << 30),
+                memory_swap: Some(1 << 30),
+                pids_limit: Some(256),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_container(None::<CreateContainerOptions>, config)
+            .await
+            .map_err(|source| Error::Docker {
+                action: format!("creating a container of `{image}`"),
+                source,
+            })?;
+        self.alive
+            .lock()
+            .expect("never poisoned")
+            .insert(created.id.clone());
+        Ok(created.id)
+    }
+
+    /// Starts `id`, collects its output until it exits or `limit` passes.
+    pub async fn run(&self, id: &str, limit: Duration) -> Result<Finished, RunError> {
+        let engine_error = |action: &str, source| {
+            RunError::Engine(Error::Docker {
+                action: action.to_string(),
+                source,
+            })
+        };
+        let attached = self
+            .docker
+            .attach_container(
+                id,
+                Some(AttachContainerOptions {
+                    stdout: true,
+                    stderr: true,
+                    stream: true,
+                    logs: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .map_err(|e| engine_error("attaching to the probe container", e))?;
+        if let Err(source) = self.docker.start_container(id, None).await {
+            let text = source.to_string();
+            if text.contains("executable file not found")
+                || text.contains("no such file or directory")
+            {
+                return Err(RunError::NotFound);
+            }
+            return Err(engine_error("starting the probe container", source));
+        }
+        let collect = async {
+            let mut stdout = Vec::new();
+            let mut stderr = Vec::new();
+            let mut output = attached.output;
+            while let Some(item) = output.next().await {
+                match item {
+                    Ok(bollard::container::LogOutput::StdOut { message }) => {
+                        stdout.extend_from_slice(&message)
+                    }
+                    Ok(bollard::container::LogOutput::StdErr { message }) => {
+                        stderr.extend_from_slice(&message)
+                    }
+                    Ok(_) => {}
+                    Err(source) => return Err(engine_error("reading the probe's output", source)),
+                }
+            }
+            let code = match self.docker.wait_container(id, None).next().await {
+                Some(Ok(response)) => response.status_code,
+                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
+                Some(Err(source)) => return Err(engine_error("waiting for the probe", source)),
+                None => -1,
+            };
+            Ok(Finished {
+                code,
+                stdout,
+                stderr,
+            })
+        };
+        tokio::time::timeout(limit, collect)
+            .await
+            .unwrap_or(Err(RunError::Timeout))
+    }
+
+    /// Removes a container (killing it if it runs). Errors are ignored: there is nothing
+    /// better to do on the way out, and a leftover carries the label.
+    pub async fn remove(&self, id: &str) {
+        let options = RemoveContainerOptions {
+            force: true,
+            v: true,
+            ..Default::default()
+        };
+        let _ = self.docker.remove_container(id, Some(options)).await;
+        self.alive.lock().expect("never poisoned").remove(id);
+    }
+
+    /// Removes every container still registered (after Ctrl-C).
+    pub async fn remove_all(&self) {
+        let alive: Vec<String> = self
+            .alive
+            .lock()
+            .expect("never poisoned")
+            .iter()
+            .cloned()
+            .collect();
+        for id in alive {
+            self.remove(&id).await;
+        }
+    }
+}
