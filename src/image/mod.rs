@@ -208,7 +208,7 @@ async fn capture_with(engine: &Engine, request: &ImageRequest) -> Result<Snapsho
             .into_iter()
             .rev()
             .map(|step| HistoryStep {
-                created_by: step.created_by,
+                created_by: crate::env::redact_history_step(&step.created_by),
                 size: step.size,
             })
             .collect(),

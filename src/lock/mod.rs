@@ -120,7 +120,8 @@ pub enum CaptureMode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct HistoryStep {
-    /// The Dockerfile instruction, as the engine records it.
+    /// The Dockerfile instruction as the engine records it, with the values of variables
+    /// and build arguments outside the allow-list replaced by `<redacted>`.
     pub created_by: String,
     /// Bytes the step added (0 for a step without a layer).
     pub size: i64,

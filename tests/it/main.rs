@@ -1,6 +1,8 @@
 //! envlock's integration tests, one binary with a module per area.
 
 mod bad_input;
+mod docker;
+mod image;
 mod lock_file;
 mod models;
 mod python_accuracy;

@@ -80,10 +80,8 @@ pub fn lock_package<'a>(lock: &'a toml::Table, name: &str) -> &'a toml::Table {
         .unwrap_or_else(|| panic!("no package `{name}` in the lock"))
 }
 
-/// What `importlib.metadata.distributions()` reports in `python`: first copy per PEP 503 name.
-/// Run from an empty folder so the current folder adds nothing.
-pub fn importlib_packages(python: &Path, envs: &[(&str, &str)]) -> BTreeSet<(String, String)> {
-    const SCRIPT: &str = r#"
+/// Prints what `importlib.metadata` reports: first copy per PEP 503 name, as JSON pairs.
+pub const IMPORTLIB_SCRIPT: &str = r#"
 import importlib.metadata, json, re
 seen = {}
 for dist in importlib.metadata.distributions():
@@ -94,9 +92,16 @@ for dist in importlib.metadata.distributions():
     seen.setdefault(key, dist.version)
 print(json.dumps(sorted(seen.items())))
 "#;
+
+/// What `importlib.metadata.distributions()` reports in `python`: first copy per PEP 503 name.
+/// Run from an empty folder so the current folder adds nothing.
+pub fn importlib_packages(python: &Path, envs: &[(&str, &str)]) -> BTreeSet<(String, String)> {
     let empty = tempfile::tempdir().unwrap();
     let mut command = Command::new(python);
-    command.arg("-c").arg(SCRIPT).current_dir(empty.path());
+    command
+        .arg("-c")
+        .arg(IMPORTLIB_SCRIPT)
+        .current_dir(empty.path());
     command.env_remove("PYTHONPATH");
     for (key, value) in envs {
         command.env(key, value);

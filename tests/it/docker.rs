@@ -1,0 +1,252 @@
+//! The Docker side of the test harness: the engine (required under `CI=true`), an offline
+//! base image made with debootstrap, and the fixture images of `fixtures/images`, each
+//! cached by a tag that hashes its inputs so a second run reuses it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+use crate::support::{cache_root, must, root};
+
+/// The offline base: Debian bookworm with python3, pip and venv, from debootstrap.
+const BASE_TAG: &str = "envlock-test/base:bookworm-v1";
+
+/// Whether the engine answers. Under `CI=true` a missing engine fails the test instead of
+/// skipping it: CI must not pass by skipping.
+pub fn engine() -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    let available = *AVAILABLE.get_or_init(|| {
+        Command::new("docker")
+            .args(["info", "--format", "{{.ServerVersion}}"])
+            .output()
+            .is_ok_and(|output| output.status.success())
+    });
+    if !available {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI=true but the Docker engine does not answer (`docker info` failed)");
+        }
+        eprintln!("skipped: no Docker engine (set CI=true to make this a failure)");
+    }
+    available
+}
+
+fn image_exists(tag: &str) -> bool {
+    Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", tag])
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+/// The Debian mirror this machine's apt uses, so debootstrap reaches what apt reaches.
+fn debian_mirror() -> String {
+    let sources = [
+        "/etc/apt/sources.list.d/debian.sources",
+        "/etc/apt/sources.list",
+    ];
+    for file in sources {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for line in text.lines() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let uri = match words.as_slice() {
+                ["URIs:", uri, ..] => *uri,
+                ["deb", uri, ..] => *uri,
+                _ => continue,
+            };
+            if uri.ends_with("/debian") || uri.ends_with("/debian/") {
+                return uri.to_string();
+            }
+        }
+    }
+    "http://deb.debian.org/debian".to_string()
+}
+
+static BUILD: Mutex<()> = Mutex::new(());
+
+fn base_image() -> &'static str {
+    if image_exists(BASE_TAG) {
+        return BASE_TAG;
+    }
+    let folder = cache_root().join("rootfs");
+    let _ = std::fs::remove_dir_all(&folder);
+    must(
+        Command::new("debootstrap")
+            .args([
+                "--variant=minbase",
+                "--include=python3,python3-pip,python3-venv",
+                "bookworm",
+            ])
+            .arg(&folder)
+            .arg(debian_mirror()),
+    );
+    let script = format!(
+        "tar -C '{}' -c . | docker import - {BASE_TAG}",
+        folder.display()
+    );
+    must(Command::new("sh").args(["-c", &script]));
+    let _ = std::fs::remove_dir_all(&folder);
+    BASE_TAG
+}
+
+/// Wheels for the images, downloaded once (for CPython 3.11 on this machine's arch).
+fn wheels() -> PathBuf {
+    let folder = cache_root().join("image-wheels-v1");
+    if folder.join(".ready").exists() {
+        return folder;
+    }
+    let arch = String::from_utf8(Command::new("uname").arg("-m").output().unwrap().stdout).unwrap();
+    must(
+        Command::new(crate::support::system_python())
+            .args(["-m", "pip", "download", "-q", "--disable-pip-version-check"])
+            .args([
+                "--only-binary=:all:",
+                "--implementation",
+                "cp",
+                "--python-version",
+                "3.11",
+            ])
+            .args(["--abi", "cp311", "--platform"])
+            .arg(format!("manylinux2014_{}", arch.trim()))
+            .arg("-d")
+            .arg(&folder)
+            .args([
+                "numpy==1.26.4",
+                "PyYAML==6.0.2",
+                "typing_extensions==4.12.2",
+            ]),
+    );
+    std::fs::write(folder.join(".ready"), "").unwrap();
+    folder
+}
+
+fn hash_tree(path: &Path, hash: &mut u64) {
+    let mut entries: Vec<_> = std::fs::read_dir(path)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for entry in entries {
+        let mix = |hash: &mut u64, bytes: &[u8]| {
+            for &byte in bytes {
+                *hash = (*hash ^ u64::from(byte)).wrapping_mul(0x100000001b3);
+            }
+        };
+        mix(hash, entry.to_string_lossy().as_bytes());
+        let meta = std::fs::symlink_metadata(&entry).unwrap();
+        if meta.is_symlink() {
+            mix(
+                hash,
+                std::fs::read_link(&entry)
+                    .unwrap()
+                    .to_string_lossy()
+                    .as_bytes(),
+            );
+        } else if meta.is_dir() {
+            hash_tree(&entry, hash);
+        } else {
+            mix(hash, &std::fs::read(&entry).unwrap());
+        }
+    }
+}
+
+/// The fixture image `name` (a folder of `fixtures/images`), built from the offline base
+/// on first use and reused while its inputs are unchanged.
+pub fn fixture(name: &str) -> String {
+    let _guard = BUILD
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let fixtures = root().join("fixtures/images");
+    let mut hash = 0xcbf29ce484222325u64;
+    hash_tree(&fixtures, &mut hash);
+    let tag = format!("envlock-test/{name}:{hash:016x}");
+    if image_exists(&tag) {
+        return tag;
+    }
+    let base = base_image();
+    let context = cache_root().join("contexts").join(name);
+    let _ = std::fs::remove_dir_all(&context);
+    std::fs::create_dir_all(context.parent().unwrap()).unwrap();
+    must(Command::new("cp").arg("-a").arg(&fixtures).arg(&context));
+    must(
+        Command::new("cp")
+            .arg("-a")
+            .arg(wheels())
+            .arg(context.join("wheels")),
+    );
+    must(
+        Command::new("docker")
+            .args(["build", "-q", "--build-arg"])
+            .arg(format!("BASE={base}"))
+            .arg("-f")
+            .arg(context.join(name).join("Dockerfile"))
+            .arg("-t")
+            .arg(&tag)
+            .arg(&context),
+    );
+    let _ = std::fs::remove_dir_all(&context);
+    tag
+}
+
+/// Containers of `image` (envlock labels its own; the image narrows it to one test).
+pub fn containers_of(image: &str) -> Vec<String> {
+    let output = Command::new("docker")
+        .args(["ps", "-aq", "--filter"])
+        .arg(format!("ancestor={image}"))
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// What `importlib.metadata` reports inside `image`, run with its own `python3`.
+pub fn importlib_in_image(image: &str) -> std::collections::BTreeSet<(String, String)> {
+    let output = Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "python3",
+            image,
+            "-c",
+        ])
+        .arg(crate::support::IMPORTLIB_SCRIPT)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let pairs: Vec<(String, String)> = serde_json::from_slice(&output.stdout).unwrap();
+    pairs.into_iter().collect()
+}
+
+/// A copy of fixture `name` with its own image id, for a test that checks for leftover
+/// containers: tests run in parallel, and another test's live probe of the same image
+/// must not count.
+pub fn private(name: &str, test: &str) -> String {
+    let base = fixture(name);
+    let tag = format!(
+        "envlock-test/private-{test}-{name}:{}",
+        base.rsplit(':').next().unwrap()
+    );
+    if image_exists(&tag) {
+        return tag;
+    }
+    let dockerfile = format!("FROM {base}\nLABEL org.envlock.test={test}\n");
+    let mut child = Command::new("docker")
+        .args(["build", "-q", "-t", &tag, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), dockerfile.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success(), "building {tag}");
+    tag
+}

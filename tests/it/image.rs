@@ -1,0 +1,327 @@
+//! `envlock snapshot --image` against the real engine, with fixture images built offline.
+
+use std::process::Command;
+
+use crate::docker::{containers_of, engine, fixture, importlib_in_image, private};
+use crate::support::*;
+
+fn image_snapshot(image: &str, extra: &[&str]) -> Run {
+    run(envlock().args(["snapshot", "--image", image]).args(extra))
+}
+
+fn image_lock(image: &str, extra: &[&str]) -> toml::Table {
+    let run = image_snapshot(image, extra);
+    assert_eq!(
+        run.code, 0,
+        "snapshot --image {image} failed:\n{}",
+        run.stderr
+    );
+    run.stdout.parse().unwrap()
+}
+
+fn capture_mode(lock: &toml::Table) -> &str {
+    lock["image"]["capture"].as_str().unwrap()
+}
+
+/// Both capture modes give exactly what importlib.metadata reports inside the image.
+fn assert_both_modes_match_importlib(name: &str) -> (toml::Table, toml::Table) {
+    let image = private(name, "modes");
+    let expected = importlib_in_image(&image);
+    let exec = image_lock(&image, &[]);
+    let stat = image_lock(&image, &["--no-exec"]);
+    assert_eq!(capture_mode(&exec), "exec");
+    assert_eq!(capture_mode(&stat), "static");
+    assert_eq!(lock_packages(&exec), expected, "exec capture of {name}");
+    assert_eq!(lock_packages(&stat), expected, "static capture of {name}");
+    assert_eq!(
+        exec["python"]["version"].as_str(),
+        stat["python"]["version"].as_str()
+    );
+    assert_eq!(
+        exec["python"]["executable"].as_str(),
+        stat["python"]["executable"].as_str()
+    );
+    assert!(containers_of(&image).is_empty(), "containers left behind");
+    (exec, stat)
+}
+
+#[test]
+fn dist_packages_image() {
+    if !engine() {
+        return;
+    }
+    let (exec, _) = assert_both_modes_match_importlib("dist-packages");
+    let numpy = lock_package(&exec, "numpy");
+    assert_eq!(numpy["version"].as_str(), Some("1.26.4"));
+    assert_eq!(
+        numpy["location"].as_str(),
+        Some("/usr/local/lib/python3.11/dist-packages")
+    );
+    assert_eq!(
+        exec["platform"]["arch"].as_str(),
+        Some(std::env::consts::ARCH)
+    );
+    assert_eq!(exec["platform"]["libc"].as_str(), Some("glibc"));
+    assert_eq!(exec["platform"]["os-id"].as_str(), Some("debian"));
+    let system: Vec<&str> = exec["system-packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        system.contains(&"libc6") && system.contains(&"python3"),
+        "{system:?}"
+    );
+}
+
+#[test]
+fn venv_on_path_image() {
+    if !engine() {
+        return;
+    }
+    let (exec, stat) = assert_both_modes_match_importlib("venv");
+    for lock in [&exec, &stat] {
+        assert_eq!(lock["python"]["prefix"].as_str(), Some("/opt/venv"));
+        let yaml = lock_package(lock, "pyyaml");
+        assert_eq!(
+            yaml["location"].as_str(),
+            Some("/opt/venv/lib/python3.11/site-packages")
+        );
+    }
+}
+
+#[test]
+fn image_without_a_shell() {
+    if !engine() {
+        return;
+    }
+    assert_both_modes_match_importlib("no-shell");
+}
+
+#[test]
+fn image_without_python_still_gives_models_and_os() {
+    if !engine() {
+        return;
+    }
+    let image = private("no-python", "no-python");
+    let run = image_snapshot(&image, &["--model", "model"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("has no `python3` or `python` on its PATH"),
+        "{}",
+        run.stderr
+    );
+    let lock: toml::Table = run.stdout.parse().unwrap();
+    assert!(lock.get("python").is_none());
+    assert_eq!(capture_mode(&lock), "static");
+    assert_eq!(lock["platform"]["os-id"].as_str(), Some("envlock-scratch"));
+    assert_eq!(lock["models"][0]["kind"].as_str(), Some("directory"));
+    assert!(containers_of(&image).is_empty());
+}
+
+#[test]
+fn models_in_the_image_hash_like_the_dev_side() {
+    if !engine() {
+        return;
+    }
+    let image = fixture("dist-packages");
+    // Relative: resolved against the image's WORKDIR (/app), as the dev side resolves it
+    // against the current folder.
+    let in_image = image_lock(
+        &image,
+        &["--model", "model", "--model", "/app/model/weights.json"],
+    );
+    let dev = snapshot(
+        envlock()
+            .args([
+                "snapshot",
+                "--model",
+                "model",
+                "--model",
+                "model/weights.json",
+                "--python",
+            ])
+            .arg(system_python())
+            .current_dir(root().join("fixtures/images")),
+    );
+    let (image_models, dev_models) = (
+        in_image["models"].as_array().unwrap(),
+        dev["models"].as_array().unwrap(),
+    );
+    for (image_model, dev_model) in image_models.iter().zip(dev_models) {
+        assert_eq!(image_model["sha256"], dev_model["sha256"]);
+        assert_eq!(image_model["size"], dev_model["size"]);
+        assert_eq!(image_model.get("files"), dev_model.get("files"));
+    }
+    // The in-tree symlink was followed on both sides.
+    let files = image_models[0]["files"].as_array().unwrap();
+    let latest = files
+        .iter()
+        .find(|f| f["path"].as_str() == Some("latest.json"))
+        .unwrap();
+    assert_eq!(
+        latest["sha256"],
+        files
+            .iter()
+            .find(|f| f["path"].as_str() == Some("weights.json"))
+            .unwrap()["sha256"]
+    );
+}
+
+#[test]
+fn image_facts_and_env_without_secrets() {
+    if !engine() {
+        return;
+    }
+    let image = fixture("dist-packages");
+    let run = image_snapshot(&image, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        !run.stdout.contains("not-for-the-lock"),
+        "a non-allow-listed value leaked"
+    );
+    let lock: toml::Table = run.stdout.parse().unwrap();
+    assert_eq!(lock["env"]["set"]["OMP_NUM_THREADS"].as_str(), Some("2"));
+    let names: Vec<&str> = lock["image"]["env-names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"API_TOKEN"), "{names:?}");
+    assert_eq!(lock["source"]["kind"].as_str(), Some("image"));
+    assert_eq!(lock["source"]["reference"].as_str(), Some(image.as_str()));
+    assert!(lock["source"]["id"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+    assert_eq!(lock["image"]["workdir"].as_str(), Some("/app"));
+    assert!(lock["image"]["repo-tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t.as_str() == Some(image.as_str())));
+    assert!(!lock["image"]["layers"].as_array().unwrap().is_empty());
+    let history = lock["image"]["history"].as_array().unwrap();
+    assert!(history
+        .iter()
+        .any(|step| step["created-by"].as_str().unwrap().contains("pip install")));
+}
+
+#[test]
+fn probe_that_times_out_leaves_no_container() {
+    if !engine() {
+        return;
+    }
+    let image = private("hang-python", "timeout");
+    let run = run(envlock()
+        .args(["snapshot", "--image", &image])
+        .env("ENVLOCK_PROBE_TIMEOUT", "2"));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("did not finish within 2s"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--no-exec"), "{}", run.stderr);
+    assert!(containers_of(&image).is_empty(), "containers left behind");
+}
+
+#[test]
+fn probe_that_fails_leaves_no_container() {
+    if !engine() {
+        return;
+    }
+    let image = private("fail-python", "fail");
+    let run = image_snapshot(&image, &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("exited with 3"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("boom: broken interpreter"),
+        "{}",
+        run.stderr
+    );
+    assert!(containers_of(&image).is_empty(), "containers left behind");
+}
+
+#[test]
+fn ctrl_c_during_the_probe_removes_the_container() {
+    if !engine() {
+        return;
+    }
+    let image = private("hang-python", "ctrl-c");
+    let child = envlock()
+        .args(["snapshot", "--image", &image])
+        .env("ENVLOCK_PROBE_TIMEOUT", "300")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the probe container exists (bounded), then interrupt.
+    for _ in 0..300 {
+        if !containers_of(&image).is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        !containers_of(&image).is_empty(),
+        "the probe container never appeared"
+    );
+    must(Command::new("kill").args(["-INT", &child.id().to_string()]));
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(containers_of(&image).is_empty(), "containers left behind");
+}
+
+#[test]
+fn errors_say_what_to_do() {
+    if !engine() {
+        return;
+    }
+    let missing = image_snapshot("envlock-test/does-not-exist:nope", &[]);
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("not found in the Docker engine"),
+        "{}",
+        missing.stderr
+    );
+    assert!(
+        missing.stderr.contains("hint: build or load the image"),
+        "{}",
+        missing.stderr
+    );
+
+    let unreachable = run(envlock()
+        .args(["snapshot", "--image", "anything"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock"));
+    assert_eq!(unreachable.code, 2);
+    assert!(
+        unreachable
+            .stderr
+            .contains("cannot reach the Docker engine at `unix:///nonexistent/docker.sock`"),
+        "{}",
+        unreachable.stderr
+    );
+    assert!(
+        unreachable.stderr.contains("DOCKER_HOST"),
+        "{}",
+        unreachable.stderr
+    );
+
+    let image = private("dist-packages", "errors");
+    let model = image_snapshot(&image, &["--model", "/app/no-such-model.bin"]);
+    assert_eq!(model.code, 2);
+    assert!(
+        model
+            .stderr
+            .contains("model `/app/no-such-model.bin` not found in image"),
+        "{}",
+        model.stderr
+    );
+    assert!(containers_of(&image).is_empty(), "containers left behind");
+}
