@@ -4,6 +4,7 @@
     python3 benches/run.py            # all
     python3 benches/run.py snapshot   # snapshot of a ~50-package venv vs `uv pip freeze`, `pip freeze`
     python3 benches/run.py hash       # hashing a 1 GiB model vs `openssl dgst -sha256`
+    python3 benches/run.py image      # capture of a ~800 MB image vs `docker run`, `docker export`
 
 Fixtures (a venv, a 1 GiB file, uv) are built once under benches/.work and reused.
 A benchmark is not a test: it prints figures and never fails on them.
@@ -102,12 +103,65 @@ def bench_hash():
     print(f"  throughput ratio envlock / openssl: {openssl / envlock:5.2f}x  (target >= 0.9x)")
 
 
+BASE_IMAGE = "envlock-test/base:bookworm-v1"
+BENCH_IMAGE = "envlock-bench/ml:v1"
+
+
+def bench_image_build():
+    """The image: the tests' offline Debian base plus the ~50-package set, from wheels."""
+    if subprocess.run(["docker", "image", "inspect", BENCH_IMAGE], capture_output=True).returncode == 0:
+        return
+    if subprocess.run(["docker", "image", "inspect", BASE_IMAGE], capture_output=True).returncode != 0:
+        # The test harness builds the offline base (debootstrap) and caches it by tag.
+        sh("cargo", "test", "--quiet", "--test", "it", "image::dist_packages_image", cwd=ROOT)
+    context = WORK / "image-context"
+    wheels = context / "wheels"
+    if not (wheels / ".ready").exists():
+        arch = os.uname().machine
+        sh(sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
+           "--only-binary=:all:", "--implementation", "cp", "--python-version", "3.11",
+           "--abi", "cp311", "--platform", f"manylinux2014_{arch}", "-d", str(wheels), *REQUIREMENTS)
+        (wheels / ".ready").write_text("")
+    (context / "Dockerfile").write_text(
+        f"FROM {BASE_IMAGE}\n"
+        "COPY wheels /tmp/wheels\n"
+        "RUN python3 -m pip install --no-index --find-links /tmp/wheels --break-system-packages "
+        + " ".join(REQUIREMENTS) + " && rm -rf /tmp/wheels\n"
+        "WORKDIR /app\n")
+    sh("docker", "build", "-q", "-t", BENCH_IMAGE, str(context), stdout=subprocess.DEVNULL)
+
+
+def bench_image():
+    bench_image_build()
+    size = int(subprocess.run(["docker", "image", "inspect", "--format", "{{.Size}}", BENCH_IMAGE],
+                              check=True, capture_output=True, text=True).stdout)
+    lock = subprocess.run([str(ENVLOCK), "snapshot", "--image", BENCH_IMAGE],
+                          check=True, capture_output=True, text=True).stdout
+    count = lock.count("[[packages]]")
+    exec_capture = timed([str(ENVLOCK), "snapshot", "--image", BENCH_IMAGE], 7)
+    static_capture = timed([str(ENVLOCK), "snapshot", "--image", BENCH_IMAGE, "--no-exec"], 5)
+    bare_run = timed(["docker", "run", "--rm", BENCH_IMAGE, "python3", "-c", "pass"], 7)
+    container = subprocess.run(["docker", "create", BENCH_IMAGE, "true"], check=True, capture_output=True,
+                               text=True).stdout.strip()
+    try:
+        export = timed(["docker", "export", container], 3)
+    finally:
+        subprocess.run(["docker", "rm", "-f", container], capture_output=True)
+    print(f"capture of a {size / 1e6:.0f} MB image with {count} packages (median wall time)")
+    print(f"  envlock snapshot --image            {exec_capture:6.3f} s")
+    print(f"  docker run --rm IMAGE python3 -c pass {bare_run:6.3f} s")
+    print(f"  ratio exec capture / docker run:    {exec_capture / bare_run:5.2f}x  (target <= 1.3x)")
+    print(f"  envlock snapshot --image --no-exec  {static_capture:6.3f} s")
+    print(f"  docker export (whole file system)   {export:6.3f} s")
+    print(f"  ratio static capture / export:      {static_capture / export:5.2f}x  (target <= 0.6x)")
+
+
 def main():
     WORK.mkdir(parents=True, exist_ok=True)
-    which = sys.argv[1:] or ["snapshot", "hash"]
+    which = sys.argv[1:] or ["snapshot", "hash", "image"]
     build()
     for name in which:
-        {"snapshot": bench_snapshot, "hash": bench_hash}[name]()
+        {"snapshot": bench_snapshot, "hash": bench_hash, "image": bench_image}[name]()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use bollard::query_parameters::ContainerArchiveInfoOptions;
 
-use super::archive::{read_archive, ArchiveError};
+use super::archive::read_archive;
 use super::engine::Engine;
 use crate::lock::{Python, SystemPackage};
 use crate::python::MemoryFiles;
@@ -181,27 +181,29 @@ pub async fn read_python(
         }
     }
 
+    // Each site folder is streamed whole (the API lists no folders), so they are streamed
+    // at once: the engine tars each in its own process.
+    let mut folders = Vec::new();
+    for site in sys_path {
+        if let Some(stat) = stat(engine, id, &site).await.filter(|stat| stat.is_folder) {
+            if !folders.contains(&stat.resolved) {
+                folders.push(stat.resolved);
+            }
+        }
+    }
+    let reads = folders.iter().map(|folder| {
+        let owned = folder.clone();
+        read_archive(engine, id, folder, move |tar| read_site(tar, &owned))
+    });
     let mut files = MemoryFiles::default();
     let mut present = Vec::new();
-    for site in sys_path {
-        let Some(stat) = stat(engine, id, &site).await else {
-            continue;
-        };
-        if !stat.is_folder {
-            continue;
-        }
-        let folder = stat.resolved.clone();
-        let kept = read_archive(engine, id, &stat.resolved, move |tar| {
-            read_site(tar, &folder)
-        })
-        .await;
-        match kept {
-            Ok(site_files) => {
-                files.merge(site_files);
-                present.push(stat.resolved);
-            }
-            Err(ArchiveError::NotFound) => {}
-            Err(ArchiveError::Other(_)) => {}
+    for (folder, read) in folders
+        .iter()
+        .zip(futures_util::future::join_all(reads).await)
+    {
+        if let Ok(site_files) = read {
+            files.merge(site_files);
+            present.push(folder.clone());
         }
     }
     let implementation = if real_name.contains("pypy") {
