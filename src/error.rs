@@ -138,6 +138,25 @@ pub enum Error {
         #[source]
         source: bollard::errors::Error,
     },
+    /// `--pull` failed.
+    #[error("cannot pull `{reference}`")]
+    Pull {
+        /// The reference.
+        reference: String,
+        /// The engine's error.
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// The image is built for another platform than the engine runs.
+    #[error("image `{reference}` is for {image}, but this engine runs {engine}: its Python cannot run here")]
+    ForeignPlatform {
+        /// The image.
+        reference: String,
+        /// The image's `os/arch`.
+        image: String,
+        /// The engine's `os/arch`.
+        engine: String,
+    },
     /// The probe container did not finish in time; it was removed.
     #[error("the probe in image `{reference}` did not finish within {seconds}s")]
     ImageProbeTimeout {
@@ -220,11 +239,17 @@ impl Error {
                 }
             }
             Error::ImageNotFound { .. } => {
-                "build or load the image first (`docker images` lists what the engine has)".to_string()
+                "build or load the image first (`docker images` lists what the engine has), or pass `--pull`".to_string()
             }
             Error::Docker { .. } => "check the engine with `docker info`".to_string(),
             Error::ImageProbeTimeout { .. } => {
                 "check that the image's Python starts; raise the limit with `ENVLOCK_PROBE_TIMEOUT=SECONDS`, or capture without running anything with `--no-exec`".to_string()
+            }
+            Error::Pull { .. } => {
+                "check the reference, and that the engine can reach its registry (`docker pull` says the same)".to_string()
+            }
+            Error::ForeignPlatform { .. } => {
+                "capture it without running anything with `--no-exec`".to_string()
             }
             Error::ImageProbeFailed { .. } => {
                 "capture without running anything in the image with `--no-exec`".to_string()

@@ -30,6 +30,9 @@ pub struct Args {
     /// With --image: run nothing from the image; read its files through the API only.
     #[arg(long, requires = "image")]
     no_exec: bool,
+    /// With --image: pull the image from its registry first (envlock never pulls otherwise).
+    #[arg(long, requires = "image")]
+    pull: bool,
     /// Model file or folder to hash; repeat for several. Replaces `models` of envlock.toml.
     /// With --image, a path inside the image; a relative one starts at its WORKDIR.
     #[arg(long = "model", value_name = "PATH")]
@@ -56,6 +59,7 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<ExitCode> {
                 args.models.clone()
             },
             no_exec: args.no_exec,
+            pull: args.pull,
         })?,
         None => capture_python(&args, &loaded, output)?,
     };

@@ -88,6 +88,39 @@ impl Engine {
             })
     }
 
+    /// Pulls `reference` from its registry (only when the user asked with `--pull`).
+    pub async fn pull(&self, reference: &str) -> Result<()> {
+        let options = bollard::query_parameters::CreateImageOptions {
+            from_image: Some(reference.to_string()),
+            ..Default::default()
+        };
+        let mut progress = self.docker.create_image(Some(options), None, None);
+        while let Some(step) = progress.next().await {
+            step.map_err(|source| Error::Pull {
+                reference: reference.to_string(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The engine's own `os/arch`, e.g. `linux/x86_64` (kernel spelling).
+    pub async fn platform(&self) -> Result<String> {
+        let version = self
+            .docker
+            .version()
+            .await
+            .map_err(|source| Error::Docker {
+                action: "asking the engine for its version".to_string(),
+                source,
+            })?;
+        Ok(format!(
+            "{}/{}",
+            version.os.unwrap_or_default(),
+            crate::platform::normalize_arch(&version.arch.unwrap_or_default())
+        ))
+    }
+
     /// Creates a locked-down container of `image` running `entrypoint` (not started).
     pub async fn create(&self, image: &str, entrypoint: Vec<String>) -> Result<String> {
         let (program, args) = entrypoint

@@ -26,6 +26,8 @@ pub struct ImageRequest {
     pub models: Vec<String>,
     /// Run nothing from the image.
     pub no_exec: bool,
+    /// Pull the image from its registry first.
+    pub pull: bool,
 }
 
 /// Captures an image. Runs its own small async runtime; Ctrl-C removes envlock's containers
@@ -48,11 +50,28 @@ pub fn capture(request: &ImageRequest) -> Result<Snapshot> {
 
 async fn capture_with(engine: &Engine, request: &ImageRequest) -> Result<Snapshot> {
     let reference = request.reference.as_str();
+    if request.pull {
+        engine.pull(reference).await?;
+    }
     let inspect = engine.inspect(reference).await?;
     let image_id = inspect.id.clone().unwrap_or_else(|| reference.to_string());
     let config = inspect.config.clone().unwrap_or_default();
+    let os = inspect.os.clone().unwrap_or_default();
+    let arch = inspect.architecture.clone().unwrap_or_default();
+    let variant = inspect.variant.clone().filter(|v| !v.is_empty());
     let mut warnings = Vec::new();
 
+    if !request.no_exec {
+        let image_platform = format!("{}/{}", os, crate::platform::normalize_arch(&arch));
+        let engine_platform = engine.platform().await?;
+        if image_platform != engine_platform {
+            return Err(Error::ForeignPlatform {
+                reference: reference.to_string(),
+                image: image_platform,
+                engine: engine_platform,
+            });
+        }
+    }
     // exec unless told otherwise; static when the image has no Python to run.
     let probed = match request.no_exec {
         true => None,
@@ -101,9 +120,6 @@ async fn capture_with(engine: &Engine, request: &ImageRequest) -> Result<Snapsho
             source,
         })?;
 
-    let os = inspect.os.clone().unwrap_or_default();
-    let arch = inspect.architecture.clone().unwrap_or_default();
-    let variant = inspect.variant.clone().filter(|v| !v.is_empty());
     let env_pairs: BTreeMap<String, String> = config
         .env
         .clone()

@@ -174,9 +174,21 @@ pub fn fixture(name: &str) -> String {
             .arg(wheels())
             .arg(context.join("wheels")),
     );
+    let platform = match (name, std::env::consts::ARCH) {
+        ("foreign-platform", "x86_64") => "linux/arm64",
+        ("foreign-platform", _) => "linux/amd64",
+        _ => "",
+    };
+    let mut build = Command::new("docker");
+    build.args(["build", "-q"]);
+    if !platform.is_empty() {
+        // The legacy builder's cache ignores the platform: without --no-cache it reuses the
+        // identical steps of another fixture, built for this machine.
+        build.args(["--no-cache", "--platform", platform]);
+    }
     must(
-        Command::new("docker")
-            .args(["build", "-q", "--build-arg"])
+        build
+            .arg("--build-arg")
             .arg(format!("BASE={base}"))
             .arg("-f")
             .arg(context.join(name).join("Dockerfile"))

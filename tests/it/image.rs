@@ -325,3 +325,57 @@ fn errors_say_what_to_do() {
     );
     assert!(containers_of(&image).is_empty(), "containers left behind");
 }
+
+#[test]
+fn image_for_another_platform_is_refused_for_exec_and_read_statically() {
+    if !engine() {
+        return;
+    }
+    let image = fixture("foreign-platform");
+    let refused = image_snapshot(&image, &[]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("but this engine runs"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("hint: capture it without running anything with `--no-exec`"),
+        "{}",
+        refused.stderr
+    );
+    let lock = image_lock(&image, &["--no-exec", "--model", "model"]);
+    assert_ne!(
+        lock["platform"]["arch"].as_str(),
+        Some(std::env::consts::ARCH)
+    );
+    assert_eq!(lock["platform"]["os-id"].as_str(), Some("envlock-scratch"));
+    assert_eq!(lock["models"][0]["kind"].as_str(), Some("directory"));
+}
+
+#[test]
+fn pull_only_when_asked_and_its_failure_is_clear() {
+    if !engine() {
+        return;
+    }
+    // Without --pull, a missing image is reported at once and nothing is fetched.
+    let missing = image_snapshot("envlock-test/not-in-any-registry:v1", &[]);
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("envlock never pulls"),
+        "{}",
+        missing.stderr
+    );
+    // With --pull the engine is asked; no registry is reachable from the test machine.
+    let pulled = image_snapshot("envlock-test/not-in-any-registry:v1", &["--pull"]);
+    assert_eq!(pulled.code, 2);
+    assert!(
+        pulled
+            .stderr
+            .contains("cannot pull `envlock-test/not-in-any-registry:v1`"),
+        "{}",
+        pulled.stderr
+    );
+}
