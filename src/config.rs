@@ -1,5 +1,6 @@
 //! `envlock.toml`: project defaults that flags override.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -19,6 +20,13 @@ pub struct Config {
     /// Model files and folders to hash, relative to the config's folder.
     #[serde(default)]
     pub models: Vec<String>,
+    /// Where a model of the dev side is inside the image, when not at the same path under
+    /// the image's WORKDIR: `"model/" = "/opt/models/current"`.
+    #[serde(default)]
+    pub image_models: BTreeMap<String, String>,
+    /// The gate's policy for `envlock diff`.
+    #[serde(default)]
+    pub policy: crate::diff::policy::Policy,
 }
 
 /// A config and the folder its relative paths start from.
@@ -31,6 +39,17 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// Models to hash inside an image: each as named, with its path in the image.
+    pub fn image_models(&self, models: &[String]) -> Vec<(String, String)> {
+        models
+            .iter()
+            .map(|model| {
+                let inside = self.config.image_models.get(model).unwrap_or(model);
+                (model.clone(), inside.clone())
+            })
+            .collect()
+    }
+
     /// The configured interpreter, with a relative path resolved against the config's folder.
     pub fn python(&self) -> Option<PathBuf> {
         let python = self.config.python.as_ref()?;
@@ -58,10 +77,13 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded> {
         path: path.clone(),
         source,
     })?;
-    let config = toml::from_str(&text).map_err(|source| Error::InvalidConfig {
+    let config: Config = toml::from_str(&text).map_err(|source| Error::InvalidConfig {
         path: path.clone(),
         source,
     })?;
+    if let Some(message) = config.policy.problem() {
+        return Err(Error::InvalidPolicy { path, message });
+    }
     let folder = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),

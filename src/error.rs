@@ -63,6 +63,26 @@ pub enum Error {
         #[source]
         source: toml::de::Error,
     },
+    /// `[policy]` is well-formed TOML but makes no sense.
+    #[error("invalid policy in `{}`: {message}", path.display())]
+    InvalidPolicy {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A diff operand is neither a lock file, `python:PATH`, nor an image in the engine.
+    #[error("`{operand}` is not a lock file, and no image `{operand}` is in the Docker engine")]
+    UnknownOperand {
+        /// The operand as given.
+        operand: String,
+    },
+    /// A diff operand that looks like a lock file does not exist.
+    #[error("lock file `{operand}` not found")]
+    LockNotFound {
+        /// The operand as given.
+        operand: String,
+    },
     /// The interpreter path does not exist.
     #[error("interpreter `{}` not found", path.display())]
     InterpreterNotFound {
@@ -207,7 +227,10 @@ impl Error {
             Error::NewerSchema { .. } => {
                 "upgrade envlock, or regenerate the lock with this version".to_string()
             }
-            Error::InvalidConfig { .. } => {
+            Error::UnknownOperand { .. } | Error::LockNotFound { .. } => {
+                "an operand is read as a lock when the file exists, as an interpreter when written `python:PATH`, and otherwise as an image reference in the local engine (`docker images` lists them)".to_string()
+            }
+            Error::InvalidPolicy { .. } | Error::InvalidConfig { .. } => {
                 "the keys envlock.toml accepts are listed in the README (\"Configuration\")"
                     .to_string()
             }

@@ -5,14 +5,17 @@
 
 pub mod cli;
 pub mod config;
+pub mod diff;
 pub mod env;
 pub mod error;
 pub mod image;
 pub mod lock;
 pub mod model;
+pub mod operand;
 pub mod platform;
 pub mod process;
 pub mod python;
+pub mod report;
 pub mod snapshot;
 
 pub use error::{Error, Result};

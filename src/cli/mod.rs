@@ -1,6 +1,7 @@
 //! The command line: parses flags, runs a command, prints, and picks the exit code.
 //! Everything below this module returns values; only this layer writes to the terminal.
 
+mod diff;
 mod output;
 mod snapshot;
 
@@ -24,6 +25,8 @@ struct Cli {
 enum Command {
     /// Capture a Python runtime (interpreter, packages, platform, environment, models) into a lock.
     Snapshot(snapshot::Args),
+    /// Compare two runtimes (locks, interpreters, images) and gate on the drift.
+    Diff(diff::Args),
 }
 
 /// Runs envlock with the process's arguments and returns its exit code.
@@ -39,6 +42,7 @@ pub fn run() -> ExitCode {
     let output = Output::detect();
     let result = match cli.command {
         Command::Snapshot(args) => snapshot::run(args, &output),
+        Command::Diff(args) => diff::run(args, &output),
     };
     match result {
         Ok(code) => code,

@@ -53,11 +53,11 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<ExitCode> {
     let snapshot = match &args.image {
         Some(reference) => image::capture(&image::ImageRequest {
             reference: reference.clone(),
-            models: if args.models.is_empty() {
-                loaded.config.models.clone()
+            models: loaded.image_models(if args.models.is_empty() {
+                &loaded.config.models
             } else {
-                args.models.clone()
-            },
+                &args.models
+            }),
             no_exec: args.no_exec,
             pull: args.pull,
         })?,

@@ -22,8 +22,9 @@ use engine::{Engine, RunError};
 pub struct ImageRequest {
     /// The image reference in the local engine.
     pub reference: String,
-    /// Model paths inside the image; a relative one starts at the image's WORKDIR.
-    pub models: Vec<String>,
+    /// Models: each as it is named in the lock, and its path inside the image (a relative
+    /// one starts at the image's WORKDIR).
+    pub models: Vec<(String, String)>,
     /// Run nothing from the image.
     pub no_exec: bool,
     /// Pull the image from its registry first.
@@ -98,14 +99,14 @@ async fn capture_with(engine: &Engine, request: &ImageRequest) -> Result<Snapsho
         .filter(|dir| !dir.is_empty())
         .unwrap_or_else(|| "/".to_string());
     let mut models = Vec::with_capacity(request.models.len());
-    for given in &request.models {
-        let path = if given.starts_with('/') {
-            given.clone()
+    for (given, inside) in &request.models {
+        let path = if inside.starts_with('/') {
+            inside.clone()
         } else {
             format!(
                 "{}/{}",
                 workdir.trim_end_matches('/'),
-                given.trim_end_matches('/')
+                inside.trim_end_matches('/')
             )
         };
         models.push(archive::hash_model(engine, &container, reference, given, &path).await?);

@@ -1,6 +1,7 @@
 //! envlock's integration tests, one binary with a module per area.
 
 mod bad_input;
+mod diff;
 mod docker;
 mod image;
 mod lock_file;

@@ -1,0 +1,259 @@
+//! The policy of `envlock.toml`'s `[policy]`: severities per finding code, rules per package
+//! (name globs), and ignores, each with a reason. An ignore that matches nothing is itself
+//! reported (`policy-unused`), so policies do not rot.
+//!
+//! ```toml
+//! [policy.severity]
+//! package-added = "info"
+//! env-var = "error"
+//!
+//! [[policy.packages]]
+//! names = ["numpy", "torch*"]
+//! severity = "error"          # any finding about these packages
+//!
+//! [[policy.ignore]]
+//! codes = ["package-version", "package-added", "package-missing"]
+//! subjects = ["pip", "setuptools", "wheel"]
+//! reason = "installer tooling, never imported at inference"
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::{Area, Code, Finding, Severity};
+use crate::python::normalize_name;
+
+/// `[policy]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Policy {
+    /// Severity per finding code, replacing the default.
+    #[serde(default)]
+    pub severity: BTreeMap<Code, Severity>,
+    /// Severities for findings about named packages; a later rule wins over an earlier one.
+    #[serde(default)]
+    pub packages: Vec<PackageRule>,
+    /// Findings to drop.
+    #[serde(default)]
+    pub ignore: Vec<IgnoreRule>,
+}
+
+/// `[[policy.packages]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PackageRule {
+    /// Package names; `*` and `?` are globs; names are PEP 503 normalized before matching.
+    pub names: Vec<String>,
+    /// The severity of any finding about them.
+    pub severity: Severity,
+}
+
+/// `[[policy.ignore]]`: drops the findings that match both lists (an empty list matches all).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct IgnoreRule {
+    /// Finding codes.
+    #[serde(default)]
+    pub codes: Vec<Code>,
+    /// Subjects (package names, model paths, variable names); `*` and `?` are globs.
+    #[serde(default)]
+    pub subjects: Vec<String>,
+    /// Why: required, and shown in reports.
+    pub reason: String,
+}
+
+impl Policy {
+    /// What is wrong with the policy, if anything the parser cannot see.
+    pub fn problem(&self) -> Option<String> {
+        self.ignore.iter().enumerate().find_map(|(index, rule)| {
+            if rule.codes.is_empty() && rule.subjects.is_empty() {
+                Some(format!("`[[policy.ignore]]` number {} has neither `codes` nor `subjects`: it would ignore everything", index + 1))
+            } else if rule.reason.trim().is_empty() {
+                Some(format!("`[[policy.ignore]]` number {} has an empty `reason`", index + 1))
+            } else {
+                None
+            }
+        })
+    }
+
+    /// Applies severities and ignores to `findings`, adding a `policy-unused` finding for
+    /// every ignore rule that matched nothing.
+    pub fn apply(&self, findings: Vec<Finding>) -> Vec<Finding> {
+        let mut used = vec![false; self.ignore.len()];
+        let mut kept = Vec::with_capacity(findings.len());
+        for mut finding in findings {
+            if let Some(index) = self.ignore.iter().position(|rule| rule.matches(&finding)) {
+                used[index] = true;
+                continue;
+            }
+            if let Some(&severity) = self.severity.get(&finding.code) {
+                finding.severity = severity;
+            }
+            if finding.code.area() == Area::Packages {
+                let name = normalize_name(&finding.subject);
+                let rule = self.packages.iter().rev().find(|rule| {
+                    rule.names
+                        .iter()
+                        .any(|pattern| glob(&normalize_name(pattern), &name))
+                });
+                if let Some(rule) = rule {
+                    finding.severity = rule.severity;
+                }
+            }
+            kept.push(finding);
+        }
+        for (rule, used) in self.ignore.iter().zip(used) {
+            if used {
+                continue;
+            }
+            let code = Code::PolicyUnused;
+            let describe = |items: Vec<String>| {
+                if items.is_empty() {
+                    "any".to_string()
+                } else {
+                    items.join(", ")
+                }
+            };
+            kept.push(Finding {
+                code,
+                severity: self.severity.get(&code).copied().unwrap_or(Severity::Info),
+                subject: rule.reason.clone(),
+                baseline: None,
+                target: None,
+                change: None,
+                direction: None,
+                message: format!(
+                    "ignore rule ({}) matched nothing: codes {}; subjects {}",
+                    rule.reason,
+                    describe(rule.codes.iter().map(|c| c.as_str().to_string()).collect()),
+                    describe(rule.subjects.clone()),
+                ),
+            });
+        }
+        kept
+    }
+}
+
+impl IgnoreRule {
+    fn matches(&self, finding: &Finding) -> bool {
+        let code = self.codes.is_empty() || self.codes.contains(&finding.code);
+        let subject = self.subjects.is_empty()
+            || self.subjects.iter().any(|pattern| {
+                glob(pattern, &finding.subject)
+                    || (finding.code.area() == Area::Packages
+                        && glob(&normalize_name(pattern), &normalize_name(&finding.subject)))
+            });
+        code && subject
+    }
+}
+
+/// `*` (any run) and `?` (any one character) glob matching.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let (pattern, text): (Vec<char>, Vec<char>) =
+        (pattern.chars().collect(), text.chars().collect());
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
+            p += 1;
+            t += 1;
+        } else if p < pattern.len() && pattern[p] == '*' {
+            star = Some((p, t));
+            p += 1;
+        } else if let Some((star_p, star_t)) = star {
+            p = star_p + 1;
+            t = star_t + 1;
+            star = Some((star_p, star_t + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(code: Code, subject: &str) -> Finding {
+        Finding {
+            code,
+            severity: super::super::default_severity(code, None),
+            subject: subject.into(),
+            baseline: None,
+            target: None,
+            change: None,
+            direction: None,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("torch*", "torchvision"));
+        assert!(glob("*", ""));
+        assert!(glob("n?mpy", "numpy"));
+        assert!(!glob("numpy", "numpyx"));
+        assert!(glob("a*b*c", "aXXbYYc"));
+        assert!(!glob("a*b*c", "aXXbYY"));
+    }
+
+    #[test]
+    fn severities_packages_and_ignores() {
+        let policy: Policy = toml::from_str(
+            r#"
+            [severity]
+            package-added = "error"
+            [[packages]]
+            names = ["NumPy"]
+            severity = "error"
+            [[ignore]]
+            subjects = ["pip", "SetupTools"]
+            reason = "tooling"
+            [[ignore]]
+            codes = ["libc"]
+            reason = "never matches here"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(policy.problem(), None);
+        let findings = policy.apply(vec![
+            finding(Code::PackageAdded, "x"),
+            finding(Code::PackageFiles, "numpy"),
+            finding(Code::PackageVersion, "pip"),
+            finding(Code::PackageVersion, "setuptools"),
+        ]);
+        let summary: Vec<(Code, &str, Severity)> = findings
+            .iter()
+            .map(|f| (f.code, f.subject.as_str(), f.severity))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (Code::PackageAdded, "x", Severity::Error),
+                (Code::PackageFiles, "numpy", Severity::Error),
+                (Code::PolicyUnused, "never matches here", Severity::Info),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_ignore_needs_a_reason_and_a_scope() {
+        let missing: Result<Policy, _> = toml::from_str("[[ignore]]\ncodes = [\"libc\"]\n");
+        assert!(missing
+            .unwrap_err()
+            .to_string()
+            .contains("missing field `reason`"));
+        let unknown: Result<Policy, _> = toml::from_str("[severity]\nno-such-code = \"info\"\n");
+        assert!(unknown
+            .unwrap_err()
+            .to_string()
+            .contains("unknown variant `no-such-code`"));
+        let everything: Policy = toml::from_str("[[ignore]]\nreason = \"x\"\n").unwrap();
+        assert!(everything
+            .problem()
+            .unwrap()
+            .contains("would ignore everything"));
+    }
+}

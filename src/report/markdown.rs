@@ -1,0 +1,45 @@
+//! A Markdown table fit to paste as a pull-request comment.
+
+use std::fmt::Write as _;
+
+use super::Report;
+use crate::diff::Severity;
+
+pub fn render(report: &Report, gate: Severity) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "### envlock: {}\n", report.verdict(gate));
+    let _ = writeln!(
+        out,
+        "Baseline `{}`, target `{}`.\n",
+        cell(&report.baseline),
+        cell(&report.target)
+    );
+    if report.findings.is_empty() {
+        let _ = writeln!(out, "No drift: the two runtimes match.");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "| severity | code | subject | baseline | target | message |"
+    );
+    let _ = writeln!(out, "| --- | --- | --- | --- | --- | --- |");
+    for finding in &report.findings {
+        let value = |value: &Option<String>| value.as_deref().map_or("—".to_string(), cell);
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | {} | {} | {} | {} |",
+            finding.severity.as_str(),
+            finding.code.as_str(),
+            cell(&finding.subject),
+            value(&finding.baseline),
+            value(&finding.target),
+            cell(&finding.message)
+        );
+    }
+    out
+}
+
+/// A table cell: pipes escaped, line breaks as `<br>`.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', "<br>")
+}

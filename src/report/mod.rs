@@ -1,0 +1,130 @@
+//! A diff's report and its renderers: human (terminal), json (the documented envelope),
+//! markdown (a pull-request comment) and junit (CI test views), all from the same findings.
+
+mod human;
+mod junit;
+mod markdown;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::diff::{Finding, Severity};
+
+/// The JSON report's schema version.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The outcome of `envlock diff`: the JSON report's envelope (its keys are a contract).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schemars(title = "envlock diff report")]
+pub struct Report {
+    /// Report schema version.
+    pub schema: u32,
+    /// The baseline operand, as given.
+    pub baseline: String,
+    /// The target operand, as given.
+    pub target: String,
+    /// Every finding after the policy, ordered by area, code and subject.
+    pub findings: Vec<Finding>,
+    /// Findings per severity.
+    pub summary: Summary,
+}
+
+/// Findings per severity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Summary {
+    /// Errors.
+    pub error: usize,
+    /// Warnings.
+    pub warning: usize,
+    /// Information.
+    pub info: usize,
+}
+
+/// How to print a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For people: grouped by severity then area, with a verdict.
+    Human,
+    /// The documented JSON envelope.
+    Json,
+    /// A table to paste as a pull-request comment.
+    Markdown,
+    /// JUnit XML: one test case per checked area.
+    Junit,
+}
+
+impl Report {
+    /// A report of `findings` between the two operands.
+    pub fn new(baseline: &str, target: &str, findings: Vec<Finding>) -> Report {
+        let mut summary = Summary::default();
+        for finding in &findings {
+            match finding.severity {
+                Severity::Error => summary.error += 1,
+                Severity::Warning => summary.warning += 1,
+                Severity::Info => summary.info += 1,
+            }
+        }
+        Report {
+            schema: SCHEMA_VERSION,
+            baseline: baseline.to_string(),
+            target: target.to_string(),
+            findings,
+            summary,
+        }
+    }
+
+    /// Whether any finding is at or above `gate`.
+    pub fn fails(&self, gate: Severity) -> bool {
+        self.findings.iter().any(|finding| finding.severity >= gate)
+    }
+
+    /// The one-line verdict shared by the renderers.
+    pub fn verdict(&self, gate: Severity) -> String {
+        let Summary {
+            error,
+            warning,
+            info,
+        } = self.summary;
+        let counts = format!(
+            "{error} error{}, {warning} warning{}, {info} info",
+            plural(error),
+            plural(warning)
+        );
+        if self.fails(gate) {
+            format!("FAIL: {counts}; drift at or above `{}`", gate.as_str())
+        } else {
+            format!("PASS: {counts}; nothing at or above `{}`", gate.as_str())
+        }
+    }
+
+    /// The report in `format`; `color` only applies to `human`.
+    pub fn render(&self, format: Format, gate: Severity, color: bool) -> String {
+        match format {
+            Format::Human => human::render(self, gate, color),
+            Format::Json => {
+                let mut text = serde_json::to_string_pretty(self).expect("a report serialises");
+                text.push('\n');
+                text
+            }
+            Format::Markdown => markdown::render(self, gate),
+            Format::Junit => junit::render(self, gate),
+        }
+    }
+}
+
+fn plural(count: usize) -> &'static str {
+    if count == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// The JSON Schema of the report, as committed in `schemas/envlock.report.schema.json`.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(Report);
+    let mut text = serde_json::to_string_pretty(&schema).expect("a schema always serialises");
+    text.push('\n');
+    text
+}
