@@ -89,33 +89,35 @@ fn base_image() -> &'static str {
     BASE_TAG
 }
 
-/// Wheels for the images, downloaded once (for CPython 3.11 on this machine's arch).
+/// Wheels for the images, downloaded once (for CPython 3.11 on this machine's arch). Two
+/// versions of one package need two downloads: one resolve cannot hold both.
 fn wheels() -> PathBuf {
-    let folder = cache_root().join("image-wheels-v1");
+    let folder = cache_root().join("image-wheels-v2");
     if folder.join(".ready").exists() {
         return folder;
     }
     let arch = String::from_utf8(Command::new("uname").arg("-m").output().unwrap().stdout).unwrap();
-    must(
-        Command::new(crate::support::system_python())
-            .args(["-m", "pip", "download", "-q", "--disable-pip-version-check"])
-            .args([
-                "--only-binary=:all:",
-                "--implementation",
-                "cp",
-                "--python-version",
-                "3.11",
-            ])
-            .args(["--abi", "cp311", "--platform"])
-            .arg(format!("manylinux2014_{}", arch.trim()))
-            .arg("-d")
-            .arg(&folder)
-            .args([
-                "numpy==1.26.4",
-                "PyYAML==6.0.2",
-                "typing_extensions==4.12.2",
-            ]),
-    );
+    let sets: [&[&str]; 2] = [
+        &[
+            "numpy==1.26.4",
+            "PyYAML==6.0.2",
+            "typing_extensions==4.12.2",
+            "packaging==24.1",
+        ],
+        &["typing_extensions==4.11.0", "six==1.16.0"],
+    ];
+    for set in sets {
+        must(
+            Command::new(crate::support::system_python())
+                .args(["-m", "pip", "download", "-q", "--disable-pip-version-check"])
+                .args(["--only-binary=:all:", "--implementation", "cp"])
+                .args(["--python-version", "3.11", "--abi", "cp311", "--platform"])
+                .arg(format!("manylinux2014_{}", arch.trim()))
+                .arg("-d")
+                .arg(&folder)
+                .args(set),
+        );
+    }
     std::fs::write(folder.join(".ready"), "").unwrap();
     folder
 }
@@ -153,13 +155,24 @@ fn hash_tree(path: &Path, hash: &mut u64) {
 /// The fixture image `name` (a folder of `fixtures/images`), built from the offline base
 /// on first use and reused while its inputs are unchanged.
 pub fn fixture(name: &str) -> String {
+    build_fixture(name, false)
+}
+
+/// The fixture `name` built again from scratch (`--no-cache`): the same content under
+/// another image id.
+pub fn rebuilt(name: &str) -> String {
+    build_fixture(name, true)
+}
+
+fn build_fixture(name: &str, again: bool) -> String {
     let _guard = BUILD
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let fixtures = root().join("fixtures/images");
     let mut hash = 0xcbf29ce484222325u64;
     hash_tree(&fixtures, &mut hash);
-    let tag = format!("envlock-test/{name}:{hash:016x}");
+    let suffix = if again { "-rebuilt" } else { "" };
+    let tag = format!("envlock-test/{name}{suffix}:{hash:016x}");
     if image_exists(&tag) {
         return tag;
     }
@@ -181,6 +194,9 @@ pub fn fixture(name: &str) -> String {
     };
     let mut build = Command::new("docker");
     build.args(["build", "-q"]);
+    if again {
+        build.arg("--no-cache");
+    }
     if !platform.is_empty() {
         // The legacy builder's cache ignores the platform: without --no-cache it reuses the
         // identical steps of another fixture, built for this machine.

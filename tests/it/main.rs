@@ -4,6 +4,7 @@ mod bad_input;
 mod diff;
 mod docker;
 mod image;
+mod image_diff;
 mod lock_file;
 mod models;
 mod python_accuracy;
