@@ -193,7 +193,8 @@ fn build_fixture(name: &str, again: bool) -> String {
         _ => "",
     };
     let mut build = Command::new("docker");
-    build.args(["build", "-q"]);
+    // --force-rm: a failed step leaves no container behind.
+    build.args(["build", "-q", "--force-rm"]);
     if again {
         build.arg("--no-cache");
     }

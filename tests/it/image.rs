@@ -351,7 +351,7 @@ fn image_for_another_platform_is_refused_for_exec_and_read_statically() {
         lock["platform"]["arch"].as_str(),
         Some(std::env::consts::ARCH)
     );
-    assert_eq!(lock["platform"]["os-id"].as_str(), Some("envlock-scratch"));
+    assert_eq!(lock["platform"]["os-id"].as_str(), Some("envlock-foreign"));
     assert_eq!(lock["models"][0]["kind"].as_str(), Some("directory"));
 }
 
