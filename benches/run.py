@@ -5,6 +5,7 @@
     python3 benches/run.py snapshot   # snapshot of a ~50-package venv vs `uv pip freeze`, `pip freeze`
     python3 benches/run.py hash       # hashing a 1 GiB model vs `openssl dgst -sha256`
     python3 benches/run.py image      # capture of a ~800 MB image vs `docker run`, `docker export`
+    python3 benches/run.py diff       # diffing two locks of 2,000 and 20,000 packages
 
 Fixtures (a venv, a 1 GiB file, uv) are built once under benches/.work and reused.
 A benchmark is not a test: it prints figures and never fails on them.
@@ -156,12 +157,55 @@ def bench_image():
     print(f"  ratio static capture / export:      {static_capture / export:5.2f}x  (target <= 0.6x)")
 
 
+def synthetic_lock(path, count, drift):
+    """A lock of `count` packages; with `drift`, about 1 in 7 differs (version, build, files)."""
+    lines = ['[envlock]', 'schema = 1', 'created-by = "envlock bench"', '', '[source]', 'kind = "python"', '',
+             '[python]', 'implementation = "cpython"', f'version = "{"3.11.9" if drift else "3.11.7"}"', '',
+             '[platform]', 'os = "linux"', 'arch = "x86_64"', '', '[env]', 'unset = []', '']
+    for index in range(count):
+        version = f"{index % 13}.{index % 7}.{index % 5}"
+        record = f"sha256:{index:064x}"
+        tags = "cp311-cp311-manylinux_2_17_x86_64"
+        if drift and index % 7 == 0:
+            kind = index % 3
+            if kind == 0:
+                version = f"{index % 13}.{index % 7 + 1}.0"
+            elif kind == 1:
+                tags = "cp311-cp311-musllinux_1_1_x86_64"
+            else:
+                record = f"sha256:{index + 1:064x}"
+        lines += ['[[packages]]', f'name = "package-{index:06d}"', f'version = "{version}"',
+                  'location = "/venv/lib/python3.11/site-packages"', 'format = "dist-info"',
+                  'installer = "pip"', f'wheel-tags = ["{tags}"]', f'record = "{record}"', '']
+    path.write_text("\n".join(lines))
+
+
+def bench_diff():
+    print("diff of two locks, parse included (median wall time of `envlock diff A B --format json`)")
+    for count in (2_000, 20_000):
+        a, b = WORK / f"diff-{count}-a.lock", WORK / f"diff-{count}-b.lock"
+        synthetic_lock(a, count, False)
+        synthetic_lock(b, count, True)
+        args = [str(ENVLOCK), "diff", str(a), str(b), "--format", "json"]
+        out = subprocess.run(args, capture_output=True, text=True, cwd=WORK)
+        findings = out.stdout.count('"code"')
+        # Exit 1 (drift found) is the expected outcome here.
+        samples = []
+        for _ in range(9):
+            start = time.perf_counter()
+            subprocess.run(args, stdout=subprocess.DEVNULL, cwd=WORK)
+            samples.append(time.perf_counter() - start)
+        median = statistics.median(samples)
+        print(f"  {count:6d} packages, {findings:5d} findings: {median * 1000:7.1f} ms"
+              f"  ({median * 1e6 / count:5.2f} us per package)  (target: 2k under 50 ms, linear)")
+
+
 def main():
     WORK.mkdir(parents=True, exist_ok=True)
-    which = sys.argv[1:] or ["snapshot", "hash", "image"]
+    which = sys.argv[1:] or ["snapshot", "hash", "image", "diff"]
     build()
     for name in which:
-        {"snapshot": bench_snapshot, "hash": bench_hash, "image": bench_image}[name]()
+        {"snapshot": bench_snapshot, "hash": bench_hash, "image": bench_image, "diff": bench_diff}[name]()
 
 
 if __name__ == "__main__":

@@ -44,12 +44,24 @@ pub fn read_lock(path: &Path) -> Result<Lock> {
 }
 
 fn parse_lock(path: &Path, text: &str) -> Result<Lock> {
+    let newer = |found: i64| Error::NewerSchema {
+        path: path.to_path_buf(),
+        found,
+        supported: SCHEMA_VERSION,
+    };
+    // One parse on the way that matters (a valid lock); only a lock that fails is parsed
+    // again, to say "upgrade envlock" for a newer schema rather than "missing field".
+    let error = match toml::from_str::<Lock>(text) {
+        Ok(lock) if lock.envlock.schema > SCHEMA_VERSION => {
+            return Err(newer(i64::from(lock.envlock.schema)))
+        }
+        Ok(lock) => return Ok(lock),
+        Err(error) => error,
+    };
     let invalid = |source| Error::InvalidLock {
         path: path.to_path_buf(),
         source,
     };
-    // The schema is checked before the keys: a newer schema may have keys this build lacks,
-    // and "upgrade envlock" is the useful message then, not "missing field".
     let table: toml::Table = text.parse().map_err(invalid)?;
     let header = |message: &str| Error::LockHeader {
         path: path.to_path_buf(),
@@ -63,13 +75,9 @@ fn parse_lock(path: &Path, text: &str) -> Result<Lock> {
         .as_integer()
         .ok_or_else(|| header("`[envlock] schema` is not an integer"))?;
     if schema > i64::from(SCHEMA_VERSION) {
-        return Err(Error::NewerSchema {
-            path: path.to_path_buf(),
-            found: schema,
-            supported: SCHEMA_VERSION,
-        });
+        return Err(newer(schema));
     }
-    toml::from_str(text).map_err(invalid)
+    Err(invalid(error))
 }
 
 #[cfg(test)]
