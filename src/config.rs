@@ -24,6 +24,9 @@ pub struct Config {
     /// the image's WORKDIR: `"model/" = "/opt/models/current"`.
     #[serde(default)]
     pub image_models: BTreeMap<String, String>,
+    /// Golden cases: run in the dev runtime by `snapshot`, in the target by `diff`.
+    #[serde(default)]
+    pub golden: Vec<crate::lock::GoldenSpec>,
     /// The gate's policy for `envlock diff`.
     #[serde(default)]
     pub policy: crate::diff::policy::Policy,

@@ -211,6 +211,14 @@ pub enum Error {
         /// What went wrong.
         detail: String,
     },
+    /// A golden case failed in the baseline, so there is no reference output.
+    #[error("golden case `{name}` failed in the baseline runtime: {detail}")]
+    GoldenBaseline {
+        /// The case.
+        name: String,
+        /// What happened.
+        detail: String,
+    },
     /// Ctrl-C; every container envlock started was removed.
     #[error("interrupted; envlock's containers were removed")]
     Interrupted,
@@ -279,6 +287,9 @@ impl Error {
             }
             Error::ModelNotInImage { .. } | Error::ImageModel { .. } => {
                 "`--model` with `--image` takes a path inside the image; a relative one starts at the image's WORKDIR".to_string()
+            }
+            Error::GoldenBaseline { .. } => {
+                "fix the case in envlock.toml (`[[golden]]`) until it runs in the dev environment".to_string()
             }
             Error::Interrupted => return None,
             Error::Read { .. } => "check that the path exists and is readable".to_string(),

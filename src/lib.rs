@@ -8,6 +8,7 @@ pub mod config;
 pub mod diff;
 pub mod env;
 pub mod error;
+pub mod golden;
 pub mod image;
 pub mod lock;
 pub mod model;

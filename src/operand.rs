@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Loaded;
 use crate::error::{Error, Result};
+use crate::lock::GoldenSpec;
 use crate::snapshot::Snapshot;
-use crate::{image, lock, model, python, snapshot};
+use crate::{golden, image, lock, model, python, snapshot};
 
 /// How envlock reads an operand.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +89,39 @@ impl Operand {
                 other => other,
             }),
         }
+    }
+}
+
+impl Operand {
+    /// Where golden cases run for this operand: `None` for a lock (its outputs are recorded).
+    pub fn golden_runtime(&self, folder: &Path) -> Result<Option<Box<dyn golden::Runtime>>> {
+        Ok(match self {
+            Operand::Lock(_) => None,
+            Operand::Python(interpreter) => Some(Box::new(golden::local::Local {
+                interpreter: python::locate_interpreter(Some(interpreter))?,
+                folder: folder.to_path_buf(),
+            })),
+            Operand::Image(reference) => Some(Box::new(image::ImageRuntime::connect(reference)?)),
+        })
+    }
+
+    /// Records the outputs of `specs` in `snapshot` (when this operand can run them).
+    pub fn record_golden(
+        &self,
+        snapshot: &mut Snapshot,
+        specs: &[GoldenSpec],
+        folder: &Path,
+    ) -> Result<()> {
+        if specs.is_empty() {
+            return Ok(());
+        }
+        if let Some(runtime) = self.golden_runtime(folder)? {
+            snapshot.lock.golden = golden::record(specs, folder, runtime.as_ref())?;
+            if runtime.interrupted() {
+                return Err(Error::Interrupted);
+            }
+        }
+        Ok(())
     }
 }
 

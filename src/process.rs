@@ -27,14 +27,31 @@ pub enum Failure {
     Timeout,
 }
 
-/// Runs `command` with no standard input, killing it if it runs longer than `limit`.
-pub fn run(command: &mut Command, limit: Duration) -> Result<Output, Failure> {
+/// Runs `command` with `input` on its standard input (none when `None`), killing it if it
+/// runs longer than `limit`.
+pub fn run(
+    command: &mut Command,
+    input: Option<&[u8]>,
+    limit: Duration,
+) -> Result<Output, Failure> {
+    let stdin = if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    };
     let mut child = command
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(Failure::Spawn)?;
+    if let (Some(bytes), Some(mut pipe)) = (input, child.stdin.take()) {
+        let bytes = bytes.to_vec();
+        // Written on its own thread: a program that prints before reading must not block us.
+        std::thread::spawn(move || {
+            let _ = std::io::Write::write_all(&mut pipe, &bytes);
+        });
+    }
     // Both pipes are drained on their own threads so a chatty program cannot fill one and block.
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());

@@ -55,6 +55,7 @@ pub fn python(request: PythonRequest<'_>) -> Result<Snapshot> {
         packages: capture.packages,
         pth_files: capture.pth_files,
         models,
+        golden: Vec::new(),
         system_packages: Vec::new(),
         image: None,
     };

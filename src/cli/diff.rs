@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::Output;
-use crate::config;
 use crate::diff::{self, Severity};
 use crate::operand::Operand;
 use crate::report::{Format, Report};
+use crate::{config, golden};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -38,7 +38,8 @@ pub struct Args {
     /// The gate: exit 1 when a finding is at or above this severity.
     #[arg(long, value_enum, default_value = "error")]
     fail_on: Severity,
-    /// Do not run the golden cases.
+    /// Do not run the golden cases (recorded in the baseline lock, or `[[golden]]` of
+    /// envlock.toml for a baseline captured on the spot).
     #[arg(long)]
     no_golden: bool,
     /// Capture images without running anything from them (static capture).
@@ -60,28 +61,54 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<ExitCode> {
     let loaded = config::load(args.config.as_deref())?;
     let baseline_operand = Operand::parse(&args.baseline)?;
     let target_operand = Operand::parse(&args.target)?;
-    let baseline =
-        baseline_operand.load(&args.baseline, &loaded.config.models, &loaded, args.no_exec)?;
+    let config_models = &loaded.config.models;
+    let mut baseline =
+        baseline_operand.load(&args.baseline, config_models, &loaded, args.no_exec)?;
+    let golden_on = !args.no_golden;
+    let specs = &loaded.config.golden;
+    let baseline_is_image = matches!(baseline_operand, Operand::Image(_));
+    if golden_on && baseline.lock.golden.is_empty() && !(args.no_exec && baseline_is_image) {
+        baseline_operand.record_golden(&mut baseline, specs, &loaded.folder)?;
+    }
     // The target is checked for the baseline's models, without being told.
     let models: Vec<String> = if baseline.lock.models.is_empty() {
-        loaded.config.models.clone()
+        config_models.clone()
     } else {
-        baseline
-            .lock
-            .models
-            .iter()
-            .map(|model| model.path.clone())
-            .collect()
+        let models = &baseline.lock.models;
+        models.iter().map(|model| model.path.clone()).collect()
     };
     let target = target_operand.load(&args.target, &models, &loaded, args.no_exec)?;
     for warning in baseline.warnings.iter().chain(&target.warnings) {
         output.warning(warning);
     }
-    let findings = loaded
-        .config
-        .policy
-        .apply(diff::diff(&baseline.lock, &target.lock));
-    let report = Report::new(&args.baseline, &args.target, findings);
+    let mut findings = diff::diff(&baseline.lock, &target.lock);
+    let mut cases = Vec::new();
+    if golden_on && !baseline.lock.golden.is_empty() {
+        if args.no_exec && matches!(target_operand, Operand::Image(_)) {
+            output.warning("golden cases not run: `--no-exec` runs nothing from the image");
+        } else {
+            let recorded = &baseline.lock.golden;
+            let (results, golden_findings) = match target_operand.golden_runtime(&loaded.folder)? {
+                None => {
+                    let target_cases = golden::Target::Recorded(&target.lock.golden);
+                    golden::check(recorded, target_cases, &loaded.folder)
+                }
+                Some(runtime) => {
+                    let live = golden::Target::Live(runtime.as_ref());
+                    let checked = golden::check(recorded, live, &loaded.folder);
+                    if runtime.interrupted() {
+                        return Err(crate::Error::Interrupted.into());
+                    }
+                    checked
+                }
+            };
+            cases = results;
+            findings.extend(golden_findings);
+        }
+    }
+    let findings = loaded.config.policy.apply(findings);
+    let mut report = Report::new(&args.baseline, &args.target, findings);
+    report.golden = cases;
     let color = output.color && args.format == Format::Human && stdout_is_terminal();
     print!("{}", report.render(args.format, args.fail_on, color));
     Ok(if report.fails(args.fail_on) {

@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Output;
 use crate::lock::{render_lock, write_lock};
+use crate::operand::Operand;
 use crate::{config, image, model, python, snapshot};
 
 #[derive(Debug, clap::Args)]
@@ -50,7 +51,7 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.output {
         check_output_folder(path)?;
     }
-    let snapshot = match &args.image {
+    let mut snapshot = match &args.image {
         Some(reference) => image::capture(&image::ImageRequest {
             reference: reference.clone(),
             models: loaded.image_models(if args.models.is_empty() {
@@ -63,19 +64,31 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<ExitCode> {
         })?,
         None => capture_python(&args, &loaded, output)?,
     };
+    let operand = match &args.image {
+        Some(reference) => Operand::Image(reference.clone()),
+        None => Operand::Python(PathBuf::from(
+            snapshot.lock.source.interpreter.clone().unwrap_or_default(),
+        )),
+    };
+    if args.no_exec && !loaded.config.golden.is_empty() {
+        output.warning("golden cases not run: `--no-exec` runs nothing from the image");
+    } else {
+        operand.record_golden(&mut snapshot, &loaded.config.golden, &loaded.folder)?;
+    }
     for warning in &snapshot.warnings {
         output.warning(warning);
     }
     let lock = &snapshot.lock;
     let text = render_lock(lock);
     let summary = format!(
-        "captured {} with {} packages and {} models",
+        "captured {} with {} packages, {} models and {} golden cases",
         match &lock.python {
             Some(python) => format!("Python {}", python.version),
             None => "no Python".to_string(),
         },
         lock.packages.len(),
-        lock.models.len()
+        lock.models.len(),
+        lock.golden.len()
     );
     match &args.output {
         Some(path) => {

@@ -744,6 +744,7 @@ mod tests {
                 size: 1,
                 files: Vec::new(),
             }],
+            golden: Vec::new(),
             system_packages: vec![SystemPackage {
                 name: "libc6".into(),
                 version: "2.36-9".into(),

@@ -37,6 +37,34 @@ pub struct Finished {
     pub stderr: Vec<u8>,
 }
 
+/// What a container runs and what it may reach.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// Entrypoint and arguments; empty keeps the image's own entrypoint and cmd.
+    pub command: Vec<String>,
+    /// `host:container:ro` bind mounts.
+    pub binds: Vec<String>,
+    /// The working folder; `None` keeps the image's.
+    pub workdir: Option<String>,
+    /// Whether input will be written to its stdin.
+    pub stdin: bool,
+    /// A container port to publish on 127.0.0.1 (gives the container a network).
+    pub publish: Option<u16>,
+    /// The value of envlock's label: `probe`, `golden`.
+    pub role: &'static str,
+}
+
+fn start_error(source: bollard::errors::Error) -> RunError {
+    let text = source.to_string();
+    if text.contains("executable file not found") || text.contains("no such file or directory") {
+        return RunError::NotFound;
+    }
+    RunError::Engine(Error::Docker {
+        action: "starting a container".to_string(),
+        source,
+    })
+}
+
 /// How a started command may end without [`Finished`].
 pub enum RunError {
     /// The command was not found in the image (nothing ran).
@@ -121,27 +149,57 @@ impl Engine {
         ))
     }
 
-    /// Creates a locked-down container of `image` running `entrypoint` (not started).
-    pub async fn create(&self, image: &str, entrypoint: Vec<String>) -> Result<String> {
-        let (program, args) = entrypoint
-            .split_first()
-            .expect("an entrypoint has a program");
+    /// Creates a locked-down container of `image` (not started): no network (unless a port
+    /// is published, then on 127.0.0.1 only), read-only root with a small `/tmp`, all
+    /// capabilities dropped, no-new-privileges, memory and pid limits, envlock's label.
+    pub async fn create(&self, image: &str, launch: Launch) -> Result<String> {
+        let mut host = HostConfig {
+            network_mode: Some("none".to_string()),
+            readonly_rootfs: Some(true),
+            tmpfs: Some(HashMap::from([(
+                "/tmp".to_string(),
+                "rw,noexec,nosuid,size=64m".to_string(),
+            )])),
+            cap_drop: Some(vec!["ALL".to_string()]),
+            security_opt: Some(vec!["no-new-privileges".to_string()]),
+            memory: Some(1 << 30),
+            memory_swap: Some(1 << 30),
+            pids_limit: Some(256),
+            binds: (!launch.binds.is_empty()).then(|| launch.binds.clone()),
+            ..Default::default()
+        };
+        let mut exposed = None;
+        if let Some(port) = launch.publish {
+            let key = format!("{port}/tcp");
+            host.network_mode = Some("bridge".to_string());
+            host.port_bindings = Some(HashMap::from([(
+                key.clone(),
+                Some(vec![bollard::models::PortBinding {
+                    host_ip: Some("127.0.0.1".to_string()),
+                    host_port: Some(String::new()),
+                }]),
+            )]));
+            exposed = Some(vec![key]);
+        }
+        let (entrypoint, cmd) = match launch.command.split_first() {
+            Some((program, args)) => (Some(vec![program.clone()]), Some(args.to_vec())),
+            None => (None, None),
+        };
         let config = ContainerCreateBody {
             image: Some(image.to_string()),
-            entrypoint: Some(vec![program.clone()]),
-            cmd: Some(args.to_vec()),
-            labels: Some(HashMap::from([(LABEL.to_string(), "probe".to_string())])),
-            network_disabled: Some(true),
-            host_config: Some(HostConfig {
-                network_mode: Some("none".to_string()),
-                readonly_rootfs: Some(true),
-                cap_drop: Some(vec!["ALL".to_string()]),
-                security_opt: Some(vec!["no-new-privileges".to_string()]),
-                memory: Some(1 << 30),
-                memory_swap: Some(1 << 30),
-                pids_limit: Some(256),
-                ..Default::default()
-            }),
+            entrypoint,
+            cmd,
+            working_dir: launch.workdir.clone(),
+            labels: Some(HashMap::from([(
+                LABEL.to_string(),
+                launch.role.to_string(),
+            )])),
+            network_disabled: Some(launch.publish.is_none()),
+            exposed_ports: exposed,
+            open_stdin: Some(launch.stdin),
+            stdin_once: Some(launch.stdin),
+            attach_stdin: Some(launch.stdin),
+            host_config: Some(host),
             ..Default::default()
         };
         let created = self
@@ -159,8 +217,32 @@ impl Engine {
         Ok(created.id)
     }
 
-    /// Starts `id`, collects its output until it exits or `limit` passes.
-    pub async fn run(&self, id: &str, limit: Duration) -> Result<Finished, RunError> {
+    /// The host port that `port` of a started container is published on.
+    pub async fn published_port(&self, id: &str, port: u16) -> Option<u16> {
+        let inspect = self.docker.inspect_container(id, None).await.ok()?;
+        let ports = inspect.network_settings?.ports?;
+        let bindings = ports.get(&format!("{port}/tcp"))?.as_ref()?;
+        bindings
+            .iter()
+            .find_map(|binding| binding.host_port.as_ref()?.parse().ok())
+    }
+
+    /// Starts `id` without waiting for it.
+    pub async fn start(&self, id: &str) -> Result<(), RunError> {
+        self.docker
+            .start_container(id, None)
+            .await
+            .map_err(start_error)
+    }
+
+    /// Starts `id`, feeds it `input` on stdin (when created with `stdin`), and collects its
+    /// output until it exits or `limit` passes.
+    pub async fn run(
+        &self,
+        id: &str,
+        limit: Duration,
+        input: Option<Vec<u8>>,
+    ) -> Result<Finished, RunError> {
         let engine_error = |action: &str, source| {
             RunError::Engine(Error::Docker {
                 action: action.to_string(),
@@ -172,6 +254,7 @@ impl Engine {
             .attach_container(
                 id,
                 Some(AttachContainerOptions {
+                    stdin: input.is_some(),
                     stdout: true,
                     stderr: true,
                     stream: true,
@@ -181,14 +264,12 @@ impl Engine {
             )
             .await
             .map_err(|e| engine_error("attaching to the probe container", e))?;
-        if let Err(source) = self.docker.start_container(id, None).await {
-            let text = source.to_string();
-            if text.contains("executable file not found")
-                || text.contains("no such file or directory")
-            {
-                return Err(RunError::NotFound);
-            }
-            return Err(engine_error("starting the probe container", source));
+        self.start(id).await?;
+        if let Some(bytes) = input {
+            use tokio::io::AsyncWriteExt;
+            let mut writer = attached.input;
+            let _ = writer.write_all(&bytes).await;
+            let _ = writer.shutdown().await;
         }
         let collect = async {
             let mut stdout = Vec::new();

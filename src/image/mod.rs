@@ -9,6 +9,9 @@
 mod archive;
 pub mod engine;
 mod files;
+mod golden;
+
+pub use golden::ImageRuntime;
 
 use std::collections::BTreeMap;
 
@@ -16,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::lock::{CaptureMode, Header, HistoryStep, Image, Lock, Source, SourceKind};
 use crate::python::{probe, MemoryFiles};
 use crate::snapshot::{probe_timeout, Snapshot};
-use engine::{Engine, RunError};
+use engine::{Engine, Launch, RunError};
 
 /// What to capture from an image.
 pub struct ImageRequest {
@@ -87,7 +90,14 @@ async fn capture_with(engine: &Engine, request: &ImageRequest) -> Result<Snapsho
         // Created, never started: only its files are read.
         None => (
             engine
-                .create(&image_id, vec!["/.envlock-never-started".to_string()])
+                .create(
+                    &image_id,
+                    Launch {
+                        command: vec!["/.envlock-never-started".to_string()],
+                        role: "probe",
+                        ..Launch::default()
+                    },
+                )
                 .await?,
             None,
         ),
@@ -249,6 +259,7 @@ async fn capture_with(engine: &Engine, request: &ImageRequest) -> Result<Snapsho
         packages,
         pth_files,
         models,
+        golden: Vec::new(),
         system_packages,
         image: Some(image),
     };
@@ -275,12 +286,17 @@ async fn run_probe(
             probe::SCRIPT.to_string(),
             "--files".to_string(),
         ];
-        let container = engine.create(image_id, command).await?;
+        let launch = Launch {
+            command,
+            role: "probe",
+            ..Launch::default()
+        };
+        let container = engine.create(image_id, launch).await?;
         let failed = |detail: String| Error::ImageProbeFailed {
             reference: reference.to_string(),
             detail,
         };
-        let outcome = match engine.run(&container, limit).await {
+        let outcome = match engine.run(&container, limit, None).await {
             Ok(finished) if finished.code == 0 => probe::Answer::parse(&finished.stdout)
                 .map_err(|error| failed(format!("its output is not the probe's JSON ({error})"))),
             Ok(finished) => Err(failed(format!(

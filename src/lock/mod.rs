@@ -42,6 +42,9 @@ pub struct Lock {
     /// Model files and folders, in the order given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<Model>,
+    /// Golden cases with the outputs this runtime gave.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub golden: Vec<GoldenCase>,
     /// Packages of the system package manager (dpkg, apk), sorted by name; images only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub system_packages: Vec<SystemPackage>,
@@ -91,6 +94,121 @@ pub struct Image {
     /// Build steps, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<HistoryStep>,
+}
+
+/// How to run a golden case: the `[[golden]]` entries of `envlock.toml`, kept in the lock
+/// so that `envlock diff LOCK TARGET` can run them in the target with the lock alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GoldenSpec {
+    /// The case's name (unique).
+    pub name: String,
+    /// The command (argv); `{input}` is replaced by the input file's path. For an HTTP
+    /// case, the command that starts the server (in an image, its own entrypoint and cmd
+    /// when absent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// Send the input on standard input instead of naming it with `{input}`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stdin: bool,
+    /// Post the input to a server instead of running a command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpCase>,
+    /// The input file, relative to the config's folder.
+    pub input: String,
+    /// How to read the output: `json` or `numbers` (whitespace-separated).
+    #[serde(default)]
+    pub format: OutputFormat,
+    /// Relative tolerance of numbers.
+    #[serde(default = "default_rtol")]
+    pub rtol: f64,
+    /// Absolute tolerance of numbers.
+    #[serde(default = "default_atol")]
+    pub atol: f64,
+    /// Tolerances below a JSON pointer (`"/probabilities"`), overriding `rtol` and `atol`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, FieldTolerance>,
+    /// Seconds one run may take (for HTTP: until the server answers, and the answer).
+    #[serde(default = "default_timeout")]
+    pub timeout: f64,
+    /// How many times to run it in the baseline (more than one records determinism).
+    #[serde(default = "default_runs")]
+    pub runs: u32,
+    /// The working folder: on the dev side relative to the config's folder; in an image,
+    /// absolute or relative to its WORKDIR.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+}
+
+fn default_rtol() -> f64 {
+    1e-6
+}
+fn default_atol() -> f64 {
+    1e-9
+}
+fn default_timeout() -> f64 {
+    60.0
+}
+fn default_runs() -> u32 {
+    1
+}
+
+/// An HTTP golden case: where the server listens and what to call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HttpCase {
+    /// The server's port (inside the container; published on 127.0.0.1 only).
+    pub port: u16,
+    /// The method, `POST` unless set.
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// The path, e.g. `/predict`.
+    pub path: String,
+}
+
+fn default_method() -> String {
+    "POST".to_string()
+}
+
+/// A tolerance for the numbers below a JSON pointer.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FieldTolerance {
+    /// Relative tolerance.
+    pub rtol: f64,
+    /// Absolute tolerance.
+    pub atol: f64,
+}
+
+/// How a golden case's output is read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutputFormat {
+    /// A JSON document.
+    #[default]
+    Json,
+    /// Whitespace-separated numbers.
+    Numbers,
+}
+
+/// `[[golden]]`: a golden case and what this runtime output for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct GoldenCase {
+    /// How to run it.
+    #[serde(flatten)]
+    pub spec: GoldenSpec,
+    /// `sha256:` of the input.
+    pub input_sha256: String,
+    /// The input itself when it is UTF-8 text of at most 1 MiB, so the lock alone reruns
+    /// the case; otherwise the file is looked up again (and its hash checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_text: Option<String>,
+    /// The output (standard output, or the HTTP response body) of the first run.
+    pub output: String,
+    /// With more than one run: whether every run printed the same output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deterministic: Option<bool>,
 }
 
 /// `[[system-packages]]`: a package of the operating system's package manager.

@@ -85,8 +85,8 @@ fn run(interpreter: &Path, limit: Duration) -> Result<Answer> {
         path: interpreter.to_path_buf(),
         detail,
     };
-    let output = process::run(Command::new(interpreter).arg("-c").arg(SCRIPT), limit).map_err(
-        |failure| match failure {
+    let output = process::run(Command::new(interpreter).arg("-c").arg(SCRIPT), None, limit)
+        .map_err(|failure| match failure {
             process::Failure::Spawn(source) => Error::InterpreterNotRunnable {
                 path: interpreter.to_path_buf(),
                 source,
@@ -95,8 +95,7 @@ fn run(interpreter: &Path, limit: Duration) -> Result<Answer> {
                 path: interpreter.to_path_buf(),
                 seconds: limit.as_secs(),
             },
-        },
-    )?;
+        })?;
     if !output.status.success() {
         return Err(not_python(format!(
             "it exited with {}; its last words: {}",

@@ -77,6 +77,28 @@ pub fn render(report: &Report, gate: Severity, color: bool) -> String {
             }
         }
     }
+    if !report.golden.is_empty() {
+        let _ = writeln!(out, "\ngolden cases");
+        let name_width = report
+            .golden
+            .iter()
+            .map(|c| c.name.len())
+            .max()
+            .unwrap_or(0);
+        for case in &report.golden {
+            let status = match case.status {
+                crate::golden::CaseStatus::Pass => paint("pass", "1;32"),
+                crate::golden::CaseStatus::Mismatch => paint("mismatch", "1;31"),
+                crate::golden::CaseStatus::Error => paint("error", "1;31"),
+            };
+            let _ = writeln!(
+                out,
+                "  {:<name_width$}  {status}  {}",
+                case.name,
+                super::case_summary(case)
+            );
+        }
+    }
     let verdict = report.verdict(gate);
     let verdict = if report.fails(gate) {
         paint(&verdict, "1;31")

@@ -14,6 +14,21 @@ pub fn render(report: &Report, gate: Severity) -> String {
         cell(&report.baseline),
         cell(&report.target)
     );
+    if !report.golden.is_empty() {
+        let _ = writeln!(out, "| golden case | status | result |");
+        let _ = writeln!(out, "| --- | --- | --- |");
+        for case in &report.golden {
+            let status = serde_json::to_value(case.status).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                cell(&case.name),
+                status.as_str().unwrap_or(""),
+                cell(&super::case_summary(case))
+            );
+        }
+        let _ = writeln!(out);
+    }
     if report.findings.is_empty() {
         let _ = writeln!(out, "No drift: the two runtimes match.");
         return out;

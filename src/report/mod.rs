@@ -28,6 +28,9 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Findings per severity.
     pub summary: Summary,
+    /// How each golden case fared, with its errors also on a pass (absent when none ran).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub golden: Vec<crate::golden::CaseResult>,
 }
 
 /// Findings per severity.
@@ -71,6 +74,7 @@ impl Report {
             target: target.to_string(),
             findings,
             summary,
+            golden: Vec::new(),
         }
     }
 
@@ -111,6 +115,21 @@ impl Report {
             Format::Junit => junit::render(self, gate),
         }
     }
+}
+
+/// `3 values, max abs error 1.2e-9, max rel error 3.4e-12, worst at /0` for a golden case.
+fn case_summary(case: &crate::golden::CaseResult) -> String {
+    if case.status == crate::golden::CaseStatus::Error {
+        return "no output to compare (see the golden-error finding)".to_string();
+    }
+    let mut text = format!(
+        "{} values, {} out of tolerance, max abs error {:.3e}, max rel error {:.3e}",
+        case.values, case.out_of_tolerance, case.max_abs_error, case.max_rel_error
+    );
+    if let Some(worst) = &case.worst {
+        text.push_str(&format!(", worst at {worst}"));
+    }
+    text
 }
 
 fn plural(count: usize) -> &'static str {

@@ -279,3 +279,49 @@ pub fn private(name: &str, test: &str) -> String {
     assert!(child.wait().unwrap().success(), "building {tag}");
     tag
 }
+
+/// The model fixture `fixtures/models/<name>` built offline (its wheels from the harness),
+/// as `variant`, after `edit` changed its build context (a retrained model, say).
+pub fn model_image(name: &str, variant: &str, edit: impl FnOnce(&Path)) -> String {
+    let _guard = BUILD
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let source = root().join("fixtures/models").join(name);
+    let mut hash = 0xcbf29ce484222325u64;
+    hash_tree(&source, &mut hash);
+    let tag = format!("envlock-test/model-{name}-{variant}:{hash:016x}-v2");
+    if image_exists(&tag) {
+        return tag;
+    }
+    let base = base_image();
+    let context = cache_root()
+        .join("contexts")
+        .join(format!("model-{name}-{variant}"));
+    let _ = std::fs::remove_dir_all(&context);
+    std::fs::create_dir_all(context.parent().unwrap()).unwrap();
+    must(Command::new("cp").arg("-a").arg(&source).arg(&context));
+    must(
+        Command::new("cp")
+            .arg("-a")
+            .arg(wheels())
+            .arg(context.join("wheels")),
+    );
+    edit(&context);
+    // Its own layer, so each variant has its own image id: tests that look for leftover
+    // containers of one variant run alongside tests of another.
+    std::fs::write(context.join(".envlock-variant"), variant).unwrap();
+    must(
+        Command::new("docker")
+            .args(["build", "-q", "--force-rm", "--build-arg"])
+            .arg(format!("BASE={base}"))
+            .args([
+                "--build-arg",
+                "PIP_OPTIONS=--no-index --find-links /app/wheels",
+                "-t",
+            ])
+            .arg(&tag)
+            .arg(&context),
+    );
+    let _ = std::fs::remove_dir_all(&context);
+    tag
+}

@@ -3,6 +3,7 @@
 mod bad_input;
 mod diff;
 mod docker;
+mod golden;
 mod image;
 mod image_diff;
 mod lock_file;

@@ -1,0 +1,147 @@
+//! A minimal HTTP/1.1 client for golden cases: one request to a server on 127.0.0.1,
+//! retried until the server answers or the deadline passes. Enough for a model server; no
+//! TLS, no redirects.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+/// Sends `body` to `127.0.0.1:port` until a server answers (a refused or dropped connection
+/// means it is still starting), then returns the response body of a 2xx answer.
+pub fn call_when_ready(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    deadline: Instant,
+) -> Result<String, String> {
+    let mut last = String::from("no attempt");
+    while Instant::now() < deadline {
+        match call(port, method, path, body, deadline) {
+            Ok((status, text)) if (200..300).contains(&status) => return Ok(text),
+            Ok((status, text)) => {
+                let tail: String = text.chars().take(400).collect();
+                return Err(format!("the server answered HTTP {status}: {tail}"));
+            }
+            Err(error) => last = error,
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!(
+        "the server on port {port} did not answer before the timeout (last attempt: {last})"
+    ))
+}
+
+fn call(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    deadline: Instant,
+) -> Result<(u16, String), String> {
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(10));
+    let mut stream = TcpStream::connect_timeout(&address, left.min(Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(left))
+        .map_err(|e| e.to_string())?;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream
+        .write_all(head.as_bytes())
+        .map_err(|e| e.to_string())?;
+    stream.write_all(body).map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .map_err(|e| e.to_string())?;
+    parse_response(&response)
+}
+
+/// Status and body of a raw HTTP/1.x response (`Content-Length`, chunked, or until close).
+fn parse_response(raw: &[u8]) -> Result<(u16, String), String> {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| "the connection closed before a full answer".to_string())?;
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let mut body = raw[split + 4..].to_vec();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| "not an HTTP answer".to_string())?;
+    let header = |name: &str| {
+        head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_string())
+        })
+    };
+    if header("Transfer-Encoding").is_some_and(|value| value.eq_ignore_ascii_case("chunked")) {
+        body = dechunk(&body)?;
+    } else if let Some(length) = header("Content-Length").and_then(|v| v.parse::<usize>().ok()) {
+        body.truncate(length);
+    }
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    loop {
+        let end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("a chunk size is cut off")?;
+        let size_text = String::from_utf8_lossy(&data[..end]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|_| "a chunk size is not hexadecimal")?;
+        data = &data[end + 2..];
+        if size == 0 {
+            return Ok(body);
+        }
+        let chunk = data.get(..size).ok_or("a chunk is cut off")?;
+        body.extend_from_slice(chunk);
+        data = data.get(size + 2..).unwrap_or_default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn responses_with_length_chunks_or_close() {
+        let plain = b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{\"a\": 1}";
+        assert_eq!(parse_response(plain).unwrap(), (200, "{\"a\": 1}".into()));
+        let sized = b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nokEXTRA";
+        assert_eq!(parse_response(sized).unwrap(), (201, "ok".into()));
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        assert_eq!(parse_response(chunked).unwrap(), (200, "abcde".into()));
+        assert!(parse_response(b"HTTP/1.1 200").is_err());
+    }
+
+    #[test]
+    fn a_server_that_never_listens_times_out() {
+        // A port nobody listens on: bind and drop to find a free one.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let error = call_when_ready(port, "POST", "/", b"{}", deadline).unwrap_err();
+        assert!(
+            error.contains("did not answer before the timeout"),
+            "{error}"
+        );
+    }
+}

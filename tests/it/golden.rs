@@ -1,0 +1,290 @@
+//! Golden predictions: recorded in the dev runtime, run in the target (a live interpreter or
+//! an image), compared with tolerance.
+
+use std::path::Path;
+
+use crate::docker::{containers_of, engine, model_image};
+use crate::support::*;
+
+fn salary_folder() -> std::path::PathBuf {
+    root().join("fixtures/models/salary")
+}
+
+/// A dev snapshot of the salary model with the ML venv (which has its numpy).
+fn salary_dev_lock(dir: &Path) -> std::path::PathBuf {
+    let lock = dir.join("dev.lock");
+    let made = run(envlock()
+        .args(["snapshot", "--python"])
+        .arg(ml_venv())
+        .arg("-o")
+        .arg(&lock)
+        .current_dir(salary_folder()));
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    lock
+}
+
+fn report(run: &Run) -> serde_json::Value {
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr))
+}
+
+fn diff_json(lock: &Path, target: &str, folder: &Path) -> (Run, serde_json::Value) {
+    let run = run(envlock()
+        .args(["diff", "--format", "json"])
+        .arg(lock)
+        .arg(target)
+        .current_dir(folder));
+    let json = report(&run);
+    (run, json)
+}
+
+fn golden_findings(report: &serde_json::Value) -> Vec<&serde_json::Value> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"].as_str().unwrap().starts_with("golden-"))
+        .collect()
+}
+
+/// Rewrites the salary model with its coefficients scaled by `factor` (a re-export).
+fn scale_model(context: &Path, factor: f64) {
+    let path = context.join("model/model.json");
+    let mut model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let coef = model["coef"][0].as_f64().unwrap() * factor;
+    model["coef"][0] = serde_json::json!(coef);
+    std::fs::write(&path, serde_json::to_string_pretty(&model).unwrap()).unwrap();
+}
+
+#[test]
+fn dev_snapshot_records_outputs_and_determinism() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock = envlock::lock::read_lock(&salary_dev_lock(dir.path())).unwrap();
+    let case = &lock.golden[0];
+    assert_eq!(case.spec.name, "salary-by-years");
+    assert_eq!(case.deterministic, Some(true), "runs = 2 in envlock.toml");
+    assert_eq!(case.output.split_whitespace().count(), 6);
+    assert!(case.input_text.as_deref().unwrap().starts_with("1.5 3 5"));
+    assert!(case.input_sha256.starts_with("sha256:"));
+    // The live interpreter against its own lock: the case passes with zero error.
+    let (run, json) = diff_json(
+        &dir.path().join("dev.lock"),
+        &format!("python:{}", ml_venv().display()),
+        &salary_folder(),
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(json["golden"][0]["status"], "pass");
+    assert_eq!(json["golden"][0]["values"], 6);
+    assert_eq!(json["golden"][0]["max-abs-error"], 0.0);
+}
+
+#[test]
+fn a_failing_baseline_case_is_an_error_with_no_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("envlock.toml"),
+        "[[golden]]\nname = \"broken\"\ncommand = [\"python3\", \"-c\", \"import sys; sys.exit(4)\"]\ninput = \"in.txt\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("in.txt"), "1").unwrap();
+    let run = run(envlock()
+        .args(["snapshot", "-o", "dev.lock", "--python"])
+        .arg(system_python())
+        .current_dir(dir.path()));
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("golden case `broken` failed in the baseline runtime"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("exited with 4"), "{}", run.stderr);
+    assert!(!dir.path().join("dev.lock").exists());
+}
+
+#[test]
+fn clean_image_passes_and_a_drifted_one_fails_with_statistics() {
+    if !engine() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let lock = salary_dev_lock(dir.path());
+
+    let clean = model_image("salary", "clean", |_| {});
+    let (_, json) = diff_json(&lock, &clean, &salary_folder());
+    assert!(golden_findings(&json).is_empty(), "{json:#}");
+    assert_eq!(json["golden"][0]["status"], "pass");
+    assert!(!json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["code"] == "model-hash"));
+
+    // Re-exported with coefficients 0.1% off: far beyond rtol 1e-6.
+    let drifted = model_image("salary", "drifted", |context| scale_model(context, 1.001));
+    let (run, json) = diff_json(&lock, &drifted, &salary_folder());
+    assert_eq!(run.code, 1);
+    let findings = golden_findings(&json);
+    assert_eq!(findings.len(), 1, "{json:#}");
+    assert_eq!(findings[0]["code"], "golden-mismatch");
+    assert_eq!(findings[0]["subject"], "salary-by-years");
+    let message = findings[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("6 of 6 values out of tolerance"),
+        "{message}"
+    );
+    assert!(
+        message.contains("worst at /5"),
+        "the 20-year input moves most: {message}"
+    );
+    let result = &json["golden"][0];
+    assert_eq!(result["status"], "mismatch");
+    let max_rel = result["max-rel-error"].as_f64().unwrap();
+    assert!(max_rel > 5e-4 && max_rel < 1e-3, "{max_rel}");
+    assert!(json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["code"] == "model-hash"));
+
+    // Re-exported with a rounding-level change: within tolerance, still measured.
+    let nudged = model_image("salary", "nudged", |context| {
+        scale_model(context, 1.0 + 1e-9)
+    });
+    let (_, json) = diff_json(&lock, &nudged, &salary_folder());
+    assert!(golden_findings(&json).is_empty(), "{json:#}");
+    assert_eq!(json["golden"][0]["status"], "pass");
+    assert!(json["golden"][0]["max-abs-error"].as_f64().unwrap() > 0.0);
+    for image in [clean, drifted, nudged] {
+        assert!(containers_of(&image).is_empty(), "containers left behind");
+    }
+}
+
+#[test]
+fn failing_commands_are_golden_errors_and_leave_no_container() {
+    if !engine() {
+        return;
+    }
+    let image = model_image("salary", "errors", |_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let lock = salary_dev_lock(dir.path());
+    let case = |name: &str, command: &str, timeout: f64| {
+        format!(
+            "\n[[golden]]\nname = \"{name}\"\ncommand = {command}\ninput = \"in.txt\"\nformat = \"numbers\"\n\
+             timeout = {timeout:?}\ninput-sha256 = \"sha256:00\"\ninput-text = \"1\"\noutput = \"1.0\"\n"
+        )
+    };
+    let mut text = std::fs::read_to_string(&lock).unwrap();
+    text.push_str(&case(
+        "exits",
+        r#"["python3", "-c", "import sys; print('boom', file=sys.stderr); sys.exit(3)"]"#,
+        30.0,
+    ));
+    text.push_str(&case("hangs", r#"["sleep", "600"]"#, 2.0));
+    text.push_str(&case(
+        "garbage",
+        r#"["python3", "-c", "print('not a number')"]"#,
+        30.0,
+    ));
+    text.push_str(&case("missing", r#"["no-such-program"]"#, 30.0));
+    std::fs::write(&lock, text).unwrap();
+
+    let (run, json) = diff_json(&lock, &image, &salary_folder());
+    assert_eq!(run.code, 1);
+    let errors: Vec<(&str, &str)> = golden_findings(&json)
+        .iter()
+        .map(|f| {
+            (
+                f["subject"].as_str().unwrap(),
+                f["message"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let message = |name: &str| {
+        errors
+            .iter()
+            .find(|(subject, _)| *subject == name)
+            .map(|(_, m)| *m)
+            .unwrap_or_else(|| panic!("no finding for {name}: {errors:?}"))
+    };
+    assert!(
+        message("exits").contains("exited with 3") && message("exits").contains("boom"),
+        "{errors:?}"
+    );
+    assert!(message("hangs").contains("timed out after 2"), "{errors:?}");
+    assert!(
+        message("garbage").contains("not whitespace-separated numbers")
+            && message("garbage").contains("not a number"),
+        "{errors:?}"
+    );
+    assert!(
+        message("missing").contains("not found in the image"),
+        "{errors:?}"
+    );
+    for (name, _) in &errors {
+        let finding = golden_findings(&json)
+            .into_iter()
+            .find(|f| f["subject"] == *name)
+            .unwrap();
+        assert_eq!(finding["code"], "golden-error");
+    }
+    assert!(containers_of(&image).is_empty(), "containers left behind");
+}
+
+#[test]
+fn http_model_in_an_image() {
+    if !engine() {
+        return;
+    }
+    let folder = root().join("fixtures/models/iris-server");
+    let dir = tempfile::tempdir().unwrap();
+    let lock = dir.path().join("dev.lock");
+    // The dev side starts serve.py locally on port 5000, as envlock.toml says.
+    let made = run(envlock()
+        .args(["snapshot", "--python"])
+        .arg(ml_venv())
+        .arg("-o")
+        .arg(&lock)
+        .current_dir(&folder));
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let recorded = envlock::lock::read_lock(&lock).unwrap();
+    assert_eq!(recorded.golden.len(), 2);
+    assert!(
+        recorded.golden[0].output.contains("\"label\": \"setosa\""),
+        "{}",
+        recorded.golden[0].output
+    );
+
+    let image = model_image("iris-server", "clean", |_| {});
+    let (_, json) = diff_json(&lock, &image, &folder);
+    assert!(golden_findings(&json).is_empty(), "{json:#}");
+    assert_eq!(json["golden"].as_array().unwrap().len(), 2);
+    assert!(json["golden"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["status"] == "pass"));
+
+    // A server that never opens the port the case names: a golden-error after the timeout.
+    let mut text = std::fs::read_to_string(&lock).unwrap();
+    text = text
+        .replace("port = 5000", "port = 5999")
+        .replace("timeout = 30.0", "timeout = 3.0");
+    std::fs::write(&lock, text).unwrap();
+    let (run, json) = diff_json(&lock, &image, &folder);
+    assert_eq!(run.code, 1);
+    let findings = golden_findings(&json);
+    assert_eq!(findings.len(), 2, "{json:#}");
+    for finding in findings {
+        assert_eq!(finding["code"], "golden-error");
+        assert!(
+            finding["message"]
+                .as_str()
+                .unwrap()
+                .contains("did not answer before the timeout"),
+            "{finding}"
+        );
+    }
+    assert!(containers_of(&image).is_empty(), "containers left behind");
+}
