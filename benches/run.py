@@ -6,6 +6,7 @@
     python3 benches/run.py hash       # hashing a 1 GiB model vs `openssl dgst -sha256`
     python3 benches/run.py image      # capture of a ~800 MB image vs `docker run`, `docker export`
     python3 benches/run.py diff       # diffing two locks of 2,000 and 20,000 packages
+    python3 benches/run.py golden     # a command golden case in an image vs a bare `docker run`
 
 Fixtures (a venv, a 1 GiB file, uv) are built once under benches/.work and reused.
 A benchmark is not a test: it prints figures and never fails on them.
@@ -200,12 +201,64 @@ def bench_diff():
               f"  ({median * 1e6 / count:5.2f} us per package)  (target: 2k under 50 ms, linear)")
 
 
+def bench_golden():
+    """The golden case's cost is `diff` with it minus `diff --no-golden`, against the bare
+    `docker run --rm` of the same command with the same input mounted."""
+    bench_image_build()
+    source = ROOT / "fixtures" / "models" / "salary"
+    context = WORK / "golden-context"
+    if context.exists():
+        subprocess.run(["rm", "-rf", str(context)], check=True)
+    sh("cp", "-a", str(source), str(context))
+    wheels = WORK / "golden-wheels"
+    if not (wheels / ".ready").exists():
+        sh(sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
+           "--only-binary=:all:", "--implementation", "cp", "--python-version", "3.11",
+           "--abi", "cp311", "--platform", f"manylinux2014_{os.uname().machine}",
+           "-d", str(wheels), "-r", str(source / "requirements.txt"))
+        (wheels / ".ready").write_text("")
+    sh("cp", "-a", str(wheels), str(context / "wheels"))
+    image = "envlock-bench/salary:v1"
+    sh("docker", "build", "-q", "--build-arg", f"BASE={BASE_IMAGE}", "--build-arg",
+       "PIP_OPTIONS=--no-index --find-links /app/wheels", "-t", image, str(context),
+       stdout=subprocess.DEVNULL)
+    venv = bench_venv()  # has numpy
+    lock = WORK / "salary-dev.lock"
+    sh(str(ENVLOCK), "snapshot", "--python", str(venv), "-o", str(lock), cwd=source,
+       stderr=subprocess.DEVNULL)
+    with_golden = timed_any([str(ENVLOCK), "diff", str(lock), image], 7, source)
+    without = timed_any([str(ENVLOCK), "diff", str(lock), image, "--no-golden"], 7, source)
+    years = source / "golden" / "years.txt"
+    bare = timed(["docker", "run", "--rm", "--network", "none", "-v",
+                  f"{years}:/envlock/input/years.txt:ro", image, "python3", "predict.py",
+                  "/envlock/input/years.txt"], 7)
+    golden = with_golden - without
+    print("a command golden case in an image (median wall time)")
+    print(f"  envlock diff with the case        {with_golden:6.3f} s")
+    print(f"  envlock diff --no-golden          {without:6.3f} s")
+    print(f"  the golden case (difference)      {golden:6.3f} s")
+    print(f"  docker run --rm IMAGE python3 predict.py INPUT  {bare:6.3f} s")
+    print(f"  ratio golden case / docker run:   {golden / bare:5.2f}x  (target <= 1.2x)")
+
+
+def timed_any(args, runs, cwd):
+    """Median wall time of a command whose exit code may be non-zero (a gate that fails)."""
+    subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
 def main():
     WORK.mkdir(parents=True, exist_ok=True)
-    which = sys.argv[1:] or ["snapshot", "hash", "image", "diff"]
+    which = sys.argv[1:] or ["snapshot", "hash", "image", "diff", "golden"]
     build()
     for name in which:
-        {"snapshot": bench_snapshot, "hash": bench_hash, "image": bench_image, "diff": bench_diff}[name]()
+        {"snapshot": bench_snapshot, "hash": bench_hash, "image": bench_image, "diff": bench_diff,
+         "golden": bench_golden}[name]()
 
 
 if __name__ == "__main__":

@@ -68,7 +68,14 @@ pub fn render(report: &Report, gate: Severity, color: bool) -> String {
                 finding.target.as_deref().unwrap_or(""),
             );
             if before.contains('\n') || after.contains('\n') {
-                let (before, after) = (format!("{before}\n"), format!("{after}\n"));
+                let ended = |text: &str| {
+                    let mut text = text.to_string();
+                    if !text.ends_with('\n') {
+                        text.push('\n');
+                    }
+                    text
+                };
+                let (before, after) = (ended(before), ended(after));
                 let diff = TextDiff::from_lines(&before, &after);
                 let unified = diff.unified_diff().header("baseline", "target").to_string();
                 for line in unified.lines() {
