@@ -130,7 +130,7 @@ def bench_image_build():
         "RUN python3 -m pip install --no-index --find-links /tmp/wheels --break-system-packages "
         + " ".join(REQUIREMENTS) + " && rm -rf /tmp/wheels\n"
         "WORKDIR /app\n")
-    sh("docker", "build", "-q", "-t", BENCH_IMAGE, str(context), stdout=subprocess.DEVNULL)
+    sh("docker", "build", "-q", "--force-rm", "-t", BENCH_IMAGE, str(context), stdout=subprocess.DEVNULL)
 
 
 def bench_image():
@@ -219,7 +219,7 @@ def bench_golden():
         (wheels / ".ready").write_text("")
     sh("cp", "-a", str(wheels), str(context / "wheels"))
     image = "envlock-bench/salary:v1"
-    sh("docker", "build", "-q", "--build-arg", f"BASE={BASE_IMAGE}", "--build-arg",
+    sh("docker", "build", "-q", "--force-rm", "--build-arg", f"BASE={BASE_IMAGE}", "--build-arg",
        "PIP_OPTIONS=--no-index --find-links /app/wheels", "-t", image, str(context),
        stdout=subprocess.DEVNULL)
     venv = bench_venv()  # has numpy

@@ -176,45 +176,59 @@ fn build_fixture(name: &str, again: bool) -> String {
     if image_exists(&tag) {
         return tag;
     }
+    let mut flags = Vec::new();
+    if again {
+        flags.push("--no-cache".to_string());
+    }
+    let platform = match (name, std::env::consts::ARCH) {
+        ("foreign-platform", "x86_64") => Some("linux/arm64"),
+        ("foreign-platform", _) => Some("linux/amd64"),
+        _ => None,
+    };
+    if let Some(platform) = platform {
+        // The legacy builder's cache ignores the platform: without --no-cache it reuses the
+        // identical steps of another fixture, built for this machine.
+        flags.extend(["--no-cache", "--platform", platform].map(str::to_string));
+    }
+    let dockerfile = format!("{name}/Dockerfile");
+    build_image(&fixtures, name, &tag, &flags, Some(&dockerfile), |_| {});
+    tag
+}
+
+/// Copies `source` and the wheels into a fresh build context, lets `edit` change it, and
+/// builds `tag` from it on the offline base with `flags` (and `dockerfile`, relative to the
+/// context, when not its own `Dockerfile`).
+fn build_image(
+    source: &Path,
+    context_name: &str,
+    tag: &str,
+    flags: &[String],
+    dockerfile: Option<&str>,
+    edit: impl FnOnce(&Path),
+) {
     let base = base_image();
-    let context = cache_root().join("contexts").join(name);
+    let context = cache_root().join("contexts").join(context_name);
     let _ = std::fs::remove_dir_all(&context);
     std::fs::create_dir_all(context.parent().unwrap()).unwrap();
-    must(Command::new("cp").arg("-a").arg(&fixtures).arg(&context));
+    must(Command::new("cp").arg("-a").arg(source).arg(&context));
     must(
         Command::new("cp")
             .arg("-a")
             .arg(wheels())
             .arg(context.join("wheels")),
     );
-    let platform = match (name, std::env::consts::ARCH) {
-        ("foreign-platform", "x86_64") => "linux/arm64",
-        ("foreign-platform", _) => "linux/amd64",
-        _ => "",
-    };
+    edit(&context);
     let mut build = Command::new("docker");
     // --force-rm: a failed step leaves no container behind.
-    build.args(["build", "-q", "--force-rm"]);
-    if again {
-        build.arg("--no-cache");
+    build
+        .args(["build", "-q", "--force-rm", "--build-arg"])
+        .arg(format!("BASE={base}"));
+    build.args(flags);
+    if let Some(dockerfile) = dockerfile {
+        build.arg("-f").arg(context.join(dockerfile));
     }
-    if !platform.is_empty() {
-        // The legacy builder's cache ignores the platform: without --no-cache it reuses the
-        // identical steps of another fixture, built for this machine.
-        build.args(["--no-cache", "--platform", platform]);
-    }
-    must(
-        build
-            .arg("--build-arg")
-            .arg(format!("BASE={base}"))
-            .arg("-f")
-            .arg(context.join(name).join("Dockerfile"))
-            .arg("-t")
-            .arg(&tag)
-            .arg(&context),
-    );
+    must(build.arg("-t").arg(tag).arg(&context));
     let _ = std::fs::remove_dir_all(&context);
-    tag
 }
 
 /// Containers of `image` (envlock labels its own; the image narrows it to one test).
@@ -293,35 +307,23 @@ pub fn model_image(name: &str, variant: &str, edit: impl FnOnce(&Path)) -> Strin
     if image_exists(&tag) {
         return tag;
     }
-    let base = base_image();
-    let context = cache_root()
-        .join("contexts")
-        .join(format!("model-{name}-{variant}"));
-    let _ = std::fs::remove_dir_all(&context);
-    std::fs::create_dir_all(context.parent().unwrap()).unwrap();
-    must(Command::new("cp").arg("-a").arg(&source).arg(&context));
-    must(
-        Command::new("cp")
-            .arg("-a")
-            .arg(wheels())
-            .arg(context.join("wheels")),
+    let flags = [
+        "--build-arg",
+        "PIP_OPTIONS=--no-index --find-links /app/wheels",
+    ]
+    .map(str::to_string);
+    build_image(
+        &source,
+        &format!("model-{name}-{variant}"),
+        &tag,
+        &flags,
+        None,
+        |context| {
+            edit(context);
+            // Its own layer, so each variant has its own image id: tests that look for leftover
+            // containers of one variant run alongside tests of another.
+            std::fs::write(context.join(".envlock-variant"), variant).unwrap();
+        },
     );
-    edit(&context);
-    // Its own layer, so each variant has its own image id: tests that look for leftover
-    // containers of one variant run alongside tests of another.
-    std::fs::write(context.join(".envlock-variant"), variant).unwrap();
-    must(
-        Command::new("docker")
-            .args(["build", "-q", "--force-rm", "--build-arg"])
-            .arg(format!("BASE={base}"))
-            .args([
-                "--build-arg",
-                "PIP_OPTIONS=--no-index --find-links /app/wheels",
-                "-t",
-            ])
-            .arg(&tag)
-            .arg(&context),
-    );
-    let _ = std::fs::remove_dir_all(&context);
     tag
 }
