@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use bollard::query_parameters::ContainerArchiveInfoOptions;
 
-use super::archive::read_archive;
+use super::archive::{read_archive, ArchiveError};
 use super::engine::Engine;
 use crate::lock::{Python, SystemPackage};
 use crate::python::MemoryFiles;
@@ -81,6 +81,8 @@ pub struct StaticPython {
     pub python: Python,
     /// The metadata files of its site folders.
     pub files: MemoryFiles,
+    /// Site folders that could not be read, and why.
+    pub warnings: Vec<String>,
 }
 
 /// Finds the Python the image would run and reads its site folders. `None` without one.
@@ -197,13 +199,18 @@ pub async fn read_python(
     });
     let mut files = MemoryFiles::default();
     let mut present = Vec::new();
-    for (folder, read) in folders
-        .iter()
-        .zip(futures_util::future::join_all(reads).await)
-    {
-        if let Ok(site_files) = read {
-            files.merge(site_files);
-            present.push(folder.clone());
+    let mut warnings = Vec::new();
+    let results = futures_util::future::join_all(reads).await;
+    for (folder, read) in folders.iter().zip(results) {
+        match read {
+            Ok(site_files) => {
+                files.merge(site_files);
+                present.push(folder.clone());
+            }
+            Err(ArchiveError::NotFound) => {}
+            Err(ArchiveError::Other(detail)) => warnings.push(format!(
+                "site folder `{folder}` could not be read from the image ({detail}): its packages are not in the lock"
+            )),
         }
     }
     let implementation = if real_name.contains("pypy") {
@@ -229,6 +236,7 @@ pub async fn read_python(
             markers: BTreeMap::new(),
         },
         files,
+        warnings,
     })
 }
 

@@ -185,6 +185,7 @@ async fn capture_with(engine: &Engine, request: &ImageRequest) -> Result<Snapsho
                         &found_python.files,
                         &found_python.python.sys_path,
                     );
+                    warnings.extend(found_python.warnings);
                     warnings.extend(found.warnings);
                     (
                         Some(found_python.python),
