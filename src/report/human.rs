@@ -63,11 +63,11 @@ pub fn render(report: &Report, gate: Severity, color: bool) -> String {
                 finding.code.as_str(),
                 finding.message
             );
-            let (before, after) = (
-                finding.baseline.as_deref().unwrap_or(""),
-                finding.target.as_deref().unwrap_or(""),
-            );
-            if before.contains('\n') || after.contains('\n') {
+            // Multi-line values on both sides are shown as a unified diff.
+            if let (Some(before), Some(after)) = (&finding.baseline, &finding.target) {
+                if !before.contains('\n') && !after.contains('\n') {
+                    continue;
+                }
                 let ended = |text: &str| {
                     let mut text = text.to_string();
                     if !text.ends_with('\n') {
@@ -94,9 +94,9 @@ pub fn render(report: &Report, gate: Severity, color: bool) -> String {
             .unwrap_or(0);
         for case in &report.golden {
             let status = match case.status {
-                crate::golden::CaseStatus::Pass => paint("pass", "1;32"),
+                crate::golden::CaseStatus::Pass => paint("pass    ", "1;32"),
                 crate::golden::CaseStatus::Mismatch => paint("mismatch", "1;31"),
-                crate::golden::CaseStatus::Error => paint("error", "1;31"),
+                crate::golden::CaseStatus::Error => paint("error   ", "1;31"),
             };
             let _ = writeln!(
                 out,
