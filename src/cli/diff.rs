@@ -88,14 +88,24 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<ExitCode> {
             output.warning("golden cases not run: `--no-exec` runs nothing from the image");
         } else {
             let recorded = &baseline.lock.golden;
+            let inputs = golden::Inputs {
+                lock_folder: match &baseline_operand {
+                    Operand::Lock(path) => Some(match path.parent() {
+                        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+                        _ => PathBuf::from("."),
+                    }),
+                    _ => None,
+                },
+                config_folder: loaded.folder.clone(),
+            };
             let (results, golden_findings) = match target_operand.golden_runtime(&loaded.folder)? {
                 None => {
                     let target_cases = golden::Target::Recorded(&target.lock.golden);
-                    golden::check(recorded, target_cases, &loaded.folder)
+                    golden::check(recorded, target_cases, &inputs)
                 }
                 Some(runtime) => {
                     let live = golden::Target::Live(runtime.as_ref());
-                    let checked = golden::check(recorded, live, &loaded.folder);
+                    let checked = golden::check(recorded, live, &inputs);
                     if runtime.interrupted() {
                         return Err(crate::Error::Interrupted.into());
                     }

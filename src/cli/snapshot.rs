@@ -78,6 +78,9 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<ExitCode> {
     for warning in &snapshot.warnings {
         output.warning(warning);
     }
+    if let Some(path) = &args.output {
+        crate::golden::save_inputs(&mut snapshot.lock.golden, path, &loaded.folder)?;
+    }
     let lock = &snapshot.lock;
     let text = render_lock(lock);
     let summary = format!(

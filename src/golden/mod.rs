@@ -79,6 +79,7 @@ pub fn record(
             spec: spec.clone(),
             input_sha256: format!("sha256:{:x}", Sha256::digest(&bytes)),
             input_text,
+            input_file: None,
             output: outputs.swap_remove(0),
             deterministic,
         });
@@ -127,12 +128,50 @@ pub enum Target<'a> {
     Live(&'a dyn Runtime),
 }
 
-/// Runs (or looks up) every baseline case in the target and compares. `folder` is where a
-/// case input that is not inside the lock is looked up.
+/// Where inputs that are not inside the lock are: beside the lock (`input-file`), else at
+/// their configured path.
+pub struct Inputs {
+    /// The baseline lock's folder, when the baseline is a lock file.
+    pub lock_folder: Option<PathBuf>,
+    /// The config's folder.
+    pub config_folder: PathBuf,
+}
+
+/// Saves, beside the lock at `lock`, the inputs too large or not text enough to go inside
+/// it, and records where (`input-file`).
+pub fn save_inputs(cases: &mut [GoldenCase], lock: &Path, config_folder: &Path) -> Result<()> {
+    let folder = lock
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let lock_name = lock
+        .file_name()
+        .map_or_else(|| "lock".into(), |name| name.to_string_lossy().into_owned());
+    for case in cases.iter_mut().filter(|case| case.input_text.is_none()) {
+        let source = config_folder.join(&case.spec.input);
+        let file_name = source.file_name().map_or_else(
+            || "input".into(),
+            |name| name.to_string_lossy().into_owned(),
+        );
+        let relative = format!("{lock_name}.inputs/{}-{file_name}", case.spec.name);
+        let destination = folder.join(&relative);
+        let write_error = |source| Error::Write {
+            path: destination.clone(),
+            source,
+        };
+        std::fs::create_dir_all(destination.parent().expect("has a parent"))
+            .map_err(write_error)?;
+        std::fs::copy(&source, &destination).map_err(write_error)?;
+        case.input_file = Some(relative);
+    }
+    Ok(())
+}
+
+/// Runs (or looks up) every baseline case in the target and compares.
 pub fn check(
     baseline: &[GoldenCase],
     target: Target<'_>,
-    folder: &Path,
+    inputs: &Inputs,
 ) -> (Vec<CaseResult>, Vec<Finding>) {
     let mut results = Vec::new();
     let mut findings = Vec::new();
@@ -143,7 +182,7 @@ pub fn check(
                 .find(|other| other.spec.name == case.spec.name)
                 .map(|other| other.output.clone())
                 .ok_or_else(|| Failure("the target lock has no output for this case".to_string())),
-            Target::Live(runtime) => run_case(case, *runtime, folder),
+            Target::Live(runtime) => run_case(case, *runtime, inputs),
         };
         let (result, finding) = judge(case, output);
         results.push(result);
@@ -153,7 +192,7 @@ pub fn check(
 }
 
 /// Runs a recorded case, with its input written out again when the lock holds it.
-fn run_case(case: &GoldenCase, runtime: &dyn Runtime, folder: &Path) -> Result<String, Failure> {
+fn run_case(case: &GoldenCase, runtime: &dyn Runtime, inputs: &Inputs) -> Result<String, Failure> {
     let name = Path::new(&case.spec.input)
         .file_name()
         .map_or_else(|| "input".into(), |n| n.to_string_lossy().into_owned());
@@ -168,7 +207,10 @@ fn run_case(case: &GoldenCase, runtime: &dyn Runtime, folder: &Path) -> Result<S
             path
         }
         None => {
-            let path = folder.join(&case.spec.input);
+            let path = match (&case.input_file, &inputs.lock_folder) {
+                (Some(file), Some(lock_folder)) => lock_folder.join(file),
+                _ => inputs.config_folder.join(&case.spec.input),
+            };
             let bytes = std::fs::read(&path)
                 .map_err(|e| Failure(format!("cannot read input `{}`: {e}", path.display())))?;
             let sha = format!("sha256:{:x}", Sha256::digest(&bytes));

@@ -201,9 +201,13 @@ pub struct GoldenCase {
     /// `sha256:` of the input.
     pub input_sha256: String,
     /// The input itself when it is UTF-8 text of at most 1 MiB, so the lock alone reruns
-    /// the case; otherwise the file is looked up again (and its hash checked).
+    /// the case.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_text: Option<String>,
+    /// Otherwise, when the lock was written to a file: a copy of the input beside it
+    /// (relative to the lock's folder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_file: Option<String>,
     /// The output (standard output, or the HTTP response body) of the first run.
     pub output: String,
     /// With more than one run: whether every run printed the same output.

@@ -288,3 +288,48 @@ fn http_model_in_an_image() {
     }
     assert!(containers_of(&image).is_empty(), "containers left behind");
 }
+
+#[test]
+fn a_binary_input_is_saved_beside_the_lock() {
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(
+        project.path().join("envlock.toml"),
+        "[[golden]]\nname = \"size\"\ncommand = [\"python3\", \"-c\", \
+         \"import sys; print(len(open(sys.argv[1], 'rb').read()))\", \"{input}\"]\n\
+         input = \"blob.bin\"\nformat = \"numbers\"\n",
+    )
+    .unwrap();
+    std::fs::write(project.path().join("blob.bin"), [0xffu8, 0x00, 0xfe, 0x10]).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let lock = out.path().join("dev.lock");
+    let python = system_python().to_str().unwrap();
+    let made = run(envlock()
+        .args(["snapshot", "--python", python, "-o"])
+        .arg(&lock)
+        .current_dir(project.path()));
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let recorded = envlock::lock::read_lock(&lock).unwrap();
+    let case = &recorded.golden[0];
+    assert_eq!(case.input_text, None, "not text: not inside the lock");
+    assert_eq!(
+        case.input_file.as_deref(),
+        Some("dev.lock.inputs/size-blob.bin")
+    );
+    assert_eq!(case.output.trim(), "4");
+    assert_eq!(
+        std::fs::read(out.path().join("dev.lock.inputs/size-blob.bin")).unwrap(),
+        [0xff, 0x00, 0xfe, 0x10]
+    );
+
+    // Only the copy beside the lock is left; diff runs from elsewhere, without the config.
+    std::fs::remove_file(project.path().join("blob.bin")).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let run = run(envlock()
+        .args(["diff", "--format", "json"])
+        .arg(&lock)
+        .arg(format!("python:{python}"))
+        .current_dir(elsewhere.path()));
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let json = report(&run);
+    assert_eq!(json["golden"][0]["status"], "pass", "{json:#}");
+}
