@@ -87,9 +87,6 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded> {
     if let Some(message) = config.policy.problem() {
         return Err(Error::InvalidPolicy { path, message });
     }
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let folder = crate::lock::containing_folder(&path).to_path_buf();
     Ok(Loaded { config, folder })
 }

@@ -266,18 +266,31 @@ pub fn hash_file(path: &Path, buffer: &mut [u8], progress: &dyn Progress) -> Res
         source,
     };
     let mut file = std::fs::File::open(path).map_err(unreadable)?;
+    let (hex, _) = hash_reader(&mut file, buffer, progress).map_err(unreadable)?;
+    Ok(hex)
+}
+
+/// The sha256 (lower-case hex) and length of everything `reader` yields, read in
+/// `buffer`-sized blocks. Shared by files on the host and files streamed out of an image.
+pub fn hash_reader(
+    reader: &mut dyn Read,
+    buffer: &mut [u8],
+    progress: &dyn Progress,
+) -> std::io::Result<(String, u64)> {
     let mut digest = Sha256::new();
+    let mut size = 0u64;
     loop {
-        let read = match file.read(buffer) {
+        let read = match reader.read(buffer) {
             Ok(0) => break,
             Ok(read) => read,
             Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(unreadable(error)),
+            Err(error) => return Err(error),
         };
         digest.update(&buffer[..read]);
+        size += read as u64;
         progress.advance(read as u64);
     }
-    Ok(format!("{:x}", digest.finalize()))
+    Ok((format!("{:x}", digest.finalize()), size))
 }
 
 #[cfg(test)]

@@ -90,10 +90,7 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<ExitCode> {
             let recorded = &baseline.lock.golden;
             let inputs = golden::Inputs {
                 lock_folder: match &baseline_operand {
-                    Operand::Lock(path) => Some(match path.parent() {
-                        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-                        _ => PathBuf::from("."),
-                    }),
+                    Operand::Lock(path) => Some(crate::lock::containing_folder(path).to_path_buf()),
                     _ => None,
                 },
                 config_folder: loaded.folder.clone(),

@@ -139,10 +139,7 @@ fn capture_python(
 
 /// Fails before any work when the lock could not be written at the end.
 fn check_output_folder(path: &Path) -> Result<(), crate::Error> {
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => return Ok(()),
-    };
+    let folder = crate::lock::containing_folder(path);
     if folder.is_dir() {
         return Ok(());
     }

@@ -140,10 +140,7 @@ pub struct Inputs {
 /// Saves, beside the lock at `lock`, the inputs too large or not text enough to go inside
 /// it, and records where (`input-file`).
 pub fn save_inputs(cases: &mut [GoldenCase], lock: &Path, config_folder: &Path) -> Result<()> {
-    let folder = lock
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let folder = crate::lock::containing_folder(lock);
     let lock_name = lock
         .file_name()
         .map_or_else(|| "lock".into(), |name| name.to_string_lossy().into_owned());

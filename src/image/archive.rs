@@ -8,13 +8,12 @@ use std::io::{self, Read};
 
 use bollard::query_parameters::DownloadFromContainerOptions;
 use futures_util::StreamExt;
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::engine::Engine;
 use crate::error::{Error, Result};
 use crate::lock::{Model, ModelFile, ModelKind};
-use crate::model::manifest_digest;
+use crate::model::{hash_reader, manifest_digest, Silent};
 
 /// Why an archive could not be read.
 pub(super) enum ArchiveError {
@@ -212,20 +211,8 @@ fn read_model_entries(tar: &mut dyn Read) -> io::Result<BTreeMap<String, Entry>>
             .map_or(String::new(), |(_, rest)| rest.to_string());
         let kind = entry.header().entry_type();
         let value = if kind.is_file() {
-            let mut digest = Sha256::new();
-            let mut size = 0u64;
-            loop {
-                let read = entry.read(&mut buffer)?;
-                if read == 0 {
-                    break;
-                }
-                digest.update(&buffer[..read]);
-                size += read as u64;
-            }
-            Entry::File {
-                sha256: format!("{:x}", digest.finalize()),
-                size,
-            }
+            let (sha256, size) = hash_reader(&mut entry, &mut buffer, &Silent)?;
+            Entry::File { sha256, size }
         } else if kind.is_symlink() || kind.is_hard_link() {
             let target = entry
                 .link_name()?

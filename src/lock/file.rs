@@ -11,6 +11,14 @@ pub fn render_lock(lock: &Lock) -> String {
     toml::to_string_pretty(lock).expect("the lock model always serialises to TOML")
 }
 
+/// The folder holding `file`: its parent, or `.` for a bare file name.
+pub fn containing_folder(file: &Path) -> &Path {
+    match file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
 /// Writes `text` to `path` atomically: a temp file in the same folder, then a rename, so a
 /// reader never sees half a lock and a failed run leaves no file behind.
 pub fn write_lock(path: &Path, text: &str) -> Result<()> {
@@ -18,10 +26,7 @@ pub fn write_lock(path: &Path, text: &str) -> Result<()> {
         path: path.to_path_buf(),
         source,
     };
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
+    let folder = containing_folder(path);
     let mut temp = tempfile::Builder::new()
         .prefix(".envlock-")
         .suffix(".tmp")

@@ -6,7 +6,7 @@
 
 mod file;
 
-pub use file::{read_lock, render_lock, write_lock};
+pub use file::{containing_folder, read_lock, render_lock, write_lock};
 
 use std::collections::BTreeMap;
 
