@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::Loaded;
+use crate::diff::Finding;
 use crate::error::{Error, Result};
-use crate::lock::GoldenSpec;
+use crate::lock::{GoldenCase, GoldenSpec};
 use crate::snapshot::Snapshot;
 use crate::{golden, image, lock, model, python, snapshot};
 
@@ -103,6 +104,28 @@ impl Operand {
             })),
             Operand::Image(reference) => Some(Box::new(image::ImageRuntime::connect(reference)?)),
         })
+    }
+
+    /// Checks the baseline's golden `cases` against this operand: a lock's recorded outputs,
+    /// or the cases run now in the interpreter or image. Ctrl-C during a run is an error.
+    pub fn check_golden(
+        &self,
+        cases: &[GoldenCase],
+        captured: &lock::Lock,
+        inputs: &golden::Inputs,
+    ) -> Result<(Vec<golden::CaseResult>, Vec<Finding>)> {
+        let Some(runtime) = self.golden_runtime(&inputs.config_folder)? else {
+            return Ok(golden::check(
+                cases,
+                golden::Target::Recorded(&captured.golden),
+                inputs,
+            ));
+        };
+        let checked = golden::check(cases, golden::Target::Live(runtime.as_ref()), inputs);
+        if runtime.interrupted() {
+            return Err(Error::Interrupted);
+        }
+        Ok(checked)
     }
 
     /// Records the outputs of `specs` in `snapshot` (when this operand can run them).

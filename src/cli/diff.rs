@@ -87,7 +87,6 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<ExitCode> {
         if args.no_exec && matches!(target_operand, Operand::Image(_)) {
             output.warning("golden cases not run: `--no-exec` runs nothing from the image");
         } else {
-            let recorded = &baseline.lock.golden;
             let inputs = golden::Inputs {
                 lock_folder: match &baseline_operand {
                     Operand::Lock(path) => Some(crate::lock::containing_folder(path).to_path_buf()),
@@ -95,20 +94,8 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<ExitCode> {
                 },
                 config_folder: loaded.folder.clone(),
             };
-            let (results, golden_findings) = match target_operand.golden_runtime(&loaded.folder)? {
-                None => {
-                    let target_cases = golden::Target::Recorded(&target.lock.golden);
-                    golden::check(recorded, target_cases, &inputs)
-                }
-                Some(runtime) => {
-                    let live = golden::Target::Live(runtime.as_ref());
-                    let checked = golden::check(recorded, live, &inputs);
-                    if runtime.interrupted() {
-                        return Err(crate::Error::Interrupted.into());
-                    }
-                    checked
-                }
-            };
+            let (results, golden_findings) =
+                target_operand.check_golden(&baseline.lock.golden, &target.lock, &inputs)?;
             cases = results;
             findings.extend(golden_findings);
         }
