@@ -247,27 +247,20 @@ pub fn containers_of(image: &str) -> Vec<String> {
 
 /// What `importlib.metadata` reports inside `image`, run with its own `python3`.
 pub fn importlib_in_image(image: &str) -> std::collections::BTreeSet<(String, String)> {
-    let output = Command::new("docker")
-        .args([
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--entrypoint",
-            "python3",
-            image,
-            "-c",
-        ])
-        .arg(crate::support::IMPORTLIB_SCRIPT)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let pairs: Vec<(String, String)> = serde_json::from_slice(&output.stdout).unwrap();
-    pairs.into_iter().collect()
+    crate::support::importlib_answer(
+        Command::new("docker")
+            .args([
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--entrypoint",
+                "python3",
+                image,
+                "-c",
+            ])
+            .arg(crate::support::IMPORTLIB_SCRIPT),
+    )
 }
 
 /// A copy of fixture `name` with its own image id, for a test that checks for leftover

@@ -106,7 +106,12 @@ pub fn importlib_packages(python: &Path, envs: &[(&str, &str)]) -> BTreeSet<(Str
     for (key, value) in envs {
         command.env(key, value);
     }
-    let output = command.output().expect("python runs");
+    importlib_answer(&mut command)
+}
+
+/// Runs a command that runs [`IMPORTLIB_SCRIPT`] and reads its `(name, version)` pairs.
+pub fn importlib_answer(command: &mut Command) -> BTreeSet<(String, String)> {
+    let output = command.output().expect("the importlib script runs");
     assert!(
         output.status.success(),
         "{}",
