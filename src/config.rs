@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 
 /// The file read from the current folder when `--config` is not given.
-pub const DEFAULT_FILE: &str = "envlock.toml";
+pub(crate) const DEFAULT_FILE: &str = "envlock.toml";
 
 /// The contents of `envlock.toml`. Unknown keys are errors, so a typo never passes silently.
 #[derive(Debug, Default, Deserialize)]
@@ -29,52 +29,29 @@ pub struct Config {
     pub golden: Vec<crate::lock::GoldenSpec>,
     /// The gate's policy for `envlock diff`.
     #[serde(default)]
-    pub policy: crate::diff::policy::Policy,
+    pub policy: crate::diff::Policy,
 }
 
-/// A config and the folder its relative paths start from.
-#[derive(Debug, Default)]
-pub struct Loaded {
-    /// What the file says.
-    pub config: Config,
-    /// The folder holding the file.
-    pub folder: PathBuf,
-}
-
-impl Loaded {
+impl Config {
     /// Models to hash inside an image: each as named, with its path in the image.
-    pub fn image_models(&self, models: &[String]) -> Vec<(String, String)> {
+    pub(crate) fn image_models(&self, models: &[String]) -> Vec<(String, String)> {
         models
             .iter()
             .map(|model| {
-                let inside = self.config.image_models.get(model).unwrap_or(model);
+                let inside = self.image_models.get(model).unwrap_or(model);
                 (model.clone(), inside.clone())
             })
             .collect()
     }
-
-    /// The configured interpreter, with a relative path resolved against the config's folder.
-    pub fn python(&self) -> Option<PathBuf> {
-        let python = self.config.python.as_ref()?;
-        Some(if python.components().count() > 1 {
-            self.folder.join(python)
-        } else {
-            python.clone()
-        })
-    }
 }
 
-/// Loads `explicit`, else `envlock.toml` in the current folder if there is one.
-pub fn load(explicit: Option<&Path>) -> Result<Loaded> {
+/// Loads `explicit`, else `envlock.toml` in the current folder if there is one; returns the
+/// config and the folder its relative paths start from.
+pub fn load(explicit: Option<&Path>) -> Result<(Config, PathBuf)> {
     let path = match explicit {
         Some(path) => path.to_path_buf(),
         None if Path::new(DEFAULT_FILE).is_file() => PathBuf::from(DEFAULT_FILE),
-        None => {
-            return Ok(Loaded {
-                config: Config::default(),
-                folder: PathBuf::from("."),
-            })
-        }
+        None => return Ok((Config::default(), PathBuf::from("."))),
     };
     let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
         path: path.clone(),
@@ -88,5 +65,5 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded> {
         return Err(Error::InvalidPolicy { path, message });
     }
     let folder = crate::lock::containing_folder(&path).to_path_buf();
-    Ok(Loaded { config, folder })
+    Ok((config, folder))
 }

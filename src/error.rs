@@ -102,12 +102,12 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The interpreter did not answer within the probe's timeout.
-    #[error("interpreter `{}` did not answer the probe within {seconds}s", path.display())]
+    #[error("interpreter `{}` did not answer the probe within {limit}", path.display())]
     ProbeTimeout {
         /// The interpreter.
         path: PathBuf,
-        /// The timeout.
-        seconds: u64,
+        /// The timeout, e.g. `30s`.
+        limit: String,
     },
     /// The program ran but did not answer like a Python interpreter.
     #[error("`{}` did not answer the probe like a Python interpreter: {detail}", path.display())]
@@ -178,12 +178,12 @@ pub enum Error {
         engine: String,
     },
     /// The probe container did not finish in time; it was removed.
-    #[error("the probe in image `{reference}` did not finish within {seconds}s")]
+    #[error("the probe in image `{reference}` did not finish within {limit}")]
     ImageProbeTimeout {
         /// The image.
         reference: String,
-        /// The limit.
-        seconds: u64,
+        /// The limit, e.g. `30s`.
+        limit: String,
     },
     /// The probe ran in the image but failed.
     #[error("the probe in image `{reference}` failed: {detail}")]
@@ -218,6 +218,16 @@ pub enum Error {
         name: String,
         /// What happened.
         detail: String,
+    },
+    /// An `ENVLOCK_*` variable holds a value envlock cannot use.
+    #[error("invalid `{name}={value}`: {expected}")]
+    InvalidVariable {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What it should be.
+        expected: &'static str,
     },
     /// Ctrl-C; every container envlock started was removed.
     #[error("interrupted; envlock's containers were removed")]
@@ -290,6 +300,9 @@ impl Error {
             }
             Error::GoldenBaseline { .. } => {
                 "fix the case in envlock.toml (`[[golden]]`) until it runs in the dev environment".to_string()
+            }
+            Error::InvalidVariable { name, .. } => {
+                format!("set `{name}` as the README (\"Configuration\") says, or unset it")
             }
             Error::Interrupted => return None,
             Error::Read { .. } => "check that the path exists and is readable".to_string(),

@@ -1,22 +1,185 @@
 //! envlock: capture a Python ML runtime into a lock, and catch drift between a dev
 //! environment and its Docker image before deployment.
 //!
-//! The data flow: capture ([`python`], [`model`], [`env`] → [`snapshot`]) → [`lock`].
+//! The data flow is the folder list:
+//! - [`capture`](crate::capture): a live interpreter or an image becomes a [`Lock`]
+//!   (`python/`, `image/`, models, environment, platform);
+//! - `lock/`: the lock model, its TOML form and schema;
+//! - `golden/`: golden cases run in a runtime (local process groups, containers) and judged
+//!   with numeric tolerance;
+//! - `diff/`: pure, two locks (and the golden judgements) in, findings out, with the policy;
+//! - `report/`: human, JSON, Markdown and JUnit renderings of the findings;
+//! - `cli/`: flags, `envlock.toml` and `ENVLOCK_*` resolved once into [`Settings`]; the only
+//!   layer that prints, reads the process environment or picks exit codes.
+//!
+//! The API is two calls: [`snapshot`] and [`check`].
 
+mod capture;
 pub mod cli;
-pub mod config;
-pub mod diff;
-pub mod env;
-pub mod error;
-pub mod golden;
-pub mod image;
+mod config;
+mod diff;
+mod error;
+mod golden;
 pub mod lock;
-pub mod model;
-pub mod operand;
-pub mod platform;
-pub mod process;
-pub mod python;
+mod process;
 pub mod report;
-pub mod snapshot;
+mod settings;
 
+use std::path::Path;
+
+pub use capture::{Progress, Snapshot, Source};
+pub use config::{load as load_config, Config};
+pub use diff::{Code, Finding, Severity};
 pub use error::{Error, Result};
+pub use lock::Lock;
+pub use report::Report;
+pub use settings::{Environment, Settings};
+
+use capture::{ModelsFrom, Session};
+
+/// Captures `source` (a live interpreter or an image; a lock is read) with the models of
+/// `settings`, and records its golden cases when `settings.golden` and the source can run
+/// them. `progress` hears about model hashing.
+pub fn snapshot(settings: &Settings, source: &Source, progress: &dyn Progress) -> Result<Snapshot> {
+    let session = Session::new(settings);
+    let from = match settings.models {
+        Some(_) => ModelsFrom::CurrentFolder,
+        None => ModelsFrom::ConfigFolder,
+    };
+    let models = settings.model_paths();
+    let mut snapshot = capture::capture(source, models, from, settings, &session, progress)?;
+    record_golden(settings, source, &session, &mut snapshot)?;
+    Ok(snapshot)
+}
+
+/// Writes `snapshot` to `path` atomically, with the golden inputs too large for the lock
+/// saved beside it.
+pub fn write_snapshot(snapshot: &mut Snapshot, path: &Path, settings: &Settings) -> Result<()> {
+    golden::save_inputs(&mut snapshot.lock.golden, path, &settings.config_folder)?;
+    lock::write_lock(path, &lock::render_lock(&snapshot.lock))
+}
+
+/// What [`check`] found.
+#[derive(Debug)]
+pub struct Checked {
+    /// The report, after the policy.
+    pub report: Report,
+    /// Things skipped while capturing either side, one line each.
+    pub warnings: Vec<String>,
+}
+
+/// Compares `target` with `baseline` (each a lock file, `python:PATH` or an image): both are
+/// captured (the target with the baseline's models, without being told), the baseline's
+/// golden cases run in the target, and the policy applied. One engine connection serves it
+/// all.
+pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checked> {
+    let session = Session::new(settings);
+    let baseline_source = Source::parse(baseline)?;
+    let target_source = Source::parse(target)?;
+    let config_models = &settings.config.models;
+    let mut base = capture_operand(
+        baseline,
+        &baseline_source,
+        config_models,
+        settings,
+        &session,
+    )?;
+    if base.lock.golden.is_empty() {
+        record_golden(settings, &baseline_source, &session, &mut base)?;
+    }
+    // The target is checked for the baseline's models.
+    let models: Vec<String> = if base.lock.models.is_empty() {
+        config_models.clone()
+    } else {
+        base.lock
+            .models
+            .iter()
+            .map(|model| model.path.clone())
+            .collect()
+    };
+    let checked = capture_operand(target, &target_source, &models, settings, &session)?;
+    let mut warnings = base.warnings;
+    warnings.extend(checked.warnings.iter().cloned());
+    let mut findings = diff::diff(&base.lock, &checked.lock);
+    let mut cases = Vec::new();
+    if settings.golden && !base.lock.golden.is_empty() {
+        if runs_nothing(settings, &target_source) {
+            warnings.push("golden cases not run: `--no-exec` runs nothing from the image".into());
+        } else {
+            let inputs = golden::Inputs {
+                lock_folder: match &baseline_source {
+                    Source::Lock(path) => Some(lock::containing_folder(path).to_path_buf()),
+                    _ => None,
+                },
+                config_folder: settings.config_folder.clone(),
+            };
+            let runner = golden::runner(&target_source, settings, &session)?;
+            let target = match &runner {
+                Some(runner) => golden::Target::Live(runner.as_ref()),
+                None => golden::Target::Recorded(&checked.lock.golden),
+            };
+            let judged = golden::check(&base.lock.golden, target, &inputs)?;
+            findings.extend(diff::golden_findings(&judged));
+            cases = judged.into_iter().map(|case| case.result).collect();
+        }
+    }
+    let findings = settings.config.policy.apply(findings);
+    Ok(Checked {
+        report: Report::new(baseline, target, findings, cases),
+        warnings,
+    })
+}
+
+/// A diff operand read or captured; an image the engine lacks is an operand that is
+/// neither a lock nor an image.
+fn capture_operand(
+    text: &str,
+    source: &Source,
+    models: &[String],
+    settings: &Settings,
+    session: &Session,
+) -> Result<Snapshot> {
+    let silent = &capture::models::Silent;
+    capture::capture(
+        source,
+        models,
+        ModelsFrom::ConfigFolder,
+        settings,
+        session,
+        silent,
+    )
+    .map_err(|error| match error {
+        Error::ImageNotFound { .. } => Error::UnknownOperand {
+            operand: text.to_string(),
+        },
+        other => other,
+    })
+}
+
+/// Whether `source` is an image that `--no-exec` forbids running anything in.
+fn runs_nothing(settings: &Settings, source: &Source) -> bool {
+    settings.no_exec && matches!(source, Source::Image(_))
+}
+
+/// Records the config's golden cases in `snapshot` when asked for and `source` can run them.
+fn record_golden(
+    settings: &Settings,
+    source: &Source,
+    session: &Session,
+    snapshot: &mut Snapshot,
+) -> Result<()> {
+    let specs = &settings.config.golden;
+    if !settings.golden || specs.is_empty() {
+        return Ok(());
+    }
+    if runs_nothing(settings, source) {
+        snapshot
+            .warnings
+            .push("golden cases not run: `--no-exec` runs nothing from the image".into());
+        return Ok(());
+    }
+    if let Some(runner) = golden::runner(source, settings, session)? {
+        snapshot.lock.golden = golden::record(specs, &settings.config_folder, runner.as_ref())?;
+    }
+    Ok(())
+}

@@ -1,50 +1,109 @@
-//! Running a local program with a time limit and capturing what it prints.
+//! Running a local program in its own process group, with a time limit, capturing what it
+//! prints. The whole group is stopped on the way out, so a program's own children (a server's
+//! workers) never outlive it.
 
 use std::io::Read;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::os::unix::process::CommandExt as _;
+use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use wait_timeout::ChildExt;
 
-/// What a finished program printed.
+use crate::error::Error;
+
+/// What a finished program (local or in a container) printed, and how it exited.
 #[derive(Debug)]
-pub struct Output {
-    /// How it exited.
-    pub status: ExitStatus,
+pub(crate) struct Finished {
+    /// The exit code; `None` when a signal ended it.
+    pub(crate) code: Option<i64>,
     /// Its standard output.
-    pub stdout: Vec<u8>,
+    pub(crate) stdout: Vec<u8>,
     /// Its standard error.
-    pub stderr: Vec<u8>,
+    pub(crate) stderr: Vec<u8>,
 }
 
-/// Why a program gave no [`Output`].
+impl Finished {
+    /// Whether it exited with 0.
+    pub(crate) fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// `3`, or `a signal`.
+    pub(crate) fn exit(&self) -> String {
+        self.code
+            .map_or_else(|| "a signal".to_string(), |code| code.to_string())
+    }
+}
+
+/// Why a program (local or in a container) gave no [`Finished`].
 #[derive(Debug)]
-pub enum Failure {
-    /// It could not be started.
-    Spawn(std::io::Error),
-    /// It was still running at the limit, and was killed.
+pub(crate) enum Unfinished {
+    /// It could not be started: not found, not executable.
+    NotStarted(std::io::Error),
+    /// It was still running at the limit, and was stopped.
     Timeout,
+    /// The Docker engine failed around it.
+    Engine(Error),
 }
 
-/// Runs `command` with `input` on its standard input (none when `None`), killing it if it
-/// runs longer than `limit`.
-pub fn run(
+/// A local child leading its own process group; the group is stopped when this is dropped.
+pub(crate) struct Group {
+    child: Child,
+    /// Set once the leader has been waited for: its pid may then be reused, so its group is
+    /// no longer signalled.
+    reaped: bool,
+}
+
+impl Group {
+    /// Starts `command` as the leader of a new process group.
+    pub(crate) fn spawn(command: &mut Command) -> std::io::Result<Group> {
+        let child = command.process_group(0).spawn()?;
+        Ok(Group {
+            child,
+            reaped: false,
+        })
+    }
+
+    /// The child, for its pipes.
+    pub(crate) fn child(&mut self) -> &mut Child {
+        &mut self.child
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if self.reaped {
+            return;
+        }
+        // The leader is alive or a zombie, so its pid still names this group.
+        let group = self.child.id() as libc::pid_t;
+        // SAFETY: killpg sends a signal and touches no memory.
+        unsafe {
+            libc::killpg(group, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `command` with `input` on its standard input (none when `None`), stopping its whole
+/// process group if it runs longer than `limit`.
+pub(crate) fn run(
     command: &mut Command,
     input: Option<&[u8]>,
     limit: Duration,
-) -> Result<Output, Failure> {
+) -> Result<Finished, Unfinished> {
     let stdin = if input.is_some() {
         Stdio::piped()
     } else {
         Stdio::null()
     };
-    let mut child = command
+    command
         .stdin(stdin)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(Failure::Spawn)?;
+        .stderr(Stdio::piped());
+    let mut group = Group::spawn(command).map_err(Unfinished::NotStarted)?;
+    let child = group.child();
     if let (Some(bytes), Some(mut pipe)) = (input, child.stdin.take()) {
         let bytes = bytes.to_vec();
         // Written on its own thread: a program that prints before reading must not block us.
@@ -56,26 +115,18 @@ pub fn run(
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());
     match child.wait_timeout(limit) {
-        Ok(Some(status)) => Ok(Output {
-            status,
-            stdout: stdout.join().unwrap_or_default(),
-            stderr: stderr.join().unwrap_or_default(),
-        }),
-        // The readers are left to finish on their own: a grandchild may hold the pipes open.
-        Ok(None) => {
-            kill(&mut child);
-            Err(Failure::Timeout)
+        Ok(Some(status)) => {
+            group.reaped = true;
+            Ok(Finished {
+                code: status.code().map(i64::from),
+                stdout: stdout.join().unwrap_or_default(),
+                stderr: stderr.join().unwrap_or_default(),
+            })
         }
-        Err(error) => {
-            kill(&mut child);
-            Err(Failure::Spawn(error))
-        }
+        // Dropping the group stops it; the readers then finish on their own.
+        Ok(None) => Err(Unfinished::Timeout),
+        Err(error) => Err(Unfinished::NotStarted(error)),
     }
-}
-
-fn kill(child: &mut Child) {
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 fn drain(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<Vec<u8>> {
@@ -89,8 +140,45 @@ fn drain(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<Vec<u8>> {
 }
 
 /// The last `lines` lines of a program's output, as text, for error messages.
-pub fn tail(bytes: &[u8], lines: usize) -> String {
+pub(crate) fn tail(bytes: &[u8], lines: usize) -> String {
     let text = String::from_utf8_lossy(bytes);
     let all: Vec<&str> = text.trim_end().lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeout_stops_the_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("child-lived");
+        // The shell forks a child that would write the marker after the limit.
+        let script = format!("(sleep 1; touch {}) & sleep 30", marker.display());
+        let result = run(
+            Command::new("sh").args(["-c", &script]),
+            None,
+            Duration::from_millis(200),
+        );
+        assert!(matches!(result, Err(Unfinished::Timeout)));
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(
+            !marker.exists(),
+            "a child of the timed-out program lived on"
+        );
+    }
+
+    #[test]
+    fn output_and_exit_code() {
+        let finished = run(
+            Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]),
+            None,
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(finished.code, Some(3));
+        assert_eq!(finished.stdout, b"out\n");
+        assert_eq!(tail(&finished.stderr, 1), "err");
+    }
 }

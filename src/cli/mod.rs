@@ -1,15 +1,15 @@
-//! The command line: parses flags, runs a command, prints, and picks the exit code.
-//! Everything below this module returns values; only this layer writes to the terminal.
+//! The command line: parses flags, resolves [`crate::Settings`] once, calls the library,
+//! prints, and picks the exit code. Everything below this module returns values; only this
+//! layer writes to the terminal or reads the process environment.
 
 mod diff;
-mod output;
+mod settings;
 mod snapshot;
+mod terminal;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-
-pub use output::Output;
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// Lock a Python ML runtime and catch drift between a dev environment and its Docker image.
 ///
@@ -17,8 +17,19 @@ pub use output::Output;
 #[derive(Debug, Parser)]
 #[command(name = "envlock", version, about, long_about = None)]
 struct Cli {
+    /// When to colour output: `auto` (on a terminal, unless `NO_COLOR` is set), `always`,
+    /// `never`.
+    #[arg(long, value_enum, default_value = "auto", global = true)]
+    color: Color,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -39,15 +50,20 @@ pub fn run() -> ExitCode {
             return ExitCode::from(if error.use_stderr() { 2 } else { 0 });
         }
     };
-    let output = Output::detect();
+    let choice = match cli.color {
+        Color::Auto => anstream::ColorChoice::Auto,
+        Color::Always => anstream::ColorChoice::Always,
+        Color::Never => anstream::ColorChoice::Never,
+    };
+    choice.write_global();
     let result = match cli.command {
-        Command::Snapshot(args) => snapshot::run(args, &output),
-        Command::Diff(args) => diff::run(args, &output),
+        Command::Snapshot(args) => snapshot::run(args),
+        Command::Diff(args) => diff::run(args),
     };
     match result {
         Ok(code) => code,
         Err(error) => {
-            output.error(&error);
+            terminal::error(&error);
             ExitCode::from(2)
         }
     }

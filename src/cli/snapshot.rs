@@ -1,5 +1,6 @@
 //! `envlock snapshot`.
 
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::OnceLock;
@@ -7,10 +8,9 @@ use std::sync::OnceLock;
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::Output;
-use crate::lock::{render_lock, write_lock};
-use crate::operand::Operand;
-use crate::{config, image, model, python, snapshot};
+use super::terminal;
+use crate::lock::{render_lock, Lock};
+use crate::{Progress, Source};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -20,7 +20,7 @@ use crate::{config, image, model, python, snapshot};
 
 The interpreter is `--python`, else `python` in envlock.toml, else `$VIRTUAL_ENV/bin/python`,
 else `python3` on PATH. The probe may take ENVLOCK_PROBE_TIMEOUT seconds (default 30).")]
-pub struct Args {
+pub(super) struct Args {
     /// Python interpreter to capture (a path, or a command name on PATH).
     #[arg(long, value_name = "PATH", conflicts_with = "image")]
     python: Option<PathBuf>,
@@ -46,44 +46,45 @@ pub struct Args {
     output: Option<PathBuf>,
 }
 
-pub fn run(args: Args, output: &Output) -> anyhow::Result<ExitCode> {
-    let loaded = config::load(args.config.as_deref())?;
+pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut settings = super::settings::resolve(args.config.as_deref())?;
+    settings.no_exec = args.no_exec;
+    settings.pull = args.pull;
+    if !args.models.is_empty() {
+        settings.models = Some(args.models.clone());
+    }
     if let Some(path) = &args.output {
         check_output_folder(path)?;
     }
-    let mut snapshot = match &args.image {
-        Some(reference) => image::capture(&image::ImageRequest {
-            reference: reference.clone(),
-            models: loaded.image_models(if args.models.is_empty() {
-                &loaded.config.models
-            } else {
-                &args.models
-            }),
-            no_exec: args.no_exec,
-            pull: args.pull,
-        })?,
-        None => capture_python(&args, &loaded, output)?,
+    let source = match &args.image {
+        Some(reference) => Source::Image(reference.clone()),
+        None => Source::Python(args.python.clone()),
     };
-    let operand = match &args.image {
-        Some(reference) => Operand::Image(reference.clone()),
-        None => Operand::Python(PathBuf::from(
-            snapshot.lock.source.interpreter.clone().unwrap_or_default(),
-        )),
-    };
-    if args.no_exec && !loaded.config.golden.is_empty() {
-        output.warning("golden cases not run: `--no-exec` runs nothing from the image");
-    } else {
-        operand.record_golden(&mut snapshot, &loaded.config.golden, &loaded.folder)?;
-    }
+    let progress = Bar::new(std::io::stderr().is_terminal());
+    let mut snapshot = crate::snapshot(&settings, &source, &progress)?;
+    progress.finish();
     for warning in &snapshot.warnings {
-        output.warning(warning);
+        terminal::warning(warning);
     }
-    if let Some(path) = &args.output {
-        crate::golden::save_inputs(&mut snapshot.lock.golden, path, &loaded.folder)?;
+    let summary = summary(&snapshot.lock);
+    match &args.output {
+        Some(path) => {
+            crate::write_snapshot(&mut snapshot, path, &settings)?;
+            terminal::note(&format!("{summary} into `{}`", path.display()));
+        }
+        None => {
+            use std::io::Write as _;
+            std::io::stdout()
+                .write_all(render_lock(&snapshot.lock).as_bytes())
+                .context("cannot write the lock to stdout")?;
+            terminal::note(&summary);
+        }
     }
-    let lock = &snapshot.lock;
-    let text = render_lock(lock);
-    let summary = format!(
+    Ok(ExitCode::SUCCESS)
+}
+
+fn summary(lock: &Lock) -> String {
+    format!(
         "captured {} with {} packages, {} models and {} golden cases",
         match &lock.python {
             Some(python) => format!("Python {}", python.version),
@@ -92,53 +93,11 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<ExitCode> {
         lock.packages.len(),
         lock.models.len(),
         lock.golden.len()
-    );
-    match &args.output {
-        Some(path) => {
-            write_lock(path, &text)?;
-            output.note(&format!("{summary} into `{}`", path.display()));
-        }
-        None => {
-            use std::io::Write as _;
-            std::io::stdout()
-                .write_all(text.as_bytes())
-                .context("cannot write the lock to stdout")?;
-            output.note(&summary);
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn capture_python(
-    args: &Args,
-    loaded: &config::Loaded,
-    output: &Output,
-) -> anyhow::Result<snapshot::Snapshot> {
-    let explicit = args.python.clone().or_else(|| loaded.python());
-    let interpreter = python::locate_interpreter(explicit.as_deref())?;
-    let models: Vec<(String, PathBuf)> = if args.models.is_empty() {
-        let folder = &loaded.folder;
-        let models = &loaded.config.models;
-        models.iter().map(|m| (m.clone(), folder.join(m))).collect()
-    } else {
-        let models = &args.models;
-        models
-            .iter()
-            .map(|m| (m.clone(), PathBuf::from(m)))
-            .collect()
-    };
-    let progress = Bar::new(output.terminal);
-    let snapshot = snapshot::python(snapshot::PythonRequest {
-        interpreter,
-        models,
-        progress: &progress,
-    })?;
-    progress.finish();
-    Ok(snapshot)
+    )
 }
 
 /// Fails before any work when the lock could not be written at the end.
-fn check_output_folder(path: &Path) -> Result<(), crate::Error> {
+fn check_output_folder(path: &Path) -> crate::Result<()> {
     let folder = crate::lock::containing_folder(path);
     if folder.is_dir() {
         return Ok(());
@@ -176,7 +135,7 @@ impl Bar {
     }
 }
 
-impl model::Progress for Bar {
+impl Progress for Bar {
     fn start(&self, total_bytes: u64) {
         if !self.enabled || total_bytes < BAR_THRESHOLD {
             return;

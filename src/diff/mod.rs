@@ -2,264 +2,19 @@
 //! I/O. Where a runtime came from (a lock file, a live interpreter, an image) is not known
 //! here.
 
-pub mod policy;
-pub mod version;
+mod finding;
+mod golden;
+mod policy;
+mod version;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use schemars::JsonSchema;
-use serde::Serialize;
-
 use crate::lock::{Lock, Model, Package};
-pub use version::{Change, Direction};
-
-/// A finding's stable code. Scripts match on these: add codes, never rename one.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    serde::Deserialize,
-    JsonSchema,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Code {
-    /// `sys.implementation` differs (cpython, pypy).
-    PythonImplementation,
-    /// The Python version differs.
-    PythonVersion,
-    /// The operating system differs.
-    PlatformOs,
-    /// The CPU architecture differs.
-    PlatformArch,
-    /// The C library's family or version differs.
-    Libc,
-    /// A package of the baseline is not in the target.
-    PackageMissing,
-    /// The target has a package the baseline lacks.
-    PackageAdded,
-    /// A package's version differs.
-    PackageVersion,
-    /// Same version, another build: local label, wheel tag, installer, source, editable.
-    PackageBuild,
-    /// Same version, different installed files (RECORD digest).
-    PackageFiles,
-    /// A model of the baseline is not in the target.
-    ModelMissing,
-    /// A model's bytes differ.
-    ModelHash,
-    /// An allow-listed environment variable is set, unset or changed.
-    EnvVar,
-    /// A system package (dpkg, apk) differs.
-    SystemPackage,
-    /// The image configuration (entrypoint, cmd, workdir, user, ports, labels) differs.
-    ImageConfig,
-    /// A golden case's output is out of tolerance.
-    GoldenMismatch,
-    /// A golden case could not be run or its output not read.
-    GoldenError,
-    /// A policy ignore rule matched nothing (so policies do not rot).
-    PolicyUnused,
-}
-
-/// How serious a finding is. Ordered: `info < warning < error`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    serde::Deserialize,
-    JsonSchema,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Severity {
-    /// Reported, never fails the gate unless `--fail-on info`.
-    Info,
-    /// Fails the gate with `--fail-on warning`.
-    Warning,
-    /// Fails the gate (the default `--fail-on error`).
-    Error,
-}
-
-/// One difference between the two runtimes.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub struct Finding {
-    /// What kind of difference.
-    pub code: Code,
-    /// How serious, after the policy.
-    pub severity: Severity,
-    /// The thing that differs: a package name, model path, variable name, case name.
-    pub subject: String,
-    /// The baseline's value, absent when the baseline lacks the thing.
-    pub baseline: Option<String>,
-    /// The target's value, absent when the target lacks the thing.
-    pub target: Option<String>,
-    /// For versions: the first PEP 440 part that differs.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub change: Option<Change>,
-    /// For versions: whether the target is newer or older.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub direction: Option<Direction>,
-    /// One line for people.
-    pub message: String,
-}
-
-/// The part of a runtime a finding is about, for grouping in reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Area {
-    /// Interpreter.
-    Python,
-    /// OS, architecture, libc.
-    Platform,
-    /// Python distributions.
-    Packages,
-    /// Model files.
-    Models,
-    /// Allow-listed environment.
-    Environment,
-    /// dpkg/apk packages.
-    SystemPackages,
-    /// Image configuration.
-    Image,
-    /// Golden predictions.
-    Golden,
-    /// The policy itself.
-    Policy,
-}
-
-impl Code {
-    /// The area the code belongs to.
-    pub fn area(self) -> Area {
-        match self {
-            Code::PythonImplementation | Code::PythonVersion => Area::Python,
-            Code::PlatformOs | Code::PlatformArch | Code::Libc => Area::Platform,
-            Code::PackageMissing
-            | Code::PackageAdded
-            | Code::PackageVersion
-            | Code::PackageBuild
-            | Code::PackageFiles => Area::Packages,
-            Code::ModelMissing | Code::ModelHash => Area::Models,
-            Code::EnvVar => Area::Environment,
-            Code::SystemPackage => Area::SystemPackages,
-            Code::ImageConfig => Area::Image,
-            Code::GoldenMismatch | Code::GoldenError => Area::Golden,
-            Code::PolicyUnused => Area::Policy,
-        }
-    }
-
-    /// The kebab-case code, as in the JSON report.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::PythonImplementation => "python-implementation",
-            Code::PythonVersion => "python-version",
-            Code::PlatformOs => "platform-os",
-            Code::PlatformArch => "platform-arch",
-            Code::Libc => "libc",
-            Code::PackageMissing => "package-missing",
-            Code::PackageAdded => "package-added",
-            Code::PackageVersion => "package-version",
-            Code::PackageBuild => "package-build",
-            Code::PackageFiles => "package-files",
-            Code::ModelMissing => "model-missing",
-            Code::ModelHash => "model-hash",
-            Code::EnvVar => "env-var",
-            Code::SystemPackage => "system-package",
-            Code::ImageConfig => "image-config",
-            Code::GoldenMismatch => "golden-mismatch",
-            Code::GoldenError => "golden-error",
-            Code::PolicyUnused => "policy-unused",
-        }
-    }
-
-    /// Every code, in report order.
-    pub const ALL: [Code; 18] = [
-        Code::PythonImplementation,
-        Code::PythonVersion,
-        Code::PlatformOs,
-        Code::PlatformArch,
-        Code::Libc,
-        Code::PackageMissing,
-        Code::PackageAdded,
-        Code::PackageVersion,
-        Code::PackageBuild,
-        Code::PackageFiles,
-        Code::ModelMissing,
-        Code::ModelHash,
-        Code::EnvVar,
-        Code::SystemPackage,
-        Code::ImageConfig,
-        Code::GoldenMismatch,
-        Code::GoldenError,
-        Code::PolicyUnused,
-    ];
-}
-
-impl Area {
-    /// The area's name in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Area::Python => "python",
-            Area::Platform => "platform",
-            Area::Packages => "packages",
-            Area::Models => "models",
-            Area::Environment => "environment",
-            Area::SystemPackages => "system-packages",
-            Area::Image => "image",
-            Area::Golden => "golden",
-            Area::Policy => "policy",
-        }
-    }
-}
-
-impl Severity {
-    /// The word in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-        }
-    }
-}
-
-/// The default severity of a finding (the policy overrides it): what changes predictions
-/// most often is an error, what may is a warning, the rest is information.
-pub fn default_severity(code: Code, change: Option<Change>) -> Severity {
-    use Severity::*;
-    match code {
-        Code::PackageVersion | Code::PythonVersion => match change {
-            Some(Change::Patch | Change::Pre | Change::Post | Change::Dev | Change::Local) => {
-                Warning
-            }
-            _ => Error,
-        },
-        Code::PythonImplementation
-        | Code::PlatformOs
-        | Code::PlatformArch
-        | Code::PackageMissing
-        | Code::ModelMissing
-        | Code::ModelHash
-        | Code::GoldenMismatch
-        | Code::GoldenError => Error,
-        Code::Libc
-        | Code::PackageAdded
-        | Code::PackageBuild
-        | Code::PackageFiles
-        | Code::EnvVar => Warning,
-        Code::SystemPackage | Code::ImageConfig | Code::PolicyUnused => Info,
-    }
-}
+pub(crate) use finding::Area;
+pub use finding::{Code, Finding, Severity};
+pub(crate) use golden::golden_findings;
+pub(crate) use policy::Policy;
+use version::{Change, Direction};
 
 struct Findings(Vec<Finding>);
 
@@ -284,22 +39,14 @@ impl Findings {
         classified: Option<(Change, Direction)>,
         message: String,
     ) {
-        self.0.push(Finding {
-            code,
-            severity: default_severity(code, classified.map(|(change, _)| change)),
-            subject: subject.to_string(),
-            baseline,
-            target,
-            change: classified.map(|(change, _)| change),
-            direction: classified.map(|(_, direction)| direction),
-            message,
-        });
+        self.0
+            .push(Finding::new(code, subject, baseline, target, message).classified(classified));
     }
 }
 
 /// Every difference between `baseline` and `target`, ordered by area, code and subject,
 /// with default severities.
-pub fn diff(baseline: &Lock, target: &Lock) -> Vec<Finding> {
+pub(crate) fn diff(baseline: &Lock, target: &Lock) -> Vec<Finding> {
     let mut findings = Findings(Vec::new());
     diff_python(baseline, target, &mut findings);
     diff_platform(baseline, target, &mut findings);
@@ -317,7 +64,7 @@ pub fn diff(baseline: &Lock, target: &Lock) -> Vec<Finding> {
 
 fn describe(classified: Option<(Change, Direction)>) -> String {
     match classified {
-        Some((change, direction)) => format!(" ({} {})", change.as_str(), direction.as_str()),
+        Some((change, direction)) => format!(" ({} {})", change.as_ref(), direction.as_ref()),
         None => String::new(),
     }
 }
@@ -472,31 +219,7 @@ fn diff_package(old: &Package, new: &Package, findings: &mut Findings) {
         );
         return;
     }
-    let mut builds = Vec::new();
-    let (old_tags, new_tags) = (old.wheel_tags.join(" "), new.wheel_tags.join(" "));
-    if !old_tags.is_empty() && !new_tags.is_empty() && old_tags != new_tags {
-        builds.push(("wheel tags", old_tags, new_tags));
-    }
-    let show = |value: &Option<String>| value.clone().unwrap_or_else(|| "none".to_string());
-    if old.installer.is_some() && new.installer.is_some() && old.installer != new.installer {
-        builds.push(("installer", show(&old.installer), show(&new.installer)));
-    }
-    let source = |package: &Package| {
-        let kind = package.source.map_or("index", |source| match source {
-            crate::lock::PackageSource::Archive => "archive",
-            crate::lock::PackageSource::Directory => "directory",
-            crate::lock::PackageSource::Vcs => "vcs",
-        });
-        if package.editable {
-            format!("{kind} (editable)")
-        } else {
-            kind.to_string()
-        }
-    };
-    if source(old) != source(new) {
-        builds.push(("source", source(old), source(new)));
-    }
-    for (what, before, after) in builds {
+    for (what, before, after) in build_changes(old, new) {
         findings.push(
             Code::PackageBuild,
             name,
@@ -522,6 +245,35 @@ fn diff_package(old: &Package, new: &Package, findings: &mut Findings) {
             );
         }
     }
+}
+
+/// What else than the version tells two builds apart: wheel tags, installer, source.
+fn build_changes(old: &Package, new: &Package) -> Vec<(&'static str, String, String)> {
+    let mut builds = Vec::new();
+    let (old_tags, new_tags) = (old.wheel_tags.join(" "), new.wheel_tags.join(" "));
+    if !old_tags.is_empty() && !new_tags.is_empty() && old_tags != new_tags {
+        builds.push(("wheel tags", old_tags, new_tags));
+    }
+    let show = |value: &Option<String>| value.clone().unwrap_or_else(|| "none".to_string());
+    if old.installer.is_some() && new.installer.is_some() && old.installer != new.installer {
+        builds.push(("installer", show(&old.installer), show(&new.installer)));
+    }
+    let source = |package: &Package| {
+        let kind = package.source.map_or("index", |source| match source {
+            crate::lock::PackageSource::Archive => "archive",
+            crate::lock::PackageSource::Directory => "directory",
+            crate::lock::PackageSource::Vcs => "vcs",
+        });
+        if package.editable {
+            format!("{kind} (editable)")
+        } else {
+            kind.to_string()
+        }
+    };
+    if source(old) != source(new) {
+        builds.push(("source", source(old), source(new)));
+    }
+    builds
 }
 
 fn diff_models(baseline: &[Model], target: &[Model], findings: &mut Findings) {
@@ -684,251 +436,4 @@ fn diff_image(baseline: &Lock, target: &Lock, findings: &mut Findings) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::lock::*;
-
-    fn package(name: &str, version: &str) -> Package {
-        Package {
-            name: name.into(),
-            version: version.into(),
-            location: "/site".into(),
-            format: MetadataFormat::DistInfo,
-            installer: Some("pip".into()),
-            requested: false,
-            source: None,
-            editable: false,
-            url: None,
-            commit: None,
-            wheel_tags: vec!["py3-none-any".into()],
-            record: Some("sha256:11".into()),
-            shadowed: Vec::new(),
-        }
-    }
-
-    fn runtime() -> Lock {
-        Lock {
-            envlock: Header::current(),
-            source: Source::default(),
-            python: Some(Python {
-                implementation: "cpython".into(),
-                version: "3.11.7".into(),
-                executable: None,
-                prefix: None,
-                base_prefix: None,
-                soabi: None,
-                cache_tag: None,
-                sys_path: Vec::new(),
-                markers: BTreeMap::new(),
-            }),
-            platform: Platform {
-                os: "linux".into(),
-                arch: "x86_64".into(),
-                libc: Some("glibc".into()),
-                libc_version: Some("2.36".into()),
-                os_id: None,
-                os_version: None,
-            },
-            env: crate::env::capture(|name| (name == "OMP_NUM_THREADS").then(|| "4".into())),
-            packages: vec![package("numpy", "1.26.4"), package("pip", "24.0")],
-            pth_files: Vec::new(),
-            models: vec![Model {
-                path: "model/".into(),
-                kind: ModelKind::File,
-                sha256: "sha256:aa".into(),
-                size: 1,
-                files: Vec::new(),
-            }],
-            golden: Vec::new(),
-            system_packages: vec![SystemPackage {
-                name: "libc6".into(),
-                version: "2.36-9".into(),
-                manager: "dpkg".into(),
-            }],
-            image: Some(Image {
-                workdir: Some("/app".into()),
-                ..Image::default()
-            }),
-        }
-    }
-
-    /// One change to the target gives exactly one finding, with that code and subject.
-    fn single(change: impl FnOnce(&mut Lock)) -> Finding {
-        let baseline = runtime();
-        let mut target = runtime();
-        change(&mut target);
-        let mut findings = diff(&baseline, &target);
-        assert_eq!(findings.len(), 1, "{findings:#?}");
-        findings.remove(0)
-    }
-
-    fn numpy(lock: &mut Lock) -> &mut Package {
-        &mut lock.packages[0]
-    }
-
-    #[test]
-    fn identical_runtimes_give_no_finding() {
-        assert!(diff(&runtime(), &runtime()).is_empty());
-    }
-
-    #[test]
-    fn python_implementation() {
-        let f = single(|l| l.python.as_mut().unwrap().implementation = "pypy".into());
-        assert_eq!(
-            (f.code, f.severity),
-            (Code::PythonImplementation, Severity::Error)
-        );
-    }
-
-    #[test]
-    fn python_version_patch_is_a_warning_minor_an_error() {
-        let f = single(|l| l.python.as_mut().unwrap().version = "3.11.9".into());
-        assert_eq!(
-            (f.code, f.change, f.severity),
-            (Code::PythonVersion, Some(Change::Patch), Severity::Warning)
-        );
-        let f = single(|l| l.python.as_mut().unwrap().version = "3.12.0".into());
-        assert_eq!(
-            (f.code, f.change, f.severity),
-            (Code::PythonVersion, Some(Change::Minor), Severity::Error)
-        );
-    }
-
-    #[test]
-    fn platform_os_arch_and_libc() {
-        assert_eq!(
-            single(|l| l.platform.os = "darwin".into()).code,
-            Code::PlatformOs
-        );
-        assert_eq!(
-            single(|l| l.platform.arch = "aarch64".into()).code,
-            Code::PlatformArch
-        );
-        let f = single(|l| l.platform.libc_version = Some("2.31".into()));
-        assert_eq!((f.code, f.severity), (Code::Libc, Severity::Warning));
-    }
-
-    #[test]
-    fn package_missing_and_added() {
-        let f = single(|l| l.packages.retain(|p| p.name != "pip"));
-        assert_eq!(
-            (f.code, f.subject.as_str(), f.severity),
-            (Code::PackageMissing, "pip", Severity::Error)
-        );
-        let f = single(|l| l.packages.push(package("requests", "2.32.3")));
-        assert_eq!(
-            (f.code, f.subject.as_str(), f.severity),
-            (Code::PackageAdded, "requests", Severity::Warning)
-        );
-    }
-
-    #[test]
-    fn package_version_is_classified() {
-        let f = single(|l| numpy(l).version = "2.0.2".into());
-        assert_eq!(f.code, Code::PackageVersion);
-        assert_eq!(
-            (f.change, f.direction),
-            (Some(Change::Major), Some(Direction::Upgrade))
-        );
-        assert_eq!(f.message, "numpy 1.26.4 -> 2.0.2 (major upgrade)");
-        assert_eq!(
-            (f.baseline.as_deref(), f.target.as_deref()),
-            (Some("1.26.4"), Some("2.0.2"))
-        );
-        // Equal by PEP 440: no finding.
-        let baseline = runtime();
-        let mut target = runtime();
-        numpy(&mut target).version = "1.26.4.0".into();
-        assert!(diff(&baseline, &target).is_empty());
-    }
-
-    #[test]
-    fn package_build_local_label_wheel_tag_installer_source() {
-        let f = single(|l| {
-            numpy(l).version = "1.26.4+cpu".into();
-        });
-        assert_eq!(
-            (f.code, f.change),
-            (Code::PackageBuild, Some(Change::Local))
-        );
-        let f = single(|l| numpy(l).wheel_tags = vec!["cp311-cp311-musllinux_1_1_x86_64".into()]);
-        assert_eq!(f.code, Code::PackageBuild);
-        let f = single(|l| numpy(l).installer = Some("uv".into()));
-        assert_eq!(
-            (f.code, f.target.as_deref()),
-            (Code::PackageBuild, Some("uv"))
-        );
-        let f = single(|l| {
-            numpy(l).source = Some(PackageSource::Directory);
-            numpy(l).editable = true;
-        });
-        assert_eq!(
-            (f.code, f.target.as_deref()),
-            (Code::PackageBuild, Some("directory (editable)"))
-        );
-    }
-
-    #[test]
-    fn package_files() {
-        let f = single(|l| numpy(l).record = Some("sha256:22".into()));
-        assert_eq!(
-            (f.code, f.severity),
-            (Code::PackageFiles, Severity::Warning)
-        );
-    }
-
-    #[test]
-    fn model_missing_and_hash() {
-        let f = single(|l| l.models.clear());
-        assert_eq!((f.code, f.subject.as_str()), (Code::ModelMissing, "model/"));
-        let f = single(|l| l.models[0].sha256 = "sha256:bb".into());
-        assert_eq!((f.code, f.severity), (Code::ModelHash, Severity::Error));
-    }
-
-    #[test]
-    fn env_var_set_unset_changed() {
-        let f = single(|l| {
-            l.env.set.insert("OMP_NUM_THREADS".into(), "8".into());
-        });
-        assert_eq!(
-            (f.code, f.subject.as_str(), f.target.as_deref()),
-            (Code::EnvVar, "OMP_NUM_THREADS", Some("8"))
-        );
-        let f = single(|l| {
-            l.env.set.remove("OMP_NUM_THREADS");
-            l.env.unset.push("OMP_NUM_THREADS".into());
-        });
-        assert_eq!(f.target, None);
-    }
-
-    #[test]
-    fn system_package_only_when_both_sides_list_them() {
-        let f = single(|l| l.system_packages[0].version = "2.36-10".into());
-        assert_eq!((f.code, f.severity), (Code::SystemPackage, Severity::Info));
-        let baseline = runtime();
-        let mut target = runtime();
-        target.system_packages.clear();
-        assert!(
-            diff(&baseline, &target).is_empty(),
-            "a dev snapshot lists none"
-        );
-    }
-
-    #[test]
-    fn image_config() {
-        let f = single(|l| l.image.as_mut().unwrap().workdir = Some("/srv".into()));
-        assert_eq!(
-            (f.code, f.subject.as_str(), f.severity),
-            (Code::ImageConfig, "workdir", Severity::Info)
-        );
-    }
-
-    #[test]
-    fn codes_round_trip() {
-        for code in Code::ALL {
-            let json = serde_json::to_string(&code).unwrap();
-            assert_eq!(json, format!("\"{}\"", code.as_str()));
-            assert_eq!(serde_json::from_str::<Code>(&json).unwrap(), code);
-        }
-    }
-}
+mod tests;

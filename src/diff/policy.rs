@@ -22,7 +22,6 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{Area, Code, Finding, Severity};
-use crate::python::normalize_name;
 
 /// `[policy]`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -65,7 +64,7 @@ pub struct IgnoreRule {
 
 impl Policy {
     /// What is wrong with the policy, if anything the parser cannot see.
-    pub fn problem(&self) -> Option<String> {
+    pub(crate) fn problem(&self) -> Option<String> {
         self.ignore.iter().enumerate().find_map(|(index, rule)| {
             if rule.codes.is_empty() && rule.subjects.is_empty() {
                 Some(format!("`[[policy.ignore]]` number {} has neither `codes` nor `subjects`: it would ignore everything", index + 1))
@@ -79,7 +78,7 @@ impl Policy {
 
     /// Applies severities and ignores to `findings`, adding a `policy-unused` finding for
     /// every ignore rule that matched nothing.
-    pub fn apply(&self, findings: Vec<Finding>) -> Vec<Finding> {
+    pub(crate) fn apply(&self, findings: Vec<Finding>) -> Vec<Finding> {
         let mut used = vec![false; self.ignore.len()];
         let mut kept = Vec::with_capacity(findings.len());
         for mut finding in findings {
@@ -91,11 +90,10 @@ impl Policy {
                 finding.severity = severity;
             }
             if finding.code.area() == Area::Packages {
-                let name = normalize_name(&finding.subject);
                 let rule = self.packages.iter().rev().find(|rule| {
                     rule.names
                         .iter()
-                        .any(|pattern| glob(&normalize_name(pattern), &name))
+                        .any(|pattern| name_glob(pattern, &finding.subject))
                 });
                 if let Some(rule) = rule {
                     finding.severity = rule.severity;
@@ -115,21 +113,17 @@ impl Policy {
                     items.join(", ")
                 }
             };
-            kept.push(Finding {
-                code,
-                severity: self.severity.get(&code).copied().unwrap_or(Severity::Info),
-                subject: rule.reason.clone(),
-                baseline: None,
-                target: None,
-                change: None,
-                direction: None,
-                message: format!(
-                    "ignore rule ({}) matched nothing: codes {}; subjects {}",
-                    rule.reason,
-                    describe(rule.codes.iter().map(|c| c.as_str().to_string()).collect()),
-                    describe(rule.subjects.clone()),
-                ),
-            });
+            let message = format!(
+                "ignore rule ({}) matched nothing: codes {}; subjects {}",
+                rule.reason,
+                describe(rule.codes.iter().map(|c| c.as_str().to_string()).collect()),
+                describe(rule.subjects.clone()),
+            );
+            let mut finding = Finding::new(code, &rule.reason, None, None, message);
+            if let Some(&severity) = self.severity.get(&code) {
+                finding.severity = severity;
+            }
+            kept.push(finding);
         }
         kept
     }
@@ -142,16 +136,40 @@ impl IgnoreRule {
             || self.subjects.iter().any(|pattern| {
                 glob(pattern, &finding.subject)
                     || (finding.code.area() == Area::Packages
-                        && glob(&normalize_name(pattern), &normalize_name(&finding.subject)))
+                        && name_glob(pattern, &finding.subject))
             });
         code && subject
     }
 }
 
+/// A glob over package names, which are compared as PEP 503 does: case-insensitively, with
+/// `-`, `_` and `.` alike (the subject is already normalized; the pattern is as typed).
+fn name_glob(pattern: &str, name: &str) -> bool {
+    let fold = |text: &str| -> Vec<char> {
+        let mut folded: Vec<char> = Vec::with_capacity(text.len());
+        for character in text.trim().chars() {
+            let character = match character {
+                '_' | '.' => '-',
+                other => other.to_ascii_lowercase(),
+            };
+            if !(character == '-' && folded.last() == Some(&'-')) {
+                folded.push(character);
+            }
+        }
+        folded
+    };
+    glob_chars(&fold(pattern), &fold(name))
+}
+
 /// `*` (any run) and `?` (any one character) glob matching.
-pub fn glob(pattern: &str, text: &str) -> bool {
-    let (pattern, text): (Vec<char>, Vec<char>) =
-        (pattern.chars().collect(), text.chars().collect());
+fn glob(pattern: &str, text: &str) -> bool {
+    glob_chars(
+        &pattern.chars().collect::<Vec<_>>(),
+        &text.chars().collect::<Vec<_>>(),
+    )
+}
+
+fn glob_chars(pattern: &[char], text: &[char]) -> bool {
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
@@ -177,16 +195,7 @@ mod tests {
     use super::*;
 
     fn finding(code: Code, subject: &str) -> Finding {
-        Finding {
-            code,
-            severity: super::super::default_severity(code, None),
-            subject: subject.into(),
-            baseline: None,
-            target: None,
-            change: None,
-            direction: None,
-            message: String::new(),
-        }
+        Finding::new(code, subject, None, None, String::new())
     }
 
     #[test]
@@ -197,6 +206,9 @@ mod tests {
         assert!(!glob("numpy", "numpyx"));
         assert!(glob("a*b*c", "aXXbYYc"));
         assert!(!glob("a*b*c", "aXXbYY"));
+        assert!(name_glob("Zope.Interface", "zope-interface"));
+        assert!(name_glob("torch*", "torchvision"));
+        assert!(!name_glob("torch", "torchvision"));
     }
 
     #[test]

@@ -8,8 +8,11 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 /// Which part of a version changed first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema, strum::AsRefStr,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Change {
     /// `N!`: the epoch.
     Epoch,
@@ -30,8 +33,9 @@ pub enum Change {
 }
 
 /// Whether the target is newer or older than the baseline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema, strum::AsRefStr)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Direction {
     /// The target is newer.
     Upgrade,
@@ -41,7 +45,7 @@ pub enum Direction {
 
 /// How `target` differs from `baseline`; `None` when they are equal by PEP 440 or either is
 /// not a PEP 440 version.
-pub fn classify(baseline: &str, target: &str) -> Option<(Change, Direction)> {
+pub(super) fn classify(baseline: &str, target: &str) -> Option<(Change, Direction)> {
     let old = Version::from_str(baseline).ok()?;
     let new = Version::from_str(target).ok()?;
     let direction = match old.cmp(&new) {
@@ -74,36 +78,10 @@ pub fn classify(baseline: &str, target: &str) -> Option<(Change, Direction)> {
 
 /// Whether two version strings name the same version by PEP 440 (`1.0` equals `1.0.0`);
 /// strings that do not parse are compared as text.
-pub fn same(baseline: &str, target: &str) -> bool {
+pub(super) fn same(baseline: &str, target: &str) -> bool {
     match (Version::from_str(baseline), Version::from_str(target)) {
         (Ok(old), Ok(new)) => old == new,
         _ => baseline == target,
-    }
-}
-
-impl Change {
-    /// The word used in messages and the JSON report.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Change::Epoch => "epoch",
-            Change::Major => "major",
-            Change::Minor => "minor",
-            Change::Patch => "patch",
-            Change::Pre => "pre",
-            Change::Post => "post",
-            Change::Dev => "dev",
-            Change::Local => "local",
-        }
-    }
-}
-
-impl Direction {
-    /// The word used in messages and the JSON report.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Upgrade => "upgrade",
-            Direction::Downgrade => "downgrade",
-        }
     }
 }
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 /// Relative and absolute tolerance.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Tolerance {
+pub(crate) struct Tolerance {
     /// Relative to the expected value.
     pub rtol: f64,
     /// Absolute.
@@ -20,7 +20,7 @@ pub struct Tolerance {
 
 /// How two outputs compare.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Comparison {
+pub(crate) struct Comparison {
     /// Values compared.
     pub values: usize,
     /// Values outside their tolerance (or not equal, for exact ones).
@@ -37,14 +37,14 @@ pub struct Comparison {
 
 impl Comparison {
     /// Whether the outputs match.
-    pub fn passes(&self) -> bool {
+    pub(crate) fn passes(&self) -> bool {
         self.out_of_tolerance == 0 && self.structure.is_none()
     }
 }
 
 /// Parses output as JSON, accepting the `NaN`, `Infinity` and `-Infinity` that Python's
 /// `json.dumps` writes by default.
-pub fn parse_json(text: &str) -> Result<Value, String> {
+pub(crate) fn parse_json(text: &str) -> Result<Value, String> {
     let mut clean = String::with_capacity(text.len());
     let mut in_string = false;
     let mut escaped = false;
@@ -80,7 +80,7 @@ pub fn parse_json(text: &str) -> Result<Value, String> {
 }
 
 /// Parses whitespace-separated numbers (`nan`, `inf`, `-inf` included) as a JSON array.
-pub fn parse_numbers(text: &str) -> Result<Value, String> {
+pub(crate) fn parse_numbers(text: &str) -> Result<Value, String> {
     text.split_whitespace()
         .map(|word| {
             if let Ok(integer) = word.parse::<i64>() {
@@ -129,152 +129,145 @@ fn is_integer(value: &Value) -> bool {
 
 /// Compares `actual` with `expected`; `fields` overrides the tolerance below a JSON pointer
 /// (the longest matching prefix wins).
-pub fn compare(
+pub(crate) fn compare(
     expected: &Value,
     actual: &Value,
     tolerance: Tolerance,
     fields: &BTreeMap<String, Tolerance>,
 ) -> Comparison {
-    let mut comparison = Comparison::default();
-    let mut worst_ratio = -1.0;
-    walk(
-        expected,
-        actual,
-        String::new(),
+    let mut walker = Walker {
         tolerance,
         fields,
-        &mut comparison,
-        &mut worst_ratio,
-    );
-    comparison
-}
-
-fn tolerance_at(
-    pointer: &str,
-    default: Tolerance,
-    fields: &BTreeMap<String, Tolerance>,
-) -> Tolerance {
-    fields
-        .iter()
-        .filter(|(prefix, _)| {
-            pointer == prefix.as_str()
-                || pointer.starts_with(&format!("{}/", prefix.trim_end_matches('/')))
-        })
-        .max_by_key(|(prefix, _)| prefix.len())
-        .map_or(default, |(_, tolerance)| *tolerance)
-}
-
-fn walk(
-    expected: &Value,
-    actual: &Value,
-    pointer: String,
-    tolerance: Tolerance,
-    fields: &BTreeMap<String, Tolerance>,
-    out: &mut Comparison,
-    worst_ratio: &mut f64,
-) {
-    let here = || {
-        if pointer.is_empty() {
-            "/".to_string()
-        } else {
-            pointer.clone()
-        }
+        out: Comparison::default(),
+        worst_ratio: -1.0,
     };
-    match (expected, actual) {
-        (Value::Object(old), Value::Object(new)) => {
-            let missing = old.keys().find(|key| !new.contains_key(*key));
-            let extra = new.keys().find(|key| !old.contains_key(*key));
-            if let Some(key) = missing.or(extra) {
-                out.structure.get_or_insert(format!(
-                    "key `{key}` at {} is only in the {}",
-                    here(),
-                    if missing.is_some() {
+    walker.walk(expected, actual, String::new());
+    walker.out
+}
+
+/// A comparison under way: the tolerances, and what has been found so far.
+struct Walker<'a> {
+    tolerance: Tolerance,
+    fields: &'a BTreeMap<String, Tolerance>,
+    out: Comparison,
+    /// The largest error seen, relative to its tolerance.
+    worst_ratio: f64,
+}
+
+/// A JSON pointer as shown to people: `/` for the root.
+fn shown(pointer: &str) -> String {
+    if pointer.is_empty() {
+        "/".to_string()
+    } else {
+        pointer.to_string()
+    }
+}
+
+impl Walker<'_> {
+    fn tolerance_at(&self, pointer: &str) -> Tolerance {
+        self.fields
+            .iter()
+            .filter(|(prefix, _)| {
+                pointer == prefix.as_str()
+                    || pointer.starts_with(&format!("{}/", prefix.trim_end_matches('/')))
+            })
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map_or(self.tolerance, |(_, tolerance)| *tolerance)
+    }
+
+    fn structure(&mut self, difference: String) {
+        self.out.structure.get_or_insert(difference);
+    }
+
+    fn walk(&mut self, expected: &Value, actual: &Value, pointer: String) {
+        match (expected, actual) {
+            (Value::Object(old), Value::Object(new)) => {
+                let missing = old.keys().find(|key| !new.contains_key(*key));
+                let extra = new.keys().find(|key| !old.contains_key(*key));
+                if let Some(key) = missing.or(extra) {
+                    let side = if missing.is_some() {
                         "baseline"
                     } else {
                         "target"
-                    }
-                ));
-            }
-            for (key, value) in old {
-                if let Some(other) = new.get(key) {
-                    let child = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
-                    walk(value, other, child, tolerance, fields, out, worst_ratio);
-                }
-            }
-        }
-        (Value::Array(old), Value::Array(new)) => {
-            if old.len() != new.len() {
-                out.structure.get_or_insert(format!(
-                    "length at {}: {} -> {}",
-                    here(),
-                    old.len(),
-                    new.len()
-                ));
-            }
-            for (index, (value, other)) in old.iter().zip(new).enumerate() {
-                walk(
-                    value,
-                    other,
-                    format!("{pointer}/{index}"),
-                    tolerance,
-                    fields,
-                    out,
-                    worst_ratio,
-                );
-            }
-        }
-        _ => {
-            out.values += 1;
-            let numbers = (as_float(expected), as_float(actual));
-            let exact = is_integer(expected) && is_integer(actual);
-            match numbers {
-                (Some(e), Some(a)) if !exact => {
-                    let tolerance = tolerance_at(&pointer, tolerance, fields);
-                    let (abs, rel, ok) = measure(e, a, tolerance);
-                    out.max_abs = out.max_abs.max(abs);
-                    out.max_rel = out.max_rel.max(rel);
-                    let allowed = tolerance.atol + tolerance.rtol * e.abs();
-                    let ratio = if ok && abs == 0.0 {
-                        0.0
-                    } else if allowed > 0.0 {
-                        abs / allowed
-                    } else {
-                        f64::INFINITY
                     };
-                    if ratio > *worst_ratio && abs > 0.0 || !ok && out.worst.is_none() {
-                        *worst_ratio = ratio;
-                        out.worst = Some(here());
-                    }
-                    if !ok {
-                        out.out_of_tolerance += 1;
-                    }
-                }
-                (Some(e), Some(a)) => {
-                    // Integers: exact, but their error is still measured.
-                    let abs = (a - e).abs();
-                    out.max_abs = out.max_abs.max(abs);
-                    if abs > 0.0 {
-                        out.out_of_tolerance += 1;
-                        out.worst.get_or_insert(here());
-                    }
-                }
-                (None, None)
-                    if std::mem::discriminant(expected) == std::mem::discriminant(actual) =>
-                {
-                    if expected != actual {
-                        out.out_of_tolerance += 1;
-                        out.worst.get_or_insert(here());
-                    }
-                }
-                _ => {
-                    out.structure.get_or_insert(format!(
-                        "type at {}: {} -> {}",
-                        here(),
-                        kind(expected),
-                        kind(actual)
+                    self.structure(format!(
+                        "key `{key}` at {} is only in the {side}",
+                        shown(&pointer)
                     ));
                 }
+                for (key, value) in old {
+                    if let Some(other) = new.get(key) {
+                        let escaped = key.replace('~', "~0").replace('/', "~1");
+                        self.walk(value, other, format!("{pointer}/{escaped}"));
+                    }
+                }
             }
+            (Value::Array(old), Value::Array(new)) => {
+                if old.len() != new.len() {
+                    self.structure(format!(
+                        "length at {}: {} -> {}",
+                        shown(&pointer),
+                        old.len(),
+                        new.len()
+                    ));
+                }
+                for (index, (value, other)) in old.iter().zip(new).enumerate() {
+                    self.walk(value, other, format!("{pointer}/{index}"));
+                }
+            }
+            _ => self.leaf(expected, actual, &pointer),
+        }
+    }
+
+    /// One value: a number within tolerance, an integer or label exactly.
+    fn leaf(&mut self, expected: &Value, actual: &Value, pointer: &str) {
+        self.out.values += 1;
+        let exact = is_integer(expected) && is_integer(actual);
+        match (as_float(expected), as_float(actual)) {
+            (Some(e), Some(a)) if !exact => self.number(e, a, pointer),
+            (Some(e), Some(a)) => {
+                // Integers: exact, but their error is still measured.
+                let abs = (a - e).abs();
+                self.out.max_abs = self.out.max_abs.max(abs);
+                if abs > 0.0 {
+                    self.out.out_of_tolerance += 1;
+                    self.out.worst.get_or_insert(shown(pointer));
+                }
+            }
+            (None, None) if std::mem::discriminant(expected) == std::mem::discriminant(actual) => {
+                if expected != actual {
+                    self.out.out_of_tolerance += 1;
+                    self.out.worst.get_or_insert(shown(pointer));
+                }
+            }
+            _ => self.structure(format!(
+                "type at {}: {} -> {}",
+                shown(pointer),
+                kind(expected),
+                kind(actual)
+            )),
+        }
+    }
+
+    fn number(&mut self, expected: f64, actual: f64, pointer: &str) {
+        let tolerance = self.tolerance_at(pointer);
+        let (abs, rel, ok) = measure(expected, actual, tolerance);
+        self.out.max_abs = self.out.max_abs.max(abs);
+        self.out.max_rel = self.out.max_rel.max(rel);
+        let allowed = tolerance.atol + tolerance.rtol * expected.abs();
+        let ratio = if ok && abs == 0.0 {
+            0.0
+        } else if allowed > 0.0 {
+            abs / allowed
+        } else {
+            f64::INFINITY
+        };
+        if ratio > self.worst_ratio && abs > 0.0 || !ok && self.out.worst.is_none() {
+            self.worst_ratio = ratio;
+            self.out.worst = Some(shown(pointer));
+        }
+        if !ok {
+            self.out.out_of_tolerance += 1;
         }
     }
 }

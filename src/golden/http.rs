@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 /// Sends `body` to `127.0.0.1:port` until a server answers (a refused or dropped connection
 /// means it is still starting), then returns the response body of a 2xx answer.
-pub fn call_when_ready(
+pub(super) fn call_when_ready(
     port: u16,
     method: &str,
     path: &str,

@@ -1,95 +1,106 @@
 //! Running golden cases in a local runtime (the dev interpreter, or `python:PATH`): the
 //! command starts with the interpreter's folder first on `PATH`, so `python` in a case is
-//! the interpreter being captured.
+//! the interpreter being captured. Each command, and each HTTP server, runs in its own
+//! process group, stopped whole on the way out.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{call_when_ready, substitute, Failure, Runtime};
+use super::{http::call_when_ready, substitute, CaseError, Runner};
+use crate::error::Result;
 use crate::lock::GoldenSpec;
-use crate::process;
+use crate::process::{self, Group, Unfinished};
+use crate::settings::Settings;
 
-/// A local interpreter and the folder cases run from.
-pub struct Local {
+/// A local interpreter; cases run from the config's folder.
+pub(super) struct LocalRunner<'a> {
     /// The interpreter whose folder goes first on `PATH`.
-    pub interpreter: PathBuf,
-    /// The config's folder: relative inputs and working folders start here.
-    pub folder: PathBuf,
+    pub(super) interpreter: PathBuf,
+    /// The config's folder and the environment to start from.
+    pub(super) settings: &'a Settings,
 }
 
-impl Local {
-    fn command(&self, spec: &GoldenSpec, input: &Path) -> Result<Command, Failure> {
+impl LocalRunner<'_> {
+    fn command(&self, spec: &GoldenSpec, input: &Path) -> Result<Command, CaseError> {
         let argv = substitute(&spec.command, &input.to_string_lossy());
         let (program, args) = argv
             .split_first()
-            .ok_or_else(|| Failure("the case has no `command` to run".to_string()))?;
+            .ok_or_else(|| CaseError("the case has no `command` to run".to_string()))?;
         let mut command = Command::new(program);
         command.args(args);
-        command.current_dir(self.folder.join(spec.workdir.as_deref().unwrap_or(".")));
+        let folder = &self.settings.config_folder;
+        command.current_dir(folder.join(spec.workdir.as_deref().unwrap_or(".")));
         if let Some(bin) = self.interpreter.parent() {
             let mut paths = vec![bin.to_path_buf()];
-            paths.extend(std::env::split_paths(
-                &std::env::var_os("PATH").unwrap_or_default(),
-            ));
+            paths.extend(self.settings.environment.path_folders());
             if let Ok(joined) = std::env::join_paths(paths) {
                 command.env("PATH", joined);
             }
         }
         Ok(command)
     }
+
+    fn serve(
+        &self,
+        mut command: Command,
+        spec: &GoldenSpec,
+        input: &Path,
+        deadline: Instant,
+    ) -> Result<String, CaseError> {
+        let http = spec.http.as_ref().expect("an HTTP case");
+        let body = read_input(input)?;
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // Dropped at the end of this function: the server and its workers are stopped.
+        let _server = Group::spawn(&mut command)
+            .map_err(|e| CaseError(format!("cannot start `{}`: {e}", spec.command[0])))?;
+        call_when_ready(http.port, &http.method, &http.path, &body, deadline).map_err(CaseError)
+    }
 }
 
-impl Runtime for Local {
-    fn run(&self, spec: &GoldenSpec, input: &Path) -> Result<String, Failure> {
+impl Runner for LocalRunner<'_> {
+    fn run(&self, spec: &GoldenSpec, input: &Path) -> Result<Result<String, CaseError>> {
+        Ok(self.run_case(spec, input))
+    }
+}
+
+impl LocalRunner<'_> {
+    fn run_case(&self, spec: &GoldenSpec, input: &Path) -> Result<String, CaseError> {
         let limit = Duration::from_secs_f64(spec.timeout.max(0.001));
         let mut command = self.command(spec, input)?;
-        if let Some(http) = &spec.http {
-            let body =
-                std::fs::read(input).map_err(|e| Failure(format!("cannot read the input: {e}")))?;
-            let mut server = command
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .map_err(|e| Failure(format!("cannot start `{}`: {e}", spec.command[0])))?;
-            let answer = call_when_ready(
-                http.port,
-                &http.method,
-                &http.path,
-                &body,
-                Instant::now() + limit,
-            );
-            let _ = server.kill();
-            let _ = server.wait();
-            return answer.map_err(Failure);
+        if spec.http.is_some() {
+            return self.serve(command, spec, input, Instant::now() + limit);
         }
         let stdin = if spec.stdin {
-            Some(std::fs::read(input).map_err(|e| Failure(format!("cannot read the input: {e}")))?)
+            Some(read_input(input)?)
         } else {
             None
         };
-        let output =
-            process::run(&mut command, stdin.as_deref(), limit).map_err(
-                |failure| match failure {
-                    process::Failure::Spawn(error) => {
-                        Failure(format!("cannot run `{}`: {error}", spec.command[0]))
+        let finished =
+            process::run(&mut command, stdin.as_deref(), limit).map_err(|unfinished| {
+                CaseError(match unfinished {
+                    Unfinished::NotStarted(error) => {
+                        format!("cannot run `{}`: {error}", spec.command[0])
                     }
-                    process::Failure::Timeout => {
-                        Failure(format!("timed out after {}s", spec.timeout))
-                    }
-                },
-            )?;
-        if !output.status.success() {
-            return Err(Failure(format!(
+                    Unfinished::Timeout => format!("timed out after {}s", spec.timeout),
+                    Unfinished::Engine(error) => error.to_string(),
+                })
+            })?;
+        if !finished.success() {
+            return Err(CaseError(format!(
                 "the command exited with {}; stderr: `{}`",
-                output
-                    .status
-                    .code()
-                    .map_or("a signal".to_string(), |code| code.to_string()),
-                process::tail(&output.stderr, 5)
+                finished.exit(),
+                process::tail(&finished.stderr, 5)
             )));
         }
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        Ok(String::from_utf8_lossy(&finished.stdout).into_owned())
     }
+}
+
+/// A case's input, for stdin or an HTTP body.
+pub(super) fn read_input(input: &Path) -> Result<Vec<u8>, CaseError> {
+    std::fs::read(input).map_err(|e| CaseError(format!("cannot read the input: {e}")))
 }

@@ -1,40 +1,53 @@
-//! Golden predictions: running the model on known inputs in a runtime, recording the
-//! baseline's outputs in the lock, and comparing a target's outputs with them.
+//! Golden predictions: running the model on known inputs in a runtime (`local.rs`, `image.rs`),
+//! recording the baseline's outputs in the lock, and judging a target's outputs against them
+//! with numeric tolerance (`compare.rs`). The judgement is data; the diff turns it into
+//! findings.
 //!
 //! The cases come from `envlock.toml` (`[[golden]]`) when recording and from the baseline
 //! lock when checking, so a lock alone is enough to check an image in CI.
 
-pub mod compare;
+pub(crate) mod compare;
 mod http;
-pub mod local;
+mod image;
+mod local;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-use crate::diff::{default_severity, Code, Finding};
+use crate::capture::{python, Session, Source};
 use crate::error::{Error, Result};
-use crate::lock::{GoldenCase, GoldenSpec, OutputFormat};
+use crate::lock::{GoldenCase, GoldenSpec, OutputFormat, Sha256};
+use crate::settings::Settings;
 use compare::{Comparison, Tolerance};
-
-pub use http::call_when_ready;
 
 /// Why a case gave no output: the command failed, timed out, or the server never answered.
 #[derive(Debug, Clone)]
-pub struct Failure(pub String);
+pub(crate) struct CaseError(pub(crate) String);
 
-/// Somewhere a golden case can run: the dev interpreter, an image, a live `python:PATH`.
-pub trait Runtime {
-    /// Runs `spec` once on the input file `input` and returns its output.
-    fn run(&self, spec: &GoldenSpec, input: &Path) -> Result<String, Failure>;
+/// Somewhere a golden case can run: a local interpreter or an image.
+pub(crate) trait Runner {
+    /// Runs `spec` once on the input file `input`: its output, or why it gave none. An
+    /// error stops the whole run (Ctrl-C, an engine that went away).
+    fn run(&self, spec: &GoldenSpec, input: &Path) -> Result<Result<String, CaseError>>;
+}
 
-    /// Whether Ctrl-C stopped a run (the caller then stops too).
-    fn interrupted(&self) -> bool {
-        false
-    }
+/// Where golden cases run for `source`: `None` for a lock (its outputs are recorded).
+pub(crate) fn runner<'a>(
+    source: &Source,
+    settings: &'a Settings,
+    session: &'a Session,
+) -> Result<Option<Box<dyn Runner + 'a>>> {
+    Ok(match source {
+        Source::Lock(_) => None,
+        Source::Python(explicit) => Some(Box::new(local::LocalRunner {
+            interpreter: python::configured_interpreter(explicit.as_deref(), settings)?,
+            settings,
+        })),
+        Source::Image(reference) => Some(Box::new(image::ImageRunner::new(session, reference)?)),
+    })
 }
 
 /// The largest input kept inside the lock.
@@ -42,10 +55,10 @@ const INLINE_LIMIT: usize = 1 << 20;
 
 /// Runs every case in the baseline runtime and records its output (`runs` times, noting
 /// whether the outputs agree). A case that fails here has no reference: an error.
-pub fn record(
+pub(crate) fn record(
     specs: &[GoldenSpec],
     folder: &Path,
-    runtime: &dyn Runtime,
+    runner: &dyn Runner,
 ) -> Result<Vec<GoldenCase>> {
     let mut cases = Vec::with_capacity(specs.len());
     for spec in specs {
@@ -60,9 +73,7 @@ pub fn record(
         };
         let mut outputs = Vec::new();
         for _ in 0..spec.runs.max(1) {
-            let output = runtime
-                .run(spec, &path)
-                .map_err(|failure| failed(failure.0))?;
+            let output = runner.run(spec, &path)?.map_err(|error| failed(error.0))?;
             parse(spec.format, &output).map_err(|error| {
                 failed(format!(
                     "its output is not {}: {error}",
@@ -77,7 +88,7 @@ pub fn record(
             .filter(|text| text.len() <= INLINE_LIMIT);
         cases.push(GoldenCase {
             spec: spec.clone(),
-            input_sha256: format!("sha256:{:x}", Sha256::digest(&bytes)),
+            input_sha256: Sha256::of(&bytes),
             input_text,
             input_file: None,
             output: outputs.swap_remove(0),
@@ -120,37 +131,54 @@ pub enum CaseStatus {
     Error,
 }
 
+/// A case judged: its result, and for a failing case what the diff reports about it.
+#[derive(Debug, Clone)]
+pub(crate) struct Judged {
+    /// For the report.
+    pub(crate) result: CaseResult,
+    /// The baseline's output.
+    pub(crate) expected: String,
+    /// The target's output, when there was one.
+    pub(crate) actual: Option<String>,
+    /// One line for people, when the case did not pass.
+    pub(crate) problem: Option<String>,
+}
+
 /// Where the target's outputs come from.
-pub enum Target<'a> {
+pub(crate) enum Target<'a> {
     /// Recorded in the target's lock.
     Recorded(&'a [GoldenCase]),
     /// Run now.
-    Live(&'a dyn Runtime),
+    Live(&'a dyn Runner),
 }
 
 /// Where inputs that are not inside the lock are: beside the lock (`input-file`), else at
 /// their configured path.
-pub struct Inputs {
+pub(crate) struct Inputs {
     /// The baseline lock's folder, when the baseline is a lock file.
-    pub lock_folder: Option<PathBuf>,
+    pub(crate) lock_folder: Option<PathBuf>,
     /// The config's folder.
-    pub config_folder: PathBuf,
+    pub(crate) config_folder: PathBuf,
 }
 
 /// Saves, beside the lock at `lock`, the inputs too large or not text enough to go inside
 /// it, and records where (`input-file`).
-pub fn save_inputs(cases: &mut [GoldenCase], lock: &Path, config_folder: &Path) -> Result<()> {
+pub(crate) fn save_inputs(
+    cases: &mut [GoldenCase],
+    lock: &Path,
+    config_folder: &Path,
+) -> Result<()> {
     let folder = crate::lock::containing_folder(lock);
     let lock_name = lock
         .file_name()
         .map_or_else(|| "lock".into(), |name| name.to_string_lossy().into_owned());
     for case in cases.iter_mut().filter(|case| case.input_text.is_none()) {
         let source = config_folder.join(&case.spec.input);
-        let file_name = source.file_name().map_or_else(
-            || "input".into(),
-            |name| name.to_string_lossy().into_owned(),
+        let relative = format!(
+            "{lock_name}.inputs/{}-{}",
+            case.spec.name,
+            file_name(&case.spec.input)
         );
-        let relative = format!("{lock_name}.inputs/{}-{file_name}", case.spec.name);
         let destination = folder.join(&relative);
         let write_error = |source| Error::Write {
             path: destination.clone(),
@@ -164,173 +192,185 @@ pub fn save_inputs(cases: &mut [GoldenCase], lock: &Path, config_folder: &Path) 
     Ok(())
 }
 
-/// Runs (or looks up) every baseline case in the target and compares.
-pub fn check(
+/// The file name of an input path, `input` when it has none.
+fn file_name(path: impl AsRef<Path>) -> String {
+    path.as_ref().file_name().map_or_else(
+        || "input".into(),
+        |name| name.to_string_lossy().into_owned(),
+    )
+}
+
+/// Runs (or looks up) every baseline case in the target and judges its output.
+pub(crate) fn check(
     baseline: &[GoldenCase],
     target: Target<'_>,
     inputs: &Inputs,
-) -> (Vec<CaseResult>, Vec<Finding>) {
-    let mut results = Vec::new();
-    let mut findings = Vec::new();
+) -> Result<Vec<Judged>> {
+    let mut judged = Vec::with_capacity(baseline.len());
     for case in baseline {
         let output = match &target {
             Target::Recorded(cases) => cases
                 .iter()
                 .find(|other| other.spec.name == case.spec.name)
                 .map(|other| other.output.clone())
-                .ok_or_else(|| Failure("the target lock has no output for this case".to_string())),
-            Target::Live(runtime) => run_case(case, *runtime, inputs),
+                .ok_or_else(|| {
+                    CaseError("the target lock has no output for this case".to_string())
+                }),
+            Target::Live(runner) => run_recorded(case, *runner, inputs)?,
         };
-        let (result, finding) = judge(case, output);
-        results.push(result);
-        findings.extend(finding);
+        judged.push(judge(case, output));
     }
-    (results, findings)
+    Ok(judged)
 }
 
 /// Runs a recorded case, with its input written out again when the lock holds it.
-fn run_case(case: &GoldenCase, runtime: &dyn Runtime, inputs: &Inputs) -> Result<String, Failure> {
-    let name = Path::new(&case.spec.input)
-        .file_name()
-        .map_or_else(|| "input".into(), |n| n.to_string_lossy().into_owned());
-    let holder;
-    let path: PathBuf = match &case.input_text {
-        Some(text) => {
-            holder = tempfile::tempdir()
-                .map_err(|e| Failure(format!("cannot make a temp folder: {e}")))?;
-            let path = holder.path().join(name);
-            std::fs::write(&path, text)
-                .map_err(|e| Failure(format!("cannot write the input: {e}")))?;
-            path
-        }
-        None => {
-            let path = match (&case.input_file, &inputs.lock_folder) {
-                (Some(file), Some(lock_folder)) => lock_folder.join(file),
-                _ => inputs.config_folder.join(&case.spec.input),
-            };
-            let bytes = std::fs::read(&path)
-                .map_err(|e| Failure(format!("cannot read input `{}`: {e}", path.display())))?;
-            let sha = format!("sha256:{:x}", Sha256::digest(&bytes));
-            if sha != case.input_sha256 {
-                return Err(Failure(format!(
-                    "input `{}` changed since the baseline recorded it",
-                    path.display()
-                )));
-            }
-            path
-        }
-    };
-    runtime.run(&case.spec, &path)
+fn run_recorded(
+    case: &GoldenCase,
+    runner: &dyn Runner,
+    inputs: &Inputs,
+) -> Result<Result<String, CaseError>> {
+    match input_path(case, inputs) {
+        // The temp folder (when the lock held the input) lives until the case has run.
+        Ok((_folder, path)) => runner.run(&case.spec, &path),
+        Err(error) => Ok(Err(error)),
+    }
 }
 
-fn judge(case: &GoldenCase, output: Result<String, Failure>) -> (CaseResult, Option<Finding>) {
-    let name = &case.spec.name;
-    let mut result = CaseResult {
-        name: name.clone(),
-        status: CaseStatus::Error,
-        values: 0,
-        out_of_tolerance: 0,
-        max_abs_error: 0.0,
-        max_rel_error: 0.0,
-        worst: None,
+/// The input file of a recorded case: written to a temp folder from the lock, or found
+/// beside the lock or the config and checked against the recorded digest.
+fn input_path(
+    case: &GoldenCase,
+    inputs: &Inputs,
+) -> Result<(Option<tempfile::TempDir>, PathBuf), CaseError> {
+    if let Some(text) = &case.input_text {
+        let folder = tempfile::tempdir()
+            .map_err(|error| CaseError(format!("cannot make a temp folder: {error}")))?;
+        let path = folder.path().join(file_name(&case.spec.input));
+        std::fs::write(&path, text)
+            .map_err(|error| CaseError(format!("cannot write the input: {error}")))?;
+        return Ok((Some(folder), path));
+    }
+    let path = match (&case.input_file, &inputs.lock_folder) {
+        (Some(file), Some(lock_folder)) => lock_folder.join(file),
+        _ => inputs.config_folder.join(&case.spec.input),
     };
-    let error = |message: String, target: Option<String>| Finding {
-        code: Code::GoldenError,
-        severity: default_severity(Code::GoldenError, None),
-        subject: name.clone(),
-        baseline: Some(case.output.clone()),
-        target,
-        change: None,
-        direction: None,
-        message,
+    let bytes = std::fs::read(&path)
+        .map_err(|error| CaseError(format!("cannot read input `{}`: {error}", path.display())))?;
+    if Sha256::of(&bytes) != case.input_sha256 {
+        return Err(CaseError(format!(
+            "input `{}` changed since the baseline recorded it",
+            path.display()
+        )));
+    }
+    Ok((None, path))
+}
+
+/// Judges one output against the baseline's.
+fn judge(case: &GoldenCase, output: Result<String, CaseError>) -> Judged {
+    let name = &case.spec.name;
+    let mut judged = Judged {
+        result: CaseResult {
+            name: name.clone(),
+            status: CaseStatus::Error,
+            values: 0,
+            out_of_tolerance: 0,
+            max_abs_error: 0.0,
+            max_rel_error: 0.0,
+            worst: None,
+        },
+        expected: case.output.clone(),
+        actual: None,
+        problem: None,
     };
     let output = match output {
         Ok(output) => output,
-        Err(Failure(detail)) => {
-            return (
-                result,
-                Some(error(format!("golden case `{name}`: {detail}"), None)),
-            );
+        Err(CaseError(detail)) => {
+            judged.problem = Some(format!("golden case `{name}`: {detail}"));
+            return judged;
         }
     };
-    let (expected, actual) = match (
-        parse(case.spec.format, &case.output),
-        parse(case.spec.format, &output),
-    ) {
-        (Ok(expected), Ok(actual)) => (expected, actual),
-        (Err(problem), _) => {
-            let message =
-                format!("golden case `{name}`: the baseline's output is unreadable: {problem}");
-            return (result, Some(error(message, Some(output))));
-        }
-        (_, Err(problem)) => {
-            let tail: String = output.chars().take(200).collect();
-            let message = format!(
-                "golden case `{name}`: the output is not {} ({problem}): `{}`",
-                format_name(case.spec.format),
-                tail.trim()
-            );
-            return (result, Some(error(message, Some(output))));
+    judged.actual = Some(output.clone());
+    let comparison = match parse_both(case, &output) {
+        Ok((expected, actual)) => compare::compare(
+            &expected,
+            &actual,
+            tolerance(&case.spec),
+            &fields(&case.spec),
+        ),
+        Err(problem) => {
+            judged.problem = Some(format!("golden case `{name}`: {problem}"));
+            return judged;
         }
     };
-    let fields: BTreeMap<String, Tolerance> = case
-        .spec
-        .fields
-        .iter()
-        .map(|(pointer, t)| {
-            (
-                pointer.clone(),
-                Tolerance {
-                    rtol: t.rtol,
-                    atol: t.atol,
-                },
-            )
-        })
-        .collect();
-    let tolerance = Tolerance {
-        rtol: case.spec.rtol,
-        atol: case.spec.atol,
-    };
-    let comparison = compare::compare(&expected, &actual, tolerance, &fields);
-    let Comparison {
-        values,
-        out_of_tolerance,
-        max_abs,
-        max_rel,
-        ref worst,
-        ref structure,
-    } = comparison;
-    result.values = values;
-    result.out_of_tolerance = out_of_tolerance;
-    result.max_abs_error = max_abs;
-    result.max_rel_error = max_rel;
-    result.worst = worst.clone();
+    let result = &mut judged.result;
+    result.values = comparison.values;
+    result.out_of_tolerance = comparison.out_of_tolerance;
+    result.max_abs_error = comparison.max_abs;
+    result.max_rel_error = comparison.max_rel;
+    result.worst = comparison.worst.clone();
     if comparison.passes() {
         result.status = CaseStatus::Pass;
-        return (result, None);
+    } else {
+        result.status = CaseStatus::Mismatch;
+        judged.problem = Some(mismatch_message(name, &comparison));
     }
-    result.status = CaseStatus::Mismatch;
-    let message = match structure {
+    judged
+}
+
+/// Both outputs parsed, or why one could not be.
+fn parse_both(
+    case: &GoldenCase,
+    output: &str,
+) -> Result<(serde_json::Value, serde_json::Value), String> {
+    let format = case.spec.format;
+    let expected = parse(format, &case.output)
+        .map_err(|problem| format!("the baseline's output is unreadable: {problem}"))?;
+    let actual = parse(format, output).map_err(|problem| {
+        let head: String = output.chars().take(200).collect();
+        format!(
+            "the output is not {} ({problem}): `{}`",
+            format_name(format),
+            head.trim()
+        )
+    })?;
+    Ok((expected, actual))
+}
+
+fn tolerance(spec: &GoldenSpec) -> Tolerance {
+    Tolerance {
+        rtol: spec.rtol,
+        atol: spec.atol,
+    }
+}
+
+fn fields(spec: &GoldenSpec) -> BTreeMap<String, Tolerance> {
+    spec.fields
+        .iter()
+        .map(|(pointer, field)| {
+            let tolerance = Tolerance {
+                rtol: field.rtol,
+                atol: field.atol,
+            };
+            (pointer.clone(), tolerance)
+        })
+        .collect()
+}
+
+fn mismatch_message(name: &str, comparison: &Comparison) -> String {
+    match &comparison.structure {
         Some(structure) => {
             format!("golden case `{name}`: the output's structure differs: {structure}")
         }
         None => format!(
-            "golden case `{name}`: {out_of_tolerance} of {values} values out of tolerance \
-             (max abs error {max_abs:.3e}, max rel error {max_rel:.3e}, worst at {})",
-            worst.as_deref().unwrap_or("/")
+            "golden case `{name}`: {} of {} values out of tolerance \
+             (max abs error {:.3e}, max rel error {:.3e}, worst at {})",
+            comparison.out_of_tolerance,
+            comparison.values,
+            comparison.max_abs,
+            comparison.max_rel,
+            comparison.worst.as_deref().unwrap_or("/")
         ),
-    };
-    let finding = Finding {
-        code: Code::GoldenMismatch,
-        severity: default_severity(Code::GoldenMismatch, None),
-        subject: name.clone(),
-        baseline: Some(case.output.clone()),
-        target: Some(output),
-        change: None,
-        direction: None,
-        message,
-    };
-    (result, Some(finding))
+    }
 }
 
 fn parse(format: OutputFormat, text: &str) -> Result<serde_json::Value, String> {
@@ -348,7 +388,7 @@ fn format_name(format: OutputFormat) -> &'static str {
 }
 
 /// `{input}` in each argument replaced by `input`.
-pub fn substitute(command: &[String], input: &str) -> Vec<String> {
+fn substitute(command: &[String], input: &str) -> Vec<String> {
     command
         .iter()
         .map(|arg| arg.replace("{input}", input))

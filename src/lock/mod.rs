@@ -4,8 +4,10 @@
 //! know where a runtime came from. Key names are kebab-case and are a contract: scripts read
 //! them. Collections are kept sorted so the same runtime always serialises to the same bytes.
 
+mod digest;
 mod file;
 
+pub(crate) use digest::Sha256;
 pub use file::{containing_folder, read_lock, render_lock, write_lock};
 
 use std::collections::BTreeMap;

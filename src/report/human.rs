@@ -1,21 +1,26 @@
 //! The terminal report: findings grouped by severity then area, codes aligned, multi-line
-//! values as unified diffs, and a one-line verdict.
+//! values as unified diffs, and a one-line verdict. Styled with `anstyle`; the CLI prints it
+//! through `anstream`, which drops the styles where colour is off (not a terminal,
+//! `NO_COLOR`, `--color never`).
 
 use std::fmt::Write as _;
 
+use anstyle::{AnsiColor, Style};
 use similar::TextDiff;
 
 use super::Report;
-use crate::diff::Severity;
+use crate::diff::{Finding, Severity};
+use crate::golden::CaseStatus;
 
-pub fn render(report: &Report, gate: Severity, color: bool) -> String {
-    let paint = |text: &str, code: &str| {
-        if color {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
-    };
+fn bold(color: AnsiColor) -> Style {
+    Style::new().bold().fg_color(Some(color.into()))
+}
+
+fn paint(text: &str, style: Style) -> String {
+    format!("{style}{text}{style:#}")
+}
+
+pub(super) fn render(report: &Report, gate: Severity) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -25,30 +30,37 @@ pub fn render(report: &Report, gate: Severity, color: bool) -> String {
     if report.findings.is_empty() {
         let _ = writeln!(out, "\nno drift: the two runtimes match");
     }
-    let width = report
-        .findings
+    render_findings(&mut out, &report.findings);
+    render_golden(&mut out, report);
+    let verdict = report.verdict(gate);
+    let style = if report.fails(gate) {
+        bold(AnsiColor::Red)
+    } else {
+        bold(AnsiColor::Green)
+    };
+    let _ = writeln!(out, "\n{}", paint(&verdict, style));
+    out
+}
+
+fn render_findings(out: &mut String, findings: &[Finding]) {
+    let width = findings
         .iter()
         .map(|finding| finding.code.as_str().len())
         .max()
         .unwrap_or(0);
-    for severity in [Severity::Error, Severity::Warning, Severity::Info] {
-        let group: Vec<_> = report
-            .findings
-            .iter()
-            .filter(|f| f.severity == severity)
-            .collect();
+    for (severity, color) in [
+        (Severity::Error, AnsiColor::Red),
+        (Severity::Warning, AnsiColor::Yellow),
+        (Severity::Info, AnsiColor::Cyan),
+    ] {
+        let group: Vec<_> = findings.iter().filter(|f| f.severity == severity).collect();
         if group.is_empty() {
             continue;
         }
-        let style = match severity {
-            Severity::Error => "1;31",
-            Severity::Warning => "1;33",
-            Severity::Info => "1;36",
-        };
         let _ = writeln!(
             out,
             "\n{} ({})",
-            paint(severity.as_str(), style),
+            paint(severity.as_str(), bold(color)),
             group.len()
         );
         let mut area = None;
@@ -63,55 +75,56 @@ pub fn render(report: &Report, gate: Severity, color: bool) -> String {
                 finding.code.as_str(),
                 finding.message
             );
-            // Multi-line values on both sides are shown as a unified diff.
-            if let (Some(before), Some(after)) = (&finding.baseline, &finding.target) {
-                if !before.contains('\n') && !after.contains('\n') {
-                    continue;
-                }
-                let ended = |text: &str| {
-                    let mut text = text.to_string();
-                    if !text.ends_with('\n') {
-                        text.push('\n');
-                    }
-                    text
-                };
-                let (before, after) = (ended(before), ended(after));
-                let diff = TextDiff::from_lines(&before, &after);
-                let unified = diff.unified_diff().header("baseline", "target").to_string();
-                for line in unified.lines() {
-                    let _ = writeln!(out, "      {line}");
-                }
-            }
+            render_unified(out, finding);
         }
     }
-    if !report.golden.is_empty() {
-        let _ = writeln!(out, "\ngolden cases");
-        let name_width = report
-            .golden
-            .iter()
-            .map(|c| c.name.len())
-            .max()
-            .unwrap_or(0);
-        for case in &report.golden {
-            let status = match case.status {
-                crate::golden::CaseStatus::Pass => paint("pass    ", "1;32"),
-                crate::golden::CaseStatus::Mismatch => paint("mismatch", "1;31"),
-                crate::golden::CaseStatus::Error => paint("error   ", "1;31"),
-            };
-            let _ = writeln!(
-                out,
-                "  {:<name_width$}  {status}  {}",
-                case.name,
-                super::case_summary(case)
-            );
-        }
-    }
-    let verdict = report.verdict(gate);
-    let verdict = if report.fails(gate) {
-        paint(&verdict, "1;31")
-    } else {
-        paint(&verdict, "1;32")
+}
+
+/// Multi-line values on both sides, as a unified diff.
+fn render_unified(out: &mut String, finding: &Finding) {
+    let (Some(before), Some(after)) = (&finding.baseline, &finding.target) else {
+        return;
     };
-    let _ = writeln!(out, "\n{verdict}");
-    out
+    if !before.contains('\n') && !after.contains('\n') {
+        return;
+    }
+    let ended = |text: &str| {
+        let mut text = text.to_string();
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text
+    };
+    let (before, after) = (ended(before), ended(after));
+    let diff = TextDiff::from_lines(&before, &after);
+    let unified = diff.unified_diff().header("baseline", "target").to_string();
+    for line in unified.lines() {
+        let _ = writeln!(out, "      {line}");
+    }
+}
+
+fn render_golden(out: &mut String, report: &Report) {
+    if report.golden.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\ngolden cases");
+    let name_width = report
+        .golden
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(0);
+    for case in &report.golden {
+        let status = match case.status {
+            CaseStatus::Pass => paint("pass    ", bold(AnsiColor::Green)),
+            CaseStatus::Mismatch => paint("mismatch", bold(AnsiColor::Red)),
+            CaseStatus::Error => paint("error   ", bold(AnsiColor::Red)),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<name_width$}  {status}  {}",
+            case.name,
+            super::case_summary(case)
+        );
+    }
 }

@@ -17,7 +17,7 @@ const AREAS: [Area; 8] = [
     Area::Policy,
 ];
 
-pub fn render(report: &Report, gate: Severity) -> String {
+pub(super) fn render(report: &Report, gate: Severity) -> String {
     let mut suite = TestSuite::new(format!(
         "envlock diff {} -> {}",
         report.baseline, report.target

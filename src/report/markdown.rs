@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::Report;
 use crate::diff::Severity;
 
-pub fn render(report: &Report, gate: Severity) -> String {
+pub(super) fn render(report: &Report, gate: Severity) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "### envlock: {}\n", report.verdict(gate));
     let _ = writeln!(

@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::diff::{Finding, Severity};
+use crate::golden::{CaseResult, CaseStatus};
 
 /// The JSON report's schema version.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -30,7 +31,7 @@ pub struct Report {
     pub summary: Summary,
     /// How each golden case fared, with its errors also on a pass (absent when none ran).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub golden: Vec<crate::golden::CaseResult>,
+    pub golden: Vec<CaseResult>,
 }
 
 /// Findings per severity.
@@ -58,8 +59,13 @@ pub enum Format {
 }
 
 impl Report {
-    /// A report of `findings` between the two operands.
-    pub fn new(baseline: &str, target: &str, findings: Vec<Finding>) -> Report {
+    /// A report of `findings` between the two operands, with the golden cases' results.
+    pub(crate) fn new(
+        baseline: &str,
+        target: &str,
+        findings: Vec<Finding>,
+        golden: Vec<CaseResult>,
+    ) -> Report {
         let mut summary = Summary::default();
         for finding in &findings {
             match finding.severity {
@@ -74,7 +80,7 @@ impl Report {
             target: target.to_string(),
             findings,
             summary,
-            golden: Vec::new(),
+            golden,
         }
     }
 
@@ -102,10 +108,10 @@ impl Report {
         }
     }
 
-    /// The report in `format`; `color` only applies to `human`.
-    pub fn render(&self, format: Format, gate: Severity, color: bool) -> String {
+    /// The report in `format`. `human` carries ANSI styles, for the caller to keep or strip.
+    pub fn render(&self, format: Format, gate: Severity) -> String {
         match format {
-            Format::Human => human::render(self, gate, color),
+            Format::Human => human::render(self, gate),
             Format::Json => {
                 let mut text = serde_json::to_string_pretty(self).expect("a report serialises");
                 text.push('\n');
@@ -118,8 +124,8 @@ impl Report {
 }
 
 /// `3 values, max abs error 1.2e-9, max rel error 3.4e-12, worst at /0` for a golden case.
-fn case_summary(case: &crate::golden::CaseResult) -> String {
-    if case.status == crate::golden::CaseStatus::Error {
+fn case_summary(case: &CaseResult) -> String {
+    if case.status == CaseStatus::Error {
         return "no output to compare (see the golden-error finding)".to_string();
     }
     let mut text = format!(

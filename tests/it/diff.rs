@@ -42,7 +42,7 @@ fn json_report_follows_the_contract() {
         .iter()
         .map(|f| f["code"].as_str().unwrap())
         .collect();
-    for code in envlock::diff::Code::ALL {
+    for code in envlock::Code::all() {
         assert!(codes.contains(code.as_str()), "{}", code.as_str());
     }
     let golden = report["golden"].as_array().unwrap();
@@ -240,14 +240,26 @@ fn live_python_against_its_own_lock_has_no_drift() {
 
 #[test]
 fn report_schema_file_is_up_to_date() {
-    let path = root().join("schemas/envlock.report.schema.json");
-    let generated = envlock::report::json_schema();
-    if std::env::var_os("ENVLOCK_BLESS").is_some() {
-        std::fs::write(&path, &generated).unwrap();
-    }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        committed == generated,
-        "schemas/envlock.report.schema.json is stale: run `ENVLOCK_BLESS=1 cargo test --test it` and commit it"
+    assert_schema_current(
+        "envlock.report.schema.json",
+        &envlock::report::json_schema(),
     );
+}
+
+#[test]
+fn colour_follows_the_color_flag() {
+    let styled = |args: &[&str]| {
+        let mut command = envlock();
+        command.env_remove("NO_COLOR").args(args);
+        run(command.current_dir(root().join("fixtures/locks")))
+    };
+    let pair = ["diff", "baseline.lock", "target.lock"];
+    let always = styled(&[&["--color", "always"][..], &pair].concat());
+    assert!(always.stdout.contains("\x1b["), "{}", always.stdout);
+    let never = styled(&[&["--color", "never"][..], &pair].concat());
+    assert!(!never.stdout.contains('\x1b'), "{}", never.stdout);
+    // Not a terminal: no colour unless asked for.
+    let piped = styled(&pair);
+    assert!(!piped.stdout.contains('\x1b'), "{}", piped.stdout);
+    assert_eq!(piped.stdout, never.stdout);
 }

@@ -5,16 +5,7 @@ use crate::support::*;
 
 #[test]
 fn schema_file_is_up_to_date() {
-    let path = root().join("schemas/envlock.lock.schema.json");
-    let generated = envlock::lock::json_schema();
-    if std::env::var_os("ENVLOCK_BLESS").is_some() {
-        std::fs::write(&path, &generated).unwrap();
-    }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        committed == generated,
-        "schemas/envlock.lock.schema.json is stale: run `ENVLOCK_BLESS=1 cargo test --test it lock_file` and commit it"
-    );
+    assert_schema_current("envlock.lock.schema.json", &envlock::lock::json_schema());
 }
 
 #[test]

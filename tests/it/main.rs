@@ -1,4 +1,11 @@
 //! envlock's integration tests, one binary with a module per area.
+// The lints of Cargo.toml are for the library; a test binary prints and shares helpers freely.
+#![allow(
+    unreachable_pub,
+    missing_docs,
+    clippy::print_stderr,
+    clippy::print_stdout
+)]
 
 mod bad_input;
 mod diff;

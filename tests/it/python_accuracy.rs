@@ -176,6 +176,51 @@ fn cached_interpreter_facts_notice_a_new_pth_path() {
 }
 
 #[test]
+fn a_repeated_snapshot_answers_from_the_interpreter_cache() {
+    // No Python answers the probe within a millisecond: with that limit, only a cached
+    // answer can succeed.
+    let python = venv("empty", "empty v1", &["--without-pip"], |_| {});
+    let cache = tempfile::tempdir().unwrap();
+    let snapshot_with = |variables: &[(&str, &str)]| {
+        let mut command = envlock();
+        command
+            .env("ENVLOCK_CACHE_DIR", cache.path())
+            .args(["snapshot", "--python"])
+            .arg(&python);
+        for (name, value) in variables {
+            command.env(name, value);
+        }
+        run(&mut command)
+    };
+    let first = snapshot_with(&[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let cached = std::fs::read_dir(cache.path().join("interpreters"))
+        .unwrap()
+        .count();
+    assert_eq!(cached, 1, "one answer is cached");
+
+    let hit = snapshot_with(&[("ENVLOCK_PROBE_TIMEOUT", "0.001")]);
+    assert_eq!(hit.code, 0, "the cache was not used:\n{}", hit.stderr);
+    assert_eq!(hit.stdout, first.stdout);
+
+    let miss = snapshot_with(&[
+        ("ENVLOCK_PROBE_TIMEOUT", "0.001"),
+        ("ENVLOCK_NO_CACHE", "1"),
+    ]);
+    assert_eq!(
+        miss.code, 2,
+        "without the cache the probe must run:\n{}",
+        miss.stderr
+    );
+    assert!(
+        miss.stderr
+            .contains("did not answer the probe within 0.001s"),
+        "{}",
+        miss.stderr
+    );
+}
+
+#[test]
 fn allow_listed_environment_is_recorded_and_nothing_else() {
     let run = run(envlock()
         .arg("snapshot")

@@ -248,3 +248,17 @@ pub fn fake_dist_info(site: &Path, folder: &str, metadata: Option<&[u8]>) {
         std::fs::write(path.join("METADATA"), metadata).unwrap();
     }
 }
+
+/// Fails when the committed JSON Schema `schemas/NAME` differs from `generated` (the Rust
+/// types); `ENVLOCK_BLESS=1` writes it instead.
+pub fn assert_schema_current(name: &str, generated: &str) {
+    let path = root().join("schemas").join(name);
+    if std::env::var_os("ENVLOCK_BLESS").is_some() {
+        std::fs::write(&path, generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "schemas/{name} is stale: run `ENVLOCK_BLESS=1 cargo test --test it schema` and commit it"
+    );
+}

@@ -6,7 +6,7 @@ use crate::lock::Env;
 /// Variables whose values are recorded, sorted. Thread counts and BLAS/accelerator switches
 /// change floating-point results; locale, time zone and hash seed change parsing and ordering;
 /// the Python variables change what is imported.
-pub const ALLOW_LIST: &[&str] = &[
+pub(crate) const ALLOW_LIST: &[&str] = &[
     "BLIS_NUM_THREADS",
     "CUBLAS_WORKSPACE_CONFIG",
     "CUDA_VISIBLE_DEVICES",
@@ -39,7 +39,7 @@ pub const ALLOW_LIST: &[&str] = &[
 ];
 
 /// The allow-listed variables, looked up with `lookup`.
-pub fn capture(lookup: impl Fn(&str) -> Option<String>) -> Env {
+pub(crate) fn capture(lookup: impl Fn(&str) -> Option<String>) -> Env {
     let mut env = Env::default();
     for &name in ALLOW_LIST {
         match lookup(name) {
@@ -52,18 +52,13 @@ pub fn capture(lookup: impl Fn(&str) -> Option<String>) -> Env {
     env
 }
 
-/// The allow-listed variables of this process.
-pub fn capture_process() -> Env {
-    capture(|name| std::env::var_os(name).map(|value| value.to_string_lossy().into_owned()))
-}
-
 /// What stands in for a value that is not stored.
-pub const REDACTED: &str = "<redacted>";
+pub(crate) const REDACTED: &str = "<redacted>";
 
 /// An image history step with the values of non-allow-listed variables redacted: `ENV`
 /// steps spell out values, and `RUN` steps start with the build arguments in force
 /// (`|2 TOKEN=… MODE=… /bin/sh -c …`). Both often hold secrets.
-pub fn redact_history_step(step: &str) -> String {
+pub(crate) fn redact_history_step(step: &str) -> String {
     if let Some(start) = step.find("ENV ") {
         let (head, tail) = step.split_at(start + 4);
         return format!("{head}{}", redact_assignments(tail));

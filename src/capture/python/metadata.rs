@@ -2,88 +2,85 @@
 //! finds them: `*.dist-info/` and `*.egg-info` (folder or file), the first copy of a name on
 //! `sys.path` winning. The files come through [`SiteFiles`], so a dev environment (the host's
 //! file system) and an image (files streamed out of a container) share this reader.
+//!
+//! What counts as metadata is defined once, in [`WANTED`]: the probe (inside images) and
+//! static capture (from archive streams) keep exactly those files.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::io;
 use std::path::Path;
+use std::str::FromStr as _;
 
-use sha2::{Digest, Sha256};
+use pep508_rs::PackageName;
+use serde::Serialize;
 
-use crate::lock::{MetadataFormat, Package, PackageSource, PthFile, Shadowed};
+use super::files::SiteFiles;
+use crate::lock::{MetadataFormat, Package, PackageSource, PthFile, Sha256, Shadowed};
 
-/// Read-only access to the files of a runtime.
-pub trait SiteFiles: Sync {
-    /// The names in `folder`, each with whether it is a folder (following symlinks).
-    fn list(&self, folder: &Path) -> io::Result<Vec<(String, bool)>>;
-    /// A file's bytes.
-    fn read(&self, file: &Path) -> io::Result<Vec<u8>>;
-    /// At least the header block of a METADATA-style file (up to its first blank line); the
-    /// body, often a long README, is not needed.
-    fn read_headers(&self, file: &Path) -> io::Result<Vec<u8>> {
-        self.read(file)
-    }
-    /// Whether a file exists.
-    fn exists(&self, file: &Path) -> bool;
+/// Which entries of a site folder hold metadata, and which files of them are read. Sent to
+/// the probe as JSON (its `--files` argument), so the Python side decides nothing itself.
+#[derive(Debug, Serialize)]
+pub(crate) struct Wanted {
+    /// Folders, by suffix, whose `files` are read: a distribution's metadata folder.
+    pub(crate) folders: &'static [&'static str],
+    /// The files read inside such a folder.
+    pub(crate) files: &'static [&'static str],
+    /// Files, by suffix, read whole: a single-file `.egg-info` and `.pth` files.
+    pub(crate) single: &'static [&'static str],
+    /// The most bytes kept of any one file (larger ones are cut).
+    pub(crate) limit: u64,
 }
 
-/// The host's file system.
-pub struct HostFiles;
+/// The one definition of what envlock reads from a site folder.
+pub(crate) const WANTED: Wanted = Wanted {
+    folders: &[".dist-info", ".egg-info"],
+    files: &[
+        "METADATA",
+        "PKG-INFO",
+        "WHEEL",
+        "INSTALLER",
+        "REQUESTED",
+        "direct_url.json",
+        "RECORD",
+    ],
+    single: &[".egg-info", ".pth"],
+    limit: 16 << 20,
+};
 
-impl SiteFiles for HostFiles {
-    fn list(&self, folder: &Path) -> io::Result<Vec<(String, bool)>> {
-        let mut names = Vec::new();
-        for entry in std::fs::read_dir(folder)? {
-            let entry = entry?;
-            let kind = entry.file_type()?;
-            let is_folder = if kind.is_symlink() {
-                entry.path().is_dir()
-            } else {
-                kind.is_dir()
-            };
-            names.push((entry.file_name().to_string_lossy().into_owned(), is_folder));
-        }
-        Ok(names)
+impl Wanted {
+    /// Whether `name`, an entry of a site folder, is a metadata folder.
+    pub(crate) fn is_folder(&self, name: &str) -> bool {
+        ends_with_any(name, self.folders)
     }
 
-    fn read(&self, file: &Path) -> io::Result<Vec<u8>> {
-        std::fs::read(file)
+    /// Whether `name`, a file in a site folder, is read whole.
+    pub(crate) fn is_single(&self, name: &str) -> bool {
+        ends_with_any(name, self.single)
     }
 
-    fn read_headers(&self, file: &Path) -> io::Result<Vec<u8>> {
-        use std::io::Read as _;
-        let mut handle = std::fs::File::open(file)?;
-        let mut bytes = Vec::with_capacity(8192);
-        loop {
-            let start = bytes.len().saturating_sub(3);
-            let read = (&mut handle).take(8192).read_to_end(&mut bytes)?;
-            let tail = &bytes[start..];
-            let blank =
-                tail.windows(2).any(|w| w == b"\n\n") || tail.windows(4).any(|w| w == b"\r\n\r\n");
-            if read == 0 || blank {
-                return Ok(bytes);
-            }
-        }
+    /// Whether `file`, inside the metadata folder `folder`, is read.
+    pub(crate) fn is_inner(&self, folder: &str, file: &str) -> bool {
+        self.is_folder(folder) && self.files.contains(&file)
     }
+}
 
-    fn exists(&self, file: &Path) -> bool {
-        file.exists()
-    }
+fn ends_with_any(name: &str, suffixes: &[&str]) -> bool {
+    let lower = name.to_ascii_lowercase();
+    suffixes.iter().any(|suffix| lower.ends_with(suffix))
 }
 
 /// What was found on `sys.path`.
 #[derive(Debug, Default)]
-pub struct Found {
+pub(crate) struct Found {
     /// One package per normalized name, sorted by name; later copies in `shadowed`.
-    pub packages: Vec<Package>,
+    pub(crate) packages: Vec<Package>,
     /// `.pth` files, in `sys.path` order then by name.
-    pub pth_files: Vec<PthFile>,
+    pub(crate) pth_files: Vec<PthFile>,
     /// Distributions that were skipped, and why.
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// Reads every distribution and `.pth` file in the `sys_path` folders, in order.
-pub fn read_sys_path(files: &dyn SiteFiles, sys_path: &[String]) -> Found {
+pub(crate) fn read_sys_path(files: &dyn SiteFiles, sys_path: &[String]) -> Found {
     let mut found = Found::default();
     let mut winners: BTreeMap<String, Package> = BTreeMap::new();
     for location in sys_path {
@@ -92,7 +89,6 @@ pub fn read_sys_path(files: &dyn SiteFiles, sys_path: &[String]) -> Found {
             continue;
         };
         names.sort();
-        let folder = Path::new(location);
         let candidates: Vec<(String, bool, Kind)> = names
             .into_iter()
             .filter_map(|(name, is_folder)| {
@@ -101,6 +97,7 @@ pub fn read_sys_path(files: &dyn SiteFiles, sys_path: &[String]) -> Found {
             })
             .collect();
         // Reading is independent per candidate; two threads halve it on large environments.
+        let folder = Path::new(location);
         let results = parallel_map(&candidates, |(name, is_folder, kind)| {
             let path = folder.join(name);
             match kind {
@@ -121,9 +118,10 @@ pub fn read_sys_path(files: &dyn SiteFiles, sys_path: &[String]) -> Found {
                         winners.insert(package.name.clone(), package);
                     }
                 },
-                Read::Package(Err(warning)) => found.warnings.push(warning),
                 Read::Pth(Ok(pth)) => found.pth_files.push(pth),
-                Read::Pth(Err(warning)) => found.warnings.push(warning),
+                Read::Package(Err(warning)) | Read::Pth(Err(warning)) => {
+                    found.warnings.push(warning)
+                }
             }
         }
     }
@@ -139,14 +137,21 @@ enum Kind {
 impl Kind {
     fn of(name: &str, is_folder: bool) -> Option<Kind> {
         let lower = name.to_ascii_lowercase();
-        if lower.ends_with(".dist-info") && is_folder {
-            Some(Kind::Distribution(MetadataFormat::DistInfo))
+        if is_folder {
+            return WANTED.is_folder(name).then(|| {
+                Kind::Distribution(if lower.ends_with(".dist-info") {
+                    MetadataFormat::DistInfo
+                } else {
+                    MetadataFormat::EggInfo
+                })
+            });
+        }
+        if !WANTED.is_single(name) {
+            None
         } else if lower.ends_with(".egg-info") {
             Some(Kind::Distribution(MetadataFormat::EggInfo))
-        } else if lower.ends_with(".pth") && !is_folder {
-            Some(Kind::Pth)
         } else {
-            None
+            Some(Kind::Pth)
         }
     }
 }
@@ -169,24 +174,6 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) ->
     })
 }
 
-/// PEP 503 normalization: runs of `-`, `_`, `.` become one `-`, all lower case.
-pub fn normalize_name(name: &str) -> String {
-    let mut normalized = String::with_capacity(name.len());
-    let mut in_separator = false;
-    for character in name.trim().chars() {
-        if matches!(character, '-' | '_' | '.') {
-            in_separator = true;
-        } else {
-            if in_separator && !normalized.is_empty() {
-                normalized.push('-');
-            }
-            in_separator = false;
-            normalized.extend(character.to_lowercase());
-        }
-    }
-    normalized
-}
-
 fn read_distribution(
     files: &dyn SiteFiles,
     path: &Path,
@@ -200,6 +187,7 @@ fn read_distribution(
         (MetadataFormat::EggInfo, false) => path.to_path_buf(),
     };
     let skipped = |why: String| format!("skipped `{}`: {why}", path.display());
+    let in_file = |what: String| skipped(format!("{what} of `{}`", metadata_file.display()));
     let metadata = files.read_headers(&metadata_file).map_err(|error| {
         skipped(format!(
             "cannot read `{}` ({error})",
@@ -213,22 +201,21 @@ fn read_distribution(
                 "`{}` has no `{key}:` header",
                 metadata_file.display()
             ))),
-            Some(Err(offset)) => Err(skipped(format!(
-                "the `{key}:` header of `{}` is not valid UTF-8 (byte {offset})",
-                metadata_file.display()
+            Some(Err(offset)) => Err(in_file(format!(
+                "the `{key}:` header is not valid UTF-8 (byte {offset})"
             ))),
-            Some(Ok(value)) if value.is_empty() => Err(skipped(format!(
-                "the `{key}:` header of `{}` is empty",
-                metadata_file.display()
-            ))),
+            Some(Ok(value)) if value.is_empty() => {
+                Err(in_file(format!("the `{key}:` header is empty")))
+            }
             Some(Ok(value)) => Ok(value),
         }
     };
-    let name = normalize_name(&field("Name")?);
-    let version = field("Version")?;
+    let name = field("Name")?;
+    let name = PackageName::from_str(&name)
+        .map_err(|_| in_file(format!("the `Name:` header `{name}` is not a package name")))?;
     let mut package = Package {
-        name,
-        version,
+        name: name.to_string(),
+        version: field("Version")?,
         location: location.to_string(),
         format,
         installer: None,
@@ -297,60 +284,39 @@ fn read_direct_url(bytes: &[u8], package: &mut Package) {
 /// The installer's own files, which differ between two installs of the same wheel.
 const INSTALLER_FILES: &[&str] = &["INSTALLER", "REQUESTED", "direct_url.json", "RECORD"];
 
-/// The fingerprint of a distribution's installed files (see [`Package::record`]).
-pub fn record_digest(record: &[u8], own_folder: &str) -> String {
-    let text = String::from_utf8_lossy(record);
-    let mut rows: Vec<Cow<str>> = text
-        .lines()
-        .filter_map(|line| {
-            // Most rows are unquoted: `path,hash` is then a slice of the line, no allocation.
-            let (path, hash, row) = if line.starts_with('"') {
-                let mut fields = csv_fields(line).into_iter();
-                let (path, hash) = (fields.next()?, fields.next()?);
-                let row = format!("{path},{hash}");
-                (Cow::Owned(path), Cow::Owned(hash), Cow::Owned(row))
-            } else {
-                let (path, rest) = line.split_once(',')?;
-                let hash = rest.split(',').next()?;
-                let row = &line[..path.len() + 1 + hash.len()];
-                (Cow::Borrowed(path), Cow::Borrowed(hash), Cow::Borrowed(row))
-            };
-            let outside = path.starts_with("../") || path.starts_with('/');
-            let installer_file = path
-                .strip_prefix(own_folder)
-                .and_then(|rest| rest.strip_prefix('/'))
-                .is_some_and(|rest| INSTALLER_FILES.contains(&rest));
-            (!hash.is_empty() && !outside && !installer_file && !path.ends_with(".pyc"))
-                .then_some(row)
-        })
-        .collect();
+/// The fingerprint of a distribution's installed files (see [`Package::record`]): the sorted
+/// `path,hash` rows of RECORD, leaving out what differs between two installs of the same
+/// wheel (the installer's files, `.pyc` rows without a hash) and files outside the site
+/// folder (`../` scripts, absolute paths), whose place depends on the install prefix.
+pub(crate) fn record_digest(record: &[u8], own_folder: &str) -> String {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(record);
+    let mut rows: Vec<Vec<u8>> = Vec::new();
+    let mut row = csv::ByteRecord::new();
+    // A malformed row (an unclosed quote) ends the reading; what came before still counts.
+    while reader.read_byte_record(&mut row).unwrap_or(false) {
+        let (Some(path), Some(hash)) = (row.get(0), row.get(1)) else {
+            continue;
+        };
+        let outside = path.starts_with(b"../") || path.starts_with(b"/");
+        let installer_file = path
+            .strip_prefix(own_folder.as_bytes())
+            .and_then(|rest| rest.strip_prefix(b"/"))
+            .is_some_and(|rest| INSTALLER_FILES.iter().any(|file| file.as_bytes() == rest));
+        if hash.is_empty() || outside || installer_file || path.ends_with(b".pyc") {
+            continue;
+        }
+        rows.push([path, b",", hash].concat());
+    }
     rows.sort_unstable();
-    let mut digest = Sha256::new();
+    let mut digest = Sha256::default();
     for row in &rows {
-        digest.update(row.as_bytes());
+        digest.update(row);
         digest.update(b"\n");
     }
-    format!("sha256:{:x}", digest.finalize())
-}
-
-/// Splits one CSV line (RECORD quotes paths that hold commas).
-fn csv_fields(line: &str) -> Vec<String> {
-    let mut fields = vec![String::new()];
-    let mut quoted = false;
-    let mut characters = line.trim_end_matches('\r').chars().peekable();
-    while let Some(character) = characters.next() {
-        let field = fields.last_mut().expect("never empty");
-        match character {
-            '"' if quoted && characters.peek() == Some(&'"') => {
-                field.push('"');
-                characters.next();
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => fields.push(String::new()),
-            other => field.push(other),
-        }
-    }
-    fields
+    digest.finish()
 }
 
 fn read_pth(files: &dyn SiteFiles, path: &Path) -> Result<PthFile, String> {
@@ -359,44 +325,34 @@ fn read_pth(files: &dyn SiteFiles, path: &Path) -> Result<PthFile, String> {
         .map_err(|error| format!("cannot read `{}` ({error})", path.display()))?;
     Ok(PthFile {
         path: path.to_string_lossy().into_owned(),
-        sha256: format!("sha256:{:x}", Sha256::digest(&bytes)),
+        sha256: Sha256::of(&bytes),
         size: bytes.len() as u64,
     })
 }
 
-/// RFC 822 style headers of METADATA, PKG-INFO and WHEEL: `Key: value` lines up to the first
-/// blank line; continuation lines (starting with white space) belong to the previous header.
-/// Bytes may be invalid UTF-8 (old packages wrote Latin-1 author names); only the values
-/// asked for must decode.
+/// RFC 822 style headers of METADATA, PKG-INFO and WHEEL (parsed by `mailparse`), up to the
+/// first blank line. Bytes may be invalid UTF-8 (old packages wrote Latin-1 author names);
+/// only the values asked for must decode.
 struct Headers<'a> {
-    lines: Vec<(&'a [u8], &'a [u8])>,
+    headers: Vec<mailparse::MailHeader<'a>>,
 }
 
 impl<'a> Headers<'a> {
     fn parse(bytes: &'a [u8]) -> Headers<'a> {
-        let mut lines = Vec::new();
-        for line in bytes.split(|&byte| byte == b'\n') {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.is_empty() {
-                break;
-            }
-            if line[0] == b' ' || line[0] == b'\t' {
-                continue;
-            }
-            if let Some(colon) = line.iter().position(|&byte| byte == b':') {
-                lines.push((line[..colon].trim_ascii(), line[colon + 1..].trim_ascii()));
-            }
-        }
-        Headers { lines }
+        // A block mailparse refuses (it starts with a continuation line) has no headers.
+        let headers = mailparse::parse_headers(bytes)
+            .map(|(headers, _)| headers)
+            .unwrap_or_default();
+        Headers { headers }
     }
 
     /// Every value of `key` (case-insensitive); `Err(byte offset)` for one that is not UTF-8.
     fn all(&self, key: &'a str) -> impl Iterator<Item = Result<String, usize>> + '_ {
-        self.lines
+        self.headers
             .iter()
-            .filter(move |(name, _)| name.eq_ignore_ascii_case(key.as_bytes()))
-            .map(|(_, value)| {
-                std::str::from_utf8(value)
+            .filter(move |header| header.get_key_ref().trim().eq_ignore_ascii_case(key))
+            .map(|header| {
+                std::str::from_utf8(header.get_value_raw().trim_ascii())
                     .map(str::to_string)
                     .map_err(|error| error.valid_up_to())
             })
@@ -412,16 +368,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pep503_normalization() {
-        assert_eq!(normalize_name("Zope.Interface"), "zope-interface");
-        assert_eq!(normalize_name("typing_extensions"), "typing-extensions");
-        assert_eq!(normalize_name("PyYAML"), "pyyaml");
-        assert_eq!(normalize_name("a-_.b"), "a-b");
-        assert_eq!(normalize_name("  ruamel.yaml.clib "), "ruamel-yaml-clib");
+    fn names_are_normalized_by_pep_503() {
+        for (given, normalized) in [
+            ("Zope.Interface", "zope-interface"),
+            ("typing_extensions", "typing-extensions"),
+            ("PyYAML", "pyyaml"),
+            ("a-_.b", "a-b"),
+        ] {
+            assert_eq!(PackageName::from_str(given).unwrap().as_ref(), normalized);
+        }
     }
 
     #[test]
-    fn headers_stop_at_the_first_blank_line_and_skip_continuations() {
+    fn headers_stop_at_the_first_blank_line() {
         let metadata =
             b"Metadata-Version: 2.1\r\nName: numpy\r\nSummary: x\r\n  more\r\nVersion: 1.26.4\r\n\r\nName: not-this\n";
         let headers = Headers::parse(metadata);
@@ -445,7 +404,7 @@ mod tests {
         let noisy = format!(
             "{base}pkg-1.0.dist-info/INSTALLER,sha256=CCC,4\npkg-1.0.dist-info/RECORD,,\n\
              ../../../bin/tool,sha256=DDD,50\npkg/__pycache__/x.cpython-311.pyc,,\n\
-             pkg-1.0.dist-info/direct_url.json,sha256=EEE,90\n"
+             pkg-1.0.dist-info/direct_url.json,sha256=EEE,90\n/usr/share/x,sha256=FFF,1\n"
         );
         assert_eq!(
             record_digest(base.as_bytes(), "pkg-1.0.dist-info"),
@@ -459,11 +418,22 @@ mod tests {
     }
 
     #[test]
-    fn csv_fields_handle_quoted_commas() {
-        assert_eq!(
-            csv_fields("\"a,b.py\",sha256=X,3"),
-            vec!["a,b.py", "sha256=X", "3"]
-        );
-        assert_eq!(csv_fields("a\"\"b,,"), vec!["ab", "", ""]);
+    fn record_paths_with_commas_are_quoted() {
+        let quoted = record_digest(b"\"a,b.py\",sha256=X,3\n", "x.dist-info");
+        let mut digest = Sha256::default();
+        digest.update(b"a,b.py,sha256=X\n");
+        assert_eq!(quoted, digest.finish());
+    }
+
+    #[test]
+    fn wanted_decides_what_is_metadata() {
+        assert!(WANTED.is_inner("numpy-1.26.4.dist-info", "RECORD"));
+        assert!(!WANTED.is_inner("numpy", "RECORD"));
+        assert!(WANTED.is_single("distutils-precedence.pth"));
+        assert!(Kind::of("x.dist-info", false).is_none());
+        assert!(matches!(
+            Kind::of("x.egg-info", false),
+            Some(Kind::Distribution(_))
+        ));
     }
 }

@@ -17,29 +17,20 @@ use bollard::Docker;
 use futures_util::StreamExt;
 
 use crate::error::{Error, Result};
+use crate::process::{Finished, Unfinished};
 
 /// The label on every container envlock creates.
-pub const LABEL: &str = "org.envlock.role";
+pub(super) const LABEL: &str = "org.envlock.role";
 
 /// A connection to the engine and the containers envlock has alive on it.
-pub struct Engine {
+pub(crate) struct Engine {
     docker: Docker,
     alive: Mutex<BTreeSet<String>>,
 }
 
-/// What a container printed and how it exited.
-pub struct Finished {
-    /// Exit code.
-    pub code: i64,
-    /// Standard output.
-    pub stdout: Vec<u8>,
-    /// Standard error.
-    pub stderr: Vec<u8>,
-}
-
 /// What a container runs and what it may reach.
 #[derive(Debug, Clone, Default)]
-pub struct Launch {
+pub(crate) struct Launch {
     /// Entrypoint and arguments; empty keeps the image's own entrypoint and cmd.
     pub command: Vec<String>,
     /// `host:container:ro` bind mounts.
@@ -54,33 +45,23 @@ pub struct Launch {
     pub role: &'static str,
 }
 
-fn start_error(source: bollard::errors::Error) -> RunError {
+/// A command the image lacks is [`Unfinished::NotStarted`]; anything else is the engine's.
+fn start_error(source: bollard::errors::Error) -> Unfinished {
     let text = source.to_string();
     if text.contains("executable file not found") || text.contains("no such file or directory") {
-        return RunError::NotFound;
+        return Unfinished::NotStarted(std::io::Error::new(std::io::ErrorKind::NotFound, text));
     }
-    RunError::Engine(Error::Docker {
+    Unfinished::Engine(Error::Docker {
         action: "starting a container".to_string(),
         source,
     })
 }
 
-/// How a started command may end without [`Finished`].
-pub enum RunError {
-    /// The command was not found in the image (nothing ran).
-    NotFound,
-    /// It ran past the limit and was killed.
-    Timeout,
-    /// The engine failed.
-    Engine(Error),
-}
-
 impl Engine {
-    /// Connects as `DOCKER_HOST` says (else the default socket) and agrees on an API version,
-    /// so engines from 20.10 on work.
-    pub async fn connect() -> Result<Engine> {
-        let host = std::env::var("DOCKER_HOST")
-            .unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
+    /// Connects as `DOCKER_HOST` says (bollard reads it; `host` names it in errors) and
+    /// agrees on an API version, so engines from 20.10 on work.
+    pub(crate) async fn connect(host: &str) -> Result<Engine> {
+        let host = host.to_string();
         let unreachable = |source| Error::EngineUnreachable {
             host: host.clone(),
             source,
@@ -94,18 +75,20 @@ impl Engine {
     }
 
     /// The bollard client.
-    pub fn docker(&self) -> &Docker {
+    pub(crate) fn docker(&self) -> &Docker {
         &self.docker
     }
 
-    /// Inspects a local image; a 404 is [`Error::ImageNotFound`].
-    pub async fn inspect(&self, reference: &str) -> Result<ImageInspect> {
+    /// Inspects a local image; a 404, or a 400 for a reference the engine cannot parse, is
+    /// [`Error::ImageNotFound`].
+    pub(crate) async fn inspect(&self, reference: &str) -> Result<ImageInspect> {
         self.docker
             .inspect_image(reference)
             .await
             .map_err(|source| match source {
                 bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404, ..
+                    status_code: 400 | 404,
+                    ..
                 } => Error::ImageNotFound {
                     reference: reference.to_string(),
                 },
@@ -117,7 +100,7 @@ impl Engine {
     }
 
     /// Pulls `reference` from its registry (only when the user asked with `--pull`).
-    pub async fn pull(&self, reference: &str) -> Result<()> {
+    pub(crate) async fn pull(&self, reference: &str) -> Result<()> {
         let options = bollard::query_parameters::CreateImageOptions {
             from_image: Some(reference.to_string()),
             ..Default::default()
@@ -133,7 +116,7 @@ impl Engine {
     }
 
     /// The engine's own `os/arch`, e.g. `linux/x86_64` (kernel spelling).
-    pub async fn platform(&self) -> Result<String> {
+    pub(crate) async fn platform(&self) -> Result<String> {
         let version = self
             .docker
             .version()
@@ -145,14 +128,14 @@ impl Engine {
         Ok(format!(
             "{}/{}",
             version.os.unwrap_or_default(),
-            crate::platform::normalize_arch(&version.arch.unwrap_or_default())
+            crate::capture::platform::normalize_arch(&version.arch.unwrap_or_default())
         ))
     }
 
     /// Creates a locked-down container of `image` (not started): no network (unless a port
     /// is published, then on 127.0.0.1 only), read-only root with a small `/tmp`, all
     /// capabilities dropped, no-new-privileges, memory and pid limits, envlock's label.
-    pub async fn create(&self, image: &str, launch: Launch) -> Result<String> {
+    pub(crate) async fn create(&self, image: &str, launch: Launch) -> Result<String> {
         let mut host = HostConfig {
             network_mode: Some("none".to_string()),
             readonly_rootfs: Some(true),
@@ -218,7 +201,7 @@ impl Engine {
     }
 
     /// The host port that `port` of a started container is published on.
-    pub async fn published_port(&self, id: &str, port: u16) -> Option<u16> {
+    pub(crate) async fn published_port(&self, id: &str, port: u16) -> Option<u16> {
         let inspect = self.docker.inspect_container(id, None).await.ok()?;
         let ports = inspect.network_settings?.ports?;
         let bindings = ports.get(&format!("{port}/tcp"))?.as_ref()?;
@@ -228,7 +211,7 @@ impl Engine {
     }
 
     /// Starts `id` without waiting for it.
-    pub async fn start(&self, id: &str) -> Result<(), RunError> {
+    pub(crate) async fn start(&self, id: &str) -> Result<(), Unfinished> {
         self.docker
             .start_container(id, None)
             .await
@@ -237,14 +220,14 @@ impl Engine {
 
     /// Starts `id`, feeds it `input` on stdin (when created with `stdin`), and collects its
     /// output until it exits or `limit` passes.
-    pub async fn run(
+    pub(crate) async fn run(
         &self,
         id: &str,
         limit: Duration,
         input: Option<Vec<u8>>,
-    ) -> Result<Finished, RunError> {
+    ) -> Result<Finished, Unfinished> {
         let engine_error = |action: &str, source| {
-            RunError::Engine(Error::Docker {
+            Unfinished::Engine(Error::Docker {
                 action: action.to_string(),
                 source,
             })
@@ -263,7 +246,7 @@ impl Engine {
                 }),
             )
             .await
-            .map_err(|e| engine_error("attaching to the probe container", e))?;
+            .map_err(|e| engine_error("attaching to a container", e))?;
         self.start(id).await?;
         if let Some(bytes) = input {
             use tokio::io::AsyncWriteExt;
@@ -284,29 +267,31 @@ impl Engine {
                         stderr.extend_from_slice(&message)
                     }
                     Ok(_) => {}
-                    Err(source) => return Err(engine_error("reading the probe's output", source)),
+                    Err(source) => {
+                        return Err(engine_error("reading a container's output", source))
+                    }
                 }
             }
             let code = match self.docker.wait_container(id, None).next().await {
                 Some(Ok(response)) => response.status_code,
                 Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
-                Some(Err(source)) => return Err(engine_error("waiting for the probe", source)),
+                Some(Err(source)) => return Err(engine_error("waiting for a container", source)),
                 None => -1,
             };
             Ok(Finished {
-                code,
+                code: Some(code),
                 stdout,
                 stderr,
             })
         };
         tokio::time::timeout(limit, collect)
             .await
-            .unwrap_or(Err(RunError::Timeout))
+            .unwrap_or(Err(Unfinished::Timeout))
     }
 
     /// Removes a container (killing it if it runs). Errors are ignored: there is nothing
     /// better to do on the way out, and a leftover carries the label.
-    pub async fn remove(&self, id: &str) {
+    pub(crate) async fn remove(&self, id: &str) {
         let options = RemoveContainerOptions {
             force: true,
             v: true,
@@ -316,8 +301,8 @@ impl Engine {
         self.alive.lock().expect("never poisoned").remove(id);
     }
 
-    /// Removes every container still registered (after Ctrl-C).
-    pub async fn remove_all(&self) {
+    /// Removes every container still registered (on the way out, Ctrl-C included).
+    pub(crate) async fn remove_all(&self) {
         let alive: Vec<String> = self
             .alive
             .lock()

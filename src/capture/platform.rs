@@ -4,7 +4,7 @@ use crate::lock::Platform;
 
 /// `ID` and `VERSION_ID` from the text of an `os-release` file (shell-style `KEY=value`,
 /// values optionally quoted).
-pub fn os_release_fields(text: &str) -> (Option<String>, Option<String>) {
+pub(crate) fn os_release_fields(text: &str) -> (Option<String>, Option<String>) {
     let mut id = None;
     let mut version = None;
     for line in text.lines() {
@@ -26,7 +26,7 @@ pub fn os_release_fields(text: &str) -> (Option<String>, Option<String>) {
 
 /// The kernel's name for an architecture (`x86_64`, `aarch64`), from either the kernel's or
 /// Docker's spelling (`amd64`, `arm64`).
-pub fn normalize_arch(arch: &str) -> String {
+pub(crate) fn normalize_arch(arch: &str) -> String {
     match arch {
         "amd64" | "x86-64" => "x86_64",
         "arm64" => "aarch64",
@@ -37,7 +37,7 @@ pub fn normalize_arch(arch: &str) -> String {
 }
 
 /// A platform from its parts.
-pub fn platform(
+pub(crate) fn platform(
     os: &str,
     arch: &str,
     libc: Option<String>,

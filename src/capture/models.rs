@@ -1,4 +1,5 @@
-//! Hashing model files and folders.
+//! Hashing model files and folders on the host (an image's models are hashed from its
+//! archive stream, `image/models.rs`, into the same digests).
 //!
 //! A folder is walked in sorted order; a symlink is followed while its target stays inside the
 //! folder, and recorded (not followed) when it leaves it, so hashing never reads outside what
@@ -11,10 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use sha2::{Digest, Sha256};
-
 use crate::error::{Error, Result};
-use crate::lock::{Model, ModelFile, ModelKind};
+use crate::lock::{Model, ModelFile, ModelKind, Sha256};
 
 /// Told how many bytes there are to hash, then how many more were hashed.
 pub trait Progress: Sync {
@@ -25,7 +24,7 @@ pub trait Progress: Sync {
 }
 
 /// No progress reporting.
-pub struct Silent;
+pub(crate) struct Silent;
 
 impl Progress for Silent {
     fn start(&self, _: u64) {}
@@ -33,10 +32,13 @@ impl Progress for Silent {
 }
 
 /// Reads of this size keep the hash fed without holding much memory.
-pub const BLOCK: usize = 1 << 20;
+pub(crate) const BLOCK: usize = 1 << 20;
 
 /// Hashes each model, in order; each comes as (the path as given, where it is on disk).
-pub fn hash_models(models: &[(String, PathBuf)], progress: &dyn Progress) -> Result<Vec<Model>> {
+pub(crate) fn hash_models(
+    models: &[(String, PathBuf)],
+    progress: &dyn Progress,
+) -> Result<Vec<Model>> {
     let plans = models
         .iter()
         .map(|(given, path)| plan(given, path))
@@ -61,10 +63,10 @@ pub fn hash_models(models: &[(String, PathBuf)], progress: &dyn Progress) -> Res
 struct Plan {
     given: String,
     kind: ModelKind,
-    entries: Vec<Entry>,
+    entries: Vec<PlannedFile>,
 }
 
-struct Entry {
+struct PlannedFile {
     /// `/`-separated, relative to the model folder; empty for a single-file model.
     relative: String,
     content: Content,
@@ -87,7 +89,7 @@ fn plan(given: &str, path: &Path) -> Result<Plan> {
         return Ok(Plan {
             given: given.to_string(),
             kind: ModelKind::File,
-            entries: vec![Entry {
+            entries: vec![PlannedFile {
                 relative: String::new(),
                 content: Content::File {
                     path: path.to_path_buf(),
@@ -117,7 +119,7 @@ fn plan(given: &str, path: &Path) -> Result<Plan> {
         let entry = entry.map_err(|error| walk_error(path, error))?;
         if entry.file_type().is_file() {
             let size = entry.metadata().map_err(|e| walk_error(path, e))?.len();
-            entries.push(Entry {
+            entries.push(PlannedFile {
                 relative: relative(path, entry.path()),
                 content: Content::File {
                     path: entry.path().to_path_buf(),
@@ -131,7 +133,7 @@ fn plan(given: &str, path: &Path) -> Result<Plan> {
             path: link.clone(),
             source,
         })?;
-        entries.push(Entry {
+        entries.push(PlannedFile {
             relative: relative(path, &link),
             content: Content::Link(target.to_string_lossy().into_owned()),
         });
@@ -175,10 +177,7 @@ impl Plan {
             files.push(match entry.content {
                 Content::File { size, .. } => ModelFile {
                     path: entry.relative,
-                    sha256: Some(format!(
-                        "sha256:{}",
-                        hashes.next().expect("one hash a file")
-                    )),
+                    sha256: Some(hashes.next().expect("one hash a file")),
                     size,
                     link: None,
                 },
@@ -212,17 +211,17 @@ impl Plan {
 }
 
 /// The digest of a folder: sha256 of `<hex>  <path>\n` lines (see [`Model::sha256`]).
-pub fn manifest_digest(files: &[ModelFile]) -> String {
-    let mut digest = Sha256::new();
+pub(crate) fn manifest_digest(files: &[ModelFile]) -> String {
+    let mut digest = Sha256::default();
     for file in files {
         let content = match (&file.sha256, &file.link) {
             (Some(hash), _) => hash.trim_start_matches("sha256:").to_string(),
             (None, Some(target)) => format!("link:{target}"),
             (None, None) => String::new(),
         };
-        digest.update(format!("{content}  {}\n", file.path).as_bytes());
+        digest.update(format!("{content}  {}\n", file.path));
     }
-    format!("sha256:{:x}", digest.finalize())
+    digest.finish()
 }
 
 /// Hashes `jobs` on up to as many threads as there are cores; results in job order.
@@ -259,25 +258,25 @@ fn hash_files(jobs: &[(&Path, u64)], progress: &dyn Progress) -> Result<Vec<Stri
         .collect()
 }
 
-/// The sha256 of a file as lower-case hex, read in `buffer`-sized blocks.
-pub fn hash_file(path: &Path, buffer: &mut [u8], progress: &dyn Progress) -> Result<String> {
+/// The `sha256:` digest of a file, read in `buffer`-sized blocks.
+fn hash_file(path: &Path, buffer: &mut [u8], progress: &dyn Progress) -> Result<String> {
     let unreadable = |source| Error::Model {
         path: path.to_path_buf(),
         source,
     };
     let mut file = std::fs::File::open(path).map_err(unreadable)?;
-    let (hex, _) = hash_reader(&mut file, buffer, progress).map_err(unreadable)?;
-    Ok(hex)
+    let (digest, _) = hash_reader(&mut file, buffer, progress).map_err(unreadable)?;
+    Ok(digest)
 }
 
-/// The sha256 (lower-case hex) and length of everything `reader` yields, read in
-/// `buffer`-sized blocks. Shared by files on the host and files streamed out of an image.
-pub fn hash_reader(
+/// The `sha256:` digest and length of everything `reader` yields, read in `buffer`-sized
+/// blocks. Shared by files on the host and files streamed out of an image.
+pub(crate) fn hash_reader(
     reader: &mut dyn Read,
     buffer: &mut [u8],
     progress: &dyn Progress,
 ) -> std::io::Result<(String, u64)> {
-    let mut digest = Sha256::new();
+    let mut digest = Sha256::default();
     let mut size = 0u64;
     loop {
         let read = match reader.read(buffer) {
@@ -290,7 +289,7 @@ pub fn hash_reader(
         size += read as u64;
         progress.advance(read as u64);
     }
-    Ok((format!("{:x}", digest.finalize()), size))
+    Ok((digest.finish(), size))
 }
 
 #[cfg(test)]
@@ -298,7 +297,7 @@ mod tests {
     use super::*;
 
     fn sha(bytes: &[u8]) -> String {
-        format!("sha256:{:x}", Sha256::digest(bytes))
+        Sha256::of(bytes)
     }
 
     #[test]

@@ -1,7 +1,8 @@
 # envlock's interpreter probe. Run as `python -c <this>`; prints one JSON object on stdout.
 # It only asks the interpreter about itself: no network, no imports beyond the standard
 # library, no writes. It must run on any CPython/PyPy 3.6+ (images carry old interpreters).
-# The answer's keys are read by src/python/probe.rs; bump "probe" when they change.
+# The answer's keys are read by src/capture/python/probe.rs; bump "probe" (and PROBE_FORMAT
+# there) when they change.
 import json
 import os
 import sys
@@ -39,23 +40,26 @@ def os_release():
     return None
 
 
-# With `--files` (inside an image, where envlock cannot read the file system directly), the
-# answer also carries the metadata files of every distribution and every .pth file on
-# sys.path, so envlock's own reader parses them exactly as on the host. Bytes travel as
-# Latin-1 code points; sizes are bounded.
-METADATA_FILES = ("METADATA", "PKG-INFO", "WHEEL", "INSTALLER", "REQUESTED", "direct_url.json", "RECORD")
-FILE_LIMIT = 16 << 20
-
-
-def read_bounded(path):
+# With `--files WANTED` (inside an image, where envlock cannot read the file system directly),
+# the answer also carries the metadata files on sys.path, so envlock's own reader parses them
+# exactly as on the host. WANTED is JSON from envlock (src/capture/python/metadata.rs) naming
+# which folders and files are metadata, and the most bytes to send of one file. Bytes travel
+# as Latin-1 code points.
+def read_bounded(path, limit):
     try:
         with open(path, "rb") as handle:
-            return handle.read(FILE_LIMIT).decode("latin-1")
+            return handle.read(limit).decode("latin-1")
     except OSError:
         return None
 
 
-def site_files(path):
+def ends_with_any(name, suffixes):
+    lower = name.lower()
+    return any(lower.endswith(suffix) for suffix in suffixes)
+
+
+def site_files(path, wanted):
+    limit = wanted["limit"]
     listings = {}
     contents = {}
     for folder in path:
@@ -68,14 +72,13 @@ def site_files(path):
             full = os.path.join(folder, name)
             is_dir = os.path.isdir(full)
             entries.append([name, is_dir])
-            lower = name.lower()
-            if is_dir and (lower.endswith(".dist-info") or lower.endswith(".egg-info")):
-                for inner in METADATA_FILES:
-                    text = read_bounded(os.path.join(full, inner))
+            if is_dir and ends_with_any(name, wanted["folders"]):
+                for inner in wanted["files"]:
+                    text = read_bounded(os.path.join(full, inner), limit)
                     if text is not None:
                         contents[os.path.join(full, inner)] = text
-            elif not is_dir and (lower.endswith(".egg-info") or lower.endswith(".pth")):
-                text = read_bounded(full)
+            elif not is_dir and ends_with_any(name, wanted["single"]):
+                text = read_bounded(full, limit)
                 if text is not None:
                     contents[full] = text
         listings[folder] = entries
@@ -124,8 +127,9 @@ def main():
         "libc_version": libc_version,
         "os_release": os_release(),
     }
-    if "--files" in sys.argv[1:]:
-        answer["files"] = site_files(path)
+    arguments = sys.argv[1:]
+    if len(arguments) == 2 and arguments[0] == "--files":
+        answer["files"] = site_files(path, json.loads(arguments[1]))
     sys.stdout.write(json.dumps(answer))
 
 

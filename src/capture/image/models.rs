@@ -1,113 +1,26 @@
-//! Reading files out of an image through the engine's archive endpoint: a tar stream of one
-//! path, parsed entry by entry on a blocking thread while it arrives, so neither a layer nor
-//! a model is ever held whole in memory. Paths in the archive are never joined onto host
-//! paths, and symlinks are resolved inside the archive, never on the host.
+//! Hashing a model inside an image from the archive endpoint's tar stream, into the same
+//! digests the host gives for the same bytes ([`crate::capture::models`]). Symlinks resolve
+//! inside the image, never on the host; a link that leaves the model is recorded, not read.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 
-use bollard::query_parameters::DownloadFromContainerOptions;
-use futures_util::StreamExt;
-use tokio::sync::mpsc;
-
+use super::archive::{read_archive, ArchiveError};
 use super::engine::Engine;
+use crate::capture::models::{hash_reader, manifest_digest, Silent, BLOCK};
 use crate::error::{Error, Result};
 use crate::lock::{Model, ModelFile, ModelKind};
-use crate::model::{hash_reader, manifest_digest, Silent};
-
-/// Why an archive could not be read.
-pub(super) enum ArchiveError {
-    /// The path does not exist in the container.
-    NotFound,
-    /// Anything else, as text.
-    Other(String),
-}
-
-/// Streams `path` out of container `id` and hands the tar to `consume` on a blocking thread.
-pub(super) async fn read_archive<T: Send + 'static>(
-    engine: &Engine,
-    id: &str,
-    path: &str,
-    consume: impl FnOnce(&mut dyn Read) -> io::Result<T> + Send + 'static,
-) -> Result<T, ArchiveError> {
-    let (sender, receiver) = mpsc::channel::<io::Result<bytes::Bytes>>(8);
-    let consumer = tokio::task::spawn_blocking(move || {
-        let mut reader = ChannelReader {
-            receiver,
-            chunk: bytes::Bytes::new(),
-        };
-        let result = consume(&mut reader);
-        // Drain what is left so the producer never waits on a reader that stopped early.
-        let _ = io::copy(&mut reader, &mut io::sink());
-        result
-    });
-    let options = DownloadFromContainerOptions {
-        path: path.to_string(),
-    };
-    let mut stream = engine.docker().download_from_container(id, Some(options));
-    let mut failure = None;
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(chunk) => {
-                if sender.send(Ok(chunk)).await.is_err() {
-                    break;
-                }
-            }
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {
-                failure = Some(ArchiveError::NotFound);
-                break;
-            }
-            Err(error) => {
-                failure = Some(ArchiveError::Other(error.to_string()));
-                let _ = sender
-                    .send(Err(io::Error::other("the archive stream broke")))
-                    .await;
-                break;
-            }
-        }
-    }
-    drop(sender);
-    let result = consumer
-        .await
-        .map_err(|error| ArchiveError::Other(error.to_string()))?;
-    match failure {
-        Some(failure) => Err(failure),
-        None => result.map_err(|error| ArchiveError::Other(error.to_string())),
-    }
-}
-
-struct ChannelReader {
-    receiver: mpsc::Receiver<io::Result<bytes::Bytes>>,
-    chunk: bytes::Bytes,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        while self.chunk.is_empty() {
-            match self.receiver.blocking_recv() {
-                Some(Ok(chunk)) => self.chunk = chunk,
-                Some(Err(error)) => return Err(error),
-                None => return Ok(0),
-            }
-        }
-        let count = buffer.len().min(self.chunk.len());
-        buffer[..count].copy_from_slice(&self.chunk.split_to(count));
-        Ok(count)
-    }
-}
 
 /// One entry of a model's archive, keyed by its path relative to the model.
-enum Entry {
+enum ArchiveEntry {
     File { sha256: String, size: u64 },
     Link(String),
     Folder,
 }
 
 /// Hashes the model at `path` (absolute, inside the image) from container `id`, giving the
-/// same digests as [`crate::model::hash_models`] gives for the same bytes on the host.
-pub async fn hash_model(
+/// same digests as [`crate::capture::models`] gives for the same bytes on the host.
+pub(super) async fn hash_model(
     engine: &Engine,
     id: &str,
     reference: &str,
@@ -119,7 +32,7 @@ pub async fn hash_model(
     // A model path that is itself a symlink is followed inside the image, as the dev side
     // follows it on the host.
     for _ in 0..40 {
-        let Some(Entry::Link(target)) = entries.get("") else {
+        let Some(ArchiveEntry::Link(target)) = entries.get("") else {
             break;
         };
         let base = if target.starts_with('/') {
@@ -139,11 +52,11 @@ pub async fn hash_model(
         reference: reference.to_string(),
         detail,
     };
-    if let Some(Entry::File { sha256, size }) = entries.get("") {
+    if let Some(ArchiveEntry::File { sha256, size }) = entries.get("") {
         return Ok(Model {
             path: given.to_string(),
             kind: ModelKind::File,
-            sha256: format!("sha256:{sha256}"),
+            sha256: sha256.clone(),
             size: *size,
             files: Vec::new(),
         });
@@ -151,16 +64,16 @@ pub async fn hash_model(
     let mut files = Vec::new();
     for (relative, entry) in &entries {
         match entry {
-            Entry::File { sha256, size } => files.push(ModelFile {
+            ArchiveEntry::File { sha256, size } => files.push(ModelFile {
                 path: relative.clone(),
-                sha256: Some(format!("sha256:{sha256}")),
+                sha256: Some(sha256.clone()),
                 size: *size,
                 link: None,
             }),
-            Entry::Link(target) => {
+            ArchiveEntry::Link(target) => {
                 files.extend(resolve_link(&entries, relative, target, path).map_err(model_error)?)
             }
-            Entry::Folder => {}
+            ArchiveEntry::Folder => {}
         }
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -179,7 +92,7 @@ async fn read_model_archive(
     id: &str,
     reference: &str,
     path: &str,
-) -> Result<BTreeMap<String, Entry>> {
+) -> Result<BTreeMap<String, ArchiveEntry>> {
     read_archive(engine, id, path, read_model_entries)
         .await
         .map_err(|error| match error {
@@ -197,10 +110,10 @@ async fn read_model_archive(
 
 /// Reads a model's tar: every entry under its first path component (the model's own name),
 /// hashing file contents as they stream past.
-fn read_model_entries(tar: &mut dyn Read) -> io::Result<BTreeMap<String, Entry>> {
+fn read_model_entries(tar: &mut dyn Read) -> io::Result<BTreeMap<String, ArchiveEntry>> {
     let mut archive = tar::Archive::new(tar);
     let mut entries = BTreeMap::new();
-    let mut buffer = vec![0u8; crate::model::BLOCK];
+    let mut buffer = vec![0u8; BLOCK];
     for entry in archive.entries()? {
         let mut entry = entry?;
         let name = entry.path()?.to_string_lossy().into_owned();
@@ -212,7 +125,7 @@ fn read_model_entries(tar: &mut dyn Read) -> io::Result<BTreeMap<String, Entry>>
         let kind = entry.header().entry_type();
         let value = if kind.is_file() {
             let (sha256, size) = hash_reader(&mut entry, &mut buffer, &Silent)?;
-            Entry::File { sha256, size }
+            ArchiveEntry::File { sha256, size }
         } else if kind.is_symlink() || kind.is_hard_link() {
             let target = entry
                 .link_name()?
@@ -221,12 +134,12 @@ fn read_model_entries(tar: &mut dyn Read) -> io::Result<BTreeMap<String, Entry>>
             if kind.is_hard_link() {
                 // A hard link names another archive entry by its full archive path.
                 let inner = target.split_once('/').map_or("", |(_, rest)| rest);
-                Entry::Link(format!("/{inner}"))
+                ArchiveEntry::Link(format!("/{inner}"))
             } else {
-                Entry::Link(target)
+                ArchiveEntry::Link(target)
             }
         } else if kind.is_dir() {
-            Entry::Folder
+            ArchiveEntry::Folder
         } else {
             continue;
         };
@@ -239,7 +152,7 @@ fn read_model_entries(tar: &mut dyn Read) -> io::Result<BTreeMap<String, Entry>>
 /// file, or a folder whose files then appear under the link) while it stays in the model,
 /// recorded with its target when it leaves. `root` is the model's absolute path in the image.
 fn resolve_link(
-    entries: &BTreeMap<String, Entry>,
+    entries: &BTreeMap<String, ArchiveEntry>,
     relative: &str,
     target: &str,
     root: &str,
@@ -259,19 +172,19 @@ fn resolve_link(
             return Ok(leaving());
         };
         match entries.get(&resolved) {
-            Some(Entry::File { sha256, size }) => {
+            Some(ArchiveEntry::File { sha256, size }) => {
                 return Ok(vec![ModelFile {
                     path: relative.to_string(),
-                    sha256: Some(format!("sha256:{sha256}")),
+                    sha256: Some(sha256.clone()),
                     size: *size,
                     link: None,
                 }])
             }
-            Some(Entry::Link(next)) => {
+            Some(ArchiveEntry::Link(next)) => {
                 current = resolved;
                 pointing = next.clone();
             }
-            Some(Entry::Folder) => {
+            Some(ArchiveEntry::Folder) => {
                 if relative.starts_with(&format!("{resolved}/")) || resolved.is_empty() {
                     return Err(format!(
                         "symlink loop: `{relative}` leads back to `{resolved}`"
@@ -281,10 +194,10 @@ fn resolve_link(
                 return Ok(entries
                     .iter()
                     .filter_map(|(path, entry)| match entry {
-                        Entry::File { sha256, size } => {
+                        ArchiveEntry::File { sha256, size } => {
                             path.strip_prefix(&prefix).map(|rest| ModelFile {
                                 path: format!("{relative}/{rest}"),
-                                sha256: Some(format!("sha256:{sha256}")),
+                                sha256: Some(sha256.clone()),
                                 size: *size,
                                 link: None,
                             })

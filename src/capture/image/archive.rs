@@ -1,0 +1,139 @@
+//! Reading files out of an image through the engine's archive endpoint: a tar stream of one
+//! path, parsed entry by entry on a blocking thread while it arrives, so neither a layer nor
+//! a model is ever held whole in memory. Paths in the archive are never joined onto host
+//! paths, and symlinks are resolved inside the archive, never on the host.
+
+use std::io::{self, Read};
+
+use bollard::query_parameters::{ContainerArchiveInfoOptions, DownloadFromContainerOptions};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use super::engine::Engine;
+use crate::capture::python::metadata::WANTED;
+
+/// Why an archive could not be read.
+pub(super) enum ArchiveError {
+    /// The path does not exist in the container.
+    NotFound,
+    /// Anything else, as text.
+    Other(String),
+}
+
+/// Streams `path` out of container `id` and hands the tar to `consume` on a blocking thread.
+pub(super) async fn read_archive<T: Send + 'static>(
+    engine: &Engine,
+    id: &str,
+    path: &str,
+    consume: impl FnOnce(&mut dyn Read) -> io::Result<T> + Send + 'static,
+) -> Result<T, ArchiveError> {
+    let (sender, receiver) = mpsc::channel::<io::Result<bytes::Bytes>>(8);
+    let consumer = tokio::task::spawn_blocking(move || {
+        let mut reader = ChannelReader {
+            receiver,
+            chunk: bytes::Bytes::new(),
+        };
+        let result = consume(&mut reader);
+        // Drain what is left so the producer never waits on a reader that stopped early.
+        let _ = io::copy(&mut reader, &mut io::sink());
+        result
+    });
+    let options = DownloadFromContainerOptions {
+        path: path.to_string(),
+    };
+    let mut stream = engine.docker().download_from_container(id, Some(options));
+    let mut failure = None;
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(chunk) => {
+                if sender.send(Ok(chunk)).await.is_err() {
+                    break;
+                }
+            }
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {
+                failure = Some(ArchiveError::NotFound);
+                break;
+            }
+            Err(error) => {
+                failure = Some(ArchiveError::Other(error.to_string()));
+                let _ = sender
+                    .send(Err(io::Error::other("the archive stream broke")))
+                    .await;
+                break;
+            }
+        }
+    }
+    drop(sender);
+    let result = consumer
+        .await
+        .map_err(|error| ArchiveError::Other(error.to_string()))?;
+    match failure {
+        Some(failure) => Err(failure),
+        None => result.map_err(|error| ArchiveError::Other(error.to_string())),
+    }
+}
+
+struct ChannelReader {
+    receiver: mpsc::Receiver<io::Result<bytes::Bytes>>,
+    chunk: bytes::Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.receiver.blocking_recv() {
+                Some(Ok(chunk)) => self.chunk = chunk,
+                Some(Err(error)) => return Err(error),
+                None => return Ok(0),
+            }
+        }
+        let count = buffer.len().min(self.chunk.len());
+        buffer[..count].copy_from_slice(&self.chunk.split_to(count));
+        Ok(count)
+    }
+}
+
+/// What a path is inside the container.
+pub(super) struct Stat {
+    pub(super) is_folder: bool,
+    /// The path with symlinks resolved by the engine, inside the container.
+    pub(super) resolved: String,
+}
+
+pub(super) async fn stat(engine: &Engine, id: &str, path: &str) -> Option<Stat> {
+    let options = ContainerArchiveInfoOptions {
+        path: path.to_string(),
+    };
+    let info = engine
+        .docker()
+        .get_container_archive_info(id, Some(options))
+        .await
+        .ok()?;
+    // Go's os.FileMode: the top bit marks a folder.
+    let is_folder = info.file_mode & (1 << 31) != 0;
+    let resolved = match info.link_target {
+        target if !target.is_empty() => target,
+        _ => path.to_string(),
+    };
+    Some(Stat {
+        is_folder,
+        resolved,
+    })
+}
+
+/// A small file's bytes (symlinks resolved inside the container), or `None` if absent.
+pub(super) async fn read_file(engine: &Engine, id: &str, path: &str) -> Option<Vec<u8>> {
+    let resolved = stat(engine, id, path).await?.resolved;
+    read_archive(engine, id, &resolved, |tar| {
+        let mut archive = tar::Archive::new(tar);
+        let mut bytes = Vec::new();
+        if let Some(entry) = archive.entries()?.next() {
+            entry?.take(WANTED.limit).read_to_end(&mut bytes)?;
+        }
+        Ok(bytes)
+    })
+    .await
+    .ok()
+}

@@ -1,0 +1,58 @@
+//! exec capture: the embedded probe run with the image's own Python in a locked-down
+//! throwaway container; it also sends back the metadata files on its `sys.path`.
+
+use std::time::Duration;
+
+use super::engine::{Engine, Launch};
+use crate::capture::python::probe::{self, Answer};
+use crate::error::{Error, Result};
+use crate::process::Unfinished;
+use crate::settings::seconds;
+
+/// Runs the probe with `python3`, then `python`, resolved on the image's PATH. `None` when
+/// the image has neither. On success the container is kept (stopped) for reading models.
+pub(super) async fn run_probe(
+    engine: &Engine,
+    reference: &str,
+    image_id: &str,
+    limit: Duration,
+) -> Result<Option<(String, Answer)>> {
+    for program in ["python3", "python"] {
+        let launch = Launch {
+            command: probe::image_command(program),
+            role: "probe",
+            ..Launch::default()
+        };
+        let container = engine.create(image_id, launch).await?;
+        let failed = |detail: String| Error::ImageProbeFailed {
+            reference: reference.to_string(),
+            detail,
+        };
+        let outcome = match engine.run(&container, limit, None).await {
+            Ok(finished) if finished.success() => Answer::parse(&finished.stdout)
+                .map_err(|error| failed(format!("its output is not the probe's answer ({error})"))),
+            Ok(finished) => Err(failed(format!(
+                "`{program}` exited with {}; its last words: `{}`",
+                finished.exit(),
+                crate::process::tail(&finished.stderr, 3)
+            ))),
+            Err(Unfinished::NotStarted(_)) => {
+                engine.remove(&container).await;
+                continue;
+            }
+            Err(Unfinished::Timeout) => Err(Error::ImageProbeTimeout {
+                reference: reference.to_string(),
+                limit: seconds(limit),
+            }),
+            Err(Unfinished::Engine(error)) => Err(error),
+        };
+        return match outcome {
+            Ok(answer) => Ok(Some((container, answer))),
+            Err(error) => {
+                engine.remove(&container).await;
+                Err(error)
+            }
+        };
+    }
+    Ok(None)
+}

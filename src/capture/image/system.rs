@@ -1,0 +1,126 @@
+//! The system beneath Python in an image: packages of dpkg or apk, the C library, and the
+//! version of Debian's own Python.
+
+use super::archive::read_file;
+use super::engine::Engine;
+use crate::lock::SystemPackage;
+
+/// Installed system packages from dpkg's or apk's database, sorted by name.
+pub(super) async fn system_packages(engine: &Engine, id: &str) -> Vec<SystemPackage> {
+    if let Some(bytes) = read_file(engine, id, "/var/lib/dpkg/status").await {
+        return parse_dpkg_status(&String::from_utf8_lossy(&bytes));
+    }
+    if let Some(bytes) = read_file(engine, id, "/lib/apk/db/installed").await {
+        return parse_apk_installed(&String::from_utf8_lossy(&bytes));
+    }
+    Vec::new()
+}
+
+/// Stanzas of `/var/lib/dpkg/status` whose `Status` ends in `installed`.
+pub(super) fn parse_dpkg_status(text: &str) -> Vec<SystemPackage> {
+    let mut packages = Vec::new();
+    for stanza in text.split("\n\n") {
+        let field = |key: &str| {
+            stanza
+                .lines()
+                .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+                .map(|value| value.trim().to_string())
+        };
+        let installed = field("Status").is_some_and(|status| status.ends_with(" installed"));
+        if let (true, Some(name), Some(version)) = (installed, field("Package"), field("Version")) {
+            packages.push(SystemPackage {
+                name,
+                version,
+                manager: "dpkg".to_string(),
+            });
+        }
+    }
+    packages.sort_by(|a, b| a.name.cmp(&b.name));
+    packages.dedup_by(|a, b| a.name == b.name);
+    packages
+}
+
+/// `P:` and `V:` lines of apk's database.
+pub(super) fn parse_apk_installed(text: &str) -> Vec<SystemPackage> {
+    let mut packages = Vec::new();
+    for stanza in text.split("\n\n") {
+        let field = |key: &str| {
+            stanza
+                .lines()
+                .find_map(|line| line.strip_prefix(key))
+                .map(|value| value.trim().to_string())
+        };
+        if let (Some(name), Some(version)) = (field("P:"), field("V:")) {
+            packages.push(SystemPackage {
+                name,
+                version,
+                manager: "apk".to_string(),
+            });
+        }
+    }
+    packages.sort_by(|a, b| a.name.cmp(&b.name));
+    packages
+}
+
+/// The C library from the system packages: glibc from `libc6`, musl from `musl`.
+pub(super) fn libc_of(packages: &[SystemPackage]) -> (Option<String>, Option<String>) {
+    let upstream = |version: &str| {
+        let without_epoch = version.split_once(':').map_or(version, |(_, rest)| rest);
+        without_epoch
+            .split('-')
+            .next()
+            .unwrap_or(without_epoch)
+            .to_string()
+    };
+    for package in packages {
+        match package.name.as_str() {
+            "libc6" => return (Some("glibc".into()), Some(upstream(&package.version))),
+            "musl" => return (Some("musl".into()), Some(upstream(&package.version))),
+            _ => {}
+        }
+    }
+    (None, None)
+}
+
+/// The upstream version of Debian's `python3.X-minimal` package, e.g. `3.11.2`.
+pub(super) fn debian_python_version(packages: &[SystemPackage]) -> Option<String> {
+    packages
+        .iter()
+        .filter(|p| p.name.starts_with("python3.") && p.name.ends_with("-minimal"))
+        .map(|p| {
+            p.version
+                .split('-')
+                .next()
+                .unwrap_or(&p.version)
+                .to_string()
+        })
+        .next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dpkg_status_keeps_installed_packages() {
+        let text = "Package: libc6\nStatus: install ok installed\nVersion: 2.36-9+deb12u4\n\n\
+                    Package: gone\nStatus: deinstall ok config-files\nVersion: 1\n\n\
+                    Package: python3.11-minimal\nStatus: install ok installed\nVersion: 3.11.2-6+deb12u6\n";
+        let packages = parse_dpkg_status(text);
+        assert_eq!(packages.len(), 2);
+        assert_eq!(
+            libc_of(&packages),
+            (Some("glibc".into()), Some("2.36".into()))
+        );
+        assert_eq!(debian_python_version(&packages).as_deref(), Some("3.11.2"));
+    }
+
+    #[test]
+    fn apk_database_and_musl() {
+        let packages = parse_apk_installed("C:Q1x\nP:musl\nV:1.2.4-r2\n\nP:python3\nV:3.11.8-r0\n");
+        assert_eq!(
+            libc_of(&packages),
+            (Some("musl".into()), Some("1.2.4".into()))
+        );
+    }
+}

@@ -1,0 +1,74 @@
+//! Everything that produces a [`Lock`]: a live interpreter (`python/`) or an image
+//! (`image/`), with its models (`models.rs`), allow-listed environment (`env.rs`) and
+//! platform (`platform.rs`). Every source gives the same `Lock`, so nothing downstream knows
+//! where a runtime came from.
+
+pub(crate) mod env;
+pub(crate) mod image;
+pub(crate) mod models;
+pub(crate) mod platform;
+pub(crate) mod python;
+mod source;
+
+use std::path::PathBuf;
+
+pub(crate) use image::Session;
+pub use models::Progress;
+pub use source::Source;
+
+use crate::error::Result;
+use crate::lock::{read_lock, Lock};
+use crate::settings::Settings;
+
+/// A lock and the warnings gathered while capturing it.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The captured runtime.
+    pub lock: Lock,
+    /// Things skipped along the way, one line each.
+    pub warnings: Vec<String>,
+}
+
+/// Where model paths start on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ModelsFrom {
+    /// As given on the command line: from the current folder.
+    CurrentFolder,
+    /// As named in the config or a lock: from the config's folder.
+    ConfigFolder,
+}
+
+/// Reads or captures `source` with the models `models` (as named in the lock).
+pub(crate) fn capture(
+    source: &Source,
+    models: &[String],
+    from: ModelsFrom,
+    settings: &Settings,
+    session: &Session,
+    progress: &dyn Progress,
+) -> Result<Snapshot> {
+    match source {
+        Source::Lock(path) => Ok(Snapshot {
+            lock: read_lock(path)?,
+            warnings: Vec::new(),
+        }),
+        Source::Python(explicit) => {
+            let interpreter = python::configured_interpreter(explicit.as_deref(), settings)?;
+            let on_disk: Vec<(String, PathBuf)> = models
+                .iter()
+                .map(|model| {
+                    let path = match from {
+                        ModelsFrom::CurrentFolder => PathBuf::from(model),
+                        ModelsFrom::ConfigFolder => settings.config_folder.join(model),
+                    };
+                    (model.clone(), path)
+                })
+                .collect();
+            python::snapshot(&interpreter, &on_disk, settings, progress)
+        }
+        Source::Image(reference) => {
+            let inside = settings.config.image_models(models);
+            image::snapshot(reference, &inside, settings, session)
+        }
+    }
+}

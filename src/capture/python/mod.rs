@@ -1,0 +1,150 @@
+//! Capturing a live Python runtime: ask the interpreter once (the probe), then read its
+//! distributions in Rust.
+
+mod cache;
+pub(crate) mod files;
+pub(crate) mod metadata;
+pub(crate) mod probe;
+
+use std::path::{Path, PathBuf};
+
+use super::models::{hash_models, Progress};
+use super::{env, platform, Snapshot};
+use crate::error::{Error, Result};
+use crate::lock::{Header, Lock, Package, Platform, PthFile, Python, Source, SourceKind};
+use crate::settings::{Environment, Settings};
+use files::HostFiles;
+use metadata::{read_sys_path, Found};
+
+/// Everything a Python runtime contributes to a lock.
+#[derive(Debug)]
+pub(crate) struct Interpreter {
+    /// The interpreter's facts.
+    pub(crate) python: Python,
+    /// The platform it runs on.
+    pub(crate) platform: Platform,
+    /// Its distributions.
+    pub(crate) packages: Vec<Package>,
+    /// `.pth` files on its `sys.path`.
+    pub(crate) pth_files: Vec<PthFile>,
+    /// Distributions that were skipped, and why.
+    pub(crate) warnings: Vec<String>,
+}
+
+/// The interpreter to capture: `explicit`, else `$VIRTUAL_ENV/bin/python`, else `python3` on
+/// `PATH`. The path is made absolute but not resolved: a venv's `bin/python` is a symlink whose
+/// target is the base interpreter, and only the link's path starts the venv.
+pub(crate) fn locate_interpreter(
+    explicit: Option<&Path>,
+    environment: &Environment,
+) -> Result<PathBuf> {
+    let path = match explicit {
+        Some(path) if path.components().count() == 1 && !path.exists() => {
+            // A bare name such as `python3.11` is looked up on PATH, as a shell would.
+            find_on_path(path.as_os_str(), environment).ok_or_else(|| {
+                Error::InterpreterNotFound {
+                    path: path.to_path_buf(),
+                }
+            })?
+        }
+        Some(path) => path.to_path_buf(),
+        None => match environment.get("VIRTUAL_ENV") {
+            Some(venv) => PathBuf::from(venv).join("bin").join("python"),
+            None => find_on_path("python3".as_ref(), environment).ok_or(Error::NoInterpreter)?,
+        },
+    };
+    if !path.exists() {
+        return Err(Error::InterpreterNotFound { path });
+    }
+    Ok(std::path::absolute(&path).unwrap_or(path))
+}
+
+fn find_on_path(name: &std::ffi::OsStr, environment: &Environment) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    environment
+        .path_folders()
+        .into_iter()
+        .map(|folder| folder.join(name))
+        .find(|candidate| {
+            candidate
+                .metadata()
+                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// The interpreter `--python` (or the config's `python`, relative to its folder) names.
+pub(crate) fn configured_interpreter(flag: Option<&Path>, settings: &Settings) -> Result<PathBuf> {
+    let configured = settings.config.python.as_ref().map(|python| {
+        if python.components().count() > 1 {
+            settings.config_folder.join(python)
+        } else {
+            python.clone()
+        }
+    });
+    locate_interpreter(flag.or(configured.as_deref()), &settings.environment)
+}
+
+/// Captures a live interpreter, its distributions, this process's allow-listed environment
+/// and the models (each as given, and where it is on disk).
+pub(crate) fn snapshot(
+    interpreter: &Path,
+    models: &[(String, PathBuf)],
+    settings: &Settings,
+    progress: &dyn Progress,
+) -> Result<Snapshot> {
+    let answer = probe::probe(interpreter, settings)?;
+    let found = read_sys_path(&HostFiles, &answer.sys_path);
+    let captured = from_answer(answer, found);
+    let lock = Lock {
+        envlock: Header::current(),
+        source: Source {
+            kind: SourceKind::Python,
+            interpreter: Some(interpreter.to_string_lossy().into_owned()),
+            ..Source::default()
+        },
+        python: Some(captured.python),
+        platform: captured.platform,
+        env: env::capture(|name| settings.environment.text(name)),
+        packages: captured.packages,
+        pth_files: captured.pth_files,
+        models: hash_models(models, progress)?,
+        golden: Vec::new(),
+        system_packages: Vec::new(),
+        image: None,
+    };
+    Ok(Snapshot {
+        lock,
+        warnings: captured.warnings,
+    })
+}
+
+/// Assembles what an interpreter contributes from a probe's answer and the distributions
+/// found on its `sys.path`.
+pub(crate) fn from_answer(answer: probe::Answer, found: Found) -> Interpreter {
+    let marker = |key: &str| answer.markers.get(key).cloned().unwrap_or_default();
+    let platform = platform::platform(
+        &marker("platform_system"),
+        &marker("platform_machine"),
+        answer.libc.clone(),
+        answer.libc_version.clone(),
+        answer.os_release.as_deref(),
+    );
+    let python = Python {
+        implementation: answer.implementation,
+        version: answer.version,
+        executable: answer.executable,
+        prefix: answer.prefix,
+        base_prefix: answer.base_prefix,
+        soabi: answer.soabi,
+        cache_tag: answer.cache_tag,
+        sys_path: answer.sys_path,
+        markers: answer.markers,
+    };
+    Interpreter {
+        python,
+        platform,
+        packages: found.packages,
+        pth_files: found.pth_files,
+        warnings: found.warnings,
+    }
+}

@@ -1,0 +1,145 @@
+//! Asking an interpreter about itself: the embedded probe script and its JSON answer.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::cache::Cache;
+use super::metadata::WANTED;
+use crate::error::{Error, Result};
+use crate::process::{self, Unfinished};
+use crate::settings::{seconds, Settings};
+
+/// The probe, run as `python -c SCRIPT`. The same script runs inside images.
+pub(crate) const SCRIPT: &str = include_str!("probe.py");
+
+/// The answer format this build reads: the `probe` key of the answer.
+const PROBE_FORMAT: u32 = 1;
+
+/// What the probe prints: facts about the interpreter and the system it runs on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Answer {
+    /// The answer format's version ([`PROBE_FORMAT`]).
+    pub(crate) probe: u32,
+    /// `sys.implementation.name`.
+    pub(crate) implementation: String,
+    /// `major.minor.micro`, with a pre-release suffix.
+    pub(crate) version: String,
+    /// `sys.executable`.
+    pub(crate) executable: Option<String>,
+    /// `sys.prefix`.
+    pub(crate) prefix: Option<String>,
+    /// `sys.base_prefix`.
+    pub(crate) base_prefix: Option<String>,
+    /// `sysconfig.get_config_var("SOABI")`.
+    pub(crate) soabi: Option<String>,
+    /// `sys.implementation.cache_tag`.
+    pub(crate) cache_tag: Option<String>,
+    /// `sys.path` without the probe's own entry, made absolute.
+    pub(crate) sys_path: Vec<String>,
+    /// The PEP 508 marker environment.
+    pub(crate) markers: BTreeMap<String, String>,
+    /// `glibc` or `musl`.
+    pub(crate) libc: Option<String>,
+    /// The C library's version.
+    pub(crate) libc_version: Option<String>,
+    /// The text of `/etc/os-release`.
+    pub(crate) os_release: Option<String>,
+    /// With `--files`: the metadata files on `sys.path` (see [`super::files::MemoryFiles`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) files: Option<ProbedFiles>,
+}
+
+/// Folder listings and file contents sent by the probe's `--files` mode; bytes travel as
+/// Latin-1 code points (one `char` per byte).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ProbedFiles {
+    /// Each `sys.path` folder's entries: name and whether it is a folder.
+    pub(crate) listings: BTreeMap<String, Vec<(String, bool)>>,
+    /// Metadata files by absolute path.
+    pub(crate) contents: BTreeMap<String, String>,
+}
+
+impl Answer {
+    /// Parses the probe's standard output, refusing an answer of another format.
+    pub(crate) fn parse(stdout: &[u8]) -> Result<Answer, String> {
+        let answer: Answer = serde_json::from_slice(stdout).map_err(|error| error.to_string())?;
+        if answer.probe != PROBE_FORMAT {
+            return Err(format!(
+                "it answered in probe format {}, and this envlock reads format {PROBE_FORMAT}",
+                answer.probe
+            ));
+        }
+        Ok(answer)
+    }
+}
+
+/// The probe's command line inside an image: it also sends the metadata files (see
+/// [`WANTED`]), since envlock cannot read the image's files directly.
+pub(crate) fn image_command(python: &str) -> Vec<String> {
+    vec![
+        python.to_string(),
+        "-c".to_string(),
+        SCRIPT.to_string(),
+        "--files".to_string(),
+        serde_json::to_string(&WANTED).expect("WANTED serialises"),
+    ]
+}
+
+/// Runs the probe with `interpreter`, or takes its answer from the cache when nothing that
+/// could change it has changed.
+pub(crate) fn probe(interpreter: &Path, settings: &Settings) -> Result<Answer> {
+    let cache = Cache::locate(interpreter, settings);
+    if let Some(answer) = cache.as_ref().and_then(Cache::load) {
+        return Ok(answer);
+    }
+    let answer = run(interpreter, settings.probe_timeout)?;
+    if let Some(cache) = cache {
+        cache.store(&answer);
+    }
+    Ok(answer)
+}
+
+fn run(interpreter: &Path, limit: Duration) -> Result<Answer> {
+    let not_python = |detail: String| Error::ProbeFailed {
+        path: interpreter.to_path_buf(),
+        detail,
+    };
+    let finished = process::run(Command::new(interpreter).arg("-c").arg(SCRIPT), None, limit)
+        .map_err(|unfinished| match unfinished {
+            Unfinished::Timeout => Error::ProbeTimeout {
+                path: interpreter.to_path_buf(),
+                limit: seconds(limit),
+            },
+            Unfinished::NotStarted(source) => Error::InterpreterNotRunnable {
+                path: interpreter.to_path_buf(),
+                source,
+            },
+            Unfinished::Engine(error) => error,
+        })?;
+    if !finished.success() {
+        return Err(not_python(format!(
+            "it exited with {}; its last words: {}",
+            finished.exit(),
+            printed(&finished.stderr)
+        )));
+    }
+    Answer::parse(&finished.stdout).map_err(|error| {
+        not_python(format!(
+            "its output is not the probe's answer ({error}); it printed: {}",
+            printed(&finished.stdout)
+        ))
+    })
+}
+
+fn printed(bytes: &[u8]) -> String {
+    let tail = process::tail(bytes, 3);
+    if tail.is_empty() {
+        "nothing".to_string()
+    } else {
+        format!("`{tail}`")
+    }
+}

@@ -1,0 +1,261 @@
+//! Findings and the words scripts match on: codes, severities, areas. The string tables are
+//! derived (serde for JSON, strum for text) so a code is spelled in one place.
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::version::{Change, Direction};
+
+/// A finding's stable code. Scripts match on these: add codes, never rename one.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    serde::Deserialize,
+    JsonSchema,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum Code {
+    /// `sys.implementation` differs (cpython, pypy).
+    PythonImplementation,
+    /// The Python version differs.
+    PythonVersion,
+    /// The operating system differs.
+    PlatformOs,
+    /// The CPU architecture differs.
+    PlatformArch,
+    /// The C library's family or version differs.
+    Libc,
+    /// A package of the baseline is not in the target.
+    PackageMissing,
+    /// The target has a package the baseline lacks.
+    PackageAdded,
+    /// A package's version differs.
+    PackageVersion,
+    /// Same version, another build: local label, wheel tag, installer, source, editable.
+    PackageBuild,
+    /// Same version, different installed files (RECORD digest).
+    PackageFiles,
+    /// A model of the baseline is not in the target.
+    ModelMissing,
+    /// A model's bytes differ.
+    ModelHash,
+    /// An allow-listed environment variable is set, unset or changed.
+    EnvVar,
+    /// A system package (dpkg, apk) differs.
+    SystemPackage,
+    /// The image configuration (entrypoint, cmd, workdir, user, ports, labels) differs.
+    ImageConfig,
+    /// A golden case's output is out of tolerance.
+    GoldenMismatch,
+    /// A golden case could not be run or its output not read.
+    GoldenError,
+    /// A policy ignore rule matched nothing (so policies do not rot).
+    PolicyUnused,
+}
+
+/// How serious a finding is. Ordered: `info < warning < error`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    serde::Deserialize,
+    JsonSchema,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum Severity {
+    /// Reported, never fails the gate unless `--fail-on info`.
+    Info,
+    /// Fails the gate with `--fail-on warning`.
+    Warning,
+    /// Fails the gate (the default `--fail-on error`).
+    Error,
+}
+
+/// The part of a runtime a finding is about, for grouping in reports.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, strum::IntoStaticStr, strum::EnumIter,
+)]
+#[strum(serialize_all = "kebab-case")]
+pub(crate) enum Area {
+    /// Interpreter.
+    Python,
+    /// OS, architecture, libc.
+    Platform,
+    /// Python distributions.
+    Packages,
+    /// Model files.
+    Models,
+    /// Allow-listed environment.
+    Environment,
+    /// dpkg/apk packages.
+    SystemPackages,
+    /// Image configuration.
+    Image,
+    /// Golden predictions.
+    Golden,
+    /// The policy itself.
+    Policy,
+}
+
+/// One difference between the two runtimes.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct Finding {
+    /// What kind of difference.
+    pub code: Code,
+    /// How serious, after the policy.
+    pub severity: Severity,
+    /// The thing that differs: a package name, model path, variable name, case name.
+    pub subject: String,
+    /// The baseline's value, absent when the baseline lacks the thing.
+    pub baseline: Option<String>,
+    /// The target's value, absent when the target lacks the thing.
+    pub target: Option<String>,
+    /// For versions: the first PEP 440 part that differs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
+    /// For versions: whether the target is newer or older.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
+    /// One line for people.
+    pub message: String,
+}
+
+impl Finding {
+    /// A finding with the code's default severity.
+    pub(crate) fn new(
+        code: Code,
+        subject: &str,
+        baseline: Option<String>,
+        target: Option<String>,
+        message: String,
+    ) -> Finding {
+        Finding {
+            code,
+            severity: default_severity(code, None),
+            subject: subject.to_string(),
+            baseline,
+            target,
+            change: None,
+            direction: None,
+            message,
+        }
+    }
+
+    /// With a classified version change, which may lower the default severity.
+    pub(crate) fn classified(mut self, classified: Option<(Change, Direction)>) -> Finding {
+        self.change = classified.map(|(change, _)| change);
+        self.direction = classified.map(|(_, direction)| direction);
+        self.severity = default_severity(self.code, self.change);
+        self
+    }
+}
+
+impl Code {
+    /// The area the code belongs to.
+    pub(crate) fn area(self) -> Area {
+        match self {
+            Code::PythonImplementation | Code::PythonVersion => Area::Python,
+            Code::PlatformOs | Code::PlatformArch | Code::Libc => Area::Platform,
+            Code::PackageMissing
+            | Code::PackageAdded
+            | Code::PackageVersion
+            | Code::PackageBuild
+            | Code::PackageFiles => Area::Packages,
+            Code::ModelMissing | Code::ModelHash => Area::Models,
+            Code::EnvVar => Area::Environment,
+            Code::SystemPackage => Area::SystemPackages,
+            Code::ImageConfig => Area::Image,
+            Code::GoldenMismatch | Code::GoldenError => Area::Golden,
+            Code::PolicyUnused => Area::Policy,
+        }
+    }
+
+    /// The kebab-case code, as in the JSON report.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Every code, in report order.
+    pub fn all() -> impl Iterator<Item = Code> {
+        <Code as strum::IntoEnumIterator>::iter()
+    }
+}
+
+impl Area {
+    /// The area's name in reports.
+    pub(crate) fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+impl Severity {
+    /// The word in reports.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// The default severity of a finding (the policy overrides it): what changes predictions
+/// most often is an error, what may is a warning, the rest is information.
+pub(crate) fn default_severity(code: Code, change: Option<Change>) -> Severity {
+    use Severity::*;
+    match code {
+        Code::PackageVersion | Code::PythonVersion => match change {
+            Some(Change::Patch | Change::Pre | Change::Post | Change::Dev | Change::Local) => {
+                Warning
+            }
+            _ => Error,
+        },
+        Code::PythonImplementation
+        | Code::PlatformOs
+        | Code::PlatformArch
+        | Code::PackageMissing
+        | Code::ModelMissing
+        | Code::ModelHash
+        | Code::GoldenMismatch
+        | Code::GoldenError => Error,
+        Code::Libc
+        | Code::PackageAdded
+        | Code::PackageBuild
+        | Code::PackageFiles
+        | Code::EnvVar => Warning,
+        Code::SystemPackage | Code::ImageConfig | Code::PolicyUnused => Info,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip() {
+        for code in Code::all() {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert_eq!(serde_json::from_str::<Code>(&json).unwrap(), code);
+        }
+        assert_eq!(Code::all().count(), 18);
+        assert_eq!(Area::SystemPackages.as_str(), "system-packages");
+        assert_eq!(Severity::Warning.as_str(), "warning");
+    }
+}

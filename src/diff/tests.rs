@@ -1,0 +1,239 @@
+//! The diff engine, one change at a time: each gives exactly one finding.
+
+use super::*;
+use crate::lock::*;
+
+fn package(name: &str, version: &str) -> Package {
+    Package {
+        name: name.into(),
+        version: version.into(),
+        location: "/site".into(),
+        format: MetadataFormat::DistInfo,
+        installer: Some("pip".into()),
+        requested: false,
+        source: None,
+        editable: false,
+        url: None,
+        commit: None,
+        wheel_tags: vec!["py3-none-any".into()],
+        record: Some("sha256:11".into()),
+        shadowed: Vec::new(),
+    }
+}
+
+fn runtime() -> Lock {
+    Lock {
+        envlock: Header::current(),
+        source: Source::default(),
+        python: Some(Python {
+            implementation: "cpython".into(),
+            version: "3.11.7".into(),
+            executable: None,
+            prefix: None,
+            base_prefix: None,
+            soabi: None,
+            cache_tag: None,
+            sys_path: Vec::new(),
+            markers: BTreeMap::new(),
+        }),
+        platform: Platform {
+            os: "linux".into(),
+            arch: "x86_64".into(),
+            libc: Some("glibc".into()),
+            libc_version: Some("2.36".into()),
+            os_id: None,
+            os_version: None,
+        },
+        env: crate::capture::env::capture(|name| (name == "OMP_NUM_THREADS").then(|| "4".into())),
+        packages: vec![package("numpy", "1.26.4"), package("pip", "24.0")],
+        pth_files: Vec::new(),
+        models: vec![Model {
+            path: "model/".into(),
+            kind: ModelKind::File,
+            sha256: "sha256:aa".into(),
+            size: 1,
+            files: Vec::new(),
+        }],
+        golden: Vec::new(),
+        system_packages: vec![SystemPackage {
+            name: "libc6".into(),
+            version: "2.36-9".into(),
+            manager: "dpkg".into(),
+        }],
+        image: Some(Image {
+            workdir: Some("/app".into()),
+            ..Image::default()
+        }),
+    }
+}
+
+/// One change to the target gives exactly one finding, with that code and subject.
+fn single(change: impl FnOnce(&mut Lock)) -> Finding {
+    let baseline = runtime();
+    let mut target = runtime();
+    change(&mut target);
+    let mut findings = diff(&baseline, &target);
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    findings.remove(0)
+}
+
+fn numpy(lock: &mut Lock) -> &mut Package {
+    &mut lock.packages[0]
+}
+
+#[test]
+fn identical_runtimes_give_no_finding() {
+    assert!(diff(&runtime(), &runtime()).is_empty());
+}
+
+#[test]
+fn python_implementation() {
+    let f = single(|l| l.python.as_mut().unwrap().implementation = "pypy".into());
+    assert_eq!(
+        (f.code, f.severity),
+        (Code::PythonImplementation, Severity::Error)
+    );
+}
+
+#[test]
+fn python_version_patch_is_a_warning_minor_an_error() {
+    let f = single(|l| l.python.as_mut().unwrap().version = "3.11.9".into());
+    assert_eq!(
+        (f.code, f.change, f.severity),
+        (Code::PythonVersion, Some(Change::Patch), Severity::Warning)
+    );
+    let f = single(|l| l.python.as_mut().unwrap().version = "3.12.0".into());
+    assert_eq!(
+        (f.code, f.change, f.severity),
+        (Code::PythonVersion, Some(Change::Minor), Severity::Error)
+    );
+}
+
+#[test]
+fn platform_os_arch_and_libc() {
+    assert_eq!(
+        single(|l| l.platform.os = "darwin".into()).code,
+        Code::PlatformOs
+    );
+    assert_eq!(
+        single(|l| l.platform.arch = "aarch64".into()).code,
+        Code::PlatformArch
+    );
+    let f = single(|l| l.platform.libc_version = Some("2.31".into()));
+    assert_eq!((f.code, f.severity), (Code::Libc, Severity::Warning));
+}
+
+#[test]
+fn package_missing_and_added() {
+    let f = single(|l| l.packages.retain(|p| p.name != "pip"));
+    assert_eq!(
+        (f.code, f.subject.as_str(), f.severity),
+        (Code::PackageMissing, "pip", Severity::Error)
+    );
+    let f = single(|l| l.packages.push(package("requests", "2.32.3")));
+    assert_eq!(
+        (f.code, f.subject.as_str(), f.severity),
+        (Code::PackageAdded, "requests", Severity::Warning)
+    );
+}
+
+#[test]
+fn package_version_is_classified() {
+    let f = single(|l| numpy(l).version = "2.0.2".into());
+    assert_eq!(f.code, Code::PackageVersion);
+    assert_eq!(
+        (f.change, f.direction),
+        (Some(Change::Major), Some(Direction::Upgrade))
+    );
+    assert_eq!(f.message, "numpy 1.26.4 -> 2.0.2 (major upgrade)");
+    assert_eq!(
+        (f.baseline.as_deref(), f.target.as_deref()),
+        (Some("1.26.4"), Some("2.0.2"))
+    );
+    // Equal by PEP 440: no finding.
+    let baseline = runtime();
+    let mut target = runtime();
+    numpy(&mut target).version = "1.26.4.0".into();
+    assert!(diff(&baseline, &target).is_empty());
+}
+
+#[test]
+fn package_build_local_label_wheel_tag_installer_source() {
+    let f = single(|l| {
+        numpy(l).version = "1.26.4+cpu".into();
+    });
+    assert_eq!(
+        (f.code, f.change),
+        (Code::PackageBuild, Some(Change::Local))
+    );
+    let f = single(|l| numpy(l).wheel_tags = vec!["cp311-cp311-musllinux_1_1_x86_64".into()]);
+    assert_eq!(f.code, Code::PackageBuild);
+    let f = single(|l| numpy(l).installer = Some("uv".into()));
+    assert_eq!(
+        (f.code, f.target.as_deref()),
+        (Code::PackageBuild, Some("uv"))
+    );
+    let f = single(|l| {
+        numpy(l).source = Some(PackageSource::Directory);
+        numpy(l).editable = true;
+    });
+    assert_eq!(
+        (f.code, f.target.as_deref()),
+        (Code::PackageBuild, Some("directory (editable)"))
+    );
+}
+
+#[test]
+fn package_files() {
+    let f = single(|l| numpy(l).record = Some("sha256:22".into()));
+    assert_eq!(
+        (f.code, f.severity),
+        (Code::PackageFiles, Severity::Warning)
+    );
+}
+
+#[test]
+fn model_missing_and_hash() {
+    let f = single(|l| l.models.clear());
+    assert_eq!((f.code, f.subject.as_str()), (Code::ModelMissing, "model/"));
+    let f = single(|l| l.models[0].sha256 = "sha256:bb".into());
+    assert_eq!((f.code, f.severity), (Code::ModelHash, Severity::Error));
+}
+
+#[test]
+fn env_var_set_unset_changed() {
+    let f = single(|l| {
+        l.env.set.insert("OMP_NUM_THREADS".into(), "8".into());
+    });
+    assert_eq!(
+        (f.code, f.subject.as_str(), f.target.as_deref()),
+        (Code::EnvVar, "OMP_NUM_THREADS", Some("8"))
+    );
+    let f = single(|l| {
+        l.env.set.remove("OMP_NUM_THREADS");
+        l.env.unset.push("OMP_NUM_THREADS".into());
+    });
+    assert_eq!(f.target, None);
+}
+
+#[test]
+fn system_package_only_when_both_sides_list_them() {
+    let f = single(|l| l.system_packages[0].version = "2.36-10".into());
+    assert_eq!((f.code, f.severity), (Code::SystemPackage, Severity::Info));
+    let baseline = runtime();
+    let mut target = runtime();
+    target.system_packages.clear();
+    assert!(
+        diff(&baseline, &target).is_empty(),
+        "a dev snapshot lists none"
+    );
+}
+
+#[test]
+fn image_config() {
+    let f = single(|l| l.image.as_mut().unwrap().workdir = Some("/srv".into()));
+    assert_eq!(
+        (f.code, f.subject.as_str(), f.severity),
+        (Code::ImageConfig, "workdir", Severity::Info)
+    );
+}

@@ -1,0 +1,136 @@
+//! Everything a run depends on, resolved once by the CLI (flags, `envlock.toml`, the
+//! `ENVLOCK_*` variables) and passed down. The library reads no process environment of its
+//! own: what it needs of it arrives here, in [`Environment`].
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::Config;
+
+/// How long an interpreter may take to answer the probe, unless `ENVLOCK_PROBE_TIMEOUT` says.
+pub(crate) const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What one run of envlock works with.
+#[derive(Debug)]
+pub struct Settings {
+    /// `envlock.toml` (or its defaults when there is none), already checked.
+    pub config: Config,
+    /// The folder the config's relative paths start from.
+    pub config_folder: PathBuf,
+    /// `--model` paths; `None` takes the config's `models`.
+    pub models: Option<Vec<String>>,
+    /// The process environment the runtime is captured in.
+    pub environment: Environment,
+    /// How long the probe may take, in a local interpreter or an image.
+    pub probe_timeout: Duration,
+    /// Where interpreter answers are cached; `None` turns the cache off.
+    pub cache_folder: Option<PathBuf>,
+    /// Run nothing from an image (static capture, no golden cases there).
+    pub no_exec: bool,
+    /// Pull images from their registry before capturing them.
+    pub pull: bool,
+    /// Run golden cases (`diff`), or record them (`snapshot`).
+    pub golden: bool,
+}
+
+impl Settings {
+    /// Settings with no config, flags or variables: what envlock does by default in `folder`.
+    pub fn new(environment: Environment) -> Settings {
+        Settings {
+            config: Config::default(),
+            config_folder: PathBuf::from("."),
+            models: None,
+            environment,
+            probe_timeout: DEFAULT_PROBE_TIMEOUT,
+            cache_folder: None,
+            no_exec: false,
+            pull: false,
+            golden: true,
+        }
+    }
+
+    /// The model paths to capture: `--model`, else the config's.
+    pub(crate) fn model_paths(&self) -> &[String] {
+        self.models.as_deref().unwrap_or(&self.config.models)
+    }
+}
+
+/// The variables of the process that runs envlock, taken once.
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    variables: BTreeMap<OsString, OsString>,
+}
+
+impl Environment {
+    /// This process's variables.
+    pub fn of_process() -> Environment {
+        Environment {
+            variables: std::env::vars_os().collect(),
+        }
+    }
+
+    /// Variables given one by one (for tests and embedding).
+    pub fn from_pairs<K: Into<OsString>, V: Into<OsString>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Environment {
+        Environment {
+            variables: pairs
+                .into_iter()
+                .map(|(key, value)| (key.into(), value.into()))
+                .collect(),
+        }
+    }
+
+    /// A variable's value; an empty one counts as unset.
+    pub fn get(&self, name: &str) -> Option<&OsStr> {
+        self.variables
+            .get(OsStr::new(name))
+            .map(OsString::as_os_str)
+            .filter(|value| !value.is_empty())
+    }
+
+    /// A variable's value as text (lossy), set or not.
+    pub(crate) fn text(&self, name: &str) -> Option<String> {
+        self.variables
+            .get(OsStr::new(name))
+            .map(|value| value.to_string_lossy().into_owned())
+    }
+
+    /// The folders of `PATH`.
+    pub(crate) fn path_folders(&self) -> Vec<PathBuf> {
+        self.get("PATH")
+            .map(|path| std::env::split_paths(path).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// `1.5s`, `30s`: a duration as a person writes it.
+pub(crate) fn seconds(duration: Duration) -> String {
+    let value = duration.as_secs_f64();
+    if value.fract() == 0.0 {
+        format!("{value:.0}s")
+    } else {
+        format!("{}s", (value * 1000.0).round() / 1000.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_keep_their_fraction() {
+        assert_eq!(seconds(Duration::from_secs(30)), "30s");
+        assert_eq!(seconds(Duration::from_millis(500)), "0.5s");
+    }
+
+    #[test]
+    fn empty_variables_are_unset() {
+        let environment = Environment::from_pairs([("A", ""), ("B", "x")]);
+        assert_eq!(environment.get("A"), None);
+        assert_eq!(environment.get("B"), Some(OsStr::new("x")));
+        assert_eq!(environment.text("A").as_deref(), Some(""));
+    }
+}
