@@ -97,32 +97,29 @@ pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checke
             .map(|model| model.path.clone())
             .collect()
     };
-    let checked = capture_operand(target, &target_source, &models, settings, &session)?;
+    let other = capture_operand(target, &target_source, &models, settings, &session)?;
     let mut warnings = base.warnings;
-    warnings.extend(checked.warnings.iter().cloned());
-    let mut findings = diff::diff(&base.lock, &checked.lock);
-    let mut cases = Vec::new();
-    if settings.golden && !base.lock.golden.is_empty() {
+    warnings.extend(other.warnings);
+    let mut findings = diff::diff(&base.lock, &other.lock);
+    let cases = if settings.golden && !base.lock.golden.is_empty() {
         if runs_nothing(settings, &target_source) {
             warnings.push("golden cases not run: `--no-exec` runs nothing from the image".into());
+            Vec::new()
         } else {
-            let inputs = golden::Inputs {
-                lock_folder: match &baseline_source {
-                    Source::Lock(path) => Some(lock::containing_folder(path).to_path_buf()),
-                    _ => None,
-                },
-                config_folder: settings.config_folder.clone(),
-            };
-            let runner = golden::runner(&target_source, settings, &session)?;
-            let target = match &runner {
-                Some(runner) => golden::Target::Live(runner.as_ref()),
-                None => golden::Target::Recorded(&checked.lock.golden),
-            };
-            let judged = golden::check(&base.lock.golden, target, &inputs)?;
+            let judged = check_golden(
+                settings,
+                &session,
+                &baseline_source,
+                &base.lock,
+                &target_source,
+                &other.lock,
+            )?;
             findings.extend(diff::golden_findings(&judged));
-            cases = judged.into_iter().map(|case| case.result).collect();
+            judged.into_iter().map(|case| case.result).collect()
         }
-    }
+    } else {
+        Vec::new()
+    };
     let findings = settings.config.policy.apply(findings);
     Ok(Checked {
         report: Report::new(baseline, target, findings, cases),
@@ -154,6 +151,30 @@ fn capture_operand(
         },
         other => other,
     })
+}
+
+/// Runs the baseline's golden cases in the target (or looks them up in a target lock).
+fn check_golden(
+    settings: &Settings,
+    session: &Session,
+    baseline_source: &Source,
+    baseline: &Lock,
+    target_source: &Source,
+    target: &Lock,
+) -> Result<Vec<golden::Judged>> {
+    let inputs = golden::Inputs {
+        lock_folder: match baseline_source {
+            Source::Lock(path) => Some(lock::containing_folder(path).to_path_buf()),
+            _ => None,
+        },
+        config_folder: settings.config_folder.clone(),
+    };
+    let runner = golden::runner(target_source, settings, session)?;
+    let outputs = match &runner {
+        Some(runner) => golden::Target::Live(runner.as_ref()),
+        None => golden::Target::Recorded(&target.golden),
+    };
+    golden::check(&baseline.golden, outputs, &inputs)
 }
 
 /// Whether `source` is an image that `--no-exec` forbids running anything in.

@@ -36,7 +36,8 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Settings with no config, flags or variables: what envlock does by default in `folder`.
+    /// Settings with no config file, flags or `ENVLOCK_*` variables: envlock's defaults in
+    /// `environment`.
     pub fn new(environment: Environment) -> Settings {
         Settings {
             config: Config::default(),
