@@ -20,6 +20,9 @@ pub struct Config {
     /// Model files and folders to hash, relative to the config's folder.
     #[serde(default)]
     pub models: Vec<String>,
+    /// `[image]`: how images are captured.
+    #[serde(default)]
+    pub image: ImageSection,
     /// Where a model of the dev side is inside the image, when not at the same path under
     /// the image's WORKDIR: `"model/" = "/opt/models/current"`.
     #[serde(default)]
@@ -30,6 +33,15 @@ pub struct Config {
     /// The gate's policy for `envlock diff`.
     #[serde(default)]
     pub policy: crate::diff::Policy,
+}
+
+/// `[image]` of `envlock.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ImageSection {
+    /// The interpreter to capture in images: a path inside the image, or a name looked up on
+    /// the image's `PATH`. Without it, the one the image's ENTRYPOINT/CMD runs.
+    pub python: Option<String>,
 }
 
 impl Config {

@@ -193,6 +193,17 @@ pub enum Error {
         /// Exit code and the tail of its stderr.
         detail: String,
     },
+    /// The interpreter asked for with `--python` (or `[image] python`) is not a Python the
+    /// image has.
+    #[error("`{path}` in image `{reference}` is not a Python interpreter: {detail}")]
+    ImagePython {
+        /// The path or name as given.
+        path: String,
+        /// The image.
+        reference: String,
+        /// What is wrong.
+        detail: String,
+    },
     /// A `--model` path does not exist in the image.
     #[error("model `{path}` not found in image `{reference}`")]
     ModelNotInImage {
@@ -294,6 +305,9 @@ impl Error {
             }
             Error::ImageProbeFailed { .. } => {
                 "capture without running anything in the image with `--no-exec`".to_string()
+            }
+            Error::ImagePython { .. } => {
+                "`--python` with `--image` (or `[image] python`) takes a path inside the image, or a name looked up on the image's PATH; leave it out to capture the Python the image's ENTRYPOINT/CMD runs".to_string()
             }
             Error::ModelNotInImage { .. } | Error::ImageModel { .. } => {
                 "`--model` with `--image` takes a path inside the image; a relative one starts at the image's WORKDIR".to_string()

@@ -66,6 +66,8 @@ pub struct Checked {
     pub report: Report,
     /// Things skipped while capturing either side, one line each.
     pub warnings: Vec<String>,
+    /// How either side was captured, when people should know, one line each.
+    pub notes: Vec<String>,
 }
 
 /// Compares `target` with `baseline` (each a lock file, `python:PATH` or an image): both are
@@ -100,6 +102,8 @@ pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checke
     let other = capture_operand(target, &target_source, &models, settings, &session)?;
     let mut warnings = base.warnings;
     warnings.extend(other.warnings);
+    let mut notes = base.notes;
+    notes.extend(other.notes);
     let mut findings = diff::diff(&base.lock, &other.lock);
     let cases = if settings.golden && !base.lock.golden.is_empty() {
         if runs_nothing(settings, &target_source) {
@@ -124,6 +128,7 @@ pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checke
     Ok(Checked {
         report: Report::new(baseline, target, findings, cases),
         warnings,
+        notes,
     })
 }
 
@@ -169,7 +174,7 @@ fn check_golden(
         },
         config_folder: settings.config_folder.clone(),
     };
-    let runner = golden::runner(target_source, settings, session)?;
+    let runner = golden::runner(target_source, target, settings, session)?;
     let outputs = match &runner {
         Some(runner) => golden::Target::Live(runner.as_ref()),
         None => golden::Target::Recorded(&target.golden),
@@ -199,7 +204,7 @@ fn record_golden(
             .push("golden cases not run: `--no-exec` runs nothing from the image".into());
         return Ok(());
     }
-    if let Some(runner) = golden::runner(source, settings, session)? {
+    if let Some(runner) = golden::runner(source, &snapshot.lock, settings, session)? {
         snapshot.lock.golden = golden::record(specs, &settings.config_folder, runner.as_ref())?;
     }
     Ok(())

@@ -21,6 +21,8 @@ pub struct Settings {
     pub config_folder: PathBuf,
     /// `--model` paths; `None` takes the config's `models`.
     pub models: Option<Vec<String>>,
+    /// `--python` with `--image`: the interpreter to capture inside images.
+    pub image_python: Option<String>,
     /// The process environment the runtime is captured in.
     pub environment: Environment,
     /// How long the probe may take, in a local interpreter or an image.
@@ -43,12 +45,23 @@ impl Settings {
             config: Config::default(),
             config_folder: PathBuf::from("."),
             models: None,
+            image_python: None,
             environment,
             probe_timeout: DEFAULT_PROBE_TIMEOUT,
             cache_folder: None,
             no_exec: false,
             pull: false,
             golden: true,
+        }
+    }
+
+    /// The interpreter asked for inside images, and how: `--python`, else `[image] python`.
+    pub(crate) fn requested_image_python(&self) -> Option<(String, crate::lock::SelectedBy)> {
+        use crate::lock::SelectedBy;
+        match (&self.image_python, &self.config.image.python) {
+            (Some(python), _) => Some((python.clone(), SelectedBy::Flag)),
+            (None, Some(python)) => Some((python.clone(), SelectedBy::Config)),
+            (None, None) => None,
         }
     }
 

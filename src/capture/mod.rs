@@ -27,6 +27,8 @@ pub struct Snapshot {
     pub lock: Lock,
     /// Things skipped along the way, one line each.
     pub warnings: Vec<String>,
+    /// What people should know about how it was captured, one line each.
+    pub notes: Vec<String>,
 }
 
 /// Where model paths start on the host.
@@ -51,6 +53,7 @@ pub(crate) fn capture(
         Source::Lock(path) => Ok(Snapshot {
             lock: read_lock(path)?,
             warnings: Vec::new(),
+            notes: Vec::new(),
         }),
         Source::Python(explicit) => {
             let interpreter = python::configured_interpreter(explicit.as_deref(), settings)?;
@@ -64,7 +67,7 @@ pub(crate) fn capture(
                     (model.clone(), path)
                 })
                 .collect();
-            python::snapshot(&interpreter, &on_disk, settings, progress)
+            python::snapshot(interpreter, &on_disk, settings, progress)
         }
         Source::Image(reference) => {
             let inside = settings.config.image_models(models);

@@ -63,6 +63,9 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
     for warning in &checked.warnings {
         terminal::warning(warning);
     }
+    for note in &checked.notes {
+        terminal::note(note);
+    }
     let report = &checked.report;
     anstream::print!("{}", report.render(args.format, args.fail_on));
     Ok(if report.fails(args.fail_on) {

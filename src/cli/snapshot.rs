@@ -21,8 +21,10 @@ use crate::{Progress, Source};
 The interpreter is `--python`, else `python` in envlock.toml, else `$VIRTUAL_ENV/bin/python`,
 else `python3` on PATH. The probe may take ENVLOCK_PROBE_TIMEOUT seconds (default 30).")]
 pub(super) struct Args {
-    /// Python interpreter to capture (a path, or a command name on PATH).
-    #[arg(long, value_name = "PATH", conflicts_with = "image")]
+    /// Python interpreter to capture (a path, or a command name on PATH). With --image, a
+    /// path inside the image or a name on its PATH; without it, the image's own
+    /// ENTRYPOINT/CMD decides (see "Which Python is captured" in the README).
+    #[arg(long, value_name = "PATH")]
     python: Option<PathBuf>,
     /// Capture a Docker image of the local engine instead (never pulled). Its Python runs
     /// the probe in a locked-down container: no network, read-only, no capabilities.
@@ -57,7 +59,13 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
         check_output_folder(path)?;
     }
     let source = match &args.image {
-        Some(reference) => Source::Image(reference.clone()),
+        Some(reference) => {
+            settings.image_python = args
+                .python
+                .as_ref()
+                .map(|python| python.to_string_lossy().into_owned());
+            Source::Image(reference.clone())
+        }
         None => Source::Python(args.python.clone()),
     };
     let progress = Bar::new(std::io::stderr().is_terminal());
@@ -65,6 +73,9 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
     progress.finish();
     for warning in &snapshot.warnings {
         terminal::warning(warning);
+    }
+    for note in &snapshot.notes {
+        terminal::note(note);
     }
     let summary = summary(&snapshot.lock);
     match &args.output {

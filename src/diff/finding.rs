@@ -61,6 +61,8 @@ pub enum Code {
     GoldenError,
     /// A policy ignore rule matched nothing (so policies do not rot).
     PolicyUnused,
+    /// A package of a conda prefix is added, removed, or another version or build.
+    CondaPackage,
 }
 
 /// How serious a finding is. Ordered: `info < warning < error`.
@@ -102,6 +104,8 @@ pub(crate) enum Area {
     Platform,
     /// Python distributions.
     Packages,
+    /// Packages of a conda prefix.
+    CondaPackages,
     /// Model files.
     Models,
     /// Allow-listed environment.
@@ -187,6 +191,7 @@ impl Code {
             Code::ImageConfig => Area::Image,
             Code::GoldenMismatch | Code::GoldenError => Area::Golden,
             Code::PolicyUnused => Area::Policy,
+            Code::CondaPackage => Area::CondaPackages,
         }
     }
 
@@ -238,6 +243,7 @@ pub(crate) fn default_severity(code: Code, change: Option<Change>) -> Severity {
         | Code::PackageAdded
         | Code::PackageBuild
         | Code::PackageFiles
+        | Code::CondaPackage
         | Code::EnvVar => Warning,
         Code::SystemPackage | Code::ImageConfig | Code::PolicyUnused => Info,
     }
@@ -254,7 +260,7 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", code.as_str()));
             assert_eq!(serde_json::from_str::<Code>(&json).unwrap(), code);
         }
-        assert_eq!(Code::all().count(), 18);
+        assert_eq!(Code::all().count(), 19);
         assert_eq!(Area::SystemPackages.as_str(), "system-packages");
         assert_eq!(Severity::Warning.as_str(), "warning");
     }

@@ -9,7 +9,7 @@ mod version;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::lock::{Lock, Model, Package};
+use crate::lock::{CondaPackage, Lock, Model, Package};
 pub(crate) use finding::Area;
 pub use finding::{Code, Finding, Severity};
 pub(crate) use golden::golden_findings;
@@ -53,6 +53,7 @@ pub(crate) fn diff(baseline: &Lock, target: &Lock) -> Vec<Finding> {
     diff_packages(&baseline.packages, &target.packages, &mut findings);
     diff_models(&baseline.models, &target.models, &mut findings);
     diff_env(baseline, target, &mut findings);
+    diff_conda_packages(baseline, target, &mut findings);
     diff_system_packages(baseline, target, &mut findings);
     diff_image(baseline, target, &mut findings);
     let mut findings = findings.0;
@@ -353,6 +354,65 @@ fn diff_env(baseline: &Lock, target: &Lock, findings: &mut Findings) {
             after.cloned(),
             format!("{name} {} -> {}", show(before), show(after)),
         );
+    }
+}
+
+fn diff_conda_packages(baseline: &Lock, target: &Lock, findings: &mut Findings) {
+    // Only two conda runtimes are compared: a venv against a conda image says nothing here.
+    if baseline.conda_packages.is_empty() || target.conda_packages.is_empty() {
+        return;
+    }
+    let index = |lock: &Lock| -> BTreeMap<String, CondaPackage> {
+        let packages = lock.conda_packages.iter();
+        packages.map(|p| (p.name.clone(), p.clone())).collect()
+    };
+    let (old, new) = (index(baseline), index(target));
+    let names: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    let spec = |package: &CondaPackage| format!("{}={}", package.version, package.build);
+    for name in names {
+        let (before, after) = match (old.get(name), new.get(name)) {
+            (Some(before), Some(after)) => (before, after),
+            (before, after) => {
+                let (before, after) = (before.map(spec), after.map(spec));
+                let show = |value: &Option<String>| value.clone().unwrap_or("absent".into());
+                let message = format!("conda package {name} {} -> {}", show(&before), show(&after));
+                findings.push(Code::CondaPackage, name, before, after, message);
+                continue;
+            }
+        };
+        let (old_spec, new_spec) = (Some(spec(before)), Some(spec(after)));
+        let finding = if !version::same(&before.version, &after.version) {
+            let classified = version::classify(&before.version, &after.version);
+            let message = format!(
+                "conda package {name} {} -> {}{}",
+                spec(before),
+                spec(after),
+                describe(classified)
+            );
+            Finding::new(Code::CondaPackage, name, old_spec, new_spec, message)
+                .classified(classified)
+        } else if before.build != after.build {
+            let message = format!(
+                "conda package {name} {}: same version, build {} -> {}",
+                before.version, before.build, after.build
+            );
+            let mut finding = Finding::new(Code::CondaPackage, name, old_spec, new_spec, message);
+            finding.change = Some(Change::Build);
+            finding
+        } else if before.channel != after.channel {
+            let channel =
+                |package: &CondaPackage| package.channel.clone().unwrap_or("unknown".into());
+            let message = format!(
+                "conda package {name} {}: channel {} -> {}",
+                before.version,
+                channel(before),
+                channel(after)
+            );
+            Finding::new(Code::CondaPackage, name, old_spec, new_spec, message)
+        } else {
+            continue;
+        };
+        findings.0.push(finding);
     }
 }
 

@@ -35,6 +35,7 @@ fn runtime() -> Lock {
             cache_tag: None,
             sys_path: Vec::new(),
             markers: BTreeMap::new(),
+            selected_by: None,
         }),
         platform: Platform {
             os: "linux".into(),
@@ -47,6 +48,7 @@ fn runtime() -> Lock {
         env: crate::capture::env::capture(|name| (name == "OMP_NUM_THREADS").then(|| "4".into())),
         packages: vec![package("numpy", "1.26.4"), package("pip", "24.0")],
         pth_files: Vec::new(),
+        conda_packages: Vec::new(),
         models: vec![Model {
             path: "model/".into(),
             kind: ModelKind::File,
@@ -236,4 +238,45 @@ fn image_config() {
         (f.code, f.subject.as_str(), f.severity),
         (Code::ImageConfig, "workdir", Severity::Info)
     );
+}
+
+#[test]
+fn conda_packages_only_between_two_conda_runtimes() {
+    let record = |version: &str, build: &str| CondaPackage {
+        name: "libopenblas".into(),
+        version: version.into(),
+        build: build.into(),
+        channel: Some("conda-forge".into()),
+    };
+    let with = |packages: Vec<CondaPackage>| {
+        let mut lock = runtime();
+        lock.conda_packages = packages;
+        lock
+    };
+    let baseline = with(vec![record("0.3.27", "pthreads_h1_0")]);
+    assert!(
+        diff(&baseline, &runtime()).is_empty(),
+        "a venv says nothing of conda"
+    );
+    let findings = diff(&baseline, &with(vec![record("0.3.27", "openmp_h2_0")]));
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!(
+        (f.code, f.change, f.severity),
+        (Code::CondaPackage, Some(Change::Build), Severity::Warning)
+    );
+    assert_eq!(f.target.as_deref(), Some("0.3.27=openmp_h2_0"));
+    let f = diff(&baseline, &with(vec![record("0.3.28", "pthreads_h1_0")])).remove(0);
+    assert_eq!(
+        (f.change, f.direction),
+        (Some(Change::Patch), Some(Direction::Upgrade))
+    );
+    let mut other = record("0.3.27", "pthreads_h1_0");
+    other.name = "mkl".into();
+    let findings = diff(
+        &baseline,
+        &with(vec![record("0.3.27", "pthreads_h1_0"), other]),
+    );
+    assert_eq!(findings[0].subject, "mkl");
+    assert_eq!(findings[0].baseline, None);
 }

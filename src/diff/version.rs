@@ -30,6 +30,8 @@ pub enum Change {
     Dev,
     /// `+label`: another build of the same version.
     Local,
+    /// The same version with another build string (conda packages).
+    Build,
 }
 
 /// Whether the target is newer or older than the baseline.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::http::call_when_ready;
 use super::local::read_input;
 use super::{substitute, CaseError, Runner};
-use crate::capture::image::{Engine, Launch};
+use crate::capture::image::{Engine, Launch, DEFAULT_PATH};
 use crate::capture::Session;
 use crate::error::Result;
 use crate::lock::{GoldenSpec, HttpCase};
@@ -20,33 +20,51 @@ use crate::process::{tail, Unfinished};
 pub(super) struct ImageRunner<'a> {
     session: &'a Session,
     image: String,
+    /// `PATH=…` with the captured interpreter's folder first, as on the dev side.
+    path: Option<String>,
 }
 
 /// Where the input is mounted inside the container.
 const INPUT_FOLDER: &str = "/envlock/input";
 
 impl<'a> ImageRunner<'a> {
-    /// Finds `reference` in the engine (it must exist locally).
-    pub(super) fn new(session: &'a Session, reference: &str) -> Result<ImageRunner<'a>> {
-        let image = session.run(|engine| async move {
-            let inspect = engine.inspect(reference).await?;
-            Ok(inspect.id.unwrap_or_else(|| reference.to_string()))
-        })?;
-        Ok(ImageRunner { session, image })
+    /// Finds `reference` in the engine (it must exist locally); cases run with the folder of
+    /// `python` (the captured interpreter) first on the image's `PATH`.
+    pub(super) fn new(
+        session: &'a Session,
+        reference: &str,
+        python: Option<&str>,
+    ) -> Result<ImageRunner<'a>> {
+        let inspect = session.run(|engine| engine.inspect(reference))?;
+        let image_path = inspect
+            .config
+            .and_then(|config| config.env)
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|pair| pair.strip_prefix("PATH=").map(str::to_string))
+            .unwrap_or_else(|| DEFAULT_PATH.to_string());
+        let path = python
+            .and_then(|python| python.rsplit_once('/'))
+            .map(|(bin, _)| format!("PATH={bin}:{image_path}"));
+        let image = inspect.id.unwrap_or_else(|| reference.to_string());
+        Ok(ImageRunner {
+            session,
+            image,
+            path,
+        })
     }
 }
 
 impl Runner for ImageRunner<'_> {
     fn run(&self, spec: &GoldenSpec, input: &Path) -> Result<Result<String, CaseError>> {
-        let image = self.image.as_str();
         self.session
-            .run(|engine| async move { Ok(run_case(engine, image, spec, input).await) })
+            .run(|engine| async move { Ok(run_case(engine, self, spec, input).await) })
     }
 }
 
 async fn run_case(
     engine: &Engine,
-    image: &str,
+    runner: &ImageRunner<'_>,
     spec: &GoldenSpec,
     input: &Path,
 ) -> Result<String, CaseError> {
@@ -58,12 +76,13 @@ async fn run_case(
         command: substitute(&spec.command, &inside),
         binds: vec![format!("{}:{inside}:ro", host_input.display())],
         workdir: spec.workdir.clone(),
+        env: runner.path.iter().cloned().collect(),
         stdin: spec.stdin && spec.http.is_none(),
         publish: spec.http.as_ref().map(|http| http.port),
         role: "golden",
     };
     let id = engine
-        .create(image, launch)
+        .create(&runner.image, launch)
         .await
         .map_err(|e| CaseError(e.to_string()))?;
     let result = match &spec.http {

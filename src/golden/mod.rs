@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::capture::{python, Session, Source};
 use crate::error::{Error, Result};
-use crate::lock::{GoldenCase, GoldenSpec, OutputFormat, Sha256};
+use crate::lock::{GoldenCase, GoldenSpec, Lock, OutputFormat, Sha256};
 use crate::settings::Settings;
 use compare::{Comparison, Tolerance};
 
@@ -34,19 +34,27 @@ pub(crate) trait Runner {
     fn run(&self, spec: &GoldenSpec, input: &Path) -> Result<Result<String, CaseError>>;
 }
 
-/// Where golden cases run for `source`: `None` for a lock (its outputs are recorded).
+/// Where golden cases run for `source` (captured as `captured`): `None` for a lock (its
+/// outputs are recorded).
 pub(crate) fn runner<'a>(
     source: &Source,
+    captured: &Lock,
     settings: &'a Settings,
     session: &'a Session,
 ) -> Result<Option<Box<dyn Runner + 'a>>> {
     Ok(match source {
         Source::Lock(_) => None,
         Source::Python(explicit) => Some(Box::new(local::LocalRunner {
-            interpreter: python::configured_interpreter(explicit.as_deref(), settings)?,
+            interpreter: python::configured_interpreter(explicit.as_deref(), settings)?.0,
             settings,
         })),
-        Source::Image(reference) => Some(Box::new(image::ImageRunner::new(session, reference)?)),
+        Source::Image(reference) => {
+            let python = captured.python.as_ref();
+            let executable = python.and_then(|python| python.executable.as_deref());
+            Some(Box::new(image::ImageRunner::new(
+                session, reference, executable,
+            )?))
+        }
     })
 }
 

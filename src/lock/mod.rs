@@ -41,6 +41,10 @@ pub struct Lock {
     /// `.pth` files found on `sys.path`: they add paths and can run code at start-up.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pth_files: Vec<PthFile>,
+    /// Packages of the conda prefix the interpreter lives in (`conda-meta/*.json`), sorted
+    /// by name: conda's builds and the non-Python libraries (MKL, OpenBLAS, CUDA) it brings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conda_packages: Vec<CondaPackage>,
     /// Model files and folders, in the order given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<Model>,
@@ -86,6 +90,10 @@ pub struct Image {
     /// Exposed ports, e.g. `5000/tcp`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exposed_ports: Vec<String>,
+    /// Other interpreters the image has on its `PATH`, when the captured one is not
+    /// `python3` there (the image runs a venv's Python, say).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_pythons: Vec<String>,
     /// Names (never values) of the config's variables outside the allow-list: image
     /// environments often hold secrets.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -229,6 +237,21 @@ pub struct SystemPackage {
     pub manager: String,
 }
 
+/// `[[conda-packages]]`: a package record of a conda prefix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct CondaPackage {
+    /// The package's name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// The build string, e.g. `pthreads_h413a1c8_0`: another build of the same version.
+    pub build: String,
+    /// The channel it came from, e.g. `conda-forge` (a channel URL is shortened to its name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+}
+
 /// How an image's runtime was read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -324,6 +347,30 @@ pub struct Python {
     /// The PEP 508 marker environment (`python_full_version`, `platform_machine`, ...).
     #[serde(default)]
     pub markers: BTreeMap<String, String>,
+    /// How the interpreter was chosen (see [`SelectedBy`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected_by: Option<SelectedBy>,
+}
+
+/// How the captured interpreter was chosen.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, strum::AsRefStr,
+)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum SelectedBy {
+    /// `--python`.
+    Flag,
+    /// `python` (dev) or `[image] python` (images) in `envlock.toml`.
+    Config,
+    /// An image's ENTRYPOINT names it (directly or through a wrapper).
+    Entrypoint,
+    /// An image's CMD names it (directly, through a wrapper or a shell's `-c`).
+    Cmd,
+    /// The shebang of the script the image runs names it.
+    Shebang,
+    /// Found on `PATH` (`python3`, then `python`; or `$VIRTUAL_ENV` on the dev side).
+    Path,
 }
 
 /// `[platform]`.

@@ -22,14 +22,14 @@ pub(super) fn render(report: &Report, gate: Severity) -> String {
         "envlock diff {} -> {}",
         report.baseline, report.target
     ));
-    let with_golden = report
-        .findings
-        .iter()
-        .any(|f| f.code.area() == Area::Golden);
-    let areas = AREAS
-        .iter()
-        .copied()
-        .chain(with_golden.then_some(Area::Golden));
+    // Areas only some runtimes have (conda, golden cases) are cases only when they have
+    // findings.
+    let present = |area: Area| report.findings.iter().any(|f| f.code.area() == area);
+    let areas = AREAS.iter().copied().chain(
+        [Area::CondaPackages, Area::Golden]
+            .into_iter()
+            .filter(|area| present(*area)),
+    );
     for area in areas {
         let findings: Vec<_> = report
             .findings

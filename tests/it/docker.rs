@@ -247,20 +247,43 @@ pub fn containers_of(image: &str) -> Vec<String> {
 
 /// What `importlib.metadata` reports inside `image`, run with its own `python3`.
 pub fn importlib_in_image(image: &str) -> std::collections::BTreeSet<(String, String)> {
+    importlib_with(image, "python3")
+}
+
+/// What `importlib.metadata` reports inside `image` (as its USER), run with `python`.
+pub fn importlib_with(image: &str, python: &str) -> std::collections::BTreeSet<(String, String)> {
     crate::support::importlib_answer(
         Command::new("docker")
-            .args([
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                "--entrypoint",
-                "python3",
-                image,
-                "-c",
-            ])
+            .args(["run", "--rm", "--network", "none", "--entrypoint"])
+            .args([python, image, "-c"])
             .arg(crate::support::IMPORTLIB_SCRIPT),
     )
+}
+
+/// `base` with the Dockerfile `lines` added (ENTRYPOINT, CMD, USER, ENV), tagged by their
+/// hash so that a second run reuses it.
+pub fn derived(base: &str, lines: &str) -> String {
+    let mut hash = 0xcbf29ce484222325u64;
+    for byte in base.bytes().chain(lines.bytes()) {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x100000001b3);
+    }
+    let tag = format!("envlock-test/derived:{hash:016x}");
+    if image_exists(&tag) {
+        return tag;
+    }
+    let dockerfile = format!("FROM {base}\n{lines}\n");
+    let mut child = Command::new("docker")
+        .args(["build", "-q", "-t", &tag, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), dockerfile.as_bytes()).unwrap();
+    assert!(
+        child.wait().unwrap().success(),
+        "building {tag}:\n{dockerfile}"
+    );
+    tag
 }
 
 /// A copy of fixture `name` with its own image id, for a test that checks for leftover

@@ -13,6 +13,7 @@ mod docker;
 mod golden;
 mod image;
 mod image_diff;
+mod interpreters;
 mod lock_file;
 mod models;
 mod python_accuracy;

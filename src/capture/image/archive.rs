@@ -125,12 +125,26 @@ pub(super) async fn stat(engine: &Engine, id: &str, path: &str) -> Option<Stat> 
 
 /// A small file's bytes (symlinks resolved inside the container), or `None` if absent.
 pub(super) async fn read_file(engine: &Engine, id: &str, path: &str) -> Option<Vec<u8>> {
-    let resolved = stat(engine, id, path).await?.resolved;
-    read_archive(engine, id, &resolved, |tar| {
+    read_head(engine, id, path, WANTED.limit).await
+}
+
+/// At most `limit` bytes from the start of a file (symlinks resolved inside the
+/// container), or `None` if it is absent or a folder.
+pub(super) async fn read_head(
+    engine: &Engine,
+    id: &str,
+    path: &str,
+    limit: u64,
+) -> Option<Vec<u8>> {
+    let found = stat(engine, id, path).await?;
+    if found.is_folder {
+        return None;
+    }
+    read_archive(engine, id, &found.resolved, move |tar| {
         let mut archive = tar::Archive::new(tar);
         let mut bytes = Vec::new();
         if let Some(entry) = archive.entries()?.next() {
-            entry?.take(WANTED.limit).read_to_end(&mut bytes)?;
+            entry?.take(limit).read_to_end(&mut bytes)?;
         }
         Ok(bytes)
     })

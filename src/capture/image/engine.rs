@@ -37,6 +37,8 @@ pub(crate) struct Launch {
     pub binds: Vec<String>,
     /// The working folder; `None` keeps the image's.
     pub workdir: Option<String>,
+    /// `NAME=value` variables over the image's own.
+    pub env: Vec<String>,
     /// Whether input will be written to its stdin.
     pub stdin: bool,
     /// A container port to publish on 127.0.0.1 (gives the container a network).
@@ -173,6 +175,7 @@ impl Engine {
             entrypoint,
             cmd,
             working_dir: launch.workdir.clone(),
+            env: (!launch.env.is_empty()).then(|| launch.env.clone()),
             labels: Some(HashMap::from([(
                 LABEL.to_string(),
                 launch.role.to_string(),

@@ -9,50 +9,41 @@ use crate::error::{Error, Result};
 use crate::process::Unfinished;
 use crate::settings::seconds;
 
-/// Runs the probe with `python3`, then `python`, resolved on the image's PATH. `None` when
-/// the image has neither. On success the container is kept (stopped) for reading models.
+/// Runs the probe with `program` (an absolute path in the image) in a throwaway container.
 pub(super) async fn run_probe(
     engine: &Engine,
     reference: &str,
     image_id: &str,
+    program: &str,
     limit: Duration,
-) -> Result<Option<(String, Answer)>> {
-    for program in ["python3", "python"] {
-        let launch = Launch {
-            command: probe::image_command(program),
-            role: "probe",
-            ..Launch::default()
-        };
-        let container = engine.create(image_id, launch).await?;
-        let failed = |detail: String| Error::ImageProbeFailed {
+) -> Result<Answer> {
+    let launch = Launch {
+        command: probe::image_command(program),
+        role: "probe",
+        ..Launch::default()
+    };
+    let container = engine.create(image_id, launch).await?;
+    let failed = |detail: String| Error::ImageProbeFailed {
+        reference: reference.to_string(),
+        detail,
+    };
+    let outcome = match engine.run(&container, limit, None).await {
+        Ok(finished) if finished.success() => Answer::parse(&finished.stdout)
+            .map_err(|error| failed(format!("its output is not the probe's answer ({error})"))),
+        Ok(finished) => Err(failed(format!(
+            "`{program}` exited with {}; its last words: `{}`",
+            finished.exit(),
+            crate::process::tail(&finished.stderr, 3)
+        ))),
+        Err(Unfinished::NotStarted(error)) => Err(failed(format!(
+            "`{program}` could not be started ({error})"
+        ))),
+        Err(Unfinished::Timeout) => Err(Error::ImageProbeTimeout {
             reference: reference.to_string(),
-            detail,
-        };
-        let outcome = match engine.run(&container, limit, None).await {
-            Ok(finished) if finished.success() => Answer::parse(&finished.stdout)
-                .map_err(|error| failed(format!("its output is not the probe's answer ({error})"))),
-            Ok(finished) => Err(failed(format!(
-                "`{program}` exited with {}; its last words: `{}`",
-                finished.exit(),
-                crate::process::tail(&finished.stderr, 3)
-            ))),
-            Err(Unfinished::NotStarted(_)) => {
-                engine.remove(&container).await;
-                continue;
-            }
-            Err(Unfinished::Timeout) => Err(Error::ImageProbeTimeout {
-                reference: reference.to_string(),
-                limit: seconds(limit),
-            }),
-            Err(Unfinished::Engine(error)) => Err(error),
-        };
-        return match outcome {
-            Ok(answer) => Ok(Some((container, answer))),
-            Err(error) => {
-                engine.remove(&container).await;
-                Err(error)
-            }
-        };
-    }
-    Ok(None)
+            limit: seconds(limit),
+        }),
+        Err(Unfinished::Engine(error)) => Err(error),
+    };
+    engine.remove(&container).await;
+    outcome
 }

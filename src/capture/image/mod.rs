@@ -11,24 +11,27 @@ mod archive;
 mod engine;
 mod exec;
 mod models;
+mod select;
 mod session;
 mod static_python;
 mod system;
 
 pub(crate) use engine::{Engine, Launch};
+pub(crate) use select::DEFAULT_PATH;
 pub(crate) use session::Session;
 
 use std::collections::BTreeMap;
 
 use bollard::models::{ImageConfig, ImageInspect};
 
+use super::python::conda;
 use super::python::files::MemoryFiles;
 use super::python::metadata::read_sys_path;
 use super::{env, platform, python, Snapshot};
 use crate::error::{Error, Result};
 use crate::lock::{
-    CaptureMode, Header, HistoryStep, Image, Lock, Model, Package, Platform, PthFile, Python,
-    Source, SourceKind, SystemPackage,
+    CaptureMode, CondaPackage, Header, HistoryStep, Image, Lock, Model, Package, Platform, PthFile,
+    Python, SelectedBy, Source, SourceKind, SystemPackage,
 };
 use crate::settings::Settings;
 
@@ -77,6 +80,13 @@ impl Facts {
         }
     }
 
+    /// The image's `PATH`.
+    fn path(&self) -> &str {
+        self.env
+            .get("PATH")
+            .map_or(select::DEFAULT_PATH, String::as_str)
+    }
+
     fn workdir(&self) -> Option<String> {
         self.config
             .working_dir
@@ -85,16 +95,29 @@ impl Facts {
     }
 }
 
+/// The interpreter to capture in the image.
+struct Chosen {
+    /// Its absolute path inside the image (as started, symlinks not resolved).
+    path: String,
+    selected_by: SelectedBy,
+    /// `python3` (else `python`) on the image's `PATH`, when that is another file.
+    others: Vec<String>,
+}
+
 /// The runtime read from inside a container of the image.
 struct Inside {
     mode: CaptureMode,
     python: Option<Python>,
     packages: Vec<Package>,
     pth_files: Vec<PthFile>,
+    conda_packages: Vec<CondaPackage>,
     platform: Platform,
     models: Vec<Model>,
     system_packages: Vec<SystemPackage>,
+    /// Other interpreters on the image's `PATH` (see [`Chosen::others`]).
+    others: Vec<String>,
     warnings: Vec<String>,
+    notes: Vec<String>,
 }
 
 async fn capture(
@@ -110,17 +133,9 @@ async fn capture(
     if !settings.no_exec {
         refuse_foreign_platform(engine, reference, &facts).await?;
     }
-    // exec unless told otherwise; static when the image has no Python to run.
-    let probed = match settings.no_exec {
-        true => None,
-        false => exec::run_probe(engine, reference, &facts.id, settings.probe_timeout).await?,
-    };
-    let (container, answer) = match probed {
-        Some((container, answer)) => (container, Some(answer)),
-        // Created, never started: only its files are read.
-        None => (create_idle(engine, &facts.id).await?, None),
-    };
-    let inside = read_inside(engine, &container, reference, models, &facts, answer).await;
+    // Created, never started: its files are read (the probe, when it runs, has its own).
+    let container = create_idle(engine, &facts.id).await?;
+    let inside = read_inside(engine, &container, reference, models, settings, &facts).await;
     engine.remove(&container).await;
     let inside = inside?;
     let history = engine
@@ -165,14 +180,91 @@ async fn create_idle(engine: &Engine, image_id: &str) -> Result<String> {
     engine.create(image_id, launch).await
 }
 
+/// The interpreter to capture: the one asked for, else the one the image's ENTRYPOINT/CMD
+/// runs, else `python3` (then `python`) on its `PATH`. `None` when the image has none.
+async fn choose(
+    reader: &select::Reader<'_>,
+    settings: &Settings,
+    facts: &Facts,
+    reference: &str,
+    warnings: &mut Vec<String>,
+) -> Result<Option<Chosen>> {
+    let path = facts.path();
+    let mut on_path = None;
+    for name in ["python3", "python"] {
+        on_path = reader.which(name, path).await;
+        if on_path.is_some() {
+            break;
+        }
+    }
+    let chosen = match settings.requested_image_python() {
+        Some((python, by)) => {
+            let found = reader
+                .which(&python, path)
+                .await
+                .ok_or_else(|| Error::ImagePython {
+                    path: python.clone(),
+                    reference: reference.to_string(),
+                    detail: "no such file in the image (nor on its PATH)".to_string(),
+                })?;
+            Some((found, by))
+        }
+        None => from_command(reader, facts, warnings).await,
+    };
+    let (chosen, selected_by) = match (chosen, &on_path) {
+        (Some(chosen), _) => chosen,
+        (None, Some(found)) => (found.clone(), SelectedBy::Path),
+        (None, None) => return Ok(None),
+    };
+    let others = on_path
+        .into_iter()
+        .filter(|found| *found != chosen)
+        .collect();
+    Ok(Some(Chosen {
+        path: chosen,
+        selected_by,
+        others,
+    }))
+}
+
+/// The interpreter the image's ENTRYPOINT/CMD runs, found in the image.
+async fn from_command(
+    reader: &select::Reader<'_>,
+    facts: &Facts,
+    warnings: &mut Vec<String>,
+) -> Option<(String, SelectedBy)> {
+    let workdir = facts.workdir().unwrap_or_else(|| "/".to_string());
+    let command = select::Command {
+        entrypoint: facts.config.entrypoint.as_deref().unwrap_or_default(),
+        cmd: facts.config.cmd.as_deref().unwrap_or_default(),
+        workdir: &workdir,
+        path: facts.path(),
+    };
+    let choice = select::from_command(reader, &command, warnings).await?;
+    match reader.which(&choice.program, facts.path()).await {
+        Some(found) => Some((found, choice.selected_by)),
+        None => {
+            warnings.push(format!(
+                "the image's {} runs `{}`, which is not in the image; captured `python3` on its PATH instead (pass `--python PATH` to name the interpreter)",
+                choice.selected_by.as_ref().to_ascii_uppercase(),
+                choice.program
+            ));
+            None
+        }
+    }
+}
+
 async fn read_inside(
     engine: &Engine,
     container: &str,
     reference: &str,
     models: &[(String, String)],
+    settings: &Settings,
     facts: &Facts,
-    answer: Option<python::probe::Answer>,
 ) -> Result<Inside> {
+    let reader = select::Reader { engine, container };
+    let mut warnings = Vec::new();
+    let chosen = choose(&reader, settings, facts, reference, &mut warnings).await?;
     let workdir = facts.workdir().unwrap_or_else(|| "/".to_string());
     let mut hashed = Vec::with_capacity(models.len());
     for (given, inside) in models {
@@ -188,10 +280,35 @@ async fn read_inside(
         hashed.push(models::hash_model(engine, container, reference, given, &path).await?);
     }
     let system_packages = system::system_packages(engine, container).await;
-    let mut inside = match answer {
-        Some(answer) => from_probe(answer),
-        None => from_files(engine, container, reference, facts, &system_packages).await,
+    let mut inside = match &chosen {
+        Some(chosen) if !settings.no_exec => {
+            let limit = settings.probe_timeout;
+            let answer = exec::run_probe(engine, reference, &facts.id, &chosen.path, limit).await?;
+            from_probe(answer)
+        }
+        _ => {
+            let runs = Inputs {
+                container,
+                reference,
+                facts,
+                system_packages: &system_packages,
+            };
+            from_files(engine, &runs, chosen.as_ref(), settings).await?
+        }
     };
+    if let (Some(python), Some(chosen)) = (&mut inside.python, &chosen) {
+        python.selected_by = Some(chosen.selected_by);
+        inside.others.clone_from(&chosen.others);
+        if !chosen.others.is_empty() {
+            inside.notes.push(format!(
+                "captured `{}` ({}); `{}` on the image's PATH is another interpreter",
+                chosen.path,
+                describe(chosen.selected_by),
+                chosen.others.join("`, `")
+            ));
+        }
+    }
+    inside.warnings.splice(0..0, warnings);
     if inside.platform.libc.is_none() {
         (inside.platform.libc, inside.platform.libc_version) = system::libc_of(&system_packages);
     }
@@ -203,11 +320,25 @@ async fn read_inside(
     Ok(inside)
 }
 
+/// Why an interpreter was captured, in a note.
+fn describe(selected_by: SelectedBy) -> &'static str {
+    match selected_by {
+        SelectedBy::Flag => "named by `--python`",
+        SelectedBy::Config => "named by `[image] python` in envlock.toml",
+        SelectedBy::Entrypoint => "the image's ENTRYPOINT runs it",
+        SelectedBy::Cmd => "the image's CMD runs it",
+        SelectedBy::Shebang => "the shebang of the script the image runs names it",
+        SelectedBy::Path => "found on the image's PATH",
+    }
+}
+
 fn from_probe(mut answer: python::probe::Answer) -> Inside {
     let files = MemoryFiles::from_probe(answer.files.take().unwrap_or_default());
     let found = read_sys_path(&files, &answer.sys_path);
-    let interpreter = python::from_answer(answer, found);
+    let mut interpreter = python::from_answer(answer, found);
+    let conda_packages = interpreter.conda_packages(&files);
     Inside {
+        conda_packages,
         mode: CaptureMode::Exec,
         python: Some(interpreter.python),
         packages: interpreter.packages,
@@ -215,17 +346,32 @@ fn from_probe(mut answer: python::probe::Answer) -> Inside {
         platform: interpreter.platform,
         models: Vec::new(),
         system_packages: Vec::new(),
+        others: Vec::new(),
         warnings: interpreter.warnings,
+        notes: Vec::new(),
     }
+}
+
+/// What static capture reads besides the interpreter.
+struct Inputs<'a> {
+    container: &'a str,
+    reference: &'a str,
+    facts: &'a Facts,
+    system_packages: &'a [SystemPackage],
 }
 
 async fn from_files(
     engine: &Engine,
-    container: &str,
-    reference: &str,
-    facts: &Facts,
-    system_packages: &[SystemPackage],
-) -> Inside {
+    inputs: &Inputs<'_>,
+    chosen: Option<&Chosen>,
+    settings: &Settings,
+) -> Result<Inside> {
+    let Inputs {
+        container,
+        reference,
+        facts,
+        system_packages,
+    } = *inputs;
     let os_release = match archive::read_file(engine, container, "/etc/os-release").await {
         Some(bytes) => Some(bytes),
         None => archive::read_file(engine, container, "/usr/lib/os-release").await,
@@ -240,8 +386,8 @@ async fn from_files(
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .as_deref(),
     );
-    let debian_python = system::debian_python_version(system_packages);
     let mut inside = Inside {
+        conda_packages: Vec::new(),
         mode: CaptureMode::Static,
         python: None,
         packages: Vec::new(),
@@ -249,23 +395,61 @@ async fn from_files(
         platform,
         models: Vec::new(),
         system_packages: Vec::new(),
+        others: Vec::new(),
         warnings: Vec::new(),
+        notes: Vec::new(),
     };
-    let found_python =
-        static_python::read_python(engine, container, &facts.env, debian_python.as_deref()).await;
-    let Some(found_python) = found_python else {
+    let Some(chosen) = chosen else {
         inside.warnings.push(format!(
             "image `{reference}` has no `python3` or `python` on its PATH: captured without Python"
         ));
-        return inside;
+        return Ok(inside);
+    };
+    let debian_python = system::debian_python_version(system_packages);
+    let home = system::home_of(engine, container, facts.config.user.as_deref()).await;
+    let runs = static_python::Runs {
+        env: &facts.env,
+        home: &home,
+    };
+    let read = static_python::read_python(
+        engine,
+        container,
+        &chosen.path,
+        &runs,
+        debian_python.as_deref(),
+    )
+    .await;
+    let Some(found_python) = read else {
+        if settings.requested_image_python().is_some() {
+            return Err(Error::ImagePython {
+                path: chosen.path.clone(),
+                reference: reference.to_string(),
+                detail: "its files do not say which Python it is".to_string(),
+            });
+        }
+        inside.warnings.push(format!(
+            "`{}` in image `{reference}` does not look like a Python install: captured without Python",
+            chosen.path
+        ));
+        return Ok(inside);
     };
     let found = read_sys_path(&found_python.files, &found_python.python.sys_path);
     inside.warnings.extend(found_python.warnings);
     inside.warnings.extend(found.warnings);
+    let prefixes: Vec<&str> = [
+        &found_python.python.prefix,
+        &found_python.python.base_prefix,
+    ]
+    .into_iter()
+    .flatten()
+    .map(String::as_str)
+    .collect();
+    inside.conda_packages =
+        conda::read_prefixes(&found_python.files, &prefixes, &mut inside.warnings);
     inside.python = Some(found_python.python);
     inside.packages = found.packages;
     inside.pth_files = found.pth_files;
-    inside
+    Ok(inside)
 }
 
 fn assemble(reference: &str, facts: Facts, inside: Inside, history: Vec<HistoryStep>) -> Snapshot {
@@ -297,6 +481,7 @@ fn assemble(reference: &str, facts: Facts, inside: Inside, history: Vec<HistoryS
             .into_iter()
             .collect(),
         exposed_ports: sorted(config.exposed_ports.clone().unwrap_or_default()),
+        other_pythons: inside.others,
         env_names,
         layers: inspect
             .root_fs
@@ -324,6 +509,7 @@ fn assemble(reference: &str, facts: Facts, inside: Inside, history: Vec<HistoryS
         env: env::capture(|name| env_pairs.get(name).cloned()),
         packages: inside.packages,
         pth_files: inside.pth_files,
+        conda_packages: inside.conda_packages,
         models: inside.models,
         golden: Vec::new(),
         system_packages: inside.system_packages,
@@ -332,6 +518,7 @@ fn assemble(reference: &str, facts: Facts, inside: Inside, history: Vec<HistoryS
     Snapshot {
         lock,
         warnings: inside.warnings,
+        notes: inside.notes,
     }
 }
 

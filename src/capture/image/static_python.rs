@@ -10,12 +10,10 @@ use std::path::PathBuf;
 
 use super::archive::{read_archive, read_file, stat, ArchiveError};
 use super::engine::Engine;
+use super::select::{base_name, is_python};
 use crate::capture::python::files::MemoryFiles;
 use crate::capture::python::metadata::WANTED;
 use crate::lock::Python;
-
-/// `PATH` inside a container whose image sets none.
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// A Python runtime found in an image's files.
 pub(super) struct StaticPython {
@@ -43,16 +41,30 @@ struct Layout {
     implementation: &'static str,
 }
 
-/// Finds the Python the image would run and reads its site folders. `None` without one.
+/// Where the image runs: its variables and the home of its user.
+pub(super) struct Runs<'a> {
+    /// The config's `Env`.
+    pub(super) env: &'a BTreeMap<String, String>,
+    /// The user's home (from `/etc/passwd`): its user site is on `sys.path`.
+    pub(super) home: &'a str,
+}
+
+/// Reads the interpreter `invoked` (an absolute path in the image) and its site folders.
+/// `None` when the files do not say which Python it is.
 pub(super) async fn read_python(
     engine: &Engine,
     id: &str,
-    env: &BTreeMap<String, String>,
+    invoked: &str,
+    runs: &Runs<'_>,
     debian_version: Option<&str>,
 ) -> Option<StaticPython> {
-    let layout = find_layout(engine, id, env, debian_version).await?;
-    let sys_path = sys_path(&layout, env);
-    let (files, present, warnings) = read_sites(engine, id, sys_path).await;
+    let layout = find_layout(engine, id, invoked, debian_version).await?;
+    let sys_path = sys_path(&layout, runs);
+    let (mut files, present, warnings) = read_sites(engine, id, sys_path).await;
+    let venv_root = layout.venv.as_ref().map(|(root, _)| root.as_str());
+    for prefix in std::iter::once(layout.prefix.as_str()).chain(venv_root) {
+        files.merge(read_conda_meta(engine, id, prefix).await);
+    }
     let (prefix, base_prefix) = match &layout.venv {
         Some((root, _)) => (root.clone(), layout.prefix.clone()),
         None => (layout.prefix.clone(), layout.prefix.clone()),
@@ -69,27 +81,31 @@ pub(super) async fn read_python(
             cache_tag: None,
             sys_path: present,
             markers: BTreeMap::new(),
+            selected_by: None,
         },
         files,
         warnings,
     })
 }
 
-/// `python3`, else `python`, on the image's `PATH`, and what its files say about it.
+/// What the files around `invoked` say about it.
 async fn find_layout(
     engine: &Engine,
     id: &str,
-    env: &BTreeMap<String, String>,
+    invoked: &str,
     debian_version: Option<&str>,
 ) -> Option<Layout> {
-    let path = env.get("PATH").map_or(DEFAULT_PATH, String::as_str);
-    let (invoked, resolved) = on_path(engine, id, path).await?;
+    let invoked = invoked.to_string();
+    let resolved = stat(engine, id, &invoked).await?.resolved;
     let venv_root = parent(&parent(&invoked));
     let venv = read_file(engine, id, &format!("{venv_root}/pyvenv.cfg"))
         .await
         .map(|bytes| (venv_root, parse_pyvenv(&String::from_utf8_lossy(&bytes))));
     // The interpreter's real location decides its prefix and minor version.
-    let real_name = resolved.rsplit('/').next().unwrap_or_default().to_string();
+    let real_name = base_name(&resolved).to_string();
+    if !is_python(base_name(&invoked)) && !is_python(&real_name) {
+        return None;
+    }
     let prefix = parent(&parent(&resolved));
     let mut version = venv
         .as_ref()
@@ -129,26 +145,12 @@ async fn find_layout(
     })
 }
 
-/// The first `python3` or `python` file on `path`: as named, and with symlinks resolved.
-async fn on_path(engine: &Engine, id: &str, path: &str) -> Option<(String, String)> {
-    for folder in path.split(':').filter(|folder| folder.starts_with('/')) {
-        for name in ["python3", "python"] {
-            let candidate = format!("{}/{name}", folder.trim_end_matches('/'));
-            if let Some(stat) = stat(engine, id, &candidate).await {
-                if !stat.is_folder {
-                    return Some((candidate, stat.resolved));
-                }
-            }
-        }
-    }
-    None
-}
-
 /// `sys.path` as the interpreter would build it: `PYTHONPATH`, the venv's site folder, then
 /// (outside a venv, or with system site packages) the user site and the base's folders.
-fn sys_path(layout: &Layout, env: &BTreeMap<String, String>) -> Vec<String> {
+fn sys_path(layout: &Layout, runs: &Runs<'_>) -> Vec<String> {
     let minor = &layout.minor;
-    let mut sys_path: Vec<String> = env
+    let mut sys_path: Vec<String> = runs
+        .env
         .get("PYTHONPATH")
         .map(|value| {
             value
@@ -168,7 +170,10 @@ fn sys_path(layout: &Layout, env: &BTreeMap<String, String>) -> Vec<String> {
     } else {
         vec![format!("{}/lib/python{minor}/site-packages", layout.prefix)]
     };
-    let user_site = format!("/root/.local/lib/python{minor}/site-packages");
+    let user_site = format!(
+        "{}/.local/lib/python{minor}/site-packages",
+        runs.home.trim_end_matches('/')
+    );
     let with_base = match &layout.venv {
         Some((root, config)) => {
             sys_path.push(format!("{root}/lib/python{minor}/site-packages"));
@@ -224,6 +229,28 @@ async fn read_sites(
         }
     }
     (files, present, warnings)
+}
+
+/// The package records of the conda prefix `prefix`, if it is one.
+async fn read_conda_meta(engine: &Engine, id: &str, prefix: &str) -> MemoryFiles {
+    let folder = format!("{}/{}", prefix.trim_end_matches('/'), WANTED.conda_meta);
+    let root = PathBuf::from(&folder);
+    let read = read_archive(engine, id, &folder, move |tar| {
+        let mut files = MemoryFiles::default();
+        let mut archive = tar::Archive::new(tar);
+        for entry in archive.entries()? {
+            let mut entry = entry?;
+            let name = entry.path()?.to_string_lossy().into_owned();
+            if let [_, name] = name.split('/').collect::<Vec<_>>().as_slice() {
+                if name.ends_with(".json") && entry.header().entry_type().is_file() {
+                    files.add_entry(&root, name.to_string(), false);
+                    files.add_file(root.join(name), bounded(&mut entry)?);
+                }
+            }
+        }
+        Ok(files)
+    });
+    read.await.unwrap_or_default()
 }
 
 /// Keeps a site folder's listing and its distributions' metadata files from its tar.

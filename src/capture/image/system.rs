@@ -5,6 +5,28 @@ use super::archive::read_file;
 use super::engine::Engine;
 use crate::lock::SystemPackage;
 
+/// The home folder of the image's `user` (a name or uid, maybe with `:group`) from its
+/// `/etc/passwd`; `/root` for root or an unknown user.
+pub(super) async fn home_of(engine: &Engine, id: &str, user: Option<&str>) -> String {
+    let user = user.and_then(|user| user.split(':').next()).unwrap_or("");
+    if user.is_empty() || user == "root" || user == "0" {
+        return "/root".to_string();
+    }
+    let passwd = read_file(engine, id, "/etc/passwd")
+        .await
+        .unwrap_or_default();
+    home_in_passwd(&String::from_utf8_lossy(&passwd), user).unwrap_or_else(|| "/root".into())
+}
+
+/// `name:x:uid:gid:gecos:home:shell` lines: the home of `user` (a name or a uid).
+fn home_in_passwd(passwd: &str, user: &str) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        let matches = fields.first() == Some(&user) || fields.get(2) == Some(&user);
+        (matches && fields.len() >= 6).then(|| fields[5].to_string())
+    })
+}
+
 /// Installed system packages from dpkg's or apk's database, sorted by name.
 pub(super) async fn system_packages(engine: &Engine, id: &str) -> Vec<SystemPackage> {
     if let Some(bytes) = read_file(engine, id, "/var/lib/dpkg/status").await {
@@ -113,6 +135,20 @@ mod tests {
             (Some("glibc".into()), Some("2.36".into()))
         );
         assert_eq!(debian_python_version(&packages).as_deref(), Some("3.11.2"));
+    }
+
+    #[test]
+    fn homes_by_name_or_uid() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nmodel:x:1000:1000::/home/model:/bin/sh\n";
+        assert_eq!(
+            home_in_passwd(passwd, "model").as_deref(),
+            Some("/home/model")
+        );
+        assert_eq!(
+            home_in_passwd(passwd, "1000").as_deref(),
+            Some("/home/model")
+        );
+        assert_eq!(home_in_passwd(passwd, "nobody"), None);
     }
 
     #[test]

@@ -28,6 +28,10 @@ pub(crate) struct Wanted {
     pub(crate) single: &'static [&'static str],
     /// The most bytes kept of any one file (larger ones are cut).
     pub(crate) limit: u64,
+    /// The folder of package records of a conda prefix (see [`super::conda`]).
+    pub(crate) conda_meta: &'static str,
+    /// The keys of a conda record that are kept.
+    pub(crate) conda_keys: &'static [&'static str],
 }
 
 /// The one definition of what envlock reads from a site folder.
@@ -44,6 +48,8 @@ pub(crate) const WANTED: Wanted = Wanted {
     ],
     single: &[".egg-info", ".pth"],
     limit: 16 << 20,
+    conda_meta: super::conda::CONDA_META,
+    conda_keys: super::conda::RECORD_KEYS,
 };
 
 impl Wanted {

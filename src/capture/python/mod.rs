@@ -2,6 +2,7 @@
 //! distributions in Rust.
 
 mod cache;
+pub(crate) mod conda;
 pub(crate) mod files;
 pub(crate) mod metadata;
 pub(crate) mod probe;
@@ -11,7 +12,9 @@ use std::path::{Path, PathBuf};
 use super::models::{hash_models, Progress};
 use super::{env, platform, Snapshot};
 use crate::error::{Error, Result};
-use crate::lock::{Header, Lock, Package, Platform, PthFile, Python, Source, SourceKind};
+use crate::lock::{
+    CondaPackage, Header, Lock, Package, Platform, PthFile, Python, SelectedBy, Source, SourceKind,
+};
 use crate::settings::{Environment, Settings};
 use files::HostFiles;
 use metadata::{read_sys_path, Found};
@@ -72,8 +75,12 @@ fn find_on_path(name: &std::ffi::OsStr, environment: &Environment) -> Option<Pat
         })
 }
 
-/// The interpreter `--python` (or the config's `python`, relative to its folder) names.
-pub(crate) fn configured_interpreter(flag: Option<&Path>, settings: &Settings) -> Result<PathBuf> {
+/// The interpreter `--python` (or the config's `python`, relative to its folder) names,
+/// else the default one; and how it was chosen.
+pub(crate) fn configured_interpreter(
+    flag: Option<&Path>,
+    settings: &Settings,
+) -> Result<(PathBuf, SelectedBy)> {
     let configured = settings.config.python.as_ref().map(|python| {
         if python.components().count() > 1 {
             settings.config_folder.join(python)
@@ -81,20 +88,28 @@ pub(crate) fn configured_interpreter(flag: Option<&Path>, settings: &Settings) -
             python.clone()
         }
     });
-    locate_interpreter(flag.or(configured.as_deref()), &settings.environment)
+    let (explicit, selected_by) = match (flag, &configured) {
+        (Some(flag), _) => (Some(flag), SelectedBy::Flag),
+        (None, Some(configured)) => (Some(configured.as_path()), SelectedBy::Config),
+        (None, None) => (None, SelectedBy::Path),
+    };
+    let interpreter = locate_interpreter(explicit, &settings.environment)?;
+    Ok((interpreter, selected_by))
 }
 
 /// Captures a live interpreter, its distributions, this process's allow-listed environment
 /// and the models (each as given, and where it is on disk).
 pub(crate) fn snapshot(
-    interpreter: &Path,
+    (interpreter, selected_by): (PathBuf, SelectedBy),
     models: &[(String, PathBuf)],
     settings: &Settings,
     progress: &dyn Progress,
 ) -> Result<Snapshot> {
-    let answer = probe::probe(interpreter, settings)?;
+    let answer = probe::probe(&interpreter, settings)?;
     let found = read_sys_path(&HostFiles, &answer.sys_path);
-    let captured = from_answer(answer, found);
+    let mut captured = from_answer(answer, found);
+    captured.python.selected_by = Some(selected_by);
+    let conda_packages = captured.conda_packages(&HostFiles);
     let lock = Lock {
         envlock: Header::current(),
         source: Source {
@@ -107,6 +122,7 @@ pub(crate) fn snapshot(
         env: env::capture(|name| settings.environment.text(name)),
         packages: captured.packages,
         pth_files: captured.pth_files,
+        conda_packages,
         models: hash_models(models, progress)?,
         golden: Vec::new(),
         system_packages: Vec::new(),
@@ -115,7 +131,21 @@ pub(crate) fn snapshot(
     Ok(Snapshot {
         lock,
         warnings: captured.warnings,
+        notes: Vec::new(),
     })
+}
+
+impl Interpreter {
+    /// The conda packages of its prefix (and its base's, for a venv made from a conda
+    /// Python), read from `files`; records that cannot be read are warnings.
+    pub(crate) fn conda_packages(&mut self, files: &dyn files::SiteFiles) -> Vec<CondaPackage> {
+        let prefixes: Vec<&str> = [&self.python.prefix, &self.python.base_prefix]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        conda::read_prefixes(files, &prefixes, &mut self.warnings)
+    }
 }
 
 /// Assembles what an interpreter contributes from a probe's answer and the distributions
@@ -139,6 +169,7 @@ pub(crate) fn from_answer(answer: probe::Answer, found: Found) -> Interpreter {
         cache_tag: answer.cache_tag,
         sys_path: answer.sys_path,
         markers: answer.markers,
+        selected_by: None,
     };
     Interpreter {
         python,

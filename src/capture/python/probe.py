@@ -85,6 +85,28 @@ def site_files(path, wanted):
     return {"listings": listings, "contents": contents}
 
 
+def conda_records(prefixes, wanted):
+    """The package records of conda prefixes, each cut down to the keys envlock keeps."""
+    listings = {}
+    contents = {}
+    for prefix in prefixes:
+        folder = os.path.join(prefix, wanted["conda_meta"])
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            continue
+        listings[folder] = [[name, False] for name in names if name.endswith(".json")]
+        for name, _ in listings[folder]:
+            try:
+                with open(os.path.join(folder, name), "rb") as handle:
+                    record = json.loads(handle.read(wanted["limit"]).decode("utf-8"))
+                kept = {key: record[key] for key in wanted["conda_keys"] if key in record}
+                contents[os.path.join(folder, name)] = json.dumps(kept)
+            except (OSError, ValueError, AttributeError, TypeError):
+                contents[os.path.join(folder, name)] = ""
+    return listings, contents
+
+
 def main():
     path = list(sys.path)
     # `-c` puts the current folder first as ''; it belongs to envlock's call, not the runtime.
@@ -129,7 +151,13 @@ def main():
     }
     arguments = sys.argv[1:]
     if len(arguments) == 2 and arguments[0] == "--files":
-        answer["files"] = site_files(path, json.loads(arguments[1]))
+        wanted = json.loads(arguments[1])
+        files = site_files(path, wanted)
+        prefixes = [sys.prefix, answer["base_prefix"]]
+        listings, contents = conda_records(prefixes, wanted)
+        files["listings"].update(listings)
+        files["contents"].update(contents)
+        answer["files"] = files
     sys.stdout.write(json.dumps(answer))
 
 

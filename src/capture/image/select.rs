@@ -1,0 +1,446 @@
+//! Which Python an image runs: the one its ENTRYPOINT and CMD start (through the usual
+//! wrappers, a shell's `-c`, `conda run`, `uv run`, or a script's shebang), else `python3`,
+//! then `python`, on its `PATH`. The same choice serves exec and static capture.
+//!
+//! Nothing from the image runs here: scripts are read (their first few KiB) through the
+//! engine's archive endpoint, symlinks resolved inside the image.
+
+use super::archive::{read_head, stat};
+use super::engine::Engine;
+use crate::lock::SelectedBy;
+
+/// `PATH` inside a container whose image sets none.
+pub(crate) const DEFAULT_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// How much of a script is read for its shebang.
+const HEAD_LIMIT: u64 = 4096;
+
+/// Scripts followed through their shebangs before giving up (a loop ends here).
+const SHEBANG_DEPTH: usize = 4;
+
+/// The interpreter chosen, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Choice {
+    /// An absolute path inside the image, or a name to look up on its `PATH`.
+    pub(super) program: String,
+    /// How it was chosen.
+    pub(super) selected_by: SelectedBy,
+}
+
+/// What the image's config says about what runs.
+pub(super) struct Command<'a> {
+    pub(super) entrypoint: &'a [String],
+    pub(super) cmd: &'a [String],
+    pub(super) workdir: &'a str,
+    /// The image's `PATH`.
+    pub(super) path: &'a str,
+}
+
+/// A word of the command line, and whether it came from ENTRYPOINT or CMD.
+#[derive(Debug, Clone)]
+struct Word {
+    text: String,
+    by: SelectedBy,
+}
+
+/// Reads what selection needs from a container of the image (created, never started).
+pub(super) struct Reader<'a> {
+    pub(super) engine: &'a Engine,
+    pub(super) container: &'a str,
+}
+
+impl Reader<'_> {
+    async fn is_file(&self, path: &str) -> bool {
+        stat(self.engine, self.container, path)
+            .await
+            .is_some_and(|found| !found.is_folder)
+    }
+
+    /// `name` looked up on `path`, as `execvp` does.
+    pub(super) async fn which(&self, name: &str, path: &str) -> Option<String> {
+        if name.contains('/') {
+            return self.is_file(name).await.then(|| name.to_string());
+        }
+        for folder in path.split(':').filter(|folder| folder.starts_with('/')) {
+            let candidate = format!("{}/{name}", folder.trim_end_matches('/'));
+            if self.is_file(&candidate).await {
+                return Some(candidate);
+            }
+        }
+        None
+    }
+}
+
+/// The interpreter the image's ENTRYPOINT and CMD start, or `None` (with the reason as a
+/// warning when there was something to understand and envlock could not).
+pub(super) async fn from_command(
+    reader: &Reader<'_>,
+    command: &Command<'_>,
+    warnings: &mut Vec<String>,
+) -> Option<Choice> {
+    let words: Vec<Word> = command
+        .entrypoint
+        .iter()
+        .map(|text| (text, SelectedBy::Entrypoint))
+        .chain(command.cmd.iter().map(|text| (text, SelectedBy::Cmd)))
+        .map(|(text, by)| Word {
+            text: text.clone(),
+            by,
+        })
+        .collect();
+    match follow(reader, command, words, 0).await {
+        Ok(choice) => choice,
+        Err(problem) => {
+            warnings.push(format!(
+                "{problem}; captured `python3` on the image's PATH instead \
+                 (pass `--python PATH` to name the interpreter the image runs)"
+            ));
+            None
+        }
+    }
+}
+
+/// Follows one command line to the Python it starts: `Ok(None)` when it starts none.
+async fn follow(
+    reader: &Reader<'_>,
+    command: &Command<'_>,
+    words: Vec<Word>,
+    depth: usize,
+) -> Result<Option<Choice>, String> {
+    let words = unwrap(words);
+    let Some(first) = words.first() else {
+        return Ok(None);
+    };
+    let name = base_name(&first.text);
+    if is_python(name) {
+        return Ok(Some(Choice {
+            program: first.text.clone(),
+            selected_by: first.by,
+        }));
+    }
+    match name {
+        "sh" | "bash" | "dash" | "ash" => {
+            let Some(script) = shell_script(&words) else {
+                return Ok(None);
+            };
+            // The last command of the line is the one that serves; earlier ones set it up.
+            for segment in split_shell(&script.text).into_iter().rev() {
+                let segment = segment
+                    .into_iter()
+                    .map(|text| Word {
+                        text,
+                        by: script.by,
+                    })
+                    .collect();
+                if let Some(choice) = Box::pin(follow(reader, command, segment, depth)).await? {
+                    return Ok(Some(choice));
+                }
+            }
+            Ok(None)
+        }
+        "conda" | "mamba" | "micromamba" => conda_run(reader, command, &words).await,
+        "uv" if words.get(1).is_some_and(|word| word.text == "run") => Ok(Some(Choice {
+            program: format!("{}/.venv/bin/python", command.workdir.trim_end_matches('/')),
+            selected_by: first.by,
+        })),
+        _ => shebang(reader, command, first, depth).await,
+    }
+}
+
+/// Drops what runs the real command: `VAR=value` assignments, `exec`, init wrappers and
+/// user switchers with their options.
+fn unwrap(mut words: Vec<Word>) -> Vec<Word> {
+    loop {
+        let Some(first) = words.first() else {
+            return words;
+        };
+        let name = base_name(&first.text).to_string();
+        let skip = match name.as_str() {
+            _ if is_assignment(&first.text) => 1,
+            "exec" | "nohup" => 1,
+            "tini" | "tini-static" | "dumb-init" | "catatonit" => {
+                with_separator(&words, 1 + options(&words[1..], &[]))
+            }
+            "env" => with_separator(
+                &words,
+                1 + options(&words[1..], &["-u", "--unset", "-C", "--chdir"]),
+            ),
+            "gosu" | "su-exec" => 2,
+            _ => return words,
+        };
+        words.drain(..skip.min(words.len()));
+    }
+}
+
+/// How many leading words are options (`-x`, or `-u VALUE` for those in `with_value`).
+fn options(words: &[Word], with_value: &[&str]) -> usize {
+    let mut count = 0;
+    while let Some(word) = words.get(count) {
+        if word.text == "--" || !word.text.starts_with('-') {
+            break;
+        }
+        count += if with_value.contains(&word.text.as_str()) {
+            2
+        } else {
+            1
+        };
+    }
+    count
+}
+
+/// `skip`, and one more when the word there is the `--` that ends a wrapper's options.
+fn with_separator(words: &[Word], skip: usize) -> usize {
+    skip + usize::from(words.get(skip).is_some_and(|word| word.text == "--"))
+}
+
+fn is_assignment(text: &str) -> bool {
+    text.split_once('=').is_some_and(|(name, _)| {
+        !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
+/// `python`, `python3`, `python3.11`, `pypy3`: a name an interpreter goes by.
+pub(super) fn is_python(name: &str) -> bool {
+    let rest = name
+        .strip_prefix("python")
+        .or_else(|| name.strip_prefix("pypy"));
+    rest.is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit() || c == '.'))
+}
+
+pub(super) fn base_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// The script of `sh -c SCRIPT` (options such as `-e` may come first).
+fn shell_script(words: &[Word]) -> Option<Word> {
+    let position = words.iter().position(|word| {
+        word.text.starts_with('-') && !word.text.starts_with("--") && word.text.contains('c')
+    })?;
+    words.get(position + 1).cloned()
+}
+
+/// `conda run -n ENV …` (or `-p PREFIX`): the environment's own `bin/python`.
+async fn conda_run(
+    reader: &Reader<'_>,
+    command: &Command<'_>,
+    words: &[Word],
+) -> Result<Option<Choice>, String> {
+    if words.get(1).is_none_or(|word| word.text != "run") {
+        return Ok(None);
+    }
+    let flag = |names: &[&str]| {
+        words.windows(2).find_map(|pair| {
+            let (key, value) = (&pair[0].text, &pair[1].text);
+            names.contains(&key.as_str()).then(|| value.clone())
+        })
+    };
+    let prefix = match (flag(&["-p", "--prefix"]), flag(&["-n", "--name"])) {
+        (Some(prefix), _) => prefix,
+        (None, Some(name)) => {
+            // envs live beside the `conda` that runs them: ROOT/bin/conda, ROOT/envs/NAME.
+            let conda = reader.which(&words[0].text, command.path).await;
+            let root = conda
+                .as_deref()
+                .and_then(|path| path.rsplit_once('/'))
+                .and_then(|(bin, _)| bin.rsplit_once('/'))
+                .map_or("/opt/conda".to_string(), |(root, _)| root.to_string());
+            format!("{root}/envs/{name}")
+        }
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(Choice {
+        program: format!("{}/bin/python", prefix.trim_end_matches('/')),
+        selected_by: words[0].by,
+    }))
+}
+
+/// A program that is not an interpreter: a script whose shebang names one.
+async fn shebang(
+    reader: &Reader<'_>,
+    command: &Command<'_>,
+    program: &Word,
+    depth: usize,
+) -> Result<Option<Choice>, String> {
+    let name = &program.text;
+    if depth >= SHEBANG_DEPTH {
+        return Err(format!(
+            "`{name}` leads through more than {SHEBANG_DEPTH} shebangs (a loop?)"
+        ));
+    }
+    let Some(path) = reader.which(name, command.path).await else {
+        return Err(format!("the image's command `{name}` is not in the image"));
+    };
+    let head = read_head(reader.engine, reader.container, &path, HEAD_LIMIT)
+        .await
+        .unwrap_or_default();
+    let Some(line) = head.strip_prefix(b"#!") else {
+        // A binary (or a script without a shebang): it starts no Python envlock can name.
+        return Ok(None);
+    };
+    let line = line.split(|&byte| byte == b'\n').next().unwrap_or_default();
+    let words: Vec<Word> = String::from_utf8_lossy(line)
+        .split_whitespace()
+        .map(|text| Word {
+            text: text.to_string(),
+            by: SelectedBy::Shebang,
+        })
+        .collect();
+    let words = unwrap(words);
+    let Some(interpreter) = words.first() else {
+        return Err(format!("`{path}` has an empty shebang"));
+    };
+    let interpreter_name = base_name(&interpreter.text);
+    if is_python(interpreter_name) {
+        return Ok(Some(Choice {
+            program: interpreter.text.clone(),
+            selected_by: SelectedBy::Shebang,
+        }));
+    }
+    if matches!(interpreter_name, "sh" | "bash" | "dash" | "ash") {
+        return Err(format!(
+            "`{path}` is a shell script envlock cannot follow to a Python"
+        ));
+    }
+    let next = vec![interpreter.clone()];
+    Box::pin(follow(reader, command, next, depth + 1)).await
+}
+
+/// A shell command line split into simple commands (at `&&`, `||`, `;`, `|` and line
+/// breaks), each split into words with quotes and backslashes removed. Expansions (`$X`)
+/// are left as written: envlock does not run the shell.
+fn split_shell(script: &str) -> Vec<Vec<String>> {
+    let mut commands = vec![Vec::new()];
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut characters = script.chars().peekable();
+    let mut quote: Option<char> = None;
+    let end_word = |word: &mut String, in_word: &mut bool, commands: &mut Vec<Vec<String>>| {
+        if *in_word {
+            commands
+                .last_mut()
+                .expect("never empty")
+                .push(std::mem::take(word));
+            *in_word = false;
+        }
+    };
+    while let Some(character) = characters.next() {
+        match (quote, character) {
+            (Some(open), c) if c == open => quote = None,
+            (Some('"'), '\\') => {
+                if let Some(next) = characters.next() {
+                    word.push(next);
+                }
+            }
+            (Some(_), c) => word.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(character);
+                in_word = true;
+            }
+            (None, '\\') => {
+                if let Some(next) = characters.next() {
+                    word.push(next);
+                    in_word = true;
+                }
+            }
+            (None, ';' | '&' | '|' | '\n') => {
+                end_word(&mut word, &mut in_word, &mut commands);
+                if characters.peek() == Some(&character) {
+                    characters.next();
+                }
+                if !commands.last().expect("never empty").is_empty() {
+                    commands.push(Vec::new());
+                }
+            }
+            (None, c) if c.is_whitespace() => end_word(&mut word, &mut in_word, &mut commands),
+            (None, c) => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    end_word(&mut word, &mut in_word, &mut commands);
+    commands.retain(|command| !command.is_empty());
+    commands
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(texts: &[&str]) -> Vec<Word> {
+        texts
+            .iter()
+            .map(|text| Word {
+                text: text.to_string(),
+                by: SelectedBy::Cmd,
+            })
+            .collect()
+    }
+
+    fn texts(words: Vec<Word>) -> Vec<String> {
+        words.into_iter().map(|word| word.text).collect()
+    }
+
+    #[test]
+    fn wrappers_are_unwrapped() {
+        assert_eq!(
+            texts(unwrap(words(&["tini", "-s", "--", "python", "x.py"]))),
+            ["python", "x.py"]
+        );
+        assert_eq!(
+            texts(unwrap(words(&[
+                "/usr/bin/dumb-init",
+                "--",
+                "gosu",
+                "app",
+                "exec",
+                "A=1",
+                "/usr/bin/env",
+                "-u",
+                "X",
+                "B=2",
+                "python3",
+            ]))),
+            ["python3"]
+        );
+        assert_eq!(
+            texts(unwrap(words(&["su-exec", "1000:1000", "gunicorn"]))),
+            ["gunicorn"]
+        );
+    }
+
+    #[test]
+    fn interpreter_names() {
+        for name in ["python", "python3", "python3.11", "pypy3"] {
+            assert!(is_python(name), "{name}");
+        }
+        for name in ["python-config", "pythonw-x", "gunicorn", "ipython"] {
+            assert!(!is_python(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn shell_lines_split_into_commands() {
+        assert_eq!(
+            split_shell("cd /app && exec \"/opt/venv/bin/python\" -m 'my app' ; echo a\\ b"),
+            vec![
+                vec!["cd", "/app"],
+                vec!["exec", "/opt/venv/bin/python", "-m", "my app"],
+                vec!["echo", "a b"],
+            ]
+        );
+        assert_eq!(
+            split_shell("a | b || c"),
+            vec![vec!["a"], vec!["b"], vec!["c"]]
+        );
+        assert!(split_shell("  ").is_empty());
+    }
+
+    #[test]
+    fn shell_scripts_are_found_after_options() {
+        let script = shell_script(&words(&["/bin/sh", "-ec", "python x.py"])).unwrap();
+        assert_eq!(script.text, "python x.py");
+        assert!(shell_script(&words(&["/bin/sh", "run.sh"])).is_none());
+    }
+}
