@@ -240,9 +240,16 @@ pub enum Error {
         /// What it should be.
         expected: &'static str,
     },
-    /// Ctrl-C; every container envlock started was removed.
-    #[error("interrupted; envlock's containers were removed")]
-    Interrupted,
+    /// A signal stopped the run; every container envlock created was removed and its child
+    /// processes stopped.
+    #[error(
+        "interrupted by {}; envlock's containers were removed and its processes stopped",
+        crate::stop::signal_name(*signal)
+    )]
+    Interrupted {
+        /// The signal's number.
+        signal: i32,
+    },
 }
 
 impl Error {
@@ -318,7 +325,7 @@ impl Error {
             Error::InvalidVariable { name, .. } => {
                 format!("set `{name}` as the README (\"Configuration\") says, or unset it")
             }
-            Error::Interrupted => return None,
+            Error::Interrupted { .. } => return None,
             Error::Read { .. } => "check that the path exists and is readable".to_string(),
         })
     }

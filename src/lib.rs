@@ -24,6 +24,7 @@ pub mod lock;
 mod process;
 pub mod report;
 mod settings;
+mod stop;
 
 use std::path::Path;
 
@@ -34,6 +35,7 @@ pub use error::{Error, Result};
 pub use lock::Lock;
 pub use report::Report;
 pub use settings::{Environment, Settings};
+pub use stop::Stop;
 
 use capture::{ModelsFrom, Session};
 

@@ -6,11 +6,12 @@ use std::io::Read;
 use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wait_timeout::ChildExt;
 
 use crate::error::Error;
+use crate::stop::Stop;
 
 /// What a finished program (local or in a container) printed, and how it exited.
 #[derive(Debug)]
@@ -45,6 +46,8 @@ pub(crate) enum Unfinished {
     Timeout,
     /// The Docker engine failed around it.
     Engine(Error),
+    /// The run was asked to stop (this signal); the program was stopped.
+    Stopped(i32),
 }
 
 /// A local child leading its own process group; the group is stopped when this is dropped.
@@ -86,12 +89,16 @@ impl Drop for Group {
     }
 }
 
+/// How often a running program is checked for a stop request.
+const POLL: Duration = Duration::from_millis(50);
+
 /// Runs `command` with `input` on its standard input (none when `None`), stopping its whole
-/// process group if it runs longer than `limit`.
+/// process group if it runs longer than `limit` or the run is asked to `stop`.
 pub(crate) fn run(
     command: &mut Command,
     input: Option<&[u8]>,
     limit: Duration,
+    stop: &Stop,
 ) -> Result<Finished, Unfinished> {
     let stdin = if input.is_some() {
         Stdio::piped()
@@ -114,18 +121,29 @@ pub(crate) fn run(
     // Both pipes are drained on their own threads so a chatty program cannot fill one and block.
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());
-    match child.wait_timeout(limit) {
-        Ok(Some(status)) => {
-            group.reaped = true;
-            Ok(Finished {
-                code: status.code().map(i64::from),
-                stdout: stdout.join().unwrap_or_default(),
-                stderr: stderr.join().unwrap_or_default(),
-            })
+    let deadline = Instant::now() + limit;
+    loop {
+        let slice = deadline.saturating_duration_since(Instant::now()).min(POLL);
+        match child.wait_timeout(slice) {
+            Ok(Some(status)) => {
+                group.reaped = true;
+                return Ok(Finished {
+                    code: status.code().map(i64::from),
+                    stdout: stdout.join().unwrap_or_default(),
+                    stderr: stderr.join().unwrap_or_default(),
+                });
+            }
+            // Dropping the group stops it; the readers then finish on their own.
+            Ok(None) => {
+                if let Some(signal) = stop.requested() {
+                    return Err(Unfinished::Stopped(signal));
+                }
+                if Instant::now() >= deadline {
+                    return Err(Unfinished::Timeout);
+                }
+            }
+            Err(error) => return Err(Unfinished::NotStarted(error)),
         }
-        // Dropping the group stops it; the readers then finish on their own.
-        Ok(None) => Err(Unfinished::Timeout),
-        Err(error) => Err(Unfinished::NotStarted(error)),
     }
 }
 
@@ -160,6 +178,7 @@ mod tests {
             Command::new("sh").args(["-c", &script]),
             None,
             Duration::from_millis(200),
+            &Stop::new(),
         );
         assert!(matches!(result, Err(Unfinished::Timeout)));
         std::thread::sleep(Duration::from_millis(1500));
@@ -175,6 +194,7 @@ mod tests {
             Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]),
             None,
             Duration::from_secs(10),
+            &Stop::new(),
         )
         .unwrap();
         assert_eq!(finished.code, Some(3));

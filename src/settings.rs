@@ -5,9 +5,11 @@
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::stop::Stop;
 
 /// How long an interpreter may take to answer the probe, unless `ENVLOCK_PROBE_TIMEOUT` says.
 pub(crate) const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -35,6 +37,8 @@ pub struct Settings {
     pub pull: bool,
     /// Run golden cases (`diff`), or record them (`snapshot`).
     pub golden: bool,
+    /// Asks the run to stop (a signal): see [`Stop`].
+    pub stop: Arc<Stop>,
 }
 
 impl Settings {
@@ -52,6 +56,7 @@ impl Settings {
             no_exec: false,
             pull: false,
             golden: true,
+            stop: Arc::new(Stop::new()),
         }
     }
 

@@ -14,6 +14,7 @@ use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 use crate::lock::{Model, ModelFile, ModelKind, Sha256};
+use crate::stop::Stop;
 
 /// Told how many bytes there are to hash, then how many more were hashed.
 pub trait Progress: Sync {
@@ -35,9 +36,11 @@ impl Progress for Silent {
 pub(crate) const BLOCK: usize = 1 << 20;
 
 /// Hashes each model, in order; each comes as (the path as given, where it is on disk).
+/// A stop request ends the reading at the next block.
 pub(crate) fn hash_models(
     models: &[(String, PathBuf)],
     progress: &dyn Progress,
+    stop: &Stop,
 ) -> Result<Vec<Model>> {
     let plans = models
         .iter()
@@ -52,7 +55,7 @@ pub(crate) fn hash_models(
         })
         .collect();
     progress.start(jobs.iter().map(|(_, size)| size).sum());
-    let mut hashes = hash_files(&jobs, progress)?.into_iter();
+    let mut hashes = hash_files(&jobs, progress, stop)?.into_iter();
     Ok(plans
         .into_iter()
         .map(|plan| plan.finish(&mut hashes))
@@ -225,7 +228,7 @@ pub(crate) fn manifest_digest(files: &[ModelFile]) -> String {
 }
 
 /// Hashes `jobs` on up to as many threads as there are cores; results in job order.
-fn hash_files(jobs: &[(&Path, u64)], progress: &dyn Progress) -> Result<Vec<String>> {
+fn hash_files(jobs: &[(&Path, u64)], progress: &dyn Progress, stop: &Stop) -> Result<Vec<String>> {
     let workers = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(jobs.len())
@@ -242,7 +245,7 @@ fn hash_files(jobs: &[(&Path, u64)], progress: &dyn Progress) -> Result<Vec<Stri
                     let Some((path, _)) = jobs.get(index) else {
                         break;
                     };
-                    let hash = hash_file(path, &mut buffer, progress);
+                    let hash = hash_file(path, &mut buffer, progress, stop);
                     *results[index].lock().expect("no worker panics") = Some(hash);
                 }
             });
@@ -259,14 +262,37 @@ fn hash_files(jobs: &[(&Path, u64)], progress: &dyn Progress) -> Result<Vec<Stri
 }
 
 /// The `sha256:` digest of a file, read in `buffer`-sized blocks.
-fn hash_file(path: &Path, buffer: &mut [u8], progress: &dyn Progress) -> Result<String> {
+fn hash_file(
+    path: &Path,
+    buffer: &mut [u8],
+    progress: &dyn Progress,
+    stop: &Stop,
+) -> Result<String> {
+    stop.check()?;
     let unreadable = |source| Error::Model {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = std::fs::File::open(path).map_err(unreadable)?;
-    let (digest, _) = hash_reader(&mut file, buffer, progress).map_err(unreadable)?;
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let mut reader = Stoppable { inner: file, stop };
+    let (digest, _) = hash_reader(&mut reader, buffer, progress).map_err(unreadable)?;
     Ok(digest)
+}
+
+/// A reader that fails once the run is asked to stop, so a large model is not read to its
+/// end first.
+struct Stoppable<'a, R> {
+    inner: R,
+    stop: &'a Stop,
+}
+
+impl<R: Read> Read for Stoppable<'_, R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        if self.stop.requested().is_some() {
+            return Err(std::io::Error::other("stopped by a signal"));
+        }
+        self.inner.read(buffer)
+    }
 }
 
 /// The `sha256:` digest and length of everything `reader` yields, read in `buffer`-sized
@@ -307,7 +333,8 @@ mod tests {
         std::fs::write(dir.path().join("b.bin"), b"bee").unwrap();
         std::fs::write(dir.path().join("sub/a.txt"), b"ay").unwrap();
         std::fs::write(dir.path().join("sub.txt"), b"").unwrap();
-        let models = hash_models(&[(".".into(), dir.path().into())], &Silent).unwrap();
+        let models =
+            hash_models(&[(".".into(), dir.path().into())], &Silent, &Stop::new()).unwrap();
         let model = &models[0];
         let paths: Vec<&str> = model.files.iter().map(|f| f.path.as_str()).collect();
         // Byte order: '.' (0x2e) sorts before '/' (0x2f).
@@ -330,7 +357,7 @@ mod tests {
         std::fs::write(dir.path().join("weights"), b"w").unwrap();
         std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("out")).unwrap();
         std::os::unix::fs::symlink("weights", dir.path().join("alias")).unwrap();
-        let model = hash_models(&[(".".into(), dir.path().into())], &Silent)
+        let model = hash_models(&[(".".into(), dir.path().into())], &Silent, &Stop::new())
             .unwrap()
             .remove(0);
         let by_path = |p: &str| model.files.iter().find(|f| f.path == p).unwrap().clone();
@@ -349,7 +376,7 @@ mod tests {
         for index in 0..40 {
             std::fs::write(dir.path().join(format!("f{index:02}")), index.to_string()).unwrap();
         }
-        let model = hash_models(&[(".".into(), dir.path().into())], &Silent)
+        let model = hash_models(&[(".".into(), dir.path().into())], &Silent, &Stop::new())
             .unwrap()
             .remove(0);
         for (index, file) in model.files.iter().enumerate() {

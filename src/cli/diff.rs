@@ -2,10 +2,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use super::terminal;
 use crate::report::Format;
-use crate::Severity;
+use crate::{Severity, Stop};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -55,11 +56,13 @@ impl clap::ValueEnum for Severity {
     }
 }
 
-pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
     let mut settings = super::settings::resolve(args.config.as_deref())?;
+    settings.stop = stop.clone();
     settings.no_exec = args.no_exec;
     settings.golden = !args.no_golden;
     let checked = crate::check(&settings, &args.baseline, &args.target)?;
+    stop.check()?;
     for warning in &checked.warnings {
         terminal::warning(warning);
     }

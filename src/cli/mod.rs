@@ -8,8 +8,11 @@ mod snapshot;
 mod terminal;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::Stop;
 
 /// Lock a Python ML runtime and catch drift between a dev environment and its Docker image.
 ///
@@ -56,10 +59,17 @@ pub fn run() -> ExitCode {
         Color::Never => anstream::ColorChoice::Never,
     };
     choice.write_global();
+    let stop = Arc::new(Stop::new());
+    watch_signals(&stop);
     let result = match cli.command {
-        Command::Snapshot(args) => snapshot::run(args),
-        Command::Diff(args) => diff::run(args),
+        Command::Snapshot(args) => snapshot::run(args, &stop),
+        Command::Diff(args) => diff::run(args, &stop),
     };
+    // A signal decides the exit code, whatever error stopping caused on the way out.
+    if let Some(signal) = stop.requested() {
+        terminal::error(&crate::Error::Interrupted { signal }.into());
+        return ExitCode::from((128 + signal).clamp(0, 255) as u8);
+    }
     match result {
         Ok(code) => code,
         Err(error) => {
@@ -67,4 +77,21 @@ pub fn run() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Turns SIGINT, SIGTERM, SIGHUP and SIGQUIT into a stop request (on a thread of their own).
+/// Only the first one counts: a second signal during cleanup does not cut it short, since
+/// no signal kills envlock once this is in place.
+fn watch_signals(stop: &Arc<Stop>) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT])
+    else {
+        return;
+    };
+    let stop = stop.clone();
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            stop.request(signal);
+        }
+    });
 }

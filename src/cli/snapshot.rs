@@ -3,14 +3,14 @@
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::terminal;
 use crate::lock::{render_lock, Lock};
-use crate::{Progress, Source};
+use crate::{Progress, Source, Stop};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -48,8 +48,9 @@ pub(super) struct Args {
     output: Option<PathBuf>,
 }
 
-pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
     let mut settings = super::settings::resolve(args.config.as_deref())?;
+    settings.stop = stop.clone();
     settings.no_exec = args.no_exec;
     settings.pull = args.pull;
     if !args.models.is_empty() {
@@ -78,6 +79,8 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
         terminal::note(note);
     }
     let summary = summary(&snapshot.lock);
+    // Stopped while capturing: no lock at all, rather than one of a run cut short.
+    stop.check()?;
     match &args.output {
         Some(path) => {
             crate::write_snapshot(&mut snapshot, path, &settings)?;

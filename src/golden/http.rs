@@ -7,16 +7,21 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 /// Sends `body` to `127.0.0.1:port` until a server answers (a refused or dropped connection
-/// means it is still starting), then returns the response body of a 2xx answer.
+/// means it is still starting), then returns the response body of a 2xx answer. Gives up
+/// at `deadline`, or as soon as `stopped` says so.
 pub(super) fn call_when_ready(
     port: u16,
     method: &str,
     path: &str,
     body: &[u8],
     deadline: Instant,
+    stopped: &dyn Fn() -> bool,
 ) -> Result<String, String> {
     let mut last = String::from("no attempt");
     while Instant::now() < deadline {
+        if stopped() {
+            return Err("stopped".to_string());
+        }
         match call(port, method, path, body, deadline) {
             Ok((status, text)) if (200..300).contains(&status) => return Ok(text),
             Ok((status, text)) => {
@@ -138,7 +143,7 @@ mod tests {
             .unwrap()
             .port();
         let deadline = Instant::now() + Duration::from_millis(300);
-        let error = call_when_ready(port, "POST", "/", b"{}", deadline).unwrap_err();
+        let error = call_when_ready(port, "POST", "/", b"{}", deadline, &|| false).unwrap_err();
         assert!(
             error.contains("did not answer before the timeout"),
             "{error}"

@@ -5,6 +5,7 @@
 //! engine connection is the run's own ([`Session`]).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::http::call_when_ready;
@@ -15,6 +16,7 @@ use crate::capture::Session;
 use crate::error::Result;
 use crate::lock::{GoldenSpec, HttpCase};
 use crate::process::{tail, Unfinished};
+use crate::stop::Stop;
 
 /// An image of the local engine, ready to run golden cases.
 pub(super) struct ImageRunner<'a> {
@@ -22,6 +24,8 @@ pub(super) struct ImageRunner<'a> {
     image: String,
     /// `PATH=…` with the captured interpreter's folder first, as on the dev side.
     path: Option<String>,
+    /// The run's stop request, which also ends a wait for a server.
+    stop: Arc<Stop>,
 }
 
 /// Where the input is mounted inside the container.
@@ -51,6 +55,7 @@ impl<'a> ImageRunner<'a> {
             session,
             image,
             path,
+            stop: session.stop(),
         })
     }
 }
@@ -86,7 +91,7 @@ async fn run_case(
         .await
         .map_err(|e| CaseError(e.to_string()))?;
     let result = match &spec.http {
-        Some(http) => serve(engine, &id, http, input, limit).await,
+        Some(http) => serve(engine, runner, &id, http, input, limit).await,
         None => command(engine, &id, spec, input, limit).await,
     };
     engine.remove(&id).await;
@@ -120,11 +125,13 @@ async fn command(
         ))),
         Err(Unfinished::Timeout) => Err(CaseError(format!("timed out after {}s", spec.timeout))),
         Err(Unfinished::Engine(error)) => Err(CaseError(error.to_string())),
+        Err(Unfinished::Stopped(_)) => Err(CaseError("stopped".to_string())),
     }
 }
 
 async fn serve(
     engine: &Engine,
+    runner: &ImageRunner<'_>,
     id: &str,
     http: &HttpCase,
     input: &Path,
@@ -139,7 +146,9 @@ async fn serve(
             ))
         }
         Err(Unfinished::Engine(error)) => return Err(CaseError(error.to_string())),
-        Err(Unfinished::Timeout) => return Err(CaseError("timed out starting the server".into())),
+        Err(Unfinished::Timeout | Unfinished::Stopped(_)) => {
+            return Err(CaseError("timed out starting the server".into()))
+        }
     }
     let port = engine
         .published_port(id, http.port)
@@ -147,8 +156,12 @@ async fn serve(
         .ok_or_else(|| CaseError(format!("port {} was not published", http.port)))?;
     let body = read_input(input)?;
     let (method, path) = (http.method.clone(), http.path.clone());
-    tokio::task::spawn_blocking(move || call_when_ready(port, &method, &path, &body, deadline))
-        .await
-        .map_err(|e| CaseError(e.to_string()))?
-        .map_err(CaseError)
+    let stop = runner.stop.clone();
+    let stopped = move || stop.requested().is_some();
+    tokio::task::spawn_blocking(move || {
+        call_when_ready(port, &method, &path, &body, deadline, &stopped)
+    })
+    .await
+    .map_err(|e| CaseError(e.to_string()))?
+    .map_err(CaseError)
 }

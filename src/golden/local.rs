@@ -57,13 +57,26 @@ impl LocalRunner<'_> {
         // Dropped at the end of this function: the server and its workers are stopped.
         let _server = Group::spawn(&mut command)
             .map_err(|e| CaseError(format!("cannot start `{}`: {e}", spec.command[0])))?;
-        call_when_ready(http.port, &http.method, &http.path, &body, deadline).map_err(CaseError)
+        let stop = &self.settings.stop;
+        let stopped = || stop.requested().is_some();
+        call_when_ready(
+            http.port,
+            &http.method,
+            &http.path,
+            &body,
+            deadline,
+            &stopped,
+        )
+        .map_err(CaseError)
     }
 }
 
 impl Runner for LocalRunner<'_> {
     fn run(&self, spec: &GoldenSpec, input: &Path) -> Result<Result<String, CaseError>> {
-        Ok(self.run_case(spec, input))
+        let result = self.run_case(spec, input);
+        // A case cut short by a stop is no result: the run ends.
+        self.settings.stop.check()?;
+        Ok(result)
     }
 }
 
@@ -79,14 +92,16 @@ impl LocalRunner<'_> {
         } else {
             None
         };
+        let stop = &self.settings.stop;
         let finished =
-            process::run(&mut command, stdin.as_deref(), limit).map_err(|unfinished| {
+            process::run(&mut command, stdin.as_deref(), limit, stop).map_err(|unfinished| {
                 CaseError(match unfinished {
                     Unfinished::NotStarted(error) => {
                         format!("cannot run `{}`: {error}", spec.command[0])
                     }
                     Unfinished::Timeout => format!("timed out after {}s", spec.timeout),
                     Unfinished::Engine(error) => error.to_string(),
+                    Unfinished::Stopped(_) => "stopped".to_string(),
                 })
             })?;
         if !finished.success() {

@@ -17,4 +17,5 @@ mod interpreters;
 mod lock_file;
 mod models;
 mod python_accuracy;
+mod signals;
 mod support;

@@ -43,6 +43,7 @@ pub(super) async fn run_probe(
             limit: seconds(limit),
         }),
         Err(Unfinished::Engine(error)) => Err(error),
+        Err(Unfinished::Stopped(signal)) => Err(Error::Interrupted { signal }),
     };
     engine.remove(&container).await;
     outcome

@@ -1,13 +1,15 @@
 //! One async runtime and one engine connection for a whole run: the captures of both sides
-//! of a diff and its golden cases share them. Ctrl-C during any engine work removes every
-//! container envlock created before the run stops.
+//! of a diff and its golden cases share them. A stop (signal) during any engine work removes
+//! every container envlock created before the run ends.
 
 use std::cell::OnceCell;
 use std::future::Future;
+use std::sync::Arc;
 
 use super::engine::Engine;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::settings::Settings;
+use crate::stop::Stop;
 
 /// The default engine address, as bollard uses it when `DOCKER_HOST` is unset.
 const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
@@ -17,6 +19,7 @@ pub(crate) struct Session {
     runtime: tokio::runtime::Runtime,
     engine: OnceCell<Engine>,
     host: String,
+    stop: Arc<Stop>,
 }
 
 impl Session {
@@ -35,26 +38,34 @@ impl Session {
             runtime,
             engine: OnceCell::new(),
             host,
+            stop: settings.stop.clone(),
         }
     }
 
-    /// Runs `work` against the engine (connecting first if needed). On Ctrl-C every
-    /// container envlock created is removed and the result is [`Error::Interrupted`].
+    /// Runs `work` against the engine (connecting first if needed). When the run is asked to
+    /// stop (a signal), or `work` fails, every container envlock created is removed; a stop
+    /// gives [`Error::Interrupted`].
     pub(crate) fn run<'a, T, F>(&'a self, work: impl FnOnce(&'a Engine) -> F) -> Result<T>
     where
         F: Future<Output = Result<T>> + 'a,
     {
+        self.stop.check()?;
         let engine = self.engine()?;
         self.runtime.block_on(async {
             let result = tokio::select! {
                 result = work(engine) => result,
-                _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
+                interrupted = self.stop.wait() => Err(interrupted),
             };
             if result.is_err() {
                 engine.remove_all().await;
             }
             result
         })
+    }
+
+    /// The run's stop request.
+    pub(crate) fn stop(&self) -> Arc<Stop> {
+        self.stop.clone()
     }
 
     fn engine(&self) -> Result<&Engine> {

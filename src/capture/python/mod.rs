@@ -123,7 +123,7 @@ pub(crate) fn snapshot(
         packages: captured.packages,
         pth_files: captured.pth_files,
         conda_packages,
-        models: hash_models(models, progress)?,
+        models: hash_models(models, progress, &settings.stop)?,
         golden: Vec::new(),
         system_packages: Vec::new(),
         image: None,

@@ -12,6 +12,7 @@ use super::metadata::WANTED;
 use crate::error::{Error, Result};
 use crate::process::{self, Unfinished};
 use crate::settings::{seconds, Settings};
+use crate::stop::Stop;
 
 /// The probe, run as `python -c SCRIPT`. The same script runs inside images.
 pub(crate) const SCRIPT: &str = include_str!("probe.py");
@@ -96,20 +97,22 @@ pub(crate) fn probe(interpreter: &Path, settings: &Settings) -> Result<Answer> {
     if let Some(answer) = cache.as_ref().and_then(Cache::load) {
         return Ok(answer);
     }
-    let answer = run(interpreter, settings.probe_timeout)?;
+    let answer = run(interpreter, settings.probe_timeout, &settings.stop)?;
     if let Some(cache) = cache {
         cache.store(&answer);
     }
     Ok(answer)
 }
 
-fn run(interpreter: &Path, limit: Duration) -> Result<Answer> {
+fn run(interpreter: &Path, limit: Duration, stop: &Stop) -> Result<Answer> {
     let not_python = |detail: String| Error::ProbeFailed {
         path: interpreter.to_path_buf(),
         detail,
     };
-    let finished = process::run(Command::new(interpreter).arg("-c").arg(SCRIPT), None, limit)
-        .map_err(|unfinished| match unfinished {
+    let mut command = Command::new(interpreter);
+    command.arg("-c").arg(SCRIPT);
+    let finished =
+        process::run(&mut command, None, limit, stop).map_err(|unfinished| match unfinished {
             Unfinished::Timeout => Error::ProbeTimeout {
                 path: interpreter.to_path_buf(),
                 limit: seconds(limit),
@@ -119,6 +122,7 @@ fn run(interpreter: &Path, limit: Duration) -> Result<Answer> {
                 source,
             },
             Unfinished::Engine(error) => error,
+            Unfinished::Stopped(signal) => Error::Interrupted { signal },
         })?;
     if !finished.success() {
         return Err(not_python(format!(

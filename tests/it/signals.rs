@@ -1,0 +1,266 @@
+//! Stopped by a signal at any phase — the probe in an image, a golden case in an image, the
+//! local probe, a local golden command, a local golden server — envlock removes every
+//! container it created, stops its child process groups, writes no lock, and exits with
+//! 128 + the signal's number.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::docker::{engine, private};
+use crate::support::*;
+
+const SIGNALS: [(&str, i32); 4] = [("INT", 2), ("TERM", 15), ("HUP", 1), ("QUIT", 3)];
+
+/// Waits (bounded) until `ready`, then sends `signal` to `child` and checks how it ended.
+fn interrupt(mut child: Child, ready: impl Fn() -> bool, (name, number): (&str, i32)) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the phase to interrupt never began"
+        );
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("envlock ended before the signal: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    must(Command::new("kill").args([format!("-{name}"), child.id().to_string()]));
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(128 + number),
+        "SIG{name}: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("interrupted by SIG{name}")),
+        "SIG{name}: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// envlock's containers of `image` that exist, running or not.
+fn labelled_containers(image: &str) -> Vec<String> {
+    let output = Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            "label=org.envlock.role",
+            "--filter",
+        ])
+        .arg(format!("ancestor={image}"))
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+fn running(image: &str, role: &str) -> bool {
+    let output = Command::new("docker")
+        .args(["ps", "-q", "--filter"])
+        .arg(format!("label=org.envlock.role={role}"))
+        .arg("--filter")
+        .arg(format!("ancestor={image}"))
+        .output()
+        .unwrap();
+    !output.stdout.is_empty()
+}
+
+fn spawn(command: &mut Command) -> Child {
+    command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Whether process `pid` is gone (or a zombie about to be reaped).
+fn gone(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+fn assert_gone_soon(pid_file: &Path) {
+    let pid = std::fs::read_to_string(pid_file).unwrap();
+    let pid = pid.trim();
+    let start = Instant::now();
+    while !gone(pid) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "process {pid} outlived envlock"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn every_signal_during_the_probe_in_an_image() {
+    if !engine() {
+        return;
+    }
+    let image = private("hang-python", "signals");
+    for signal in SIGNALS {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("image.lock");
+        let child = spawn(
+            envlock()
+                .args(["snapshot", "--image", &image, "-o"])
+                .arg(&out)
+                .env("ENVLOCK_PROBE_TIMEOUT", "300"),
+        );
+        interrupt(child, || running(&image, "probe"), signal);
+        assert!(labelled_containers(&image).is_empty(), "containers left");
+        assert!(!out.exists(), "a lock was written");
+    }
+}
+
+#[test]
+fn every_signal_during_a_golden_case_in_an_image() {
+    if !engine() {
+        return;
+    }
+    let image = crate::docker::model_image("salary", "signals", |_| {});
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("input.txt"), "1\n").unwrap();
+    std::fs::write(
+        dir.path().join("envlock.toml"),
+        "[[golden]]\nname = \"slow\"\ncommand = [\"sleep\", \"300\"]\ninput = \"input.txt\"\n\
+         timeout = 600\n",
+    )
+    .unwrap();
+    for signal in SIGNALS {
+        let child = spawn(
+            envlock()
+                .args(["snapshot", "--image", &image])
+                .current_dir(dir.path()),
+        );
+        interrupt(child, || running(&image, "golden"), signal);
+        assert!(labelled_containers(&image).is_empty(), "containers left");
+    }
+}
+
+#[test]
+fn every_signal_during_the_local_probe_stops_its_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("child.pid");
+    let script = dir.path().join("slow-python");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nsleep 300 &\necho $! > {}.tmp\nmv {0}.tmp {0}\nwait\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    must(Command::new("chmod").arg("755").arg(&script));
+    for signal in SIGNALS {
+        let _ = std::fs::remove_file(&pid_file);
+        let out = dir.path().join("dev.lock");
+        let child = spawn(
+            envlock()
+                .args(["snapshot", "--python"])
+                .arg(&script)
+                .arg("-o")
+                .arg(&out)
+                .env("ENVLOCK_PROBE_TIMEOUT", "300"),
+        );
+        interrupt(child, || pid_file.exists(), signal);
+        assert_gone_soon(&pid_file);
+        assert!(!out.exists(), "a lock was written");
+    }
+}
+
+#[test]
+fn every_signal_during_a_local_golden_command_or_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("worker.pid");
+    std::fs::write(dir.path().join("input.json"), "{}").unwrap();
+    // A command that forks and waits, and a server whose worker never answers.
+    std::fs::write(
+        dir.path().join("envlock.toml"),
+        format!(
+            "[[golden]]\nname = \"slow\"\ninput = \"input.json\"\ntimeout = 600\n\
+             command = [\"sh\", \"-c\", \"sleep 300 & echo $! > {0}.tmp; mv {0}.tmp {0}; wait\"]\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    for signal in SIGNALS {
+        let _ = std::fs::remove_file(&pid_file);
+        let child = spawn(
+            envlock()
+                .args(["snapshot", "--python"])
+                .arg(system_python())
+                .current_dir(dir.path()),
+        );
+        interrupt(child, || pid_file.exists(), signal);
+        assert_gone_soon(&pid_file);
+    }
+}
+
+#[test]
+fn a_local_golden_server_and_its_workers_stop_after_the_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let pid_file = dir.path().join("worker.pid");
+    std::fs::write(dir.path().join("input.json"), "{}").unwrap();
+    // Like gunicorn: the process envlock starts forks a worker that serves, and waits.
+    std::fs::write(
+        dir.path().join("server.py"),
+        r#"import http.server, json, os, sys
+port, pid_file = int(sys.argv[1]), sys.argv[2]
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = json.dumps({"value": 1.5}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", port), Handler)
+if os.fork() == 0:
+    open(pid_file + ".tmp", "w").write(str(os.getpid()))
+    os.rename(pid_file + ".tmp", pid_file)
+    server.serve_forever()
+else:
+    os.wait()
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("envlock.toml"),
+        format!(
+            "[[golden]]\nname = \"served\"\ninput = \"input.json\"\n\
+             command = [\"python3\", \"server.py\", \"{port}\", \"{}\"]\n\
+             http = {{ port = {port}, path = \"/predict\" }}\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    let run = run(envlock()
+        .args(["snapshot", "--python"])
+        .arg(system_python())
+        .current_dir(dir.path()));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("value"), "{}", run.stdout);
+    assert_gone_soon(&pid_file);
+    assert!(
+        std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+        "the worker's port is still taken"
+    );
+}
