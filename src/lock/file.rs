@@ -1,7 +1,8 @@
 //! The lock's TOML form: rendering, atomic writing and checked reading.
 
 use std::io::Write as _;
-use std::path::Path;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
 
 use super::{Lock, SCHEMA_VERSION};
 use crate::error::{Error, Result};
@@ -19,23 +20,75 @@ pub fn containing_folder(file: &Path) -> &Path {
     }
 }
 
-/// Writes `text` to `path` atomically: a temp file in the same folder, then a rename, so a
-/// reader never sees half a lock and a failed run leaves no file behind.
+/// Writes `text` to `path`, as a user of `-o` means it:
+/// - a regular file (or a new one) is replaced atomically: a temp file in the same folder,
+///   then a rename, so a reader never sees half a lock and a failed run leaves no file;
+///   an existing file keeps its mode, a new one gets the mode the umask gives (0644 under
+///   022);
+/// - a symlink is followed: its target is written (atomically) and the link kept;
+/// - anything else (a device such as `/dev/null` or `/dev/stdout`, a FIFO) is written to
+///   directly, never replaced.
 pub fn write_lock(path: &Path, text: &str) -> Result<()> {
     let write_error = |source| Error::Write {
         path: path.to_path_buf(),
         source,
     };
-    let folder = containing_folder(path);
+    let target = follow_links(path).map_err(write_error)?;
+    match std::fs::metadata(&target) {
+        Ok(metadata) if !metadata.is_file() => {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&target)
+                .map_err(write_error)?;
+            file.write_all(text.as_bytes()).map_err(write_error)
+        }
+        existing => {
+            let mode = match existing {
+                Ok(metadata) => metadata.permissions().mode() & 0o7777,
+                Err(_) => 0o666 & !umask(),
+            };
+            replace(&target, text, mode).map_err(write_error)
+        }
+    }
+}
+
+/// A temp file beside `target`, written and synced, then renamed over it with `mode`.
+fn replace(target: &Path, text: &str, mode: u32) -> std::io::Result<()> {
     let mut temp = tempfile::Builder::new()
         .prefix(".envlock-")
         .suffix(".tmp")
-        .tempfile_in(folder)
-        .map_err(write_error)?;
-    temp.write_all(text.as_bytes()).map_err(write_error)?;
-    temp.as_file().sync_all().map_err(write_error)?;
-    temp.persist(path).map_err(|e| write_error(e.error))?;
+        .tempfile_in(containing_folder(target))?;
+    temp.write_all(text.as_bytes())?;
+    temp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))?;
+    temp.as_file().sync_all()?;
+    temp.persist(target).map_err(|error| error.error)?;
     Ok(())
+}
+
+/// `path` with symlinks followed (up to a limit, as the kernel does), even when the last
+/// target does not exist yet.
+fn follow_links(path: &Path) -> std::io::Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&current) {
+            Ok(metadata) if metadata.file_type().is_symlink() => {
+                let target = std::fs::read_link(&current)?;
+                current = containing_folder(&current).join(target);
+            }
+            _ => return Ok(current),
+        }
+    }
+    Err(std::io::Error::other("too many levels of symbolic links"))
+}
+
+/// The process's umask (set back at once; only the CLI's writing thread creates files then).
+fn umask() -> u32 {
+    // SAFETY: umask only swaps the process's file mode mask.
+    let mask = unsafe { libc::umask(0o022) };
+    // SAFETY: as above, restoring what was there.
+    unsafe { libc::umask(mask) };
+    u32::from(mask)
 }
 
 /// Reads and checks a lock: TOML syntax, then the schema version, then the keys, each error

@@ -64,7 +64,8 @@ fn debian_mirror() -> String {
 
 static BUILD: Mutex<()> = Mutex::new(());
 
-fn base_image() -> &'static str {
+/// The offline base image (built on first use).
+pub fn base_image() -> &'static str {
     if image_exists(BASE_TAG) {
         return BASE_TAG;
     }

@@ -1,6 +1,5 @@
 //! `envlock snapshot --image` against the real engine, with fixture images built offline.
 
-
 use crate::docker::{containers_of, engine, fixture, importlib_in_image, private};
 use crate::support::*;
 

@@ -61,3 +61,59 @@ fn newer_schema_is_refused_with_the_file_named() {
     );
     assert!(error.hint().unwrap().contains("upgrade envlock"));
 }
+
+/// `-o` onto a device, a FIFO, a symlink, a new and an existing file, as root inside a
+/// throwaway container (never on the test machine's own `/dev/null`).
+#[test]
+fn output_writes_through_devices_fifos_and_links() {
+    if !crate::docker::engine() {
+        return;
+    }
+    let script = r#"
+set -e
+umask 022
+E=/envlock
+$E snapshot --python python3 -o /dev/null 2>/dev/null
+test -c /dev/null && echo device-kept
+mkfifo /tmp/fifo
+cat /tmp/fifo > /tmp/from-fifo & reader=$!
+$E snapshot --python python3 -o /tmp/fifo 2>/dev/null
+wait $reader
+test -p /tmp/fifo && grep -q '^schema = 1' /tmp/from-fifo && echo fifo-written
+mkdir /tmp/locks
+ln -s locks/real.lock /tmp/link.lock
+$E snapshot --python python3 -o /tmp/link.lock 2>/dev/null
+test -L /tmp/link.lock && grep -q '^schema = 1' /tmp/locks/real.lock && echo link-kept
+$E snapshot --python python3 -o /tmp/new.lock 2>/dev/null
+echo "new $(stat -c %a /tmp/new.lock)"
+touch /tmp/old.lock
+chmod 640 /tmp/old.lock
+$E snapshot --python python3 -o /tmp/old.lock 2>/dev/null
+echo "old $(stat -c %a /tmp/old.lock)"
+ls -a /tmp /tmp/locks | grep -c '^.envlock-' || true
+"#;
+    let output = std::process::Command::new("docker")
+        .args(["run", "--rm", "--network", "none", "-v"])
+        .arg(format!("{}:/envlock:ro", env!("CARGO_BIN_EXE_envlock")))
+        .args([crate::docker::base_image(), "sh", "-c", script])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "device-kept",
+            "fifo-written",
+            "link-kept",
+            "new 644",
+            "old 640",
+            "0"
+        ]
+    );
+}
