@@ -88,7 +88,7 @@ fn umask() -> u32 {
     let mask = unsafe { libc::umask(0o022) };
     // SAFETY: as above, restoring what was there.
     unsafe { libc::umask(mask) };
-    u32::from(mask)
+    mask
 }
 
 /// Reads and checks a lock: TOML syntax, then the schema version, then the keys, each error
