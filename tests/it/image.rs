@@ -1,5 +1,7 @@
 //! `envlock snapshot --image` against the real engine, with fixture images built offline.
 
+use std::process::Command;
+
 use crate::docker::{containers_of, engine, fixture, importlib_in_image, private};
 use crate::support::*;
 
@@ -344,4 +346,168 @@ fn pull_only_when_asked_and_its_failure_is_clear() {
         "{}",
         pulled.stderr
     );
+}
+
+/// A saved image (`docker load`) whose history has every form both builders write; the
+/// legacy builder here cannot produce BuildKit's, so the history is written by hand.
+#[test]
+fn history_secrets_of_both_builders_never_reach_the_lock() {
+    if !engine() {
+        return;
+    }
+    let secrets = [
+        "hf_SECRET1",
+        "SECRET2",
+        "SECRET3",
+        "SECRET4",
+        "SECRET5",
+        "SECRET6",
+    ];
+    let steps = [
+        "/bin/sh -c #(nop) ADD file:0123 in / ",
+        "/bin/sh -c #(nop)  ENV API_TOKEN=hf_SECRET1 OMP_NUM_THREADS=2",
+        "/bin/sh -c #(nop)  ENV PASSWORD SECRET2 and more",
+        "/bin/sh -c #(nop)  ARG DB_PASSWORD=SECRET3",
+        "|2 HF_TOKEN=SECRET4 MODE=prod /bin/sh -c pip install -r requirements.txt",
+        "ENV AWS_SECRET_ACCESS_KEY=SECRET5",
+        "ARG HF_TOKEN=SECRET6",
+        "RUN |2 HF_TOKEN=SECRET4 MODE=prod /bin/sh -c python train.py # buildkit",
+        "RUN /bin/sh -c echo MY_ENV x # buildkit",
+        "LABEL org.opencontainers.image.version=1.2",
+    ];
+    let tag = "envlock-test/history:v1";
+    load_image_with_history(tag, &steps);
+    let run = image_snapshot(tag, &["--no-exec"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for secret in secrets {
+        assert!(!run.stdout.contains(secret), "{secret} reached the lock");
+    }
+    let lock: toml::Table = run.stdout.parse().unwrap();
+    let history: Vec<&str> = lock["image"]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step["created-by"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        history,
+        [
+            "/bin/sh -c #(nop) ADD file:0123 in / ",
+            "/bin/sh -c #(nop)  ENV API_TOKEN=<redacted> OMP_NUM_THREADS=2",
+            "/bin/sh -c #(nop)  ENV PASSWORD <redacted>",
+            "/bin/sh -c #(nop)  ARG DB_PASSWORD=<redacted>",
+            "|2 HF_TOKEN=<redacted> MODE=<redacted> /bin/sh -c pip install -r requirements.txt",
+            "ENV AWS_SECRET_ACCESS_KEY=<redacted>",
+            "ARG HF_TOKEN=<redacted>",
+            "RUN |2 HF_TOKEN=<redacted> MODE=<redacted> /bin/sh -c python train.py # buildkit",
+            "RUN /bin/sh -c echo MY_ENV x # buildkit",
+            "LABEL org.opencontainers.image.version=1.2",
+        ]
+    );
+}
+
+/// Writes a `docker save` archive (legacy layout) of one small layer and the history
+/// `steps` (the first owns the layer), and loads it as `tag`.
+fn load_image_with_history(tag: &str, steps: &[&str]) {
+    use sha2::Digest as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut layer = tar::Builder::new(Vec::new());
+    let text = b"ID=envlock-history\nVERSION_ID=1\n";
+    let mut header = tar::Header::new_gnu();
+    header.set_size(text.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    layer
+        .append_data(&mut header, "etc/os-release", &text[..])
+        .unwrap();
+    let layer = layer.into_inner().unwrap();
+    let diff_id = format!("sha256:{:x}", sha2::Sha256::digest(&layer));
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let history: Vec<serde_json::Value> = steps
+        .iter()
+        .enumerate()
+        .map(|(index, step)| {
+            serde_json::json!({"created": "2026-01-01T00:00:00Z", "created_by": step,
+                               "empty_layer": index > 0})
+        })
+        .collect();
+    let config = serde_json::json!({
+        "architecture": arch, "os": "linux", "created": "2026-01-01T00:00:00Z",
+        "config": {"Env": ["PATH=/usr/bin"], "Cmd": ["/bin/true"]},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "history": history,
+    });
+    let manifest = serde_json::json!([
+        {"Config": "config.json", "RepoTags": [tag], "Layers": ["layer/layer.tar"]}
+    ]);
+    let archive_path = dir.path().join("image.tar");
+    let mut archive = tar::Builder::new(std::fs::File::create(&archive_path).unwrap());
+    for (name, bytes) in [
+        ("config.json", config.to_string().into_bytes()),
+        ("manifest.json", manifest.to_string().into_bytes()),
+        ("layer/layer.tar", layer),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        archive.append_data(&mut header, name, &bytes[..]).unwrap();
+    }
+    archive.finish().unwrap();
+    must(
+        Command::new("docker")
+            .arg("load")
+            .arg("-q")
+            .arg("-i")
+            .arg(&archive_path),
+    );
+}
+
+/// A hard link inside a model hashes as the file it links to (as on the dev side); a model
+/// path that is a symlink climbing above `/` resolves as the kernel does (`/..` is `/`); a
+/// link to nothing is an error naming the path.
+#[test]
+fn hard_links_and_climbing_symlinks_in_image_models() {
+    if !engine() {
+        return;
+    }
+    let image = crate::docker::derived(
+        crate::docker::base_image(),
+        "RUN mkdir -p /app/hl && printf w > /app/hl/weights.bin \
+         && ln /app/hl/weights.bin /app/hl/copy.bin \
+         && ln -s ../../../../../app/hl /app/climb && ln -s /nowhere /app/dangling",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("hl");
+    std::fs::create_dir(&model).unwrap();
+    std::fs::write(model.join("weights.bin"), "w").unwrap();
+    std::fs::hard_link(model.join("weights.bin"), model.join("copy.bin")).unwrap();
+    let dev = snapshot(
+        envlock()
+            .args(["snapshot", "--model", "hl", "--python"])
+            .arg(system_python())
+            .current_dir(dir.path()),
+    );
+    let lock = image_lock(
+        &image,
+        &["--no-exec", "--model", "/app/hl", "--model", "/app/climb"],
+    );
+    let models = lock["models"].as_array().unwrap();
+    assert_eq!(models[0]["sha256"], dev["models"][0]["sha256"]);
+    assert_eq!(models[0]["files"], dev["models"][0]["files"]);
+    assert_eq!(models[1]["sha256"], models[0]["sha256"]);
+    let dangling = image_snapshot(&image, &["--no-exec", "--model", "/app/dangling"]);
+    assert_eq!(dangling.code, 2, "{}", dangling.stderr);
+    assert!(
+        dangling
+            .stderr
+            .contains("model `/nowhere` not found in image"),
+        "{}",
+        dangling.stderr
+    );
+    assert!(containers_of(&image).is_empty(), "containers left behind");
 }

@@ -10,6 +10,7 @@
 mod archive;
 mod engine;
 mod exec;
+mod history;
 mod models;
 mod select;
 mod session;
@@ -150,7 +151,7 @@ async fn capture(
         .into_iter()
         .rev()
         .map(|step| HistoryStep {
-            created_by: env::redact_history_step(&step.created_by),
+            created_by: history::redact_step(&step.created_by),
             size: step.size,
         })
         .collect();

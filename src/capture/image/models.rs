@@ -29,12 +29,18 @@ pub(super) async fn hash_model(
 ) -> Result<Model> {
     let mut path = path.to_string();
     let mut entries = read_model_archive(engine, id, reference, &path).await?;
-    // A model path that is itself a symlink is followed inside the image, as the dev side
-    // follows it on the host.
-    for _ in 0..40 {
-        let Some(ArchiveEntry::Link(target)) = entries.get("") else {
-            break;
-        };
+    // A model path that is itself a symlink is followed inside the image, as the kernel
+    // follows it (`..` at `/` stays at `/`), and as the dev side follows it on the host.
+    let mut hops = 0;
+    while let Some(ArchiveEntry::Link(target)) = entries.get("") {
+        hops += 1;
+        if hops > 40 {
+            return Err(Error::ImageModel {
+                path: path.clone(),
+                reference: reference.to_string(),
+                detail: "too many levels of symbolic links".to_string(),
+            });
+        }
         let base = if target.starts_with('/') {
             Vec::new()
         } else {
@@ -42,8 +48,7 @@ pub(super) async fn hash_model(
             parts.pop();
             parts
         };
-        let resolved = normalize(base, target).unwrap_or_default();
-        path = format!("/{resolved}");
+        path = format!("/{}", climb(base, target));
         entries = read_model_archive(engine, id, reference, &path).await?;
     }
     let path = path.as_str();
@@ -132,9 +137,16 @@ fn read_model_entries(tar: &mut dyn Read) -> io::Result<BTreeMap<String, Archive
                 .map(|target| target.to_string_lossy().into_owned())
                 .unwrap_or_default();
             if kind.is_hard_link() {
-                // A hard link names another archive entry by its full archive path.
+                // A hard link names an earlier entry of the archive (by its full archive
+                // path): the same file, so the same digest, as the dev side reads it.
                 let inner = target.split_once('/').map_or("", |(_, rest)| rest);
-                ArchiveEntry::Link(format!("/{inner}"))
+                match entries.get(inner) {
+                    Some(ArchiveEntry::File { sha256, size }) => ArchiveEntry::File {
+                        sha256: sha256.clone(),
+                        size: *size,
+                    },
+                    _ => continue,
+                }
             } else {
                 ArchiveEntry::Link(target)
             }
@@ -228,6 +240,22 @@ fn resolve_inside(link: &str, target: &str, root: &str) -> Option<String> {
     normalize(parts, target)
 }
 
+/// `path` resolved from the folder `parts` as the kernel does: `..` at the root stays there.
+fn climb<'a>(mut parts: Vec<&'a str>, path: &'a str) -> String {
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    parts.join("/")
+}
+
+/// `path` resolved from the folder `parts`; `None` when it climbs above where `parts`
+/// starts (out of the model).
 fn normalize<'a>(mut parts: Vec<&'a str>, path: &'a str) -> Option<String> {
     for part in path.split('/') {
         match part {
@@ -244,6 +272,13 @@ fn normalize<'a>(mut parts: Vec<&'a str>, path: &'a str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn climbing_above_the_root_stays_at_the_root() {
+        assert_eq!(climb(vec!["app"], "../../../opt/model"), "opt/model");
+        assert_eq!(climb(vec![], "/.."), "");
+        assert_eq!(climb(vec!["a", "b"], "../c"), "a/c");
+    }
 
     #[test]
     fn links_resolve_inside_the_model_only() {
