@@ -118,13 +118,28 @@ pub struct CaseResult {
     pub values: usize,
     /// Values out of tolerance.
     pub out_of_tolerance: usize,
-    /// Largest absolute error (also on a pass).
+    /// Largest absolute error (also on a pass); `null` when infinite (an infinity or NaN
+    /// against a number).
+    #[serde(serialize_with = "finite_or_null")]
+    #[schemars(with = "Option<f64>")]
     pub max_abs_error: f64,
-    /// Largest relative error (also on a pass).
+    /// Largest relative error (also on a pass); `null` when infinite (a non-zero value
+    /// where the baseline has 0, or an infinity or NaN against a number).
+    #[serde(serialize_with = "finite_or_null")]
+    #[schemars(with = "Option<f64>")]
     pub max_rel_error: f64,
     /// JSON pointer of the value that moved most against its tolerance.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worst: Option<String>,
+}
+
+/// JSON has no infinity: an infinite error is written as `null`.
+fn finite_or_null<S: serde::Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+    if value.is_finite() {
+        serializer.serialize_f64(*value)
+    } else {
+        serializer.serialize_none()
+    }
 }
 
 /// A golden case's outcome.

@@ -17,5 +17,6 @@ mod interpreters;
 mod lock_file;
 mod models;
 mod python_accuracy;
+mod schemas;
 mod signals;
 mod support;
