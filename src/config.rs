@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::lock::GoldenSpec;
 
 /// The file read from the current folder when `--config` is not given.
 pub(crate) const DEFAULT_FILE: &str = "envlock.toml";
@@ -29,7 +30,7 @@ pub struct Config {
     pub image_models: BTreeMap<String, String>,
     /// Golden cases: run in the dev runtime by `snapshot`, in the target by `diff`.
     #[serde(default)]
-    pub golden: Vec<crate::lock::GoldenSpec>,
+    pub golden: Vec<GoldenSpec>,
     /// The gate's policy for `envlock diff`.
     #[serde(default)]
     pub policy: crate::diff::Policy,
@@ -76,6 +77,110 @@ pub fn load(explicit: Option<&Path>) -> Result<(Config, PathBuf)> {
     if let Some(message) = config.policy.problem() {
         return Err(Error::InvalidPolicy { path, message });
     }
+    let problems = golden_problems(&config.golden, &text);
+    if !problems.is_empty() {
+        return Err(Error::InvalidGolden { path, problems });
+    }
     let folder = crate::lock::containing_folder(&path).to_path_buf();
     Ok((config, folder))
+}
+
+/// Where each `[[golden]]` table starts in the file, for messages.
+#[derive(Deserialize)]
+struct GoldenSpans {
+    #[serde(default)]
+    golden: Vec<toml::Spanned<toml::Table>>,
+}
+
+/// Everything wrong with the golden cases that the parser cannot see, each problem with
+/// the line and column of its case: names must be unique, a command case needs a command,
+/// `fields` keys must be JSON pointers, tolerances and timeouts must make sense.
+fn golden_problems(cases: &[GoldenSpec], text: &str) -> Vec<String> {
+    let spans = toml::from_str::<GoldenSpans>(text)
+        .map(|spans| spans.golden)
+        .unwrap_or_default();
+    let place = |index: usize| match spans.get(index) {
+        Some(span) => {
+            let before = &text[..span.span().start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |at| at + 1) + 1;
+            format!("line {line}, column {column}")
+        }
+        None => format!("case {}", index + 1),
+    };
+    let mut problems = Vec::new();
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for (index, case) in cases.iter().enumerate() {
+        let mut problem = |what: String| {
+            problems.push(format!(
+                "{}: golden case `{}`: {what}",
+                place(index),
+                case.name
+            ))
+        };
+        if case.name.trim().is_empty() {
+            problem("`name` is empty".to_string());
+        }
+        if let Some(first) = seen.insert(&case.name, index) {
+            problem(format!(
+                "the name is used twice (first at {})",
+                place(first)
+            ));
+        }
+        if case.http.is_none() && case.command.iter().all(|arg| arg.trim().is_empty()) {
+            problem("`command` is empty: a case runs a command, or sets `http`".to_string());
+        }
+        for pointer in case.fields.keys() {
+            if !is_json_pointer(pointer) {
+                problem(format!(
+                    "`fields` key `{pointer}` is not a JSON pointer (write `/{}`)",
+                    pointer.trim_start_matches('/')
+                ));
+            }
+        }
+        let tolerances = [("rtol", case.rtol), ("atol", case.atol)];
+        let fields = case
+            .fields
+            .values()
+            .flat_map(|t| [("rtol", t.rtol), ("atol", t.atol)]);
+        if let Some((name, value)) = tolerances
+            .into_iter()
+            .chain(fields)
+            .find(|(_, value)| !value.is_finite() || *value < 0.0)
+        {
+            problem(format!("`{name}` = {value} is not a number of 0 or more"));
+        }
+        if !case.timeout.is_finite() || case.timeout <= 0.0 {
+            problem(format!(
+                "`timeout` = {} is not a number of seconds above 0",
+                case.timeout
+            ));
+        }
+    }
+    problems
+}
+
+/// RFC 6901: empty (the whole document), or `/`-separated tokens where `~` only starts
+/// `~0` or `~1`.
+fn is_json_pointer(text: &str) -> bool {
+    (text.is_empty() || text.starts_with('/'))
+        && text
+            .split('~')
+            .skip(1)
+            .all(|rest| rest.starts_with('0') || rest.starts_with('1'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_pointers() {
+        for good in ["", "/", "/a", "/a/0", "/a~1b", "/m~0n"] {
+            assert!(is_json_pointer(good), "{good}");
+        }
+        for bad in ["a", "a/b", "/a~2", "/a~"] {
+            assert!(!is_json_pointer(bad), "{bad}");
+        }
+    }
 }

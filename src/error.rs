@@ -71,6 +71,14 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// `[[golden]]` cases are well-formed TOML but make no sense.
+    #[error("invalid golden cases in `{}`:\n  {}", path.display(), problems.join("\n  "))]
+    InvalidGolden {
+        /// The config file.
+        path: PathBuf,
+        /// Every problem, with its line and column.
+        problems: Vec<String>,
+    },
     /// A diff operand is neither a lock file, `python:PATH`, nor an image in the engine.
     #[error("`{operand}` is not a lock file, and no image `{operand}` is in the Docker engine")]
     UnknownOperand {
@@ -265,6 +273,9 @@ impl Error {
             }
             Error::UnknownOperand { .. } | Error::LockNotFound { .. } => {
                 "an operand is read as a lock when the file exists, as an interpreter when written `python:PATH`, and otherwise as an image reference in the local engine (`docker images` lists them)".to_string()
+            }
+            Error::InvalidGolden { .. } => {
+                "golden cases are described in the README (\"Golden cases\")".to_string()
             }
             Error::InvalidPolicy { .. } | Error::InvalidConfig { .. } => {
                 "the keys envlock.toml accepts are listed in the README (\"Configuration\")"

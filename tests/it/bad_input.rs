@@ -165,6 +165,31 @@ fn missing_config_file_named_with_flag() {
 }
 
 #[test]
+fn golden_case_mistakes_are_all_reported_with_their_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("envlock.toml"),
+        r#"models = []
+
+[[golden]]
+name = "a"
+command = ["python3", "predict.py", "{input}"]
+input = "in.txt"
+fields = { "probabilities" = { rtol = 1e-3, atol = 0.0 } }
+
+[[golden]]
+name = "a"
+command = []
+input = "in.txt"
+timeout = 0
+"#,
+    )
+    .unwrap();
+    let stderr = fails(dir.path(), &["--python", python()], &[]);
+    insta::assert_snapshot!(stderr);
+}
+
+#[test]
 fn malformed_envlock_variables_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let stderr = fails(
