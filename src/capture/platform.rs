@@ -77,4 +77,12 @@ mod tests {
         assert_eq!(normalize_arch("amd64"), normalize_arch("x86_64"));
         assert_eq!(normalize_arch("arm64"), normalize_arch("aarch64"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn os_release_never_panics(text in "(([A-Z_]{1,10}=(\"[^\"]{0,10}\"?|.{0,10}))?\n){0,10}") {
+            let _ = os_release_fields(&text);
+            let _ = normalize_arch(&text);
+        }
+    }
 }

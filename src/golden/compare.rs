@@ -409,4 +409,27 @@ mod tests {
         assert!(compare(&expected, &actual, TIGHT, &BTreeMap::new()).passes());
         assert!(parse_numbers("1.0 abc").unwrap_err().contains("`abc`"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn outputs_never_panic(text in ".{0,200}", other in ".{0,200}") {
+            let tolerance = TIGHT;
+            let parsed = (parse_json(&text), parse_json(&other));
+            if let (Ok(expected), Ok(actual)) = parsed {
+                let _ = compare(&expected, &actual, tolerance, &BTreeMap::new());
+            }
+            let parsed = (parse_numbers(&text), parse_numbers(&other));
+            if let (Ok(expected), Ok(actual)) = parsed {
+                let result = compare(&expected, &actual, tolerance, &BTreeMap::new());
+                proptest::prop_assert!(result.max_abs >= 0.0 || result.max_abs.is_nan());
+            }
+        }
+
+        #[test]
+        fn numbers_compare_with_themselves(values in proptest::collection::vec(proptest::prelude::any::<f64>(), 0..20)) {
+            let text: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+            let parsed = parse_numbers(&text.join(" ")).unwrap();
+            proptest::prop_assert!(compare(&parsed, &parsed, TIGHT, &BTreeMap::new()).passes());
+        }
+    }
 }

@@ -208,4 +208,19 @@ arch = "x86_64"
         let message = error_text("[tool.poetry]\nname = \"x\"\n");
         assert!(message.contains("no `[envlock]` table"), "{message}");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_a_lock_or_an_error(text in ".{0,300}") {
+            let _ = parse_lock(Path::new("x.lock"), &text);
+        }
+
+        #[test]
+        fn a_damaged_lock_is_a_lock_or_an_error(cut in 0usize..400, insert in ".{0,12}") {
+            let mut text = MINIMAL.to_string();
+            let at = text.char_indices().map(|(i, _)| i).nth(cut % text.chars().count()).unwrap_or(0);
+            text.insert_str(at, &insert);
+            let _ = parse_lock(Path::new("x.lock"), &text);
+        }
+    }
 }

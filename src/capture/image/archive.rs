@@ -151,3 +151,45 @@ pub(super) async fn read_head(
     .await
     .ok()
 }
+
+/// Tar streams for property tests: well-formed archives with hostile entries (paths with
+/// `..`, absolute paths, links anywhere, sizes that lie), and raw garbage.
+#[cfg(test)]
+pub(super) mod streams {
+    use proptest::prelude::*;
+
+    fn entry() -> impl Strategy<Value = (String, u8, Vec<u8>, String)> {
+        let path = prop_oneof![
+            "[a-z.]{1,8}(/[a-zA-Z0-9._-]{1,12}){0,3}",
+            Just("x/../../etc/passwd".to_string()),
+            Just("/abs/olute".to_string()),
+            Just("x/.wh..wh..opq".to_string()),
+            "x/[a-z]{1,4}\\.(dist-info|egg-info|pth)(/(METADATA|RECORD|WHEEL|INSTALLER))?",
+        ];
+        let kind = prop_oneof![Just(b'0'), Just(b'1'), Just(b'2'), Just(b'5'), any::<u8>()];
+        (
+            path,
+            kind,
+            prop::collection::vec(any::<u8>(), 0..300),
+            "[a-z/.]{0,20}",
+        )
+    }
+
+    /// An archive of hostile entries, or random bytes.
+    pub(crate) fn tar() -> impl Strategy<Value = Vec<u8>> {
+        let built = prop::collection::vec(entry(), 0..12).prop_map(|entries| {
+            let mut builder = tar::Builder::new(Vec::new());
+            for (path, kind, data, link) in entries {
+                let mut header = tar::Header::new_gnu();
+                let _ = header.set_path(&path);
+                header.set_entry_type(tar::EntryType::new(kind));
+                let _ = header.set_link_name(&link);
+                header.set_size(data.len() as u64);
+                header.set_cksum();
+                let _ = builder.append(&header, &data[..]);
+            }
+            builder.into_inner().unwrap_or_default()
+        });
+        prop_oneof![built, prop::collection::vec(any::<u8>(), 0..2048)]
+    }
+}

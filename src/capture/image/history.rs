@@ -201,4 +201,21 @@ mod tests {
             assert_eq!(redact_step(step), redacted, "{step}");
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn history_steps_never_panic(step in "(\\|[0-9] |RUN |ENV |ARG |/bin/sh -c #\\(nop\\)  (ENV|ARG) )?.{0,80}") {
+            let redacted = redact_step(&step);
+            // A value after `NAME=` in ENV/ARG never survives unless allow-listed.
+            if let Some(rest) = step.strip_prefix("ENV ") {
+                for word in rest.split_whitespace() {
+                    if let Some((name, value)) = word.split_once('=') {
+                        if is_name(name) && !keeps(name) && !value.is_empty() && !value.contains(REDACTED) {
+                            proptest::prop_assert!(!redacted.contains(&format!("{name}={value}")), "{redacted}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -301,4 +301,23 @@ mod tests {
         assert_eq!(resolve_inside("link", "/app/model2/w", "/app/model"), None);
         assert_eq!(resolve_inside("link", "/etc/passwd", "/app/model"), None);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn model_streams_never_panic(tar in super::super::archive::streams::tar()) {
+            if let Ok(entries) = read_model_entries(&mut &tar[..]) {
+                for (relative, entry) in &entries {
+                    if let ArchiveEntry::Link(target) = entry {
+                        let _ = resolve_link(&entries, relative, target, "/app/model");
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn link_targets_never_panic(link in "[a-z./]{0,30}", target in "[a-z./]{0,30}") {
+            let _ = resolve_inside(&link, &target, "/app/model");
+            let _ = climb(vec!["app"], &target);
+        }
+    }
 }

@@ -443,4 +443,14 @@ mod tests {
         assert_eq!(script.text, "python x.py");
         assert!(shell_script(&words(&["/bin/sh", "run.sh"])).is_none());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn command_lines_never_panic(script in ".{0,120}", words in proptest::collection::vec("[a-z/=-]{0,8}", 0..8)) {
+            let _ = split_shell(&script);
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
+            let _ = unwrap(super::tests::words(&words));
+            let _ = shell_script(&super::tests::words(&words));
+        }
+    }
 }

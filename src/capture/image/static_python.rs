@@ -343,4 +343,17 @@ mod tests {
         assert_eq!(parent("/opt/venv/bin"), "/opt/venv");
         assert_eq!(parent("/bin"), "/");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn site_streams_never_panic(tar in super::super::archive::streams::tar()) {
+            let _ = read_site(&mut &tar[..], "/usr/lib/python3/dist-packages");
+        }
+
+        #[test]
+        fn layout_files_never_panic(text in ".{0,400}") {
+            let _ = parse_pyvenv(&text);
+            let _ = patchlevel_version(&text);
+        }
+    }
 }

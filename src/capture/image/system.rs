@@ -159,4 +159,22 @@ mod tests {
             (Some("musl".into()), Some("1.2.4".into()))
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn package_databases_never_panic(text in "(([A-Za-z-]{1,10}: ?.{0,20}|[PVC]:.{0,20})\n{1,2}){0,20}") {
+            let _ = parse_dpkg_status(&text);
+            let packages = parse_apk_installed(&text);
+            let _ = libc_of(&packages);
+            let _ = debian_python_version(&packages);
+            let _ = home_in_passwd(&text, "model");
+        }
+
+        #[test]
+        fn any_text_never_panics(text in ".{0,300}") {
+            let _ = parse_dpkg_status(&text);
+            let _ = parse_apk_installed(&text);
+            let _ = home_in_passwd(&text, "0");
+        }
+    }
 }

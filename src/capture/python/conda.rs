@@ -138,4 +138,18 @@ mod tests {
         assert_eq!(packages[0].channel.as_deref(), Some("conda-forge"));
         assert_eq!(warnings.len(), 1, "{warnings:?}");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn records_and_channels_never_panic(text in ".{0,200}") {
+            let _ = channel_name(&text);
+            let mut files = MemoryFiles::default();
+            let folder = Path::new("/p/conda-meta");
+            files.add_entry(folder, "x.json".into(), false);
+            files.add_file(folder.join("x.json"), text.into_bytes());
+            let mut warnings = Vec::new();
+            let found = read_prefixes(&files, &["/p"], &mut warnings);
+            proptest::prop_assert!(found.len() + warnings.len() == 1);
+        }
+    }
 }

@@ -442,4 +442,49 @@ mod tests {
             Some(Kind::Distribution(_))
         ));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn metadata_files_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let headers = Headers::parse(&bytes);
+            let _ = headers.first("Name");
+            let _ = headers.all("Tag").count();
+            let _ = record_digest(&bytes, "x-1.0.dist-info");
+            let mut package = package_for_tests();
+            read_direct_url(&bytes, &mut package);
+        }
+
+        #[test]
+        fn distributions_with_any_metadata_never_panic(
+            metadata in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            record in "((\"[a-z,]{0,6}\"|[a-z/.]{0,10}),(sha256=[A-Za-z0-9_-]{0,8})?,[0-9]{0,4}\n){0,10}",
+        ) {
+            use crate::capture::python::files::MemoryFiles;
+            let mut files = MemoryFiles::default();
+            let site = Path::new("/site");
+            files.add_entry(site, "x-1.0.dist-info".into(), true);
+            files.add_file(site.join("x-1.0.dist-info/METADATA"), metadata);
+            files.add_file(site.join("x-1.0.dist-info/RECORD"), record.into_bytes());
+            let found = read_sys_path(&files, &["/site".to_string()]);
+            proptest::prop_assert!(found.packages.len() + found.warnings.len() == 1);
+        }
+    }
+
+    fn package_for_tests() -> Package {
+        Package {
+            name: "x".into(),
+            version: "1".into(),
+            location: "/site".into(),
+            format: MetadataFormat::DistInfo,
+            installer: None,
+            requested: false,
+            source: None,
+            editable: false,
+            url: None,
+            commit: None,
+            wheel_tags: Vec::new(),
+            record: None,
+            shadowed: Vec::new(),
+        }
+    }
 }

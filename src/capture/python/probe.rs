@@ -147,3 +147,28 @@ fn printed(bytes: &[u8]) -> String {
         format!("`{tail}`")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn any_output_is_an_answer_or_an_error(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            let _ = Answer::parse(&bytes);
+        }
+
+        #[test]
+        fn answers_with_odd_values_never_panic(version in ".{0,12}", path in proptest::collection::vec(".{0,12}", 0..4), probe in 0u32..3) {
+            let answer = serde_json::json!({
+                "probe": probe, "implementation": "cpython", "version": version,
+                "sys_path": path, "markers": {}, "executable": null, "prefix": null,
+                "base_prefix": null, "soabi": null, "cache_tag": null, "libc": null,
+                "libc_version": null, "os_release": null,
+                "files": {"listings": {"/x": [["a.dist-info", true]]}, "contents": {"/x/a.dist-info/METADATA": version}},
+            });
+            let parsed = Answer::parse(answer.to_string().as_bytes());
+            proptest::prop_assert_eq!(parsed.is_ok(), probe == PROBE_FORMAT);
+        }
+    }
+}
