@@ -158,8 +158,10 @@ pub enum Error {
         reference: String,
     },
     /// Another engine error.
-    #[error("the Docker engine failed while {action}")]
+    #[error("the Docker engine at `{host}` failed while {action}")]
     Docker {
+        /// `DOCKER_HOST`, or the default socket.
+        host: String,
         /// What envlock was doing.
         action: String,
         /// The engine's error.

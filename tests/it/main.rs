@@ -10,6 +10,7 @@
 mod bad_input;
 mod diff;
 mod docker;
+mod faults;
 mod golden;
 mod image;
 mod image_diff;

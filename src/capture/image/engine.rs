@@ -25,6 +25,8 @@ pub(super) const LABEL: &str = "org.envlock.role";
 /// A connection to the engine and the containers envlock has alive on it.
 pub(crate) struct Engine {
     docker: Docker,
+    /// Where it is, for messages.
+    host: String,
     alive: Mutex<BTreeSet<String>>,
 }
 
@@ -47,18 +49,6 @@ pub(crate) struct Launch {
     pub role: &'static str,
 }
 
-/// A command the image lacks is [`Unfinished::NotStarted`]; anything else is the engine's.
-fn start_error(source: bollard::errors::Error) -> Unfinished {
-    let text = source.to_string();
-    if text.contains("executable file not found") || text.contains("no such file or directory") {
-        return Unfinished::NotStarted(std::io::Error::new(std::io::ErrorKind::NotFound, text));
-    }
-    Unfinished::Engine(Error::Docker {
-        action: "starting a container".to_string(),
-        source,
-    })
-}
-
 impl Engine {
     /// Connects as `DOCKER_HOST` says (bollard reads it; `host` names it in errors) and
     /// agrees on an API version, so engines from 20.10 on work.
@@ -72,8 +62,33 @@ impl Engine {
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
         Ok(Engine {
             docker,
+            host,
             alive: Mutex::new(BTreeSet::new()),
         })
+    }
+
+    /// An engine error, named with the engine and what envlock was doing.
+    pub(crate) fn failed(
+        &self,
+        action: impl Into<String>,
+    ) -> impl FnOnce(bollard::errors::Error) -> Error {
+        let host = self.host.clone();
+        let action = action.into();
+        move |source| Error::Docker {
+            host,
+            action,
+            source,
+        }
+    }
+
+    /// A command the image lacks is [`Unfinished::NotStarted`]; anything else is the engine's.
+    fn start_error(&self, source: bollard::errors::Error) -> Unfinished {
+        let text = source.to_string();
+        if text.contains("executable file not found") || text.contains("no such file or directory")
+        {
+            return Unfinished::NotStarted(std::io::Error::new(std::io::ErrorKind::NotFound, text));
+        }
+        Unfinished::Engine(self.failed("starting a container")(source))
     }
 
     /// The bollard client.
@@ -94,10 +109,7 @@ impl Engine {
                 } => Error::ImageNotFound {
                     reference: reference.to_string(),
                 },
-                source => Error::Docker {
-                    action: format!("inspecting image `{reference}`"),
-                    source,
-                },
+                source => self.failed(format!("inspecting image `{reference}`"))(source),
             })
     }
 
@@ -123,10 +135,7 @@ impl Engine {
             .docker
             .version()
             .await
-            .map_err(|source| Error::Docker {
-                action: "asking the engine for its version".to_string(),
-                source,
-            })?;
+            .map_err(self.failed("asking the engine for its version"))?;
         Ok(format!(
             "{}/{}",
             version.os.unwrap_or_default(),
@@ -192,10 +201,7 @@ impl Engine {
             .docker
             .create_container(None::<CreateContainerOptions>, config)
             .await
-            .map_err(|source| Error::Docker {
-                action: format!("creating a container of `{image}`"),
-                source,
-            })?;
+            .map_err(self.failed(format!("creating a container of `{image}`")))?;
         self.alive
             .lock()
             .expect("never poisoned")
@@ -218,7 +224,7 @@ impl Engine {
         self.docker
             .start_container(id, None)
             .await
-            .map_err(start_error)
+            .map_err(|source| self.start_error(source))
     }
 
     /// Starts `id`, feeds it `input` on stdin (when created with `stdin`), and collects its
@@ -229,12 +235,7 @@ impl Engine {
         limit: Duration,
         input: Option<Vec<u8>>,
     ) -> Result<Finished, Unfinished> {
-        let engine_error = |action: &str, source| {
-            Unfinished::Engine(Error::Docker {
-                action: action.to_string(),
-                source,
-            })
-        };
+        let engine_error = |action: &str, source| Unfinished::Engine(self.failed(action)(source));
         let attached = self
             .docker
             .attach_container(

@@ -143,10 +143,7 @@ async fn capture(
         .docker()
         .image_history(&facts.id)
         .await
-        .map_err(|source| Error::Docker {
-            action: format!("reading the history of `{reference}`"),
-            source,
-        })?;
+        .map_err(engine.failed(format!("reading the history of `{reference}`")))?;
     let steps = history
         .into_iter()
         .rev()
