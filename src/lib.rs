@@ -54,10 +54,14 @@ pub fn snapshot(settings: &Settings, source: &Source, progress: &dyn Progress) -
     Ok(snapshot)
 }
 
-/// Writes `snapshot` to `path` atomically, with the golden inputs too large for the lock
-/// saved beside it.
+/// Writes `snapshot` to `path` (see [`lock::write_lock`]), with the golden inputs too large
+/// for the lock saved beside it — unless `path` is a device or a FIFO, beside which nothing
+/// is written.
 pub fn write_snapshot(snapshot: &mut Snapshot, path: &Path, settings: &Settings) -> Result<()> {
-    golden::save_inputs(&mut snapshot.lock.golden, path, &settings.config_folder)?;
+    let special = std::fs::metadata(path).is_ok_and(|metadata| !metadata.is_file());
+    if !special {
+        golden::save_inputs(&mut snapshot.lock.golden, path, &settings.config_folder)?;
+    }
     lock::write_lock(path, &lock::render_lock(&snapshot.lock))
 }
 
