@@ -137,13 +137,13 @@ async fn capture(
     // Created, never started: its files are read (the probe, when it runs, has its own).
     let container = create_idle(engine, &facts.id).await?;
     let inside = read_inside(engine, &container, reference, models, settings, &facts).await;
-    engine.remove(&container).await;
-    let inside = inside?;
-    let history = engine
-        .docker()
-        .image_history(&facts.id)
-        .await
-        .map_err(engine.failed(format!("reading the history of `{reference}`")))?;
+    let history = async {
+        let history = engine.docker().image_history(&facts.id).await;
+        history.map_err(engine.failed(format!("reading the history of `{reference}`")))
+    };
+    // The container goes while the history is read.
+    let ((), history) = tokio::join!(engine.remove(&container), history);
+    let (inside, history) = (inside?, history?);
     let steps = history
         .into_iter()
         .rev()
@@ -252,17 +252,14 @@ async fn from_command(
     }
 }
 
-async fn read_inside(
+/// The models, each at its path inside the image (a relative one under WORKDIR).
+async fn hash_models(
     engine: &Engine,
     container: &str,
     reference: &str,
     models: &[(String, String)],
-    settings: &Settings,
     facts: &Facts,
-) -> Result<Inside> {
-    let reader = select::Reader { engine, container };
-    let mut warnings = Vec::new();
-    let chosen = choose(&reader, settings, facts, reference, &mut warnings).await?;
+) -> Result<Vec<Model>> {
     let workdir = facts.workdir().unwrap_or_else(|| "/".to_string());
     let mut hashed = Vec::with_capacity(models.len());
     for (given, inside) in models {
@@ -277,13 +274,43 @@ async fn read_inside(
         };
         hashed.push(models::hash_model(engine, container, reference, given, &path).await?);
     }
-    let system_packages = system::system_packages(engine, container).await;
-    let mut inside = match &chosen {
-        Some(chosen) if !settings.no_exec => {
-            let limit = settings.probe_timeout;
-            let answer = exec::run_probe(engine, reference, &facts.id, &chosen.path, limit).await?;
-            from_probe(answer)
+    Ok(hashed)
+}
+
+async fn read_inside(
+    engine: &Engine,
+    container: &str,
+    reference: &str,
+    models: &[(String, String)],
+    settings: &Settings,
+    facts: &Facts,
+) -> Result<Inside> {
+    let reader = select::Reader { engine, container };
+    let mut warnings = Vec::new();
+    let chosen = choose(&reader, settings, facts, reference, &mut warnings).await?;
+    let exec = chosen.as_ref().filter(|_| !settings.no_exec);
+    // The probe runs in its own container while the files are read from this one.
+    let probe = async {
+        match exec {
+            Some(chosen) => {
+                let limit = settings.probe_timeout;
+                let program = &chosen.path;
+                exec::run_probe(engine, reference, &facts.id, program, limit)
+                    .await
+                    .map(Some)
+            }
+            None => Ok(None),
         }
+    };
+    let files = async {
+        let hashed = hash_models(engine, container, reference, models, facts).await?;
+        let system_packages = system::system_packages(engine, container).await;
+        Ok::<_, Error>((hashed, system_packages))
+    };
+    let (answer, files) = tokio::join!(probe, files);
+    let (answer, (hashed, system_packages)) = (answer?, files?);
+    let mut inside = match answer {
+        Some(answer) => from_probe(answer),
         _ => {
             let runs = Inputs {
                 container,
