@@ -385,6 +385,28 @@ struct Inputs<'a> {
     system_packages: &'a [SystemPackage],
 }
 
+/// The platform from the image's files: `os-release`, and libc from the system packages.
+async fn read_platform(
+    engine: &Engine,
+    container: &str,
+    facts: &Facts,
+    system_packages: &[SystemPackage],
+) -> Platform {
+    let os_release = match archive::read_file(engine, container, "/etc/os-release").await {
+        Some(bytes) => Some(bytes),
+        None => archive::read_file(engine, container, "/usr/lib/os-release").await,
+    };
+    let (libc, libc_version) = system::libc_of(system_packages);
+    let os_release = os_release.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+    platform::platform(
+        &facts.os,
+        &facts.arch,
+        libc,
+        libc_version,
+        os_release.as_deref(),
+    )
+}
+
 async fn from_files(
     engine: &Engine,
     inputs: &Inputs<'_>,
@@ -397,20 +419,7 @@ async fn from_files(
         facts,
         system_packages,
     } = *inputs;
-    let os_release = match archive::read_file(engine, container, "/etc/os-release").await {
-        Some(bytes) => Some(bytes),
-        None => archive::read_file(engine, container, "/usr/lib/os-release").await,
-    };
-    let (libc, libc_version) = system::libc_of(system_packages);
-    let platform = platform::platform(
-        &facts.os,
-        &facts.arch,
-        libc,
-        libc_version,
-        os_release
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .as_deref(),
-    );
+    let platform = read_platform(engine, container, facts, system_packages).await;
     let mut inside = Inside {
         conda_packages: Vec::new(),
         mode: CaptureMode::Static,
