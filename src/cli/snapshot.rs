@@ -17,6 +17,7 @@ use crate::{Progress, Source, Stop};
   envlock snapshot -o dev.lock
   envlock snapshot --python .venv/bin/python --model model/ -o dev.lock
   envlock snapshot --image ml-model:latest --model model/ -o image.lock
+  envlock snapshot --image ml-model:latest --python /opt/venv/bin/python
 
 The interpreter is `--python`, else `python` in envlock.toml, else `$VIRTUAL_ENV/bin/python`,
 else `python3` on PATH. The probe may take ENVLOCK_PROBE_TIMEOUT seconds (default 30).")]
@@ -43,7 +44,8 @@ pub(super) struct Args {
     /// Read defaults from FILE instead of ./envlock.toml.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Write the lock to FILE (atomically) instead of stdout.
+    /// Write the lock to FILE instead of stdout: a file is replaced atomically (keeping its
+    /// mode), a symlink's target is written, a device or FIFO is written to directly.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
 }
