@@ -140,10 +140,13 @@ async fn follow(
             Ok(None)
         }
         "conda" | "mamba" | "micromamba" => conda_run(reader, command, &words).await,
-        "uv" if words.get(1).is_some_and(|word| word.text == "run") => Ok(Some(Choice {
-            program: format!("{}/.venv/bin/python", command.workdir.trim_end_matches('/')),
-            selected_by: first.by,
-        })),
+        // uv's project venv, and Poetry's with `virtualenvs.in-project`.
+        "uv" | "poetry" if words.get(1).is_some_and(|word| word.text == "run") => {
+            Ok(Some(Choice {
+                program: format!("{}/.venv/bin/python", command.workdir.trim_end_matches('/')),
+                selected_by: first.by,
+            }))
+        }
         _ => shebang(reader, command, first, depth).await,
     }
 }
