@@ -234,11 +234,20 @@ fn build_image(
 
 /// Containers of `image` (envlock labels its own; the image narrows it to one test).
 pub fn containers_of(image: &str) -> Vec<String> {
-    let output = Command::new("docker")
-        .args(["ps", "-aq", "--filter"])
-        .arg(format!("ancestor={image}"))
-        .output()
-        .unwrap();
+    containers(&[&format!("ancestor={image}")], true)
+}
+
+/// Container ids matching every `docker ps` filter; stopped ones too when `all`.
+pub fn containers(filters: &[&str], all: bool) -> Vec<String> {
+    let mut command = Command::new("docker");
+    command.args(["ps", "-q"]);
+    if all {
+        command.arg("-a");
+    }
+    for filter in filters {
+        command.args(["--filter", filter]);
+    }
+    let output = command.output().unwrap();
     String::from_utf8(output.stdout)
         .unwrap()
         .split_whitespace()
@@ -272,9 +281,14 @@ pub fn derived(base: &str, lines: &str) -> String {
     if image_exists(&tag) {
         return tag;
     }
-    let dockerfile = format!("FROM {base}\n{lines}\n");
+    build_from_text(&tag, &format!("FROM {base}\n{lines}\n"));
+    tag
+}
+
+/// Builds `tag` from a Dockerfile given as text (no build context).
+fn build_from_text(tag: &str, dockerfile: &str) {
     let mut child = Command::new("docker")
-        .args(["build", "-q", "-t", &tag, "-"])
+        .args(["build", "-q", "-t", tag, "-"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -284,7 +298,6 @@ pub fn derived(base: &str, lines: &str) -> String {
         child.wait().unwrap().success(),
         "building {tag}:\n{dockerfile}"
     );
-    tag
 }
 
 /// A copy of fixture `name` with its own image id, for a test that checks for leftover
@@ -299,15 +312,10 @@ pub fn private(name: &str, test: &str) -> String {
     if image_exists(&tag) {
         return tag;
     }
-    let dockerfile = format!("FROM {base}\nLABEL org.envlock.test={test}\n");
-    let mut child = Command::new("docker")
-        .args(["build", "-q", "-t", &tag, "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), dockerfile.as_bytes()).unwrap();
-    assert!(child.wait().unwrap().success(), "building {tag}");
+    build_from_text(
+        &tag,
+        &format!("FROM {base}\nLABEL org.envlock.test={test}\n"),
+    );
     tag
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::docker::{engine, private};
+use crate::docker::{containers, engine, private};
 use crate::support::*;
 
 const SIGNALS: [(&str, i32); 4] = [("INT", 2), ("TERM", 15), ("HUP", 1), ("QUIT", 3)];
@@ -42,33 +42,15 @@ fn interrupt(mut child: Child, ready: impl Fn() -> bool, (name, number): (&str, 
 
 /// envlock's containers of `image` that exist, running or not.
 fn labelled_containers(image: &str) -> Vec<String> {
-    let output = Command::new("docker")
-        .args([
-            "ps",
-            "-aq",
-            "--filter",
-            "label=org.envlock.role",
-            "--filter",
-        ])
-        .arg(format!("ancestor={image}"))
-        .output()
-        .unwrap();
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .split_whitespace()
-        .map(str::to_string)
-        .collect()
+    containers(
+        &["label=org.envlock.role", &format!("ancestor={image}")],
+        true,
+    )
 }
 
 fn running(image: &str, role: &str) -> bool {
-    let output = Command::new("docker")
-        .args(["ps", "-q", "--filter"])
-        .arg(format!("label=org.envlock.role={role}"))
-        .arg("--filter")
-        .arg(format!("ancestor={image}"))
-        .output()
-        .unwrap();
-    !output.stdout.is_empty()
+    let label = format!("label=org.envlock.role={role}");
+    !containers(&[&label, &format!("ancestor={image}")], false).is_empty()
 }
 
 fn spawn(command: &mut Command) -> Child {
