@@ -60,7 +60,7 @@ impl Config {
 
 /// Loads `explicit`, else `envlock.toml` in the current folder if there is one; returns the
 /// config and the folder its relative paths start from.
-pub fn load(explicit: Option<&Path>) -> Result<(Config, PathBuf)> {
+pub(crate) fn load(explicit: Option<&Path>) -> Result<(Config, PathBuf)> {
     let path = match explicit {
         Some(path) => path.to_path_buf(),
         None if Path::new(DEFAULT_FILE).is_file() => PathBuf::from(DEFAULT_FILE),

@@ -29,7 +29,7 @@ mod stop;
 use std::path::Path;
 
 pub use capture::{Progress, Snapshot, Source};
-pub use config::{load as load_config, Config};
+pub use config::Config;
 pub use diff::{Code, Finding, Severity};
 pub use error::{Error, Result};
 pub use lock::Lock;
