@@ -72,7 +72,13 @@ impl Session {
         if let Some(engine) = self.engine.get() {
             return Ok(engine);
         }
-        let engine = self.runtime.block_on(Engine::connect(&self.host))?;
+        // Connecting can wait on an engine that does not answer: a stop ends that too.
+        let engine = self.runtime.block_on(async {
+            tokio::select! {
+                engine = Engine::connect(&self.host) => engine,
+                interrupted = self.stop.wait() => Err(interrupted),
+            }
+        })?;
         Ok(self.engine.get_or_init(|| engine))
     }
 }
