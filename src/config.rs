@@ -150,6 +150,14 @@ fn golden_problems(cases: &[GoldenSpec], text: &str) -> Vec<String> {
         {
             problem(format!("`{name}` = {value} is not a number of 0 or more"));
         }
+        for latency_problem in case
+            .latency
+            .as_ref()
+            .map(crate::golden::latency::spec_problems)
+            .unwrap_or_default()
+        {
+            problem(latency_problem);
+        }
         if !case.timeout.is_finite() || case.timeout <= 0.0 {
             problem(format!(
                 "`timeout` = {} is not a number of seconds above 0",

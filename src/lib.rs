@@ -212,6 +212,9 @@ fn record_golden(
     }
     if let Some(runner) = golden::runner(source, &snapshot.lock, settings, session)? {
         snapshot.lock.golden = golden::record(specs, &settings.config_folder, runner.as_ref())?;
+        snapshot
+            .warnings
+            .extend(snapshot.lock.golden.iter().filter_map(golden::over_budget));
     }
     Ok(())
 }

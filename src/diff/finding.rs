@@ -59,6 +59,8 @@ pub enum Code {
     GoldenMismatch,
     /// A golden case could not be run or its output not read.
     GoldenError,
+    /// A golden case's latency is over its budget, or too far over the baseline's.
+    GoldenLatency,
     /// A policy ignore rule matched nothing (so policies do not rot).
     PolicyUnused,
     /// A package of a conda prefix is added, removed, or another version or build.
@@ -189,7 +191,7 @@ impl Code {
             Code::EnvVar => Area::Environment,
             Code::SystemPackage => Area::SystemPackages,
             Code::ImageConfig => Area::Image,
-            Code::GoldenMismatch | Code::GoldenError => Area::Golden,
+            Code::GoldenMismatch | Code::GoldenError | Code::GoldenLatency => Area::Golden,
             Code::PolicyUnused => Area::Policy,
             Code::CondaPackage => Area::CondaPackages,
         }
@@ -238,7 +240,8 @@ pub(crate) fn default_severity(code: Code, change: Option<Change>) -> Severity {
         | Code::ModelMissing
         | Code::ModelHash
         | Code::GoldenMismatch
-        | Code::GoldenError => Error,
+        | Code::GoldenError
+        | Code::GoldenLatency => Error,
         Code::Libc
         | Code::PackageAdded
         | Code::PackageBuild
@@ -260,7 +263,7 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", code.as_str()));
             assert_eq!(serde_json::from_str::<Code>(&json).unwrap(), code);
         }
-        assert_eq!(Code::all().count(), 19);
+        assert_eq!(Code::all().count(), 20);
         assert_eq!(Area::SystemPackages.as_str(), "system-packages");
         assert_eq!(Severity::Warning.as_str(), "warning");
     }

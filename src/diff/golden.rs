@@ -1,27 +1,41 @@
 //! Golden cases as findings: a case that could not run, or whose output could not be read,
-//! is `golden-error`; one out of tolerance is `golden-mismatch`.
+//! is `golden-error`; one out of tolerance is `golden-mismatch`; one too slow (or not
+//! timed) is `golden-latency`.
 
 use super::{Code, Finding};
+use crate::golden::latency::ms;
 use crate::golden::{CaseStatus, Judged};
 
-/// A finding for every judged case that did not pass.
+/// A finding for every judged case that did not pass, and for every latency that did not.
 pub(crate) fn golden_findings(judged: &[Judged]) -> Vec<Finding> {
-    judged
-        .iter()
-        .filter_map(|case| {
-            let code = match case.result.status {
-                CaseStatus::Pass => return None,
-                CaseStatus::Mismatch => Code::GoldenMismatch,
-                CaseStatus::Error => Code::GoldenError,
-            };
-            let message = case.problem.clone().unwrap_or_default();
-            Some(Finding::new(
-                code,
-                &case.result.name,
-                Some(case.expected.clone()),
-                case.actual.clone(),
-                message,
-            ))
-        })
-        .collect()
+    let latency = judged.iter().filter_map(|case| {
+        let problem = case.latency_problem.clone()?;
+        let result = case.result.latency.as_ref()?;
+        let at = |latency: &crate::lock::Latency| {
+            format!("p{} {}", latency.percentile, ms(latency.at_percentile_ms))
+        };
+        Some(Finding::new(
+            Code::GoldenLatency,
+            &case.result.name,
+            result.baseline.as_ref().map(at),
+            result.target.as_ref().map(at),
+            problem,
+        ))
+    });
+    let outputs = judged.iter().filter_map(|case| {
+        let code = match case.result.status {
+            CaseStatus::Pass => return None,
+            CaseStatus::Mismatch => Code::GoldenMismatch,
+            CaseStatus::Error => Code::GoldenError,
+        };
+        let message = case.problem.clone().unwrap_or_default();
+        Some(Finding::new(
+            code,
+            &case.result.name,
+            Some(case.expected.clone()),
+            case.actual.clone(),
+            message,
+        ))
+    });
+    outputs.chain(latency).collect()
 }

@@ -6,6 +6,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use crate::lock::LatencySpec;
+
 /// Sends `body` to `127.0.0.1:port` until a server answers (a refused or dropped connection
 /// means it is still starting), then returns the response body of a 2xx answer. Gives up
 /// at `deadline`, or as soon as `stopped` says so.
@@ -35,6 +37,36 @@ pub(super) fn call_when_ready(
     Err(format!(
         "the server on port {port} did not answer before the timeout (last attempt: {last})"
     ))
+}
+
+/// Times requests to a server that already answered: `warmup` untimed, then `runs` timed,
+/// each from connecting to the end of the answer. Milliseconds, or why a request failed.
+pub(super) fn time_requests(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    latency: &LatencySpec,
+    limit: Duration,
+    stopped: &dyn Fn() -> bool,
+) -> Result<Vec<f64>, String> {
+    let mut samples = Vec::with_capacity(latency.runs as usize);
+    for request in 0..latency.warmup + latency.runs {
+        if stopped() {
+            return Err("stopped".to_string());
+        }
+        let start = Instant::now();
+        let (status, _) = call(port, method, path, body, start + limit)
+            .map_err(|error| format!("request {} failed: {error}", request + 1))?;
+        let elapsed = start.elapsed();
+        if !(200..300).contains(&status) {
+            return Err(format!("request {} answered HTTP {status}", request + 1));
+        }
+        if request >= latency.warmup {
+            samples.push(elapsed.as_secs_f64() * 1000.0);
+        }
+    }
+    Ok(samples)
 }
 
 fn call(

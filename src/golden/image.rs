@@ -8,13 +8,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::http::call_when_ready;
+use super::http::{call_when_ready, time_requests};
 use super::local::read_input;
-use super::{substitute, CaseError, Runner};
+use super::{substitute, CaseError, Ran, Runner};
 use crate::capture::image::{Engine, Launch, DEFAULT_PATH};
 use crate::capture::Session;
 use crate::error::Result;
-use crate::lock::{GoldenSpec, HttpCase};
+use crate::lock::{GoldenSpec, HttpCase, LatencySpec};
 use crate::process::{tail, Unfinished};
 use crate::stop::Stop;
 
@@ -24,6 +24,8 @@ pub(super) struct ImageRunner<'a> {
     image: String,
     /// `PATH=…` with the captured interpreter's folder first, as on the dev side.
     path: Option<String>,
+    /// The captured interpreter, which times command cases from inside the container.
+    python: Option<String>,
     /// The run's stop request, which also ends a wait for a server.
     stop: Arc<Stop>,
 }
@@ -55,15 +57,16 @@ impl<'a> ImageRunner<'a> {
             session,
             image,
             path,
+            python: python.map(str::to_string),
             stop: session.stop(),
         })
     }
 }
 
 impl Runner for ImageRunner<'_> {
-    fn run(&self, spec: &GoldenSpec, input: &Path) -> Result<Result<String, CaseError>> {
+    fn run(&self, spec: &GoldenSpec, input: &Path, timed: bool) -> Result<Result<Ran, CaseError>> {
         self.session
-            .run(|engine| async move { Ok(run_case(engine, self, spec, input).await) })
+            .run(|engine| async move { Ok(run_case(engine, self, spec, input, timed).await) })
     }
 }
 
@@ -72,31 +75,141 @@ async fn run_case(
     runner: &ImageRunner<'_>,
     spec: &GoldenSpec,
     input: &Path,
-) -> Result<String, CaseError> {
+    timed: bool,
+) -> Result<Ran, CaseError> {
     let limit = Duration::from_secs_f64(spec.timeout.max(0.001));
-    let name = super::file_name(input);
-    let inside = format!("{INPUT_FOLDER}/{name}");
+    let latency = spec.latency.as_ref().filter(|_| timed);
+    let inside = format!("{INPUT_FOLDER}/{}", super::file_name(input));
+    let launch = launch(runner, spec, input, substitute(&spec.command, &inside))?;
+    let id = engine
+        .create(&runner.image, launch)
+        .await
+        .map_err(|e| CaseError(e.to_string()))?;
+    let result = match &spec.http {
+        Some(http) => serve(engine, runner, &id, http, input, limit, latency).await,
+        None => command(engine, &id, spec, input, limit)
+            .await
+            .map(|output| Ran {
+                output,
+                samples: None,
+            }),
+    };
+    engine.remove(&id).await;
+    let mut ran = result?;
+    if let (Some(latency), None) = (latency, &spec.http) {
+        ran.samples = Some(time_command(engine, runner, spec, input, &inside, latency).await);
+    }
+    Ok(ran)
+}
+
+/// How a case's container is made: its command, the input mounted read-only, the case's
+/// working folder, and `PATH` with the captured interpreter first.
+fn launch(
+    runner: &ImageRunner<'_>,
+    spec: &GoldenSpec,
+    input: &Path,
+    command: Vec<String>,
+) -> Result<Launch, CaseError> {
+    let inside = format!("{INPUT_FOLDER}/{}", super::file_name(input));
     let host_input = std::path::absolute(input).map_err(|e| CaseError(e.to_string()))?;
-    let launch = Launch {
-        command: substitute(&spec.command, &inside),
+    Ok(Launch {
+        command,
         binds: vec![format!("{}:{inside}:ro", host_input.display())],
         workdir: spec.workdir.clone(),
         env: runner.path.iter().cloned().collect(),
         stdin: spec.stdin && spec.http.is_none(),
         publish: spec.http.as_ref().map(|http| http.port),
         role: "golden",
-    };
+    })
+}
+
+/// Runs a command case `warmup + runs` times in one more container, timed from inside it
+/// (by the captured interpreter, from each process's start to its exit), so the
+/// container's own start is not counted.
+async fn time_command(
+    engine: &Engine,
+    runner: &ImageRunner<'_>,
+    spec: &GoldenSpec,
+    input: &Path,
+    inside: &str,
+    latency: &LatencySpec,
+) -> Result<Vec<f64>, CaseError> {
+    let python = runner.python.as_deref().ok_or_else(|| {
+        CaseError(
+            "a command case is timed inside the image by its Python, and no Python was captured"
+                .to_string(),
+        )
+    })?;
+    let mut timer = vec![
+        python.to_string(),
+        "-c".to_string(),
+        TIMER.to_string(),
+        latency.warmup.to_string(),
+        latency.runs.to_string(),
+        if spec.stdin {
+            inside.to_string()
+        } else {
+            String::new()
+        },
+    ];
+    timer.extend(substitute(&spec.command, inside));
+    let mut launch = launch(runner, spec, input, timer)?;
+    launch.stdin = false;
     let id = engine
         .create(&runner.image, launch)
         .await
         .map_err(|e| CaseError(e.to_string()))?;
-    let result = match &spec.http {
-        Some(http) => serve(engine, runner, &id, http, input, limit).await,
-        None => command(engine, &id, spec, input, limit).await,
-    };
+    let runs = f64::from(latency.warmup + latency.runs);
+    let limit = Duration::from_secs_f64(spec.timeout.max(0.001) * runs);
+    let finished = engine.run(&id, limit, None).await;
     engine.remove(&id).await;
-    result
+    let finished = finished.map_err(|unfinished| match unfinished {
+        Unfinished::Timeout => CaseError(format!(
+            "the timed runs took longer than {runs} × {}s",
+            spec.timeout
+        )),
+        Unfinished::NotStarted(error) => {
+            CaseError(format!("the interpreter `{python}` did not start: {error}"))
+        }
+        Unfinished::Engine(error) => CaseError(error.to_string()),
+        Unfinished::Stopped(_) => CaseError("stopped".to_string()),
+    })?;
+    if !finished.success() {
+        return Err(CaseError(format!(
+            "the timer exited with {}; stderr: `{}`",
+            finished.exit(),
+            tail(&finished.stderr, 5)
+        )));
+    }
+    serde_json::from_slice::<Vec<f64>>(&finished.stdout).map_err(|_| {
+        CaseError(format!(
+            "a timed run failed: {}",
+            String::from_utf8_lossy(&finished.stdout).trim()
+        ))
+    })
 }
+
+/// Times a command inside the container: `TIMER WARMUP RUNS STDIN-PATH-OR-EMPTY ARGV...`
+/// prints the timed runs' milliseconds as a JSON list, or why a run failed.
+const TIMER: &str = r#"
+import json, subprocess, sys, time
+warmup, runs, stdin = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+samples = []
+for run in range(warmup + runs):
+    source = open(stdin, "rb") if stdin else subprocess.DEVNULL
+    start = time.perf_counter()
+    done = subprocess.run(sys.argv[4:], stdin=source, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    if stdin:
+        source.close()
+    if done.returncode:
+        tail = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
+        print("run %d exited with %d: %s" % (run + 1, done.returncode, " / ".join(tail)))
+        sys.exit(0)
+    if run >= warmup:
+        samples.append(elapsed * 1000)
+print(json.dumps(samples))
+"#;
 
 async fn command(
     engine: &Engine,
@@ -136,7 +249,8 @@ async fn serve(
     http: &HttpCase,
     input: &Path,
     limit: Duration,
-) -> Result<String, CaseError> {
+    latency: Option<&LatencySpec>,
+) -> Result<Ran, CaseError> {
     let deadline = Instant::now() + limit;
     match engine.start(id).await {
         Ok(()) => {}
@@ -158,10 +272,15 @@ async fn serve(
     let (method, path) = (http.method.clone(), http.path.clone());
     let stop = runner.stop.clone();
     let stopped = move || stop.requested().is_some();
+    let latency = latency.cloned();
     tokio::task::spawn_blocking(move || {
-        call_when_ready(port, &method, &path, &body, deadline, &stopped)
+        let output =
+            call_when_ready(port, &method, &path, &body, deadline, &stopped).map_err(CaseError)?;
+        let samples = latency.map(|latency| {
+            time_requests(port, &method, &path, &body, &latency, limit, &stopped).map_err(CaseError)
+        });
+        Ok(Ran { output, samples })
     })
     .await
     .map_err(|e| CaseError(e.to_string()))?
-    .map_err(CaseError)
 }

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{http::call_when_ready, substitute, CaseError, Runner};
+use super::http::{call_when_ready, time_requests};
+use super::{substitute, CaseError, Ran, Runner};
 use crate::error::Result;
-use crate::lock::GoldenSpec;
+use crate::lock::{GoldenSpec, LatencySpec};
 use crate::process::{self, Group, Unfinished};
 use crate::settings::Settings;
 
@@ -46,9 +47,10 @@ impl LocalRunner<'_> {
         mut command: Command,
         spec: &GoldenSpec,
         input: &Path,
-        deadline: Instant,
-    ) -> Result<String, CaseError> {
+        latency: Option<&LatencySpec>,
+    ) -> Result<Ran, CaseError> {
         let http = spec.http.as_ref().expect("an HTTP case");
+        let limit = Duration::from_secs_f64(spec.timeout.max(0.001));
         let body = read_input(input)?;
         command
             .stdin(Stdio::null())
@@ -59,21 +61,20 @@ impl LocalRunner<'_> {
             .map_err(|e| CaseError(format!("cannot start `{}`: {e}", spec.command[0])))?;
         let stop = &self.settings.stop;
         let stopped = || stop.requested().is_some();
-        call_when_ready(
-            http.port,
-            &http.method,
-            &http.path,
-            &body,
-            deadline,
-            &stopped,
-        )
-        .map_err(CaseError)
+        let (port, method, path) = (http.port, &http.method, &http.path);
+        let deadline = Instant::now() + limit;
+        let output =
+            call_when_ready(port, method, path, &body, deadline, &stopped).map_err(CaseError)?;
+        let samples = latency.map(|latency| {
+            time_requests(port, method, path, &body, latency, limit, &stopped).map_err(CaseError)
+        });
+        Ok(Ran { output, samples })
     }
 }
 
 impl Runner for LocalRunner<'_> {
-    fn run(&self, spec: &GoldenSpec, input: &Path) -> Result<Result<String, CaseError>> {
-        let result = self.run_case(spec, input);
+    fn run(&self, spec: &GoldenSpec, input: &Path, timed: bool) -> Result<Result<Ran, CaseError>> {
+        let result = self.run_case(spec, input, timed);
         // A case cut short by a stop is no result: the run ends.
         self.settings.stop.check()?;
         Ok(result)
@@ -81,12 +82,30 @@ impl Runner for LocalRunner<'_> {
 }
 
 impl LocalRunner<'_> {
-    fn run_case(&self, spec: &GoldenSpec, input: &Path) -> Result<String, CaseError> {
+    fn run_case(&self, spec: &GoldenSpec, input: &Path, timed: bool) -> Result<Ran, CaseError> {
+        let latency = spec.latency.as_ref().filter(|_| timed);
+        if spec.http.is_some() {
+            return self.serve(self.command(spec, input)?, spec, input, latency);
+        }
+        let output = self.run_command(spec, input)?;
+        // A command case is timed whole: from starting the process to its exit.
+        let samples = latency.map(|latency| {
+            let mut samples = Vec::with_capacity(latency.runs as usize);
+            for run in 0..latency.warmup + latency.runs {
+                let start = Instant::now();
+                self.run_command(spec, input)?;
+                if run >= latency.warmup {
+                    samples.push(start.elapsed().as_secs_f64() * 1000.0);
+                }
+            }
+            Ok(samples)
+        });
+        Ok(Ran { output, samples })
+    }
+
+    fn run_command(&self, spec: &GoldenSpec, input: &Path) -> Result<String, CaseError> {
         let limit = Duration::from_secs_f64(spec.timeout.max(0.001));
         let mut command = self.command(spec, input)?;
-        if spec.http.is_some() {
-            return self.serve(command, spec, input, Instant::now() + limit);
-        }
         let stdin = if spec.stdin {
             Some(read_input(input)?)
         } else {

@@ -9,6 +9,7 @@
 pub(crate) mod compare;
 mod http;
 mod image;
+pub(crate) mod latency;
 mod local;
 
 use std::collections::BTreeMap;
@@ -19,7 +20,7 @@ use serde::Serialize;
 
 use crate::capture::{python, Session, Source};
 use crate::error::{Error, Result};
-use crate::lock::{GoldenCase, GoldenSpec, Lock, OutputFormat, Sha256};
+use crate::lock::{GoldenCase, GoldenSpec, Latency, Lock, OutputFormat, Sha256};
 use crate::settings::Settings;
 use compare::{Comparison, Tolerance};
 
@@ -27,11 +28,23 @@ use compare::{Comparison, Tolerance};
 #[derive(Debug, Clone)]
 pub(crate) struct CaseError(pub(crate) String);
 
+/// What one run of a case gave.
+#[derive(Debug)]
+pub(crate) struct Ran {
+    /// Its output.
+    pub(crate) output: String,
+    /// When timed (a case with `latency`): the timed runs in milliseconds, or why they
+    /// could not be timed.
+    pub(crate) samples: Option<Result<Vec<f64>, CaseError>>,
+}
+
 /// Somewhere a golden case can run: a local interpreter or an image.
 pub(crate) trait Runner {
-    /// Runs `spec` once on the input file `input`: its output, or why it gave none. An
-    /// error stops the whole run (Ctrl-C, an engine that went away).
-    fn run(&self, spec: &GoldenSpec, input: &Path) -> Result<Result<String, CaseError>>;
+    /// Runs `spec` once on the input file `input`: its output, or why it gave none; with
+    /// `timed` and a `latency` spec, also its latency (the warm-up and timed runs follow
+    /// the first, with the same server for an HTTP case). An error stops the whole run
+    /// (Ctrl-C, an engine that went away).
+    fn run(&self, spec: &GoldenSpec, input: &Path, timed: bool) -> Result<Result<Ran, CaseError>>;
 }
 
 /// Where golden cases run for `source` (captured as `captured`): `None` for a lock (its
@@ -80,15 +93,23 @@ pub(crate) fn record(
             detail,
         };
         let mut outputs = Vec::new();
-        for _ in 0..spec.runs.max(1) {
-            let output = runner.run(spec, &path)?.map_err(|error| failed(error.0))?;
-            parse(spec.format, &output).map_err(|error| {
+        let mut measured_latency = None;
+        for run in 0..spec.runs.max(1) {
+            let ran = runner
+                .run(spec, &path, run == 0)?
+                .map_err(|error| failed(error.0))?;
+            parse(spec.format, &ran.output).map_err(|error| {
                 failed(format!(
                     "its output is not {}: {error}",
                     format_name(spec.format)
                 ))
             })?;
-            outputs.push(output);
+            if let (Some(samples), Some(latency)) = (ran.samples, &spec.latency) {
+                let samples = samples
+                    .map_err(|error| failed(format!("it could not be timed: {}", error.0)))?;
+                measured_latency = Latency::of(&samples, latency.percentile);
+            }
+            outputs.push(ran.output);
         }
         let deterministic = (outputs.len() > 1).then(|| outputs.windows(2).all(|w| w[0] == w[1]));
         let input_text = String::from_utf8(bytes.clone())
@@ -101,9 +122,27 @@ pub(crate) fn record(
             input_file: None,
             output: outputs.swap_remove(0),
             deterministic,
+            measured_latency,
         });
     }
     Ok(cases)
+}
+
+/// A warning for a recorded case already over its latency budget in the baseline, so a
+/// budget that no runtime meets is seen when it is set, not first in CI.
+pub(crate) fn over_budget(case: &GoldenCase) -> Option<String> {
+    let budget = case.spec.latency.as_ref()?.budget_ms?;
+    let measured = case.measured_latency.as_ref()?;
+    (measured.at_percentile_ms > budget).then(|| {
+        format!(
+            "golden case `{}`: p{} latency {} is already over its budget of {} here ({})",
+            case.spec.name,
+            measured.percentile,
+            latency::ms(measured.at_percentile_ms),
+            latency::ms(budget),
+            latency::summary(measured)
+        )
+    })
 }
 
 /// How one case fared in the target.
@@ -131,6 +170,9 @@ pub struct CaseResult {
     /// JSON pointer of the value that moved most against its tolerance.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worst: Option<String>,
+    /// For a case with a latency budget: both runtimes' latency and the verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency: Option<latency::LatencyResult>,
 }
 
 /// JSON has no infinity: an infinite error is written as `null`.
@@ -165,6 +207,8 @@ pub(crate) struct Judged {
     pub(crate) actual: Option<String>,
     /// One line for people, when the case did not pass.
     pub(crate) problem: Option<String>,
+    /// One line for people, when its latency did not pass (and the case ran).
+    pub(crate) latency_problem: Option<String>,
 }
 
 /// Where the target's outputs come from.
@@ -231,17 +275,30 @@ pub(crate) fn check(
 ) -> Result<Vec<Judged>> {
     let mut judged = Vec::with_capacity(baseline.len());
     for case in baseline {
-        let output = match &target {
-            Target::Recorded(cases) => cases
-                .iter()
-                .find(|other| other.spec.name == case.spec.name)
-                .map(|other| other.output.clone())
-                .ok_or_else(|| {
-                    CaseError("the target lock has no output for this case".to_string())
-                }),
-            Target::Live(runner) => run_recorded(case, *runner, inputs)?,
+        let (output, latency) = match &target {
+            Target::Recorded(cases) => {
+                match cases.iter().find(|other| other.spec.name == case.spec.name) {
+                    Some(other) => (Ok(other.output.clone()), latency::recorded(case, other)),
+                    None => (
+                        Err(CaseError(
+                            "the target lock has no output for this case".to_string(),
+                        )),
+                        None,
+                    ),
+                }
+            }
+            Target::Live(runner) => match run_recorded(case, *runner, inputs)? {
+                Ok(ran) => (Ok(ran.output), latency::measured(case, ran.samples)),
+                Err(error) => (Err(error), None),
+            },
         };
-        judged.push(judge(case, output));
+        let mut judged_case = judge(case, output);
+        if let Some(spec) = &case.spec.latency {
+            let (result, problem) = latency::judge(case, spec, latency);
+            judged_case.result.latency = Some(result);
+            judged_case.latency_problem = problem;
+        }
+        judged.push(judged_case);
     }
     Ok(judged)
 }
@@ -251,10 +308,10 @@ fn run_recorded(
     case: &GoldenCase,
     runner: &dyn Runner,
     inputs: &Inputs,
-) -> Result<Result<String, CaseError>> {
+) -> Result<Result<Ran, CaseError>> {
     match input_path(case, inputs) {
         // The temp folder (when the lock held the input) lives until the case has run.
-        Ok((_folder, path)) => runner.run(&case.spec, &path),
+        Ok((_folder, path)) => runner.run(&case.spec, &path, true),
         Err(error) => Ok(Err(error)),
     }
 }
@@ -300,10 +357,12 @@ fn judge(case: &GoldenCase, output: Result<String, CaseError>) -> Judged {
             max_abs_error: 0.0,
             max_rel_error: 0.0,
             worst: None,
+            latency: None,
         },
         expected: case.output.clone(),
         actual: None,
         problem: None,
+        latency_problem: None,
     };
     let output = match output {
         Ok(output) => output,

@@ -148,6 +148,84 @@ pub struct GoldenSpec {
     /// absolute or relative to its WORKDIR.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workdir: Option<String>,
+    /// A latency budget: the case is also timed, and a slow target fails the gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<LatencySpec>,
+}
+
+/// `latency = { budget-ms = 200, percentile = 95, runs = 20, warmup = 3 }`: how a case is
+/// timed and what is too slow. An HTTP case times its requests once the server answers; a
+/// command case times the whole process run (in an image: measured inside the container,
+/// so the container's start is not counted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LatencySpec {
+    /// The slowest the percentile may be, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_ms: Option<f64>,
+    /// The percentile judged (nearest rank), 95 unless set.
+    #[serde(default = "default_percentile")]
+    pub percentile: f64,
+    /// Timed runs (or requests).
+    #[serde(default = "default_latency_runs")]
+    pub runs: u32,
+    /// Untimed runs before them.
+    #[serde(default = "default_warmup")]
+    pub warmup: u32,
+    /// The most times slower than the baseline's percentile the target's may be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regression: Option<f64>,
+}
+
+fn default_percentile() -> f64 {
+    95.0
+}
+fn default_latency_runs() -> u32 {
+    20
+}
+fn default_warmup() -> u32 {
+    3
+}
+
+/// A measured latency distribution, in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Latency {
+    /// Timed runs.
+    pub runs: u32,
+    /// The median.
+    pub p50_ms: f64,
+    /// The percentile judged (`percentile` of the case).
+    pub percentile: f64,
+    /// Its value.
+    pub at_percentile_ms: f64,
+    /// The slowest run.
+    pub max_ms: f64,
+}
+
+impl Latency {
+    /// The distribution of `samples` (milliseconds), judged at `percentile`; `None` for no
+    /// samples.
+    pub(crate) fn of(samples: &[f64], percentile: f64) -> Option<Latency> {
+        if samples.is_empty() {
+            return None;
+        }
+        let mut sorted = samples.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        // Nearest rank: the smallest value with at least `p` percent of the runs at or below.
+        let rank = |p: f64| {
+            let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+            sorted[rank.clamp(1, sorted.len()) - 1]
+        };
+        let round = |ms: f64| (ms * 1000.0).round() / 1000.0;
+        Some(Latency {
+            runs: sorted.len() as u32,
+            p50_ms: round(rank(50.0)),
+            percentile,
+            at_percentile_ms: round(rank(percentile)),
+            max_ms: round(sorted[sorted.len() - 1]),
+        })
+    }
 }
 
 fn default_rtol() -> f64 {
@@ -223,6 +301,9 @@ pub struct GoldenCase {
     /// With more than one run: whether every run printed the same output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deterministic: Option<bool>,
+    /// With a `latency` budget: the latency measured in this runtime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_latency: Option<Latency>,
 }
 
 /// `[[system-packages]]`: a package of the operating system's package manager.

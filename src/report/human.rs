@@ -126,5 +126,8 @@ fn render_golden(out: &mut String, report: &Report) {
             case.name,
             super::case_summary(case)
         );
+        if let Some(latency) = super::latency_summary(case) {
+            let _ = writeln!(out, "  {:<name_width$}            {latency}", "");
+        }
     }
 }

@@ -19,12 +19,16 @@ pub(super) fn render(report: &Report, gate: Severity) -> String {
         let _ = writeln!(out, "| --- | --- | --- |");
         for case in &report.golden {
             let status = serde_json::to_value(case.status).unwrap_or_default();
+            let mut result = super::case_summary(case);
+            if let Some(latency) = super::latency_summary(case) {
+                result = format!("{result}; {latency}");
+            }
             let _ = writeln!(
                 out,
                 "| {} | {} | {} |",
                 cell(&case.name),
                 status.as_str().unwrap_or(""),
-                cell(&super::case_summary(case))
+                cell(&result)
             );
         }
         let _ = writeln!(out);

@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::diff::{Finding, Severity};
+use crate::golden::latency::{ms, summary};
 use crate::golden::{CaseResult, CaseStatus};
 
 /// The JSON report's schema version.
@@ -136,6 +137,28 @@ fn case_summary(case: &CaseResult) -> String {
         text.push_str(&format!(", worst at {worst}"));
     }
     text
+}
+
+/// `latency pass: target p50 3.1 ms, p95 4.0 ms, max 9.8 ms (20 runs); baseline …; budget
+/// 200 ms` for a case with a latency budget.
+fn latency_summary(case: &CaseResult) -> Option<String> {
+    let latency = case.latency.as_ref()?;
+    let status = serde_json::to_value(latency.status).unwrap_or_default();
+    let mut text = format!("latency {}", status.as_str().unwrap_or(""));
+    let parts = [("target", &latency.target), ("baseline", &latency.baseline)];
+    for (side, measured) in parts {
+        match measured {
+            Some(measured) => text.push_str(&format!("; {side} {}", summary(measured))),
+            None => text.push_str(&format!("; {side} not measured")),
+        }
+    }
+    if let Some(budget) = latency.budget_ms {
+        text.push_str(&format!("; budget {}", ms(budget)));
+    }
+    if let Some(factor) = latency.regression {
+        text.push_str(&format!("; at most {factor}× the baseline"));
+    }
+    Some(text)
 }
 
 fn plural(count: usize) -> &'static str {

@@ -12,6 +12,7 @@ mod engine;
 mod exec;
 mod history;
 mod models;
+mod rpm;
 mod select;
 mod session;
 mod static_python;
@@ -308,7 +309,7 @@ async fn read_inside(
         Ok::<_, Error>((hashed, system_packages))
     };
     let (answer, files) = tokio::join!(probe, files);
-    let (answer, (hashed, system_packages)) = (answer?, files?);
+    let (answer, (hashed, (system_packages, system_warning))) = (answer?, files?);
     let mut inside = match answer {
         Some(answer) => from_probe(answer),
         _ => {
@@ -334,6 +335,7 @@ async fn read_inside(
         }
     }
     inside.warnings.splice(0..0, warnings);
+    inside.warnings.extend(system_warning);
     if inside.platform.libc.is_none() {
         (inside.platform.libc, inside.platform.libc_version) = system::libc_of(&system_packages);
     }
@@ -439,18 +441,19 @@ async fn from_files(
         ));
         return Ok(inside);
     };
-    let debian_python = system::debian_python_version(system_packages);
+    let system_python = system::system_python_version(system_packages);
     let home = system::home_of(engine, container, facts.config.user.as_deref()).await;
     let runs = static_python::Runs {
         env: &facts.env,
         home: &home,
+        manager: system_packages.first().map(|p| p.manager.as_str()),
     };
     let read = static_python::read_python(
         engine,
         container,
         &chosen.path,
         &runs,
-        debian_python.as_deref(),
+        system_python.as_deref(),
     )
     .await;
     let Some(found_python) = read else {

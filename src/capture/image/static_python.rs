@@ -39,6 +39,11 @@ struct Layout {
     version: Option<String>,
     /// `cpython` or `pypy`.
     implementation: &'static str,
+    /// Debian's own layout (`dist-packages`), for its `/usr` Python.
+    debian: bool,
+    /// The standard library is under `lib64` (Fedora and RHEL: `sys.platlibdir`), so
+    /// `lib64` site folders come before `lib` ones.
+    lib64: bool,
 }
 
 /// Where the image runs: its variables and the home of its user.
@@ -47,6 +52,9 @@ pub(super) struct Runs<'a> {
     pub(super) env: &'a BTreeMap<String, String>,
     /// The user's home (from `/etc/passwd`): its user site is on `sys.path`.
     pub(super) home: &'a str,
+    /// The system's package manager (`dpkg`, `apk`, `rpm`): Debian's `/usr` Python reads
+    /// `dist-packages`; Fedora's and RHEL's also `/usr/local`.
+    pub(super) manager: Option<&'a str>,
 }
 
 /// Reads the interpreter `invoked` (an absolute path in the image) and its site folders.
@@ -56,9 +64,9 @@ pub(super) async fn read_python(
     id: &str,
     invoked: &str,
     runs: &Runs<'_>,
-    debian_version: Option<&str>,
+    system_version: Option<&str>,
 ) -> Option<StaticPython> {
-    let layout = find_layout(engine, id, invoked, debian_version).await?;
+    let layout = find_layout(engine, id, invoked, runs, system_version).await?;
     let sys_path = sys_path(&layout, runs);
     let (mut files, present, warnings) = read_sites(engine, id, sys_path).await;
     let venv_root = layout.venv.as_ref().map(|(root, _)| root.as_str());
@@ -93,7 +101,8 @@ async fn find_layout(
     engine: &Engine,
     id: &str,
     invoked: &str,
-    debian_version: Option<&str>,
+    runs: &Runs<'_>,
+    system_version: Option<&str>,
 ) -> Option<Layout> {
     let invoked = invoked.to_string();
     let resolved = stat(engine, id, &invoked).await?.resolved;
@@ -120,13 +129,19 @@ async fn find_layout(
         Some(minor) => minor,
         None => find_minor(engine, id, &prefix).await?,
     };
+    let is_folder =
+        |path: String| async move { stat(engine, id, &path).await.is_some_and(|s| s.is_folder) };
+    let lib64 = is_folder(format!("{prefix}/lib64/python{minor}")).await;
+    let debian = prefix == "/usr"
+        && (runs.manager == Some("dpkg")
+            || is_folder("/usr/lib/python3/dist-packages".into()).await);
     if version.is_none() {
         let header = format!("{prefix}/include/python{minor}/patchlevel.h");
         version = read_file(engine, id, &header)
             .await
             .and_then(|bytes| patchlevel_version(&String::from_utf8_lossy(&bytes)))
             .or_else(|| {
-                debian_version
+                system_version
                     .filter(|full| full.starts_with(&minor))
                     .map(str::to_string)
             });
@@ -142,6 +157,8 @@ async fn find_layout(
         } else {
             "cpython"
         },
+        debian,
+        lib64,
     })
 }
 
@@ -160,7 +177,7 @@ fn sys_path(layout: &Layout, runs: &Runs<'_>) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default();
-    let base_sites = if layout.prefix == "/usr" {
+    let base_sites = if layout.debian {
         // Debian's layout: pip's installs, then the distribution's own packages.
         vec![
             format!("/usr/local/lib/python{minor}/dist-packages"),
@@ -168,7 +185,25 @@ fn sys_path(layout: &Layout, runs: &Runs<'_>) -> Vec<String> {
             format!("/usr/lib/python{minor}/dist-packages"),
         ]
     } else {
-        vec![format!("{}/lib/python{minor}/site-packages", layout.prefix)]
+        // Upstream's layout: `platlibdir` first, then `lib`; Fedora and RHEL put
+        // `/usr/local` before their `/usr` Python's own folders.
+        let prefixes: &[&str] = match layout.prefix.as_str() {
+            "/usr" if runs.manager == Some("rpm") => &["/usr/local", "/usr"],
+            prefix => &[prefix],
+        };
+        let libdirs: &[&str] = if layout.lib64 {
+            &["lib64", "lib"]
+        } else {
+            &["lib"]
+        };
+        prefixes
+            .iter()
+            .flat_map(|prefix| {
+                libdirs
+                    .iter()
+                    .map(move |libdir| format!("{prefix}/{libdir}/python{minor}/site-packages"))
+            })
+            .collect()
     };
     let user_site = format!(
         "{}/.local/lib/python{minor}/site-packages",
@@ -289,12 +324,14 @@ fn bounded(entry: &mut impl Read) -> io::Result<Vec<u8>> {
 /// `lib/python3.X` folder under the prefix.
 async fn find_minor(engine: &Engine, id: &str, prefix: &str) -> Option<String> {
     for minor in (6..=20).rev() {
-        let candidate = format!("{prefix}/lib/python3.{minor}");
-        if stat(engine, id, &candidate)
-            .await
-            .is_some_and(|s| s.is_folder)
-        {
-            return Some(format!("3.{minor}"));
+        for libdir in ["lib", "lib64"] {
+            let candidate = format!("{prefix}/{libdir}/python3.{minor}");
+            if stat(engine, id, &candidate)
+                .await
+                .is_some_and(|s| s.is_folder)
+            {
+                return Some(format!("3.{minor}"));
+            }
         }
     }
     None

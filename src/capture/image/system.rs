@@ -1,9 +1,13 @@
-//! The system beneath Python in an image: packages of dpkg or apk, the C library, and the
-//! version of Debian's own Python.
+//! The system beneath Python in an image: packages of dpkg, apk or RPM, the C library, and
+//! the version of Debian's own Python.
 
-use super::archive::read_file;
+use super::archive::{read_file, read_head, stat};
 use super::engine::Engine;
+use super::rpm;
 use crate::lock::SystemPackage;
+
+/// The largest RPM database read (a full RHEL image's is tens of MiB).
+const RPM_LIMIT: u64 = 256 << 20;
 
 /// The home folder of the image's `user` (a name or uid, maybe with `:group`) from its
 /// `/etc/passwd`; `/root` for root or an unknown user.
@@ -27,15 +31,41 @@ fn home_in_passwd(passwd: &str, user: &str) -> Option<String> {
     })
 }
 
-/// Installed system packages from dpkg's or apk's database, sorted by name.
-pub(super) async fn system_packages(engine: &Engine, id: &str) -> Vec<SystemPackage> {
+/// Installed system packages from dpkg's, apk's or RPM's database, sorted by name, and a
+/// warning when a database is there but cannot be read.
+pub(super) async fn system_packages(
+    engine: &Engine,
+    id: &str,
+) -> (Vec<SystemPackage>, Option<String>) {
     if let Some(bytes) = read_file(engine, id, "/var/lib/dpkg/status").await {
-        return parse_dpkg_status(&String::from_utf8_lossy(&bytes));
+        return (parse_dpkg_status(&String::from_utf8_lossy(&bytes)), None);
     }
     if let Some(bytes) = read_file(engine, id, "/lib/apk/db/installed").await {
-        return parse_apk_installed(&String::from_utf8_lossy(&bytes));
+        return (parse_apk_installed(&String::from_utf8_lossy(&bytes)), None);
     }
-    Vec::new()
+    if let Some(database) = read_head(engine, id, rpm::SQLITE, RPM_LIMIT).await {
+        let wal = read_head(engine, id, rpm::SQLITE_WAL, RPM_LIMIT).await;
+        return match rpm::packages(&database, wal.as_deref()) {
+            Ok(packages) => (packages, None),
+            Err(problem) => (
+                Vec::new(),
+                Some(format!(
+                    "the RPM database `{}` could not be read ({problem}): the lock has no system packages",
+                    rpm::SQLITE
+                )),
+            ),
+        };
+    }
+    for path in rpm::BERKELEY {
+        if stat(engine, id, path).await.is_some() {
+            let warning = format!(
+                "the image's RPM database `{path}` is in the Berkeley DB form of RPM before 4.16, \
+                 which envlock does not read: the lock has no system packages"
+            );
+            return (Vec::new(), Some(warning));
+        }
+    }
+    (Vec::new(), None)
 }
 
 /// Stanzas of `/var/lib/dpkg/status` whose `Status` ends in `installed`.
@@ -95,8 +125,13 @@ pub(super) fn libc_of(packages: &[SystemPackage]) -> (Option<String>, Option<Str
             .to_string()
     };
     for package in packages {
-        match package.name.as_str() {
-            "libc6" => return (Some("glibc".into()), Some(upstream(&package.version))),
+        // `glibc.x86_64` when RPM has it for two architectures.
+        let name = match package.manager.as_str() {
+            "rpm" => package.name.split('.').next().unwrap_or(&package.name),
+            _ => package.name.as_str(),
+        };
+        match name {
+            "libc6" | "glibc" => return (Some("glibc".into()), Some(upstream(&package.version))),
             "musl" => return (Some("musl".into()), Some(upstream(&package.version))),
             _ => {}
         }
@@ -104,19 +139,34 @@ pub(super) fn libc_of(packages: &[SystemPackage]) -> (Option<String>, Option<Str
     (None, None)
 }
 
-/// The upstream version of Debian's `python3.X-minimal` package, e.g. `3.11.2`.
-pub(super) fn debian_python_version(packages: &[SystemPackage]) -> Option<String> {
+/// The upstream version of the system Python from its package, e.g. `3.11.2`: Debian's
+/// `python3.X-minimal`, or RPM's `python3.X` or `python3` (whose `-libs` hold the
+/// interpreter on Fedora and RHEL).
+pub(super) fn system_python_version(packages: &[SystemPackage]) -> Option<String> {
     packages
         .iter()
-        .filter(|p| p.name.starts_with("python3.") && p.name.ends_with("-minimal"))
+        .filter(|p| match p.manager.as_str() {
+            "dpkg" => p.name.starts_with("python3.") && p.name.ends_with("-minimal"),
+            "rpm" => {
+                let name = p.name.split('.').next().unwrap_or(&p.name);
+                name == "python3" || name == "python3-libs" || is_minor_package(&p.name)
+            }
+            _ => false,
+        })
         .map(|p| {
-            p.version
-                .split('-')
-                .next()
-                .unwrap_or(&p.version)
-                .to_string()
+            let version = p
+                .version
+                .split_once(':')
+                .map_or(p.version.as_str(), |(_, v)| v);
+            version.split('-').next().unwrap_or(version).to_string()
         })
         .next()
+}
+
+/// `python3.11`, `python3.12` (RHEL's packages of a Python besides the default).
+fn is_minor_package(name: &str) -> bool {
+    name.strip_prefix("python3.")
+        .is_some_and(|minor| !minor.is_empty() && minor.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -134,7 +184,7 @@ mod tests {
             libc_of(&packages),
             (Some("glibc".into()), Some("2.36".into()))
         );
-        assert_eq!(debian_python_version(&packages).as_deref(), Some("3.11.2"));
+        assert_eq!(system_python_version(&packages).as_deref(), Some("3.11.2"));
     }
 
     #[test]
@@ -166,7 +216,7 @@ mod tests {
             let _ = parse_dpkg_status(&text);
             let packages = parse_apk_installed(&text);
             let _ = libc_of(&packages);
-            let _ = debian_python_version(&packages);
+            let _ = system_python_version(&packages);
             let _ = home_in_passwd(&text, "model");
         }
 
