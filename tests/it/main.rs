@@ -15,6 +15,7 @@ mod golden;
 mod image;
 mod image_diff;
 mod interpreters;
+mod latency;
 mod lock_file;
 mod models;
 mod python_accuracy;
