@@ -314,7 +314,7 @@ pub struct SystemPackage {
     pub name: String,
     /// Its version, as the package manager writes it.
     pub version: String,
-    /// `dpkg` or `apk`.
+    /// `dpkg`, `apk` or `rpm` (whose versions are `[epoch:]version-release`).
     pub manager: String,
 }
 

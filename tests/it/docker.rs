@@ -156,16 +156,22 @@ fn hash_tree(path: &Path, hash: &mut u64) {
 /// The fixture image `name` (a folder of `fixtures/images`), built from the offline base
 /// on first use and reused while its inputs are unchanged.
 pub fn fixture(name: &str) -> String {
-    build_fixture(name, false)
+    build_fixture(name, false, |_| {})
+}
+
+/// The fixture image `name` whose build context `edit` completes with generated files
+/// (cached as [`fixture`] is: by the hash of `fixtures/images`).
+pub fn fixture_with(name: &str, edit: impl FnOnce(&Path)) -> String {
+    build_fixture(name, false, edit)
 }
 
 /// The fixture `name` built again from scratch (`--no-cache`): the same content under
 /// another image id.
 pub fn rebuilt(name: &str) -> String {
-    build_fixture(name, true)
+    build_fixture(name, true, |_| {})
 }
 
-fn build_fixture(name: &str, again: bool) -> String {
+fn build_fixture(name: &str, again: bool, edit: impl FnOnce(&Path)) -> String {
     let _guard = BUILD
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -192,7 +198,7 @@ fn build_fixture(name: &str, again: bool) -> String {
         flags.extend(["--no-cache", "--platform", platform].map(str::to_string));
     }
     let dockerfile = format!("{name}/Dockerfile");
-    build_image(&fixtures, name, &tag, &flags, Some(&dockerfile), |_| {});
+    build_image(&fixtures, name, &tag, &flags, Some(&dockerfile), edit);
     tag
 }
 

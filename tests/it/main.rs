@@ -19,6 +19,7 @@ mod latency;
 mod lock_file;
 mod models;
 mod python_accuracy;
+mod rpm;
 mod schemas;
 mod signals;
 mod support;
