@@ -20,6 +20,7 @@ Examples:
   envlock diff dev.lock ml-model:latest
   envlock diff ml-model:1.4 ml-model:1.5 --format markdown
   envlock diff dev.lock ml-model:latest --format junit > envlock.xml
+  envlock diff dev.lock ml-model:latest --report junit:envlock.xml --report markdown:summary.md
 
 Exit codes: 0 nothing at or above --fail-on, 1 drift at or above it, 2 could not run."
 )]
@@ -31,9 +32,14 @@ pub(super) struct Args {
     /// Read the policy and defaults from FILE instead of ./envlock.toml.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Report format.
+    /// The format of the report on standard output.
     #[arg(long, value_enum, default_value = "human")]
     format: Format,
+    /// Also write the report as FORMAT to PATH (`junit:envlock.xml`, `markdown:summary.md`,
+    /// `json:…`, `human:…`); repeatable. Each file is written whole or not at all, from the
+    /// same run: one capture feeds every report.
+    #[arg(long, value_name = "FORMAT:PATH", value_parser = parse_report)]
+    report: Vec<(Format, PathBuf)>,
     /// The gate: exit 1 when a finding is at or above this severity.
     #[arg(long, value_enum, default_value = "error")]
     fail_on: Severity,
@@ -56,7 +62,27 @@ impl clap::ValueEnum for Severity {
     }
 }
 
+/// `FORMAT:PATH` of `--report`.
+fn parse_report(text: &str) -> Result<(Format, PathBuf), String> {
+    let (format, path) = text
+        .split_once(':')
+        .ok_or_else(|| format!("`{text}` is not FORMAT:PATH (e.g. `junit:envlock.xml`)"))?;
+    let format = <Format as clap::ValueEnum>::from_str(format, true).map_err(|_| {
+        format!("`{format}` is not a report format: use human, json, markdown or junit")
+    })?;
+    if path.is_empty() {
+        return Err(format!("`{text}` names no file after the format"));
+    }
+    Ok((format, PathBuf::from(path)))
+}
+
 pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
+    if let Some(path) = twice(&args.report) {
+        anyhow::bail!(
+            "`--report` names `{}` twice: give each report its own file",
+            path.display()
+        );
+    }
     let mut settings = super::settings::resolve(args.config.as_deref())?;
     settings.stop = stop.clone();
     settings.no_exec = args.no_exec;
@@ -70,10 +96,25 @@ pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
         terminal::note(note);
     }
     let report = &checked.report;
+    for (format, path) in &args.report {
+        let text = report.render(*format, args.fail_on);
+        // Files get no colour, whatever the terminal.
+        let plain = anstream::adapter::strip_str(&text).to_string();
+        crate::lock::write_text(path, &plain)?;
+    }
     anstream::print!("{}", report.render(args.format, args.fail_on));
     Ok(if report.fails(args.fail_on) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A path that two `--report`s name.
+fn twice(reports: &[(Format, PathBuf)]) -> Option<&PathBuf> {
+    reports
+        .iter()
+        .enumerate()
+        .find(|(index, (_, path))| reports[..*index].iter().any(|(_, seen)| seen == path))
+        .map(|(_, (_, path))| path)
 }

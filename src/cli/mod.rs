@@ -10,7 +10,7 @@ mod terminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::Stop;
 
@@ -41,6 +41,14 @@ enum Command {
     Snapshot(snapshot::Args),
     /// Compare two runtimes (locks, interpreters, images) and gate on the drift.
     Diff(diff::Args),
+    /// Print a shell completion script: `envlock completions bash > ~/.local/share/bash-completion/completions/envlock`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `envlock man > envlock.1 && man ./envlock.1`.
+    Man,
 }
 
 /// Runs envlock with the process's arguments and returns its exit code.
@@ -64,6 +72,13 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Command::Snapshot(args) => snapshot::run(args, &stop),
         Command::Diff(args) => diff::run(args, &stop),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "envlock", &mut out);
+            anstream::print!("{}", String::from_utf8_lossy(&out));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => man(),
     };
     // A signal decides the exit code, whatever error stopping caused on the way out.
     if let Some(signal) = stop.requested() {
@@ -77,6 +92,21 @@ pub fn run() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The man page of envlock and its commands, one roff document.
+fn man() -> anyhow::Result<ExitCode> {
+    let command = Cli::command();
+    let mut out = Vec::new();
+    clap_mangen::Man::new(command.clone()).render(&mut out)?;
+    for sub in command.get_subcommands().filter(|sub| !sub.is_hide_set()) {
+        let title = format!("envlock-{}", sub.get_name());
+        clap_mangen::Man::new(sub.clone().version(env!("CARGO_PKG_VERSION")))
+            .title(title)
+            .render(&mut out)?;
+    }
+    anstream::print!("{}", String::from_utf8_lossy(&out));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Turns SIGINT, SIGTERM, SIGHUP and SIGQUIT into a stop request (on a thread of their own).

@@ -29,6 +29,11 @@ pub fn containing_folder(file: &Path) -> &Path {
 /// - anything else (a device such as `/dev/null` or `/dev/stdout`, a FIFO) is written to
 ///   directly, never replaced.
 pub fn write_lock(path: &Path, text: &str) -> Result<()> {
+    write_text(path, text)
+}
+
+/// Writes `text` to `path` as [`write_lock`] does: whole or not at all.
+pub(crate) fn write_text(path: &Path, text: &str) -> Result<()> {
     let write_error = |source| Error::Write {
         path: path.to_path_buf(),
         source,

@@ -8,6 +8,7 @@ mod digest;
 mod file;
 
 pub(crate) use digest::Sha256;
+pub(crate) use file::write_text;
 pub use file::{containing_folder, read_lock, render_lock, write_lock};
 
 use std::collections::BTreeMap;

@@ -23,3 +23,4 @@ mod rpm;
 mod schemas;
 mod signals;
 mod support;
+mod toolbox;

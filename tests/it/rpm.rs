@@ -207,7 +207,7 @@ fn an_old_berkeley_database_is_a_warning_not_silence() {
         return;
     }
     let image = crate::docker::derived(
-        &crate::docker::base_image(),
+        crate::docker::base_image(),
         "RUN rm -rf /var/lib/dpkg && mkdir -p /var/lib/rpm \
          && printf 'not a sqlite file' > /var/lib/rpm/Packages",
     );

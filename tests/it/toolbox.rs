@@ -1,0 +1,117 @@
+//! What fits envlock into a CI job and a shell: several reports from one run, completions
+//! and the man page.
+
+use std::path::Path;
+
+use crate::support::*;
+
+fn diff_in(folder: &Path, args: &[&str]) -> Run {
+    let locks = root().join("fixtures/locks");
+    run(envlock()
+        .arg("diff")
+        .arg(locks.join("baseline.lock"))
+        .arg(locks.join("target.lock"))
+        .arg("--config")
+        .arg(locks.join("policy.toml"))
+        .args(args)
+        .current_dir(folder))
+}
+
+#[test]
+fn one_run_writes_every_report_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let both = diff_in(
+        dir.path(),
+        &[
+            "--format",
+            "json",
+            "--report",
+            "junit:envlock.xml",
+            "--report",
+            "markdown:summary.md",
+            "--report",
+            "human:human.txt",
+        ],
+    );
+    assert_eq!(both.code, 1, "{}", both.stderr);
+    assert!(
+        both.stdout.trim_start().starts_with('{'),
+        "stdout keeps --format"
+    );
+    // Each file is what `--format` of the same kind prints.
+    for (format, file) in [("junit", "envlock.xml"), ("markdown", "summary.md")] {
+        let alone = diff_in(dir.path(), &["--format", format]);
+        let written = std::fs::read_to_string(dir.path().join(file)).unwrap();
+        assert_eq!(written, alone.stdout, "{format}");
+    }
+    // A file gets no colour, even when stdout does.
+    let coloured = diff_in(
+        dir.path(),
+        &["--color", "always", "--report", "human:coloured.txt"],
+    );
+    assert!(coloured.stdout.contains('\u{1b}'), "stdout is coloured");
+    let file = std::fs::read_to_string(dir.path().join("coloured.txt")).unwrap();
+    assert!(!file.contains('\u{1b}'), "{file}");
+    assert!(file.contains("FAIL: "), "{file}");
+}
+
+#[test]
+fn bad_reports_are_usage_errors_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, expected) in [
+        (
+            vec!["--report", "xml:out.xml"],
+            "`xml` is not a report format",
+        ),
+        (vec!["--report", "envlock.xml"], "is not FORMAT:PATH"),
+        (vec!["--report", "junit:"], "names no file"),
+        (
+            vec!["--report", "junit:a.xml", "--report", "markdown:a.xml"],
+            "names `a.xml` twice",
+        ),
+    ] {
+        let run = diff_in(dir.path(), &args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(expected), "{args:?}: {}", run.stderr);
+    }
+    // A run that cannot capture its target writes no report at all.
+    let run = run(envlock()
+        .args(["diff", "--report", "junit:out.xml"])
+        .arg(root().join("fixtures/locks/baseline.lock"))
+        .arg("no-such-file.lock")
+        .current_dir(dir.path()));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn completions_and_man_page() {
+    for (shell, marker) in [
+        ("bash", "complete -F _envlock"),
+        ("zsh", "#compdef envlock"),
+        ("fish", "complete -c envlock"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let script = run(envlock().args(["completions", shell]));
+        assert_eq!(script.code, 0, "{}", script.stderr);
+        assert!(script.stdout.contains(marker), "{shell}: {}", script.stdout);
+        assert!(script.stdout.contains("snapshot"), "{shell}");
+        assert!(script.stdout.contains("fail-on"), "{shell}");
+    }
+    let unknown = run(envlock().args(["completions", "tcsh"]));
+    assert_eq!(unknown.code, 2);
+
+    let man = run(envlock().arg("man"));
+    assert_eq!(man.code, 0, "{}", man.stderr);
+    for title in ["envlock", "envlock-snapshot", "envlock-diff"] {
+        assert!(
+            man.stdout.contains(&format!(".TH {title} 1")),
+            "{title}: {}",
+            man.stdout
+        );
+    }
+    assert!(
+        man.stdout.contains("\\-\\-report"),
+        "diff's flags are in it"
+    );
+}
