@@ -19,6 +19,7 @@ pub mod cli;
 mod config;
 mod diff;
 mod error;
+pub mod export;
 mod golden;
 pub mod lock;
 mod process;

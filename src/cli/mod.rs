@@ -3,6 +3,7 @@
 //! layer writes to the terminal or reads the process environment.
 
 mod diff;
+mod export;
 mod settings;
 mod snapshot;
 mod terminal;
@@ -41,6 +42,8 @@ enum Command {
     Snapshot(snapshot::Args),
     /// Compare two runtimes (locks, interpreters, images) and gate on the drift.
     Diff(diff::Args),
+    /// Write a lock's packages as a requirements.txt of exact pins or a PEP 751 pylock.toml.
+    Export(export::Args),
     /// Print a shell completion script: `envlock completions bash > ~/.local/share/bash-completion/completions/envlock`.
     Completions {
         /// The shell.
@@ -72,6 +75,7 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Command::Snapshot(args) => snapshot::run(args, &stop),
         Command::Diff(args) => diff::run(args, &stop),
+        Command::Export(args) => export::run(args),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "envlock", &mut out);

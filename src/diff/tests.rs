@@ -15,6 +15,8 @@ fn package(name: &str, version: &str) -> Package {
         editable: false,
         url: None,
         commit: None,
+        vcs: None,
+        archive_sha256: None,
         wheel_tags: vec!["py3-none-any".into()],
         record: Some("sha256:11".into()),
         shadowed: Vec::new(),

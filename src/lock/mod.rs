@@ -519,6 +519,14 @@ pub struct Package {
     /// The VCS commit of a VCS install.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
+    /// The VCS of a VCS install: `git`, `hg`, `bzr`, `svn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vcs: Option<String>,
+    /// `sha256:` of the archive (wheel or sdist) of a direct URL install, when the installer
+    /// recorded it (`archive_info.hashes` of `direct_url.json`); installs from an index
+    /// record none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive_sha256: Option<String>,
     /// The `Tag:` lines of the `WHEEL` file, e.g. `cp311-cp311-manylinux_2_17_x86_64`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wheel_tags: Vec<String>,

@@ -115,3 +115,101 @@ fn completions_and_man_page() {
         "diff's flags are in it"
     );
 }
+
+#[test]
+fn export_pins_what_dev_ran_and_pip_resolves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock = dir.path().join("dev.lock");
+    let made = run(envlock()
+        .args(["snapshot", "--python"])
+        .arg(ml_venv())
+        .arg("-o")
+        .arg(&lock));
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let locked = envlock::lock::read_lock(&lock).unwrap();
+    let local = locked
+        .packages
+        .iter()
+        .find(|p| p.name == "envlock-local-wheel")
+        .unwrap();
+    let hash = local
+        .archive_sha256
+        .clone()
+        .expect("pip records a local wheel's hash");
+
+    let requirements = dir.path().join("requirements.txt");
+    let exported = run(envlock()
+        .args(["export", "--format", "requirements", "-o"])
+        .arg(&requirements)
+        .arg(&lock));
+    assert_eq!(exported.code, 0, "{}", exported.stderr);
+    let text = std::fs::read_to_string(&requirements).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(lines.len(), locked.packages.len(), "{text}");
+    for package in &locked.packages {
+        let pinned = format!("{}=={}", package.name, package.version);
+        let direct = format!("{} @ ", package.name);
+        assert!(
+            lines
+                .iter()
+                .any(|l| *l == pinned || l.starts_with(&direct) || l.starts_with("-e ")),
+            "{} is not in\n{text}",
+            package.name
+        );
+    }
+    let editable = format!(
+        "-e {}",
+        root().join("fixtures/python/editable-pkg").display()
+    );
+    assert!(lines.contains(&editable.as_str()), "{text}");
+    assert!(
+        lines.iter().all(|l| !l.contains("--hash")),
+        "not every package has a hash: {text}"
+    );
+    // pip resolves the pins (from PyPI, the local wheel and the editable checkout).
+    let pip = ml_venv().parent().unwrap().join("pip");
+    let resolved = std::process::Command::new(&pip)
+        .args([
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--quiet",
+            "-r",
+        ])
+        .arg(&requirements)
+        .output()
+        .unwrap();
+    assert!(
+        resolved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resolved.stderr)
+    );
+
+    let pylock = run(envlock().args(["export", "--format", "pylock"]).arg(&lock));
+    assert_eq!(pylock.code, 0, "{}", pylock.stderr);
+    let document: toml::Table = pylock.stdout.parse().expect("pylock.toml is TOML");
+    assert_eq!(document["lock-version"].as_str(), Some("1.0"));
+    assert_eq!(document["created-by"].as_str(), Some("envlock"));
+    let packages = document["packages"].as_array().unwrap();
+    assert_eq!(packages.len(), locked.packages.len());
+    let entry = |name: &str| {
+        packages
+            .iter()
+            .find(|p| p["name"].as_str() == Some(name))
+            .unwrap_or_else(|| panic!("{name} is not in {document:#?}"))
+    };
+    assert_eq!(
+        entry("envlock-local-wheel")["archive"]["hashes"]["sha256"].as_str(),
+        Some(hash.trim_start_matches("sha256:"))
+    );
+    assert_eq!(
+        entry("envlock-editable-fixture")["directory"]["editable"].as_bool(),
+        Some(true)
+    );
+    let numpy = entry("numpy");
+    let locked_numpy = locked.packages.iter().find(|p| p.name == "numpy").unwrap();
+    assert_eq!(
+        numpy["version"].as_str(),
+        Some(locked_numpy.version.as_str())
+    );
+}

@@ -107,9 +107,9 @@ pub(crate) fn read_sys_path(files: &dyn SiteFiles, sys_path: &[String]) -> Found
         let results = parallel_map(&candidates, |(name, is_folder, kind)| {
             let path = folder.join(name);
             match kind {
-                Kind::Distribution(format) => Read::Package(read_distribution(
-                    files, &path, *format, *is_folder, location,
-                )),
+                Kind::Distribution(format) => Read::Package(
+                    read_distribution(files, &path, *format, *is_folder, location).map(Box::new),
+                ),
                 Kind::Pth => Read::Pth(read_pth(files, &path)),
             }
         });
@@ -121,7 +121,7 @@ pub(crate) fn read_sys_path(files: &dyn SiteFiles, sys_path: &[String]) -> Found
                         location: package.location,
                     }),
                     None => {
-                        winners.insert(package.name.clone(), package);
+                        winners.insert(package.name.clone(), *package);
                     }
                 },
                 Read::Pth(Ok(pth)) => found.pth_files.push(pth),
@@ -163,7 +163,7 @@ impl Kind {
 }
 
 enum Read {
-    Package(Result<Package, String>),
+    Package(Result<Box<Package>, String>),
     Pth(Result<PthFile, String>),
 }
 
@@ -230,6 +230,8 @@ fn read_distribution(
         editable: false,
         url: None,
         commit: None,
+        vcs: None,
+        archive_sha256: None,
         wheel_tags: Vec::new(),
         record: None,
         shadowed: Vec::new(),
@@ -282,8 +284,18 @@ fn read_direct_url(bytes: &[u8], package: &mut Package) {
     } else if let Some(vcs) = value.get("vcs_info") {
         package.source = Some(PackageSource::Vcs);
         package.commit = vcs["commit_id"].as_str().map(str::to_string);
-    } else if value.get("archive_info").is_some() {
+        package.vcs = vcs["vcs"].as_str().map(str::to_string);
+    } else if let Some(archive) = value.get("archive_info") {
         package.source = Some(PackageSource::Archive);
+        // `hashes = {"sha256": …}`, or the older `hash = "sha256=…"`.
+        let sha256 = archive["hashes"]["sha256"].as_str().or_else(|| {
+            archive["hash"]
+                .as_str()
+                .and_then(|hash| hash.strip_prefix("sha256="))
+        });
+        package.archive_sha256 = sha256
+            .filter(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(|hex| format!("sha256:{}", hex.to_ascii_lowercase()));
     }
 }
 
@@ -482,6 +494,8 @@ mod tests {
             editable: false,
             url: None,
             commit: None,
+            vcs: None,
+            archive_sha256: None,
             wheel_tags: Vec::new(),
             record: None,
             shadowed: Vec::new(),
