@@ -213,3 +213,95 @@ fn export_pins_what_dev_ran_and_pip_resolves_it() {
         Some(locked_numpy.version.as_str())
     );
 }
+
+fn yaml(path: &str) -> serde_norway::Value {
+    let text = std::fs::read_to_string(root().join(path)).unwrap();
+    serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn readme() -> String {
+    std::fs::read_to_string(root().join("README.md")).unwrap()
+}
+
+#[test]
+fn github_action_has_what_actions_require_and_runs_the_documented_gate() {
+    let action = yaml("action.yml");
+    assert!(action["name"].is_string() && action["description"].is_string());
+    for input in [
+        "baseline", "target", "config", "fail-on", "junit", "install",
+    ] {
+        let spec = &action["inputs"][input];
+        assert!(spec["description"].is_string(), "input {input}");
+    }
+    assert_eq!(action["inputs"]["baseline"]["required"], true);
+    assert_eq!(action["inputs"]["fail-on"]["default"], "error");
+    assert_eq!(action["runs"]["using"], "composite");
+    let steps = action["runs"]["steps"].as_sequence().unwrap();
+    for step in steps {
+        // A composite step that runs a script must name its shell.
+        assert!(
+            step["run"].is_string() && step["shell"].is_string(),
+            "{step:?}"
+        );
+        // No input is spliced into a script (script injection): inputs go through `env`.
+        assert!(!step["run"].as_str().unwrap().contains("${{"), "{step:?}");
+    }
+    let scripts: String = steps
+        .iter()
+        .map(|step| step["run"].as_str().unwrap())
+        .collect();
+    assert!(scripts.contains("pip install"), "{scripts}");
+    assert!(
+        scripts.contains("envlock diff \"$BASELINE\" \"$TARGET\""),
+        "{scripts}"
+    );
+    assert!(scripts.contains("--report \"junit:$JUNIT\""), "{scripts}");
+    assert!(scripts.contains("$GITHUB_STEP_SUMMARY"), "{scripts}");
+    assert!(scripts.contains("exit \"$code\""), "{scripts}");
+    let readme = readme();
+    assert!(
+        readme.contains("uses: OWNER/envlock@v0"),
+        "README shows the action"
+    );
+    assert!(readme.contains("baseline: dev.lock"));
+}
+
+#[test]
+fn gitlab_template_has_a_junit_report_and_the_documented_command() {
+    let template = yaml("ci/gitlab/envlock.yml");
+    let job = &template[".envlock"];
+    assert_eq!(job["artifacts"]["reports"]["junit"], "envlock.xml");
+    assert_eq!(job["artifacts"]["when"], "always");
+    let script = job["script"].as_sequence().unwrap();
+    assert_eq!(script.len(), 1);
+    let command = script[0].as_str().unwrap();
+    assert!(command.starts_with("envlock diff "), "{command}");
+    assert!(command.contains("--report junit:envlock.xml"), "{command}");
+    assert!(
+        readme().contains(command),
+        "the README documents `{command}`"
+    );
+    let install = job["before_script"][0].as_str().unwrap();
+    assert!(install.contains("pip install"), "{install}");
+}
+
+#[test]
+fn pre_commit_hook_has_the_required_keys() {
+    let hooks = yaml(".pre-commit-hooks.yaml");
+    let hooks = hooks.as_sequence().unwrap();
+    assert_eq!(hooks.len(), 1);
+    let hook = &hooks[0];
+    for key in ["id", "name", "entry", "language"] {
+        assert!(hook[key].is_string(), "pre-commit requires `{key}`");
+    }
+    assert_eq!(hook["id"], "envlock");
+    assert_eq!(hook["pass_filenames"], false);
+    let entry = hook["entry"].as_str().unwrap();
+    assert_eq!(entry, "envlock diff --no-golden envlock.lock");
+    let args = hook["args"][0].as_str().unwrap();
+    assert!(args.starts_with("python:"), "{args}");
+    assert!(readme().contains("id: envlock"));
+    // The hook's command line is one envlock accepts.
+    let help = run(envlock().args(["diff", "--no-golden", "--help"]));
+    assert_eq!(help.code, 0, "{}", help.stderr);
+}
