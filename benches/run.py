@@ -241,6 +241,26 @@ def bench_golden():
     print(f"  ratio golden case / docker run:   {golden / bare:5.2f}x  (target <= 1.2x)")
 
 
+def bench_audit():
+    """`envlock audit` of eight images against eight `envlock snapshot --image` in a row."""
+    bench_image_build()
+    images = []
+    for index in range(8):
+        tag = f"{BENCH_IMAGE}-audit-{index}"
+        if subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode != 0:
+            subprocess.run(["docker", "build", "-q", "-t", tag, "-"], check=True, stdout=subprocess.DEVNULL,
+                           input=f"FROM {BENCH_IMAGE}\nLABEL org.envlock.bench.audit={index}\n".encode())
+        images.append(tag)
+    snapshot_script = " && ".join(f"{ENVLOCK} snapshot --image {image} > /dev/null" for image in images)
+    sequential = timed(["sh", "-c", snapshot_script], 3)
+    audit = timed([str(ENVLOCK), "audit", *images], 3)
+    jobs = os.cpu_count()
+    print(f"audit of eight {BENCH_IMAGE} tags ({jobs} CPUs; median wall time)")
+    print(f"  8 x envlock snapshot --image         {sequential:6.3f} s")
+    print(f"  envlock audit (--jobs {jobs})             {audit:6.3f} s")
+    print(f"  ratio audit / sequential snapshots:  {audit / sequential:5.2f}x  (target <= 0.6x)")
+
+
 def timed_any(args, runs, cwd):
     """Median wall time of a command whose exit code may be non-zero (a gate that fails)."""
     subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
@@ -254,11 +274,11 @@ def timed_any(args, runs, cwd):
 
 def main():
     WORK.mkdir(parents=True, exist_ok=True)
-    which = sys.argv[1:] or ["snapshot", "hash", "image", "diff", "golden"]
+    which = sys.argv[1:] or ["snapshot", "hash", "image", "diff", "golden", "audit"]
     build()
     for name in which:
         {"snapshot": bench_snapshot, "hash": bench_hash, "image": bench_image, "diff": bench_diff,
-         "golden": bench_golden}[name]()
+         "golden": bench_golden, "audit": bench_audit}[name]()
 
 
 if __name__ == "__main__":

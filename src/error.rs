@@ -260,6 +260,15 @@ pub enum Error {
         /// The signal's number.
         signal: i32,
     },
+    /// An operand of `envlock audit` could not be captured.
+    #[error("cannot capture `{operand}`")]
+    AuditOperand {
+        /// The operand as given.
+        operand: String,
+        /// Why.
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 impl Error {
@@ -339,6 +348,7 @@ impl Error {
                 format!("set `{name}` as the README (\"Configuration\") says, or unset it")
             }
             Error::Interrupted { .. } => return None,
+            Error::AuditOperand { source, .. } => return source.hint(),
             Error::Read { .. } => "check that the path exists and is readable".to_string(),
         })
     }

@@ -14,6 +14,7 @@
 //!
 //! The API is two calls: [`snapshot`] and [`check`].
 
+pub mod audit;
 mod capture;
 pub mod cli;
 mod config;

@@ -2,6 +2,7 @@
 //! prints, and picks the exit code. Everything below this module returns values; only this
 //! layer writes to the terminal or reads the process environment.
 
+mod audit;
 mod diff;
 mod export;
 mod settings;
@@ -42,6 +43,8 @@ enum Command {
     Snapshot(snapshot::Args),
     /// Compare two runtimes (locks, interpreters, images) and gate on the drift.
     Diff(diff::Args),
+    /// Capture many runtimes and print a matrix of what differs across them.
+    Audit(audit::Args),
     /// Write a lock's packages as a requirements.txt of exact pins or a PEP 751 pylock.toml.
     Export(export::Args),
     /// Print a shell completion script: `envlock completions bash > ~/.local/share/bash-completion/completions/envlock`.
@@ -76,6 +79,7 @@ pub fn run() -> ExitCode {
         Command::Snapshot(args) => snapshot::run(args, &stop),
         Command::Diff(args) => diff::run(args, &stop),
         Command::Export(args) => export::run(args),
+        Command::Audit(args) => audit::run(args, &stop),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "envlock", &mut out);

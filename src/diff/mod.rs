@@ -13,6 +13,7 @@ use crate::lock::{CondaPackage, Lock, Model, Package};
 pub(crate) use finding::Area;
 pub use finding::{Code, Finding, Severity};
 pub(crate) use golden::golden_findings;
+pub(crate) use policy::name_glob;
 pub(crate) use policy::Policy;
 use version::{Change, Direction};
 

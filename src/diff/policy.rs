@@ -144,7 +144,7 @@ impl IgnoreRule {
 
 /// A glob over package names, which are compared as PEP 503 does: case-insensitively, with
 /// `-`, `_` and `.` alike (the subject is already normalized; the pattern is as typed).
-fn name_glob(pattern: &str, name: &str) -> bool {
+pub(crate) fn name_glob(pattern: &str, name: &str) -> bool {
     let fold = |text: &str| -> Vec<char> {
         let mut folded: Vec<char> = Vec::with_capacity(text.len());
         for character in text.trim().chars() {

@@ -305,3 +305,136 @@ fn pre_commit_hook_has_the_required_keys() {
     let help = run(envlock().args(["diff", "--no-golden", "--help"]));
     assert_eq!(help.code, 0, "{}", help.stderr);
 }
+
+/// `(name, version)` of a lock table's `[[packages]]`.
+fn package_versions(lock: &toml::Table) -> std::collections::BTreeMap<String, String> {
+    lock.get("packages")
+        .and_then(|p| p.as_array())
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let text = |key: &str| p[key].as_str().unwrap().to_string();
+            (text("name"), text("version"))
+        })
+        .collect()
+}
+
+#[test]
+fn audit_matrix_is_what_the_locks_imply() {
+    if !crate::docker::engine() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dev = dir.path().join("dev.lock");
+    let made = run(envlock()
+        .args(["snapshot", "--python"])
+        .arg(ml_venv())
+        .arg("-o")
+        .arg(&dev));
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let locks = root().join("fixtures/locks");
+    let images = [
+        crate::docker::fixture("dist-packages"),
+        crate::docker::fixture("venv"),
+    ];
+    let mut operands: Vec<String> = vec![
+        locks.join("baseline.lock").display().to_string(),
+        locks.join("target.lock").display().to_string(),
+        dev.display().to_string(),
+    ];
+    operands.extend(images.iter().cloned());
+
+    // What each operand holds, read on its own: the locks, and a snapshot of each image.
+    let mut tables: Vec<toml::Table> = operands[..3]
+        .iter()
+        .map(|path| std::fs::read_to_string(path).unwrap().parse().unwrap())
+        .collect();
+    for image in &images {
+        tables.push(snapshot(envlock().args(["snapshot", "--image", image])));
+    }
+    let versions: Vec<_> = tables.iter().map(package_versions).collect();
+    let mut names: Vec<&String> = versions.iter().flat_map(|v| v.keys()).collect();
+    names.sort();
+    names.dedup();
+    let expected: Vec<(String, Vec<Option<String>>)> = names
+        .into_iter()
+        .map(|name| {
+            let values: Vec<Option<String>> =
+                versions.iter().map(|v| v.get(name).cloned()).collect();
+            (name.clone(), values)
+        })
+        .filter(|(_, values)| values.windows(2).any(|pair| pair[0] != pair[1]))
+        .collect();
+
+    let audit = run(envlock()
+        .args(["audit", "--format", "json", "--jobs", "3"])
+        .args(&operands));
+    assert_eq!(audit.code, 0, "{}", audit.stderr);
+    let report: serde_json::Value = serde_json::from_str(&audit.stdout).unwrap();
+    assert_eq!(report["schema"], 1);
+    assert_eq!(report["operands"].as_array().unwrap().len(), 5);
+    let rows = report["rows"].as_array().unwrap();
+    let packages: Vec<(String, Vec<Option<String>>)> = rows
+        .iter()
+        .filter(|row| row["area"] == "packages")
+        .map(|row| {
+            let values = row["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect();
+            (row["name"].as_str().unwrap().to_string(), values)
+        })
+        .collect();
+    assert_eq!(packages, expected);
+    let python = rows.iter().find(|row| row["area"] == "python").unwrap();
+    for (value, table) in python["values"].as_array().unwrap().iter().zip(&tables) {
+        let version = table["python"]["version"].as_str().unwrap();
+        assert!(
+            value.as_str().unwrap().ends_with(version),
+            "{value} {version}"
+        );
+    }
+
+    // --package focuses rows; CSV has a header and a line per row.
+    let focused = run(envlock()
+        .args(["audit", "--format", "csv", "--all", "--package", "numpy"])
+        .args(&operands));
+    assert_eq!(focused.code, 0, "{}", focused.stderr);
+    let lines: Vec<&str> = focused.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", focused.stdout);
+    assert!(
+        lines[1].starts_with("packages,numpy,"),
+        "{}",
+        focused.stdout
+    );
+    for image in &images {
+        assert!(
+            crate::docker::containers_of(image).is_empty(),
+            "containers left behind"
+        );
+    }
+}
+
+#[test]
+fn audit_of_an_operand_that_cannot_be_captured_is_exit_2() {
+    let locks = root().join("fixtures/locks");
+    let run_audit = |extra: &[&str]| {
+        run(envlock()
+            .arg("audit")
+            .arg(locks.join("baseline.lock"))
+            .args(extra))
+    };
+    let missing = run_audit(&["no-such.lock"]);
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("no-such.lock"),
+        "{}",
+        missing.stderr
+    );
+    assert!(missing.stdout.is_empty(), "no matrix: {}", missing.stdout);
+    let zero = run_audit(&["--jobs", "0"]);
+    assert_eq!(zero.code, 2, "{}", zero.stderr);
+    assert!(zero.stderr.contains("--jobs 0"), "{}", zero.stderr);
+}
