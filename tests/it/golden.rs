@@ -13,13 +13,7 @@ fn salary_folder() -> std::path::PathBuf {
 /// A dev snapshot of the salary model with the ML venv (which has its numpy).
 fn salary_dev_lock(dir: &Path) -> std::path::PathBuf {
     let lock = dir.join("dev.lock");
-    let made = run(envlock()
-        .args(["snapshot", "--python"])
-        .arg(ml_venv())
-        .arg("-o")
-        .arg(&lock)
-        .current_dir(salary_folder()));
-    assert_eq!(made.code, 0, "{}", made.stderr);
+    ml_snapshot(&salary_folder(), &lock, &[]);
     lock
 }
 
@@ -241,13 +235,7 @@ fn http_model_in_an_image() {
     let dir = tempfile::tempdir().unwrap();
     let lock = dir.path().join("dev.lock");
     // The dev side starts serve.py locally on port 5000, as envlock.toml says.
-    let made = run(envlock()
-        .args(["snapshot", "--python"])
-        .arg(ml_venv())
-        .arg("-o")
-        .arg(&lock)
-        .current_dir(&folder));
-    assert_eq!(made.code, 0, "{}", made.stderr);
+    ml_snapshot(&folder, &lock, &[]);
     let recorded = envlock::lock::read_lock(&lock).unwrap();
     assert_eq!(recorded.golden.len(), 2);
     assert!(

@@ -35,18 +35,7 @@ fn iris_config(port: u16, latency: &str) -> String {
 /// `envlock snapshot` of `folder` with the ML venv and `env`; the lock's path and the run.
 fn dev_snapshot(folder: &Path, env: &[(&str, &str)]) -> (PathBuf, Run) {
     let lock = folder.join("dev.lock");
-    let mut command = envlock();
-    command
-        .args(["snapshot", "--python"])
-        .arg(ml_venv())
-        .arg("-o")
-        .arg(&lock)
-        .current_dir(folder);
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let made = run(&mut command);
-    assert_eq!(made.code, 0, "{}", made.stderr);
+    let made = ml_snapshot(folder, &lock, env);
     (lock, made)
 }
 

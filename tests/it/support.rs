@@ -185,6 +185,22 @@ fn fnv(bytes: &[u8]) -> u64 {
     })
 }
 
+/// `envlock snapshot --python ML-VENV -o LOCK` run from `folder` (its envlock.toml) with
+/// `env` added, insisting on success; the run, for its messages.
+pub fn ml_snapshot(folder: &Path, lock: &Path, env: &[(&str, &str)]) -> Run {
+    let mut command = envlock();
+    command
+        .args(["snapshot", "--python"])
+        .arg(ml_venv())
+        .arg("-o")
+        .arg(lock)
+        .current_dir(folder)
+        .envs(env.iter().copied());
+    let made = run(&mut command);
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    made
+}
+
 /// The main fixture venv: real wheels from PyPI (a C-extension wheel, a pure one, a namespace
 /// package), an editable install and one from a local wheel file.
 pub fn ml_venv() -> PathBuf {

@@ -120,12 +120,7 @@ fn completions_and_man_page() {
 fn export_pins_what_dev_ran_and_pip_resolves_it() {
     let dir = tempfile::tempdir().unwrap();
     let lock = dir.path().join("dev.lock");
-    let made = run(envlock()
-        .args(["snapshot", "--python"])
-        .arg(ml_venv())
-        .arg("-o")
-        .arg(&lock));
-    assert_eq!(made.code, 0, "{}", made.stderr);
+    ml_snapshot(dir.path(), &lock, &[]);
     let locked = envlock::lock::read_lock(&lock).unwrap();
     let local = locked
         .packages
@@ -326,12 +321,7 @@ fn audit_matrix_is_what_the_locks_imply() {
     }
     let dir = tempfile::tempdir().unwrap();
     let dev = dir.path().join("dev.lock");
-    let made = run(envlock()
-        .args(["snapshot", "--python"])
-        .arg(ml_venv())
-        .arg("-o")
-        .arg(&dev));
-    assert_eq!(made.code, 0, "{}", made.stderr);
+    ml_snapshot(dir.path(), &dev, &[]);
     let locks = root().join("fixtures/locks");
     let images = [
         crate::docker::fixture("dist-packages"),
