@@ -3,11 +3,12 @@
 //! Python, the platform, each package, conda and system package, each model), a column per
 //! operand. "Which of our tags still ship numpy 1.x" is one row.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use serde::Serialize;
 
-use crate::capture::{ModelsFrom, Session, Source};
+use crate::capture::{Session, Source};
 use crate::error::{Error, Result};
 use crate::lock::Lock;
 use crate::settings::Settings;
@@ -51,35 +52,35 @@ pub fn capture_all(
         .iter()
         .map(|operand| Source::parse(operand))
         .collect::<Result<Vec<_>>>()?;
-    let next = Mutex::new(0usize);
+    let next = AtomicUsize::new(0);
     let results: Vec<Mutex<Option<Result<crate::Snapshot>>>> =
         operands.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|scope| {
         for _ in 0..jobs.clamp(1, operands.len().max(1)) {
-            scope.spawn(|| loop {
-                let index = {
-                    let mut next = next.lock().expect("never poisoned");
-                    let index = *next;
-                    *next += 1;
-                    index
-                };
-                let Some(source) = sources.get(index) else {
-                    return;
-                };
-                let result = capture_one(settings, source, &operands[index]);
-                *results[index].lock().expect("never poisoned") = Some(result);
-                if settings.stop.requested().is_some() {
-                    return;
+            scope.spawn(|| {
+                // Each worker has its own engine connection.
+                let session = Session::new(settings);
+                let models = &settings.config.models;
+                while settings.stop.requested().is_none() {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(source) = sources.get(index) else {
+                        return;
+                    };
+                    let operand = &operands[index];
+                    let result =
+                        crate::capture_operand(operand, source, models, settings, &session);
+                    *results[index].lock().expect("never poisoned") = Some(result);
                 }
             });
         }
     });
+    // A stop leaves operands uncaptured: it is the error.
     settings.stop.check()?;
     let mut locks = Vec::with_capacity(operands.len());
     let mut warnings = Vec::new();
     for (operand, result) in operands.iter().zip(results) {
         let result = result.into_inner().expect("never poisoned");
-        let snapshot = result.unwrap_or_else(|| Err(Error::Interrupted { signal: 0 }));
+        let snapshot = result.expect("without a stop, every operand was captured");
         let snapshot = snapshot.map_err(|error| Error::AuditOperand {
             operand: operand.clone(),
             source: Box::new(error),
@@ -93,27 +94,6 @@ pub fn capture_all(
         locks.push(snapshot.lock);
     }
     Ok((locks, warnings))
-}
-
-/// One operand, with its own engine connection (they run on threads of their own).
-fn capture_one(settings: &Settings, source: &Source, operand: &str) -> Result<crate::Snapshot> {
-    let session = Session::new(settings);
-    let models = &settings.config.models;
-    let silent = &crate::capture::models::Silent;
-    crate::capture::capture(
-        source,
-        models,
-        ModelsFrom::ConfigFolder,
-        settings,
-        &session,
-        silent,
-    )
-    .map_err(|error| match error {
-        Error::ImageNotFound { .. } => Error::UnknownOperand {
-            operand: operand.to_string(),
-        },
-        other => other,
-    })
 }
 
 /// What to show: every row (`all`), or the rows that differ; with `packages`, only the

@@ -140,9 +140,9 @@ pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checke
     })
 }
 
-/// A diff operand read or captured; an image the engine lacks is an operand that is
-/// neither a lock nor an image.
-fn capture_operand(
+/// A diff or audit operand read or captured; an image the engine lacks is an operand that
+/// is neither a lock nor an image.
+pub(crate) fn capture_operand(
     text: &str,
     source: &Source,
     models: &[String],
