@@ -33,7 +33,7 @@ fn requirements(lock: &Lock) -> String {
         .count();
     // pip checks hashes for every line or for none: with one missing, none are written.
     let with_hashes = hashed == packages.len() && hashed > 0;
-    let mut out = header(lock, "#");
+    let mut out = header(lock);
     if !with_hashes {
         out.push_str(&format!(
             "# No --hash lines: pip checks hashes on every line or on none, and the lock knows the\n\
@@ -81,7 +81,7 @@ fn requirement(package: &Package) -> String {
     }
 }
 
-fn header(lock: &Lock, comment: &str) -> String {
+fn header(lock: &Lock) -> String {
     let python = lock
         .python
         .as_ref()
@@ -89,8 +89,8 @@ fn header(lock: &Lock, comment: &str) -> String {
         .unwrap_or_else(|| "no Python".to_string());
     let platform = &lock.platform;
     format!(
-        "{comment} Exported by envlock {} from a lock of {python} ({} {}): every installed\n\
-         {comment} distribution, pinned exactly.\n",
+        "# Exported by envlock {} from a lock of {python} ({} {}): every installed\n\
+         # distribution, pinned exactly.\n",
         env!("CARGO_PKG_VERSION"),
         platform.os,
         platform.arch
@@ -116,7 +116,7 @@ fn pylock(lock: &Lock) -> String {
         packages: lock.packages.iter().map(pylock_package).collect(),
     };
     let body = toml::to_string(&document).unwrap_or_default();
-    format!("{}{body}", header(lock, "#"))
+    format!("{}{body}", header(lock))
 }
 
 /// A `[[packages]]` entry: name, version, and the source the lock knows. An archive whose

@@ -8,18 +8,10 @@ fn package(name: &str, version: &str) -> Package {
         name: name.into(),
         version: version.into(),
         location: "/site".into(),
-        format: MetadataFormat::DistInfo,
         installer: Some("pip".into()),
-        requested: false,
-        source: None,
-        editable: false,
-        url: None,
-        commit: None,
-        vcs: None,
-        archive_sha256: None,
         wheel_tags: vec!["py3-none-any".into()],
         record: Some("sha256:11".into()),
-        shadowed: Vec::new(),
+        ..Package::default()
     }
 }
 

@@ -80,7 +80,13 @@ async fn run_case(
     let limit = Duration::from_secs_f64(spec.timeout.max(0.001));
     let latency = spec.latency.as_ref().filter(|_| timed);
     let inside = format!("{INPUT_FOLDER}/{}", super::file_name(input));
-    let launch = launch(runner, spec, input, substitute(&spec.command, &inside))?;
+    let launch = launch(
+        runner,
+        spec,
+        input,
+        &inside,
+        substitute(&spec.command, &inside),
+    )?;
     let id = engine
         .create(&runner.image, launch)
         .await
@@ -108,9 +114,9 @@ fn launch(
     runner: &ImageRunner<'_>,
     spec: &GoldenSpec,
     input: &Path,
+    inside: &str,
     command: Vec<String>,
 ) -> Result<Launch, CaseError> {
-    let inside = format!("{INPUT_FOLDER}/{}", super::file_name(input));
     let host_input = std::path::absolute(input).map_err(|e| CaseError(e.to_string()))?;
     Ok(Launch {
         command,
@@ -153,7 +159,7 @@ async fn time_command(
         },
     ];
     timer.extend(substitute(&spec.command, inside));
-    let mut launch = launch(runner, spec, input, timer)?;
+    let mut launch = launch(runner, spec, input, inside, timer)?;
     launch.stdin = false;
     let id = engine
         .create(&runner.image, launch)

@@ -490,7 +490,7 @@ pub struct Env {
 }
 
 /// `[[packages]]`: one installed distribution.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct Package {
     /// PEP 503 normalized name, from METADATA's `Name` (never from the folder name).
@@ -543,10 +543,11 @@ pub struct Package {
 }
 
 /// A distribution's metadata format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum MetadataFormat {
     /// `*.dist-info/` (wheels, PEP 376).
+    #[default]
     DistInfo,
     /// `*.egg-info`, a folder or a single file (setuptools, Debian's packages).
     EggInfo,

@@ -123,6 +123,13 @@ pub(super) async fn stat(engine: &Engine, id: &str, path: &str) -> Option<Stat> 
     })
 }
 
+/// Whether `path` is a folder inside the image (symlinks resolved inside it).
+pub(super) async fn is_folder(engine: &Engine, id: &str, path: &str) -> bool {
+    stat(engine, id, path)
+        .await
+        .is_some_and(|stat| stat.is_folder)
+}
+
 /// A small file's bytes (symlinks resolved inside the container), or `None` if absent.
 pub(super) async fn read_file(engine: &Engine, id: &str, path: &str) -> Option<Vec<u8>> {
     read_head(engine, id, path, WANTED.limit).await

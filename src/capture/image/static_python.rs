@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::path::PathBuf;
 
-use super::archive::{read_archive, read_file, stat, ArchiveError};
+use super::archive::{is_folder, read_archive, read_file, stat, ArchiveError};
 use super::engine::Engine;
 use super::select::{base_name, is_python};
 use crate::capture::python::files::MemoryFiles;
@@ -129,12 +129,10 @@ async fn find_layout(
         Some(minor) => minor,
         None => find_minor(engine, id, &prefix).await?,
     };
-    let is_folder =
-        |path: String| async move { stat(engine, id, &path).await.is_some_and(|s| s.is_folder) };
-    let lib64 = is_folder(format!("{prefix}/lib64/python{minor}")).await;
+    let lib64 = is_folder(engine, id, &format!("{prefix}/lib64/python{minor}")).await;
     let debian = prefix == "/usr"
         && (runs.manager == Some("dpkg")
-            || is_folder("/usr/lib/python3/dist-packages".into()).await);
+            || is_folder(engine, id, "/usr/lib/python3/dist-packages").await);
     if version.is_none() {
         let header = format!("{prefix}/include/python{minor}/patchlevel.h");
         version = read_file(engine, id, &header)
@@ -326,10 +324,7 @@ async fn find_minor(engine: &Engine, id: &str, prefix: &str) -> Option<String> {
     for minor in (6..=20).rev() {
         for libdir in ["lib", "lib64"] {
             let candidate = format!("{prefix}/{libdir}/python3.{minor}");
-            if stat(engine, id, &candidate)
-                .await
-                .is_some_and(|s| s.is_folder)
-            {
+            if is_folder(engine, id, &candidate).await {
                 return Some(format!("3.{minor}"));
             }
         }

@@ -224,17 +224,7 @@ fn read_distribution(
         version: field("Version")?,
         location: location.to_string(),
         format,
-        installer: None,
-        requested: false,
-        source: None,
-        editable: false,
-        url: None,
-        commit: None,
-        vcs: None,
-        archive_sha256: None,
-        wheel_tags: Vec::new(),
-        record: None,
-        shadowed: Vec::new(),
+        ..Package::default()
     };
     if format == MetadataFormat::DistInfo {
         read_installer_files(files, path, &mut package);
@@ -487,18 +477,7 @@ mod tests {
             name: "x".into(),
             version: "1".into(),
             location: "/site".into(),
-            format: MetadataFormat::DistInfo,
-            installer: None,
-            requested: false,
-            source: None,
-            editable: false,
-            url: None,
-            commit: None,
-            vcs: None,
-            archive_sha256: None,
-            wheel_tags: Vec::new(),
-            record: None,
-            shadowed: Vec::new(),
+            ..Package::default()
         }
     }
 }
