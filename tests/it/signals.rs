@@ -246,3 +246,30 @@ else:
         "the worker's port is still taken"
     );
 }
+
+#[test]
+fn a_stop_while_audit_creates_containers_leaves_none() {
+    if !engine() {
+        return;
+    }
+    // Stops land at every moment of the captures, creates in flight included: a container
+    // the engine finishes creating after envlock dropped the request must go too.
+    let images: Vec<String> = ["dist-packages", "venv", "no-shell", "interpreters"]
+        .iter()
+        .map(|name| private(name, "audit-stop"))
+        .collect();
+    for delay in [50, 100, 150, 200, 300, 400, 600] {
+        let mut child = spawn(envlock().args(["audit", "--jobs", "4"]).args(&images));
+        std::thread::sleep(Duration::from_millis(delay));
+        if child.try_wait().unwrap().is_some() {
+            continue; // finished first: nothing to stop
+        }
+        must(Command::new("kill").args(["-TERM", &child.id().to_string()]));
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(143), "after {delay} ms");
+        for image in &images {
+            let left = labelled_containers(image);
+            assert!(left.is_empty(), "after {delay} ms: {image} left {left:?}");
+        }
+    }
+}

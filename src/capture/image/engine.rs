@@ -3,15 +3,18 @@
 //! Every container envlock creates is locked down (no network, read-only root, no
 //! capabilities, no-new-privileges, memory and pid limits), labelled `org.envlock.role` so a
 //! leftover can be found (`docker ps -a --filter label=org.envlock.role`), and registered so
-//! that every way out — success, error, timeout, Ctrl-C — removes it.
+//! that every way out — success, error, timeout, Ctrl-C — removes it. A create cut short by
+//! a stop may still land in the engine unregistered: each connection also labels its
+//! containers with its own run id (`org.envlock.run`), and the way out sweeps by it.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use bollard::models::{ContainerCreateBody, HostConfig, ImageInspect};
 use bollard::query_parameters::{
-    AttachContainerOptions, CreateContainerOptions, RemoveContainerOptions,
+    AttachContainerOptions, CreateContainerOptions, ListContainersOptions, RemoveContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -21,6 +24,8 @@ use crate::process::{Finished, Unfinished};
 
 /// The label on every container envlock creates.
 pub(super) const LABEL: &str = "org.envlock.role";
+/// The label naming the connection (run) that created a container.
+const RUN_LABEL: &str = "org.envlock.run";
 
 /// A connection to the engine and the containers envlock has alive on it.
 pub(crate) struct Engine {
@@ -28,6 +33,11 @@ pub(crate) struct Engine {
     /// Where it is, for messages.
     host: String,
     alive: Mutex<BTreeSet<String>>,
+    /// This connection's value of [`RUN_LABEL`].
+    run: String,
+    /// A create was dropped before the engine answered (a stop): its container may exist
+    /// without being registered.
+    create_cut: AtomicBool,
 }
 
 /// What a container runs and what it may reach.
@@ -64,6 +74,8 @@ impl Engine {
             docker,
             host,
             alive: Mutex::new(BTreeSet::new()),
+            run: run_id(),
+            create_cut: AtomicBool::new(false),
         })
     }
 
@@ -185,10 +197,10 @@ impl Engine {
             cmd,
             working_dir: launch.workdir.clone(),
             env: (!launch.env.is_empty()).then(|| launch.env.clone()),
-            labels: Some(HashMap::from([(
-                LABEL.to_string(),
-                launch.role.to_string(),
-            )])),
+            labels: Some(HashMap::from([
+                (LABEL.to_string(), launch.role.to_string()),
+                (RUN_LABEL.to_string(), self.run.clone()),
+            ])),
             network_disabled: Some(launch.publish.is_none()),
             exposed_ports: exposed,
             open_stdin: Some(launch.stdin),
@@ -197,11 +209,14 @@ impl Engine {
             host_config: Some(host),
             ..Default::default()
         };
+        // Dropped unanswered (a stop), the guard marks the create as cut.
+        let guard = CutGuard(&self.create_cut);
         let created = self
             .docker
             .create_container(None::<CreateContainerOptions>, config)
-            .await
-            .map_err(self.failed(format!("creating a container of `{image}`")))?;
+            .await;
+        std::mem::forget(guard);
+        let created = created.map_err(self.failed(format!("creating a container of `{image}`")))?;
         self.alive
             .lock()
             .expect("never poisoned")
@@ -317,5 +332,66 @@ impl Engine {
         for id in alive {
             self.remove(&id).await;
         }
+        if self.create_cut.load(Ordering::Relaxed) {
+            self.sweep().await;
+        }
     }
+
+    /// Removes the containers labelled with this run, until none has shown up for a moment:
+    /// the engine finishes a create whose client went away on its own time.
+    async fn sweep(&self) {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{RUN_LABEL}={}", self.run)],
+        )]);
+        let mut quiet = 0;
+        for _ in 0..SWEEP_ROUNDS {
+            let options = ListContainersOptions {
+                all: true,
+                filters: Some(filters.clone()),
+                ..Default::default()
+            };
+            let found = self.docker.list_containers(Some(options)).await;
+            let ids: Vec<String> = found
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|container| container.id)
+                .collect();
+            if ids.is_empty() {
+                quiet += 1;
+                if quiet == SWEEP_QUIET {
+                    return;
+                }
+            } else {
+                quiet = 0;
+            }
+            for id in ids {
+                self.remove(&id).await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The sweep's bound: 100 ms rounds, done after this many empty ones in a row.
+const SWEEP_ROUNDS: usize = 30;
+const SWEEP_QUIET: usize = 3;
+
+/// Sets its flag when dropped: forgotten once the create has its answer.
+struct CutGuard<'a>(&'a AtomicBool);
+
+impl Drop for CutGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A value of [`RUN_LABEL`] unique on this machine: the process and the moment.
+fn run_id() -> String {
+    static CONNECTIONS: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos());
+    let connection = CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+    format!("{}-{nanos:x}-{connection}", std::process::id())
 }
