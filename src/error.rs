@@ -260,6 +260,24 @@ pub enum Error {
         /// The signal's number.
         signal: i32,
     },
+    /// An image source operand is malformed.
+    #[error("invalid image source `{source_text}`: {detail}")]
+    InvalidSource {
+        /// The operand as given.
+        source_text: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// An image could not be read where it lives: a registry, a saved archive, an OCI layout.
+    #[error("cannot read image `{image}`: {detail}")]
+    ImageRead {
+        /// The source, as written (`registry:…`, `docker-archive:…`).
+        image: String,
+        /// What went wrong.
+        detail: String,
+        /// What kind of problem, for the hint.
+        problem: ImageProblem,
+    },
     /// An operand of `envlock audit` could not be captured.
     #[error("cannot capture `{operand}`")]
     AuditOperand {
@@ -347,11 +365,42 @@ impl Error {
             Error::InvalidVariable { name, .. } => {
                 format!("set `{name}` as the README (\"Configuration\") says, or unset it")
             }
+            Error::InvalidSource { .. } => {
+                "images are `docker:REF` (or a bare reference), `registry:HOST/REPO:TAG`, `docker-archive:PATH`, `oci-dir:PATH` or `oci-archive:PATH`".to_string()
+            }
+            Error::ImageRead { problem, .. } => match problem {
+                ImageProblem::NotFound => "check the reference (`skopeo list-tags docker://HOST/REPO` lists a registry's tags), or the path".to_string(),
+                ImageProblem::Unauthorized => "log in with `docker login HOST` (envlock reads the Docker config and its credential helpers; `DOCKER_CONFIG` moves it)".to_string(),
+                ImageProblem::Unreachable => "check that the registry answers (`curl https://HOST/v2/`); a plain-HTTP registry off this machine needs `--insecure-registry`".to_string(),
+                ImageProblem::Corrupt => "fetch or save the image again; envlock refuses a blob whose bytes do not match its digest".to_string(),
+                ImageProblem::NotAnImage => "`docker-archive:` takes a `docker save` tarball, `oci-dir:` an OCI layout folder (`skopeo copy … oci:DIR`), `oci-archive:` its tar".to_string(),
+                ImageProblem::Hostile => "the image is refused as it is; rebuild it from a trusted Dockerfile".to_string(),
+                ImageProblem::Platform => "pick a platform the image has with `--platform OS/ARCH`, or leave the flag out".to_string(),
+            },
             Error::Interrupted { .. } => return None,
             Error::AuditOperand { source, .. } => return source.hint(),
             Error::Read { .. } => "check that the path exists and is readable".to_string(),
         })
     }
+}
+
+/// Why an image could not be read where it lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageProblem {
+    /// The registry, archive or layout has no such image.
+    NotFound,
+    /// The registry refused the credentials (or asked for some).
+    Unauthorized,
+    /// The registry did not answer, or the connection broke.
+    Unreachable,
+    /// A blob does not match its digest, or a layer is truncated or not a tar.
+    Corrupt,
+    /// The file or folder is not an image of that kind.
+    NotAnImage,
+    /// A layer climbs out of the image (`../` paths) or breaks a bound.
+    Hostile,
+    /// A multi-platform index lacks the platform asked for.
+    Platform,
 }
 
 /// Shorthand for the library's results.

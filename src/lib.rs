@@ -30,10 +30,10 @@ mod stop;
 
 use std::path::Path;
 
-pub use capture::{Progress, Snapshot, Source};
+pub use capture::{ImageSource, Progress, Snapshot, Source};
 pub use config::Config;
-pub use diff::{Code, Finding, Severity};
-pub use error::{Error, Result};
+pub use diff::{Code, Finding, FindingLayer, Severity};
+pub use error::{Error, ImageProblem, Result};
 pub use lock::Lock;
 pub use report::Report;
 pub use settings::{Environment, Settings};
@@ -46,6 +46,7 @@ use capture::{ModelsFrom, Session};
 /// them. `progress` hears about model hashing.
 pub fn snapshot(settings: &Settings, source: &Source, progress: &dyn Progress) -> Result<Snapshot> {
     let session = Session::new(settings);
+    let source = &through_engine(source.clone(), settings);
     let from = match settings.models {
         Some(_) => ModelsFrom::CurrentFolder,
         None => ModelsFrom::ConfigFolder,
@@ -84,8 +85,8 @@ pub struct Checked {
 /// all.
 pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checked> {
     let session = Session::new(settings);
-    let baseline_source = Source::parse(baseline)?;
-    let target_source = Source::parse(target)?;
+    let baseline_source = through_engine(Source::parse(baseline)?, settings);
+    let target_source = through_engine(Source::parse(target)?, settings);
     let config_models = &settings.config.models;
     let mut base = capture_operand(
         baseline,
@@ -116,6 +117,9 @@ pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checke
     let cases = if settings.golden && !base.lock.golden.is_empty() {
         if runs_nothing(settings, &target_source) {
             warnings.push("golden cases not run: `--no-exec` runs nothing from the image".into());
+            Vec::new()
+        } else if let Some(why) = no_container(&target_source) {
+            findings.extend(diff::golden_skipped(&base.lock.golden, &why));
             Vec::new()
         } else {
             let judged = check_golden(
@@ -188,6 +192,39 @@ fn check_golden(
         None => golden::Target::Recorded(&target.golden),
     };
     golden::check(&baseline.golden, outputs, &inputs)
+}
+
+/// With `--pull`, a registry's image is pulled into the engine and captured there, so that
+/// golden cases can run in it.
+fn through_engine(source: Source, settings: &Settings) -> Source {
+    match source {
+        Source::Image(ImageSource::Registry(reference)) if settings.pull => {
+            Source::Image(ImageSource::Engine(reference))
+        }
+        other => other,
+    }
+}
+
+/// Why golden cases cannot run in `source`: an image that is in no engine.
+fn no_container(source: &Source) -> Option<String> {
+    let Source::Image(image) = source else {
+        return None;
+    };
+    let fix = match image {
+        ImageSource::Engine(_) => return None,
+        ImageSource::Registry(_) => {
+            "pass `--pull` to have the Docker engine pull it and run them there"
+        }
+        ImageSource::DockerArchive(_) => {
+            "load it into the Docker engine (`docker load -i PATH`) and diff against that image"
+        }
+        ImageSource::OciDir(_) | ImageSource::OciArchive(_) => {
+            "copy it into the Docker engine (`skopeo copy oci:PATH docker-daemon:NAME:TAG`) and diff against that image"
+        }
+    };
+    Some(format!(
+        "`{image}` is not in a Docker engine, where golden cases run in a container; {fix}"
+    ))
 }
 
 /// Whether `source` is an image that `--no-exec` forbids running anything in.

@@ -14,6 +14,9 @@ use crate::stop::Stop;
 /// How long an interpreter may take to answer the probe, unless `ENVLOCK_PROBE_TIMEOUT` says.
 pub(crate) const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a registry may take to answer one request, unless `ENVLOCK_REGISTRY_TIMEOUT` says.
+pub(crate) const DEFAULT_REGISTRY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// What one run of envlock works with.
 #[derive(Debug)]
 pub struct Settings {
@@ -35,6 +38,15 @@ pub struct Settings {
     pub no_exec: bool,
     /// Pull images from their registry before capturing them.
     pub pull: bool,
+    /// `docker:` images: also stream the image out of the engine to attribute every package
+    /// and model to the layer that wrote it (registries and archives always are).
+    pub layers: bool,
+    /// `os/arch[/variant]` to pick from a multi-platform index; `None` is this machine's.
+    pub platform: Option<String>,
+    /// Allow plain HTTP to any registry (it is always allowed to loopback addresses).
+    pub insecure_registry: bool,
+    /// How long a registry may take to answer one request.
+    pub registry_timeout: Duration,
     /// Run golden cases (`diff`), or record them (`snapshot`).
     pub golden: bool,
     /// Asks the run to stop (a signal): see [`Stop`].
@@ -55,6 +67,10 @@ impl Settings {
             cache_folder: None,
             no_exec: false,
             pull: false,
+            layers: false,
+            platform: None,
+            insecure_registry: false,
+            registry_timeout: DEFAULT_REGISTRY_TIMEOUT,
             golden: true,
             stop: Arc::new(Stop::new()),
         }
@@ -68,6 +84,16 @@ impl Settings {
             (None, Some(python)) => Some((python.clone(), SelectedBy::Config)),
             (None, None) => None,
         }
+    }
+
+    /// The Docker config file (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`),
+    /// which holds registry credentials.
+    pub(crate) fn docker_config(&self) -> Option<PathBuf> {
+        let folder = match self.environment.get("DOCKER_CONFIG") {
+            Some(folder) => PathBuf::from(folder),
+            None => PathBuf::from(self.environment.get("HOME")?).join(".docker"),
+        };
+        Some(folder.join("config.json"))
     }
 
     /// The model paths to capture: `--model`, else the config's.

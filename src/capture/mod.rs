@@ -1,20 +1,22 @@
-//! Everything that produces a [`Lock`]: a live interpreter (`python/`) or an image
-//! (`image/`), with its models (`models.rs`), allow-listed environment (`env.rs`) and
+//! Everything that produces a [`Lock`]: a live interpreter (`python/`), an image of the
+//! engine (`image/`) or one read from its layers (`layers/`: registries, archives, OCI
+//! layouts), with its models (`models.rs`), allow-listed environment (`env.rs`) and
 //! platform (`platform.rs`). Every source gives the same `Lock`, so nothing downstream knows
 //! where a runtime came from.
 
 pub(crate) mod env;
 pub(crate) mod image;
+pub(crate) mod layers;
 pub(crate) mod models;
 pub(crate) mod platform;
 pub(crate) mod python;
-mod source;
+pub(crate) mod source;
 
 use std::path::PathBuf;
 
 pub(crate) use image::Session;
 pub use models::Progress;
-pub use source::Source;
+pub use source::{ImageSource, Source};
 
 use crate::error::Result;
 use crate::lock::{read_lock, Lock};
@@ -69,9 +71,14 @@ pub(crate) fn capture(
                 .collect();
             python::snapshot(interpreter, &on_disk, settings, progress)
         }
-        Source::Image(reference) => {
+        Source::Image(image) => {
             let inside = settings.config.image_models(models);
-            image::snapshot(reference, &inside, settings, session)
+            match image {
+                ImageSource::Engine(reference) => {
+                    image::snapshot(reference, &inside, settings, session)
+                }
+                layered => layers::snapshot(layered, &inside, settings, session),
+            }
         }
     }
 }

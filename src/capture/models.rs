@@ -201,6 +201,7 @@ impl Plan {
                 sha256: file.sha256.expect("a file has a hash"),
                 size,
                 files: Vec::new(),
+                layer: None,
             };
         }
         Model {
@@ -209,6 +210,7 @@ impl Plan {
             sha256: manifest_digest(&files),
             size,
             files,
+            layer: None,
         }
     }
 }

@@ -11,14 +11,18 @@ use crate::{Severity, Stop};
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Operands: an existing file is a lock; `python:PATH` is a live interpreter;
-anything else is an image reference in the local Docker engine (`ml-model:latest`,
-`sha256:…`, `repo@sha256:…`). Interpreters and images are captured on the spot; when the
+an image is `docker:REF` or a bare reference in the local Docker engine (`ml-model:latest`,
+`sha256:…`, `repo@sha256:…`), `registry:HOST/REPO:TAG`, `docker-archive:PATH`, `oci-dir:PATH`
+or `oci-archive:PATH`. Golden cases need a container: against an image that is not in an
+engine they are reported as skipped (`golden-skipped`; `--pull` pulls a `registry:` image
+into the engine first). Interpreters and images are captured on the spot; when the
 baseline lists models, the same models are hashed in the target (a relative path starts at
 the image's WORKDIR; `[image-models]` in envlock.toml maps a dev path to another image path).
 
 Examples:
   envlock diff dev.lock ml-model:latest
   envlock diff ml-model:1.4 ml-model:1.5 --format markdown
+  envlock diff registry:registry.example.com/ml:1.4 registry:registry.example.com/ml:1.5
   envlock diff dev.lock ml-model:latest --format junit > envlock.xml
   envlock diff dev.lock ml-model:latest --report junit:envlock.xml --report markdown:summary.md
 
@@ -50,6 +54,11 @@ pub(super) struct Args {
     /// Capture images without running anything from them (static capture).
     #[arg(long)]
     no_exec: bool,
+    /// Pull `registry:` and engine images into the engine first, so that golden cases run.
+    #[arg(long)]
+    pull: bool,
+    #[command(flatten)]
+    image_args: super::ImageArgs,
 }
 
 impl clap::ValueEnum for Severity {
@@ -87,6 +96,8 @@ pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
     settings.stop = stop.clone();
     settings.no_exec = args.no_exec;
     settings.golden = !args.no_golden;
+    settings.pull = args.pull;
+    args.image_args.apply(&mut settings)?;
     let checked = crate::check(&settings, &args.baseline, &args.target)?;
     stop.check()?;
     for warning in &checked.warnings {

@@ -57,6 +57,42 @@ enum Command {
     Man,
 }
 
+/// How images are read where they live, for `snapshot --image` and `diff` operands.
+#[derive(Debug, Clone, clap::Args)]
+struct ImageArgs {
+    /// Pick OS/ARCH[/VARIANT] (e.g. `linux/arm64`) from a multi-platform image index, and
+    /// refuse an image of another platform; default: this machine's platform.
+    #[arg(long, value_name = "OS/ARCH")]
+    platform: Option<String>,
+    /// `docker:` images: also attribute each package, system package and model to the layer
+    /// that last wrote it (`layer = N`). The image is streamed out of the engine's image
+    /// export (as `docker save`), read as it arrives: about as long as a static capture of
+    /// the whole file system. Registries and archives are always attributed.
+    #[arg(long)]
+    layers: bool,
+    /// Allow plain HTTP to registries off this machine (loopback ones always may).
+    #[arg(long)]
+    insecure_registry: bool,
+}
+
+impl ImageArgs {
+    /// Sets these flags on `settings`; a malformed `--platform` is a usage error.
+    fn apply(&self, settings: &mut crate::Settings) -> anyhow::Result<()> {
+        if let Some(platform) = &self.platform {
+            let parts: Vec<&str> = platform.split('/').collect();
+            if !(2..=3).contains(&parts.len()) || parts.iter().any(|part| part.is_empty()) {
+                anyhow::bail!(
+                    "`--platform {platform}` is not OS/ARCH[/VARIANT], e.g. `linux/amd64` or `linux/arm64/v8`"
+                );
+            }
+        }
+        settings.platform.clone_from(&self.platform);
+        settings.layers = self.layers;
+        settings.insecure_registry = self.insecure_registry;
+        Ok(())
+    }
+}
+
 /// Runs envlock with the process's arguments and returns its exit code.
 pub fn run() -> ExitCode {
     let cli = match Cli::try_parse() {

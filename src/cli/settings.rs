@@ -5,13 +5,18 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::settings::{Environment, Settings, DEFAULT_PROBE_TIMEOUT};
+use crate::settings::{Environment, Settings, DEFAULT_PROBE_TIMEOUT, DEFAULT_REGISTRY_TIMEOUT};
 
 /// Settings from the config file and the process environment; the caller sets its flags.
 pub(super) fn resolve(config: Option<&Path>) -> Result<Settings> {
     let environment = Environment::of_process();
     let (config, config_folder) = crate::config::load(config)?;
-    let probe_timeout = probe_timeout(&environment)?;
+    let probe_timeout = seconds(&environment, "ENVLOCK_PROBE_TIMEOUT", DEFAULT_PROBE_TIMEOUT)?;
+    let registry_timeout = seconds(
+        &environment,
+        "ENVLOCK_REGISTRY_TIMEOUT",
+        DEFAULT_REGISTRY_TIMEOUT,
+    )?;
     let cache_folder = if no_cache(&environment)? {
         None
     } else {
@@ -21,15 +26,16 @@ pub(super) fn resolve(config: Option<&Path>) -> Result<Settings> {
     settings.config = config;
     settings.config_folder = config_folder;
     settings.probe_timeout = probe_timeout;
+    settings.registry_timeout = registry_timeout;
     settings.cache_folder = cache_folder;
     Ok(settings)
 }
 
-/// `ENVLOCK_PROBE_TIMEOUT`: seconds, a positive number (`0.5` allowed).
-fn probe_timeout(environment: &Environment) -> Result<Duration> {
-    const NAME: &str = "ENVLOCK_PROBE_TIMEOUT";
-    let Some(value) = environment.text(NAME) else {
-        return Ok(DEFAULT_PROBE_TIMEOUT);
+/// `ENVLOCK_PROBE_TIMEOUT`, `ENVLOCK_REGISTRY_TIMEOUT`: seconds, a positive number (`0.5`
+/// allowed); `default` when unset.
+fn seconds(environment: &Environment, name: &'static str, default: Duration) -> Result<Duration> {
+    let Some(value) = environment.text(name) else {
+        return Ok(default);
     };
     value
         .trim()
@@ -38,7 +44,7 @@ fn probe_timeout(environment: &Environment) -> Result<Duration> {
         .filter(|seconds| seconds.is_finite() && *seconds > 0.0 && *seconds < 1e9)
         .map(Duration::from_secs_f64)
         .ok_or(Error::InvalidVariable {
-            name: NAME,
+            name,
             value,
             expected: "expected a number of seconds above 0, e.g. `30` or `0.5`",
         })
@@ -77,7 +83,8 @@ mod tests {
     #[test]
     fn variables_are_checked() {
         let timeout = |value: &str| {
-            probe_timeout(&Environment::from_pairs([("ENVLOCK_PROBE_TIMEOUT", value)]))
+            let environment = Environment::from_pairs([("ENVLOCK_PROBE_TIMEOUT", value)]);
+            seconds(&environment, "ENVLOCK_PROBE_TIMEOUT", DEFAULT_PROBE_TIMEOUT)
         };
         assert_eq!(timeout("0.5").unwrap(), Duration::from_millis(500));
         for bad in ["abc", "0", "-1", "inf", "NaN"] {

@@ -18,6 +18,15 @@ use crate::{Progress, Source, Stop};
   envlock snapshot --python .venv/bin/python --model model/ -o dev.lock
   envlock snapshot --image ml-model:latest --model model/ -o image.lock
   envlock snapshot --image ml-model:latest --python /opt/venv/bin/python
+  envlock snapshot --image registry:registry.example.com/ml-model:1.4 --platform linux/amd64
+  envlock snapshot --image docker-archive:ml-model.tar --model model/
+  envlock snapshot --image ml-model:latest --layers
+
+Images: `docker:REF` or a bare reference (the local engine, or `DOCKER_HOST`),
+`registry:HOST/REPO:TAG` or `@sha256:…` (the registry itself, no engine; credentials from the
+Docker config), `docker-archive:PATH` (`docker save`), `oci-dir:PATH`, `oci-archive:PATH`.
+Images read from their layers are captured statically, each package and model attributed to
+the layer that wrote it; registry requests may take ENVLOCK_REGISTRY_TIMEOUT seconds (30).
 
 The interpreter is `--python`, else `python` in envlock.toml, else `$VIRTUAL_ENV/bin/python`,
 else `python3` on PATH. The probe may take ENVLOCK_PROBE_TIMEOUT seconds (default 30).")]
@@ -27,9 +36,11 @@ pub(super) struct Args {
     /// ENTRYPOINT/CMD decides (see "Which Python is captured" in the README).
     #[arg(long, value_name = "PATH")]
     python: Option<PathBuf>,
-    /// Capture a Docker image of the local engine instead (never pulled). Its Python runs
-    /// the probe in a locked-down container: no network, read-only, no capabilities.
-    #[arg(long, value_name = "REF")]
+    /// Capture an image instead: of the engine (`REF`, `docker:REF`; never pulled), whose
+    /// Python runs the probe in a locked-down container (no network, read-only, no
+    /// capabilities); or read from its layers (`registry:`, `docker-archive:`, `oci-dir:`,
+    /// `oci-archive:`), where nothing runs.
+    #[arg(long, value_name = "SOURCE")]
     image: Option<String>,
     /// With --image: run nothing from the image; read its files through the API only.
     #[arg(long, requires = "image")]
@@ -44,6 +55,8 @@ pub(super) struct Args {
     /// Read defaults from FILE instead of ./envlock.toml.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    image_args: super::ImageArgs,
     /// Write the lock to FILE instead of stdout: a file is replaced atomically (keeping its
     /// mode), a symlink's target is written, a device or FIFO is written to directly.
     #[arg(short, long, value_name = "FILE")]
@@ -55,6 +68,7 @@ pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
     settings.stop = stop.clone();
     settings.no_exec = args.no_exec;
     settings.pull = args.pull;
+    args.image_args.apply(&mut settings)?;
     if !args.models.is_empty() {
         settings.models = Some(args.models.clone());
     }
@@ -67,7 +81,7 @@ pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
                 .python
                 .as_ref()
                 .map(|python| python.to_string_lossy().into_owned());
-            Source::Image(reference.clone())
+            Source::Image(crate::ImageSource::parse(reference)?)
         }
         None => Source::Python(args.python.clone()),
     };

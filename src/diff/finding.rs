@@ -65,6 +65,8 @@ pub enum Code {
     PolicyUnused,
     /// A package of a conda prefix is added, removed, or another version or build.
     CondaPackage,
+    /// The golden cases could not run in the target: it is not in an engine.
+    GoldenSkipped,
 }
 
 /// How serious a finding is. Ordered: `info < warning < error`.
@@ -144,6 +146,51 @@ pub struct Finding {
     pub direction: Option<Direction>,
     /// One line for people.
     pub message: String,
+    /// A finding about a target from a layered source: the layer that wrote the thing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<FindingLayer>,
+}
+
+/// The layer a finding's subject comes from (`"layer"` in the JSON report).
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct FindingLayer {
+    /// Its place among the image's layers, 0 for the base.
+    pub index: usize,
+    /// Its diff-id.
+    pub digest: String,
+    /// The history step that made it (redacted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+}
+
+impl FindingLayer {
+    /// `layer 3: RUN pip install -r requirements.txt`, as the human and Markdown reports
+    /// show it.
+    pub fn describe(&self) -> String {
+        match &self.created_by {
+            Some(step) => format!("layer {}: {}", self.index, short_step(step)),
+            None => format!("layer {}", self.index),
+        }
+    }
+}
+
+/// A history step as a Dockerfile line: the legacy builder's `/bin/sh -c #(nop) ` and
+/// `/bin/sh -c ` prefixes become the instruction, BuildKit's `# buildkit` suffix goes.
+fn short_step(step: &str) -> String {
+    let step = step.trim().trim_end_matches("# buildkit").trim();
+    let step = match step.strip_prefix("/bin/sh -c #(nop) ") {
+        Some(instruction) => instruction.trim().to_string(),
+        None => match step.strip_prefix("/bin/sh -c ") {
+            Some(command) => format!("RUN {command}"),
+            None => step.to_string(),
+        },
+    };
+    const LIMIT: usize = 80;
+    match step.char_indices().nth(LIMIT) {
+        Some((cut, _)) => format!("{}…", &step[..cut]),
+        None => step,
+    }
 }
 
 impl Finding {
@@ -164,6 +211,7 @@ impl Finding {
             change: None,
             direction: None,
             message,
+            layer: None,
         }
     }
 
@@ -191,7 +239,10 @@ impl Code {
             Code::EnvVar => Area::Environment,
             Code::SystemPackage => Area::SystemPackages,
             Code::ImageConfig => Area::Image,
-            Code::GoldenMismatch | Code::GoldenError | Code::GoldenLatency => Area::Golden,
+            Code::GoldenMismatch
+            | Code::GoldenError
+            | Code::GoldenLatency
+            | Code::GoldenSkipped => Area::Golden,
             Code::PolicyUnused => Area::Policy,
             Code::CondaPackage => Area::CondaPackages,
         }
@@ -248,7 +299,7 @@ pub(crate) fn default_severity(code: Code, change: Option<Change>) -> Severity {
         | Code::PackageFiles
         | Code::CondaPackage
         | Code::EnvVar => Warning,
-        Code::SystemPackage | Code::ImageConfig | Code::PolicyUnused => Info,
+        Code::SystemPackage | Code::ImageConfig | Code::PolicyUnused | Code::GoldenSkipped => Info,
     }
 }
 
@@ -263,7 +314,7 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", code.as_str()));
             assert_eq!(serde_json::from_str::<Code>(&json).unwrap(), code);
         }
-        assert_eq!(Code::all().count(), 20);
+        assert_eq!(Code::all().count(), 21);
         assert_eq!(Area::SystemPackages.as_str(), "system-packages");
         assert_eq!(Severity::Warning.as_str(), "warning");
     }

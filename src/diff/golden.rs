@@ -1,10 +1,11 @@
 //! Golden cases as findings: a case that could not run, or whose output could not be read,
 //! is `golden-error`; one out of tolerance is `golden-mismatch`; one too slow (or not
-//! timed) is `golden-latency`.
+//! timed) is `golden-latency`; one the target had no container for is `golden-skipped`.
 
 use super::{Code, Finding};
 use crate::golden::latency::ms;
 use crate::golden::{CaseStatus, Judged};
+use crate::lock::GoldenCase;
 
 /// A finding for every judged case that did not pass, and for every latency that did not.
 pub(crate) fn golden_findings(judged: &[Judged]) -> Vec<Finding> {
@@ -38,4 +39,20 @@ pub(crate) fn golden_findings(judged: &[Judged]) -> Vec<Finding> {
         ))
     });
     outputs.chain(latency).collect()
+}
+/// One `golden-skipped` finding per case when the target cannot run them: `why` says why
+/// and what to do.
+pub(crate) fn golden_skipped(cases: &[GoldenCase], why: &str) -> Vec<Finding> {
+    cases
+        .iter()
+        .map(|case| {
+            Finding::new(
+                Code::GoldenSkipped,
+                &case.spec.name,
+                Some("recorded".to_string()),
+                None,
+                format!("golden case {} did not run: {why}", case.spec.name),
+            )
+        })
+        .collect()
 }

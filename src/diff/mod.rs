@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::lock::{CondaPackage, Lock, Model, Package};
 pub(crate) use finding::Area;
-pub use finding::{Code, Finding, Severity};
-pub(crate) use golden::golden_findings;
+pub use finding::{Code, Finding, FindingLayer, Severity};
+pub(crate) use golden::{golden_findings, golden_skipped};
 pub(crate) use policy::name_glob;
 pub(crate) use policy::Policy;
 use version::{Change, Direction};
@@ -58,10 +58,57 @@ pub(crate) fn diff(baseline: &Lock, target: &Lock) -> Vec<Finding> {
     diff_system_packages(baseline, target, &mut findings);
     diff_image(baseline, target, &mut findings);
     let mut findings = findings.0;
+    attribute_layers(target, &mut findings);
     findings.sort_by(|a, b| {
         (a.code.area(), a.code, &a.subject).cmp(&(b.code.area(), b.code, &b.subject))
     });
     findings
+}
+
+/// Findings about what a target's layer wrote name that layer (`[[image.layers]]`).
+fn attribute_layers(target: &Lock, findings: &mut [Finding]) {
+    let Some(image) = target
+        .image
+        .as_ref()
+        .filter(|image| !image.layers.is_empty())
+    else {
+        return;
+    };
+    for finding in findings {
+        let subject = finding.subject.as_str();
+        let layer = match finding.code {
+            Code::PackageAdded | Code::PackageVersion | Code::PackageBuild | Code::PackageFiles => {
+                target
+                    .packages
+                    .iter()
+                    .find(|package| package.name == subject)
+                    .and_then(|package| package.layer)
+            }
+            Code::CondaPackage => target
+                .conda_packages
+                .iter()
+                .find(|package| package.name == subject)
+                .and_then(|package| package.layer),
+            Code::SystemPackage => target
+                .system_packages
+                .iter()
+                .find(|package| package.name == subject)
+                .and_then(|package| package.layer),
+            Code::ModelHash => target
+                .models
+                .iter()
+                .find(|model| model.path == subject)
+                .and_then(|model| model.layer),
+            _ => None,
+        };
+        finding.layer = layer
+            .and_then(|index| image.layers.get(index))
+            .map(|layer| FindingLayer {
+                index: layer.index,
+                digest: layer.diff_id.clone(),
+                created_by: layer.created_by.clone(),
+            });
+    }
 }
 
 fn describe(classified: Option<(Change, Direction)>) -> String {

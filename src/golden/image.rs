@@ -1,5 +1,5 @@
 //! Running golden cases in an image: a command case in the same locked-down container as
-//! the probe (no network), with the model's own command and the input mounted read-only; an
+//! the probe (no network), with the model's own command and the input put in through the API; an
 //! HTTP case in a container started with the image's own entrypoint (or the case's command),
 //! its port published on 127.0.0.1 only. Containers are removed on every way out; the
 //! engine connection is the run's own ([`Session`]).
@@ -30,7 +30,7 @@ pub(super) struct ImageRunner<'a> {
     stop: Arc<Stop>,
 }
 
-/// Where the input is mounted inside the container.
+/// Where the input is put inside the container (an anonymous volume).
 const INPUT_FOLDER: &str = "/envlock/input";
 
 impl<'a> ImageRunner<'a> {
@@ -80,13 +80,7 @@ async fn run_case(
     let limit = Duration::from_secs_f64(spec.timeout.max(0.001));
     let latency = spec.latency.as_ref().filter(|_| timed);
     let inside = format!("{INPUT_FOLDER}/{}", super::file_name(input));
-    let launch = launch(
-        runner,
-        spec,
-        input,
-        &inside,
-        substitute(&spec.command, &inside),
-    )?;
+    let launch = launch(runner, spec, input, substitute(&spec.command, &inside))?;
     let id = engine
         .create(&runner.image, launch)
         .await
@@ -108,19 +102,19 @@ async fn run_case(
     Ok(ran)
 }
 
-/// How a case's container is made: its command, the input mounted read-only, the case's
-/// working folder, and `PATH` with the captured interpreter first.
+/// How a case's container is made: its command, the input put in through the API (so a
+/// remote engine gets it too), the case's working folder, and `PATH` with the captured
+/// interpreter first.
 fn launch(
     runner: &ImageRunner<'_>,
     spec: &GoldenSpec,
     input: &Path,
-    inside: &str,
     command: Vec<String>,
 ) -> Result<Launch, CaseError> {
-    let host_input = std::path::absolute(input).map_err(|e| CaseError(e.to_string()))?;
+    let bytes = read_input(input)?;
     Ok(Launch {
         command,
-        binds: vec![format!("{}:{inside}:ro", host_input.display())],
+        file: Some((INPUT_FOLDER.to_string(), super::file_name(input), bytes)),
         workdir: spec.workdir.clone(),
         env: runner.path.iter().cloned().collect(),
         stdin: spec.stdin && spec.http.is_none(),
@@ -159,7 +153,7 @@ async fn time_command(
         },
     ];
     timer.extend(substitute(&spec.command, inside));
-    let mut launch = launch(runner, spec, input, inside, timer)?;
+    let mut launch = launch(runner, spec, input, timer)?;
     launch.stdin = false;
     let id = engine
         .create(&runner.image, launch)

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::capture::{python, Session, Source};
+use crate::capture::{python, ImageSource, Session, Source};
 use crate::error::{Error, Result};
 use crate::lock::{GoldenCase, GoldenSpec, Latency, Lock, OutputFormat, Sha256};
 use crate::settings::Settings;
@@ -61,13 +61,15 @@ pub(crate) fn runner<'a>(
             interpreter: python::configured_interpreter(explicit.as_deref(), settings)?.0,
             settings,
         })),
-        Source::Image(reference) => {
+        Source::Image(ImageSource::Engine(reference)) => {
             let python = captured.python.as_ref();
             let executable = python.and_then(|python| python.executable.as_deref());
             Some(Box::new(image::ImageRunner::new(
                 session, reference, executable,
             )?))
         }
+        // An image not in an engine has no container to run in (see `golden-skipped`).
+        Source::Image(_) => None,
     })
 }
 

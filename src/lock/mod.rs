@@ -6,10 +6,12 @@
 
 mod digest;
 mod file;
+mod layer;
 
 pub(crate) use digest::Sha256;
 pub(crate) use file::write_text;
 pub use file::{containing_folder, read_lock, render_lock, write_lock};
+pub use layer::Layer;
 
 use std::collections::BTreeMap;
 
@@ -99,9 +101,13 @@ pub struct Image {
     /// environments often hold secrets.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env_names: Vec<String>,
-    /// Layer digests, base first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub layers: Vec<String>,
+    /// The layers, base first. A lock of an older envlock lists their diff-ids as strings.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "layer::layers_or_digests"
+    )]
+    pub layers: Vec<Layer>,
     /// Build steps, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<HistoryStep>,
@@ -317,6 +323,9 @@ pub struct SystemPackage {
     pub version: String,
     /// `dpkg`, `apk` or `rpm` (whose versions are `[epoch:]version-release`).
     pub manager: String,
+    /// Layered image sources: the layer from which on the database holds this version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<usize>,
 }
 
 /// `[[conda-packages]]`: a package record of a conda prefix.
@@ -332,6 +341,9 @@ pub struct CondaPackage {
     /// The channel it came from, e.g. `conda-forge` (a channel URL is shortened to its name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
+    /// Layered image sources: the layer that last wrote its record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<usize>,
 }
 
 /// How an image's runtime was read.
@@ -540,6 +552,9 @@ pub struct Package {
     /// Other copies of the same name further down `sys.path`, which Python never imports.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shadowed: Vec<Shadowed>,
+    /// Layered image sources: the layer (`[[image.layers]]` index) that last wrote its metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<usize>,
 }
 
 /// A distribution's metadata format.
@@ -604,6 +619,9 @@ pub struct Model {
     /// A folder's files, sorted by path.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<ModelFile>,
+    /// Layered image sources: the layer that last wrote the model (a folder: any of its files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<usize>,
 }
 
 /// What a model path names.

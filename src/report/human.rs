@@ -71,9 +71,10 @@ fn render_findings(out: &mut String, findings: &[Finding]) {
             }
             let _ = writeln!(
                 out,
-                "    {:<width$}  {}",
+                "    {:<width$}  {}{}",
                 finding.code.as_str(),
-                finding.message
+                finding.message,
+                super::layer_note(finding)
             );
             render_unified(out, finding);
         }

@@ -52,7 +52,11 @@ pub(super) fn render(report: &Report, gate: Severity) -> String {
             cell(&finding.subject),
             value(&finding.baseline),
             value(&finding.target),
-            cell(&finding.message)
+            cell(&format!(
+                "{}{}",
+                finding.message,
+                super::layer_note(finding)
+            ))
         );
     }
     out

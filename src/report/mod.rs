@@ -161,6 +161,15 @@ fn latency_summary(case: &CaseResult) -> Option<String> {
     Some(text)
 }
 
+/// ` (layer 3: RUN pip install -r requirements.txt)` after a finding's message, when the
+/// target's layer that wrote its subject is known.
+fn layer_note(finding: &Finding) -> String {
+    finding
+        .layer
+        .as_ref()
+        .map_or_else(String::new, |layer| format!(" ({})", layer.describe()))
+}
+
 fn plural(count: usize) -> &'static str {
     if count == 1 {
         ""

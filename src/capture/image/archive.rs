@@ -10,7 +10,6 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::engine::Engine;
-use crate::capture::python::metadata::WANTED;
 
 /// Why an archive could not be read.
 pub(super) enum ArchiveError {
@@ -27,6 +26,36 @@ pub(super) async fn read_archive<T: Send + 'static>(
     path: &str,
     consume: impl FnOnce(&mut dyn Read) -> io::Result<T> + Send + 'static,
 ) -> Result<T, ArchiveError> {
+    let options = DownloadFromContainerOptions {
+        path: path.to_string(),
+    };
+    let stream = engine.docker().download_from_container(id, Some(options));
+    match pump(stream, consume).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(ArchiveError::Other(error.to_string())),
+        Err(Pumped::Stream(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        })) => Err(ArchiveError::NotFound),
+        Err(Pumped::Stream(error)) => Err(ArchiveError::Other(error.to_string())),
+        Err(Pumped::Consumer(detail)) => Err(ArchiveError::Other(detail)),
+    }
+}
+
+/// Why a [`pump`] broke off.
+pub(crate) enum Pumped<E> {
+    /// The stream failed (the consumer saw an error at that point).
+    Stream(E),
+    /// The consumer's thread died.
+    Consumer(String),
+}
+
+/// Feeds `stream` to `consume`, which reads it as one byte stream on a blocking thread while
+/// it arrives: a tar or a compressed blob is parsed as it comes, never held whole.
+pub(crate) async fn pump<T: Send + 'static, E>(
+    mut stream: impl futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    consume: impl FnOnce(&mut dyn Read) -> T + Send + 'static,
+) -> Result<T, Pumped<E>> {
     let (sender, receiver) = mpsc::channel::<io::Result<bytes::Bytes>>(8);
     let consumer = tokio::task::spawn_blocking(move || {
         let mut reader = ChannelReader {
@@ -38,10 +67,6 @@ pub(super) async fn read_archive<T: Send + 'static>(
         let _ = io::copy(&mut reader, &mut io::sink());
         result
     });
-    let options = DownloadFromContainerOptions {
-        path: path.to_string(),
-    };
-    let mut stream = engine.docker().download_from_container(id, Some(options));
     let mut failure = None;
     while let Some(item) = stream.next().await {
         match item {
@@ -50,17 +75,9 @@ pub(super) async fn read_archive<T: Send + 'static>(
                     break;
                 }
             }
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {
-                failure = Some(ArchiveError::NotFound);
-                break;
-            }
             Err(error) => {
-                failure = Some(ArchiveError::Other(error.to_string()));
-                let _ = sender
-                    .send(Err(io::Error::other("the archive stream broke")))
-                    .await;
+                failure = Some(error);
+                let _ = sender.send(Err(io::Error::other("the stream broke"))).await;
                 break;
             }
         }
@@ -68,10 +85,10 @@ pub(super) async fn read_archive<T: Send + 'static>(
     drop(sender);
     let result = consumer
         .await
-        .map_err(|error| ArchiveError::Other(error.to_string()))?;
+        .map_err(|error| Pumped::Consumer(error.to_string()))?;
     match failure {
-        Some(failure) => Err(failure),
-        None => result.map_err(|error| ArchiveError::Other(error.to_string())),
+        Some(failure) => Err(Pumped::Stream(failure)),
+        None => Ok(result),
     }
 }
 
@@ -121,18 +138,6 @@ pub(super) async fn stat(engine: &Engine, id: &str, path: &str) -> Option<Stat> 
         is_folder,
         resolved,
     })
-}
-
-/// Whether `path` is a folder inside the image (symlinks resolved inside it).
-pub(super) async fn is_folder(engine: &Engine, id: &str, path: &str) -> bool {
-    stat(engine, id, path)
-        .await
-        .is_some_and(|stat| stat.is_folder)
-}
-
-/// A small file's bytes (symlinks resolved inside the container), or `None` if absent.
-pub(super) async fn read_file(engine: &Engine, id: &str, path: &str) -> Option<Vec<u8>> {
-    read_head(engine, id, path, WANTED.limit).await
 }
 
 /// At most `limit` bytes from the start of a file (symlinks resolved inside the

@@ -45,8 +45,10 @@ pub(crate) struct Engine {
 pub(crate) struct Launch {
     /// Entrypoint and arguments; empty keeps the image's own entrypoint and cmd.
     pub command: Vec<String>,
-    /// `host:container:ro` bind mounts.
-    pub binds: Vec<String>,
+    /// A file put in the container before it starts, through the API (never a bind mount
+    /// of a host path, so a remote engine gets it too): in an anonymous volume at the
+    /// folder, which a read-only root allows. `(folder, name, bytes)`.
+    pub file: Option<(String, String, Vec<u8>)>,
     /// The working folder; `None` keeps the image's.
     pub workdir: Option<String>,
     /// `NAME=value` variables over the image's own.
@@ -171,7 +173,6 @@ impl Engine {
             memory: Some(1 << 30),
             memory_swap: Some(1 << 30),
             pids_limit: Some(256),
-            binds: (!launch.binds.is_empty()).then(|| launch.binds.clone()),
             ..Default::default()
         };
         let mut exposed = None;
@@ -203,6 +204,10 @@ impl Engine {
             ])),
             network_disabled: Some(launch.publish.is_none()),
             exposed_ports: exposed,
+            volumes: launch
+                .file
+                .as_ref()
+                .map(|(folder, _, _)| vec![folder.clone()]),
             open_stdin: Some(launch.stdin),
             stdin_once: Some(launch.stdin),
             attach_stdin: Some(launch.stdin),
@@ -221,7 +226,35 @@ impl Engine {
             .lock()
             .expect("never poisoned")
             .insert(created.id.clone());
+        if let Some((folder, name, bytes)) = &launch.file {
+            self.upload(&created.id, folder, name, bytes).await?;
+        }
         Ok(created.id)
+    }
+
+    /// Puts the file `name` with `bytes` into `folder` of container `id`, read-only.
+    async fn upload(&self, id: &str, folder: &str, name: &str, bytes: &[u8]) -> Result<()> {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o444);
+        header.set_cksum();
+        let written = tar
+            .append_data(&mut header, name, bytes)
+            .and_then(|()| tar.into_inner());
+        let tar = written.map_err(|source| Error::Docker {
+            host: self.host.clone(),
+            action: "packing a golden input".to_string(),
+            source: bollard::errors::Error::IOError { err: source },
+        })?;
+        let options = bollard::query_parameters::UploadToContainerOptions {
+            path: folder.to_string(),
+            ..Default::default()
+        };
+        self.docker
+            .upload_to_container(id, Some(options), bollard::body_full(tar.into()))
+            .await
+            .map_err(self.failed(format!("putting the golden input into `{folder}`")))
     }
 
     /// The host port that `port` of a started container is published on.

@@ -10,6 +10,7 @@
 mod archive;
 mod engine;
 mod exec;
+mod files;
 mod history;
 mod models;
 mod rpm;
@@ -18,13 +19,22 @@ mod session;
 mod static_python;
 mod system;
 
+pub(crate) use archive::{pump, Pumped};
 pub(crate) use engine::{Engine, Launch};
+pub(crate) use files::Files;
+pub(crate) use history::redact_step;
 pub(crate) use select::DEFAULT_PATH;
 pub(crate) use session::Session;
+pub(crate) use system::{parse_apk_installed, parse_dpkg_status, APK_INSTALLED, DPKG_STATUS};
+
+#[cfg(test)]
+pub(crate) use archive::streams::tar as tar_streams;
 
 use std::collections::BTreeMap;
 
 use bollard::models::{ImageConfig, ImageInspect};
+
+use super::layers;
 
 use super::python::conda;
 use super::python::files::MemoryFiles;
@@ -32,8 +42,8 @@ use super::python::metadata::read_sys_path;
 use super::{env, platform, python, Snapshot};
 use crate::error::{Error, Result};
 use crate::lock::{
-    CaptureMode, CondaPackage, Header, HistoryStep, Image, Lock, Model, Package, Platform, PthFile,
-    Python, SelectedBy, Source, SourceKind, SystemPackage,
+    CaptureMode, CondaPackage, Header, HistoryStep, Image, Layer, Lock, Model, Package, Platform,
+    PthFile, Python, SelectedBy, Source, SourceKind, SystemPackage,
 };
 use crate::settings::Settings;
 
@@ -48,20 +58,53 @@ pub(crate) fn snapshot(
     session.run(|engine| capture(engine, reference, models, settings))
 }
 
-/// What the engine says about the image.
-struct Facts {
-    inspect: ImageInspect,
-    id: String,
-    config: ImageConfig,
-    os: String,
-    arch: String,
+/// What the image's config says, from the engine or from the config blob.
+pub(crate) struct Facts {
+    /// The image id: the digest of its config.
+    pub(crate) id: String,
+    pub(crate) config: ImageConfig,
+    pub(crate) os: String,
+    pub(crate) arch: String,
+    pub(crate) variant: Option<String>,
     /// `KEY=VALUE` pairs of the config's `Env`.
-    env: BTreeMap<String, String>,
+    pub(crate) env: BTreeMap<String, String>,
+    pub(crate) repo_tags: Vec<String>,
+    pub(crate) repo_digests: Vec<String>,
+    pub(crate) created: Option<String>,
+    /// The layers' diff-ids, base first.
+    pub(crate) diff_ids: Vec<String>,
 }
 
 impl Facts {
     fn of(inspect: ImageInspect, reference: &str) -> Facts {
-        let config = inspect.config.clone().unwrap_or_default();
+        let diff_ids = inspect
+            .root_fs
+            .as_ref()
+            .and_then(|root| root.layers.clone())
+            .unwrap_or_default();
+        Facts::new(
+            inspect.id.clone().unwrap_or_else(|| reference.to_string()),
+            inspect.config.clone().unwrap_or_default(),
+            inspect.os.clone().unwrap_or_default(),
+            inspect.architecture.clone().unwrap_or_default(),
+            inspect.variant.clone(),
+        )
+        .with(
+            inspect.repo_tags.unwrap_or_default(),
+            inspect.repo_digests.unwrap_or_default(),
+            inspect.created,
+            diff_ids,
+        )
+    }
+
+    /// The facts of a config: its id, `config`, `os`, `arch` and `variant`.
+    pub(crate) fn new(
+        id: String,
+        config: ImageConfig,
+        os: String,
+        arch: String,
+        variant: Option<String>,
+    ) -> Facts {
         let env = config
             .env
             .clone()
@@ -73,13 +116,32 @@ impl Facts {
             })
             .collect();
         Facts {
-            id: inspect.id.clone().unwrap_or_else(|| reference.to_string()),
-            os: inspect.os.clone().unwrap_or_default(),
-            arch: inspect.architecture.clone().unwrap_or_default(),
-            inspect,
+            id,
             config,
+            os,
+            arch,
+            variant: variant.filter(|v| !v.is_empty()),
             env,
+            repo_tags: Vec::new(),
+            repo_digests: Vec::new(),
+            created: None,
+            diff_ids: Vec::new(),
         }
+    }
+
+    /// With names, digests, the build time and the layers.
+    pub(crate) fn with(
+        mut self,
+        repo_tags: Vec<String>,
+        repo_digests: Vec<String>,
+        created: Option<String>,
+        diff_ids: Vec<String>,
+    ) -> Facts {
+        self.repo_tags = sorted(repo_tags);
+        self.repo_digests = sorted(repo_digests);
+        self.created = created;
+        self.diff_ids = diff_ids;
+        self
     }
 
     /// The image's `PATH`.
@@ -87,6 +149,19 @@ impl Facts {
         self.env
             .get("PATH")
             .map_or(select::DEFAULT_PATH, String::as_str)
+    }
+
+    /// Where a model path points inside the image: a relative one under WORKDIR.
+    pub(crate) fn model_path(&self, inside: &str) -> String {
+        if inside.starts_with('/') {
+            return inside.to_string();
+        }
+        let workdir = self.workdir().unwrap_or_else(|| "/".to_string());
+        format!(
+            "{}/{}",
+            workdir.trim_end_matches('/'),
+            inside.trim_end_matches('/')
+        )
     }
 
     fn workdir(&self) -> Option<String> {
@@ -106,20 +181,20 @@ struct Chosen {
     others: Vec<String>,
 }
 
-/// The runtime read from inside a container of the image.
-struct Inside {
-    mode: CaptureMode,
-    python: Option<Python>,
-    packages: Vec<Package>,
-    pth_files: Vec<PthFile>,
-    conda_packages: Vec<CondaPackage>,
-    platform: Platform,
-    models: Vec<Model>,
-    system_packages: Vec<SystemPackage>,
+/// The runtime read from the image's files (and its probe).
+pub(crate) struct Inside {
+    pub(crate) mode: CaptureMode,
+    pub(crate) python: Option<Python>,
+    pub(crate) packages: Vec<Package>,
+    pub(crate) pth_files: Vec<PthFile>,
+    pub(crate) conda_packages: Vec<CondaPackage>,
+    pub(crate) platform: Platform,
+    pub(crate) models: Vec<Model>,
+    pub(crate) system_packages: Vec<SystemPackage>,
     /// Other interpreters on the image's `PATH` (see [`Chosen::others`]).
-    others: Vec<String>,
-    warnings: Vec<String>,
-    notes: Vec<String>,
+    pub(crate) others: Vec<String>,
+    pub(crate) warnings: Vec<String>,
+    pub(crate) notes: Vec<String>,
 }
 
 async fn capture(
@@ -137,14 +212,19 @@ async fn capture(
     }
     // Created, never started: its files are read (the probe, when it runs, has its own).
     let container = create_idle(engine, &facts.id).await?;
-    let inside = read_inside(engine, &container, reference, models, settings, &facts).await;
+    let files = Files::Container {
+        engine,
+        id: &container,
+    };
+    let probe = (!settings.no_exec).then_some(engine);
+    let inside = read_inside(files, probe, reference, models, settings, &facts).await;
     let history = async {
         let history = engine.docker().image_history(&facts.id).await;
         history.map_err(engine.failed(format!("reading the history of `{reference}`")))
     };
     // The container goes while the history is read.
     let ((), history) = tokio::join!(engine.remove(&container), history);
-    let (inside, history) = (inside?, history?);
+    let (mut inside, history) = (inside?, history?);
     let steps = history
         .into_iter()
         .rev()
@@ -153,7 +233,20 @@ async fn capture(
             size: step.size,
         })
         .collect();
-    Ok(assemble(reference, facts, inside, steps))
+    let mut layers: Vec<Layer> = facts
+        .diff_ids
+        .iter()
+        .enumerate()
+        .map(|(index, diff_id)| Layer {
+            index,
+            diff_id: diff_id.clone(),
+            created_by: None,
+        })
+        .collect();
+    if settings.layers {
+        layers = layers::attribute_engine_image(engine, &facts, models, &mut inside).await?;
+    }
+    Ok(assemble(reference, facts, inside, steps, layers))
 }
 
 async fn refuse_foreign_platform(engine: &Engine, reference: &str, facts: &Facts) -> Result<()> {
@@ -255,45 +348,37 @@ async fn from_command(
 
 /// The models, each at its path inside the image (a relative one under WORKDIR).
 async fn hash_models(
-    engine: &Engine,
-    container: &str,
+    files: Files<'_>,
     reference: &str,
     models: &[(String, String)],
     facts: &Facts,
 ) -> Result<Vec<Model>> {
-    let workdir = facts.workdir().unwrap_or_else(|| "/".to_string());
     let mut hashed = Vec::with_capacity(models.len());
     for (given, inside) in models {
-        let path = if inside.starts_with('/') {
-            inside.clone()
-        } else {
-            format!(
-                "{}/{}",
-                workdir.trim_end_matches('/'),
-                inside.trim_end_matches('/')
-            )
-        };
-        hashed.push(models::hash_model(engine, container, reference, given, &path).await?);
+        let path = facts.model_path(inside);
+        hashed.push(models::hash_model(files, reference, given, &path).await?);
     }
     Ok(hashed)
 }
 
-async fn read_inside(
-    engine: &Engine,
-    container: &str,
+/// Reads the runtime from the image's `files`; with `probe`, the engine runs the probe with
+/// the chosen interpreter meanwhile, and its answer wins over the files.
+pub(crate) async fn read_inside(
+    files: Files<'_>,
+    probe: Option<&Engine>,
     reference: &str,
     models: &[(String, String)],
     settings: &Settings,
     facts: &Facts,
 ) -> Result<Inside> {
-    let reader = select::Reader { engine, container };
+    let reader = select::Reader { files };
     let mut warnings = Vec::new();
     let chosen = choose(&reader, settings, facts, reference, &mut warnings).await?;
-    let exec = chosen.as_ref().filter(|_| !settings.no_exec);
+    let exec = chosen.as_ref().zip(probe);
     // The probe runs in its own container while the files are read from this one.
     let probe = async {
         match exec {
-            Some(chosen) => {
+            Some((chosen, engine)) => {
                 let limit = settings.probe_timeout;
                 let program = &chosen.path;
                 exec::run_probe(engine, reference, &facts.id, program, limit)
@@ -303,23 +388,23 @@ async fn read_inside(
             None => Ok(None),
         }
     };
-    let files = async {
-        let hashed = hash_models(engine, container, reference, models, facts).await?;
-        let system_packages = system::system_packages(engine, container).await;
+    let read = async {
+        let hashed = hash_models(files, reference, models, facts).await?;
+        let system_packages = system::system_packages(files).await;
         Ok::<_, Error>((hashed, system_packages))
     };
-    let (answer, files) = tokio::join!(probe, files);
-    let (answer, (hashed, (system_packages, system_warning))) = (answer?, files?);
+    let (answer, read) = tokio::join!(probe, read);
+    let (answer, (hashed, (system_packages, system_warning))) = (answer?, read?);
     let mut inside = match answer {
         Some(answer) => from_probe(answer),
         _ => {
             let runs = Inputs {
-                container,
+                files,
                 reference,
                 facts,
                 system_packages: &system_packages,
             };
-            from_files(engine, &runs, chosen.as_ref(), settings).await?
+            from_files(&runs, chosen.as_ref(), settings).await?
         }
     };
     if let (Some(python), Some(chosen)) = (&mut inside.python, &chosen) {
@@ -381,7 +466,7 @@ fn from_probe(mut answer: python::probe::Answer) -> Inside {
 
 /// What static capture reads besides the interpreter.
 struct Inputs<'a> {
-    container: &'a str,
+    files: Files<'a>,
     reference: &'a str,
     facts: &'a Facts,
     system_packages: &'a [SystemPackage],
@@ -389,14 +474,13 @@ struct Inputs<'a> {
 
 /// The platform from the image's files: `os-release`, and libc from the system packages.
 async fn read_platform(
-    engine: &Engine,
-    container: &str,
+    files: Files<'_>,
     facts: &Facts,
     system_packages: &[SystemPackage],
 ) -> Platform {
-    let os_release = match archive::read_file(engine, container, "/etc/os-release").await {
+    let os_release = match files.read_file("/etc/os-release").await {
         Some(bytes) => Some(bytes),
-        None => archive::read_file(engine, container, "/usr/lib/os-release").await,
+        None => files.read_file("/usr/lib/os-release").await,
     };
     let (libc, libc_version) = system::libc_of(system_packages);
     let os_release = os_release.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
@@ -410,18 +494,17 @@ async fn read_platform(
 }
 
 async fn from_files(
-    engine: &Engine,
     inputs: &Inputs<'_>,
     chosen: Option<&Chosen>,
     settings: &Settings,
 ) -> Result<Inside> {
     let Inputs {
-        container,
+        files,
         reference,
         facts,
         system_packages,
     } = *inputs;
-    let platform = read_platform(engine, container, facts, system_packages).await;
+    let platform = read_platform(files, facts, system_packages).await;
     let mut inside = Inside {
         conda_packages: Vec::new(),
         mode: CaptureMode::Static,
@@ -442,20 +525,14 @@ async fn from_files(
         return Ok(inside);
     };
     let system_python = system::system_python_version(system_packages);
-    let home = system::home_of(engine, container, facts.config.user.as_deref()).await;
+    let home = system::home_of(files, facts.config.user.as_deref()).await;
     let runs = static_python::Runs {
         env: &facts.env,
         home: &home,
         manager: system_packages.first().map(|p| p.manager.as_str()),
     };
-    let read = static_python::read_python(
-        engine,
-        container,
-        &chosen.path,
-        &runs,
-        system_python.as_deref(),
-    )
-    .await;
+    let read =
+        static_python::read_python(files, &chosen.path, &runs, system_python.as_deref()).await;
     let Some(found_python) = read else {
         if settings.requested_image_python().is_some() {
             return Err(Error::ImagePython {
@@ -489,14 +566,25 @@ async fn from_files(
     Ok(inside)
 }
 
-fn assemble(reference: &str, facts: Facts, inside: Inside, history: Vec<HistoryStep>) -> Snapshot {
+/// The lock of an image: its facts, what was read inside, its history and its layers.
+pub(crate) fn assemble(
+    reference: &str,
+    facts: Facts,
+    inside: Inside,
+    history: Vec<HistoryStep>,
+    layers: Vec<Layer>,
+) -> Snapshot {
     let Facts {
-        inspect,
         id,
         config,
         os,
         arch,
+        variant,
         env: env_pairs,
+        repo_tags,
+        repo_digests,
+        created,
+        diff_ids: _,
     } = facts;
     let env_names = env_pairs
         .keys()
@@ -505,8 +593,8 @@ fn assemble(reference: &str, facts: Facts, inside: Inside, history: Vec<HistoryS
         .collect();
     let image = Image {
         capture: inside.mode,
-        repo_tags: sorted(inspect.repo_tags.clone().unwrap_or_default()),
-        created: inspect.created.clone(),
+        repo_tags,
+        created,
         entrypoint: config.entrypoint.clone().unwrap_or_default(),
         cmd: config.cmd.clone().unwrap_or_default(),
         workdir: config.working_dir.clone().filter(|dir| !dir.is_empty()),
@@ -520,14 +608,9 @@ fn assemble(reference: &str, facts: Facts, inside: Inside, history: Vec<HistoryS
         exposed_ports: sorted(config.exposed_ports.clone().unwrap_or_default()),
         other_pythons: inside.others,
         env_names,
-        layers: inspect
-            .root_fs
-            .as_ref()
-            .and_then(|root| root.layers.clone())
-            .unwrap_or_default(),
+        layers,
         history,
     };
-    let variant = inspect.variant.clone().filter(|v| !v.is_empty());
     let lock = Lock {
         envlock: Header::current(),
         source: Source {
@@ -535,7 +618,7 @@ fn assemble(reference: &str, facts: Facts, inside: Inside, history: Vec<HistoryS
             interpreter: None,
             reference: Some(reference.to_string()),
             id: Some(id),
-            repo_digests: sorted(inspect.repo_digests.clone().unwrap_or_default()),
+            repo_digests,
             platform: Some(match &variant {
                 Some(variant) => format!("{os}/{arch}/{variant}"),
                 None => format!("{os}/{arch}"),

@@ -5,30 +5,29 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 
-use super::archive::{read_archive, ArchiveError};
-use super::engine::Engine;
+use super::archive::ArchiveError;
+use super::files::Files;
 use crate::capture::models::{hash_reader, manifest_digest, Silent, BLOCK};
 use crate::error::{Error, Result};
 use crate::lock::{Model, ModelFile, ModelKind};
 
 /// One entry of a model's archive, keyed by its path relative to the model.
-enum ArchiveEntry {
+pub(super) enum ArchiveEntry {
     File { sha256: String, size: u64 },
     Link(String),
     Folder,
 }
 
-/// Hashes the model at `path` (absolute, inside the image) from container `id`, giving the
+/// Hashes the model at `path` (absolute, inside the image) from the image's files, giving the
 /// same digests as [`crate::capture::models`] gives for the same bytes on the host.
 pub(super) async fn hash_model(
-    engine: &Engine,
-    id: &str,
+    files: Files<'_>,
     reference: &str,
     given: &str,
     path: &str,
 ) -> Result<Model> {
     let mut path = path.to_string();
-    let mut entries = read_model_archive(engine, id, reference, &path).await?;
+    let mut entries = read_model_archive(files, reference, &path).await?;
     // A model path that is itself a symlink is followed inside the image, as the kernel
     // follows it (`..` at `/` stays at `/`), and as the dev side follows it on the host.
     let mut hops = 0;
@@ -49,7 +48,7 @@ pub(super) async fn hash_model(
             parts
         };
         path = format!("/{}", climb(base, target));
-        entries = read_model_archive(engine, id, reference, &path).await?;
+        entries = read_model_archive(files, reference, &path).await?;
     }
     let path = path.as_str();
     let model_error = |detail: String| Error::ImageModel {
@@ -64,6 +63,7 @@ pub(super) async fn hash_model(
             sha256: sha256.clone(),
             size: *size,
             files: Vec::new(),
+            layer: None,
         });
     }
     let mut files = Vec::new();
@@ -89,16 +89,17 @@ pub(super) async fn hash_model(
         sha256: manifest_digest(&files),
         size,
         files,
+        layer: None,
     })
 }
 
 async fn read_model_archive(
-    engine: &Engine,
-    id: &str,
+    files: Files<'_>,
     reference: &str,
     path: &str,
 ) -> Result<BTreeMap<String, ArchiveEntry>> {
-    read_archive(engine, id, path, read_model_entries)
+    files
+        .model_entries(path)
         .await
         .map_err(|error| match error {
             ArchiveError::NotFound => Error::ModelNotInImage {
@@ -115,7 +116,7 @@ async fn read_model_archive(
 
 /// Reads a model's tar: every entry under its first path component (the model's own name),
 /// hashing file contents as they stream past.
-fn read_model_entries(tar: &mut dyn Read) -> io::Result<BTreeMap<String, ArchiveEntry>> {
+pub(super) fn read_model_entries(tar: &mut dyn Read) -> io::Result<BTreeMap<String, ArchiveEntry>> {
     let mut archive = tar::Archive::new(tar);
     let mut entries = BTreeMap::new();
     let mut buffer = vec![0u8; BLOCK];

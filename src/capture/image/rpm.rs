@@ -132,6 +132,7 @@ fn to_packages(headers: Vec<Header>) -> Vec<SystemPackage> {
                 name,
                 version: header.full_version(),
                 manager: "rpm".to_string(),
+                layer: None,
             }
         })
         .collect();

@@ -2,11 +2,10 @@
 //! wrappers, a shell's `-c`, `conda run`, `uv run`, or a script's shebang), else `python3`,
 //! then `python`, on its `PATH`. The same choice serves exec and static capture.
 //!
-//! Nothing from the image runs here: scripts are read (their first few KiB) through the
-//! engine's archive endpoint, symlinks resolved inside the image.
+//! Nothing from the image runs here: scripts are read (their first few KiB) from the
+//! image's files ([`Files`]), symlinks resolved inside the image.
 
-use super::archive::{read_head, stat};
-use super::engine::Engine;
+use super::files::Files;
 use crate::lock::SelectedBy;
 
 /// `PATH` inside a container whose image sets none.
@@ -44,15 +43,15 @@ struct Word {
     by: SelectedBy,
 }
 
-/// Reads what selection needs from a container of the image (created, never started).
+/// Reads what selection needs from the image's files.
 pub(super) struct Reader<'a> {
-    pub(super) engine: &'a Engine,
-    pub(super) container: &'a str,
+    pub(super) files: Files<'a>,
 }
 
 impl Reader<'_> {
     async fn is_file(&self, path: &str) -> bool {
-        stat(self.engine, self.container, path)
+        self.files
+            .stat(path)
             .await
             .is_some_and(|found| !found.is_folder)
     }
@@ -274,7 +273,9 @@ async fn shebang(
     let Some(path) = reader.which(name, command.path).await else {
         return Err(format!("the image's command `{name}` is not in the image"));
     };
-    let head = read_head(reader.engine, reader.container, &path, HEAD_LIMIT)
+    let head = reader
+        .files
+        .read_head(&path, HEAD_LIMIT)
         .await
         .unwrap_or_default();
     let Some(line) = head.strip_prefix(b"#!") else {

@@ -3,10 +3,12 @@
 //! every container envlock created before the run ends.
 
 use std::cell::OnceCell;
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::engine::Engine;
+use crate::capture::layers::{Keep, LayerIndex};
 use crate::error::Result;
 use crate::settings::Settings;
 use crate::stop::Stop;
@@ -20,6 +22,9 @@ pub(crate) struct Session {
     engine: OnceCell<Engine>,
     host: String,
     stop: Arc<Stop>,
+    /// Layers read this run, by blob digest and what was kept: the two sides of a diff of
+    /// two tags share their base layers, read once.
+    layers: Mutex<HashMap<(String, Keep), Arc<LayerIndex>>>,
 }
 
 impl Session {
@@ -39,6 +44,7 @@ impl Session {
             engine: OnceCell::new(),
             host,
             stop: settings.stop.clone(),
+            layers: Mutex::new(HashMap::new()),
         }
     }
 
@@ -61,6 +67,35 @@ impl Session {
             }
             result
         })
+    }
+
+    /// Runs `work`, which needs no engine (a registry, an archive), until it ends or the run
+    /// is asked to stop.
+    pub(crate) fn block<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        self.stop.check()?;
+        self.runtime.block_on(async {
+            tokio::select! {
+                result = work => result,
+                interrupted = self.stop.wait() => Err(interrupted),
+            }
+        })
+    }
+
+    /// A layer read earlier in this run.
+    pub(crate) fn cached_layer(&self, key: &(String, Keep)) -> Option<Arc<LayerIndex>> {
+        self.layers
+            .lock()
+            .expect("never poisoned")
+            .get(key)
+            .cloned()
+    }
+
+    /// Remembers a layer for the rest of the run.
+    pub(crate) fn cache_layer(&self, key: (String, Keep), layer: Arc<LayerIndex>) {
+        self.layers
+            .lock()
+            .expect("never poisoned")
+            .insert(key, layer);
     }
 
     /// The run's stop request.

@@ -1,15 +1,15 @@
-//! Static capture: an image's Python runtime read from its files through the engine's API,
-//! with nothing from the image run. The interpreter the image would start is found on its
+//! Static capture: an image's Python runtime read from its files (through the engine's API,
+//! or from its layers: [`Files`]), with nothing from the image run. The interpreter the image would start is found on its
 //! `PATH`; `sys.path` is rebuilt from the layout around it (a venv's `pyvenv.cfg`, the
 //! official images' `/usr/local`, Debian's `dist-packages`, conda, `PYTHONPATH`); each site
 //! folder's archive is streamed and only distribution metadata ([`WANTED`]) is kept.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use super::archive::{is_folder, read_archive, read_file, stat, ArchiveError};
-use super::engine::Engine;
+use super::archive::ArchiveError;
+use super::files::Files;
 use super::select::{base_name, is_python};
 use crate::capture::python::files::MemoryFiles;
 use crate::capture::python::metadata::WANTED;
@@ -60,18 +60,17 @@ pub(super) struct Runs<'a> {
 /// Reads the interpreter `invoked` (an absolute path in the image) and its site folders.
 /// `None` when the files do not say which Python it is.
 pub(super) async fn read_python(
-    engine: &Engine,
-    id: &str,
+    files: Files<'_>,
     invoked: &str,
     runs: &Runs<'_>,
     system_version: Option<&str>,
 ) -> Option<StaticPython> {
-    let layout = find_layout(engine, id, invoked, runs, system_version).await?;
+    let layout = find_layout(files, invoked, runs, system_version).await?;
     let sys_path = sys_path(&layout, runs);
-    let (mut files, present, warnings) = read_sites(engine, id, sys_path).await;
+    let (mut kept, present, warnings) = read_sites(files, sys_path).await;
     let venv_root = layout.venv.as_ref().map(|(root, _)| root.as_str());
     for prefix in std::iter::once(layout.prefix.as_str()).chain(venv_root) {
-        files.merge(read_conda_meta(engine, id, prefix).await);
+        kept.merge(read_conda_meta(files, prefix).await);
     }
     let (prefix, base_prefix) = match &layout.venv {
         Some((root, _)) => (root.clone(), layout.prefix.clone()),
@@ -91,23 +90,23 @@ pub(super) async fn read_python(
             markers: BTreeMap::new(),
             selected_by: None,
         },
-        files,
+        files: kept,
         warnings,
     })
 }
 
 /// What the files around `invoked` say about it.
 async fn find_layout(
-    engine: &Engine,
-    id: &str,
+    files: Files<'_>,
     invoked: &str,
     runs: &Runs<'_>,
     system_version: Option<&str>,
 ) -> Option<Layout> {
     let invoked = invoked.to_string();
-    let resolved = stat(engine, id, &invoked).await?.resolved;
+    let resolved = files.stat(&invoked).await?.resolved;
     let venv_root = parent(&parent(&invoked));
-    let venv = read_file(engine, id, &format!("{venv_root}/pyvenv.cfg"))
+    let venv = files
+        .read_file(&format!("{venv_root}/pyvenv.cfg"))
         .await
         .map(|bytes| (venv_root, parse_pyvenv(&String::from_utf8_lossy(&bytes))));
     // The interpreter's real location decides its prefix and minor version.
@@ -127,15 +126,18 @@ async fn find_layout(
     });
     let minor = match minor {
         Some(minor) => minor,
-        None => find_minor(engine, id, &prefix).await?,
+        None => find_minor(files, &prefix).await?,
     };
-    let lib64 = is_folder(engine, id, &format!("{prefix}/lib64/python{minor}")).await;
+    let lib64 = files
+        .is_folder(&format!("{prefix}/lib64/python{minor}"))
+        .await;
     let debian = prefix == "/usr"
         && (runs.manager == Some("dpkg")
-            || is_folder(engine, id, "/usr/lib/python3/dist-packages").await);
+            || files.is_folder("/usr/lib/python3/dist-packages").await);
     if version.is_none() {
         let header = format!("{prefix}/include/python{minor}/patchlevel.h");
-        version = read_file(engine, id, &header)
+        version = files
+            .read_file(&header)
             .await
             .and_then(|bytes| patchlevel_version(&String::from_utf8_lossy(&bytes)))
             .or_else(|| {
@@ -227,13 +229,12 @@ fn sys_path(layout: &Layout, runs: &Runs<'_>) -> Vec<String> {
 /// Streams each site folder that exists and keeps its metadata files. Returns them, the
 /// folders read, and a warning for each folder that could not be streamed.
 async fn read_sites(
-    engine: &Engine,
-    id: &str,
+    files: Files<'_>,
     sys_path: Vec<String>,
 ) -> (MemoryFiles, Vec<String>, Vec<String>) {
     let mut folders = Vec::new();
     for site in sys_path {
-        if let Some(stat) = stat(engine, id, &site).await.filter(|stat| stat.is_folder) {
+        if let Some(stat) = files.stat(&site).await.filter(|stat| stat.is_folder) {
             if !folders.contains(&stat.resolved) {
                 folders.push(stat.resolved);
             }
@@ -241,18 +242,15 @@ async fn read_sites(
     }
     // Each site folder is streamed whole (the API lists no folders), so they are streamed
     // at once: the engine tars each in its own process.
-    let reads = folders.iter().map(|folder| {
-        let owned = folder.clone();
-        read_archive(engine, id, folder, move |tar| read_site(tar, &owned))
-    });
+    let reads = folders.iter().map(|folder| files.read_site(folder));
     let results = futures_util::future::join_all(reads).await;
-    let mut files = MemoryFiles::default();
+    let mut kept = MemoryFiles::default();
     let mut present = Vec::new();
     let mut warnings = Vec::new();
     for (folder, read) in folders.iter().zip(results) {
         match read {
             Ok(site_files) => {
-                files.merge(site_files);
+                kept.merge(site_files);
                 present.push(folder.clone());
             }
             Err(ArchiveError::NotFound) => {}
@@ -261,33 +259,34 @@ async fn read_sites(
             )),
         }
     }
-    (files, present, warnings)
+    (kept, present, warnings)
 }
 
 /// The package records of the conda prefix `prefix`, if it is one.
-async fn read_conda_meta(engine: &Engine, id: &str, prefix: &str) -> MemoryFiles {
+async fn read_conda_meta(files: Files<'_>, prefix: &str) -> MemoryFiles {
     let folder = format!("{}/{}", prefix.trim_end_matches('/'), WANTED.conda_meta);
-    let root = PathBuf::from(&folder);
-    let read = read_archive(engine, id, &folder, move |tar| {
-        let mut files = MemoryFiles::default();
-        let mut archive = tar::Archive::new(tar);
-        for entry in archive.entries()? {
-            let mut entry = entry?;
-            let name = entry.path()?.to_string_lossy().into_owned();
-            if let [_, name] = name.split('/').collect::<Vec<_>>().as_slice() {
-                if name.ends_with(".json") && entry.header().entry_type().is_file() {
-                    files.add_entry(&root, name.to_string(), false);
-                    files.add_file(root.join(name), bounded(&mut entry)?);
-                }
+    files.read_conda_meta(&folder).await
+}
+
+/// Keeps the `*.json` records of a conda-meta folder's tar.
+pub(super) fn read_conda_tar(tar: &mut dyn Read, root: &Path) -> io::Result<MemoryFiles> {
+    let mut files = MemoryFiles::default();
+    let mut archive = tar::Archive::new(tar);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let name = entry.path()?.to_string_lossy().into_owned();
+        if let [_, name] = name.split('/').collect::<Vec<_>>().as_slice() {
+            if name.ends_with(".json") && entry.header().entry_type().is_file() {
+                files.add_entry(root, name.to_string(), false);
+                files.add_file(root.join(name), bounded(&mut entry)?);
             }
         }
-        Ok(files)
-    });
-    read.await.unwrap_or_default()
+    }
+    Ok(files)
 }
 
 /// Keeps a site folder's listing and its distributions' metadata files from its tar.
-fn read_site(tar: &mut dyn Read, folder: &str) -> io::Result<MemoryFiles> {
+pub(super) fn read_site_tar(tar: &mut dyn Read, folder: &str) -> io::Result<MemoryFiles> {
     let mut files = MemoryFiles::default();
     let root = PathBuf::from(folder);
     let mut archive = tar::Archive::new(tar);
@@ -320,11 +319,11 @@ fn bounded(entry: &mut impl Read) -> io::Result<Vec<u8>> {
 
 /// Without a venv or a versioned interpreter name, the minor version is the
 /// `lib/python3.X` folder under the prefix.
-async fn find_minor(engine: &Engine, id: &str, prefix: &str) -> Option<String> {
+async fn find_minor(files: Files<'_>, prefix: &str) -> Option<String> {
     for minor in (6..=20).rev() {
         for libdir in ["lib", "lib64"] {
             let candidate = format!("{prefix}/{libdir}/python3.{minor}");
-            if is_folder(engine, id, &candidate).await {
+            if files.is_folder(&candidate).await {
                 return Some(format!("3.{minor}"));
             }
         }
@@ -379,7 +378,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn site_streams_never_panic(tar in super::super::archive::streams::tar()) {
-            let _ = read_site(&mut &tar[..], "/usr/lib/python3/dist-packages");
+            let _ = read_site_tar(&mut &tar[..], "/usr/lib/python3/dist-packages");
         }
 
         #[test]

@@ -1,24 +1,26 @@
 //! The system beneath Python in an image: packages of dpkg, apk or RPM, the C library, and
 //! the version of Debian's own Python.
 
-use super::archive::{read_file, read_head, stat};
-use super::engine::Engine;
+use super::files::Files;
 use super::rpm;
 use crate::lock::SystemPackage;
+
+/// dpkg's database of installed packages.
+pub(crate) const DPKG_STATUS: &str = "/var/lib/dpkg/status";
+/// apk's.
+pub(crate) const APK_INSTALLED: &str = "/lib/apk/db/installed";
 
 /// The largest RPM database read (a full RHEL image's is tens of MiB).
 const RPM_LIMIT: u64 = 256 << 20;
 
 /// The home folder of the image's `user` (a name or uid, maybe with `:group`) from its
 /// `/etc/passwd`; `/root` for root or an unknown user.
-pub(super) async fn home_of(engine: &Engine, id: &str, user: Option<&str>) -> String {
+pub(super) async fn home_of(files: Files<'_>, user: Option<&str>) -> String {
     let user = user.and_then(|user| user.split(':').next()).unwrap_or("");
     if user.is_empty() || user == "root" || user == "0" {
         return "/root".to_string();
     }
-    let passwd = read_file(engine, id, "/etc/passwd")
-        .await
-        .unwrap_or_default();
+    let passwd = files.read_file("/etc/passwd").await.unwrap_or_default();
     home_in_passwd(&String::from_utf8_lossy(&passwd), user).unwrap_or_else(|| "/root".into())
 }
 
@@ -33,18 +35,15 @@ fn home_in_passwd(passwd: &str, user: &str) -> Option<String> {
 
 /// Installed system packages from dpkg's, apk's or RPM's database, sorted by name, and a
 /// warning when a database is there but cannot be read.
-pub(super) async fn system_packages(
-    engine: &Engine,
-    id: &str,
-) -> (Vec<SystemPackage>, Option<String>) {
-    if let Some(bytes) = read_file(engine, id, "/var/lib/dpkg/status").await {
+pub(super) async fn system_packages(files: Files<'_>) -> (Vec<SystemPackage>, Option<String>) {
+    if let Some(bytes) = files.read_file(DPKG_STATUS).await {
         return (parse_dpkg_status(&String::from_utf8_lossy(&bytes)), None);
     }
-    if let Some(bytes) = read_file(engine, id, "/lib/apk/db/installed").await {
+    if let Some(bytes) = files.read_file(APK_INSTALLED).await {
         return (parse_apk_installed(&String::from_utf8_lossy(&bytes)), None);
     }
-    if let Some(database) = read_head(engine, id, rpm::SQLITE, RPM_LIMIT).await {
-        let wal = read_head(engine, id, rpm::SQLITE_WAL, RPM_LIMIT).await;
+    if let Some(database) = files.read_head(rpm::SQLITE, RPM_LIMIT).await {
+        let wal = files.read_head(rpm::SQLITE_WAL, RPM_LIMIT).await;
         return match rpm::packages(&database, wal.as_deref()) {
             Ok(packages) => (packages, None),
             Err(problem) => (
@@ -57,7 +56,7 @@ pub(super) async fn system_packages(
         };
     }
     for path in rpm::BERKELEY {
-        if stat(engine, id, path).await.is_some() {
+        if files.stat(path).await.is_some() {
             let warning = format!(
                 "the image's RPM database `{path}` is in the Berkeley DB form of RPM before 4.16, \
                  which envlock does not read: the lock has no system packages"
@@ -69,7 +68,7 @@ pub(super) async fn system_packages(
 }
 
 /// Stanzas of `/var/lib/dpkg/status` whose `Status` ends in `installed`.
-pub(super) fn parse_dpkg_status(text: &str) -> Vec<SystemPackage> {
+pub(crate) fn parse_dpkg_status(text: &str) -> Vec<SystemPackage> {
     let mut packages = Vec::new();
     for stanza in text.split("\n\n") {
         let field = |key: &str| {
@@ -84,6 +83,7 @@ pub(super) fn parse_dpkg_status(text: &str) -> Vec<SystemPackage> {
                 name,
                 version,
                 manager: "dpkg".to_string(),
+                layer: None,
             });
         }
     }
@@ -93,7 +93,7 @@ pub(super) fn parse_dpkg_status(text: &str) -> Vec<SystemPackage> {
 }
 
 /// `P:` and `V:` lines of apk's database.
-pub(super) fn parse_apk_installed(text: &str) -> Vec<SystemPackage> {
+pub(crate) fn parse_apk_installed(text: &str) -> Vec<SystemPackage> {
     let mut packages = Vec::new();
     for stanza in text.split("\n\n") {
         let field = |key: &str| {
@@ -107,6 +107,7 @@ pub(super) fn parse_apk_installed(text: &str) -> Vec<SystemPackage> {
                 name,
                 version,
                 manager: "apk".to_string(),
+                layer: None,
             });
         }
     }

@@ -57,6 +57,7 @@ pub(crate) fn read_prefixes(
                     version: record.version,
                     build: record.build,
                     channel: record.channel.as_deref().map(channel_name),
+                    layer: None,
                 }),
                 Err(error) => warnings.push(format!(
                     "skipped conda record `{}` ({error})",

@@ -1,0 +1,419 @@
+//! One layer's tar stream, read once as it arrives: gzip and zstd decompressed on the fly,
+//! the blob's digest checked over the bytes as stored, and every entry listed with what
+//! capture keeps of it ([`Keep`]): the small metadata files, the heads of scripts, and the
+//! sha256 of model files. Nothing is written to disk and no whole file is held unless kept.
+//!
+//! Entry paths are the image's, never the host's: they are normalized here (`./` and `/`
+//! dropped) and an entry that climbs out of the image (`..`) refuses the layer.
+
+use std::io::{self, Read};
+use std::sync::Arc;
+
+use crate::capture::models::{hash_reader, Silent, BLOCK};
+use crate::capture::python::metadata::WANTED;
+use crate::lock::Sha256;
+
+/// The most bytes of one layer's kept files (metadata, package databases, script heads).
+const KEPT_LIMIT: u64 = 512 << 20;
+/// The most entries one layer may hold.
+const ENTRY_LIMIT: usize = 4 << 20;
+/// The largest package database kept (a full RHEL image's RPM database is tens of MiB).
+const DATABASE_LIMIT: u64 = 256 << 20;
+/// How much of an executable is kept for its shebang.
+pub(crate) const HEAD_LIMIT: u64 = 4096;
+
+/// What is kept of a layer's files, by path inside the image (no leading `/`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub(crate) struct Keep {
+    /// Model paths: every regular file at or below one is hashed.
+    pub(crate) models: Vec<String>,
+    /// Only hash models: keep no other file (a second pass for a model reached through a
+    /// symlink).
+    pub(crate) models_only: bool,
+}
+
+/// Files of the system kept whole: os-release, users, package databases.
+const SYSTEM_FILES: &[&str] = &[
+    "etc/os-release",
+    "usr/lib/os-release",
+    "etc/passwd",
+    "var/lib/dpkg/status",
+    "lib/apk/db/installed",
+];
+
+impl Keep {
+    /// How many bytes of the file at `path` are kept (0: none; it is still listed).
+    fn limit(&self, path: &str, executable: bool) -> u64 {
+        if self.models_only {
+            return 0;
+        }
+        let (folder, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let parent = folder.rsplit('/').next().unwrap_or(folder);
+        let metadata = WANTED.is_inner(parent, name)
+            || WANTED.is_single(name)
+            || (parent == WANTED.conda_meta && name.ends_with(".json"))
+            || name == "pyvenv.cfg"
+            || (name == "patchlevel.h" && parent.starts_with("python"))
+            || SYSTEM_FILES.contains(&path);
+        if metadata {
+            WANTED.limit
+        } else if path.starts_with("var/lib/rpm/") || path.starts_with("usr/lib/sysimage/rpm/") {
+            DATABASE_LIMIT
+        } else if executable {
+            HEAD_LIMIT
+        } else {
+            0
+        }
+    }
+
+    fn is_model(&self, path: &str) -> bool {
+        self.models.iter().any(|model| {
+            model.is_empty()
+                || path == model
+                || (path.starts_with(model.as_str()) && path.as_bytes()[model.len()] == b'/')
+        })
+    }
+}
+
+/// What an entry is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Folder,
+    File,
+    /// A symbolic link and its target, as written.
+    Symlink(String),
+    /// A hard link to an earlier entry of the same layer (its normalized path).
+    Hardlink(String),
+}
+
+/// One entry of a layer.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    /// Path inside the image, normalized, without a leading `/`.
+    pub(crate) path: String,
+    pub(crate) kind: Kind,
+    pub(crate) size: u64,
+    /// The kept bytes (all of a small metadata file, the head of a script).
+    pub(crate) content: Option<Arc<[u8]>>,
+    /// A model file's digest.
+    pub(crate) sha256: Option<String>,
+}
+
+/// One layer, listed.
+#[derive(Debug, Default)]
+pub(crate) struct LayerIndex {
+    pub(crate) entries: Vec<Entry>,
+    /// Paths deleted from lower layers (`.wh.NAME`).
+    pub(crate) whiteouts: Vec<String>,
+    /// Folders emptied of lower layers' entries (`.wh..wh..opq`).
+    pub(crate) opaque: Vec<String>,
+    /// Bytes of its regular files.
+    pub(crate) size: u64,
+    /// `sha256:` of the uncompressed tar (the layer's diff-id).
+    pub(crate) diff_id: String,
+}
+
+/// Why a layer could not be read.
+#[derive(Debug)]
+pub(crate) enum LayerError {
+    /// Truncated, not a tar, a digest that does not match.
+    Corrupt(String),
+    /// `..` paths, or over a bound.
+    Hostile(String),
+}
+
+/// Reads the layer blob `raw` (gzip, zstd or plain tar, told by its first bytes), checking
+/// that its bytes hash to `digest` when one is given.
+pub(crate) fn read_layer(
+    raw: &mut dyn Read,
+    digest: Option<&str>,
+    keep: &Keep,
+) -> Result<LayerIndex, LayerError> {
+    let corrupt = |error: io::Error| LayerError::Corrupt(error.to_string());
+    let mut stored = HashingReader::new(raw);
+    let mut magic = [0u8; 4];
+    let filled = fill(&mut stored, &mut magic).map_err(corrupt)?;
+    let head = io::Cursor::new(magic[..filled].to_vec());
+    let compressed = head.chain(&mut stored);
+    let mut tar: Box<dyn Read + '_> = match magic {
+        [0x1f, 0x8b, ..] => Box::new(flate2::read::MultiGzDecoder::new(compressed)),
+        [0x28, 0xb5, 0x2f, 0xfd] => Box::new(zstd::Decoder::new(compressed).map_err(corrupt)?),
+        _ => Box::new(compressed),
+    };
+    let mut plain = HashingReader::new(&mut tar);
+    let mut index = list_entries(&mut plain, keep)?;
+    // The tar may end before its stream does (padding, a gzip trailer): all of it is hashed.
+    io::copy(&mut plain, &mut io::sink()).map_err(corrupt)?;
+    index.diff_id = plain.finish();
+    drop(tar);
+    io::copy(&mut stored, &mut io::sink()).map_err(corrupt)?;
+    let actual = stored.finish();
+    if let Some(expected) = digest {
+        if expected != actual {
+            return Err(LayerError::Corrupt(format!(
+                "its bytes hash to `{actual}`, not to its digest `{expected}`"
+            )));
+        }
+    }
+    Ok(index)
+}
+
+fn fill(reader: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..])? {
+            0 => break,
+            count => filled += count,
+        }
+    }
+    Ok(filled)
+}
+
+fn list_entries(tar: &mut dyn Read, keep: &Keep) -> Result<LayerIndex, LayerError> {
+    let corrupt = |error: io::Error| LayerError::Corrupt(format!("not a readable tar ({error})"));
+    let mut index = LayerIndex::default();
+    let mut kept = 0u64;
+    let mut buffer = vec![0u8; BLOCK];
+    let mut archive = tar::Archive::new(tar);
+    for entry in archive.entries().map_err(corrupt)? {
+        let mut entry = entry.map_err(corrupt)?;
+        let raw = entry.path_bytes().into_owned();
+        let Some(path) = normalize(&String::from_utf8_lossy(&raw))? else {
+            continue;
+        };
+        if index.entries.len() >= ENTRY_LIMIT {
+            return Err(LayerError::Hostile(format!(
+                "it has more than {ENTRY_LIMIT} entries"
+            )));
+        }
+        let (folder, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+        if name == ".wh..wh..opq" {
+            index.opaque.push(folder.to_string());
+            continue;
+        }
+        if let Some(deleted) = name.strip_prefix(".wh.") {
+            index.whiteouts.push(join(folder, deleted));
+            continue;
+        }
+        let header = entry.header();
+        let kind = header.entry_type();
+        let link = || -> Result<String, LayerError> {
+            let target = entry.link_name_bytes().unwrap_or_default();
+            Ok(String::from_utf8_lossy(&target).into_owned())
+        };
+        let kind = if kind.is_dir() {
+            Kind::Folder
+        } else if kind.is_symlink() {
+            Kind::Symlink(link()?)
+        } else if kind.is_hard_link() {
+            match normalize(&link()?)? {
+                Some(target) => Kind::Hardlink(target),
+                None => continue,
+            }
+        } else if kind.is_file() {
+            Kind::File
+        } else {
+            continue;
+        };
+        let size = entry.size();
+        let mut content = None;
+        let mut sha256 = None;
+        if kind == Kind::File {
+            index.size += size;
+            let executable = header.mode().unwrap_or(0) & 0o111 != 0;
+            if keep.is_model(&path) {
+                let (digest, _) = hash_reader(&mut entry, &mut buffer, &Silent).map_err(corrupt)?;
+                sha256 = Some(digest);
+            } else {
+                let limit = keep.limit(&path, executable);
+                if limit > 0 {
+                    let mut bytes = Vec::new();
+                    (&mut entry)
+                        .take(limit)
+                        .read_to_end(&mut bytes)
+                        .map_err(corrupt)?;
+                    // Only a script's head is worth its shebang.
+                    let script = limit != HEAD_LIMIT || bytes.starts_with(b"#!");
+                    if script {
+                        kept += bytes.len() as u64;
+                        content = Some(Arc::from(bytes));
+                    }
+                }
+            }
+        }
+        if kept > KEPT_LIMIT {
+            return Err(LayerError::Hostile(format!(
+                "its metadata files add up to more than {} MiB",
+                KEPT_LIMIT >> 20
+            )));
+        }
+        index.entries.push(Entry {
+            path,
+            kind,
+            size,
+            content,
+            sha256,
+        });
+    }
+    Ok(index)
+}
+
+/// An entry's path inside the image: `./`, `/` and `.` parts dropped; `None` for the root
+/// itself; `..` refuses the layer (no real image has it, and it is how a tar climbs out).
+fn normalize(path: &str) -> Result<Option<String>, LayerError> {
+    let mut parts = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                return Err(LayerError::Hostile(format!(
+                    "its entry `{path}` climbs out of the image with `..`"
+                )))
+            }
+            other => parts.push(other),
+        }
+    }
+    Ok((!parts.is_empty()).then(|| parts.join("/")))
+}
+
+/// `folder/name`, or `name` at the root.
+pub(crate) fn join(folder: &str, name: &str) -> String {
+    if folder.is_empty() {
+        name.to_string()
+    } else {
+        format!("{folder}/{name}")
+    }
+}
+
+/// Hashes what passes through it.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> HashingReader<R> {
+    fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::default(),
+        }
+    }
+
+    fn finish(&mut self) -> String {
+        std::mem::take(&mut self.hasher).finish()
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let count = self.inner.read(buffer)?;
+        self.hasher.update(&buffer[..count]);
+        Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, data) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o755);
+            header.set_cksum();
+            builder.append_data(&mut header, path, *data).unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    #[test]
+    fn metadata_is_kept_models_hashed_whiteouts_listed() {
+        let bytes = layer(&[
+            (
+                "usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA",
+                b"Name: six\n",
+            ),
+            ("app/model/weights.bin", b"abc"),
+            ("usr/bin/tool", b"#!/usr/bin/python3\nprint()\n"),
+            ("usr/bin/elf", b"\x7fELF...."),
+            ("etc/.wh.gone", b""),
+            ("opt/.wh..wh..opq", b""),
+        ]);
+        let keep = Keep {
+            models: vec!["app/model".into()],
+            models_only: false,
+        };
+        let index = read_layer(&mut &bytes[..], None, &keep).unwrap();
+        let find = |path: &str| index.entries.iter().find(|e| e.path == path).unwrap();
+        assert_eq!(
+            find("usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA")
+                .content
+                .as_deref(),
+            Some(&b"Name: six\n"[..])
+        );
+        assert_eq!(
+            find("app/model/weights.bin").sha256.as_deref(),
+            Some("sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        );
+        assert!(find("usr/bin/tool").content.is_some());
+        assert!(find("usr/bin/elf").content.is_none());
+        assert_eq!(index.whiteouts, vec!["etc/gone".to_string()]);
+        assert_eq!(index.opaque, vec!["opt".to_string()]);
+    }
+
+    #[test]
+    fn compressed_layers_and_their_digests() {
+        use std::io::Write as _;
+        let bytes = layer(&[("etc/os-release", b"ID=debian\n")]);
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gzip.write_all(&bytes).unwrap();
+        let gzip = gzip.finish().unwrap();
+        let zstd = zstd::encode_all(&bytes[..], 1).unwrap();
+        let plain = read_layer(&mut &bytes[..], None, &Keep::default()).unwrap();
+        for blob in [&gzip, &zstd] {
+            let digest = Sha256::of(blob);
+            let index = read_layer(&mut &blob[..], Some(&digest), &Keep::default()).unwrap();
+            assert_eq!(index.diff_id, plain.diff_id);
+            assert!(index.entries[0].content.is_some());
+            let wrong = Sha256::of(b"other");
+            assert!(matches!(
+                read_layer(&mut &blob[..], Some(&wrong), &Keep::default()),
+                Err(LayerError::Corrupt(_))
+            ));
+            // Truncated: refused, never half read.
+            let cut = &blob[..blob.len() / 2];
+            assert!(read_layer(&mut &cut[..], Some(&digest), &Keep::default()).is_err());
+        }
+    }
+
+    #[test]
+    fn climbing_paths_refuse_the_layer() {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(1);
+        // `append_data` refuses `..`; a hostile tar is written by hand.
+        header.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"../etc/passwd");
+        header.set_cksum();
+        builder.append(&header, &b"x"[..]).unwrap();
+        let bytes = builder.into_inner().unwrap();
+        assert!(matches!(
+            read_layer(&mut &bytes[..], None, &Keep::default()),
+            Err(LayerError::Hostile(_))
+        ));
+        assert_eq!(
+            normalize("./usr//bin/").unwrap().as_deref(),
+            Some("usr/bin")
+        );
+        assert_eq!(normalize("./").unwrap(), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn hostile_layers_never_panic(tar in crate::capture::image::tar_streams()) {
+            let keep = Keep { models: vec!["x".into()], models_only: false };
+            let _ = read_layer(&mut &tar[..], None, &keep);
+        }
+    }
+}

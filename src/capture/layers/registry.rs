@@ -1,0 +1,261 @@
+//! `registry:HOST/REPO:TAG`: the OCI distribution API through `oci-client`, no engine.
+//! Credentials come from the Docker config (and its credential helpers), else none; plain
+//! HTTP is used for loopback registries, or any with `--insecure-registry`. Manifests and
+//! the config are checked against their digests here, layers as they stream.
+
+use futures_util::stream::BoxStream;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+
+use super::store::{parse_json, pick, valid_digest, Blob, Manifest, Opened, JSON_LIMIT};
+use crate::error::{Error, ImageProblem, Result};
+use crate::lock::Sha256;
+use crate::settings::Settings;
+
+/// The media types of manifests and indexes asked for.
+const ACCEPTED: &[&str] = &[
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+];
+
+/// A registry repository, connected.
+pub(super) struct Remote {
+    client: Client,
+    reference: Reference,
+    name: String,
+}
+
+/// Opens `reference` (`HOST/REPO:TAG` or `HOST/REPO@sha256:…`): its manifest (the one for
+/// the platform, from an index), its config and its layers.
+pub(super) async fn open(text: &str, settings: &Settings) -> Result<Opened> {
+    let name = format!("registry:{text}");
+    let reference: Reference = text.parse().map_err(|error| Error::InvalidSource {
+        source_text: name.clone(),
+        detail: format!("not an image reference ({error})"),
+    })?;
+    let host = reference.resolve_registry().to_string();
+    let plain = settings.insecure_registry || is_loopback(&host);
+    let timeout = settings.registry_timeout;
+    let config = ClientConfig {
+        protocol: if plain {
+            ClientProtocol::HttpsExcept(vec![host.clone()])
+        } else {
+            ClientProtocol::Https
+        },
+        connect_timeout: Some(timeout),
+        read_timeout: Some(timeout),
+        platform_resolver: None,
+        ..ClientConfig::default()
+    };
+    let remote = Remote {
+        client: Client::new(config),
+        reference,
+        name: name.clone(),
+    };
+    let auth = credentials(settings, &host)?;
+    let (bytes, digest) = remote
+        .client
+        .pull_manifest_raw(&remote.reference, &auth, ACCEPTED)
+        .await
+        .map_err(|error| remote.failed(error))?;
+    let mut manifest: Manifest = parse_json(&bytes, "manifest", &name)?;
+    let mut image_digest = digest;
+    if let Some(entries) = manifest.manifests.take() {
+        let chosen = pick(&entries, settings.platform.as_deref(), &name)?;
+        let by_digest = remote.reference.clone_with_digest(chosen.digest.clone());
+        let (bytes, digest) = remote
+            .client
+            .pull_manifest_raw(&by_digest, &auth, ACCEPTED)
+            .await
+            .map_err(|error| remote.failed(error))?;
+        remote.check(&bytes, &chosen.digest, "manifest")?;
+        manifest = parse_json(&bytes, "manifest", &name)?;
+        image_digest = digest;
+    }
+    let config = manifest
+        .config
+        .as_ref()
+        .ok_or_else(|| remote.refused("its manifest names no config", ImageProblem::NotAnImage))?;
+    let mut config_bytes = Vec::new();
+    remote
+        .client
+        .pull_blob(&remote.reference, config.digest.as_str(), &mut config_bytes)
+        .await
+        .map_err(|error| remote.failed(error))?;
+    if config_bytes.len() as u64 > JSON_LIMIT {
+        return Err(remote.refused("its config is too large", ImageProblem::Hostile));
+    }
+    remote.check(&config_bytes, &config.digest, "config")?;
+    let layers = manifest
+        .layers
+        .iter()
+        .map(|layer| {
+            if !valid_digest(&layer.digest) {
+                return Err(remote.refused(
+                    format!(
+                        "its layer `{}` is not named by a sha256 digest",
+                        layer.digest
+                    ),
+                    ImageProblem::Hostile,
+                ));
+            }
+            Ok(Blob::remote(layer.digest.clone()))
+        })
+        .collect::<Result<_>>()?;
+    let repository = format!("{}/{}", host, remote.reference.repository());
+    let repo_tags = remote
+        .reference
+        .tag()
+        .map(|tag| vec![format!("{repository}:{tag}")])
+        .unwrap_or_default();
+    Ok(Opened::remote(
+        config_bytes,
+        layers,
+        repo_tags,
+        vec![format!("{repository}@{image_digest}")],
+        remote,
+    ))
+}
+
+impl Remote {
+    /// The stream of blob `digest`.
+    pub(super) async fn blob_stream(
+        &self,
+        digest: &str,
+    ) -> Result<BoxStream<'static, std::io::Result<bytes::Bytes>>> {
+        let sized = self
+            .client
+            .pull_blob_stream(&self.reference, digest)
+            .await
+            .map_err(|error| self.failed(error))?;
+        Ok(sized.stream)
+    }
+
+    /// A stream that broke off.
+    pub(super) fn broken(&self, detail: String) -> Error {
+        self.refused(detail, ImageProblem::Unreachable)
+    }
+
+    fn refused(&self, detail: impl Into<String>, problem: ImageProblem) -> Error {
+        Error::ImageRead {
+            image: self.name.clone(),
+            detail: detail.into(),
+            problem,
+        }
+    }
+
+    fn check(&self, bytes: &[u8], digest: &str, what: &str) -> Result<()> {
+        if Sha256::of(bytes) == digest {
+            return Ok(());
+        }
+        Err(self.refused(
+            format!("its {what} does not match its digest `{digest}`"),
+            ImageProblem::Corrupt,
+        ))
+    }
+
+    /// What a registry error means for the user.
+    fn failed(&self, error: OciDistributionError) -> Error {
+        use OciDistributionError as E;
+        let text = error.to_string();
+        let problem = match &error {
+            E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => ImageProblem::Unauthorized,
+            E::ImageManifestNotFoundError(_) => ImageProblem::NotFound,
+            E::ServerError {
+                code: 401 | 403, ..
+            } => ImageProblem::Unauthorized,
+            E::ServerError { code: 404, .. } => ImageProblem::NotFound,
+            E::RegistryError { envelope, .. } => {
+                let codes = format!("{envelope:?}");
+                if codes.contains("Unauthorized") || codes.contains("Denied") {
+                    ImageProblem::Unauthorized
+                } else if codes.contains("Unknown") || codes.contains("NotFound") {
+                    ImageProblem::NotFound
+                } else {
+                    ImageProblem::Unreachable
+                }
+            }
+            E::DigestError(_) => ImageProblem::Corrupt,
+            _ if text.contains("401") || text.contains("nauthorized") => ImageProblem::Unauthorized,
+            _ => ImageProblem::Unreachable,
+        };
+        let detail = match problem {
+            ImageProblem::NotFound => "the registry has no such image".to_string(),
+            ImageProblem::Unauthorized => format!("the registry refused access ({text})"),
+            _ => format!(
+                "the registry did not answer as expected ({})",
+                describe(&error)
+            ),
+        };
+        self.refused(detail, problem)
+    }
+}
+
+/// A transport error with its causes (`connection refused`, `operation timed out`).
+fn describe(error: &OciDistributionError) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Loopback registries speak plain HTTP, as the Docker engine allows them to.
+fn is_loopback(host: &str) -> bool {
+    let name = host
+        .rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(name, _)| name);
+    name == "localhost" || name.starts_with("127.") || name == "[::1]"
+}
+
+/// The credentials of the Docker config for `host`, else anonymous access.
+fn credentials(settings: &Settings, host: &str) -> Result<RegistryAuth> {
+    let Some(path) = settings.docker_config() else {
+        return Ok(RegistryAuth::Anonymous);
+    };
+    let file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(RegistryAuth::Anonymous)
+        }
+        Err(source) => return Err(Error::Read { path, source }),
+    };
+    use docker_credential::{CredentialRetrievalError as Why, DockerCredential};
+    match docker_credential::get_credential_from_reader(file, host) {
+        Ok(DockerCredential::UsernamePassword(user, password)) => {
+            Ok(RegistryAuth::Basic(user, password))
+        }
+        Ok(DockerCredential::IdentityToken(token)) => Ok(RegistryAuth::Bearer(token)),
+        Err(Why::NoCredentialConfigured | Why::ConfigNotFound) => Ok(RegistryAuth::Anonymous),
+        Err(error) => Err(Error::ImageRead {
+            image: format!("registry:{host}"),
+            detail: format!(
+                "the credentials for `{host}` in `{}` could not be read ({error})",
+                path.display()
+            ),
+            problem: ImageProblem::Unauthorized,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts_speak_plain_http() {
+        assert!(is_loopback("127.0.0.1:5000"));
+        assert!(is_loopback("localhost:5000"));
+        assert!(is_loopback("localhost"));
+        assert!(!is_loopback("registry.example.com:5000"));
+        assert!(!is_loopback("10.0.0.1:5000"));
+    }
+}
