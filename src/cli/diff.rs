@@ -54,7 +54,8 @@ pub(super) struct Args {
     /// Capture images without running anything from them (static capture).
     #[arg(long)]
     no_exec: bool,
-    /// Pull `registry:` and engine images into the engine first, so that golden cases run.
+    /// Pull image operands into the engine first (a `registry:` one is then captured from
+    /// the engine, where its golden cases run).
     #[arg(long)]
     pull: bool,
     #[command(flatten)]

@@ -49,12 +49,14 @@ fn runtime() -> Lock {
             sha256: "sha256:aa".into(),
             size: 1,
             files: Vec::new(),
+            layer: None,
         }],
         golden: Vec::new(),
         system_packages: vec![SystemPackage {
             name: "libc6".into(),
             version: "2.36-9".into(),
             manager: "dpkg".into(),
+            layer: None,
         }],
         image: Some(Image {
             workdir: Some("/app".into()),
@@ -241,6 +243,7 @@ fn conda_packages_only_between_two_conda_runtimes() {
         version: version.into(),
         build: build.into(),
         channel: Some("conda-forge".into()),
+        layer: None,
     };
     let with = |packages: Vec<CondaPackage>| {
         let mut lock = runtime();
@@ -273,4 +276,37 @@ fn conda_packages_only_between_two_conda_runtimes() {
     );
     assert_eq!(findings[0].subject, "mkl");
     assert_eq!(findings[0].baseline, None);
+}
+
+#[test]
+fn findings_about_the_target_name_the_layer_that_wrote_it() {
+    let baseline = runtime();
+    let mut target = runtime();
+    target.packages[0].version = "2.0.2".into();
+    target.packages[0].layer = Some(1);
+    target.models[0].sha256 = "sha256:bb".into();
+    target.models[0].layer = Some(2);
+    target.image.as_mut().unwrap().layers = (0..3)
+        .map(|index| crate::lock::Layer {
+            index,
+            diff_id: format!("sha256:{index}"),
+            created_by: Some(format!("/bin/sh -c step {index}")),
+        })
+        .collect();
+    let findings = diff(&baseline, &target);
+    let layer_of = |code: Code| {
+        findings
+            .iter()
+            .find(|f| f.code == code)
+            .and_then(|f| f.layer.clone())
+            .map(|layer| (layer.index, layer.describe()))
+    };
+    assert_eq!(
+        layer_of(Code::PackageVersion),
+        Some((1, "layer 1: RUN step 1".to_string()))
+    );
+    assert_eq!(layer_of(Code::ModelHash).map(|(index, _)| index), Some(2));
+    // A baseline lock's findings (no layers in the target) carry none.
+    let plain = diff(&target, &baseline);
+    assert!(plain.iter().all(|f| f.layer.is_none()));
 }

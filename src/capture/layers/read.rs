@@ -151,7 +151,7 @@ pub(crate) fn read_layer(
     if let Some(expected) = digest {
         if expected != actual {
             return Err(LayerError::Corrupt(format!(
-                "its bytes hash to `{actual}`, not to its digest `{expected}`"
+                "its bytes do not match its digest `{expected}` (they hash to `{actual}`)"
             )));
         }
     }

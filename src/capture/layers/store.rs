@@ -511,6 +511,12 @@ fn open_archive(path: &Path, name: &str, docker: bool, platform: Option<&str>) -
         false => None,
     };
     let Some(saved) = saved else {
+        if docker && index.span("index.json").is_none() {
+            return Err(not_an_image(
+                name,
+                "it has no `manifest.json` (nor `index.json`): it is not a `docker save` archive",
+            ));
+        }
         // An OCI layout in a tar (also what `docker-archive:` of an OCI-only save is).
         let layout = Layout::Archive(path.to_path_buf(), index);
         return open_layout(&layout, name, platform)
@@ -717,9 +723,10 @@ fn read_export(tar: &mut dyn Read) -> Result<(HashMap<String, Vec<u8>>, ReadLaye
         let mut first = [0u8; 1];
         let count = entry.read(&mut first).map_err(corrupt)?;
         let mut whole = io::Cursor::new(first[..count].to_vec()).chain(&mut entry);
-        if count == 0 || first[0] == b'{' || first[0] == b'[' || !name.contains('/') {
+        let json = count > 0 && (first[0] == b'{' || first[0] == b'[');
+        if json {
             jsons.insert(name, read_bounded(&mut whole).map_err(corrupt)?);
-        } else {
+        } else if name.ends_with("/layer.tar") || name.starts_with("blobs/") {
             let index = read_layer(&mut whole, None, &Keep::default())?;
             layers.read.insert(name, index);
         }
