@@ -7,6 +7,9 @@
     python3 benches/run.py image      # capture of a ~800 MB image vs `docker run`, `docker export`
     python3 benches/run.py diff       # diffing two locks of 2,000 and 20,000 packages
     python3 benches/run.py golden     # a command golden case in an image vs a bare `docker run`
+    python3 benches/run.py audit      # `envlock audit` of eight tags vs eight snapshots in a row
+    python3 benches/run.py sources    # registry, docker-archive and two-tag diff captures vs
+                                      # `skopeo copy`, `docker load` and one capture
 
 Fixtures (a venv, a 1 GiB file, uv) are built once under benches/.work and reused.
 A benchmark is not a test: it prints figures and never fails on them.
@@ -261,6 +264,108 @@ def bench_audit():
     print(f"  ratio audit / sequential snapshots:  {audit / sequential:5.2f}x  (target <= 0.6x)")
 
 
+def timed_peak(args, runs):
+    """Median wall time and the largest peak RSS (MB) of `runs` runs, after one warm-up."""
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    samples, peak = [], 0
+    for _ in range(runs):
+        start = time.perf_counter()
+        child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(child.pid, 0)
+        samples.append(time.perf_counter() - start)
+        if status != 0:
+            raise SystemExit(f"{args} failed")
+        peak = max(peak, usage.ru_maxrss / 1024)
+    return statistics.median(samples), peak
+
+
+class Registry:
+    """Debian's `docker-registry` on a free loopback port, stopped at the end."""
+
+    def __init__(self):
+        import socket
+        import tempfile
+        self.folder = tempfile.mkdtemp(prefix="envlock-bench-registry-")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.host = f"127.0.0.1:{probe.getsockname()[1]}"
+        config = Path(self.folder) / "config.yml"
+        config.write_text(f"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+                          f"storage:\n  filesystem:\n    rootdirectory: {self.folder}/storage\n"
+                          f"http:\n  addr: {self.host}\n")
+        self.process = subprocess.Popen(["docker-registry", "serve", str(config)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            with socket.socket() as attempt:
+                if attempt.connect_ex(("127.0.0.1", int(self.host.split(":")[1]))) == 0:
+                    return
+            time.sleep(0.05)
+        raise SystemExit("the registry did not start")
+
+    def push(self, image, name):
+        sh("skopeo", "copy", "-q", "--dest-tls-verify=false", f"docker-daemon:{image}",
+           f"docker://{self.host}/{name}")
+        return f"{self.host}/{name}"
+
+    def stop(self):
+        import shutil
+        self.process.kill()
+        self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def bench_sources():
+    """Images where they live: a registry, a `docker save` archive, and a diff of two tags."""
+    import shutil
+    import tempfile
+    bench_image_build()
+    other = f"{BENCH_IMAGE}-sources-b"
+    if subprocess.run(["docker", "image", "inspect", other], capture_output=True).returncode != 0:
+        subprocess.run(["docker", "build", "-q", "-t", other, "-"], check=True, stdout=subprocess.DEVNULL,
+                       input=f"FROM {BENCH_IMAGE}\nRUN echo retrained > /app/marker\n".encode())
+    size = int(subprocess.run(["docker", "image", "inspect", "--format", "{{.Size}}", BENCH_IMAGE],
+                              check=True, capture_output=True, text=True).stdout)
+    registry = Registry()
+    scratch = Path(tempfile.mkdtemp(prefix="envlock-bench-sources-"))
+    try:
+        a = registry.push(BENCH_IMAGE, "bench:a")
+        b = registry.push(other, "bench:b")
+        capture = [str(ENVLOCK), "snapshot", "--image", f"registry:{a}"]
+        registry_time, registry_peak = timed_peak(capture, 5)
+        target = scratch / "copy"
+        copy = ["sh", "-c", f"rm -rf {target} && skopeo copy -q --src-tls-verify=false "
+                            f"docker://{a} dir:{target}"]
+        copy_time, copy_peak = timed_peak(copy, 5)
+        diff = [str(ENVLOCK), "diff", f"registry:{a}", f"registry:{b}", "--no-golden"]
+        diff_time = timed_any(diff, 5, cwd=scratch)
+        archive = scratch / "bench.tar"
+        sh("docker", "save", "-o", str(archive), BENCH_IMAGE)
+        archive_time, archive_peak = timed_peak(
+            [str(ENVLOCK), "snapshot", "--image", f"docker-archive:{archive}"], 5)
+        # `docker load` into an engine without the image (its base layers stay, as they
+        # would on a CI runner that built other images on the same base).
+        loads = []
+        for _ in range(3):
+            subprocess.run(["docker", "rmi", "-f", BENCH_IMAGE], capture_output=True)
+            start = time.perf_counter()
+            sh("docker", "load", "-q", "-i", str(archive), stdout=subprocess.DEVNULL)
+            loads.append(time.perf_counter() - start)
+        load_time = statistics.median(loads)
+    finally:
+        registry.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(f"images where they live: the {size / 1e6:.0f} MB bench image (median wall time, peak RSS)")
+    print(f"  envlock snapshot --image registry:…        {registry_time:6.3f} s  {registry_peak:6.1f} MB")
+    print(f"  skopeo copy docker://… dir:… (all blobs)   {copy_time:6.3f} s  {copy_peak:6.1f} MB")
+    print(f"  ratio registry capture / skopeo copy:      {registry_time / copy_time:5.2f}x  (target <= 1.0x, "
+          f"peak under 200 MB)")
+    print(f"  envlock snapshot --image docker-archive:…  {archive_time:6.3f} s  {archive_peak:6.1f} MB")
+    print(f"  docker load -i (the same archive)          {load_time:6.3f} s")
+    print(f"  ratio archive capture / docker load:       {archive_time / load_time:5.2f}x  (target <= 0.5x)")
+    print(f"  envlock diff registry:A registry:B         {diff_time:6.3f} s  (two tags sharing their base)")
+    print(f"  ratio diff / one registry capture:         {diff_time / registry_time:5.2f}x  (target <= 1.3x)")
+
+
 def timed_any(args, runs, cwd):
     """Median wall time of a command whose exit code may be non-zero (a gate that fails)."""
     subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
@@ -274,11 +379,11 @@ def timed_any(args, runs, cwd):
 
 def main():
     WORK.mkdir(parents=True, exist_ok=True)
-    which = sys.argv[1:] or ["snapshot", "hash", "image", "diff", "golden", "audit"]
+    which = sys.argv[1:] or ["snapshot", "hash", "image", "diff", "golden", "audit", "sources"]
     build()
     for name in which:
         {"snapshot": bench_snapshot, "hash": bench_hash, "image": bench_image, "diff": bench_diff,
-         "golden": bench_golden, "audit": bench_audit}[name]()
+         "golden": bench_golden, "audit": bench_audit, "sources": bench_sources}[name]()
 
 
 if __name__ == "__main__":

@@ -176,15 +176,19 @@ impl FindingLayer {
 }
 
 /// A history step as a Dockerfile line: the legacy builder's `/bin/sh -c #(nop) ` and
-/// `/bin/sh -c ` prefixes become the instruction, BuildKit's `# buildkit` suffix goes.
+/// `/bin/sh -c ` prefixes become the instruction, BuildKit's `RUN /bin/sh -c ` becomes `RUN `
+/// and its `# buildkit` suffix goes.
 fn short_step(step: &str) -> String {
     let step = step.trim().trim_end_matches("# buildkit").trim();
-    let step = match step.strip_prefix("/bin/sh -c #(nop) ") {
-        Some(instruction) => instruction.trim().to_string(),
-        None => match step.strip_prefix("/bin/sh -c ") {
-            Some(command) => format!("RUN {command}"),
-            None => step.to_string(),
-        },
+    let step = if let Some(instruction) = step.strip_prefix("/bin/sh -c #(nop) ") {
+        instruction.trim().to_string()
+    } else if let Some(command) = step
+        .strip_prefix("/bin/sh -c ")
+        .or_else(|| step.strip_prefix("RUN /bin/sh -c "))
+    {
+        format!("RUN {command}")
+    } else {
+        step.to_string()
     };
     const LIMIT: usize = 80;
     match step.char_indices().nth(LIMIT) {

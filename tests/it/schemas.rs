@@ -5,12 +5,12 @@
 use crate::docker::{engine, fixture};
 use crate::support::*;
 
-fn schema(name: &str) -> jsonschema::Validator {
+pub fn schema(name: &str) -> jsonschema::Validator {
     let text = std::fs::read_to_string(root().join("schemas").join(name)).unwrap();
     jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
 }
 
-fn assert_valid(validator: &jsonschema::Validator, instance: &serde_json::Value, what: &str) {
+pub fn assert_valid(validator: &jsonschema::Validator, instance: &serde_json::Value, what: &str) {
     let errors: Vec<String> = validator
         .iter_errors(instance)
         .map(|error| format!("{} at {}", error, error.instance_path()))
@@ -79,7 +79,7 @@ fn locks_validate() {
         return;
     }
     let image = fixture("dist-packages");
-    for mode in [&[][..], &["--no-exec"][..]] {
+    for mode in [&[][..], &["--no-exec"][..], &["--layers"][..]] {
         let captured = run(envlock()
             .args(["snapshot", "--image", &image, "--model", "model"])
             .args(mode));

@@ -273,3 +273,37 @@ fn a_stop_while_audit_creates_containers_leaves_none() {
         }
     }
 }
+
+#[test]
+fn a_signal_while_a_registry_is_answering_writes_no_lock() {
+    // A registry that accepts and never answers: envlock is waiting on it when stopped.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = silent.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming() {
+            held.push(stream);
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.lock");
+    let child = spawn(
+        envlock()
+            .args([
+                "snapshot",
+                "--image",
+                &format!("registry:{address}/ml:v1"),
+                "-o",
+            ])
+            .arg(&out),
+    );
+    interrupt(
+        child,
+        || accepted.load(std::sync::atomic::Ordering::SeqCst),
+        ("TERM", 15),
+    );
+    assert!(!out.exists());
+}

@@ -219,6 +219,8 @@ fn a_diff_of_two_tags_names_layers_and_fetches_shared_blobs_once() {
         "a blob was fetched twice: {gets:#?}"
     );
     let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let reports = crate::schemas::schema("envlock.report.schema.json");
+    crate::schemas::assert_valid(&reports, &report, "a report with layers");
     let findings = report["findings"].as_array().unwrap();
     let finding = |code: &str, subject: &str| {
         findings
@@ -614,7 +616,7 @@ fn bad_sources_exit_2_naming_the_source_and_write_nothing() {
     // A blob whose bytes changed after it was written.
     let corrupt = dir.path().join("corrupt");
     let body = layer(&[("etc/os-release", Entry::File(b"ID=x\n"))]);
-    layout(&corrupt, &[body.clone()], &[host_platform()]);
+    layout(&corrupt, std::slice::from_ref(&body), &[host_platform()]);
     let blob = corrupt.join("blobs/sha256").join(&digest(&body)[7..]);
     let mut damaged = body.clone();
     damaged[600] ^= 1;

@@ -16,7 +16,9 @@ use crate::lock::Sha256;
 /// The most bytes of one layer's kept files (metadata, package databases, script heads).
 const KEPT_LIMIT: u64 = 512 << 20;
 /// The most entries one layer may hold.
-const ENTRY_LIMIT: usize = 4 << 20;
+const ENTRY_LIMIT: usize = 1 << 20;
+/// The most bytes one layer may unpack to (a gzip bomb ends here).
+const UNPACKED_LIMIT: u64 = 64 << 30;
 /// The largest package database kept (a full RHEL image's RPM database is tens of MiB).
 const DATABASE_LIMIT: u64 = 256 << 20;
 /// How much of an executable is kept for its shebang.
@@ -140,10 +142,19 @@ pub(crate) fn read_layer(
         [0x28, 0xb5, 0x2f, 0xfd] => Box::new(zstd::Decoder::new(compressed).map_err(corrupt)?),
         _ => Box::new(compressed),
     };
-    let mut plain = HashingReader::new(&mut tar);
-    let mut index = list_entries(&mut plain, keep)?;
+    let mut plain = HashingReader::new((&mut tar).take(UNPACKED_LIMIT));
     // The tar may end before its stream does (padding, a gzip trailer): all of it is hashed.
-    io::copy(&mut plain, &mut io::sink()).map_err(corrupt)?;
+    let listed = list_entries(&mut plain, keep).and_then(|index| {
+        io::copy(&mut plain, &mut io::sink()).map_err(corrupt)?;
+        Ok(index)
+    });
+    if plain.inner.limit() == 0 {
+        return Err(LayerError::Hostile(format!(
+            "it unpacks to more than {} GiB",
+            UNPACKED_LIMIT >> 30
+        )));
+    }
+    let mut index = listed?;
     index.diff_id = plain.finish();
     drop(tar);
     io::copy(&mut stored, &mut io::sink()).map_err(corrupt)?;

@@ -29,8 +29,11 @@ pub(crate) struct Node {
 pub(crate) struct Tree {
     nodes: BTreeMap<String, Node>,
     /// Each layer's versions of the package databases, for attributing system packages.
-    pub(crate) history: BTreeMap<String, Vec<(usize, Arc<[u8]>)>>,
+    pub(crate) history: BTreeMap<String, Vec<Version>>,
 }
+
+/// A file as one layer wrote it: the layer, and the bytes.
+pub(crate) type Version = (usize, Arc<[u8]>);
 
 /// A folder that only the paths below it show.
 static IMPLICIT_FOLDER: Node = Node {
