@@ -31,7 +31,7 @@ pub struct Report {
     /// Findings per severity.
     pub summary: Summary,
     /// How each golden case fared, with its errors also on a pass (absent when none ran).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub golden: Vec<CaseResult>,
 }
 
