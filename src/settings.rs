@@ -47,6 +47,8 @@ pub struct Settings {
     pub insecure_registry: bool,
     /// How long a registry may take to answer one request.
     pub registry_timeout: Duration,
+    /// `--numerics-check`: run the built-in numeric kernels with the runtime's numpy.
+    pub numerics_check: bool,
     /// Run golden cases (`diff`), or record them (`snapshot`).
     pub golden: bool,
     /// Asks the run to stop (a signal): see [`Stop`].
@@ -71,6 +73,7 @@ impl Settings {
             platform: None,
             insecure_registry: false,
             registry_timeout: DEFAULT_REGISTRY_TIMEOUT,
+            numerics_check: false,
             golden: true,
             stop: Arc::new(Stop::new()),
         }

@@ -8,6 +8,7 @@ pub(crate) mod env;
 pub(crate) mod image;
 pub(crate) mod layers;
 pub(crate) mod models;
+pub(crate) mod numerics;
 pub(crate) mod platform;
 pub(crate) mod python;
 pub(crate) mod source;

@@ -58,6 +58,10 @@ pub(super) struct Args {
     /// the engine, where its golden cases run).
     #[arg(long)]
     pull: bool,
+    /// Run the built-in numeric kernels in runtimes captured on the spot (see `snapshot
+    /// --numerics-check`) and compare their digests (`numerics-kernel`).
+    #[arg(long)]
+    numerics_check: bool,
     #[command(flatten)]
     image_args: super::ImageArgs,
 }
@@ -98,6 +102,7 @@ pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
     settings.no_exec = args.no_exec;
     settings.golden = !args.no_golden;
     settings.pull = args.pull;
+    settings.numerics_check = args.numerics_check;
     args.image_args.apply(&mut settings)?;
     let checked = crate::check(&settings, &args.baseline, &args.target)?;
     stop.check()?;

@@ -55,6 +55,12 @@ pub(super) struct Args {
     /// Read defaults from FILE instead of ./envlock.toml.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Also run a built-in set of small numeric kernels (matmul, dot, sum, exp/log/sin/tanh,
+    /// solve) with the runtime's numpy and record their bit-exact digests: catches a BLAS or
+    /// CPU change with no golden case. It imports numpy (in an image, in the probe's
+    /// locked-down container), so it is opt-in.
+    #[arg(long)]
+    numerics_check: bool,
     #[command(flatten)]
     image_args: super::ImageArgs,
     /// Write the lock to FILE instead of stdout: a file is replaced atomically (keeping its
@@ -68,6 +74,7 @@ pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
     settings.stop = stop.clone();
     settings.no_exec = args.no_exec;
     settings.pull = args.pull;
+    settings.numerics_check = args.numerics_check;
     args.image_args.apply(&mut settings)?;
     if !args.models.is_empty() {
         settings.models = Some(args.models.clone());

@@ -67,6 +67,13 @@ pub enum Code {
     CondaPackage,
     /// The golden cases could not run in the target: it is not in an engine.
     GoldenSkipped,
+    /// A native numeric library (BLAS, LAPACK, OpenMP, CUDA) is added, removed, or of
+    /// another family, version or build.
+    NumericLibrary,
+    /// The CPU's float-relevant features, logical CPUs or quota differ (live runtimes).
+    CpuFeatures,
+    /// A `--numerics-check` kernel gives other bits.
+    NumericsKernel,
 }
 
 /// How serious a finding is. Ordered: `info < warning < error`.
@@ -118,6 +125,8 @@ pub(crate) enum Area {
     SystemPackages,
     /// Image configuration.
     Image,
+    /// Native libraries, CPU and kernels behind the numbers.
+    Numerics,
     /// Golden predictions.
     Golden,
     /// The policy itself.
@@ -249,6 +258,7 @@ impl Code {
             | Code::GoldenSkipped => Area::Golden,
             Code::PolicyUnused => Area::Policy,
             Code::CondaPackage => Area::CondaPackages,
+            Code::NumericLibrary | Code::CpuFeatures | Code::NumericsKernel => Area::Numerics,
         }
     }
 
@@ -302,8 +312,14 @@ pub(crate) fn default_severity(code: Code, change: Option<Change>) -> Severity {
         | Code::PackageBuild
         | Code::PackageFiles
         | Code::CondaPackage
+        | Code::NumericLibrary
+        | Code::NumericsKernel
         | Code::EnvVar => Warning,
-        Code::SystemPackage | Code::ImageConfig | Code::PolicyUnused | Code::GoldenSkipped => Info,
+        Code::SystemPackage
+        | Code::ImageConfig
+        | Code::PolicyUnused
+        | Code::GoldenSkipped
+        | Code::CpuFeatures => Info,
     }
 }
 
@@ -318,7 +334,7 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", code.as_str()));
             assert_eq!(serde_json::from_str::<Code>(&json).unwrap(), code);
         }
-        assert_eq!(Code::all().count(), 21);
+        assert_eq!(Code::all().count(), 24);
         assert_eq!(Area::SystemPackages.as_str(), "system-packages");
         assert_eq!(Severity::Warning.as_str(), "warning");
     }

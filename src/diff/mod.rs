@@ -4,6 +4,7 @@
 
 mod finding;
 mod golden;
+mod numerics;
 mod policy;
 mod version;
 
@@ -57,6 +58,7 @@ pub(crate) fn diff(baseline: &Lock, target: &Lock) -> Vec<Finding> {
     diff_conda_packages(baseline, target, &mut findings);
     diff_system_packages(baseline, target, &mut findings);
     diff_image(baseline, target, &mut findings);
+    numerics::diff_numerics(baseline, target, &mut findings);
     let mut findings = findings.0;
     attribute_layers(target, &mut findings);
     findings.sort_by(|a, b| {

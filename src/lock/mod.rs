@@ -7,11 +7,13 @@
 mod digest;
 mod file;
 mod layer;
+mod numerics;
 
 pub(crate) use digest::Sha256;
 pub(crate) use file::write_text;
 pub use file::{containing_folder, read_lock, render_lock, write_lock};
 pub use layer::Layer;
+pub use numerics::{Cpu, Kernel, NumericLibrary, Numerics};
 
 use std::collections::BTreeMap;
 
@@ -48,6 +50,9 @@ pub struct Lock {
     /// by name: conda's builds and the non-Python libraries (MKL, OpenBLAS, CUDA) it brings.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conda_packages: Vec<CondaPackage>,
+    /// The native libraries and CPU behind the numbers.
+    #[serde(default, skip_serializing_if = "Numerics::is_empty")]
+    pub numerics: Numerics,
     /// Model files and folders, in the order given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<Model>,

@@ -113,10 +113,10 @@ impl Read for ChannelReader {
 }
 
 /// What a path is inside the container.
-pub(super) struct Stat {
-    pub(super) is_folder: bool,
+pub(crate) struct Stat {
+    pub(crate) is_folder: bool,
     /// The path with symlinks resolved by the engine, inside the container.
-    pub(super) resolved: String,
+    pub(crate) resolved: String,
 }
 
 pub(super) async fn stat(engine: &Engine, id: &str, path: &str) -> Option<Stat> {

@@ -4,9 +4,11 @@
 use std::time::Duration;
 
 use super::engine::{Engine, Launch};
+use crate::capture::numerics::check;
 use crate::capture::python::probe::{self, Answer};
 use crate::error::{Error, Result};
-use crate::process::Unfinished;
+use crate::lock::Kernel;
+use crate::process::{Finished, Unfinished};
 use crate::settings::seconds;
 
 /// Runs the probe with `program` (an absolute path in the image) in a throwaway container.
@@ -17,17 +19,12 @@ pub(super) async fn run_probe(
     program: &str,
     limit: Duration,
 ) -> Result<Answer> {
-    let launch = Launch {
-        command: probe::image_command(program),
-        role: "probe",
-        ..Launch::default()
-    };
-    let container = engine.create(image_id, launch).await?;
+    let ran = run_in_image(engine, image_id, probe::image_command(program), limit).await?;
     let failed = |detail: String| Error::ImageProbeFailed {
         reference: reference.to_string(),
         detail,
     };
-    let outcome = match engine.run(&container, limit, None).await {
+    match ran {
         Ok(finished) if finished.success() => Answer::parse(&finished.stdout)
             .map_err(|error| failed(format!("its output is not the probe's answer ({error})"))),
         Ok(finished) => Err(failed(format!(
@@ -44,7 +41,41 @@ pub(super) async fn run_probe(
         }),
         Err(Unfinished::Engine(error)) => Err(error),
         Err(Unfinished::Stopped(signal)) => Err(Error::Interrupted { signal }),
+    }
+}
+
+/// Runs `command` in a locked-down throwaway container of `image_id` (removed after).
+async fn run_in_image(
+    engine: &Engine,
+    image_id: &str,
+    command: Vec<String>,
+    limit: Duration,
+) -> Result<Result<Finished, Unfinished>> {
+    let launch = Launch {
+        command,
+        role: "probe",
+        ..Launch::default()
     };
+    let container = engine.create(image_id, launch).await?;
+    let ran = engine.run(&container, limit, None).await;
     engine.remove(&container).await;
-    outcome
+    Ok(ran)
+}
+
+/// `--numerics-check` in an image: the kernels run with `program` in a locked-down
+/// container; `Ok(None)` when the image's Python has no numpy.
+pub(super) async fn run_kernels(
+    engine: &Engine,
+    image_id: &str,
+    program: &str,
+    limit: Duration,
+) -> Result<Result<Option<Vec<Kernel>>, String>> {
+    let ran = run_in_image(engine, image_id, check::image_command(program), limit).await?;
+    Ok(match ran {
+        Ok(finished) => check::parse(&finished),
+        Err(Unfinished::Timeout) => Err(format!("the kernels took longer than {}", seconds(limit))),
+        Err(Unfinished::NotStarted(error)) => Err(format!("`{program}` did not start ({error})")),
+        Err(Unfinished::Engine(error)) => return Err(error),
+        Err(Unfinished::Stopped(signal)) => return Err(Error::Interrupted { signal }),
+    })
 }

@@ -12,6 +12,7 @@ use super::engine::Engine;
 use super::models::{read_model_entries, ArchiveEntry};
 use super::static_python::{read_conda_tar, read_site_tar};
 use crate::capture::layers::{Kind, Node, Tree};
+use crate::capture::numerics::scan::{scan_stream, Scanned};
 use crate::capture::python::files::MemoryFiles;
 use crate::capture::python::metadata::WANTED;
 
@@ -26,7 +27,7 @@ pub(crate) enum Files<'a> {
 
 impl Files<'_> {
     /// What `path` is (symlinks resolved inside the image), or `None` if it is absent.
-    pub(super) async fn stat(&self, path: &str) -> Option<Stat> {
+    pub(crate) async fn stat(&self, path: &str) -> Option<Stat> {
         match self {
             Files::Container { engine, id } => archive::stat(engine, id, path).await,
             Files::Tree(tree) => {
@@ -51,7 +52,7 @@ impl Files<'_> {
 
     /// At most `limit` bytes from the start of a file, or `None` if it is absent or a
     /// folder (or, from layers, a file capture does not keep).
-    pub(super) async fn read_head(&self, path: &str, limit: u64) -> Option<Vec<u8>> {
+    pub(crate) async fn read_head(&self, path: &str, limit: u64) -> Option<Vec<u8>> {
         match self {
             Files::Container { engine, id } => archive::read_head(engine, id, path, limit).await,
             Files::Tree(tree) => {
@@ -102,6 +103,32 @@ impl Files<'_> {
                     }
                 }
                 files
+            }
+        }
+    }
+
+    /// The digest and version string of the numeric library at `resolved` (a family of
+    /// [`crate::capture::numerics::scan`]).
+    pub(crate) async fn scan_library(&self, resolved: &str, family: &str) -> Option<Scanned> {
+        match self {
+            Files::Container { engine, id } => {
+                let family = family.to_string();
+                let read = archive::read_archive(engine, id, resolved, move |tar| {
+                    let mut archive = tar::Archive::new(tar);
+                    let mut entry = archive
+                        .entries()?
+                        .next()
+                        .ok_or_else(|| std::io::Error::other("an empty archive"))??;
+                    scan_stream(&mut entry, &family)
+                });
+                read.await.ok()
+            }
+            Files::Tree(tree) => {
+                let (_, node) = tree.resolve(resolved)?;
+                Some(Scanned {
+                    sha256: node.sha256.clone()?,
+                    version: node.version.clone(),
+                })
             }
         }
     }

@@ -35,6 +35,8 @@ use std::collections::BTreeMap;
 use bollard::models::{ImageConfig, ImageInspect};
 
 use super::layers;
+use super::numerics;
+use super::python::metadata::Binary;
 
 use super::python::conda;
 use super::python::files::MemoryFiles;
@@ -42,8 +44,8 @@ use super::python::metadata::read_sys_path;
 use super::{env, platform, python, Snapshot};
 use crate::error::{Error, Result};
 use crate::lock::{
-    CaptureMode, CondaPackage, Header, HistoryStep, Image, Layer, Lock, Model, Package, Platform,
-    PthFile, Python, SelectedBy, Source, SourceKind, SystemPackage,
+    CaptureMode, CondaPackage, Header, HistoryStep, Image, Layer, Lock, Model, Numerics, Package,
+    Platform, PthFile, Python, SelectedBy, Source, SourceKind, SystemPackage,
 };
 use crate::settings::Settings;
 
@@ -195,6 +197,9 @@ pub(crate) struct Inside {
     pub(crate) others: Vec<String>,
     pub(crate) warnings: Vec<String>,
     pub(crate) notes: Vec<String>,
+    /// The numeric binaries the distributions' RECORDs list.
+    pub(crate) binaries: Vec<Binary>,
+    pub(crate) numerics: Numerics,
 }
 
 async fn capture(
@@ -429,6 +434,31 @@ pub(crate) async fn read_inside(
     inside.platform.arch = platform::normalize_arch(&facts.arch);
     inside.models = hashed;
     inside.system_packages = system_packages;
+    let runtime = numerics::Runtime {
+        python: inside.python.as_ref(),
+        packages: &inside.packages,
+        binaries: &inside.binaries,
+        system_packages: &inside.system_packages,
+        arch: &inside.platform.arch,
+    };
+    inside.numerics = numerics::capture(numerics::Reach::Image(files), &runtime).await;
+    if settings.numerics_check {
+        let kernels = match exec {
+            Some((chosen, engine)) => {
+                exec::run_kernels(engine, &facts.id, &chosen.path, settings.probe_timeout).await?
+            }
+            None => Err("nothing runs from an image read statically".to_string()),
+        };
+        match kernels {
+            Ok(Some(kernels)) => inside.numerics.kernels = kernels,
+            Ok(None) => inside.warnings.push(
+                "`--numerics-check`: the image's Python has no numpy, so no kernels ran".into(),
+            ),
+            Err(problem) => inside.warnings.push(format!(
+                "`--numerics-check`: {problem}; no kernels recorded"
+            )),
+        }
+    }
     Ok(inside)
 }
 
@@ -461,6 +491,8 @@ fn from_probe(mut answer: python::probe::Answer) -> Inside {
         others: Vec::new(),
         warnings: interpreter.warnings,
         notes: Vec::new(),
+        binaries: interpreter.binaries,
+        numerics: Numerics::default(),
     }
 }
 
@@ -517,6 +549,8 @@ async fn from_files(
         others: Vec::new(),
         warnings: Vec::new(),
         notes: Vec::new(),
+        binaries: Vec::new(),
+        numerics: Numerics::default(),
     };
     let Some(chosen) = chosen else {
         inside.warnings.push(format!(
@@ -561,6 +595,7 @@ async fn from_files(
     inside.conda_packages =
         conda::read_prefixes(&found_python.files, &prefixes, &mut inside.warnings);
     inside.python = Some(found_python.python);
+    inside.binaries = found.binaries;
     inside.packages = found.packages;
     inside.pth_files = found.pth_files;
     Ok(inside)
@@ -630,6 +665,7 @@ pub(crate) fn assemble(
         packages: inside.packages,
         pth_files: inside.pth_files,
         conda_packages: inside.conda_packages,
+        numerics: inside.numerics,
         models: inside.models,
         golden: Vec::new(),
         system_packages: inside.system_packages,

@@ -146,6 +146,7 @@ mod tests {
             size: text.len() as u64,
             content: Some(Arc::from(text.as_bytes())),
             sha256: None,
+            version: None,
         }
     }
 

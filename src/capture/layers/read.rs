@@ -10,6 +10,7 @@ use std::io::{self, Read};
 use std::sync::Arc;
 
 use crate::capture::models::{hash_reader, Silent, BLOCK};
+use crate::capture::numerics;
 use crate::capture::python::metadata::WANTED;
 use crate::lock::Sha256;
 
@@ -59,6 +60,8 @@ impl Keep {
             || SYSTEM_FILES.contains(&path);
         if metadata {
             WANTED.limit
+        } else if numerics::is_extension(path) {
+            numerics::EXTENSION_LIMIT
         } else if path.starts_with("var/lib/rpm/") || path.starts_with("usr/lib/sysimage/rpm/") {
             DATABASE_LIMIT
         } else if executable {
@@ -97,8 +100,10 @@ pub(crate) struct Entry {
     pub(crate) size: u64,
     /// The kept bytes (all of a small metadata file, the head of a script).
     pub(crate) content: Option<Arc<[u8]>>,
-    /// A model file's digest.
+    /// A model file's digest, or a numeric library's.
     pub(crate) sha256: Option<String>,
+    /// A numeric library's version string, found as it streamed past.
+    pub(crate) version: Option<String>,
 }
 
 /// One layer, listed.
@@ -229,10 +234,19 @@ fn list_entries(tar: &mut dyn Read, keep: &Keep) -> Result<LayerIndex, LayerErro
         let size = entry.size();
         let mut content = None;
         let mut sha256 = None;
+        let mut version = None;
         if kind == Kind::File {
             index.size += size;
             let executable = header.mode().unwrap_or(0) & 0o111 != 0;
-            if keep.is_model(&path) {
+            let library = (!keep.models_only)
+                .then(|| numerics::scan::classify(&path))
+                .flatten();
+            if let Some(library) = library {
+                let scanned =
+                    numerics::scan::scan_stream(&mut entry, library.family).map_err(corrupt)?;
+                sha256 = Some(scanned.sha256);
+                version = scanned.version;
+            } else if keep.is_model(&path) {
                 let (digest, _) = hash_reader(&mut entry, &mut buffer, &Silent).map_err(corrupt)?;
                 sha256 = Some(digest);
             } else {
@@ -264,6 +278,7 @@ fn list_entries(tar: &mut dyn Read, keep: &Keep) -> Result<LayerIndex, LayerErro
             size,
             content,
             sha256,
+            version,
         });
     }
     Ok(index)

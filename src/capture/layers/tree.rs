@@ -22,6 +22,8 @@ pub(crate) struct Node {
     pub(crate) size: u64,
     pub(crate) content: Option<Arc<[u8]>>,
     pub(crate) sha256: Option<String>,
+    /// A numeric library's version string.
+    pub(crate) version: Option<String>,
 }
 
 /// The merged file system, by path without a leading `/` (the root is `""`).
@@ -42,6 +44,7 @@ static IMPLICIT_FOLDER: Node = Node {
     size: 0,
     content: None,
     sha256: None,
+    version: None,
 };
 
 /// Symlinks followed in one lookup before it counts as a loop (Linux's limit).
@@ -62,6 +65,7 @@ impl Tree {
                 size: 0,
                 content: None,
                 sha256: None,
+                version: None,
             },
         );
         for (index, layer) in layers.into_iter().enumerate() {
@@ -90,6 +94,7 @@ impl Tree {
             size: entry.size,
             content: entry.content.clone(),
             sha256: entry.sha256.clone(),
+            version: entry.version.clone(),
         };
         if let Kind::Hardlink(target) = &entry.kind {
             // The same file as an entry written before it: its bytes, this layer.
@@ -241,6 +246,7 @@ mod tests {
             size: 1,
             content: Some(Arc::from(&b"x"[..])),
             sha256: None,
+            version: None,
         }
     }
 

@@ -83,6 +83,20 @@ pub(crate) struct Found {
     pub(crate) pth_files: Vec<PthFile>,
     /// Distributions that were skipped, and why.
     pub(crate) warnings: Vec<String>,
+    /// Native numeric libraries and numpy's and scipy's extensions that the winning
+    /// distributions' RECORDs list (see [`crate::capture::numerics`]).
+    pub(crate) binaries: Vec<Binary>,
+}
+
+/// A file of interest to the numerics fingerprint, as a distribution's RECORD lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Binary {
+    /// The distribution (PEP 503 name).
+    pub(crate) owner: String,
+    /// Its absolute path in the runtime.
+    pub(crate) path: String,
+    /// `sha256:` from RECORD.
+    pub(crate) sha256: Option<String>,
 }
 
 /// Reads every distribution and `.pth` file in the `sys_path` folders, in order.
@@ -115,15 +129,19 @@ pub(crate) fn read_sys_path(files: &dyn SiteFiles, sys_path: &[String]) -> Found
         });
         for result in results {
             match result {
-                Read::Package(Ok(package)) => match winners.get_mut(&package.name) {
-                    Some(winner) => winner.shadowed.push(Shadowed {
-                        version: package.version,
-                        location: package.location,
-                    }),
-                    None => {
-                        winners.insert(package.name.clone(), *package);
+                Read::Package(Ok(read)) => {
+                    let (package, binaries) = *read;
+                    match winners.get_mut(&package.name) {
+                        Some(winner) => winner.shadowed.push(Shadowed {
+                            version: package.version,
+                            location: package.location,
+                        }),
+                        None => {
+                            found.binaries.extend(binaries);
+                            winners.insert(package.name.clone(), package);
+                        }
                     }
-                },
+                }
                 Read::Pth(Ok(pth)) => found.pth_files.push(pth),
                 Read::Package(Err(warning)) | Read::Pth(Err(warning)) => {
                     found.warnings.push(warning)
@@ -163,7 +181,7 @@ impl Kind {
 }
 
 enum Read {
-    Package(Result<Box<Package>, String>),
+    Package(Result<Box<(Package, Vec<Binary>)>, String>),
     Pth(Result<PthFile, String>),
 }
 
@@ -186,7 +204,7 @@ fn read_distribution(
     format: MetadataFormat,
     is_folder: bool,
     location: &str,
-) -> Result<Package, String> {
+) -> Result<(Package, Vec<Binary>), String> {
     let metadata_file = match (format, is_folder) {
         (MetadataFormat::DistInfo, _) => path.join("METADATA"),
         (MetadataFormat::EggInfo, true) => path.join("PKG-INFO"),
@@ -226,14 +244,20 @@ fn read_distribution(
         format,
         ..Package::default()
     };
+    let mut binaries = Vec::new();
     if format == MetadataFormat::DistInfo {
-        read_installer_files(files, path, &mut package);
+        binaries = read_installer_files(files, path, &mut package);
     }
-    Ok(package)
+    Ok((package, binaries))
 }
 
 /// The optional files of a `.dist-info`; a missing or unreadable one leaves its field empty.
-fn read_installer_files(files: &dyn SiteFiles, folder: &Path, package: &mut Package) {
+/// Returns the numeric binaries its RECORD lists.
+fn read_installer_files(
+    files: &dyn SiteFiles,
+    folder: &Path,
+    package: &mut Package,
+) -> Vec<Binary> {
     if let Ok(bytes) = files.read(&folder.join("INSTALLER")) {
         let text = String::from_utf8_lossy(&bytes);
         package.installer = text
@@ -259,7 +283,9 @@ fn read_installer_files(files: &dyn SiteFiles, folder: &Path, package: &mut Pack
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_default();
         package.record = Some(record_digest(&bytes, &own_folder));
+        return crate::capture::numerics::binaries_in_record(&bytes, package);
     }
+    Vec::new()
 }
 
 /// PEP 610 `direct_url.json`.

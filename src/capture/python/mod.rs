@@ -10,7 +10,7 @@ pub(crate) mod probe;
 use std::path::{Path, PathBuf};
 
 use super::models::{hash_models, Progress};
-use super::{env, platform, Snapshot};
+use super::{env, numerics, platform, Snapshot};
 use crate::error::{Error, Result};
 use crate::lock::{
     CondaPackage, Header, Lock, Package, Platform, PthFile, Python, SelectedBy, Source, SourceKind,
@@ -32,6 +32,8 @@ pub(crate) struct Interpreter {
     pub(crate) pth_files: Vec<PthFile>,
     /// Distributions that were skipped, and why.
     pub(crate) warnings: Vec<String>,
+    /// The numeric binaries its distributions' RECORDs list.
+    pub(crate) binaries: Vec<metadata::Binary>,
 }
 
 /// The interpreter to capture: `explicit`, else `$VIRTUAL_ENV/bin/python`, else `python3` on
@@ -110,6 +112,7 @@ pub(crate) fn snapshot(
     let mut captured = from_answer(answer, found);
     captured.python.selected_by = Some(selected_by);
     let conda_packages = captured.conda_packages(&HostFiles);
+    let numerics = host_numerics(&interpreter, &mut captured, settings);
     let lock = Lock {
         envlock: Header::current(),
         source: Source {
@@ -123,6 +126,7 @@ pub(crate) fn snapshot(
         packages: captured.packages,
         pth_files: captured.pth_files,
         conda_packages,
+        numerics,
         models: hash_models(models, progress, &settings.stop)?,
         golden: Vec::new(),
         system_packages: Vec::new(),
@@ -133,6 +137,39 @@ pub(crate) fn snapshot(
         warnings: captured.warnings,
         notes: Vec::new(),
     })
+}
+
+/// The numerics fingerprint of a live interpreter: its libraries, this machine's CPU, and
+/// with `--numerics-check` the kernels run with it.
+fn host_numerics(
+    interpreter: &Path,
+    captured: &mut Interpreter,
+    settings: &Settings,
+) -> crate::lock::Numerics {
+    use futures_util::FutureExt as _;
+    let runtime = numerics::Runtime {
+        python: Some(&captured.python),
+        packages: &captured.packages,
+        binaries: &captured.binaries,
+        system_packages: &[],
+        arch: &captured.platform.arch,
+    };
+    let mut found = numerics::capture(numerics::Reach::Host, &runtime)
+        .now_or_never()
+        .expect("reading this machine's files never waits");
+    found.cpu = numerics::host_cpu();
+    if settings.numerics_check {
+        match numerics::check::run_local(interpreter, settings.probe_timeout, &settings.stop) {
+            Ok(Some(kernels)) => found.kernels = kernels,
+            Ok(None) => captured
+                .warnings
+                .push("`--numerics-check`: the interpreter has no numpy, so no kernels ran".into()),
+            Err(problem) => captured.warnings.push(format!(
+                "`--numerics-check`: {problem}; no kernels recorded"
+            )),
+        }
+    }
+    found
 }
 
 impl Interpreter {
@@ -177,5 +214,6 @@ pub(crate) fn from_answer(answer: probe::Answer, found: Found) -> Interpreter {
         packages: found.packages,
         pth_files: found.pth_files,
         warnings: found.warnings,
+        binaries: found.binaries,
     }
 }

@@ -1,0 +1,433 @@
+//! The numerics fingerprint: the native libraries behind the numbers, and the CPU, captured
+//! without importing any user package.
+//!
+//! Libraries come from the RECORD of installed distributions (numpy's and scipy's vendored
+//! OpenBLAS in `*.libs/`, torch's `libgomp`, the `nvidia-*` wheels' CUDA libraries), and
+//! from the system's BLAS/LAPACK, alternatives symlinks resolved inside the runtime. Which
+//! one numpy and scipy load is read from their extensions' `DT_NEEDED` and `RPATH`. A
+//! library's version is the string inside it (`OpenBLAS 0.3.27`), read from its read-only
+//! data on the host, or found while it streams out of an image; its sha256 comes from
+//! RECORD, or is computed for a system library. The CPU is read for live runtimes only.
+
+pub(crate) mod check;
+mod cpu;
+mod elf;
+pub(crate) mod scan;
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::os::unix::fs::FileExt as _;
+
+use super::image::Files;
+use super::python::metadata::Binary;
+use crate::lock::{NumericLibrary, Numerics, Package, Python, SystemPackage};
+pub(crate) use cpu::host_cpu;
+use elf::Dynamic;
+use scan::{classify, version_in, version_in_name};
+
+/// Where the runtime's binaries are read.
+#[derive(Clone, Copy)]
+pub(crate) enum Reach<'a> {
+    /// This machine (a dev snapshot): files read in place.
+    Host,
+    /// An image's files (a container, or its layers).
+    Image(Files<'a>),
+}
+
+/// What the fingerprint starts from.
+pub(crate) struct Runtime<'a> {
+    pub(crate) python: Option<&'a Python>,
+    pub(crate) packages: &'a [Package],
+    /// What the distributions' RECORDs list.
+    pub(crate) binaries: &'a [Binary],
+    pub(crate) system_packages: &'a [SystemPackage],
+    /// `x86_64`, `aarch64`: the multiarch folder of the system's libraries.
+    pub(crate) arch: &'a str,
+}
+
+/// The libraries and extensions a RECORD lists, as [`Binary`]s of `package`.
+pub(crate) fn binaries_in_record(record: &[u8], package: &Package) -> Vec<Binary> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(record);
+    let mut row = csv::ByteRecord::new();
+    let mut found = Vec::new();
+    while reader.read_byte_record(&mut row).unwrap_or(false) {
+        let Some(path) = row.get(0).map(String::from_utf8_lossy) else {
+            continue;
+        };
+        if path.starts_with('/') || path.split('/').any(|part| part == "..") {
+            continue;
+        }
+        if classify(&path).is_none() && extension_of(&path).is_none() {
+            continue;
+        }
+        let sha256 = row
+            .get(1)
+            .and_then(|hash| hash.strip_prefix(b"sha256="))
+            .and_then(urlsafe_hex);
+        found.push(Binary {
+            owner: package.name.clone(),
+            path: format!("{}/{path}", package.location.trim_end_matches('/')),
+            sha256,
+        });
+    }
+    found
+}
+
+/// RECORD's urlsafe base64 (no padding) as `sha256:<hex>`.
+fn urlsafe_hex(encoded: &[u8]) -> Option<String> {
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut bytes = Vec::with_capacity(32);
+    for byte in encoded {
+        let value = match byte {
+            b'A'..=b'Z' => byte - b'A',
+            b'a'..=b'z' => byte - b'a' + 26,
+            b'0'..=b'9' => byte - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        bits = bits << 6 | u32::from(value);
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            bytes.push((bits >> count) as u8);
+        }
+    }
+    (bytes.len() == 32).then(|| {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        format!("sha256:{hex}")
+    })
+}
+
+/// Which distribution's extension a path is: numpy's `_multiarray_umath` (its BLAS) or
+/// scipy's `_fblas` (its BLAS and LAPACK).
+fn extension_of(path: &str) -> Option<&'static str> {
+    let name = path.rsplit('/').next()?;
+    if !name.ends_with(".so") {
+        return None;
+    }
+    if name.starts_with("_multiarray_umath.")
+        && (path.contains("numpy/core/") || path.contains("numpy/_core/"))
+    {
+        Some("numpy")
+    } else if name.starts_with("_fblas.") && path.contains("scipy/linalg/") {
+        Some("scipy")
+    } else {
+        None
+    }
+}
+
+/// The system libraries looked at even when nothing links them: the BLAS and LAPACK that
+/// Debian's alternatives (and others) point to.
+const SYSTEM_NAMES: &[&str] = &["libblas.so.3", "liblapack.so.3", "libopenblas.so.0"];
+
+fn system_folders(arch: &str) -> Vec<String> {
+    vec![
+        format!("/lib/{arch}-linux-gnu"),
+        format!("/usr/lib/{arch}-linux-gnu"),
+        "/lib64".to_string(),
+        "/usr/lib64".to_string(),
+        "/lib".to_string(),
+        "/usr/lib".to_string(),
+    ]
+}
+
+/// Captures the fingerprint of `runtime`, reading its binaries through `reach`.
+pub(crate) async fn capture(reach: Reach<'_>, runtime: &Runtime<'_>) -> Numerics {
+    let mut libraries: BTreeMap<String, NumericLibrary> = BTreeMap::new();
+    for binary in runtime.binaries {
+        if classify(&binary.path).is_some() {
+            add(reach, runtime, &mut libraries, &binary.path, Some(binary)).await;
+        }
+    }
+    for folder in system_folders(runtime.arch) {
+        for name in SYSTEM_NAMES {
+            add(
+                reach,
+                runtime,
+                &mut libraries,
+                &format!("{folder}/{name}"),
+                None,
+            )
+            .await;
+        }
+    }
+    for (user, extension) in extensions(runtime) {
+        let Some(dynamic) = reach.dynamic(&extension).await else {
+            continue;
+        };
+        for path in linked(reach, runtime, &extension, &dynamic).await {
+            if let Some(library) = add(reach, runtime, &mut libraries, &path, None).await {
+                if !library.loaded_by.contains(&user.to_string()) {
+                    library.loaded_by.push(user.to_string());
+                }
+            }
+        }
+    }
+    Numerics {
+        libraries: libraries.into_values().collect(),
+        cpu: None,
+        kernels: Vec::new(),
+    }
+}
+
+/// numpy's and scipy's extensions: from RECORD, else (Debian's packages have none) by the
+/// names they have for this interpreter's ABI.
+fn extensions(runtime: &Runtime<'_>) -> Vec<(&'static str, String)> {
+    let mut found: Vec<(&'static str, String)> = runtime
+        .binaries
+        .iter()
+        .filter_map(|binary| Some((extension_of(&binary.path)?, binary.path.clone())))
+        .collect();
+    let soabi = runtime.python.and_then(|python| {
+        python.soabi.clone().or_else(|| {
+            let minor: String = python
+                .version
+                .split('.')
+                .take(2)
+                .collect::<Vec<_>>()
+                .join("");
+            (python.implementation == "cpython")
+                .then(|| format!("cpython-{minor}-{}-linux-gnu", runtime.arch))
+        })
+    });
+    for (user, relative) in [
+        ("numpy", "numpy/core/_multiarray_umath"),
+        ("numpy", "numpy/_core/_multiarray_umath"),
+        ("scipy", "scipy/linalg/_fblas"),
+    ] {
+        let Some(package) = runtime.packages.iter().find(|p| p.name == user) else {
+            continue;
+        };
+        if found.iter().any(|(known, _)| *known == user) {
+            continue;
+        }
+        for soabi in soabi.iter() {
+            let location = package.location.trim_end_matches('/');
+            found.push((user, format!("{location}/{relative}.{soabi}.so")));
+            found.push((user, format!("{location}/{relative}.so")));
+        }
+    }
+    found
+}
+
+/// The numeric libraries `extension` links, found as the dynamic linker would: its
+/// `RUNPATH`/`RPATH` (`$ORIGIN` expanded), then the system's folders.
+async fn linked(
+    reach: Reach<'_>,
+    runtime: &Runtime<'_>,
+    extension: &str,
+    dynamic: &Dynamic,
+) -> Vec<String> {
+    let origin = extension.rsplit_once('/').map_or("/", |(folder, _)| folder);
+    let mut folders: Vec<String> = dynamic
+        .search
+        .iter()
+        .map(|folder| {
+            folder
+                .replace("$ORIGIN", origin)
+                .replace("${ORIGIN}", origin)
+        })
+        .filter(|folder| folder.starts_with('/'))
+        .collect();
+    folders.extend(system_folders(runtime.arch));
+    let mut found = Vec::new();
+    for name in dynamic
+        .needed
+        .iter()
+        .filter(|name| classify(name).is_some())
+    {
+        for folder in &folders {
+            let candidate = format!("{}/{name}", folder.trim_end_matches('/'));
+            if reach.resolve(&candidate).await.is_some() {
+                found.push(candidate);
+                break;
+            }
+        }
+    }
+    found
+}
+
+/// Adds the library at `path` (resolved inside the runtime) once; returns it.
+async fn add<'m>(
+    reach: Reach<'_>,
+    runtime: &Runtime<'_>,
+    libraries: &'m mut BTreeMap<String, NumericLibrary>,
+    path: &str,
+    binary: Option<&Binary>,
+) -> Option<&'m mut NumericLibrary> {
+    let resolved = reach.resolve(path).await?;
+    if libraries.contains_key(&resolved) {
+        return libraries.get_mut(&resolved);
+    }
+    let kind = classify(&resolved).or_else(|| classify(path))?;
+    let recorded = binary.and_then(|binary| binary.sha256.clone());
+    let (version, sha256) = reach
+        .inspect(&resolved, kind.family, recorded.is_none())
+        .await;
+    let system = binary
+        .is_none()
+        .then(|| system_package(runtime, &resolved))
+        .flatten();
+    let threading = kind
+        .threading
+        .or_else(|| threading_of(kind.family))
+        .map(str::to_string);
+    let library = NumericLibrary {
+        family: kind.family.to_string(),
+        // A system library's soname (`libblas.so.3`) is no version: its package's is.
+        version: version
+            .or_else(|| system.map(|package| package.version.clone()))
+            .or_else(|| version_in_name(&resolved)),
+        threading,
+        path: resolved.clone(),
+        sha256: recorded.or(sha256),
+        shipped_by: binary
+            .map(|binary| binary.owner.clone())
+            .or_else(|| system.map(|package| package.name.clone())),
+        loaded_by: Vec::new(),
+    };
+    Some(libraries.entry(resolved).or_insert(library))
+}
+
+/// What a family's name says of its threads when nothing else does.
+fn threading_of(family: &str) -> Option<&'static str> {
+    match family {
+        "libgomp" | "libiomp5" | "libomp" => Some("openmp"),
+        _ => None,
+    }
+}
+
+/// The system package that ships a library of an alternatives folder (Debian's names).
+fn system_package<'r>(runtime: &Runtime<'r>, resolved: &str) -> Option<&'r SystemPackage> {
+    let folder = resolved.rsplit('/').nth(1)?;
+    let name = match folder {
+        "blas" => "libblas3".to_string(),
+        "lapack" => "liblapack3".to_string(),
+        "atlas" => "libatlas3-base".to_string(),
+        other => match other.split_once('-') {
+            Some(("openblas", variant)) => format!("libopenblas0-{variant}"),
+            Some(("blis", variant)) => format!("libblis4-{variant}"),
+            _ => return None,
+        },
+    };
+    runtime.system_packages.iter().find(|p| p.name == name)
+}
+
+impl Reach<'_> {
+    /// `path` with its symlinks resolved in the runtime, if it is a file there.
+    async fn resolve(&self, path: &str) -> Option<String> {
+        match self {
+            Reach::Host => {
+                let real = std::fs::canonicalize(path).ok()?;
+                real.is_file().then(|| real.to_string_lossy().into_owned())
+            }
+            Reach::Image(files) => files
+                .stat(path)
+                .await
+                .filter(|stat| !stat.is_folder)
+                .map(|stat| stat.resolved),
+        }
+    }
+
+    /// The version string inside the library at `resolved`, and its sha256 when `hash`.
+    async fn inspect(
+        &self,
+        resolved: &str,
+        family: &str,
+        hash: bool,
+    ) -> (Option<String>, Option<String>) {
+        match self {
+            Reach::Host => {
+                let Ok(file) = std::fs::File::open(resolved) else {
+                    return (None, None);
+                };
+                let read = |offset: u64, len: usize| {
+                    let mut bytes = vec![0; len];
+                    file.read_exact_at(&mut bytes, offset).ok().map(|()| bytes)
+                };
+                let version = elf::strings(&read).and_then(|bytes| version_in(family, &bytes));
+                let sha256 = hash
+                    .then(|| scan::scan_stream(&mut (&file).take(u64::MAX), family).ok())
+                    .flatten()
+                    .map(|scanned| scanned.sha256);
+                (version, sha256)
+            }
+            Reach::Image(files) => match files.scan_library(resolved, family).await {
+                Some(scanned) => (scanned.version, Some(scanned.sha256)),
+                None => (None, None),
+            },
+        }
+    }
+
+    /// The dynamic section of the shared object at `path`.
+    async fn dynamic(&self, path: &str) -> Option<Dynamic> {
+        match self {
+            Reach::Host => {
+                let file = std::fs::File::open(path).ok()?;
+                let read = |offset: u64, len: usize| {
+                    let mut bytes = vec![0; len];
+                    file.read_exact_at(&mut bytes, offset).ok().map(|()| bytes)
+                };
+                elf::dynamic(&read)
+            }
+            Reach::Image(files) => {
+                let bytes = files.read_head(path, EXTENSION_LIMIT).await?;
+                let read = elf::in_memory(&bytes);
+                let dynamic = elf::dynamic(&read);
+                dynamic
+            }
+        }
+    }
+}
+
+/// The largest extension read for its dynamic section.
+pub(crate) const EXTENSION_LIMIT: u64 = 64 << 20;
+
+/// Whether a file is one the fingerprint reads whole from an image (an extension).
+pub(crate) fn is_extension(path: &str) -> bool {
+    extension_of(path).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_hashes_are_read_as_hex() {
+        // sha256 of the empty string, as RECORD writes it.
+        assert_eq!(
+            urlsafe_hex(b"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU").as_deref(),
+            Some("sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        );
+        assert_eq!(urlsafe_hex(b"short"), None);
+    }
+
+    #[test]
+    fn record_rows_of_libraries_and_extensions() {
+        let package = Package {
+            name: "numpy".into(),
+            location: "/site".into(),
+            ..Package::default()
+        };
+        let record = b"numpy/__init__.py,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0\n\
+            numpy.libs/libscipy_openblas64_-ff651d7f.so,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0\n\
+            numpy/_core/_multiarray_umath.cpython-311-x86_64-linux-gnu.so,,\n\
+            ../../../bin/libopenblas.so,,\n";
+        let found = binaries_in_record(record, &package);
+        let paths: Vec<&str> = found.iter().map(|b| b.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/site/numpy.libs/libscipy_openblas64_-ff651d7f.so",
+                "/site/numpy/_core/_multiarray_umath.cpython-311-x86_64-linux-gnu.so"
+            ]
+        );
+        assert!(found[0].sha256.is_some());
+    }
+}

@@ -1,0 +1,216 @@
+//! Which numeric library a file is, and what version it says it is: the family and threading
+//! from its name (or the alternatives folder it resolves into), the version from the string
+//! the library carries (`OpenBLAS 0.3.27`, `GCC: (GNU) 12.2.0` in libgomp), found in its
+//! read-only data or, from a stream, anywhere in its bytes.
+
+use std::io::{self, Read};
+
+use crate::lock::Sha256;
+
+/// A library's family, and its threading when the name tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Kind {
+    pub(crate) family: &'static str,
+    pub(crate) threading: Option<&'static str>,
+}
+
+/// The numeric library at `path` (its real path, alternatives resolved), if it is one.
+pub(crate) fn classify(path: &str) -> Option<Kind> {
+    let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
+    if !(name.contains(".so") || name.ends_with(".dylib")) {
+        return None;
+    }
+    let folder = path.rsplit('/').nth(1).unwrap_or_default();
+    // Debian's alternatives: `…/openblas-pthread/libblas.so.3`, `…/blis-openmp/…`, `…/blas/…`.
+    let threading = ["pthread", "openmp", "serial"]
+        .into_iter()
+        .find(|variant| folder.ends_with(&format!("-{variant}")));
+    let family_of_folder = match folder.split('-').next().unwrap_or_default() {
+        "openblas" => Some("openblas"),
+        "blis" => Some("blis"),
+        "atlas" => Some("atlas"),
+        "flexiblas" => Some("flexiblas"),
+        _ => None,
+    };
+    let reference = |family| {
+        Some(Kind {
+            family: family_of_folder.unwrap_or(family),
+            threading,
+        })
+    };
+    let kind = |family| Some(Kind { family, threading });
+    let starts = |prefix: &str| name.starts_with(prefix);
+    if starts("libblas.so") || starts("libcblas.so") {
+        reference("reference-blas")
+    } else if starts("liblapack.so") {
+        reference("reference-lapack")
+    } else if starts("libopenblas") || starts("libscipy_openblas") {
+        kind("openblas")
+    } else if starts("libmkl_") {
+        kind("mkl")
+    } else if starts("libblis") {
+        kind("blis")
+    } else if starts("libflexiblas") {
+        kind("flexiblas")
+    } else if starts("libatlas") || starts("libsatlas") || starts("libtatlas") {
+        kind("atlas")
+    } else if starts("libgomp") {
+        kind("libgomp")
+    } else if starts("libiomp5") {
+        kind("libiomp5")
+    } else if starts("libomp.") || starts("libomp-") {
+        kind("libomp")
+    } else if starts("libcudart") {
+        kind("cudart")
+    } else if starts("libcublas") {
+        kind("cublas")
+    } else if starts("libcudnn") {
+        kind("cudnn")
+    } else if starts("libnccl") {
+        kind("nccl")
+    } else {
+        None
+    }
+}
+
+/// What a library's bytes say: its version string.
+pub(crate) fn version_in(family: &str, bytes: &[u8]) -> Option<String> {
+    let needles: &[&[u8]] = match family {
+        "openblas" => &[b"OpenBLAS "],
+        "mkl" => &[b"Math Kernel Library Version "],
+        "libgomp" => &[b"GCC: (GNU) ", b"GCC: ("],
+        _ => return None,
+    };
+    needles.iter().find_map(|needle| {
+        memchr::memmem::find_iter(bytes, needle).find_map(|at| token(&bytes[at + needle.len()..]))
+    })
+}
+
+/// A version at the start of `rest`: a digit, then digits, letters and dots (`0.3.23.dev`);
+/// for GCC's `(Red Hat 10.2.1-11) 10.2.1`, what follows the parenthesis.
+fn token(rest: &[u8]) -> Option<String> {
+    let rest = match rest.iter().position(|b| *b == b')') {
+        Some(close) if close < 64 && !rest.first()?.is_ascii_digit() => rest.get(close + 2..)?,
+        _ => rest,
+    };
+    if !rest.first()?.is_ascii_digit() {
+        return None;
+    }
+    let end = rest
+        .iter()
+        .position(|b| !(b.is_ascii_alphanumeric() || *b == b'.'))
+        .unwrap_or(rest.len())
+        .min(32);
+    let version = String::from_utf8_lossy(&rest[..end])
+        .trim_end_matches('.')
+        .to_string();
+    version.contains('.').then_some(version)
+}
+
+/// The version a file name or soname gives: `libcublas.so.12.1.3.1` → `12.1.3.1`.
+pub(crate) fn version_in_name(path: &str) -> Option<String> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let (_, after) = name.split_once(".so.")?;
+    after
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b == b'.')
+        .then(|| after.to_string())
+}
+
+/// The digest and version string of a library read as a stream, in O(1) memory: the
+/// needle is looked for across chunk boundaries.
+pub(crate) struct Scanned {
+    pub(crate) sha256: String,
+    pub(crate) version: Option<String>,
+}
+
+/// The most bytes of one library read.
+const LIBRARY_LIMIT: u64 = 4 << 30;
+
+/// Reads `reader` whole, hashing it and looking for `family`'s version string.
+pub(crate) fn scan_stream(reader: &mut dyn Read, family: &str) -> io::Result<Scanned> {
+    const OVERLAP: usize = 128;
+    let mut digest = Sha256::default();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut carried: Vec<u8> = Vec::new();
+    let mut version = None;
+    let mut reader = reader.take(LIBRARY_LIMIT);
+    loop {
+        let count = reader.read(&mut buffer)?;
+        if count == 0 {
+            break;
+        }
+        let chunk = &buffer[..count];
+        digest.update(chunk);
+        if version.is_none() {
+            carried.extend_from_slice(chunk);
+            version = version_in(family, &carried);
+            let keep = carried.len().saturating_sub(OVERLAP);
+            carried.drain(..keep);
+        }
+    }
+    Ok(Scanned {
+        sha256: digest.finish(),
+        version,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_from_names_and_alternatives_folders() {
+        let family = |path: &str| classify(path).map(|kind| (kind.family, kind.threading));
+        assert_eq!(
+            family("/x/numpy.libs/libscipy_openblas64_-ff651d7f.so"),
+            Some(("openblas", None))
+        );
+        assert_eq!(
+            family("/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3"),
+            Some(("openblas", Some("pthread")))
+        );
+        assert_eq!(
+            family("/usr/lib/x86_64-linux-gnu/blas/libblas.so.3"),
+            Some(("reference-blas", None))
+        );
+        assert_eq!(
+            family("/usr/lib/x86_64-linux-gnu/blis-openmp/liblapack.so.3"),
+            Some(("blis", Some("openmp")))
+        );
+        assert_eq!(
+            family("/x/scikit_learn.libs/libgomp-a34b3233.so.1.0.0"),
+            Some(("libgomp", None))
+        );
+        assert_eq!(family("/x/numpy.libs/libgfortran-040039e1.so.5.0.0"), None);
+        assert_eq!(family("/x/numpy/core/multiarray.py"), None);
+    }
+
+    #[test]
+    fn versions_inside_and_in_names() {
+        let blas = b"..\0 MAX_THREADS=%d\0OpenBLAS 0.3.23.dev  USE64BITINT DYNAMIC_ARCH";
+        assert_eq!(version_in("openblas", blas).as_deref(), Some("0.3.23.dev"));
+        let gomp = b"\0GCC: (GNU) 10.2.1 20210130 (Red Hat 10.2.1-11)\0";
+        assert_eq!(version_in("libgomp", gomp).as_deref(), Some("10.2.1"));
+        let debian = b"\0GCC: (Debian 12.2.0-14) 12.2.0\0";
+        assert_eq!(version_in("libgomp", debian).as_deref(), Some("12.2.0"));
+        assert_eq!(version_in("openblas", b"OpenBLAS Warning : x"), None);
+        assert_eq!(
+            version_in_name("/n/libcublas.so.12.1.3.1").as_deref(),
+            Some("12.1.3.1")
+        );
+        assert_eq!(
+            version_in_name("/n/libopenblas64_p-r0-0cf96a72.3.23.dev.so"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_stream_finds_a_version_across_chunks() {
+        let mut bytes = vec![b'x'; (1 << 20) - 5];
+        bytes.extend_from_slice(b"OpenBLAS 0.3.27 DYNAMIC");
+        let scanned = scan_stream(&mut &bytes[..], "openblas").unwrap();
+        assert_eq!(scanned.version.as_deref(), Some("0.3.27"));
+        assert_eq!(scanned.sha256, Sha256::of(&bytes));
+    }
+}
