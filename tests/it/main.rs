@@ -18,6 +18,7 @@ mod interpreters;
 mod latency;
 mod lock_file;
 mod models;
+mod numerics;
 mod python_accuracy;
 mod registry;
 mod rpm;
