@@ -43,6 +43,7 @@ fn runtime() -> Lock {
         packages: vec![package("numpy", "1.26.4"), package("pip", "24.0")],
         pth_files: Vec::new(),
         conda_packages: Vec::new(),
+        numerics: crate::lock::Numerics::default(),
         models: vec![Model {
             path: "model/".into(),
             kind: ModelKind::File,
@@ -309,4 +310,69 @@ fn findings_about_the_target_name_the_layer_that_wrote_it() {
     // A baseline lock's findings (no layers in the target) carry none.
     let plain = diff(&target, &baseline);
     assert!(plain.iter().all(|f| f.layer.is_none()));
+}
+
+#[test]
+fn numeric_libraries_by_role_and_the_cpu_features_that_matter() {
+    use crate::lock::{Cpu, NumericLibrary};
+    let library = |family: &str, version: &str, path: &str| NumericLibrary {
+        family: family.into(),
+        version: Some(version.into()),
+        threading: None,
+        path: path.into(),
+        sha256: None,
+        shipped_by: None,
+        loaded_by: Vec::new(),
+    };
+    let cpu = |features: &[&str]| Cpu {
+        model: None,
+        vendor: None,
+        features: features.iter().map(|f| f.to_string()).collect(),
+        logical_cpus: 4,
+        cpu_quota: None,
+    };
+    let with = |libraries: Vec<NumericLibrary>, features: &[&str]| {
+        let mut lock = runtime();
+        lock.numerics.libraries = libraries;
+        lock.numerics.cpu = Some(cpu(features));
+        lock
+    };
+    let reference = with(
+        vec![library(
+            "reference-blas",
+            "3.11.0-2",
+            "/usr/lib/blas/libblas.so.3",
+        )],
+        &["avx2", "fma"],
+    );
+    let openblas = with(
+        vec![library(
+            "openblas",
+            "0.3.21",
+            "/usr/lib/openblas-pthread/libblas.so.3",
+        )],
+        &["avx2"],
+    );
+    let findings = diff(&reference, &openblas);
+    let find = |code: Code| findings.iter().find(|f| f.code == code).unwrap();
+    assert_eq!(find(Code::NumericLibrary).severity, Severity::Error);
+    assert_eq!(find(Code::NumericLibrary).subject, "system:blas");
+    // Without FMA the rounding of every fused kernel changes: a warning, not information.
+    assert_eq!(find(Code::CpuFeatures).severity, Severity::Warning);
+    let newer = with(
+        vec![library(
+            "openblas",
+            "0.3.27",
+            "/usr/lib/openblas-pthread/libblas.so.3",
+        )],
+        &["avx2", "sse4_2"],
+    );
+    let findings = diff(&openblas, &newer);
+    let find = |code: Code| findings.iter().find(|f| f.code == code).unwrap();
+    assert_eq!(find(Code::NumericLibrary).severity, Severity::Warning);
+    assert_eq!(find(Code::CpuFeatures).severity, Severity::Info);
+    // A lock from before the fingerprint says nothing.
+    assert!(diff(&runtime(), &newer)
+        .iter()
+        .all(|f| f.code.area() != crate::diff::Area::Numerics));
 }

@@ -22,11 +22,11 @@ pub(super) fn render(report: &Report, gate: Severity) -> String {
         "envlock diff {} -> {}",
         report.baseline, report.target
     ));
-    // Areas only some runtimes have (conda, golden cases) are cases only when they have
-    // findings.
+    // Areas only some runtimes have (conda, numerics, golden cases) are cases only when
+    // they have findings.
     let present = |area: Area| report.findings.iter().any(|f| f.code.area() == area);
     let areas = AREAS.iter().copied().chain(
-        [Area::CondaPackages, Area::Golden]
+        [Area::CondaPackages, Area::Numerics, Area::Golden]
             .into_iter()
             .filter(|area| present(*area)),
     );

@@ -150,13 +150,10 @@ mod tests {
         let bytes = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         let read = in_memory(&bytes);
         assert!(strings(&read).is_some_and(|bytes| !bytes.is_empty()));
-        let dynamic = dynamic(&read).expect("a dynamically linked test binary");
+        let linked = dynamic(&read).expect("a dynamically linked test binary");
         assert!(
-            dynamic
-                .needed
-                .iter()
-                .any(|name| name.starts_with("libc.so")),
-            "{dynamic:?}"
+            linked.needed.iter().any(|name| name.starts_with("libc.so")),
+            "{linked:?}"
         );
         assert!(strings(&in_memory(b"\x7fELF\x02\x01garbage")).is_none());
         assert!(dynamic(&in_memory(b"")).is_none());

@@ -379,8 +379,7 @@ impl Reach<'_> {
             Reach::Image(files) => {
                 let bytes = files.read_head(path, EXTENSION_LIMIT).await?;
                 let read = elf::in_memory(&bytes);
-                let dynamic = elf::dynamic(&read);
-                dynamic
+                elf::dynamic(&read)
             }
         }
     }
