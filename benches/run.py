@@ -338,6 +338,8 @@ def bench_sources():
         copy_time, copy_peak = timed_peak(copy, 5)
         diff = [str(ENVLOCK), "diff", f"registry:{a}", f"registry:{b}", "--no-golden"]
         diff_time = timed_any(diff, 5, cwd=scratch)
+        engine_plain = timed([str(ENVLOCK), "snapshot", "--image", BENCH_IMAGE], 5)
+        engine_layers = timed([str(ENVLOCK), "snapshot", "--image", BENCH_IMAGE, "--layers"], 5)
         archive = scratch / "bench.tar"
         sh("docker", "save", "-o", str(archive), BENCH_IMAGE)
         archive_time, archive_peak = timed_peak(
@@ -362,6 +364,8 @@ def bench_sources():
     print(f"  envlock snapshot --image docker-archive:…  {archive_time:6.3f} s  {archive_peak:6.1f} MB")
     print(f"  docker load -i (the same archive)          {load_time:6.3f} s")
     print(f"  ratio archive capture / docker load:       {archive_time / load_time:5.2f}x  (target <= 0.5x)")
+    print(f"  envlock snapshot --image docker:… --layers {engine_layers:6.3f} s  (attribution through the export)")
+    print(f"  envlock snapshot --image docker:…          {engine_plain:6.3f} s  (exec capture)")
     print(f"  envlock diff registry:A registry:B         {diff_time:6.3f} s  (two tags sharing their base)")
     print(f"  ratio diff / one registry capture:         {diff_time / registry_time:5.2f}x  (target <= 1.3x)")
 

@@ -32,10 +32,10 @@ use std::path::Path;
 
 pub use capture::{ImageSource, Progress, Snapshot, Source};
 pub use config::Config;
-pub use diff::{Code, Finding, FindingLayer, Severity};
+pub use diff::{Cause, Code, Finding, FindingLayer, Severity, Suspect};
 pub use error::{Error, ImageProblem, Result};
 pub use lock::Lock;
-pub use report::Report;
+pub use report::{Report, ReportedCase};
 pub use settings::{Environment, Settings};
 pub use stop::Stop;
 
@@ -138,7 +138,13 @@ pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checke
     };
     let findings = settings.config.policy.apply(findings);
     Ok(Checked {
-        report: Report::new(baseline, target, findings, cases),
+        report: Report::new(
+            baseline,
+            target,
+            findings,
+            cases,
+            settings.config.policy.cross_platform,
+        ),
         warnings,
         notes,
     })

@@ -62,6 +62,11 @@ pub(super) struct Args {
     /// --numerics-check`) and compare their digests (`numerics-kernel`).
     #[arg(long)]
     numerics_check: bool,
+    /// The baseline was captured on another OS or architecture on purpose (a laptop's lock
+    /// against a Linux image): the platform findings and everything they explain are
+    /// `info`; versions, models and golden outputs still gate. As `[policy] cross-platform`.
+    #[arg(long)]
+    cross_platform: bool,
     #[command(flatten)]
     image_args: super::ImageArgs,
 }
@@ -103,6 +108,7 @@ pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
     settings.golden = !args.no_golden;
     settings.pull = args.pull;
     settings.numerics_check = args.numerics_check;
+    settings.config.policy.cross_platform |= args.cross_platform;
     args.image_args.apply(&mut settings)?;
     let checked = crate::check(&settings, &args.baseline, &args.target)?;
     stop.check()?;

@@ -158,6 +158,9 @@ pub struct Finding {
     /// A finding about a target from a layered source: the layer that wrote the thing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub layer: Option<FindingLayer>,
+    /// The finding that explains this one (another platform explains other wheel tags).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<super::causes::Cause>,
 }
 
 /// The layer a finding's subject comes from (`"layer"` in the JSON report).
@@ -225,6 +228,7 @@ impl Finding {
             direction: None,
             message,
             layer: None,
+            cause: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! I/O. Where a runtime came from (a lock file, a live interpreter, an image) is not known
 //! here.
 
+mod causes;
 mod finding;
 mod golden;
 mod numerics;
@@ -11,6 +12,8 @@ mod version;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::lock::{CondaPackage, Lock, Model, Package};
+pub(crate) use causes::{platforms_differ, suspects};
+pub use causes::{Cause, Suspect};
 pub(crate) use finding::Area;
 pub use finding::{Code, Finding, FindingLayer, Severity};
 pub(crate) use golden::{golden_findings, golden_skipped};
@@ -61,6 +64,7 @@ pub(crate) fn diff(baseline: &Lock, target: &Lock) -> Vec<Finding> {
     numerics::diff_numerics(baseline, target, &mut findings);
     let mut findings = findings.0;
     attribute_layers(target, &mut findings);
+    causes::explain(&mut findings);
     findings.sort_by(|a, b| {
         (a.code.area(), a.code, &a.subject).cmp(&(b.code.area(), b.code, &b.subject))
     });

@@ -36,6 +36,10 @@ pub struct Policy {
     /// Findings to drop.
     #[serde(default)]
     pub ignore: Vec<IgnoreRule>,
+    /// The baseline was captured on another OS or architecture on purpose (a laptop's lock
+    /// against a Linux image): platform findings and everything they explain are `info`.
+    #[serde(default)]
+    pub cross_platform: bool,
 }
 
 /// `[[policy.packages]]`.
@@ -78,7 +82,10 @@ impl Policy {
 
     /// Applies severities and ignores to `findings`, adding a `policy-unused` finding for
     /// every ignore rule that matched nothing.
-    pub(crate) fn apply(&self, findings: Vec<Finding>) -> Vec<Finding> {
+    pub(crate) fn apply(&self, mut findings: Vec<Finding>) -> Vec<Finding> {
+        if self.cross_platform {
+            super::causes::as_cross_platform(&mut findings);
+        }
         let mut used = vec![false; self.ignore.len()];
         let mut kept = Vec::with_capacity(findings.len());
         for mut finding in findings {
@@ -124,6 +131,19 @@ impl Policy {
                 finding.severity = severity;
             }
             kept.push(finding);
+        }
+        // A cause the policy dropped explains nothing in the report.
+        let present: Vec<(Code, String)> =
+            kept.iter().map(|f| (f.code, f.subject.clone())).collect();
+        for finding in &mut kept {
+            let dropped = finding.cause.as_ref().is_some_and(|c| {
+                !present
+                    .iter()
+                    .any(|(code, subject)| *code == c.code && *subject == c.subject)
+            });
+            if dropped {
+                finding.cause = None;
+            }
         }
         kept
     }

@@ -30,8 +30,11 @@ pub(super) fn render(report: &Report, gate: Severity) -> String {
     if report.findings.is_empty() {
         let _ = writeln!(out, "\nno drift: the two runtimes match");
     }
-    render_findings(&mut out, &report.findings);
+    render_findings(&mut out, report);
     render_golden(&mut out, report);
+    for note in &report.notes {
+        let _ = writeln!(out, "\nnote: {note}");
+    }
     let verdict = report.verdict(gate);
     let style = if report.fails(gate) {
         bold(AnsiColor::Red)
@@ -42,7 +45,13 @@ pub(super) fn render(report: &Report, gate: Severity) -> String {
     out
 }
 
-fn render_findings(out: &mut String, findings: &[Finding]) {
+fn render_findings(out: &mut String, report: &Report) {
+    // A consequence is shown under its cause, not as its own line.
+    let findings: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.cause.is_none())
+        .collect();
     let width = findings
         .iter()
         .map(|finding| finding.code.as_str().len())
@@ -76,6 +85,9 @@ fn render_findings(out: &mut String, findings: &[Finding]) {
                 finding.message,
                 super::layer_note(finding)
             );
+            if let Some(explained) = super::consequences(report, finding) {
+                let _ = writeln!(out, "    {:<width$}    {explained}", "");
+            }
             render_unified(out, finding);
         }
     }
@@ -129,6 +141,9 @@ fn render_golden(out: &mut String, report: &Report) {
         );
         if let Some(latency) = super::latency_summary(case) {
             let _ = writeln!(out, "  {:<name_width$}            {latency}", "");
+        }
+        if let Some(suspects) = super::suspects_summary(case) {
+            let _ = writeln!(out, "  {:<name_width$}            {suspects}", "");
         }
     }
 }

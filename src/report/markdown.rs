@@ -23,6 +23,9 @@ pub(super) fn render(report: &Report, gate: Severity) -> String {
             if let Some(latency) = super::latency_summary(case) {
                 result = format!("{result}; {latency}");
             }
+            if let Some(suspects) = super::suspects_summary(case) {
+                result = format!("{result}; {suspects}");
+            }
             let _ = writeln!(
                 out,
                 "| {} | {} | {} |",
@@ -42,8 +45,11 @@ pub(super) fn render(report: &Report, gate: Severity) -> String {
         "| severity | code | subject | baseline | target | message |"
     );
     let _ = writeln!(out, "| --- | --- | --- | --- | --- | --- |");
-    for finding in &report.findings {
+    // A consequence is told in its cause's row, not in a row of its own.
+    for finding in report.findings.iter().filter(|f| f.cause.is_none()) {
         let value = |value: &Option<String>| value.as_deref().map_or("—".to_string(), cell);
+        let explained = super::consequences(report, finding)
+            .map_or_else(String::new, |explained| format!("\n{explained}"));
         let _ = writeln!(
             out,
             "| {} | `{}` | {} | {} | {} | {} |",
@@ -53,11 +59,14 @@ pub(super) fn render(report: &Report, gate: Severity) -> String {
             value(&finding.baseline),
             value(&finding.target),
             cell(&format!(
-                "{}{}",
+                "{}{}{explained}",
                 finding.message,
                 super::layer_note(finding)
             ))
         );
+    }
+    for note in &report.notes {
+        let _ = writeln!(out, "\n**Note:** {}", cell(note));
     }
     out
 }

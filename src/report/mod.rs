@@ -8,7 +8,7 @@ mod markdown;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::diff::{Finding, Severity};
+use crate::diff::{platforms_differ, suspects, Finding, Severity, Suspect};
 use crate::golden::latency::{ms, summary};
 use crate::golden::{CaseResult, CaseStatus};
 
@@ -32,7 +32,33 @@ pub struct Report {
     pub summary: Summary,
     /// How each golden case fared, with its errors also on a pass (absent when none ran).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub golden: Vec<CaseResult>,
+    pub golden: Vec<ReportedCase>,
+    /// What the reader should know about the comparison itself, one line each (another
+    /// platform without `cross-platform`, say).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// A golden case's result in the report: with, when it failed, the findings that could
+/// explain it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct ReportedCase {
+    /// The comparison.
+    #[serde(flatten)]
+    pub result: CaseResult,
+    /// Ranked: a changed model, then numeric libraries and CPU, the packages that do the
+    /// math, thread and hash-seed variables, the Python version, everything else.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suspects: Vec<Suspect>,
+}
+
+impl std::ops::Deref for ReportedCase {
+    type Target = CaseResult;
+
+    fn deref(&self) -> &CaseResult {
+        &self.result
+    }
 }
 
 /// Findings per severity.
@@ -44,6 +70,12 @@ pub struct Summary {
     pub warning: usize,
     /// Information.
     pub info: usize,
+    /// Findings that explain others (another platform, a package upgrade).
+    #[serde(default)]
+    pub causes: usize,
+    /// Findings another explains (shown under their cause).
+    #[serde(default)]
+    pub explained: usize,
 }
 
 /// How to print a report.
@@ -66,6 +98,7 @@ impl Report {
         target: &str,
         findings: Vec<Finding>,
         golden: Vec<CaseResult>,
+        cross_platform: bool,
     ) -> Report {
         let mut summary = Summary::default();
         for finding in &findings {
@@ -74,6 +107,29 @@ impl Report {
                 Severity::Warning => summary.warning += 1,
                 Severity::Info => summary.info += 1,
             }
+            if finding.cause.is_some() {
+                summary.explained += 1;
+            } else if findings.iter().any(|other| explains(finding, other)) {
+                summary.causes += 1;
+            }
+        }
+        let suspects = suspects(&findings);
+        let golden = golden
+            .into_iter()
+            .map(|result| ReportedCase {
+                suspects: if failed(&result) {
+                    suspects.clone()
+                } else {
+                    Vec::new()
+                },
+                result,
+            })
+            .collect();
+        let mut notes = Vec::new();
+        if !cross_platform && platforms_differ(&findings) {
+            notes.push(
+                "the two runtimes are on another OS or architecture; if the baseline was captured on another platform on purpose (a laptop's lock against a Linux image), pass `--cross-platform` (or set `[policy] cross-platform = true`) to read the platform and what it explains as information".to_string(),
+            );
         }
         Report {
             schema: SCHEMA_VERSION,
@@ -82,7 +138,13 @@ impl Report {
             findings,
             summary,
             golden,
+            notes,
         }
+    }
+
+    /// The findings `cause` explains.
+    pub fn explained_by<'a>(&'a self, cause: &'a Finding) -> impl Iterator<Item = &'a Finding> {
+        self.findings.iter().filter(move |f| explains(cause, f))
     }
 
     /// Whether any finding is at or above `gate`.
@@ -96,12 +158,20 @@ impl Report {
             error,
             warning,
             info,
+            causes,
+            explained,
         } = self.summary;
-        let counts = format!(
+        let mut counts = format!(
             "{error} error{}, {warning} warning{}, {info} info",
             plural(error),
             plural(warning)
         );
+        if explained > 0 {
+            counts.push_str(&format!(
+                " ({explained} explained by {causes} cause{})",
+                plural(causes)
+            ));
+        }
         if self.fails(gate) {
             format!("FAIL: {counts}; drift at or above `{}`", gate.as_str())
         } else {
@@ -159,6 +229,88 @@ fn latency_summary(case: &CaseResult) -> Option<String> {
         text.push_str(&format!("; at most {factor}× the baseline"));
     }
     Some(text)
+}
+
+/// `suspects: model-hash model, package-version numpy, …` for a failing case (five at most).
+fn suspects_summary(case: &ReportedCase) -> Option<String> {
+    if case.suspects.is_empty() {
+        return None;
+    }
+    let shown: Vec<String> = case
+        .suspects
+        .iter()
+        .take(5)
+        .map(|s| format!("{} {}", s.code.as_str(), s.subject))
+        .collect();
+    let more = case.suspects.len().saturating_sub(5);
+    let more = if more > 0 {
+        format!(" (+{more} more)")
+    } else {
+        String::new()
+    };
+    Some(format!("suspects: {}{more}", shown.join(", ")))
+}
+
+/// Whether `cause` explains `other`.
+fn explains(cause: &Finding, other: &Finding) -> bool {
+    other
+        .cause
+        .as_ref()
+        .is_some_and(|c| c.code == cause.code && c.subject == cause.subject)
+}
+
+/// Whether a golden case failed: out of tolerance, not run, or too slow.
+fn failed(case: &CaseResult) -> bool {
+    use crate::golden::latency::LatencyStatus;
+    case.status != crate::golden::CaseStatus::Pass
+        || case
+            .latency
+            .as_ref()
+            .is_some_and(|latency| latency.status != LatencyStatus::Pass)
+}
+
+/// `… and 12 packages with other wheel tags, the C library` under a cause.
+fn consequences(report: &Report, cause: &Finding) -> Option<String> {
+    let mut counts: Vec<(crate::diff::Code, usize)> = Vec::new();
+    for finding in report.explained_by(cause) {
+        match counts.iter_mut().find(|(code, _)| *code == finding.code) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((finding.code, 1)),
+        }
+    }
+    if counts.is_empty() {
+        return None;
+    }
+    use crate::diff::Code;
+    let parts: Vec<String> = counts
+        .into_iter()
+        .map(|(code, count)| {
+            let many = |one: &str, several: &str| {
+                if count == 1 {
+                    one.to_string()
+                } else {
+                    format!("{count} {several}")
+                }
+            };
+            match code {
+                Code::PackageBuild => many(
+                    "a package with other wheel tags",
+                    "packages with other wheel tags",
+                ),
+                Code::PackageFiles => many(
+                    "a package with other installed files (RECORD)",
+                    "packages with other installed files (RECORD)",
+                ),
+                Code::Libc => "the C library".to_string(),
+                Code::SystemPackage => many("a system package", "system packages"),
+                Code::CondaPackage => many("a conda package", "conda packages"),
+                Code::NumericLibrary => many("a numeric library", "numeric libraries"),
+                Code::CpuFeatures => "the CPU".to_string(),
+                other => format!("{count} {}", other.as_str()),
+            }
+        })
+        .collect();
+    Some(format!("… and {}", parts.join(", ")))
 }
 
 /// ` (layer 3: RUN pip install -r requirements.txt)` after a finding's message, when the

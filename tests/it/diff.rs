@@ -57,6 +57,33 @@ fn json_report_follows_the_contract() {
     );
     let golden = report["golden"].as_array().unwrap();
     assert_eq!(golden[0]["name"], "salary-by-years");
+    // Its suspects in the documented order: the models, the native code behind the numbers,
+    // the packages that do the math, thread variables, the Python version, the rest.
+    let suspects: Vec<String> = golden[0]["suspects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["code"].as_str().unwrap(),
+                s["subject"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let at = |suspect: &str| {
+        suspects
+            .iter()
+            .position(|s| s == suspect)
+            .unwrap_or_else(|| panic!("{suspect} not in {suspects:?}"))
+    };
+    assert!(at("model-hash model/") < at("numerics-kernel matmul-f64"));
+    assert!(at("numerics-kernel matmul-f64") < at("package-version scikit-learn"));
+    assert!(at("package-version scikit-learn") < at("env-var OMP_NUM_THREADS"));
+    assert!(at("env-var OMP_NUM_THREADS") < at("python-version python"));
+    assert!(at("python-version python") < at("platform-os os"));
+    // Consequences are not suspects: their cause is.
+    assert!(!suspects.iter().any(|s| s.starts_with("package-files")));
     assert_eq!(golden[0]["status"], "mismatch");
     assert_eq!(golden[0]["out-of-tolerance"], 6);
     assert_eq!(golden[1]["status"], "error");

@@ -8,6 +8,7 @@
 )]
 
 mod bad_input;
+mod causes;
 mod diff;
 mod docker;
 mod faults;

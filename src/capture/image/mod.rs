@@ -440,6 +440,7 @@ pub(crate) async fn read_inside(
         binaries: &inside.binaries,
         system_packages: &inside.system_packages,
         arch: &inside.platform.arch,
+        conda: !inside.conda_packages.is_empty(),
     };
     inside.numerics = numerics::capture(numerics::Reach::Image(files), &runtime).await;
     if settings.numerics_check {

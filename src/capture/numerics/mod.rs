@@ -43,6 +43,8 @@ pub(crate) struct Runtime<'a> {
     pub(crate) system_packages: &'a [SystemPackage],
     /// `x86_64`, `aarch64`: the multiarch folder of the system's libraries.
     pub(crate) arch: &'a str,
+    /// Whether the interpreter lives in a conda prefix (it has conda packages).
+    pub(crate) conda: bool,
 }
 
 /// The libraries and extensions a RECORD lists, as [`Binary`]s of `package`.
@@ -126,6 +128,18 @@ fn extension_of(path: &str) -> Option<&'static str> {
 /// Debian's alternatives (and others) point to.
 const SYSTEM_NAMES: &[&str] = &["libblas.so.3", "liblapack.so.3", "libopenblas.so.0"];
 
+/// A conda prefix's `lib/` holds its BLAS (OpenBLAS or MKL, by the `blas` metapackage) and
+/// its OpenMP runtime.
+const CONDA_NAMES: &[&str] = &[
+    "libblas.so.3",
+    "liblapack.so.3",
+    "libopenblas.so.0",
+    "libmkl_rt.so.2",
+    "libgomp.so.1",
+    "libomp.so",
+    "libiomp5.so",
+];
+
 fn system_folders(arch: &str) -> Vec<String> {
     vec![
         format!("/lib/{arch}-linux-gnu"),
@@ -145,17 +159,26 @@ pub(crate) async fn capture(reach: Reach<'_>, runtime: &Runtime<'_>) -> Numerics
             add(reach, runtime, &mut libraries, &binary.path, Some(binary)).await;
         }
     }
-    for folder in system_folders(runtime.arch) {
-        for name in SYSTEM_NAMES {
-            add(
-                reach,
-                runtime,
-                &mut libraries,
-                &format!("{folder}/{name}"),
-                None,
-            )
-            .await;
+    let mut places: Vec<String> = system_folders(runtime.arch)
+        .iter()
+        .flat_map(|folder| {
+            SYSTEM_NAMES
+                .iter()
+                .map(move |name| format!("{folder}/{name}"))
+        })
+        .collect();
+    if runtime.conda {
+        let prefixes = runtime
+            .python
+            .iter()
+            .flat_map(|python| [&python.prefix, &python.base_prefix]);
+        for prefix in prefixes.flatten() {
+            let lib = format!("{}/lib", prefix.trim_end_matches('/'));
+            places.extend(CONDA_NAMES.iter().map(|name| format!("{lib}/{name}")));
         }
+    }
+    for place in places {
+        add(reach, runtime, &mut libraries, &place, None).await;
     }
     for (user, extension) in extensions(runtime) {
         let Some(dynamic) = reach.dynamic(&extension).await else {

@@ -112,7 +112,8 @@ pub(crate) fn snapshot(
     let mut captured = from_answer(answer, found);
     captured.python.selected_by = Some(selected_by);
     let conda_packages = captured.conda_packages(&HostFiles);
-    let numerics = host_numerics(&interpreter, &mut captured, settings);
+    let conda = !conda_packages.is_empty();
+    let numerics = host_numerics(&interpreter, &mut captured, conda, settings);
     let lock = Lock {
         envlock: Header::current(),
         source: Source {
@@ -144,6 +145,7 @@ pub(crate) fn snapshot(
 fn host_numerics(
     interpreter: &Path,
     captured: &mut Interpreter,
+    conda: bool,
     settings: &Settings,
 ) -> crate::lock::Numerics {
     use futures_util::FutureExt as _;
@@ -153,6 +155,7 @@ fn host_numerics(
         binaries: &captured.binaries,
         system_packages: &[],
         arch: &captured.platform.arch,
+        conda,
     };
     let mut found = numerics::capture(numerics::Reach::Host, &runtime)
         .now_or_never()
