@@ -55,17 +55,13 @@ fn owner(subject: &str) -> &str {
 
 /// Sets `cause` on every finding another explains.
 pub(crate) fn explain(findings: &mut [Finding]) {
-    let find = |findings: &[Finding], code: Code, subject: Option<&str>| {
-        findings
-            .iter()
-            .find(|f| f.code == code && subject.is_none_or(|s| f.subject == s))
-            .map(|f| Cause {
-                code: f.code,
-                subject: f.subject.clone(),
-            })
+    let find = |code: Code| {
+        findings.iter().find(|f| f.code == code).map(|f| Cause {
+            code: f.code,
+            subject: f.subject.clone(),
+        })
     };
-    let platform =
-        find(findings, Code::PlatformArch, None).or(find(findings, Code::PlatformOs, None));
+    let platform = find(Code::PlatformArch).or_else(|| find(Code::PlatformOs));
     let python = findings
         .iter()
         .find(|f| {
@@ -76,13 +72,26 @@ pub(crate) fn explain(findings: &mut [Finding]) {
             code: f.code,
             subject: f.subject.clone(),
         });
+    // A package's own change, by name: looked up once per finding, so indexed.
+    let mut own_changes: std::collections::HashMap<&str, Cause> = std::collections::HashMap::new();
+    for finding in findings.iter() {
+        let own = finding.code == Code::PackageVersion
+            || (finding.code == Code::PackageBuild && !wheel_tags(finding));
+        let better = own_changes
+            .get(finding.subject.as_str())
+            .is_none_or(|known| known.code != Code::PackageVersion);
+        if own && better {
+            let cause = Cause {
+                code: finding.code,
+                subject: finding.subject.clone(),
+            };
+            own_changes.insert(finding.subject.as_str(), cause);
+        }
+    }
     let causes: Vec<Option<Cause>> = findings
         .iter()
         .map(|finding| {
-            let package = |subject: &str| {
-                find(findings, Code::PackageVersion, Some(subject))
-                    .or_else(|| find_build(findings, subject))
-            };
+            let package = |subject: &str| own_changes.get(subject).cloned();
             let own = match finding.code {
                 Code::PackageFiles => package(&finding.subject),
                 Code::NumericLibrary => package(owner(&finding.subject)),
@@ -110,18 +119,6 @@ pub(crate) fn explain(findings: &mut [Finding]) {
         // Nothing explains itself.
         finding.cause = cause.filter(|c| !(c.code == finding.code && c.subject == finding.subject));
     }
-}
-
-/// A `package-build` of `subject` that is not about wheel tags (another local label,
-/// installer or source): itself a cause of its files changing.
-fn find_build(findings: &[Finding], subject: &str) -> Option<Cause> {
-    findings
-        .iter()
-        .find(|f| f.code == Code::PackageBuild && f.subject == subject && !wheel_tags(f))
-        .map(|f| Cause {
-            code: f.code,
-            subject: f.subject.clone(),
-        })
 }
 
 /// The packages that do the math, whose version or build is a suspect for other numbers.

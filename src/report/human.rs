@@ -31,6 +31,7 @@ pub(super) fn render(report: &Report, gate: Severity) -> String {
         let _ = writeln!(out, "\nno drift: the two runtimes match");
     }
     render_findings(&mut out, report);
+    render_layers(&mut out, report);
     render_golden(&mut out, report);
     for note in &report.notes {
         let _ = writeln!(out, "\nnote: {note}");
@@ -113,6 +114,31 @@ fn render_unified(out: &mut String, finding: &Finding) {
     let unified = diff.unified_diff().header("baseline", "target").to_string();
     for line in unified.lines() {
         let _ = writeln!(out, "      {line}");
+    }
+}
+
+/// The target's layers that introduced findings, each with what it introduced: which
+/// Dockerfile step to look at first.
+fn render_layers(out: &mut String, report: &Report) {
+    let mut layers: std::collections::BTreeMap<usize, (String, Vec<String>)> =
+        std::collections::BTreeMap::new();
+    for finding in &report.findings {
+        if let Some(layer) = &finding.layer {
+            let entry = layers
+                .entry(layer.index)
+                .or_insert_with(|| (layer.describe(), Vec::new()));
+            entry
+                .1
+                .push(format!("{} {}", finding.code.as_str(), finding.subject));
+        }
+    }
+    if layers.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nby layer of the target");
+    for (step, introduced) in layers.into_values() {
+        let _ = writeln!(out, "  {step}");
+        let _ = writeln!(out, "    {}", introduced.join(", "));
     }
 }
 

@@ -8,7 +8,9 @@ mod markdown;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::diff::{platforms_differ, suspects, Finding, Severity, Suspect};
+use std::collections::BTreeMap;
+
+use crate::diff::{platforms_differ, suspects, Code, Finding, Severity, Suspect};
 use crate::golden::latency::{ms, summary};
 use crate::golden::{CaseResult, CaseStatus};
 
@@ -37,6 +39,9 @@ pub struct Report {
     /// platform without `cross-platform`, say).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The codes of the findings each cause (code, subject) explains, in report order.
+    #[serde(skip)]
+    explained: BTreeMap<(Code, String), Vec<Code>>,
 }
 
 /// A golden case's result in the report: with, when it failed, the findings that could
@@ -107,12 +112,10 @@ impl Report {
                 Severity::Warning => summary.warning += 1,
                 Severity::Info => summary.info += 1,
             }
-            if finding.cause.is_some() {
-                summary.explained += 1;
-            } else if findings.iter().any(|other| explains(finding, other)) {
-                summary.causes += 1;
-            }
         }
+        let explained = consequences_of(&findings);
+        summary.explained = explained.values().map(Vec::len).sum();
+        summary.causes = explained.len();
         let suspects = suspects(&findings);
         let golden = golden
             .into_iter()
@@ -139,12 +142,8 @@ impl Report {
             summary,
             golden,
             notes,
+            explained,
         }
-    }
-
-    /// The findings `cause` explains.
-    pub fn explained_by<'a>(&'a self, cause: &'a Finding) -> impl Iterator<Item = &'a Finding> {
-        self.findings.iter().filter(move |f| explains(cause, f))
     }
 
     /// Whether any finding is at or above `gate`.
@@ -251,12 +250,18 @@ fn suspects_summary(case: &ReportedCase) -> Option<String> {
     Some(format!("suspects: {}{more}", shown.join(", ")))
 }
 
-/// Whether `cause` explains `other`.
-fn explains(cause: &Finding, other: &Finding) -> bool {
-    other
-        .cause
-        .as_ref()
-        .is_some_and(|c| c.code == cause.code && c.subject == cause.subject)
+/// The codes of the findings each cause explains.
+fn consequences_of(findings: &[Finding]) -> BTreeMap<(Code, String), Vec<Code>> {
+    let mut explained: BTreeMap<(Code, String), Vec<Code>> = BTreeMap::new();
+    for finding in findings {
+        if let Some(cause) = &finding.cause {
+            explained
+                .entry((cause.code, cause.subject.clone()))
+                .or_default()
+                .push(finding.code);
+        }
+    }
+    explained
 }
 
 /// Whether a golden case failed: out of tolerance, not run, or too slow.
@@ -271,17 +276,14 @@ fn failed(case: &CaseResult) -> bool {
 
 /// `… and 12 packages with other wheel tags, the C library` under a cause.
 fn consequences(report: &Report, cause: &Finding) -> Option<String> {
-    let mut counts: Vec<(crate::diff::Code, usize)> = Vec::new();
-    for finding in report.explained_by(cause) {
-        match counts.iter_mut().find(|(code, _)| *code == finding.code) {
+    let codes = report.explained.get(&(cause.code, cause.subject.clone()))?;
+    let mut counts: Vec<(Code, usize)> = Vec::new();
+    for code in codes {
+        match counts.iter_mut().find(|(known, _)| known == code) {
             Some((_, count)) => *count += 1,
-            None => counts.push((finding.code, 1)),
+            None => counts.push((*code, 1)),
         }
     }
-    if counts.is_empty() {
-        return None;
-    }
-    use crate::diff::Code;
     let parts: Vec<String> = counts
         .into_iter()
         .map(|(code, count)| {

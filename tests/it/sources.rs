@@ -254,6 +254,9 @@ fn a_diff_of_two_tags_names_layers_and_fetches_shared_blobs_once() {
         line.contains("(layer ") && line.contains("RUN python3 -m pip install"),
         "{line}"
     );
+    // The layers that introduced findings, each with its step.
+    let by_layer = human.stdout.split("by layer of the target").nth(1).unwrap();
+    assert!(by_layer.contains("package-version typing-extensions"), "{by_layer}");
     let markdown = diff("markdown");
     assert!(markdown.stdout.contains("(layer "), "{}", markdown.stdout);
 }
