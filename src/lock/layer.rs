@@ -16,6 +16,21 @@ pub struct Layer {
     pub created_by: Option<String>,
 }
 
+impl Layer {
+    /// The layers of `diff_ids`, base first, before any history step names them.
+    pub(crate) fn of_diff_ids(diff_ids: &[String]) -> Vec<Layer> {
+        diff_ids
+            .iter()
+            .enumerate()
+            .map(|(index, diff_id)| Layer {
+                index,
+                diff_id: diff_id.clone(),
+                created_by: None,
+            })
+            .collect()
+    }
+}
+
 /// A layer as a lock writes it: a table, or (envlock before layer attribution) a diff-id.
 #[derive(Deserialize)]
 #[serde(untagged)]

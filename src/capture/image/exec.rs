@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::engine::{Engine, Launch};
-use crate::capture::numerics::check;
+use crate::capture::numerics::{check, ProbeRequest};
 use crate::capture::python::probe::{self, Answer};
 use crate::error::{Error, Result};
 use crate::lock::Kernel;
@@ -17,9 +17,11 @@ pub(super) async fn run_probe(
     reference: &str,
     image_id: &str,
     program: &str,
+    numerics: &ProbeRequest,
     limit: Duration,
 ) -> Result<Answer> {
-    let ran = run_in_image(engine, image_id, probe::image_command(program), limit).await?;
+    let command = probe::image_command(program, numerics);
+    let ran = run_in_image(engine, image_id, command, limit).await?;
     let failed = |detail: String| Error::ImageProbeFailed {
         reference: reference.to_string(),
         detail,

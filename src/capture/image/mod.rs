@@ -23,6 +23,7 @@ pub(crate) use archive::{pump, Pumped};
 pub(crate) use engine::{Engine, Launch};
 pub(crate) use files::Files;
 pub(crate) use history::redact_step;
+pub(crate) use models::climb;
 pub(crate) use select::DEFAULT_PATH;
 pub(crate) use session::Session;
 pub(crate) use system::{parse_apk_installed, parse_dpkg_status, APK_INSTALLED, DPKG_STATUS};
@@ -37,6 +38,7 @@ use bollard::models::{ImageConfig, ImageInspect};
 use super::layers;
 use super::numerics;
 use super::python::metadata::Binary;
+use super::python::probe::ProbedLibrary;
 
 use super::python::conda;
 use super::python::files::MemoryFiles;
@@ -199,6 +201,8 @@ pub(crate) struct Inside {
     pub(crate) notes: Vec<String>,
     /// The numeric binaries the distributions' RECORDs list.
     pub(crate) binaries: Vec<Binary>,
+    /// What the probe read of the numeric libraries, by real path (exec capture).
+    pub(crate) probed: BTreeMap<String, ProbedLibrary>,
     pub(crate) numerics: Numerics,
 }
 
@@ -238,16 +242,7 @@ async fn capture(
             size: step.size,
         })
         .collect();
-    let mut layers: Vec<Layer> = facts
-        .diff_ids
-        .iter()
-        .enumerate()
-        .map(|(index, diff_id)| Layer {
-            index,
-            diff_id: diff_id.clone(),
-            created_by: None,
-        })
-        .collect();
+    let mut layers = Layer::of_diff_ids(&facts.diff_ids);
     if settings.layers {
         layers = layers::attribute_engine_image(engine, &facts, models, &mut inside).await?;
     }
@@ -386,7 +381,8 @@ pub(crate) async fn read_inside(
             Some((chosen, engine)) => {
                 let limit = settings.probe_timeout;
                 let program = &chosen.path;
-                exec::run_probe(engine, reference, &facts.id, program, limit)
+                let numerics = numerics::probe_request(&platform::normalize_arch(&facts.arch));
+                exec::run_probe(engine, reference, &facts.id, program, &numerics, limit)
                     .await
                     .map(Some)
             }
@@ -441,6 +437,7 @@ pub(crate) async fn read_inside(
         system_packages: &inside.system_packages,
         arch: &inside.platform.arch,
         conda: !inside.conda_packages.is_empty(),
+        probed: Some(&inside.probed),
     };
     inside.numerics = numerics::capture(numerics::Reach::Image(files), &runtime).await;
     if settings.numerics_check {
@@ -477,6 +474,7 @@ fn describe(selected_by: SelectedBy) -> &'static str {
 
 fn from_probe(mut answer: python::probe::Answer) -> Inside {
     let files = MemoryFiles::from_probe(answer.files.take().unwrap_or_default());
+    let probed = answer.numerics.take().unwrap_or_default();
     let found = read_sys_path(&files, &answer.sys_path);
     let mut interpreter = python::from_answer(answer, found);
     let conda_packages = interpreter.conda_packages(&files);
@@ -493,6 +491,7 @@ fn from_probe(mut answer: python::probe::Answer) -> Inside {
         warnings: interpreter.warnings,
         notes: Vec::new(),
         binaries: interpreter.binaries,
+        probed,
         numerics: Numerics::default(),
     }
 }
@@ -551,6 +550,7 @@ async fn from_files(
         warnings: Vec::new(),
         notes: Vec::new(),
         binaries: Vec::new(),
+        probed: BTreeMap::new(),
         numerics: Numerics::default(),
     };
     let Some(chosen) = chosen else {

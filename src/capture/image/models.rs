@@ -242,7 +242,7 @@ fn resolve_inside(link: &str, target: &str, root: &str) -> Option<String> {
 }
 
 /// `path` resolved from the folder `parts` as the kernel does: `..` at the root stays there.
-fn climb<'a>(mut parts: Vec<&'a str>, path: &'a str) -> String {
+pub(crate) fn climb<'a>(mut parts: Vec<&'a str>, path: &'a str) -> String {
     for part in path.split('/') {
         match part {
             "" | "." => {}

@@ -82,16 +82,7 @@ impl ImageFacts {
     /// each named by the step that made it.
     pub(super) fn history(&self, sizes: &[u64]) -> (Vec<HistoryStep>, Vec<Layer>) {
         let mut steps = Vec::with_capacity(self.history.len());
-        let mut layers: Vec<Layer> = self
-            .diff_ids
-            .iter()
-            .enumerate()
-            .map(|(index, diff_id)| Layer {
-                index,
-                diff_id: diff_id.clone(),
-                created_by: None,
-            })
-            .collect();
+        let mut layers = Layer::of_diff_ids(&self.diff_ids);
         let mut next = 0;
         for step in &self.history {
             let created_by = redact_step(step.created_by.as_deref().unwrap_or_default());

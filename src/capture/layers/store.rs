@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::read::{read_layer, Keep, LayerError, LayerIndex};
 use super::registry::Remote;
-use crate::capture::image::{pump, Engine, Pumped};
+use crate::capture::image::{climb, pump, Engine, Pumped};
 use crate::capture::source::ImageSource;
 use crate::error::{Error, ImageProblem, Result};
 use crate::lock::Sha256;
@@ -97,12 +97,16 @@ pub(super) async fn open(source: &ImageSource, settings: &Settings) -> Result<Op
         ImageSource::Engine(_) => unreachable!("an engine's image is not read from its layers"),
         ImageSource::Registry(reference) => super::registry::open(reference, settings).await,
         ImageSource::OciDir(folder) => {
+            if let Err(source) = std::fs::read_dir(folder) {
+                return Err(Error::Read {
+                    path: folder.clone(),
+                    source,
+                });
+            }
             let layout = Layout::Folder(folder.clone());
-            let (folder, name, platform) =
-                (folder.clone(), name.clone(), settings.platform.clone());
+            let (name, platform) = (name.clone(), settings.platform.clone());
             blocking(move || open_layout(&layout, &name, platform.as_deref()).map(|o| o.at(None)))
                 .await
-                .map_err(|e| e.at_path(&folder))
         }
         ImageSource::DockerArchive(path) | ImageSource::OciArchive(path) => {
             let (path, name, platform) = (path.clone(), name.clone(), settings.platform.clone());
@@ -192,19 +196,6 @@ async fn blocking<T: Send + 'static>(
                 source: io::Error::other(error.to_string()),
             })
         })
-}
-
-impl Error {
-    /// A missing folder or file named as the user gave it.
-    fn at_path(self, path: &Path) -> Error {
-        match self {
-            Error::Read { source, .. } if source.kind() == io::ErrorKind::NotFound => Error::Read {
-                path: path.to_path_buf(),
-                source,
-            },
-            other => other,
-        }
-    }
 }
 
 fn not_an_image(name: &str, detail: impl Into<String>) -> Error {
@@ -628,17 +619,7 @@ impl ArchiveIndex {
 
 /// A name inside an archive, with `./`, `.` and `..` resolved within the archive.
 fn archive_name(name: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in name.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            other => parts.push(other),
-        }
-    }
-    parts.join("/")
+    climb(Vec::new(), name)
 }
 
 /// An engine's image streamed out through its export (`docker save`), read as it arrives.

@@ -18,8 +18,9 @@ use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::os::unix::fs::FileExt as _;
 
-use super::image::Files;
+use super::image::{climb, Files};
 use super::python::metadata::Binary;
+use super::python::probe::ProbedLibrary;
 use crate::lock::{NumericLibrary, Numerics, Package, Python, SystemPackage};
 pub(crate) use cpu::host_cpu;
 use elf::Dynamic;
@@ -45,6 +46,33 @@ pub(crate) struct Runtime<'a> {
     pub(crate) arch: &'a str,
     /// Whether the interpreter lives in a conda prefix (it has conda packages).
     pub(crate) conda: bool,
+    /// What the probe read of the libraries inside the image, by real path.
+    pub(crate) probed: Option<&'a BTreeMap<String, ProbedLibrary>>,
+}
+
+/// What the probe reads inside an image (so that libraries are not streamed out): the
+/// RECORD rows under [`scan::PREFIXES`], and the system's candidates for `arch`.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct ProbeRequest {
+    prefixes: &'static [&'static str],
+    needles: &'static [&'static str],
+    paths: Vec<String>,
+}
+
+/// The request for an image of `arch` (`x86_64`, `aarch64`).
+pub(crate) fn probe_request(arch: &str) -> ProbeRequest {
+    ProbeRequest {
+        prefixes: scan::PREFIXES,
+        needles: scan::NEEDLES,
+        paths: system_folders(arch)
+            .iter()
+            .flat_map(|folder| {
+                SYSTEM_NAMES
+                    .iter()
+                    .map(move |name| format!("{folder}/{name}"))
+            })
+            .collect(),
+    }
 }
 
 /// The libraries and extensions a RECORD lists, as [`Binary`]s of `package`.
@@ -56,7 +84,12 @@ pub(crate) fn binaries_in_record(record: &[u8], package: &Package) -> Vec<Binary
     let mut row = csv::ByteRecord::new();
     let mut found = Vec::new();
     while reader.read_byte_record(&mut row).unwrap_or(false) {
-        let Some(path) = row.get(0).map(String::from_utf8_lossy) else {
+        // Only shared objects matter: most rows are skipped before any decoding.
+        let Some(path) = row
+            .get(0)
+            .filter(|path| memchr::memmem::find(path, b".so").is_some())
+            .map(String::from_utf8_lossy)
+        else {
             continue;
         };
         if path.starts_with('/') || path.split('/').any(|part| part == "..") {
@@ -266,7 +299,8 @@ async fn linked(
         .filter(|name| classify(name).is_some())
     {
         for folder in &folders {
-            let candidate = format!("{}/{name}", folder.trim_end_matches('/'));
+            // `$ORIGIN/../../numpy.libs`: `..` resolved in the runtime's own tree.
+            let candidate = format!("/{}", climb(Vec::new(), &format!("{folder}/{name}")));
             if reach.resolve(&candidate).await.is_some() {
                 found.push(candidate);
                 break;
@@ -290,9 +324,22 @@ async fn add<'m>(
     }
     let kind = classify(&resolved).or_else(|| classify(path))?;
     let recorded = binary.and_then(|binary| binary.sha256.clone());
-    let (version, sha256) = reach
-        .inspect(&resolved, kind.family, recorded.is_none())
-        .await;
+    let (version, sha256) = match runtime.probed.and_then(|probed| probed.get(&resolved)) {
+        Some(probed) => {
+            let snippets: Vec<u8> = probed
+                .snippets
+                .iter()
+                .flat_map(|snippet| snippet.chars().map(|c| c as u32 as u8).chain([0]))
+                .collect();
+            let sha256 = probed.sha256.as_ref().map(|hex| format!("sha256:{hex}"));
+            (version_in(kind.family, &snippets), sha256)
+        }
+        None => {
+            reach
+                .inspect(&resolved, kind.family, recorded.is_none())
+                .await
+        }
+    };
     let system = binary
         .is_none()
         .then(|| system_package(runtime, &resolved))

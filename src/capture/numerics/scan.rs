@@ -16,15 +16,19 @@ pub(crate) struct Kind {
 
 /// The numeric library at `path` (its real path, alternatives resolved), if it is one.
 pub(crate) fn classify(path: &str) -> Option<Kind> {
-    let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
-    if !(name.contains(".so") || name.ends_with(".dylib")) {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    // Most files of a distribution are not shared objects: no allocation for them.
+    if !(name.starts_with("lib") && (name.contains(".so") || name.ends_with(".dylib"))) {
         return None;
     }
+    let name = name.to_ascii_lowercase();
     let folder = path.rsplit('/').nth(1).unwrap_or_default();
     // Debian's alternatives: `…/openblas-pthread/libblas.so.3`, `…/blis-openmp/…`, `…/blas/…`.
-    let threading = ["pthread", "openmp", "serial"]
-        .into_iter()
-        .find(|variant| folder.ends_with(&format!("-{variant}")));
+    let threading = ["pthread", "openmp", "serial"].into_iter().find(|variant| {
+        folder
+            .strip_suffix(variant)
+            .is_some_and(|rest| rest.ends_with('-'))
+    });
     let family_of_folder = match folder.split('-').next().unwrap_or_default() {
         "openblas" => Some("openblas"),
         "blis" => Some("blis"),
@@ -73,26 +77,59 @@ pub(crate) fn classify(path: &str) -> Option<Kind> {
     }
 }
 
-/// What a library's bytes say: its version string.
-pub(crate) fn version_in(family: &str, bytes: &[u8]) -> Option<String> {
-    let needles: &[&[u8]] = match family {
+/// The names numeric libraries start with (what [`classify`] knows), for the probe to
+/// pick them out of RECORDs inside an image.
+pub(crate) const PREFIXES: &[&str] = &[
+    "libblas",
+    "libcblas",
+    "liblapack",
+    "libopenblas",
+    "libscipy_openblas",
+    "libmkl_",
+    "libblis",
+    "libflexiblas",
+    "libatlas",
+    "libsatlas",
+    "libtatlas",
+    "libgomp",
+    "libiomp5",
+    "libomp",
+    "libcudart",
+    "libcublas",
+    "libcudnn",
+    "libnccl",
+];
+
+/// The version needles of every family, in [`version_in`]'s order.
+pub(crate) const NEEDLES: &[&str] = &["OpenBLAS ", "Math Kernel Library Version ", "GCC: ("];
+
+fn needles_of(family: &str) -> &'static [&'static [u8]] {
+    match family {
         "openblas" => &[b"OpenBLAS "],
         "mkl" => &[b"Math Kernel Library Version "],
         "libgomp" => &[b"GCC: (GNU) ", b"GCC: ("],
-        _ => return None,
-    };
+        _ => &[],
+    }
+}
+
+/// What a library's bytes say: its version string.
+pub(crate) fn version_in(family: &str, bytes: &[u8]) -> Option<String> {
+    let needles = needles_of(family);
     needles.iter().find_map(|needle| {
-        memchr::memmem::find_iter(bytes, needle).find_map(|at| token(&bytes[at + needle.len()..]))
+        memchr::memmem::find_iter(bytes, needle).find_map(|at| {
+            let rest = &bytes[at + needle.len()..];
+            // GCC's `GCC: (Debian 12.2.0-14) 12.2.0`: the version follows the parenthesis.
+            let rest = match rest.iter().position(|b| *b == b')') {
+                Some(close) if needle.ends_with(b"(") && close < 64 => rest.get(close + 2..)?,
+                _ => rest,
+            };
+            token(rest)
+        })
     })
 }
 
-/// A version at the start of `rest`: a digit, then digits, letters and dots (`0.3.23.dev`);
-/// for GCC's `(Red Hat 10.2.1-11) 10.2.1`, what follows the parenthesis.
+/// A version at the start of `rest`: a digit, then digits, letters and dots (`0.3.23.dev`).
 fn token(rest: &[u8]) -> Option<String> {
-    let rest = match rest.iter().position(|b| *b == b')') {
-        Some(close) if close < 64 && !rest.first()?.is_ascii_digit() => rest.get(close + 2..)?,
-        _ => rest,
-    };
     if !rest.first()?.is_ascii_digit() {
         return None;
     }

@@ -156,6 +156,7 @@ fn host_numerics(
         system_packages: &[],
         arch: &captured.platform.arch,
         conda,
+        probed: None,
     };
     let mut found = numerics::capture(numerics::Reach::Host, &runtime)
         .now_or_never()

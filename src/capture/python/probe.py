@@ -107,6 +107,70 @@ def conda_records(prefixes, wanted):
     return listings, contents
 
 
+def numeric_libraries(contents, request):
+    """The shared objects that RECORDs list under the numeric prefixes, and the system paths
+    asked for: by real path, the text after each version needle found in them, and for the
+    system ones their sha256. Envlock decides what the text means."""
+    import csv
+
+    prefixes = tuple(request["prefixes"])
+    needles = [needle.encode("latin-1") for needle in request["needles"]]
+    candidates = []
+    for name, text in contents.items():
+        if os.path.basename(name) != "RECORD":
+            continue
+        site = os.path.dirname(os.path.dirname(name))
+        for row in csv.reader(text.splitlines()):
+            relative = row[0] if row else ""
+            base = relative.rsplit("/", 1)[-1]
+            inside = not relative.startswith("/") and ".." not in relative.split("/")
+            if inside and base.startswith(prefixes) and ".so" in base:
+                candidates.append((os.path.join(site, relative), False))
+    candidates.extend((path, True) for path in request["paths"])
+    found = {}
+    for path, system in candidates:
+        real = os.path.realpath(path)
+        if real in found or not os.path.isfile(real):
+            continue
+        try:
+            found[real] = scan_library(real, needles, system)
+        except OSError:
+            continue
+    return found
+
+
+def scan_library(path, needles, digest):
+    """Each needle with the 48 bytes after it, wherever it is in the file (up to 32 times
+    each), and the file's sha256 if asked."""
+    hasher = hashlib_sha256() if digest else None
+    found = {needle: set() for needle in needles}
+    tail = b""
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(1 << 22)
+            if hasher is not None:
+                hasher.update(chunk)
+            window = tail + chunk
+            for needle, seen in found.items():
+                at = window.find(needle)
+                while at >= 0 and len(seen) < 32:
+                    seen.add(window[at:at + len(needle) + 48].decode("latin-1"))
+                    at = window.find(needle, at + 1)
+            if not chunk:
+                break
+            tail = window[-128:]
+    return {
+        "snippets": sorted(snippet for seen in found.values() for snippet in seen),
+        "sha256": hasher.hexdigest() if hasher is not None else None,
+    }
+
+
+def hashlib_sha256():
+    import hashlib
+
+    return hashlib.sha256()
+
+
 def main():
     path = list(sys.path)
     # `-c` puts the current folder first as ''; it belongs to envlock's call, not the runtime.
@@ -149,15 +213,18 @@ def main():
         "libc_version": libc_version,
         "os_release": os_release(),
     }
-    arguments = sys.argv[1:]
-    if len(arguments) == 2 and arguments[0] == "--files":
-        wanted = json.loads(arguments[1])
+    arguments = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+    if "--files" in arguments:
+        wanted = json.loads(arguments["--files"])
         files = site_files(path, wanted)
         prefixes = [sys.prefix, answer["base_prefix"]]
         listings, contents = conda_records(prefixes, wanted)
         files["listings"].update(listings)
         files["contents"].update(contents)
         answer["files"] = files
+        if "--numerics" in arguments:
+            request = json.loads(arguments["--numerics"])
+            answer["numerics"] = numeric_libraries(files["contents"], request)
     sys.stdout.write(json.dumps(answer))
 
 

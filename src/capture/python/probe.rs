@@ -52,6 +52,17 @@ pub(crate) struct Answer {
     /// With `--files`: the metadata files on `sys.path` (see [`super::files::MemoryFiles`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) files: Option<ProbedFiles>,
+    /// With `--numerics`: the numeric libraries it read inside the image, by real path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) numerics: Option<BTreeMap<String, ProbedLibrary>>,
+}
+
+/// A numeric library as the probe read it: the text after each version needle (Latin-1),
+/// and for a system library its sha256 (hex).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ProbedLibrary {
+    pub(crate) snippets: Vec<String>,
+    pub(crate) sha256: Option<String>,
 }
 
 /// Folder listings and file contents sent by the probe's `--files` mode; bytes travel as
@@ -79,14 +90,17 @@ impl Answer {
 }
 
 /// The probe's command line inside an image: it also sends the metadata files (see
-/// [`WANTED`]), since envlock cannot read the image's files directly.
-pub(crate) fn image_command(python: &str) -> Vec<String> {
+/// [`WANTED`]), since envlock cannot read the image's files directly, and reads the numeric
+/// libraries `numerics` asks for where they are (streaming them out would cost more).
+pub(crate) fn image_command(python: &str, numerics: &impl Serialize) -> Vec<String> {
     vec![
         python.to_string(),
         "-c".to_string(),
         SCRIPT.to_string(),
         "--files".to_string(),
         serde_json::to_string(&WANTED).expect("WANTED serialises"),
+        "--numerics".to_string(),
+        serde_json::to_string(numerics).expect("a request serialises"),
     ]
 }
 
