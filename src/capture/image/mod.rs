@@ -38,7 +38,7 @@ use bollard::models::{ImageConfig, ImageInspect};
 use super::layers;
 use super::numerics;
 use super::python::metadata::Binary;
-use super::python::probe::ProbedLibrary;
+use super::python::probe::ProbedNumerics;
 
 use super::python::conda;
 use super::python::files::MemoryFiles;
@@ -201,8 +201,8 @@ pub(crate) struct Inside {
     pub(crate) notes: Vec<String>,
     /// The numeric binaries the distributions' RECORDs list.
     pub(crate) binaries: Vec<Binary>,
-    /// What the probe read of the numeric libraries, by real path (exec capture).
-    pub(crate) probed: BTreeMap<String, ProbedLibrary>,
+    /// What the probe read of the numeric libraries (exec capture).
+    pub(crate) probed: Option<ProbedNumerics>,
     pub(crate) numerics: Numerics,
 }
 
@@ -437,7 +437,7 @@ pub(crate) async fn read_inside(
         system_packages: &inside.system_packages,
         arch: &inside.platform.arch,
         conda: !inside.conda_packages.is_empty(),
-        probed: Some(&inside.probed),
+        probed: inside.probed.as_ref(),
     };
     inside.numerics = numerics::capture(numerics::Reach::Image(files), &runtime).await;
     if settings.numerics_check {
@@ -474,7 +474,7 @@ fn describe(selected_by: SelectedBy) -> &'static str {
 
 fn from_probe(mut answer: python::probe::Answer) -> Inside {
     let files = MemoryFiles::from_probe(answer.files.take().unwrap_or_default());
-    let probed = answer.numerics.take().unwrap_or_default();
+    let probed = answer.numerics.take();
     let found = read_sys_path(&files, &answer.sys_path);
     let mut interpreter = python::from_answer(answer, found);
     let conda_packages = interpreter.conda_packages(&files);
@@ -550,7 +550,7 @@ async fn from_files(
         warnings: Vec::new(),
         notes: Vec::new(),
         binaries: Vec::new(),
-        probed: BTreeMap::new(),
+        probed: None,
         numerics: Numerics::default(),
     };
     let Some(chosen) = chosen else {

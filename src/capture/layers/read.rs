@@ -137,17 +137,24 @@ pub(crate) fn read_layer(
     keep: &Keep,
 ) -> Result<LayerIndex, LayerError> {
     let corrupt = |error: io::Error| LayerError::Corrupt(error.to_string());
-    let mut stored = HashingReader::new(raw);
+    let mut stored = HashingReader::new(raw, true);
     let mut magic = [0u8; 4];
     let filled = fill(&mut stored, &mut magic).map_err(corrupt)?;
     let head = io::Cursor::new(magic[..filled].to_vec());
     let compressed = head.chain(&mut stored);
-    let mut tar: Box<dyn Read + '_> = match magic {
-        [0x1f, 0x8b, ..] => Box::new(flate2::read::MultiGzDecoder::new(compressed)),
-        [0x28, 0xb5, 0x2f, 0xfd] => Box::new(zstd::Decoder::new(compressed).map_err(corrupt)?),
-        _ => Box::new(compressed),
+    let (mut tar, packed): (Box<dyn Read + '_>, bool) = match magic {
+        [0x1f, 0x8b, ..] => (
+            Box::new(flate2::read::MultiGzDecoder::new(compressed)),
+            true,
+        ),
+        [0x28, 0xb5, 0x2f, 0xfd] => (
+            Box::new(zstd::Decoder::new(compressed).map_err(corrupt)?),
+            true,
+        ),
+        _ => (Box::new(compressed), false),
     };
-    let mut plain = HashingReader::new((&mut tar).take(UNPACKED_LIMIT));
+    // A plain tar's diff-id is its stored digest: hashed once.
+    let mut plain = HashingReader::new((&mut tar).take(UNPACKED_LIMIT), packed);
     // The tar may end before its stream does (padding, a gzip trailer): all of it is hashed.
     let listed = list_entries(&mut plain, keep).and_then(|index| {
         io::copy(&mut plain, &mut io::sink()).map_err(corrupt)?;
@@ -160,10 +167,11 @@ pub(crate) fn read_layer(
         )));
     }
     let mut index = listed?;
-    index.diff_id = plain.finish();
+    let unpacked = plain.finish();
     drop(tar);
     io::copy(&mut stored, &mut io::sink()).map_err(corrupt)?;
     let actual = stored.finish();
+    index.diff_id = if packed { unpacked } else { actual.clone() };
     if let Some(expected) = digest {
         if expected != actual {
             return Err(LayerError::Corrupt(format!(
@@ -311,29 +319,72 @@ pub(crate) fn join(folder: &str, name: &str) -> String {
     }
 }
 
-/// Hashes what passes through it.
+/// Hashes what passes through it, on a thread of its own: a layer's digest costs as much
+/// as reading its tar, and the two run side by side. Dropped on an error, its channel
+/// closes and the thread ends.
 struct HashingReader<R> {
     inner: R,
-    hasher: Sha256,
+    chunks: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    hasher: Option<std::thread::JoinHandle<String>>,
+    /// Bytes read and not yet sent: sent in chunks of [`CHUNK`].
+    pending: Vec<u8>,
 }
 
+/// How much is handed to the hashing thread at once.
+const CHUNK: usize = 1 << 20;
+
 impl<R: Read> HashingReader<R> {
-    fn new(inner: R) -> Self {
+    /// A reader of `inner` that hashes what it reads when `enabled` (else it only reads).
+    fn new(inner: R, enabled: bool) -> Self {
+        if !enabled {
+            return HashingReader {
+                inner,
+                chunks: None,
+                hasher: None,
+                pending: Vec::new(),
+            };
+        }
+        let (chunks, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let hasher = std::thread::spawn(move || {
+            let mut digest = Sha256::default();
+            for chunk in received {
+                digest.update(chunk);
+            }
+            digest.finish()
+        });
         HashingReader {
             inner,
-            hasher: Sha256::default(),
+            chunks: Some(chunks),
+            hasher: Some(hasher),
+            pending: Vec::with_capacity(CHUNK),
         }
     }
 
+    /// `sha256:` of everything read.
     fn finish(&mut self) -> String {
-        std::mem::take(&mut self.hasher).finish()
+        if let Some(chunks) = self.chunks.take() {
+            let _ = chunks.send(std::mem::take(&mut self.pending));
+        }
+        self.hasher
+            .take()
+            .and_then(|hasher| hasher.join().ok())
+            .unwrap_or_default()
     }
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
         let count = self.inner.read(buffer)?;
-        self.hasher.update(&buffer[..count]);
+        if self.chunks.is_none() {
+            return Ok(count);
+        }
+        self.pending.extend_from_slice(&buffer[..count]);
+        if self.pending.len() >= CHUNK {
+            let full = std::mem::replace(&mut self.pending, Vec::with_capacity(CHUNK));
+            if let Some(chunks) = &self.chunks {
+                let _ = chunks.send(full);
+            }
+        }
         Ok(count)
     }
 }

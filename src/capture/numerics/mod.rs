@@ -20,7 +20,7 @@ use std::os::unix::fs::FileExt as _;
 
 use super::image::{climb, Files};
 use super::python::metadata::Binary;
-use super::python::probe::ProbedLibrary;
+use super::python::probe::ProbedNumerics;
 use crate::lock::{NumericLibrary, Numerics, Package, Python, SystemPackage};
 pub(crate) use cpu::host_cpu;
 use elf::Dynamic;
@@ -46,8 +46,8 @@ pub(crate) struct Runtime<'a> {
     pub(crate) arch: &'a str,
     /// Whether the interpreter lives in a conda prefix (it has conda packages).
     pub(crate) conda: bool,
-    /// What the probe read of the libraries inside the image, by real path.
-    pub(crate) probed: Option<&'a BTreeMap<String, ProbedLibrary>>,
+    /// What the probe read of the libraries inside the image.
+    pub(crate) probed: Option<&'a ProbedNumerics>,
 }
 
 /// What the probe reads inside an image (so that libraries are not streamed out): the
@@ -57,6 +57,8 @@ pub(crate) struct ProbeRequest {
     prefixes: &'static [&'static str],
     needles: &'static [&'static str],
     paths: Vec<String>,
+    /// RECORD rows of numpy's and scipy's extensions, by the start of their path.
+    extensions: &'static [&'static str],
 }
 
 /// The request for an image of `arch` (`x86_64`, `aarch64`).
@@ -64,15 +66,29 @@ pub(crate) fn probe_request(arch: &str) -> ProbeRequest {
     ProbeRequest {
         prefixes: scan::PREFIXES,
         needles: scan::NEEDLES,
-        paths: system_folders(arch)
-            .iter()
-            .flat_map(|folder| {
-                SYSTEM_NAMES
-                    .iter()
-                    .map(move |name| format!("{folder}/{name}"))
-            })
-            .collect(),
+        paths: system_names(arch),
+        extensions: EXTENSIONS,
     }
+}
+
+/// numpy's and scipy's extensions that link BLAS, by the start of their path in a site
+/// folder.
+const EXTENSIONS: &[&str] = &[
+    "numpy/core/_multiarray_umath.",
+    "numpy/_core/_multiarray_umath.",
+    "scipy/linalg/_fblas.",
+];
+
+/// [`SYSTEM_NAMES`] in each of the system's library folders.
+fn system_names(arch: &str) -> Vec<String> {
+    system_folders(arch)
+        .iter()
+        .flat_map(|folder| {
+            SYSTEM_NAMES
+                .iter()
+                .map(move |name| format!("{folder}/{name}"))
+        })
+        .collect()
 }
 
 /// The libraries and extensions a RECORD lists, as [`Binary`]s of `package`.
@@ -184,22 +200,96 @@ fn system_folders(arch: &str) -> Vec<String> {
     ]
 }
 
-/// Captures the fingerprint of `runtime`, reading its binaries through `reach`.
+/// Captures the fingerprint of `runtime`, reading its binaries through `reach`. Every
+/// lookup of one step runs at once: in an image each is a request to the engine.
 pub(crate) async fn capture(reach: Reach<'_>, runtime: &Runtime<'_>) -> Numerics {
-    let mut libraries: BTreeMap<String, NumericLibrary> = BTreeMap::new();
-    for binary in runtime.binaries {
-        if classify(&binary.path).is_some() {
-            add(reach, runtime, &mut libraries, &binary.path, Some(binary)).await;
+    use futures_util::future::join_all;
+    // Where libraries may be: the RECORDs' shared objects, the system's and a conda
+    // prefix's BLAS, and what numpy's and scipy's extensions link.
+    let mut places: Vec<Place<'_>> = runtime
+        .binaries
+        .iter()
+        .filter(|binary| classify(&binary.path).is_some())
+        .map(|binary| Place::new(binary.path.clone(), Some(binary)))
+        .collect();
+    places.extend(
+        system_places(runtime)
+            .into_iter()
+            .map(|path| Place::new(path, None)),
+    );
+    let extensions = extensions(runtime);
+    let dynamics = join_all(
+        extensions
+            .iter()
+            .map(|(_, path)| reach.dynamic(runtime, path)),
+    )
+    .await;
+    for ((user, extension), dynamic) in extensions.iter().zip(dynamics) {
+        let Some(dynamic) = dynamic else {
+            continue;
+        };
+        for path in linked(reach, runtime, extension, &dynamic).await {
+            let mut place = Place::new(path, None);
+            place.user = Some(user);
+            places.push(place);
         }
     }
-    let mut places: Vec<String> = system_folders(runtime.arch)
-        .iter()
-        .flat_map(|folder| {
-            SYSTEM_NAMES
-                .iter()
-                .map(move |name| format!("{folder}/{name}"))
-        })
-        .collect();
+    let resolved = join_all(
+        places
+            .iter()
+            .map(|place| reach.resolve(runtime, &place.path)),
+    )
+    .await;
+    // One library per real path: a RECORD's row says who ships it, a link who loads it.
+    let mut found: BTreeMap<String, (scan::Kind, Option<&Binary>, Vec<String>)> = BTreeMap::new();
+    for (place, resolved) in places.iter().zip(resolved) {
+        let Some(resolved) = resolved else {
+            continue;
+        };
+        let Some(kind) = classify(&resolved).or_else(|| classify(&place.path)) else {
+            continue;
+        };
+        let entry = found.entry(resolved).or_insert((kind, None, Vec::new()));
+        entry.1 = entry.1.or(place.binary);
+        if let Some(user) = place.user {
+            if !entry.2.iter().any(|known| known == user) {
+                entry.2.push(user.to_string());
+            }
+        }
+    }
+    let described = join_all(found.into_iter().map(|(resolved, (kind, binary, users))| {
+        describe(reach, runtime, resolved, kind, binary, users)
+    }))
+    .await;
+    Numerics {
+        libraries: described,
+        cpu: None,
+        kernels: Vec::new(),
+    }
+}
+
+/// A path a library may be at, with what says so.
+struct Place<'a> {
+    path: String,
+    /// The RECORD row that lists it.
+    binary: Option<&'a Binary>,
+    /// The distribution whose extension links it.
+    user: Option<&'static str>,
+}
+
+impl<'a> Place<'a> {
+    fn new(path: String, binary: Option<&'a Binary>) -> Place<'a> {
+        Place {
+            path,
+            binary,
+            user: None,
+        }
+    }
+}
+
+/// The system's BLAS and LAPACK, and a conda prefix's.
+fn system_places(runtime: &Runtime<'_>) -> Vec<String> {
+    let mut places = system_names(runtime.arch);
     if runtime.conda {
         let prefixes = runtime
             .python
@@ -210,26 +300,7 @@ pub(crate) async fn capture(reach: Reach<'_>, runtime: &Runtime<'_>) -> Numerics
             places.extend(CONDA_NAMES.iter().map(|name| format!("{lib}/{name}")));
         }
     }
-    for place in places {
-        add(reach, runtime, &mut libraries, &place, None).await;
-    }
-    for (user, extension) in extensions(runtime) {
-        let Some(dynamic) = reach.dynamic(&extension).await else {
-            continue;
-        };
-        for path in linked(reach, runtime, &extension, &dynamic).await {
-            if let Some(library) = add(reach, runtime, &mut libraries, &path, None).await {
-                if !library.loaded_by.contains(&user.to_string()) {
-                    library.loaded_by.push(user.to_string());
-                }
-            }
-        }
-    }
-    Numerics {
-        libraries: libraries.into_values().collect(),
-        cpu: None,
-        kernels: Vec::new(),
-    }
+    places
 }
 
 /// numpy's and scipy's extensions: from RECORD, else (Debian's packages have none) by the
@@ -301,7 +372,7 @@ async fn linked(
         for folder in &folders {
             // `$ORIGIN/../../numpy.libs`: `..` resolved in the runtime's own tree.
             let candidate = format!("/{}", climb(Vec::new(), &format!("{folder}/{name}")));
-            if reach.resolve(&candidate).await.is_some() {
+            if reach.resolve(runtime, &candidate).await.is_some() {
                 found.push(candidate);
                 break;
             }
@@ -310,21 +381,21 @@ async fn linked(
     found
 }
 
-/// Adds the library at `path` (resolved inside the runtime) once; returns it.
-async fn add<'m>(
+/// The library at `resolved`: its version and digest (from the probe's reading, else read
+/// here), who ships it and who loads it.
+async fn describe(
     reach: Reach<'_>,
     runtime: &Runtime<'_>,
-    libraries: &'m mut BTreeMap<String, NumericLibrary>,
-    path: &str,
+    resolved: String,
+    kind: scan::Kind,
     binary: Option<&Binary>,
-) -> Option<&'m mut NumericLibrary> {
-    let resolved = reach.resolve(path).await?;
-    if libraries.contains_key(&resolved) {
-        return libraries.get_mut(&resolved);
-    }
-    let kind = classify(&resolved).or_else(|| classify(path))?;
+    loaded_by: Vec<String>,
+) -> NumericLibrary {
     let recorded = binary.and_then(|binary| binary.sha256.clone());
-    let (version, sha256) = match runtime.probed.and_then(|probed| probed.get(&resolved)) {
+    let probed = runtime
+        .probed
+        .and_then(|probed| probed.libraries.get(&resolved));
+    let (version, sha256) = match probed {
         Some(probed) => {
             let snippets: Vec<u8> = probed
                 .snippets
@@ -348,21 +419,20 @@ async fn add<'m>(
         .threading
         .or_else(|| threading_of(kind.family))
         .map(str::to_string);
-    let library = NumericLibrary {
+    NumericLibrary {
         family: kind.family.to_string(),
         // A system library's soname (`libblas.so.3`) is no version: its package's is.
         version: version
             .or_else(|| system.map(|package| package.version.clone()))
             .or_else(|| version_in_name(&resolved)),
         threading,
-        path: resolved.clone(),
         sha256: recorded.or(sha256),
         shipped_by: binary
             .map(|binary| binary.owner.clone())
             .or_else(|| system.map(|package| package.name.clone())),
-        loaded_by: Vec::new(),
-    };
-    Some(libraries.entry(resolved).or_insert(library))
+        loaded_by,
+        path: resolved,
+    }
 }
 
 /// What a family's name says of its threads when nothing else does.
@@ -390,8 +460,12 @@ fn system_package<'r>(runtime: &Runtime<'r>, resolved: &str) -> Option<&'r Syste
 }
 
 impl Reach<'_> {
-    /// `path` with its symlinks resolved in the runtime, if it is a file there.
-    async fn resolve(&self, path: &str) -> Option<String> {
+    /// `path` with its symlinks resolved in the runtime, if it is a file there (what the
+    /// probe found, when it looked).
+    async fn resolve(&self, runtime: &Runtime<'_>, path: &str) -> Option<String> {
+        if let Some(answer) = runtime.probed.and_then(|probed| probed.resolved.get(path)) {
+            return answer.clone();
+        }
         match self {
             Reach::Host => {
                 let real = std::fs::canonicalize(path).ok()?;
@@ -436,7 +510,10 @@ impl Reach<'_> {
     }
 
     /// The dynamic section of the shared object at `path`.
-    async fn dynamic(&self, path: &str) -> Option<Dynamic> {
+    async fn dynamic(&self, runtime: &Runtime<'_>, path: &str) -> Option<Dynamic> {
+        if let Some(answer) = runtime.probed.and_then(|probed| probed.resolved.get(path)) {
+            answer.as_ref()?;
+        }
         match self {
             Reach::Host => {
                 let file = std::fs::File::open(path).ok()?;

@@ -110,12 +110,15 @@ def conda_records(prefixes, wanted):
 def numeric_libraries(contents, request):
     """The shared objects that RECORDs list under the numeric prefixes, and the system paths
     asked for: by real path, the text after each version needle found in them, and for the
-    system ones their sha256. Envlock decides what the text means."""
+    system ones their sha256; and where each path (extensions too) really is. Envlock
+    decides what the text means."""
     import csv
 
     prefixes = tuple(request["prefixes"])
+    extensions = tuple(request["extensions"])
     needles = [needle.encode("latin-1") for needle in request["needles"]]
     candidates = []
+    linkers = []
     for name, text in contents.items():
         if os.path.basename(name) != "RECORD":
             continue
@@ -126,17 +129,27 @@ def numeric_libraries(contents, request):
             inside = not relative.startswith("/") and ".." not in relative.split("/")
             if inside and base.startswith(prefixes) and ".so" in base:
                 candidates.append((os.path.join(site, relative), False))
+            elif inside and relative.startswith(extensions) and relative.endswith(".so"):
+                linkers.append(os.path.join(site, relative))
     candidates.extend((path, True) for path in request["paths"])
     found = {}
+    resolved = {}
     for path, system in candidates:
         real = os.path.realpath(path)
-        if real in found or not os.path.isfile(real):
+        if not os.path.isfile(real):
+            resolved[path] = None
+            continue
+        resolved[path] = real
+        if real in found:
             continue
         try:
             found[real] = scan_library(real, needles, system)
         except OSError:
             continue
-    return found
+    for path in linkers:
+        real = os.path.realpath(path)
+        resolved[path] = real if os.path.isfile(real) else None
+    return {"libraries": found, "resolved": resolved}
 
 
 def scan_library(path, needles, digest):

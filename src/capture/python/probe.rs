@@ -52,9 +52,19 @@ pub(crate) struct Answer {
     /// With `--files`: the metadata files on `sys.path` (see [`super::files::MemoryFiles`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) files: Option<ProbedFiles>,
-    /// With `--numerics`: the numeric libraries it read inside the image, by real path.
+    /// With `--numerics`: the numeric libraries it read inside the image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) numerics: Option<BTreeMap<String, ProbedLibrary>>,
+    pub(crate) numerics: Option<ProbedNumerics>,
+}
+
+/// What the probe read of the numeric libraries inside an image.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ProbedNumerics {
+    /// Each library it read, by real path.
+    pub(crate) libraries: BTreeMap<String, ProbedLibrary>,
+    /// Each path it looked at (RECORD rows, system candidates, extensions): its real path,
+    /// `None` when it is no file.
+    pub(crate) resolved: BTreeMap<String, Option<String>>,
 }
 
 /// A numeric library as the probe read it: the text after each version needle (Latin-1),
