@@ -256,9 +256,12 @@ fn config_names_the_image_python_and_diff_uses_the_same_choice() {
     if !engine() {
         return;
     }
+    // An image of its own (the label first, so it descends from no other test's image):
+    // `cmd_naming_a_venv_interpreter_off_path` counts the containers of its image while
+    // this test runs in parallel.
     let image = derived(
         &fixture("interpreters"),
-        r#"CMD ["/opt/venv/bin/python", "serve.py"]"#,
+        "LABEL org.envlock.test=config-names\nCMD [\"/opt/venv/bin/python\", \"serve.py\"]",
     );
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

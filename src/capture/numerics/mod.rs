@@ -511,8 +511,17 @@ impl Reach<'_> {
 
     /// The dynamic section of the shared object at `path`.
     async fn dynamic(&self, runtime: &Runtime<'_>, path: &str) -> Option<Dynamic> {
-        if let Some(answer) = runtime.probed.and_then(|probed| probed.resolved.get(path)) {
-            answer.as_ref()?;
+        if let Some(probed) = runtime.probed {
+            if let Some(answer) = probed.dynamic.get(path) {
+                let answer = answer.as_ref()?;
+                return Some(Dynamic {
+                    needed: answer.needed.clone(),
+                    search: answer.search.clone(),
+                });
+            }
+            if let Some(answer) = probed.resolved.get(path) {
+                answer.as_ref()?;
+            }
         }
         match self {
             Reach::Host => {

@@ -146,36 +146,109 @@ def numeric_libraries(contents, request):
             found[real] = scan_library(real, needles, system)
         except OSError:
             continue
+    dynamic = {}
     for path in linkers:
         real = os.path.realpath(path)
         resolved[path] = real if os.path.isfile(real) else None
-    return {"libraries": found, "resolved": resolved}
+        try:
+            dynamic[path] = elf_dynamic(real)
+        except (OSError, ValueError, IndexError):
+            dynamic[path] = None
+    return {"libraries": found, "resolved": resolved, "dynamic": dynamic}
+
+
+def elf_dynamic(path):
+    """DT_NEEDED, and DT_RUNPATH else DT_RPATH, of a 64-bit little-endian shared object."""
+    import struct
+
+    with open(path, "rb") as handle:
+        sections = elf_sections(handle)
+        if sections is None:
+            return None
+        rows = sections[b""]
+        dynamic = next((s for s in rows if s[1] == 6), None)
+        if dynamic is None:
+            return None
+        strings = rows[dynamic[6]]
+        handle.seek(dynamic[4])
+        entries = handle.read(min(dynamic[5], 1 << 20))
+        handle.seek(strings[4])
+        text = handle.read(min(strings[5], 16 << 20))
+    found = {1: [], 15: [], 29: []}
+    for at in range(0, len(entries) - 15, 16):
+        tag, value = struct.unpack_from("<qQ", entries, at)
+        if tag == 0:
+            break
+        if tag in found and value < len(text):
+            end = text.find(b"\0", value)
+            found[tag].append(text[value:end].decode("latin-1"))
+    search = found[29] or found[15]
+    return {
+        "needed": found[1],
+        "search": [folder for paths in search for folder in paths.split(":") if folder],
+    }
 
 
 def scan_library(path, needles, digest):
-    """Each needle with the 48 bytes after it, wherever it is in the file (up to 32 times
-    each), and the file's sha256 if asked."""
-    hasher = hashlib_sha256() if digest else None
-    found = {needle: set() for needle in needles}
-    tail = b""
+    """Each needle with the 48 bytes after it (up to 256 times each, in file order) in the library's
+    read-only data and comment sections, where version strings live (the whole file when
+    it has no such sections); and the file's sha256 if asked."""
     with open(path, "rb") as handle:
-        while True:
-            chunk = handle.read(1 << 22)
-            if hasher is not None:
+        sections = elf_sections(handle) or {}
+        parts = []
+        for name in (b".rodata", b".comment"):
+            if name in sections:
+                offset, size = sections[name][1], sections[name][2]
+                handle.seek(offset)
+                parts.append(handle.read(min(size, 16 << 20)))
+        if not parts:
+            handle.seek(0)
+            parts.append(handle.read(256 << 20))
+        hasher = None
+        if digest:
+            hasher = hashlib_sha256()
+            handle.seek(0)
+            for chunk in iter(lambda: handle.read(1 << 22), b""):
                 hasher.update(chunk)
-            window = tail + chunk
-            for needle, seen in found.items():
-                at = window.find(needle)
-                while at >= 0 and len(seen) < 32:
-                    seen.add(window[at:at + len(needle) + 48].decode("latin-1"))
-                    at = window.find(needle, at + 1)
-            if not chunk:
-                break
-            tail = window[-128:]
+    found = []
+    for needle in needles:
+        for index, part in enumerate(parts):
+            at, count = part.find(needle), 0
+            while at >= 0 and count < 256:
+                found.append((index, at, part[at:at + len(needle) + 48].decode("latin-1")))
+                at, count = part.find(needle, at + 1), count + 1
+    # In file order, as a scan of the whole file meets them.
+    found.sort(key=lambda item: (item[0], item[1]))
     return {
-        "snippets": sorted(snippet for seen in found.values() for snippet in seen),
+        "snippets": list(dict.fromkeys(snippet for _, _, snippet in found)),
         "sha256": hasher.hexdigest() if hasher is not None else None,
     }
+
+
+def elf_sections(handle):
+    """The sections of a 64-bit little-endian ELF by name: (type, offset, size, link)."""
+    import struct
+
+    handle.seek(0)
+    header = handle.read(64)
+    if header[:6] != b"\x7fELF\x02\x01":
+        return None
+    (table,) = struct.unpack_from("<Q", header, 0x28)
+    entry, count, names_index = struct.unpack_from("<HHH", header, 0x3A)
+    if entry < 64 or not 0 < count <= 4096 or names_index >= count:
+        return None
+    handle.seek(table)
+    raw = handle.read(entry * count)
+    # name, type, flags, address, offset, size, link
+    rows = [struct.unpack_from("<IIQQQQI", raw, index * entry) for index in range(count)]
+    handle.seek(rows[names_index][4])
+    names = handle.read(min(rows[names_index][5], 1 << 20))
+    sections = {}
+    for row in rows:
+        name = names[row[0]:names.find(b"\0", row[0])]
+        sections.setdefault(name, (row[1], row[4], row[5], row[6]))
+    sections[b""] = rows
+    return sections
 
 
 def hashlib_sha256():

@@ -65,6 +65,16 @@ pub(crate) struct ProbedNumerics {
     /// Each path it looked at (RECORD rows, system candidates, extensions): its real path,
     /// `None` when it is no file.
     pub(crate) resolved: BTreeMap<String, Option<String>>,
+    /// numpy's and scipy's extensions: what each links (`None`: not an ELF it reads).
+    #[serde(default)]
+    pub(crate) dynamic: BTreeMap<String, Option<ProbedDynamic>>,
+}
+
+/// An extension's `DT_NEEDED` and `RUNPATH`/`RPATH`, as the probe read them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ProbedDynamic {
+    pub(crate) needed: Vec<String>,
+    pub(crate) search: Vec<String>,
 }
 
 /// A numeric library as the probe read it: the text after each version needle (Latin-1),
