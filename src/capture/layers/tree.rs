@@ -57,17 +57,8 @@ impl Tree {
     /// Applies `layers` in order, base first.
     pub(crate) fn merge<'a>(layers: impl IntoIterator<Item = &'a LayerIndex>) -> Tree {
         let mut tree = Tree::default();
-        tree.nodes.insert(
-            String::new(),
-            Node {
-                layer: 0,
-                kind: Kind::Folder,
-                size: 0,
-                content: None,
-                sha256: None,
-                version: None,
-            },
-        );
+        // The root, a folder every layer writes into.
+        tree.nodes.insert(String::new(), IMPLICIT_FOLDER.clone());
         for (index, layer) in layers.into_iter().enumerate() {
             tree.apply(index, layer);
         }
