@@ -51,11 +51,11 @@ pub(crate) struct Runtime<'a> {
 }
 
 /// What the probe reads inside an image (so that libraries are not streamed out): the
-/// RECORD rows under [`scan::PREFIXES`], and the system's candidates for `arch`.
+/// RECORD rows under [`scan::prefixes`], and the system's candidates for `arch`.
 #[derive(Debug, serde::Serialize)]
 pub(crate) struct ProbeRequest {
-    prefixes: &'static [&'static str],
-    needles: &'static [&'static str],
+    prefixes: Vec<&'static str>,
+    needles: Vec<&'static str>,
     paths: Vec<String>,
     /// RECORD rows of numpy's and scipy's extensions, by the start of their path.
     extensions: &'static [&'static str],
@@ -64,8 +64,8 @@ pub(crate) struct ProbeRequest {
 /// The request for an image of `arch` (`x86_64`, `aarch64`).
 pub(crate) fn probe_request(arch: &str) -> ProbeRequest {
     ProbeRequest {
-        prefixes: scan::PREFIXES,
-        needles: scan::NEEDLES,
+        prefixes: scan::prefixes(),
+        needles: scan::needles(),
         paths: system_names(arch),
         extensions: EXTENSIONS,
     }

@@ -36,80 +36,70 @@ pub(crate) fn classify(path: &str) -> Option<Kind> {
         "flexiblas" => Some("flexiblas"),
         _ => None,
     };
-    let reference = |family| {
-        Some(Kind {
-            family: family_of_folder.unwrap_or(family),
-            threading,
-        })
+    let (_, family, reference) = FAMILIES
+        .iter()
+        .find(|(prefix, _, _)| name.starts_with(prefix))?;
+    let family = match reference {
+        // `libblas.so.3` is whatever the alternatives folder it resolves into holds.
+        true => family_of_folder.unwrap_or(family),
+        false => family,
     };
-    let kind = |family| Some(Kind { family, threading });
-    let starts = |prefix: &str| name.starts_with(prefix);
-    if starts("libblas.so") || starts("libcblas.so") {
-        reference("reference-blas")
-    } else if starts("liblapack.so") {
-        reference("reference-lapack")
-    } else if starts("libopenblas") || starts("libscipy_openblas") {
-        kind("openblas")
-    } else if starts("libmkl_") {
-        kind("mkl")
-    } else if starts("libblis") {
-        kind("blis")
-    } else if starts("libflexiblas") {
-        kind("flexiblas")
-    } else if starts("libatlas") || starts("libsatlas") || starts("libtatlas") {
-        kind("atlas")
-    } else if starts("libgomp") {
-        kind("libgomp")
-    } else if starts("libiomp5") {
-        kind("libiomp5")
-    } else if starts("libomp.") || starts("libomp-") {
-        kind("libomp")
-    } else if starts("libcudart") {
-        kind("cudart")
-    } else if starts("libcublas") {
-        kind("cublas")
-    } else if starts("libcudnn") {
-        kind("cudnn")
-    } else if starts("libnccl") {
-        kind("nccl")
-    } else {
-        None
-    }
+    Some(Kind { family, threading })
 }
 
-/// The names numeric libraries start with (what [`classify`] knows), for the probe to
-/// pick them out of RECORDs inside an image.
-pub(crate) const PREFIXES: &[&str] = &[
-    "libblas",
-    "libcblas",
-    "liblapack",
-    "libopenblas",
-    "libscipy_openblas",
-    "libmkl_",
-    "libblis",
-    "libflexiblas",
-    "libatlas",
-    "libsatlas",
-    "libtatlas",
-    "libgomp",
-    "libiomp5",
-    "libomp",
-    "libcudart",
-    "libcublas",
-    "libcudnn",
-    "libnccl",
+/// Library names by how they start: the family, and whether the name is the generic
+/// reference one (`libblas.so`, which alternatives point at another family's copy). The
+/// one list [`classify`] reads and the probe is sent.
+const FAMILIES: &[(&str, &str, bool)] = &[
+    ("libblas.so", "reference-blas", true),
+    ("libcblas.so", "reference-blas", true),
+    ("liblapack.so", "reference-lapack", true),
+    ("libopenblas", "openblas", false),
+    ("libscipy_openblas", "openblas", false),
+    ("libmkl_", "mkl", false),
+    ("libblis", "blis", false),
+    ("libflexiblas", "flexiblas", false),
+    ("libatlas", "atlas", false),
+    ("libsatlas", "atlas", false),
+    ("libtatlas", "atlas", false),
+    ("libgomp", "libgomp", false),
+    ("libiomp5", "libiomp5", false),
+    ("libomp.", "libomp", false),
+    ("libomp-", "libomp", false),
+    ("libcudart", "cudart", false),
+    ("libcublas", "cublas", false),
+    ("libcudnn", "cudnn", false),
+    ("libnccl", "nccl", false),
 ];
 
-/// The version needles of every family, in [`version_in`]'s order.
-pub(crate) const NEEDLES: &[&str] = &["OpenBLAS ", "Math Kernel Library Version ", "GCC: ("];
+/// The starts of the names of numeric libraries, for the probe to pick them out of
+/// RECORDs inside an image.
+pub(crate) fn prefixes() -> Vec<&'static str> {
+    FAMILIES.iter().map(|(prefix, _, _)| *prefix).collect()
+}
 
-fn needles_of(family: &str) -> &'static [&'static [u8]] {
-    match family {
-        "openblas" => &[b"OpenBLAS "],
-        "mkl" => &[b"Math Kernel Library Version "],
-        "libgomp" => &[b"GCC: (GNU) ", b"GCC: ("],
-        _ => &[],
-    }
+/// Each family's version needles, most specific first.
+const NEEDLES: &[(&str, &[&str])] = &[
+    ("openblas", &["OpenBLAS "]),
+    ("mkl", &["Math Kernel Library Version "]),
+    ("libgomp", &["GCC: (GNU) ", "GCC: ("]),
+];
+
+/// Every family's version needles, for the probe.
+pub(crate) fn needles() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = NEEDLES
+        .iter()
+        .flat_map(|(_, needles)| needles.iter().copied())
+        .collect();
+    all.dedup();
+    all
+}
+
+fn needles_of(family: &str) -> &'static [&'static str] {
+    NEEDLES
+        .iter()
+        .find(|(known, _)| *known == family)
+        .map_or(&[], |(_, needles)| needles)
 }
 
 /// What a library's bytes say: its version string.
@@ -120,7 +110,7 @@ pub(crate) fn version_in(family: &str, bytes: &[u8]) -> Option<String> {
             let rest = &bytes[at + needle.len()..];
             // GCC's `GCC: (Debian 12.2.0-14) 12.2.0`: the version follows the parenthesis.
             let rest = match rest.iter().position(|b| *b == b')') {
-                Some(close) if needle.ends_with(b"(") && close < 64 => rest.get(close + 2..)?,
+                Some(close) if needle.ends_with('(') && close < 64 => rest.get(close + 2..)?,
                 _ => rest,
             };
             token(rest)
@@ -221,6 +211,19 @@ mod tests {
         );
         assert_eq!(family("/x/numpy.libs/libgfortran-040039e1.so.5.0.0"), None);
         assert_eq!(family("/x/numpy/core/multiarray.py"), None);
+    }
+
+    #[test]
+    fn what_the_probe_is_sent_is_what_classify_knows() {
+        for prefix in prefixes() {
+            let path = format!("/site/x.libs/{prefix}x.so.1");
+            assert!(classify(&path).is_some(), "{prefix}");
+        }
+        for family in ["openblas", "mkl", "libgomp"] {
+            for needle in needles_of(family) {
+                assert!(needles().iter().any(|sent| needle.starts_with(sent)), "{needle}");
+            }
+        }
     }
 
     #[test]
