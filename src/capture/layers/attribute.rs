@@ -131,7 +131,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::capture::layers::read::{Entry, LayerIndex};
+    use crate::capture::layers::read::{Entry, LayerIndex, Stored};
 
     fn status(packages: &[(&str, &str)]) -> Entry {
         let text: String = packages
@@ -142,11 +142,13 @@ mod tests {
             .collect();
         Entry {
             path: "var/lib/dpkg/status".into(),
-            kind: Kind::File,
-            size: text.len() as u64,
-            content: Some(Arc::from(text.as_bytes())),
-            sha256: None,
-            version: None,
+            stored: Stored {
+                kind: Kind::File,
+                size: text.len() as u64,
+                content: Some(Arc::from(text.as_bytes())),
+                sha256: None,
+                version: None,
+            },
         }
     }
 

@@ -91,11 +91,10 @@ pub(crate) enum Kind {
     Hardlink(String),
 }
 
-/// One entry of a layer.
+/// What a layer holds at one path: what an entry of a layer says, and what a node of the
+/// merged tree keeps.
 #[derive(Debug, Clone)]
-pub(crate) struct Entry {
-    /// Path inside the image, normalized, without a leading `/`.
-    pub(crate) path: String,
+pub(crate) struct Stored {
     pub(crate) kind: Kind,
     pub(crate) size: u64,
     /// The kept bytes (all of a small metadata file, the head of a script).
@@ -104,6 +103,22 @@ pub(crate) struct Entry {
     pub(crate) sha256: Option<String>,
     /// A numeric library's version string, found as it streamed past.
     pub(crate) version: Option<String>,
+}
+
+/// One entry of a layer.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    /// Path inside the image, normalized, without a leading `/`.
+    pub(crate) path: String,
+    pub(crate) stored: Stored,
+}
+
+impl std::ops::Deref for Entry {
+    type Target = Stored;
+
+    fn deref(&self) -> &Stored {
+        &self.stored
+    }
 }
 
 /// One layer, listed.
@@ -282,11 +297,13 @@ fn list_entries(tar: &mut dyn Read, keep: &Keep) -> Result<LayerIndex, LayerErro
         }
         index.entries.push(Entry {
             path,
-            kind,
-            size,
-            content,
-            sha256,
-            version,
+            stored: Stored {
+                kind,
+                size,
+                content,
+                sha256,
+                version,
+            },
         });
     }
     Ok(index)

@@ -11,19 +11,28 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use super::read::{Entry, Kind, LayerIndex};
+use super::read::{Entry, Kind, LayerIndex, Stored};
 
 /// One path of the merged tree.
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
     /// The layer (0 is the base) that last wrote it.
     pub(crate) layer: usize,
-    pub(crate) kind: Kind,
-    pub(crate) size: u64,
-    pub(crate) content: Option<Arc<[u8]>>,
-    pub(crate) sha256: Option<String>,
-    /// A numeric library's version string.
-    pub(crate) version: Option<String>,
+    pub(crate) stored: Stored,
+}
+
+impl std::ops::Deref for Node {
+    type Target = Stored;
+
+    fn deref(&self) -> &Stored {
+        &self.stored
+    }
+}
+
+impl std::ops::DerefMut for Node {
+    fn deref_mut(&mut self) -> &mut Stored {
+        &mut self.stored
+    }
 }
 
 /// The merged file system, by path without a leading `/` (the root is `""`).
@@ -40,11 +49,13 @@ pub(crate) type Version = (usize, Arc<[u8]>);
 /// A folder that only the paths below it show.
 static IMPLICIT_FOLDER: Node = Node {
     layer: 0,
-    kind: Kind::Folder,
-    size: 0,
-    content: None,
-    sha256: None,
-    version: None,
+    stored: Stored {
+        kind: Kind::Folder,
+        size: 0,
+        content: None,
+        sha256: None,
+        version: None,
+    },
 };
 
 /// Symlinks followed in one lookup before it counts as a loop (Linux's limit).
@@ -81,11 +92,7 @@ impl Tree {
     fn add(&mut self, index: usize, entry: &Entry) {
         let mut node = Node {
             layer: index,
-            kind: entry.kind.clone(),
-            size: entry.size,
-            content: entry.content.clone(),
-            sha256: entry.sha256.clone(),
-            version: entry.version.clone(),
+            stored: entry.stored.clone(),
         };
         if let Kind::Hardlink(target) = &entry.kind {
             // The same file as an entry written before it: its bytes, this layer.
@@ -233,11 +240,13 @@ mod tests {
     fn entry(path: &str, kind: Kind) -> Entry {
         Entry {
             path: path.to_string(),
-            kind,
-            size: 1,
-            content: Some(Arc::from(&b"x"[..])),
-            sha256: None,
-            version: None,
+            stored: Stored {
+                kind,
+                size: 1,
+                content: Some(Arc::from(&b"x"[..])),
+                sha256: None,
+                version: None,
+            },
         }
     }
 

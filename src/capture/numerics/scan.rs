@@ -221,7 +221,10 @@ mod tests {
         }
         for family in ["openblas", "mkl", "libgomp"] {
             for needle in needles_of(family) {
-                assert!(needles().iter().any(|sent| needle.starts_with(sent)), "{needle}");
+                assert!(
+                    needles().iter().any(|sent| needle.starts_with(sent)),
+                    "{needle}"
+                );
             }
         }
     }
