@@ -107,6 +107,27 @@ impl Registry {
             .collect()
     }
 
+    /// Flips one byte in the middle of the largest blob the registry stores (a layer).
+    pub fn damage_largest_blob(&self) {
+        let mut blobs = Vec::new();
+        let mut folders = vec![self.folder.path().join("storage")];
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+                let kind = entry.file_type().unwrap();
+                if kind.is_dir() {
+                    folders.push(entry.path());
+                } else if entry.file_name() == "data" {
+                    blobs.push((entry.metadata().unwrap().len(), entry.path()));
+                }
+            }
+        }
+        let (_, largest) = blobs.into_iter().max().expect("a blob");
+        let mut bytes = std::fs::read(&largest).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        std::fs::write(&largest, bytes).unwrap();
+    }
+
     /// Forgets the requests logged so far.
     pub fn clear_log(&self) {
         std::fs::write(self.folder.path().join("access.log"), "").unwrap();

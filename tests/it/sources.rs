@@ -669,6 +669,13 @@ fn bad_sources_exit_2_naming_the_source_and_write_nothing() {
         return;
     }
     let registry = Registry::start(None);
+    let pushed = registry.push(&fixture("no-python"), "damaged:v1");
+    registry.damage_largest_blob();
+    refused(
+        &format!("registry:{pushed}"),
+        "do not match its digest",
+        &[],
+    );
     refused(
         &format!("registry:{}/absent:v1", registry.host),
         "has no such image",

@@ -132,6 +132,15 @@ impl Opened {
                 let stream = remote.blob_stream(&blob.digest).await?;
                 match pump(stream, move |raw| read_layer(raw, digest.as_deref(), &keep)).await {
                     Ok(read) => read,
+                    // oci-client checks the digest too, at the stream's end: that is a
+                    // corrupt blob, not a registry gone away.
+                    Err(Pumped::Stream(error))
+                        if error.to_string().starts_with("Invalid digest") =>
+                    {
+                        Err(LayerError::Corrupt(format!(
+                            "its bytes do not match its digest ({error})"
+                        )))
+                    }
                     Err(Pumped::Stream(error)) => {
                         return Err(remote.broken(format!("layer {index} broke off: {error}")))
                     }
