@@ -24,7 +24,7 @@ pub(crate) use engine::{Engine, Launch};
 pub(crate) use files::Files;
 pub(crate) use history::redact_step;
 pub(crate) use models::climb;
-pub(crate) use select::DEFAULT_PATH;
+pub(crate) use select::{DEFAULT_PATH, HEAD_LIMIT};
 pub(crate) use session::Session;
 pub(crate) use system::{parse_apk_installed, parse_dpkg_status, APK_INSTALLED, DPKG_STATUS};
 

@@ -12,8 +12,8 @@ use crate::lock::SelectedBy;
 pub(crate) const DEFAULT_PATH: &str =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// How much of a script is read for its shebang.
-const HEAD_LIMIT: u64 = 4096;
+/// How much of a script is read for its shebang (and kept of one read from layers).
+pub(crate) const HEAD_LIMIT: u64 = 4096;
 
 /// Scripts followed through their shebangs before giving up (a loop ends here).
 const SHEBANG_DEPTH: usize = 4;

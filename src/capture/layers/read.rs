@@ -9,6 +9,7 @@
 use std::io::{self, Read};
 use std::sync::Arc;
 
+use crate::capture::image::HEAD_LIMIT;
 use crate::capture::models::{hash_reader, Silent, BLOCK};
 use crate::capture::numerics;
 use crate::capture::python::metadata::WANTED;
@@ -22,8 +23,6 @@ const ENTRY_LIMIT: usize = 1 << 20;
 const UNPACKED_LIMIT: u64 = 64 << 30;
 /// The largest package database kept (a full RHEL image's RPM database is tens of MiB).
 const DATABASE_LIMIT: u64 = 256 << 20;
-/// How much of an executable is kept for its shebang.
-pub(crate) const HEAD_LIMIT: u64 = 4096;
 
 /// What is kept of a layer's files, by path inside the image (no leading `/`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
