@@ -278,6 +278,17 @@ pub enum Error {
         /// What kind of problem, for the hint.
         problem: ImageProblem,
     },
+    /// A file of the runtime could not be read (a failure, not an absent file): nothing is
+    /// written, since a lock must never be a picture of what envlock could not see.
+    #[error("cannot read `{path}` in {runtime}: {detail}")]
+    RuntimeRead {
+        /// The runtime: "image `ml:1`".
+        runtime: String,
+        /// The path inside it.
+        path: String,
+        /// What went wrong.
+        detail: String,
+    },
     /// An operand of `envlock audit` could not be captured.
     #[error("cannot capture `{operand}`")]
     AuditOperand {
@@ -377,6 +388,9 @@ impl Error {
                 ImageProblem::Hostile => "the image is refused as it is; rebuild it from a trusted Dockerfile".to_string(),
                 ImageProblem::Platform => "pick a platform the image has with `--platform OS/ARCH`, or leave the flag out".to_string(),
             },
+            Error::RuntimeRead { .. } => {
+                "check the engine (`docker info`) or the image source and run again; envlock writes no lock from a partial read".to_string()
+            }
             Error::Interrupted { .. } => return None,
             Error::AuditOperand { source, .. } => return source.hint(),
             Error::Read { .. } => "check that the path exists and is readable".to_string(),

@@ -5,6 +5,7 @@
 //! where a runtime came from.
 
 pub(crate) mod env;
+pub(crate) mod fs;
 pub(crate) mod image;
 pub(crate) mod layers;
 pub(crate) mod models;

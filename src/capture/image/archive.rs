@@ -112,56 +112,52 @@ impl Read for ChannelReader {
     }
 }
 
-/// What a path is inside the container.
-pub(crate) struct Stat {
-    pub(crate) is_folder: bool,
-    /// The path with symlinks resolved by the engine, inside the container.
-    pub(crate) resolved: String,
+/// What the archive endpoint's `HEAD` says of a path: its mode as `lstat` sees it (Go's
+/// `os.FileMode`), and, for a symlink, the path it resolves to inside the container.
+pub(super) struct RawStat {
+    pub(super) mode: u32,
+    /// Where a symlink leads, resolved by the engine inside the container; empty otherwise.
+    pub(super) link_target: String,
 }
 
-pub(super) async fn stat(engine: &Engine, id: &str, path: &str) -> Option<Stat> {
+/// Go's `os.FileMode` type bits.
+pub(super) const MODE_FOLDER: u32 = 1 << 31;
+pub(super) const MODE_SYMLINK: u32 = 1 << 27;
+/// Device, named pipe, socket, character device, irregular.
+const MODE_SPECIAL: u32 = (1 << 26) | (1 << 25) | (1 << 24) | (1 << 21) | (1 << 19);
+
+/// The kind a mode names (a symlink's kind is its target's: stat that).
+pub(super) fn kind_of(mode: u32) -> crate::capture::fs::Kind {
+    use crate::capture::fs::Kind;
+    if mode & MODE_FOLDER != 0 {
+        Kind::Folder
+    } else if mode & (MODE_SYMLINK | MODE_SPECIAL) != 0 {
+        Kind::Other
+    } else {
+        Kind::File
+    }
+}
+
+/// `lstat` of `path` in container `id` through the archive endpoint: `Ok(None)` when it is
+/// absent (404), an error for any other failure.
+pub(super) async fn stat(engine: &Engine, id: &str, path: &str) -> Result<Option<RawStat>, String> {
     let options = ContainerArchiveInfoOptions {
         path: path.to_string(),
     };
-    let info = engine
+    match engine
         .docker()
         .get_container_archive_info(id, Some(options))
         .await
-        .ok()?;
-    // Go's os.FileMode: the top bit marks a folder.
-    let is_folder = info.file_mode & (1 << 31) != 0;
-    let resolved = match info.link_target {
-        target if !target.is_empty() => target,
-        _ => path.to_string(),
-    };
-    Some(Stat {
-        is_folder,
-        resolved,
-    })
-}
-
-/// At most `limit` bytes from the start of a file (symlinks resolved inside the
-/// container), or `None` if it is absent or a folder.
-pub(super) async fn read_head(
-    engine: &Engine,
-    id: &str,
-    path: &str,
-    limit: u64,
-) -> Option<Vec<u8>> {
-    let found = stat(engine, id, path).await?;
-    if found.is_folder {
-        return None;
+    {
+        Ok(info) => Ok(Some(RawStat {
+            mode: info.file_mode,
+            link_target: info.link_target,
+        })),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(None),
+        Err(error) => Err(error.to_string()),
     }
-    read_archive(engine, id, &found.resolved, move |tar| {
-        let mut archive = tar::Archive::new(tar);
-        let mut bytes = Vec::new();
-        if let Some(entry) = archive.entries()?.next() {
-            entry?.take(limit).read_to_end(&mut bytes)?;
-        }
-        Ok(bytes)
-    })
-    .await
-    .ok()
 }
 
 /// Tar streams for property tests: well-formed archives with hostile entries (paths with

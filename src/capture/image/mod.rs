@@ -21,7 +21,7 @@ mod system;
 
 pub(crate) use archive::{pump, Pumped};
 pub(crate) use engine::{Engine, Launch};
-pub(crate) use files::Files;
+pub(crate) use files::{Container, Files};
 pub(crate) use history::redact_step;
 pub(crate) use models::climb;
 pub(crate) use select::{DEFAULT_PATH, HEAD_LIMIT};
@@ -40,8 +40,8 @@ use super::numerics;
 use super::python::metadata::Binary;
 use super::python::probe::ProbedNumerics;
 
+use super::fs::{Files as _, ReadError};
 use super::python::conda;
-use super::python::files::MemoryFiles;
 use super::python::metadata::read_sys_path;
 use super::{env, platform, python, Snapshot};
 use crate::error::{Error, Result};
@@ -221,10 +221,8 @@ async fn capture(
     }
     // Created, never started: its files are read (the probe, when it runs, has its own).
     let container = create_idle(engine, &facts.id).await?;
-    let files = Files::Container {
-        engine,
-        id: &container,
-    };
+    let view = Container::new(engine, &container);
+    let files = Files::Container(&view);
     let probe = (!settings.no_exec).then_some(engine);
     let inside = read_inside(files, probe, reference, models, settings, &facts).await;
     let history = async {
@@ -308,10 +306,14 @@ async fn choose(
         (None, Some(found)) => (found.clone(), SelectedBy::Path),
         (None, None) => return Ok(None),
     };
-    let others = on_path
-        .into_iter()
-        .filter(|found| *found != chosen)
-        .collect();
+    // `python3` on PATH is another interpreter only when it is another file (a venv's
+    // `python3` is often a link to its `python`).
+    let mut others = Vec::new();
+    if let Some(found) = on_path.filter(|found| *found != chosen) {
+        if reader.resolved_file(&found).await != reader.resolved_file(&chosen).await {
+            others.push(found);
+        }
+    }
     Ok(Some(Chosen {
         path: chosen,
         selected_by,
@@ -371,9 +373,12 @@ pub(crate) async fn read_inside(
     settings: &Settings,
     facts: &Facts,
 ) -> Result<Inside> {
-    let reader = select::Reader { files };
+    let reader = select::Reader::new(files);
     let mut warnings = Vec::new();
     let chosen = choose(&reader, settings, facts, reference, &mut warnings).await?;
+    if let Some(error) = reader.failure() {
+        return Err(unreadable(reference, error));
+    }
     let exec = chosen.as_ref().zip(probe);
     // The probe runs in its own container while the files are read from this one.
     let probe = async {
@@ -391,13 +396,17 @@ pub(crate) async fn read_inside(
     };
     let read = async {
         let hashed = hash_models(files, reference, models, facts).await?;
-        let system_packages = system::system_packages(files).await;
+        let system_packages = system::system_packages(&files)
+            .await
+            .map_err(|error| unreadable(reference, error))?;
         Ok::<_, Error>((hashed, system_packages))
     };
     let (answer, read) = tokio::join!(probe, read);
     let (answer, (hashed, (system_packages, system_warning))) = (answer?, read?);
     let mut inside = match answer {
-        Some(answer) => from_probe(answer),
+        Some(answer) => from_probe(answer)
+            .await
+            .map_err(|error| unreadable(reference, error))?,
         _ => {
             let runs = Inputs {
                 files,
@@ -439,7 +448,9 @@ pub(crate) async fn read_inside(
         conda: !inside.conda_packages.is_empty(),
         probed: inside.probed.as_ref(),
     };
-    inside.numerics = numerics::capture(numerics::Reach::Image(files), &runtime).await;
+    inside.numerics = numerics::capture(numerics::Reach::Image(files), &runtime)
+        .await
+        .map_err(|error| unreadable(reference, error))?;
     if settings.numerics_check {
         let kernels = match exec {
             Some((chosen, engine)) => {
@@ -472,13 +483,23 @@ fn describe(selected_by: SelectedBy) -> &'static str {
     }
 }
 
-fn from_probe(mut answer: python::probe::Answer) -> Inside {
-    let files = MemoryFiles::from_probe(answer.files.take().unwrap_or_default());
+/// A path of the image that could not be read: the capture stops (a lock is never a
+/// picture of what envlock could not see).
+fn unreadable(reference: &str, error: ReadError) -> Error {
+    Error::RuntimeRead {
+        runtime: format!("image `{reference}`"),
+        path: error.path,
+        detail: error.detail,
+    }
+}
+
+async fn from_probe(mut answer: python::probe::Answer) -> Result<Inside, ReadError> {
+    let files = answer.files.take().unwrap_or_default().into_files();
     let probed = answer.numerics.take();
-    let found = read_sys_path(&files, &answer.sys_path);
+    let found = read_sys_path(&files, &answer.sys_path).await?;
     let mut interpreter = python::from_answer(answer, found);
-    let conda_packages = interpreter.conda_packages(&files);
-    Inside {
+    let conda_packages = interpreter.conda_packages(&files).await?;
+    Ok(Inside {
         conda_packages,
         mode: CaptureMode::Exec,
         python: Some(interpreter.python),
@@ -493,7 +514,7 @@ fn from_probe(mut answer: python::probe::Answer) -> Inside {
         binaries: interpreter.binaries,
         probed,
         numerics: Numerics::default(),
-    }
+    })
 }
 
 /// What static capture reads besides the interpreter.
@@ -509,20 +530,20 @@ async fn read_platform(
     files: Files<'_>,
     facts: &Facts,
     system_packages: &[SystemPackage],
-) -> Platform {
-    let os_release = match files.read_file("/etc/os-release").await {
+) -> Result<Platform, ReadError> {
+    let os_release = match files.read("/etc/os-release").await? {
         Some(bytes) => Some(bytes),
-        None => files.read_file("/usr/lib/os-release").await,
+        None => files.read("/usr/lib/os-release").await?,
     };
     let (libc, libc_version) = system::libc_of(system_packages);
     let os_release = os_release.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
-    platform::platform(
+    Ok(platform::platform(
         &facts.os,
         &facts.arch,
         libc,
         libc_version,
         os_release.as_deref(),
-    )
+    ))
 }
 
 async fn from_files(
@@ -536,7 +557,10 @@ async fn from_files(
         facts,
         system_packages,
     } = *inputs;
-    let platform = read_platform(files, facts, system_packages).await;
+    let unreadable = |error| unreadable(reference, error);
+    let platform = read_platform(files, facts, system_packages)
+        .await
+        .map_err(unreadable)?;
     let mut inside = Inside {
         conda_packages: Vec::new(),
         mode: CaptureMode::Static,
@@ -560,14 +584,17 @@ async fn from_files(
         return Ok(inside);
     };
     let system_python = system::system_python_version(system_packages);
-    let home = system::home_of(files, facts.config.user.as_deref()).await;
+    let home = system::home_of(&files, facts.config.user.as_deref())
+        .await
+        .map_err(unreadable)?;
     let runs = static_python::Runs {
         env: &facts.env,
         home: &home,
         manager: system_packages.first().map(|p| p.manager.as_str()),
     };
-    let read =
-        static_python::read_python(files, &chosen.path, &runs, system_python.as_deref()).await;
+    let read = static_python::read_python(&files, &chosen.path, &runs, system_python.as_deref())
+        .await
+        .map_err(unreadable)?;
     let Some(found_python) = read else {
         if settings.requested_image_python().is_some() {
             return Err(Error::ImagePython {
@@ -582,7 +609,9 @@ async fn from_files(
         ));
         return Ok(inside);
     };
-    let found = read_sys_path(&found_python.files, &found_python.python.sys_path);
+    let found = read_sys_path(&files, &found_python.python.sys_path)
+        .await
+        .map_err(unreadable)?;
     inside.warnings.extend(found_python.warnings);
     inside.warnings.extend(found.warnings);
     let prefixes: Vec<&str> = [
@@ -593,8 +622,9 @@ async fn from_files(
     .flatten()
     .map(String::as_str)
     .collect();
-    inside.conda_packages =
-        conda::read_prefixes(&found_python.files, &prefixes, &mut inside.warnings);
+    inside.conda_packages = conda::read_prefixes(&files, &prefixes, &mut inside.warnings)
+        .await
+        .map_err(unreadable)?;
     inside.python = Some(found_python.python);
     inside.binaries = found.binaries;
     inside.packages = found.packages;

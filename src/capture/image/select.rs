@@ -5,7 +5,10 @@
 //! Nothing from the image runs here: scripts are read (their first few KiB) from the
 //! image's files ([`Files`]), symlinks resolved inside the image.
 
+use std::sync::Mutex;
+
 use super::files::Files;
+use crate::capture::fs::{Files as _, Kind, ReadError};
 use crate::lock::SelectedBy;
 
 /// `PATH` inside a container whose image sets none.
@@ -43,17 +46,49 @@ struct Word {
     by: SelectedBy,
 }
 
-/// Reads what selection needs from the image's files.
+/// Reads what selection needs from the image's files. A read that fails is kept (the
+/// choice goes on as if the file were absent) and [`Reader::failure`] ends the capture.
 pub(super) struct Reader<'a> {
-    pub(super) files: Files<'a>,
+    files: Files<'a>,
+    failed: Mutex<Option<ReadError>>,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    pub(super) fn new(files: Files<'a>) -> Reader<'a> {
+        Reader {
+            files,
+            failed: Mutex::new(None),
+        }
+    }
+
+    /// The first read that failed, if one did.
+    pub(super) fn failure(&self) -> Option<ReadError> {
+        self.failed.lock().expect("never poisoned").take()
+    }
+
+    fn keep<T: Default>(&self, read: Result<T, ReadError>) -> T {
+        read.unwrap_or_else(|error| {
+            self.failed
+                .lock()
+                .expect("never poisoned")
+                .get_or_insert(error);
+            T::default()
+        })
+    }
+
     async fn is_file(&self, path: &str) -> bool {
-        self.files
-            .stat(path)
-            .await
-            .is_some_and(|found| !found.is_folder)
+        self.resolved_file(path).await.is_some()
+    }
+
+    /// The resolved path of the file at `path`, if one is there.
+    pub(super) async fn resolved_file(&self, path: &str) -> Option<String> {
+        let found = self.keep(self.files.stat(path).await)?;
+        (found.kind == Kind::File).then_some(found.resolved)
+    }
+
+    async fn head(&self, path: &str) -> Vec<u8> {
+        self.keep(self.files.head(path, HEAD_LIMIT).await)
+            .unwrap_or_default()
     }
 
     /// `name` looked up on `path`, as `execvp` does.
@@ -273,11 +308,7 @@ async fn shebang(
     let Some(path) = reader.which(name, command.path).await else {
         return Err(format!("the image's command `{name}` is not in the image"));
     };
-    let head = reader
-        .files
-        .read_head(&path, HEAD_LIMIT)
-        .await
-        .unwrap_or_default();
+    let head = reader.head(&path).await;
     let Some(line) = head.strip_prefix(b"#!") else {
         // A binary (or a script without a shebang): it starts no Python envlock can name.
         return Ok(None);

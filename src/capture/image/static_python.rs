@@ -1,27 +1,22 @@
-//! Static capture: an image's Python runtime read from its files (through the engine's API,
-//! or from its layers: [`Files`]), with nothing from the image run. The interpreter the image would start is found on its
-//! `PATH`; `sys.path` is rebuilt from the layout around it (a venv's `pyvenv.cfg`, the
-//! official images' `/usr/local`, Debian's `dist-packages`, conda, `PYTHONPATH`); each site
-//! folder's archive is streamed and only distribution metadata ([`WANTED`]) is kept.
+//! Static capture: an image's Python runtime read from its files (the one view,
+//! [`Files`]), with nothing from the image run. `sys.path` is rebuilt as the interpreter's
+//! `site` module builds it: `PYTHONPATH`, then the user site and the site folders of the
+//! layout around the interpreter (a venv's `pyvenv.cfg`, the official images' `/usr/local`,
+//! Debian's `dist-packages`, Fedora's `lib64`, conda), each followed by the folders its
+//! `.pth` files name. Links resolve in the view, so a site folder, a venv or a `.dist-info`
+//! that is a symlink reads as the interpreter reads it.
 
 use std::collections::BTreeMap;
-use std::io::{self, Read};
-use std::path::{Path, PathBuf};
 
-use super::archive::ArchiveError;
-use super::files::Files;
-use super::select::{base_name, is_python};
-use crate::capture::python::files::MemoryFiles;
-use crate::capture::python::metadata::WANTED;
+use super::select::is_python;
+use crate::capture::fs::{base_name, join, normalize, parent, Files, ReadError};
 use crate::lock::Python;
 
 /// A Python runtime found in an image's files.
 pub(super) struct StaticPython {
-    /// What could be known without running it.
+    /// What could be known without running it; `sys_path` as the interpreter builds it.
     pub(super) python: Python,
-    /// The metadata files of its site folders.
-    pub(super) files: MemoryFiles,
-    /// Site folders that could not be read, and why.
+    /// What static capture cannot do as the interpreter would (a `.pth` line that runs code).
     pub(super) warnings: Vec<String>,
 }
 
@@ -57,26 +52,24 @@ pub(super) struct Runs<'a> {
     pub(super) manager: Option<&'a str>,
 }
 
-/// Reads the interpreter `invoked` (an absolute path in the image) and its site folders.
+/// Reads the interpreter `invoked` (an absolute path in the image) and its `sys.path`.
 /// `None` when the files do not say which Python it is.
 pub(super) async fn read_python(
-    files: Files<'_>,
+    files: &impl Files,
     invoked: &str,
     runs: &Runs<'_>,
     system_version: Option<&str>,
-) -> Option<StaticPython> {
-    let layout = find_layout(files, invoked, runs, system_version).await?;
-    let sys_path = sys_path(&layout, runs);
-    let (mut kept, present, warnings) = read_sites(files, sys_path).await;
-    let venv_root = layout.venv.as_ref().map(|(root, _)| root.as_str());
-    for prefix in std::iter::once(layout.prefix.as_str()).chain(venv_root) {
-        kept.merge(read_conda_meta(files, prefix).await);
-    }
+) -> Result<Option<StaticPython>, ReadError> {
+    let Some(layout) = find_layout(files, invoked, runs, system_version).await? else {
+        return Ok(None);
+    };
+    let mut warnings = Vec::new();
+    let sys_path = sys_path(files, &layout, runs, &mut warnings).await?;
     let (prefix, base_prefix) = match &layout.venv {
         Some((root, _)) => (root.clone(), layout.prefix.clone()),
         None => (layout.prefix.clone(), layout.prefix.clone()),
     };
-    Some(StaticPython {
+    Ok(Some(StaticPython {
         python: Python {
             implementation: layout.implementation.to_string(),
             version: layout.version.unwrap_or(layout.minor),
@@ -86,38 +79,49 @@ pub(super) async fn read_python(
             base_prefix: Some(base_prefix),
             soabi: None,
             cache_tag: None,
-            sys_path: present,
+            sys_path,
             markers: BTreeMap::new(),
             selected_by: None,
         },
-        files: kept,
         warnings,
-    })
+    }))
 }
 
 /// What the files around `invoked` say about it.
 async fn find_layout(
-    files: Files<'_>,
+    files: &impl Files,
     invoked: &str,
     runs: &Runs<'_>,
     system_version: Option<&str>,
-) -> Option<Layout> {
+) -> Result<Option<Layout>, ReadError> {
     let invoked = invoked.to_string();
-    let resolved = files.stat(&invoked).await?.resolved;
-    let venv_root = parent(&parent(&invoked));
-    let venv = files
-        .read_file(&format!("{venv_root}/pyvenv.cfg"))
-        .await
-        .map(|bytes| (venv_root, parse_pyvenv(&String::from_utf8_lossy(&bytes))));
+    let Some(resolved) = files.stat(&invoked).await?.map(|stat| stat.resolved) else {
+        return Ok(None);
+    };
+    // `site` finds `pyvenv.cfg` beside the executable or one folder up, by the path that
+    // was started (a venv's `bin/python` is a link to the base interpreter).
+    // `sys.prefix` is then the folder above `bin`, wherever the file was.
+    let bin = parent(&invoked);
+    let root = parent(&bin);
+    let mut venv = None;
+    for folder in [&bin, &root] {
+        if let Some(bytes) = files.read(&join(folder, "pyvenv.cfg")).await? {
+            venv = Some((root.clone(), parse_pyvenv(&String::from_utf8_lossy(&bytes))));
+            break;
+        }
+    }
     // The interpreter's real location decides its prefix and minor version.
     let real_name = base_name(&resolved).to_string();
     if !is_python(base_name(&invoked)) && !is_python(&real_name) {
-        return None;
+        return Ok(None);
     }
     let prefix = parent(&parent(&resolved));
-    let mut version = venv
-        .as_ref()
-        .and_then(|(_, config)| config.get("version").cloned());
+    let mut version = venv.as_ref().and_then(|(_, config)| {
+        config
+            .get("version")
+            .or_else(|| config.get("version_info"))
+            .cloned()
+    });
     let minor = version.as_deref().map(minor_of).or_else(|| {
         real_name
             .strip_prefix("python")
@@ -126,19 +130,22 @@ async fn find_layout(
     });
     let minor = match minor {
         Some(minor) => minor,
-        None => find_minor(files, &prefix).await?,
+        None => match find_minor(files, &prefix).await? {
+            Some(minor) => minor,
+            None => return Ok(None),
+        },
     };
     let lib64 = files
         .is_folder(&format!("{prefix}/lib64/python{minor}"))
-        .await;
+        .await?;
     let debian = prefix == "/usr"
         && (runs.manager == Some("dpkg")
-            || files.is_folder("/usr/lib/python3/dist-packages").await);
+            || files.is_folder("/usr/lib/python3/dist-packages").await?);
     if version.is_none() {
         let header = format!("{prefix}/include/python{minor}/patchlevel.h");
         version = files
-            .read_file(&header)
-            .await
+            .read(&header)
+            .await?
             .and_then(|bytes| patchlevel_version(&String::from_utf8_lossy(&bytes)))
             .or_else(|| {
                 system_version
@@ -146,7 +153,7 @@ async fn find_layout(
                     .map(str::to_string)
             });
     }
-    Some(Layout {
+    Ok(Some(Layout {
         invoked,
         prefix,
         venv,
@@ -159,24 +166,37 @@ async fn find_layout(
         },
         debian,
         lib64,
-    })
+    }))
 }
 
-/// `sys.path` as the interpreter would build it: `PYTHONPATH`, the venv's site folder, then
-/// (outside a venv, or with system site packages) the user site and the base's folders.
-fn sys_path(layout: &Layout, runs: &Runs<'_>) -> Vec<String> {
+/// `sys.path` as the interpreter's `site` module builds it (its stdlib folders aside, which
+/// hold no distributions): `PYTHONPATH`; then, unless a venv shuts them out, the user site;
+/// the venv's site folders; the base's; each site folder that exists followed by the
+/// folders its `.pth` files name.
+async fn sys_path(
+    files: &impl Files,
+    layout: &Layout,
+    runs: &Runs<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<String>, ReadError> {
     let minor = &layout.minor;
-    let mut sys_path: Vec<String> = runs
+    let mut sys_path: Vec<String> = Vec::new();
+    for entry in runs
         .env
         .get("PYTHONPATH")
         .map(|value| {
             value
                 .split(':')
                 .filter(|p| p.starts_with('/'))
-                .map(str::to_string)
-                .collect()
+                .collect::<Vec<&str>>()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+    {
+        let entry = normalize(entry);
+        if files.is_folder(&entry).await? && !sys_path.contains(&entry) {
+            sys_path.push(entry);
+        }
+    }
     let base_sites = if layout.debian {
         // Debian's layout: pip's installs, then the distribution's own packages.
         vec![
@@ -191,151 +211,110 @@ fn sys_path(layout: &Layout, runs: &Runs<'_>) -> Vec<String> {
             "/usr" if runs.manager == Some("rpm") => &["/usr/local", "/usr"],
             prefix => &[prefix],
         };
-        let libdirs: &[&str] = if layout.lib64 {
-            &["lib64", "lib"]
-        } else {
-            &["lib"]
-        };
         prefixes
             .iter()
-            .flat_map(|prefix| {
-                libdirs
-                    .iter()
-                    .map(move |libdir| format!("{prefix}/{libdir}/python{minor}/site-packages"))
-            })
+            .flat_map(|prefix| site_folders(prefix, layout))
             .collect()
     };
     let user_site = format!(
         "{}/.local/lib/python{minor}/site-packages",
         runs.home.trim_end_matches('/')
     );
-    let with_base = match &layout.venv {
-        Some((root, config)) => {
-            sys_path.push(format!("{root}/lib/python{minor}/site-packages"));
+    // `site.venv()`: without system site packages, neither the user site nor the base's.
+    let (with_base, venv_sites) = match &layout.venv {
+        Some((root, config)) => (
             config
                 .get("include-system-site-packages")
-                .map(String::as_str)
-                == Some("true")
-        }
-        None => true,
+                .is_some_and(|value| value.eq_ignore_ascii_case("true")),
+            site_folders(root, layout),
+        ),
+        None => (true, Vec::new()),
     };
+    let mut sites = Vec::new();
     if with_base {
-        sys_path.push(user_site);
-        sys_path.extend(base_sites);
+        sites.push(user_site);
     }
-    sys_path
+    sites.extend(venv_sites);
+    if with_base {
+        sites.extend(base_sites);
+    }
+    for site in sites {
+        add_site_folder(files, &site, &mut sys_path, warnings).await?;
+    }
+    Ok(sys_path)
 }
 
-/// Streams each site folder that exists and keeps its metadata files. Returns them, the
-/// folders read, and a warning for each folder that could not be streamed.
-async fn read_sites(
-    files: Files<'_>,
-    sys_path: Vec<String>,
-) -> (MemoryFiles, Vec<String>, Vec<String>) {
-    let mut folders = Vec::new();
-    for site in sys_path {
-        if let Some(stat) = files.stat(&site).await.filter(|stat| stat.is_folder) {
-            if !folders.contains(&stat.resolved) {
-                folders.push(stat.resolved);
+/// `prefix/lib64/pythonX.Y/site-packages` (when the layout's `platlibdir` is `lib64`) and
+/// `prefix/lib/pythonX.Y/site-packages`.
+fn site_folders(prefix: &str, layout: &Layout) -> Vec<String> {
+    let libdirs: &[&str] = if layout.lib64 {
+        &["lib64", "lib"]
+    } else {
+        &["lib"]
+    };
+    let prefix = prefix.trim_end_matches('/');
+    libdirs
+        .iter()
+        .map(|libdir| format!("{prefix}/{libdir}/python{}/site-packages", layout.minor))
+        .collect()
+}
+
+/// `site.addsitedir`: the folder, when it is one, then its `.pth` files in sorted order
+/// (hidden ones skipped): each line a folder (relative to the site folder) added when it
+/// exists; `import` lines run code, which static capture never does (a warning says so).
+async fn add_site_folder(
+    files: &impl Files,
+    site: &str,
+    sys_path: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> Result<(), ReadError> {
+    let Some(entries) = files.list(site).await? else {
+        return Ok(());
+    };
+    let site = normalize(site);
+    if !sys_path.contains(&site) {
+        sys_path.push(site.clone());
+    }
+    for entry in entries {
+        if !entry.name.ends_with(".pth") || entry.name.starts_with('.') {
+            continue;
+        }
+        let path = join(&site, &entry.name);
+        let Some(bytes) = files.read(&path).await? else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        for line in text.lines() {
+            if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            if line.starts_with("import ") || line.starts_with("import\t") {
+                warnings.push(format!(
+                    "`{path}` has an `import` line, which runs code when the interpreter starts: static capture does not run it"
+                ));
+                break;
+            }
+            let folder = normalize(&join(&site, line.trim_end()));
+            if !sys_path.contains(&folder) && files.exists(&folder).await? {
+                sys_path.push(folder);
             }
         }
     }
-    // Each site folder is streamed whole (the API lists no folders), so they are streamed
-    // at once: the engine tars each in its own process.
-    let reads = folders.iter().map(|folder| files.read_site(folder));
-    let results = futures_util::future::join_all(reads).await;
-    let mut kept = MemoryFiles::default();
-    let mut present = Vec::new();
-    let mut warnings = Vec::new();
-    for (folder, read) in folders.iter().zip(results) {
-        match read {
-            Ok(site_files) => {
-                kept.merge(site_files);
-                present.push(folder.clone());
-            }
-            Err(ArchiveError::NotFound) => {}
-            Err(ArchiveError::Other(detail)) => warnings.push(format!(
-                "site folder `{folder}` could not be read from the image ({detail}): its packages are not in the lock"
-            )),
-        }
-    }
-    (kept, present, warnings)
-}
-
-/// The package records of the conda prefix `prefix`, if it is one.
-async fn read_conda_meta(files: Files<'_>, prefix: &str) -> MemoryFiles {
-    let folder = format!("{}/{}", prefix.trim_end_matches('/'), WANTED.conda_meta);
-    files.read_conda_meta(&folder).await
-}
-
-/// Keeps the `*.json` records of a conda-meta folder's tar.
-pub(super) fn read_conda_tar(tar: &mut dyn Read, root: &Path) -> io::Result<MemoryFiles> {
-    let mut files = MemoryFiles::default();
-    let mut archive = tar::Archive::new(tar);
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let name = entry.path()?.to_string_lossy().into_owned();
-        if let [_, name] = name.split('/').collect::<Vec<_>>().as_slice() {
-            if name.ends_with(".json") && entry.header().entry_type().is_file() {
-                files.add_entry(root, name.to_string(), false);
-                files.add_file(root.join(name), bounded(&mut entry)?);
-            }
-        }
-    }
-    Ok(files)
-}
-
-/// Keeps a site folder's listing and its distributions' metadata files from its tar.
-pub(super) fn read_site_tar(tar: &mut dyn Read, folder: &str) -> io::Result<MemoryFiles> {
-    let mut files = MemoryFiles::default();
-    let root = PathBuf::from(folder);
-    let mut archive = tar::Archive::new(tar);
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let name = entry.path()?.to_string_lossy().into_owned();
-        let parts: Vec<&str> = name.trim_end_matches('/').split('/').collect();
-        let is_folder = entry.header().entry_type().is_dir();
-        match parts.as_slice() {
-            [_, name] => {
-                files.add_entry(&root, name.to_string(), is_folder);
-                if !is_folder && WANTED.is_single(name) {
-                    files.add_file(root.join(name), bounded(&mut entry)?);
-                }
-            }
-            [_, distribution, file] if !is_folder && WANTED.is_inner(distribution, file) => {
-                files.add_file(root.join(distribution).join(file), bounded(&mut entry)?);
-            }
-            _ => {}
-        }
-    }
-    Ok(files)
-}
-
-fn bounded(entry: &mut impl Read) -> io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    entry.take(WANTED.limit).read_to_end(&mut bytes)?;
-    Ok(bytes)
+    Ok(())
 }
 
 /// Without a venv or a versioned interpreter name, the minor version is the
 /// `lib/python3.X` folder under the prefix.
-async fn find_minor(files: Files<'_>, prefix: &str) -> Option<String> {
+async fn find_minor(files: &impl Files, prefix: &str) -> Result<Option<String>, ReadError> {
     for minor in (6..=20).rev() {
         for libdir in ["lib", "lib64"] {
             let candidate = format!("{prefix}/{libdir}/python3.{minor}");
-            if files.is_folder(&candidate).await {
-                return Some(format!("3.{minor}"));
+            if files.is_folder(&candidate).await? {
+                return Ok(Some(format!("3.{minor}")));
             }
         }
     }
-    None
-}
-
-fn parent(path: &str) -> String {
-    match path.trim_end_matches('/').rsplit_once('/') {
-        Some(("", _)) | None => "/".to_string(),
-        Some((parent, _)) => parent.to_string(),
-    }
+    Ok(None)
 }
 
 fn minor_of(version: &str) -> String {
@@ -371,16 +350,9 @@ mod tests {
             "home = /usr/bin\ninclude-system-site-packages = false\nversion = 3.11.2\n",
         );
         assert_eq!(cfg["version"], "3.11.2");
-        assert_eq!(parent("/opt/venv/bin"), "/opt/venv");
-        assert_eq!(parent("/bin"), "/");
     }
 
     proptest::proptest! {
-        #[test]
-        fn site_streams_never_panic(tar in super::super::archive::streams::tar()) {
-            let _ = read_site_tar(&mut &tar[..], "/usr/lib/python3/dist-packages");
-        }
-
         #[test]
         fn layout_files_never_panic(text in ".{0,400}") {
             let _ = parse_pyvenv(&text);

@@ -1,8 +1,8 @@
 //! The system beneath Python in an image: packages of dpkg, apk or RPM, the C library, and
 //! the version of Debian's own Python.
 
-use super::files::Files;
 use super::rpm;
+use crate::capture::fs::{Files, ReadError};
 use crate::lock::SystemPackage;
 
 /// dpkg's database of installed packages.
@@ -15,13 +15,13 @@ const RPM_LIMIT: u64 = 256 << 20;
 
 /// The home folder of the image's `user` (a name or uid, maybe with `:group`) from its
 /// `/etc/passwd`; `/root` for root or an unknown user.
-pub(super) async fn home_of(files: Files<'_>, user: Option<&str>) -> String {
+pub(super) async fn home_of(files: &impl Files, user: Option<&str>) -> Result<String, ReadError> {
     let user = user.and_then(|user| user.split(':').next()).unwrap_or("");
     if user.is_empty() || user == "root" || user == "0" {
-        return "/root".to_string();
+        return Ok("/root".to_string());
     }
-    let passwd = files.read_file("/etc/passwd").await.unwrap_or_default();
-    home_in_passwd(&String::from_utf8_lossy(&passwd), user).unwrap_or_else(|| "/root".into())
+    let passwd = files.read("/etc/passwd").await?.unwrap_or_default();
+    Ok(home_in_passwd(&String::from_utf8_lossy(&passwd), user).unwrap_or_else(|| "/root".into()))
 }
 
 /// `name:x:uid:gid:gecos:home:shell` lines: the home of `user` (a name or a uid).
@@ -35,16 +35,18 @@ fn home_in_passwd(passwd: &str, user: &str) -> Option<String> {
 
 /// Installed system packages from dpkg's, apk's or RPM's database, sorted by name, and a
 /// warning when a database is there but cannot be read.
-pub(super) async fn system_packages(files: Files<'_>) -> (Vec<SystemPackage>, Option<String>) {
-    if let Some(bytes) = files.read_file(DPKG_STATUS).await {
-        return (parse_dpkg_status(&String::from_utf8_lossy(&bytes)), None);
+pub(super) async fn system_packages(
+    files: &impl Files,
+) -> Result<(Vec<SystemPackage>, Option<String>), ReadError> {
+    if let Some(bytes) = files.read(DPKG_STATUS).await? {
+        return Ok((parse_dpkg_status(&String::from_utf8_lossy(&bytes)), None));
     }
-    if let Some(bytes) = files.read_file(APK_INSTALLED).await {
-        return (parse_apk_installed(&String::from_utf8_lossy(&bytes)), None);
+    if let Some(bytes) = files.read(APK_INSTALLED).await? {
+        return Ok((parse_apk_installed(&String::from_utf8_lossy(&bytes)), None));
     }
-    if let Some(database) = files.read_head(rpm::SQLITE, RPM_LIMIT).await {
-        let wal = files.read_head(rpm::SQLITE_WAL, RPM_LIMIT).await;
-        return match rpm::packages(&database, wal.as_deref()) {
+    if let Some(database) = files.head(rpm::SQLITE, RPM_LIMIT).await? {
+        let wal = files.head(rpm::SQLITE_WAL, RPM_LIMIT).await?;
+        return Ok(match rpm::packages(&database, wal.as_deref()) {
             Ok(packages) => (packages, None),
             Err(problem) => (
                 Vec::new(),
@@ -53,18 +55,18 @@ pub(super) async fn system_packages(files: Files<'_>) -> (Vec<SystemPackage>, Op
                     rpm::SQLITE
                 )),
             ),
-        };
+        });
     }
     for path in rpm::BERKELEY {
-        if files.stat(path).await.is_some() {
+        if files.exists(path).await? {
             let warning = format!(
                 "the image's RPM database `{path}` is in the Berkeley DB form of RPM before 4.16, \
                  which envlock does not read: the lock has no system packages"
             );
-            return (Vec::new(), Some(warning));
+            return Ok((Vec::new(), Some(warning)));
         }
     }
-    (Vec::new(), None)
+    Ok((Vec::new(), None))
 }
 
 /// Stanzas of `/var/lib/dpkg/status` whose `Status` ends in `installed`.

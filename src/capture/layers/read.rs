@@ -51,7 +51,9 @@ impl Keep {
         }
         let (folder, name) = path.rsplit_once('/').unwrap_or(("", path));
         let parent = folder.rsplit('/').next().unwrap_or(folder);
-        let metadata = WANTED.is_inner(parent, name)
+        // By name wherever it is: a `.dist-info` reached through a symlink may live in a
+        // folder of any name, and what a folder is becomes known only once all layers merge.
+        let metadata = WANTED.files.contains(&name)
             || WANTED.is_single(name)
             || (parent == WANTED.conda_meta && name.ends_with(".json"))
             || name == "pyvenv.cfg"

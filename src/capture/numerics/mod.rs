@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::os::unix::fs::FileExt as _;
 
+use super::fs::{Files as _, Kind, ReadError};
 use super::image::{climb, Files};
 use super::python::metadata::Binary;
 use super::python::probe::ProbedNumerics;
@@ -202,7 +203,22 @@ fn system_folders(arch: &str) -> Vec<String> {
 
 /// Captures the fingerprint of `runtime`, reading its binaries through `reach`. Every
 /// lookup of one step runs at once: in an image each is a request to the engine.
-pub(crate) async fn capture(reach: Reach<'_>, runtime: &Runtime<'_>) -> Numerics {
+pub(crate) async fn capture(
+    reach: Reach<'_>,
+    runtime: &Runtime<'_>,
+) -> Result<Numerics, ReadError> {
+    let reading = Reading {
+        reach,
+        failed: std::sync::Mutex::new(None),
+    };
+    let numerics = fingerprint(&reading, runtime).await;
+    match reading.failed.into_inner().expect("never poisoned") {
+        Some(error) => Err(error),
+        None => Ok(numerics),
+    }
+}
+
+async fn fingerprint(reach: &Reading<'_>, runtime: &Runtime<'_>) -> Numerics {
     use futures_util::future::join_all;
     // Where libraries may be: the RECORDs' shared objects, the system's and a conda
     // prefix's BLAS, and what numpy's and scipy's extensions link.
@@ -346,7 +362,7 @@ fn extensions(runtime: &Runtime<'_>) -> Vec<(&'static str, String)> {
 /// The numeric libraries `extension` links, found as the dynamic linker would: its
 /// `RUNPATH`/`RPATH` (`$ORIGIN` expanded), then the system's folders.
 async fn linked(
-    reach: Reach<'_>,
+    reach: &Reading<'_>,
     runtime: &Runtime<'_>,
     extension: &str,
     dynamic: &Dynamic,
@@ -384,7 +400,7 @@ async fn linked(
 /// The library at `resolved`: its version and digest (from the probe's reading, else read
 /// here), who ships it and who loads it.
 async fn describe(
-    reach: Reach<'_>,
+    reach: &Reading<'_>,
     runtime: &Runtime<'_>,
     resolved: String,
     kind: scan::Kind,
@@ -459,22 +475,38 @@ fn system_package<'r>(runtime: &Runtime<'r>, resolved: &str) -> Option<&'r Syste
     runtime.system_packages.iter().find(|p| p.name == name)
 }
 
-impl Reach<'_> {
+/// A [`Reach`] being read: the first read that failed ends the fingerprint with an error
+/// (a library that could not be read is never an absent one).
+struct Reading<'a> {
+    reach: Reach<'a>,
+    failed: std::sync::Mutex<Option<ReadError>>,
+}
+
+impl Reading<'_> {
+    fn keep<T>(&self, read: Result<Option<T>, ReadError>) -> Option<T> {
+        read.unwrap_or_else(|error| {
+            self.failed
+                .lock()
+                .expect("never poisoned")
+                .get_or_insert(error);
+            None
+        })
+    }
+
     /// `path` with its symlinks resolved in the runtime, if it is a file there (what the
     /// probe found, when it looked).
     async fn resolve(&self, runtime: &Runtime<'_>, path: &str) -> Option<String> {
         if let Some(answer) = runtime.probed.and_then(|probed| probed.resolved.get(path)) {
             return answer.clone();
         }
-        match self {
+        match self.reach {
             Reach::Host => {
                 let real = std::fs::canonicalize(path).ok()?;
                 real.is_file().then(|| real.to_string_lossy().into_owned())
             }
-            Reach::Image(files) => files
-                .stat(path)
-                .await
-                .filter(|stat| !stat.is_folder)
+            Reach::Image(files) => self
+                .keep(files.stat(path).await)
+                .filter(|stat| stat.kind == Kind::File)
                 .map(|stat| stat.resolved),
         }
     }
@@ -486,7 +518,7 @@ impl Reach<'_> {
         family: &str,
         hash: bool,
     ) -> (Option<String>, Option<String>) {
-        match self {
+        match self.reach {
             Reach::Host => {
                 let Ok(file) = std::fs::File::open(resolved) else {
                     return (None, None);
@@ -502,7 +534,7 @@ impl Reach<'_> {
                     .map(|scanned| scanned.sha256);
                 (version, sha256)
             }
-            Reach::Image(files) => match files.scan_library(resolved, family).await {
+            Reach::Image(files) => match self.keep(files.scan_library(resolved, family).await) {
                 Some(scanned) => (scanned.version, Some(scanned.sha256)),
                 None => (None, None),
             },
@@ -523,7 +555,7 @@ impl Reach<'_> {
                 answer.as_ref()?;
             }
         }
-        match self {
+        match self.reach {
             Reach::Host => {
                 let file = std::fs::File::open(path).ok()?;
                 let read = |offset: u64, len: usize| {
@@ -533,7 +565,7 @@ impl Reach<'_> {
                 elf::dynamic(&read)
             }
             Reach::Image(files) => {
-                let bytes = files.read_head(path, EXTENSION_LIMIT).await?;
+                let bytes = self.keep(files.head(path, EXTENSION_LIMIT).await)?;
                 let read = elf::in_memory(&bytes);
                 elf::dynamic(&read)
             }

@@ -1,12 +1,9 @@
 //! Conda prefixes: `conda-meta/<name>-<version>-<build>.json`, one record per installed
-//! package, read through [`SiteFiles`] like the distribution metadata (the host's files, or
-//! what the probe or an image's archive stream kept).
-
-use std::path::Path;
+//! package, read through the runtime's view ([`Files`]) like the distribution metadata.
 
 use serde::Deserialize;
 
-use super::files::SiteFiles;
+use crate::capture::fs::{self, Files, ReadError};
 use crate::lock::CondaPackage;
 
 /// The folder of package records inside a conda prefix.
@@ -28,29 +25,29 @@ struct Record {
 
 /// The package records of the conda prefixes among `prefixes` (a venv's prefix and its
 /// base), sorted by name; a record that cannot be read is a warning.
-pub(crate) fn read_prefixes(
-    files: &dyn SiteFiles,
+pub(crate) async fn read_prefixes(
+    files: &impl Files,
     prefixes: &[&str],
     warnings: &mut Vec<String>,
-) -> Vec<CondaPackage> {
+) -> Result<Vec<CondaPackage>, ReadError> {
     let mut packages = Vec::new();
     let mut seen = Vec::new();
     for prefix in prefixes {
-        let folder = Path::new(prefix).join(CONDA_META);
+        let folder = fs::join(prefix, CONDA_META);
         if seen.contains(&folder) {
             continue;
         }
-        let Ok(names) = files.list(&folder) else {
+        let Some(names) = files.list(&folder).await? else {
             continue;
         };
-        for (name, _) in names.iter().filter(|(name, _)| name.ends_with(".json")) {
-            let path = folder.join(name);
-            let record = files
-                .read(&path)
-                .map_err(|error| error.to_string())
-                .and_then(|bytes| {
+        for entry in names.iter().filter(|entry| entry.name.ends_with(".json")) {
+            let path = fs::join(&folder, &entry.name);
+            let record = match files.read(&path).await? {
+                Some(bytes) => {
                     serde_json::from_slice::<Record>(&bytes).map_err(|error| error.to_string())
-                });
+                }
+                None => Err("not a readable file".to_string()),
+            };
             match record {
                 Ok(record) => packages.push(CondaPackage {
                     name: record.name,
@@ -59,16 +56,13 @@ pub(crate) fn read_prefixes(
                     channel: record.channel.as_deref().map(channel_name),
                     layer: None,
                 }),
-                Err(error) => warnings.push(format!(
-                    "skipped conda record `{}` ({error})",
-                    path.display()
-                )),
+                Err(error) => warnings.push(format!("skipped conda record `{path}` ({error})")),
             }
         }
         seen.push(folder);
     }
     packages.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
-    packages
+    Ok(packages)
 }
 
 /// `https://conda.anaconda.org/conda-forge/linux-64` → `conda-forge`: the channel, without
@@ -98,7 +92,19 @@ fn channel_name(channel: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::python::files::MemoryFiles;
+    use crate::capture::fs::{memory::MemoryFiles, Kind};
+    use futures_util::FutureExt as _;
+
+    fn read(
+        files: &MemoryFiles,
+        prefixes: &[&str],
+        warnings: &mut Vec<String>,
+    ) -> Vec<CondaPackage> {
+        read_prefixes(files, prefixes, warnings)
+            .now_or_never()
+            .expect("memory reads never wait")
+            .expect("memory reads never fail")
+    }
 
     #[test]
     fn channels_are_named_without_host_and_platform() {
@@ -120,7 +126,7 @@ mod tests {
     #[test]
     fn records_are_read_and_bad_ones_warned_about() {
         let mut files = MemoryFiles::default();
-        let folder = Path::new("/opt/conda/conda-meta");
+        let folder = "/opt/conda/conda-meta";
         for (name, text) in [
             (
                 "mkl-2024.0.0-h1_0.json",
@@ -129,11 +135,11 @@ mod tests {
             ("broken.json", "{"),
             ("history", "not json"),
         ] {
-            files.add_entry(folder, name.to_string(), false);
-            files.add_file(folder.join(name), text.as_bytes().to_vec());
+            files.add_entry(folder, name.to_string(), Kind::File);
+            files.add_file(format!("{folder}/{name}"), text.as_bytes().to_vec());
         }
         let mut warnings = Vec::new();
-        let packages = read_prefixes(&files, &["/opt/conda", "/opt/conda"], &mut warnings);
+        let packages = read(&files, &["/opt/conda", "/opt/conda"], &mut warnings);
         assert_eq!(packages.len(), 1);
         assert_eq!(packages[0].build, "h1_0");
         assert_eq!(packages[0].channel.as_deref(), Some("conda-forge"));
@@ -145,11 +151,10 @@ mod tests {
         fn records_and_channels_never_panic(text in ".{0,200}") {
             let _ = channel_name(&text);
             let mut files = MemoryFiles::default();
-            let folder = Path::new("/p/conda-meta");
-            files.add_entry(folder, "x.json".into(), false);
-            files.add_file(folder.join("x.json"), text.into_bytes());
+            files.add_entry("/p/conda-meta", "x.json".into(), Kind::File);
+            files.add_file("/p/conda-meta/x.json".into(), text.into_bytes());
             let mut warnings = Vec::new();
-            let found = read_prefixes(&files, &["/p"], &mut warnings);
+            let found = read(&files, &["/p"], &mut warnings);
             proptest::prop_assert!(found.len() + warnings.len() == 1);
         }
     }

@@ -1,19 +1,19 @@
 //! Reading installed distributions from the folders on `sys.path`, as `importlib.metadata`
 //! finds them: `*.dist-info/` and `*.egg-info` (folder or file), the first copy of a name on
-//! `sys.path` winning. The files come through [`SiteFiles`], so a dev environment (the host's
-//! file system) and an image (files streamed out of a container) share this reader.
+//! `sys.path` winning. The files come through the runtime's one view ([`Files`]), so a dev
+//! environment, the exec probe's answer, an engine's container and an image's layers share
+//! this reader.
 //!
 //! What counts as metadata is defined once, in [`WANTED`]: the probe (inside images) and
 //! static capture (from archive streams) keep exactly those files.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::str::FromStr as _;
 
 use pep508_rs::PackageName;
 use serde::Serialize;
 
-use super::files::SiteFiles;
+use crate::capture::fs::{self, Files, Kind as FileKind, ReadError};
 use crate::lock::{MetadataFormat, Package, PackageSource, PthFile, Sha256, Shadowed};
 
 /// Which entries of a site folder hold metadata, and which files of them are read. Sent to
@@ -47,7 +47,7 @@ pub(crate) const WANTED: Wanted = Wanted {
         "RECORD",
     ],
     single: &[".egg-info", ".pth"],
-    limit: 16 << 20,
+    limit: fs::METADATA_LIMIT,
     conda_meta: super::conda::CONDA_META,
     conda_keys: super::conda::RECORD_KEYS,
 };
@@ -99,36 +99,33 @@ pub(crate) struct Binary {
     pub(crate) sha256: Option<String>,
 }
 
-/// Reads every distribution and `.pth` file in the `sys_path` folders, in order.
-pub(crate) fn read_sys_path(files: &dyn SiteFiles, sys_path: &[String]) -> Found {
+/// Reads every distribution and `.pth` file in the `sys_path` folders, in order. A folder
+/// that is absent (or a zip) holds nothing; one that cannot be read is an error.
+pub(crate) async fn read_sys_path(
+    files: &impl Files,
+    sys_path: &[String],
+) -> Result<Found, ReadError> {
     let mut found = Found::default();
     let mut winners: BTreeMap<String, Package> = BTreeMap::new();
     for location in sys_path {
-        // Entries that are not folders (a zip, a missing path) hold no distributions we read.
-        let Ok(mut names) = files.list(Path::new(location)) else {
+        let Some(names) = files.list(location).await? else {
             continue;
         };
-        names.sort();
-        let candidates: Vec<(String, bool, Kind)> = names
-            .into_iter()
-            .filter_map(|(name, is_folder)| {
-                let kind = Kind::of(&name, is_folder)?;
-                Some((name, is_folder, kind))
-            })
-            .collect();
-        // Reading is independent per candidate; two threads halve it on large environments.
-        let folder = Path::new(location);
-        let results = parallel_map(&candidates, |(name, is_folder, kind)| {
-            let path = folder.join(name);
-            match kind {
+        for entry in names {
+            let is_folder = entry.kind == FileKind::Folder;
+            let Some(kind) = Kind::of(&entry.name, is_folder) else {
+                continue;
+            };
+            let path = fs::join(location, &entry.name);
+            let read = match kind {
                 Kind::Distribution(format) => Read::Package(
-                    read_distribution(files, &path, *format, *is_folder, location).map(Box::new),
+                    read_distribution(files, &path, format, is_folder, location)
+                        .await?
+                        .map(Box::new),
                 ),
-                Kind::Pth => Read::Pth(read_pth(files, &path)),
-            }
-        });
-        for result in results {
-            match result {
+                Kind::Pth => Read::Pth(read_pth(files, &path).await?),
+            };
+            match read {
                 Read::Package(Ok(read)) => {
                     let (package, binaries) = *read;
                     match winners.get_mut(&package.name) {
@@ -150,9 +147,10 @@ pub(crate) fn read_sys_path(files: &dyn SiteFiles, sys_path: &[String]) -> Found
         }
     }
     found.packages = winners.into_values().collect();
-    found
+    Ok(found)
 }
 
+#[derive(Clone, Copy)]
 enum Kind {
     Distribution(MetadataFormat),
     Pth,
@@ -185,46 +183,47 @@ enum Read {
     Pth(Result<PthFile, String>),
 }
 
-fn parallel_map<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    if items.len() < 16 {
-        return items.iter().map(&work).collect();
-    }
-    let (first, second) = items.split_at(items.len() / 2);
-    std::thread::scope(|scope| {
-        let helper = scope.spawn(|| second.iter().map(&work).collect::<Vec<R>>());
-        let mut results: Vec<R> = first.iter().map(&work).collect();
-        results.extend(helper.join().expect("a distribution reader never panics"));
-        results
-    })
-}
-
-fn read_distribution(
-    files: &dyn SiteFiles,
-    path: &Path,
+/// One distribution: `Ok(Err(warning))` when its metadata says too little to be one.
+async fn read_distribution(
+    files: &impl Files,
+    path: &str,
     format: MetadataFormat,
     is_folder: bool,
     location: &str,
-) -> Result<(Package, Vec<Binary>), String> {
+) -> Result<Result<(Package, Vec<Binary>), String>, ReadError> {
     let metadata_file = match (format, is_folder) {
-        (MetadataFormat::DistInfo, _) => path.join("METADATA"),
-        (MetadataFormat::EggInfo, true) => path.join("PKG-INFO"),
-        (MetadataFormat::EggInfo, false) => path.to_path_buf(),
+        (MetadataFormat::DistInfo, _) => fs::join(path, "METADATA"),
+        (MetadataFormat::EggInfo, true) => fs::join(path, "PKG-INFO"),
+        (MetadataFormat::EggInfo, false) => path.to_string(),
     };
-    let skipped = |why: String| format!("skipped `{}`: {why}", path.display());
-    let in_file = |what: String| skipped(format!("{what} of `{}`", metadata_file.display()));
-    let metadata = files.read_headers(&metadata_file).map_err(|error| {
-        skipped(format!(
-            "cannot read `{}` ({error})",
-            metadata_file.display()
-        ))
-    })?;
-    let headers = Headers::parse(&metadata);
+    let skipped = |why: String| format!("skipped `{path}`: {why}");
+    let Some(metadata) = files.headers(&metadata_file).await? else {
+        return Ok(Err(skipped(format!("it has no `{metadata_file}`"))));
+    };
+    let mut package = match package_of(&metadata, &metadata_file, location, format, &skipped) {
+        Ok(package) => package,
+        Err(warning) => return Ok(Err(warning)),
+    };
+    let mut binaries = Vec::new();
+    if format == MetadataFormat::DistInfo {
+        binaries = read_installer_files(files, path, &mut package).await?;
+    }
+    Ok(Ok((package, binaries)))
+}
+
+/// The package a METADATA header block names, or why it names none.
+fn package_of(
+    metadata: &[u8],
+    metadata_file: &str,
+    location: &str,
+    format: MetadataFormat,
+    skipped: &dyn Fn(String) -> String,
+) -> Result<Package, String> {
+    let in_file = |what: String| skipped(format!("{what} of `{metadata_file}`"));
+    let headers = Headers::parse(metadata);
     let field = |key: &str| -> Result<String, String> {
         match headers.first(key) {
-            None => Err(skipped(format!(
-                "`{}` has no `{key}:` header",
-                metadata_file.display()
-            ))),
+            None => Err(skipped(format!("`{metadata_file}` has no `{key}:` header"))),
             Some(Err(offset)) => Err(in_file(format!(
                 "the `{key}:` header is not valid UTF-8 (byte {offset})"
             ))),
@@ -237,28 +236,23 @@ fn read_distribution(
     let name = field("Name")?;
     let name = PackageName::from_str(&name)
         .map_err(|_| in_file(format!("the `Name:` header `{name}` is not a package name")))?;
-    let mut package = Package {
+    Ok(Package {
         name: name.to_string(),
         version: field("Version")?,
         location: location.to_string(),
         format,
         ..Package::default()
-    };
-    let mut binaries = Vec::new();
-    if format == MetadataFormat::DistInfo {
-        binaries = read_installer_files(files, path, &mut package);
-    }
-    Ok((package, binaries))
+    })
 }
 
-/// The optional files of a `.dist-info`; a missing or unreadable one leaves its field empty.
-/// Returns the numeric binaries its RECORD lists.
-fn read_installer_files(
-    files: &dyn SiteFiles,
-    folder: &Path,
+/// The optional files of a `.dist-info`; a missing one leaves its field empty. Returns the
+/// numeric binaries its RECORD lists.
+async fn read_installer_files(
+    files: &impl Files,
+    folder: &str,
     package: &mut Package,
-) -> Vec<Binary> {
-    if let Ok(bytes) = files.read(&folder.join("INSTALLER")) {
+) -> Result<Vec<Binary>, ReadError> {
+    if let Some(bytes) = files.read(&fs::join(folder, "INSTALLER")).await? {
         let text = String::from_utf8_lossy(&bytes);
         package.installer = text
             .lines()
@@ -267,25 +261,23 @@ fn read_installer_files(
             .filter(|line| !line.is_empty())
             .map(str::to_string);
     }
-    package.requested = files.exists(&folder.join("REQUESTED"));
-    if let Ok(bytes) = files.read(&folder.join("WHEEL")) {
+    package.requested = files.exists(&fs::join(folder, "REQUESTED")).await?;
+    if let Some(bytes) = files.read(&fs::join(folder, "WHEEL")).await? {
         package.wheel_tags = Headers::parse(&bytes)
             .all("Tag")
             .filter_map(Result::ok)
             .collect();
     }
-    if let Ok(bytes) = files.read(&folder.join("direct_url.json")) {
+    if let Some(bytes) = files.read(&fs::join(folder, "direct_url.json")).await? {
         read_direct_url(&bytes, package);
     }
-    if let Ok(bytes) = files.read(&folder.join("RECORD")) {
-        let own_folder = folder
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        package.record = Some(record_digest(&bytes, &own_folder));
-        return crate::capture::numerics::binaries_in_record(&bytes, package);
+    if let Some(bytes) = files.read(&fs::join(folder, "RECORD")).await? {
+        package.record = Some(record_digest(&bytes, fs::base_name(folder)));
+        return Ok(crate::capture::numerics::binaries_in_record(
+            &bytes, package,
+        ));
     }
-    Vec::new()
+    Ok(Vec::new())
 }
 
 /// PEP 610 `direct_url.json`.
@@ -353,14 +345,14 @@ pub(crate) fn record_digest(record: &[u8], own_folder: &str) -> String {
     digest.finish()
 }
 
-fn read_pth(files: &dyn SiteFiles, path: &Path) -> Result<PthFile, String> {
-    let bytes = files
-        .read(path)
-        .map_err(|error| format!("cannot read `{}` ({error})", path.display()))?;
-    Ok(PthFile {
-        path: path.to_string_lossy().into_owned(),
-        sha256: Sha256::of(&bytes),
-        size: bytes.len() as u64,
+async fn read_pth(files: &impl Files, path: &str) -> Result<Result<PthFile, String>, ReadError> {
+    Ok(match files.read(path).await? {
+        Some(bytes) => Ok(PthFile {
+            path: path.to_string(),
+            sha256: Sha256::of(&bytes),
+            size: bytes.len() as u64,
+        }),
+        None => Err(format!("skipped `{path}`: it is not a readable file")),
     })
 }
 
@@ -487,13 +479,16 @@ mod tests {
             metadata in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
             record in "((\"[a-z,]{0,6}\"|[a-z/.]{0,10}),(sha256=[A-Za-z0-9_-]{0,8})?,[0-9]{0,4}\n){0,10}",
         ) {
-            use crate::capture::python::files::MemoryFiles;
+            use crate::capture::fs::memory::MemoryFiles;
+            use futures_util::FutureExt as _;
             let mut files = MemoryFiles::default();
-            let site = Path::new("/site");
-            files.add_entry(site, "x-1.0.dist-info".into(), true);
-            files.add_file(site.join("x-1.0.dist-info/METADATA"), metadata);
-            files.add_file(site.join("x-1.0.dist-info/RECORD"), record.into_bytes());
-            let found = read_sys_path(&files, &["/site".to_string()]);
+            files.add_entry("/site", "x-1.0.dist-info".into(), FileKind::Folder);
+            files.add_file("/site/x-1.0.dist-info/METADATA".into(), metadata);
+            files.add_file("/site/x-1.0.dist-info/RECORD".into(), record.into_bytes());
+            let found = read_sys_path(&files, &["/site".to_string()])
+                .now_or_never()
+                .expect("memory reads never wait")
+                .expect("memory reads never fail");
             proptest::prop_assert!(found.packages.len() + found.warnings.len() == 1);
         }
     }

@@ -3,12 +3,12 @@
 
 mod cache;
 pub(crate) mod conda;
-pub(crate) mod files;
 pub(crate) mod metadata;
 pub(crate) mod probe;
 
 use std::path::{Path, PathBuf};
 
+use super::fs::{host::HostFiles, Files};
 use super::models::{hash_models, Progress};
 use super::{env, numerics, platform, Snapshot};
 use crate::error::{Error, Result};
@@ -16,7 +16,6 @@ use crate::lock::{
     CondaPackage, Header, Lock, Package, Platform, PthFile, Python, SelectedBy, Source, SourceKind,
 };
 use crate::settings::{Environment, Settings};
-use files::HostFiles;
 use metadata::{read_sys_path, Found};
 
 /// Everything a Python runtime contributes to a lock.
@@ -107,11 +106,23 @@ pub(crate) fn snapshot(
     settings: &Settings,
     progress: &dyn Progress,
 ) -> Result<Snapshot> {
+    use futures_util::FutureExt as _;
     let answer = probe::probe(&interpreter, settings)?;
-    let found = read_sys_path(&HostFiles, &answer.sys_path);
+    let host_read = |error: super::fs::ReadError| Error::Read {
+        path: PathBuf::from(&error.path),
+        source: std::io::Error::other(error.detail),
+    };
+    let found = read_sys_path(&HostFiles, &answer.sys_path)
+        .now_or_never()
+        .expect("reading this machine's files never waits")
+        .map_err(host_read)?;
     let mut captured = from_answer(answer, found);
     captured.python.selected_by = Some(selected_by);
-    let conda_packages = captured.conda_packages(&HostFiles);
+    let conda_packages = captured
+        .conda_packages(&HostFiles)
+        .now_or_never()
+        .expect("reading this machine's files never waits")
+        .map_err(host_read)?;
     let conda = !conda_packages.is_empty();
     let numerics = host_numerics(&interpreter, &mut captured, conda, settings);
     let lock = Lock {
@@ -158,9 +169,11 @@ fn host_numerics(
         conda,
         probed: None,
     };
+    // The host's libraries are read in place; one that cannot be read is left out.
     let mut found = numerics::capture(numerics::Reach::Host, &runtime)
         .now_or_never()
-        .expect("reading this machine's files never waits");
+        .expect("reading this machine's files never waits")
+        .unwrap_or_default();
     found.cpu = numerics::host_cpu();
     if settings.numerics_check {
         match numerics::check::run_local(interpreter, settings.probe_timeout, &settings.stop) {
@@ -179,13 +192,16 @@ fn host_numerics(
 impl Interpreter {
     /// The conda packages of its prefix (and its base's, for a venv made from a conda
     /// Python), read from `files`; records that cannot be read are warnings.
-    pub(crate) fn conda_packages(&mut self, files: &dyn files::SiteFiles) -> Vec<CondaPackage> {
+    pub(crate) async fn conda_packages(
+        &mut self,
+        files: &impl Files,
+    ) -> Result<Vec<CondaPackage>, super::fs::ReadError> {
         let prefixes: Vec<&str> = [&self.python.prefix, &self.python.base_prefix]
             .into_iter()
             .flatten()
             .map(String::as_str)
             .collect();
-        conda::read_prefixes(files, &prefixes, &mut self.warnings)
+        conda::read_prefixes(files, &prefixes, &mut self.warnings).await
     }
 }
 

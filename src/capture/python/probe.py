@@ -45,11 +45,16 @@ def os_release():
 # exactly as on the host. WANTED is JSON from envlock (src/capture/python/metadata.rs) naming
 # which folders and files are metadata, and the most bytes to send of one file. Bytes travel
 # as Latin-1 code points.
-def read_bounded(path, limit):
+def read_bounded(path, limit, errors):
+    """The first `limit` bytes of a file as Latin-1 text; None when it is absent. Any other
+    failure is recorded in `errors`: a read that failed is never an absent file."""
     try:
         with open(path, "rb") as handle:
             return handle.read(limit).decode("latin-1")
-    except OSError:
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as error:
+        errors[path] = str(error)
         return None
 
 
@@ -62,10 +67,15 @@ def site_files(path, wanted):
     limit = wanted["limit"]
     listings = {}
     contents = {}
+    errors = {}
     for folder in path:
         try:
             names = os.listdir(folder)
-        except OSError:
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as error:
+            if os.path.isdir(folder):
+                errors[folder] = str(error)
             continue
         entries = []
         for name in names:
@@ -74,15 +84,15 @@ def site_files(path, wanted):
             entries.append([name, is_dir])
             if is_dir and ends_with_any(name, wanted["folders"]):
                 for inner in wanted["files"]:
-                    text = read_bounded(os.path.join(full, inner), limit)
+                    text = read_bounded(os.path.join(full, inner), limit, errors)
                     if text is not None:
                         contents[os.path.join(full, inner)] = text
             elif not is_dir and ends_with_any(name, wanted["single"]):
-                text = read_bounded(full, limit)
+                text = read_bounded(full, limit, errors)
                 if text is not None:
                     contents[full] = text
         listings[folder] = entries
-    return {"listings": listings, "contents": contents}
+    return {"listings": listings, "contents": contents, "errors": errors}
 
 
 def conda_records(prefixes, wanted):

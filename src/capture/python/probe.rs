@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cache::Cache;
 use super::metadata::WANTED;
+use crate::capture::fs::{memory::MemoryFiles, Kind};
 use crate::error::{Error, Result};
 use crate::process::{self, Unfinished};
 use crate::settings::{seconds, Settings};
@@ -49,7 +50,7 @@ pub(crate) struct Answer {
     pub(crate) libc_version: Option<String>,
     /// The text of `/etc/os-release`.
     pub(crate) os_release: Option<String>,
-    /// With `--files`: the metadata files on `sys.path` (see [`super::files::MemoryFiles`]).
+    /// With `--files`: the metadata files on `sys.path` (see [`ProbedFiles::into_files`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) files: Option<ProbedFiles>,
     /// With `--numerics`: the numeric libraries it read inside the image.
@@ -93,6 +94,31 @@ pub(crate) struct ProbedFiles {
     pub(crate) listings: BTreeMap<String, Vec<(String, bool)>>,
     /// Metadata files by absolute path.
     pub(crate) contents: BTreeMap<String, String>,
+    /// Files that exist but could not be read, and why (a read that failed is never an
+    /// absent file).
+    #[serde(default)]
+    pub(crate) errors: BTreeMap<String, String>,
+}
+
+impl ProbedFiles {
+    /// The view of the runtime's files the answer gives (Latin-1 code points back to bytes).
+    pub(crate) fn into_files(self) -> MemoryFiles {
+        let latin1 = |text: String| text.chars().map(|c| c as u32 as u8).collect();
+        let mut files = MemoryFiles::default();
+        for (folder, entries) in self.listings {
+            for (name, is_folder) in entries {
+                let kind = if is_folder { Kind::Folder } else { Kind::File };
+                files.add_entry(&folder, name, kind);
+            }
+        }
+        for (path, text) in self.contents {
+            files.add_file(path, latin1(text));
+        }
+        for (path, detail) in self.errors {
+            files.add_error(path, detail);
+        }
+        files
+    }
 }
 
 impl Answer {
