@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::capture::{Session, Source};
 use crate::error::{Error, Result};
-use crate::lock::Lock;
+use crate::lock::{Lock, Sha256};
 use crate::settings::Settings;
 
 /// A row of the matrix: one fact and its value in each runtime (`None`: absent there).
@@ -168,7 +168,7 @@ pub fn matrix(operands: &[String], locks: &[Lock], focus: &Focus) -> Matrix {
         add("models", path.clone(), &|lock| {
             let model = lock.models.iter().find(|m| m.path == path)?;
             // A short prefix is enough to tell models apart by eye.
-            let hex = model.sha256.trim_start_matches("sha256:");
+            let hex = Sha256::hex(&model.sha256);
             Some(format!("sha256:{}", &hex[..hex.len().min(12)]))
         });
     }

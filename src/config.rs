@@ -153,7 +153,7 @@ fn golden_problems(cases: &[GoldenSpec], text: &str) -> Vec<String> {
         for latency_problem in case
             .latency
             .as_ref()
-            .map(crate::golden::latency::spec_problems)
+            .map(crate::verdict::spec_problems)
             .unwrap_or_default()
         {
             problem(latency_problem);

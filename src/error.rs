@@ -254,7 +254,7 @@ pub enum Error {
     /// processes stopped.
     #[error(
         "interrupted by {}; envlock's containers were removed and its processes stopped",
-        crate::stop::signal_name(*signal)
+        signal_name(*signal)
     )]
     Interrupted {
         /// The signal's number.
@@ -415,6 +415,17 @@ pub enum ImageProblem {
     Hostile,
     /// A multi-platform index lacks the platform asked for.
     Platform,
+}
+
+/// `SIGTERM` for 15: the name people know a signal by.
+fn signal_name(signal: i32) -> String {
+    match signal {
+        libc::SIGINT => "SIGINT".into(),
+        libc::SIGTERM => "SIGTERM".into(),
+        libc::SIGHUP => "SIGHUP".into(),
+        libc::SIGQUIT => "SIGQUIT".into(),
+        other => format!("signal {other}"),
+    }
 }
 
 /// Shorthand for the library's results.

@@ -6,7 +6,7 @@
 use serde::Serialize;
 use toml::Table;
 
-use crate::lock::{Lock, Package, PackageSource};
+use crate::lock::{Lock, Package, PackageSource, Sha256};
 
 /// What `envlock export` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -46,7 +46,7 @@ fn requirements(lock: &Lock) -> String {
         let line = requirement(package);
         match (&package.archive_sha256, with_hashes) {
             (Some(hash), true) => {
-                let hex = hash.trim_start_matches("sha256:");
+                let hex = Sha256::hex(hash);
                 out.push_str(&format!("{line} --hash=sha256:{hex}\n"));
             }
             _ => out.push_str(&format!("{line}\n")),
@@ -152,10 +152,7 @@ fn pylock_package(package: &Package) -> Table {
                 let mut archive = Table::new();
                 archive.insert("url".into(), url.into());
                 let mut hashes = Table::new();
-                hashes.insert(
-                    "sha256".into(),
-                    hash.trim_start_matches("sha256:").to_string().into(),
-                );
+                hashes.insert("sha256".into(), Sha256::hex(hash).to_string().into());
                 archive.insert("hashes".into(), hashes.into());
                 entry.insert("archive".into(), archive.into());
             }

@@ -27,6 +27,7 @@ mod process;
 pub mod report;
 mod settings;
 mod stop;
+mod verdict;
 
 use std::path::Path;
 

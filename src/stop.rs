@@ -62,17 +62,6 @@ impl Stop {
     }
 }
 
-/// `SIGTERM` for 15: the name people know a signal by.
-pub(crate) fn signal_name(signal: i32) -> String {
-    match signal {
-        libc::SIGINT => "SIGINT".into(),
-        libc::SIGTERM => "SIGTERM".into(),
-        libc::SIGHUP => "SIGHUP".into(),
-        libc::SIGQUIT => "SIGQUIT".into(),
-        other => format!("signal {other}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

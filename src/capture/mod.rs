@@ -4,6 +4,7 @@
 //! platform (`platform.rs`). Every source gives the same `Lock`, so nothing downstream knows
 //! where a runtime came from.
 
+pub(crate) mod engine;
 pub(crate) mod env;
 pub(crate) mod fs;
 pub(crate) mod image;
@@ -12,12 +13,14 @@ pub(crate) mod models;
 pub(crate) mod numerics;
 pub(crate) mod platform;
 pub(crate) mod python;
+pub(crate) mod read;
+mod session;
 pub(crate) mod source;
 
 use std::path::PathBuf;
 
-pub(crate) use image::Session;
 pub use models::Progress;
+pub(crate) use session::Session;
 pub use source::{ImageSource, Source};
 
 use crate::error::Result;
@@ -77,9 +80,14 @@ pub(crate) fn capture(
             let inside = settings.config.image_models(models);
             match image {
                 ImageSource::Engine(reference) => {
-                    image::snapshot(reference, &inside, settings, session)
+                    session.run(|engine| image::capture(engine, reference, &inside, settings))
                 }
-                layered => layers::snapshot(layered, &inside, settings, session),
+                layered => session.block(image::layered::capture(
+                    layered,
+                    &inside,
+                    settings,
+                    &session.layers,
+                )),
             }
         }
     }

@@ -220,7 +220,7 @@ pub(crate) fn manifest_digest(files: &[ModelFile]) -> String {
     let mut digest = Sha256::default();
     for file in files {
         let content = match (&file.sha256, &file.link) {
-            (Some(hash), _) => hash.trim_start_matches("sha256:").to_string(),
+            (Some(hash), _) => Sha256::hex(hash).to_string(),
             (None, Some(target)) => format!("link:{target}"),
             (None, None) => String::new(),
         };

@@ -3,9 +3,8 @@
 //! timed) is `golden-latency`; one the target had no container for is `golden-skipped`.
 
 use super::{Code, Finding};
-use crate::golden::latency::ms;
-use crate::golden::{CaseStatus, Judged};
 use crate::lock::GoldenCase;
+use crate::verdict::{ms, CaseStatus, Judged};
 
 /// A finding for every judged case that did not pass, and for every latency that did not.
 pub(crate) fn golden_findings(judged: &[Judged]) -> Vec<Finding> {

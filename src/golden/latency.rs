@@ -2,45 +2,9 @@
 //! both runtimes; the target fails when its percentile is over the budget, or (with
 //! `regression`) more than that many times the baseline's.
 
-use schemars::JsonSchema;
-use serde::Serialize;
-
 use super::CaseError;
 use crate::lock::{GoldenCase, Latency, LatencySpec};
-
-/// A case's latency in both runtimes, and the verdict: `golden[].latency` of the report.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub struct LatencyResult {
-    /// `pass`, `over-budget`, `regression` or `error`.
-    pub status: LatencyStatus,
-    /// The budget of the percentile, in milliseconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub budget_ms: Option<f64>,
-    /// The most times slower than the baseline the target may be.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub regression: Option<f64>,
-    /// The baseline's latency, when it recorded one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub baseline: Option<Latency>,
-    /// The target's latency, when it could be measured.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub target: Option<Latency>,
-}
-
-/// How a case's latency fared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum LatencyStatus {
-    /// Within the budget and the regression bound.
-    Pass,
-    /// The percentile is over the budget.
-    OverBudget,
-    /// The percentile is more than `regression` times the baseline's.
-    Regression,
-    /// Not measured in the target.
-    Error,
-}
+use crate::verdict::{ms, LatencyResult, LatencyStatus};
 
 /// The target's latency from its timed runs.
 pub(super) fn measured(
@@ -129,58 +93,6 @@ pub(super) fn judge(
         result.status = LatencyStatus::Pass;
     }
     (result, problem)
-}
-
-/// `12.3 ms`.
-pub(crate) fn ms(value: f64) -> String {
-    if value >= 100.0 {
-        format!("{value:.0} ms")
-    } else {
-        format!("{value:.1} ms")
-    }
-}
-
-/// `p50 3.1 ms, p95 4.0 ms, max 9.8 ms (20 runs)`.
-pub(crate) fn summary(latency: &Latency) -> String {
-    format!(
-        "p50 {}, p{} {}, max {} ({} runs)",
-        ms(latency.p50_ms),
-        latency.percentile,
-        ms(latency.at_percentile_ms),
-        ms(latency.max_ms),
-        latency.runs
-    )
-}
-
-/// Problems of a `latency` spec, for `envlock.toml`'s checks.
-pub(crate) fn spec_problems(spec: &LatencySpec) -> Vec<String> {
-    let mut problems = Vec::new();
-    if spec.budget_ms.is_none() && spec.regression.is_none() {
-        problems.push(
-            "`latency` needs `budget-ms`, `regression`, or both: nothing would be judged"
-                .to_string(),
-        );
-    }
-    if let Some(budget) = spec.budget_ms.filter(|b| !b.is_finite() || *b <= 0.0) {
-        problems.push(format!(
-            "`latency.budget-ms` = {budget} is not a number of milliseconds above 0"
-        ));
-    }
-    if !(spec.percentile > 0.0 && spec.percentile <= 100.0) {
-        problems.push(format!(
-            "`latency.percentile` = {} is not above 0 and at most 100",
-            spec.percentile
-        ));
-    }
-    if spec.runs == 0 {
-        problems.push("`latency.runs` = 0: at least one run is timed".to_string());
-    }
-    if let Some(factor) = spec.regression.filter(|f| !f.is_finite() || *f < 1.0) {
-        problems.push(format!(
-            "`latency.regression` = {factor} is not a factor of 1 or more"
-        ));
-    }
-    problems
 }
 
 #[cfg(test)]

@@ -15,13 +15,12 @@ mod local;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use schemars::JsonSchema;
-use serde::Serialize;
-
 use crate::capture::{python, ImageSource, Session, Source};
 use crate::error::{Error, Result};
 use crate::lock::{GoldenCase, GoldenSpec, Latency, Lock, OutputFormat, Sha256};
 use crate::settings::Settings;
+use crate::verdict;
+pub(crate) use crate::verdict::{CaseResult, CaseStatus, Judged};
 use compare::{Comparison, Tolerance};
 
 /// Why a case gave no output: the command failed, timed out, or the server never answered.
@@ -140,77 +139,11 @@ pub(crate) fn over_budget(case: &GoldenCase) -> Option<String> {
             "golden case `{}`: p{} latency {} is already over its budget of {} here ({})",
             case.spec.name,
             measured.percentile,
-            latency::ms(measured.at_percentile_ms),
-            latency::ms(budget),
-            latency::summary(measured)
+            verdict::ms(measured.at_percentile_ms),
+            verdict::ms(budget),
+            verdict::summary(measured)
         )
     })
-}
-
-/// How one case fared in the target.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub struct CaseResult {
-    /// The case's name.
-    pub name: String,
-    /// `pass`, `mismatch` or `error`.
-    pub status: CaseStatus,
-    /// Values compared.
-    pub values: usize,
-    /// Values out of tolerance.
-    pub out_of_tolerance: usize,
-    /// Largest absolute error (also on a pass); `null` when infinite (an infinity or NaN
-    /// against a number).
-    #[serde(serialize_with = "finite_or_null")]
-    #[schemars(with = "Option<f64>")]
-    pub max_abs_error: f64,
-    /// Largest relative error (also on a pass); `null` when infinite (a non-zero value
-    /// where the baseline has 0, or an infinity or NaN against a number).
-    #[serde(serialize_with = "finite_or_null")]
-    #[schemars(with = "Option<f64>")]
-    pub max_rel_error: f64,
-    /// JSON pointer of the value that moved most against its tolerance.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub worst: Option<String>,
-    /// For a case with a latency budget: both runtimes' latency and the verdict.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub latency: Option<latency::LatencyResult>,
-}
-
-/// JSON has no infinity: an infinite error is written as `null`.
-fn finite_or_null<S: serde::Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
-    if value.is_finite() {
-        serializer.serialize_f64(*value)
-    } else {
-        serializer.serialize_none()
-    }
-}
-
-/// A golden case's outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum CaseStatus {
-    /// Within tolerance.
-    Pass,
-    /// Out of tolerance, or another structure.
-    Mismatch,
-    /// No output to compare.
-    Error,
-}
-
-/// A case judged: its result, and for a failing case what the diff reports about it.
-#[derive(Debug, Clone)]
-pub(crate) struct Judged {
-    /// For the report.
-    pub(crate) result: CaseResult,
-    /// The baseline's output.
-    pub(crate) expected: String,
-    /// The target's output, when there was one.
-    pub(crate) actual: Option<String>,
-    /// One line for people, when the case did not pass.
-    pub(crate) problem: Option<String>,
-    /// One line for people, when its latency did not pass (and the case ran).
-    pub(crate) latency_problem: Option<String>,
 }
 
 /// Where the target's outputs come from.

@@ -10,7 +10,7 @@ use similar::TextDiff;
 
 use super::Report;
 use crate::diff::{Finding, Severity};
-use crate::golden::CaseStatus;
+use crate::verdict::CaseStatus;
 
 fn bold(color: AnsiColor) -> Style {
     Style::new().bold().fg_color(Some(color.into()))

@@ -11,8 +11,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 use crate::diff::{platforms_differ, suspects, Code, Finding, Severity, Suspect};
-use crate::golden::latency::{ms, summary};
-use crate::golden::{CaseResult, CaseStatus};
+use crate::verdict::{ms, summary, CaseResult, CaseStatus};
 
 /// The JSON report's schema version.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -266,8 +265,8 @@ fn consequences_of(findings: &[Finding]) -> BTreeMap<(Code, String), Vec<Code>> 
 
 /// Whether a golden case failed: out of tolerance, not run, or too slow.
 fn failed(case: &CaseResult) -> bool {
-    use crate::golden::latency::LatencyStatus;
-    case.status != crate::golden::CaseStatus::Pass
+    use crate::verdict::LatencyStatus;
+    case.status != CaseStatus::Pass
         || case
             .latency
             .as_ref()

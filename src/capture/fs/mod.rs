@@ -125,6 +125,13 @@ pub(crate) fn join(folder: &str, name: &str) -> String {
     format!("{}/{name}", folder.trim_end_matches('/'))
 }
 
+/// Whether no file can be at `path` on Linux: a part longer than `NAME_MAX` (255 bytes) or
+/// a path longer than `PATH_MAX` (`ENAMETOOLONG`), as a truncated shebang names. Such a path
+/// is absent; asking an engine about it gives an error, not a "not found".
+pub(crate) fn cannot_exist(path: &str) -> bool {
+    path.len() >= 4096 || path.split('/').any(|part| part.len() > 255)
+}
+
 /// `path` with `.` and `..` collapsed by text, as `os.path.abspath` does (no symlink
 /// resolved: that is the view's work when the path is read).
 pub(crate) fn normalize(path: &str) -> String {

@@ -1,26 +1,17 @@
 //! An image's files as the one view ([`fs::Files`]): a container of the engine (created,
-//! never started) through its archive endpoint, or the tree its layers make ([`Tree`], for
-//! registries, saved archives and OCI layouts). Static capture, interpreter selection,
-//! system packages, numerics and model hashing all read through it, so every source gives
-//! the same lock for the same image.
-//!
-//! The archive endpoint has no folder listing: a folder is listed by streaming its tar once
-//! (the engine tars it in its own process), keeping the entries and the files the readers
-//! declare they read ([`WANTED`]); later reads under it are answered from that copy, and
-//! anything reached through a symlink goes back to the engine, which resolves links inside
-//! the container.
+//! never started) through its archive endpoint ([`Container`]), or the tree its layers
+//! make ([`Tree`], for registries, saved archives and OCI layouts). Static capture,
+//! interpreter selection, system packages, numerics and model hashing all read through it,
+//! so every source gives the same lock for the same image.
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
 
-use super::archive::{self, ArchiveError, MODE_SYMLINK};
-use super::engine::Engine;
 use super::models::{read_model_entries, ArchiveEntry};
+use crate::capture::engine::{ArchiveError, Container};
 use crate::capture::fs::{self, Entry, Found, Kind as FileKind, ReadError, Stat};
 use crate::capture::layers::{Kind, Node, Tree};
 use crate::capture::numerics::scan::{scan_stream, Scanned};
-use crate::capture::python::metadata::WANTED;
+use crate::capture::numerics::ScanLibrary;
 
 /// Where an image's files are read from.
 #[derive(Clone, Copy)]
@@ -29,302 +20,6 @@ pub(crate) enum Files<'a> {
     Container(&'a Container<'a>),
     /// The merged layers.
     Tree(&'a Tree),
-}
-
-/// A container of the engine, created and never started, whose files are read.
-pub(crate) struct Container<'a> {
-    engine: &'a Engine,
-    id: String,
-    /// Folders streamed so far, by the path they were listed as.
-    listed: Mutex<HashMap<String, Arc<Listed>>>,
-}
-
-/// A folder's tar, as kept: every entry below it by relative path (`""` is the folder).
-#[derive(Default)]
-struct Listed {
-    entries: BTreeMap<String, Cached>,
-}
-
-enum Cached {
-    Folder,
-    /// A regular file, with its bytes when the readers read it.
-    File(Option<Vec<u8>>),
-    Link,
-    Other,
-}
-
-/// What a lookup in the streamed folders found.
-enum Hit {
-    /// Not in any streamed folder (or behind a link): ask the engine.
-    Unknown,
-    /// Under a streamed folder, and not there.
-    Absent,
-    Found(FileKind, Option<Vec<u8>>),
-}
-
-impl<'a> Container<'a> {
-    /// The files of container `id`.
-    pub(crate) fn new(engine: &'a Engine, id: &str) -> Container<'a> {
-        Container {
-            engine,
-            id: id.to_string(),
-            listed: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// `path` in the folders streamed so far.
-    fn lookup(&self, path: &str, want_bytes: bool) -> Hit {
-        let listed = self.listed.lock().expect("never poisoned");
-        let mut best: Option<(&str, &Arc<Listed>)> = None;
-        for (folder, tree) in listed.iter() {
-            let inside = path == folder
-                || (path.starts_with(folder.as_str())
-                    && (folder.ends_with('/') || path.as_bytes().get(folder.len()) == Some(&b'/')));
-            if inside && best.is_none_or(|(known, _)| known.len() < folder.len()) {
-                best = Some((folder, tree));
-            }
-        }
-        let Some((folder, tree)) = best else {
-            return Hit::Unknown;
-        };
-        let relative = path[folder.len()..].trim_start_matches('/');
-        // A link on the way (not the last part, which the caller follows): the engine knows.
-        let mut prefix = String::new();
-        for part in fs::parts(relative) {
-            if part == ".." {
-                return Hit::Unknown;
-            }
-            if !prefix.is_empty() {
-                prefix.push('/');
-            }
-            prefix.push_str(part);
-            match tree.entries.get(&prefix) {
-                None => return Hit::Absent,
-                Some(Cached::Link) => return Hit::Unknown,
-                Some(_) => {}
-            }
-        }
-        match tree.entries.get(&prefix) {
-            None => Hit::Absent,
-            Some(Cached::Folder) => Hit::Found(FileKind::Folder, None),
-            Some(Cached::File(Some(bytes))) if want_bytes => {
-                Hit::Found(FileKind::File, Some(bytes.clone()))
-            }
-            Some(Cached::File(None)) if want_bytes => Hit::Unknown,
-            Some(Cached::File(_)) => Hit::Found(FileKind::File, None),
-            Some(Cached::Link) => Hit::Unknown,
-            Some(Cached::Other) => Hit::Found(FileKind::Other, None),
-        }
-    }
-
-    /// Asks the engine what `path` is, following a final symlink.
-    async fn engine_stat(&self, path: &str) -> Found<Stat> {
-        let failed = |detail: String| ReadError::new(path, detail);
-        let Some(raw) = archive::stat(self.engine, &self.id, path)
-            .await
-            .map_err(failed)?
-        else {
-            return Ok(None);
-        };
-        if raw.mode & MODE_SYMLINK == 0 {
-            return Ok(Some(Stat {
-                resolved: path.to_string(),
-                kind: archive::kind_of(raw.mode),
-            }));
-        }
-        // The engine resolved the link inside the container; what it leads to decides.
-        let resolved = raw.link_target;
-        let target = archive::stat(self.engine, &self.id, &resolved)
-            .await
-            .map_err(failed)?;
-        Ok(target.map(|target| Stat {
-            kind: match target.mode & MODE_SYMLINK {
-                0 => archive::kind_of(target.mode),
-                _ => FileKind::Other,
-            },
-            resolved,
-        }))
-    }
-
-    /// Streams the folder `folder` (at `resolved`) once, keeping what the readers read.
-    async fn stream_folder(&self, folder: &str, resolved: &str) -> Result<Arc<Listed>, ReadError> {
-        let read = archive::read_archive(self.engine, &self.id, resolved, keep_listed).await;
-        let listed = Arc::new(read.map_err(|error| archive_failure(folder, error))?);
-        self.listed
-            .lock()
-            .expect("never poisoned")
-            .insert(folder.to_string(), listed.clone());
-        Ok(listed)
-    }
-
-    async fn engine_head(&self, path: &str, limit: u64) -> Found<Vec<u8>> {
-        let Some(found) = self.engine_stat(path).await? else {
-            return Ok(None);
-        };
-        if found.kind != FileKind::File {
-            return Ok(None);
-        }
-        let read = archive::read_archive(self.engine, &self.id, &found.resolved, move |tar| {
-            let mut archive = tar::Archive::new(tar);
-            let mut bytes = Vec::new();
-            if let Some(entry) = archive.entries()?.next() {
-                entry?.take(limit).read_to_end(&mut bytes)?;
-            }
-            Ok(bytes)
-        });
-        match read.await {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(error) => Err(archive_failure(path, error)),
-        }
-    }
-}
-
-fn archive_failure(path: &str, error: ArchiveError) -> ReadError {
-    match error {
-        // It was there a moment ago: the container's files do not change, so the engine erred.
-        ArchiveError::NotFound => ReadError::new(path, "the engine lost it while reading"),
-        ArchiveError::Other(detail) => ReadError::new(path, detail),
-    }
-}
-
-/// Keeps a folder's tar: every entry, and the bytes of the files the readers read.
-fn keep_listed(tar: &mut dyn Read) -> std::io::Result<Listed> {
-    let mut listed = Listed::default();
-    let mut archive = tar::Archive::new(tar);
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let name = entry.path()?.to_string_lossy().into_owned();
-        // The archive's root is the folder's own name.
-        let relative = name
-            .trim_end_matches('/')
-            .split_once('/')
-            .map_or(String::new(), |(_, rest)| rest.to_string());
-        let kind = entry.header().entry_type();
-        let cached = if kind.is_dir() {
-            Cached::Folder
-        } else if kind.is_symlink() || kind.is_hard_link() {
-            Cached::Link
-        } else if kind.is_file() {
-            let (folder, file) = relative.rsplit_once('/').unwrap_or(("", &relative));
-            let parent = fs::base_name(folder);
-            let wanted = WANTED.is_inner(parent, file)
-                || (!folder.contains('/') && WANTED.is_single(file))
-                || (parent == WANTED.conda_meta && file.ends_with(".json"));
-            Cached::File(if wanted {
-                let mut bytes = Vec::new();
-                (&mut entry).take(WANTED.limit).read_to_end(&mut bytes)?;
-                Some(bytes)
-            } else {
-                None
-            })
-        } else {
-            Cached::Other
-        };
-        listed.entries.insert(relative, cached);
-    }
-    Ok(listed)
-}
-
-impl fs::Files for Container<'_> {
-    async fn stat(&self, path: &str) -> Found<Stat> {
-        match self.lookup(path, false) {
-            Hit::Absent => Ok(None),
-            Hit::Found(kind, _) => Ok(Some(Stat {
-                resolved: path.to_string(),
-                kind,
-            })),
-            Hit::Unknown => self.engine_stat(path).await,
-        }
-    }
-
-    async fn head(&self, path: &str, limit: u64) -> Found<Vec<u8>> {
-        match self.lookup(path, true) {
-            Hit::Absent | Hit::Found(FileKind::Folder | FileKind::Other, _) => Ok(None),
-            Hit::Found(FileKind::File, Some(mut bytes)) => {
-                bytes.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-                Ok(Some(bytes))
-            }
-            Hit::Found(FileKind::File, None) | Hit::Unknown => self.engine_head(path, limit).await,
-        }
-    }
-
-    async fn list(&self, folder: &str) -> Found<Vec<Entry>> {
-        let Some(found) = fs::Files::stat(self, folder).await? else {
-            return Ok(None);
-        };
-        if found.kind != FileKind::Folder {
-            return Ok(None);
-        }
-        let known = self
-            .listed
-            .lock()
-            .expect("never poisoned")
-            .get(folder)
-            .cloned();
-        let listed = match known {
-            Some(listed) => listed,
-            None => match self.lookup(folder, false) {
-                // Inside a folder streamed before: its entries are there already.
-                Hit::Found(..) => return Ok(Some(self.children_of(folder).await?)),
-                _ => self.stream_folder(folder, &found.resolved).await?,
-            },
-        };
-        Ok(Some(self.children(folder, &listed, "").await?))
-    }
-}
-
-impl Container<'_> {
-    async fn children_of(&self, folder: &str) -> Result<Vec<Entry>, ReadError> {
-        let (root, listed) = {
-            let listed = self.listed.lock().expect("never poisoned");
-            let (root, tree) = listed
-                .iter()
-                .filter(|(root, _)| folder.starts_with(root.as_str()))
-                .max_by_key(|(root, _)| root.len())
-                .expect("a lookup found it");
-            (root.clone(), tree.clone())
-        };
-        let relative = folder[root.len()..].trim_start_matches('/').to_string();
-        self.children(folder, &listed, &relative).await
-    }
-
-    /// The entries directly in `relative` of `listed`, links followed through the engine.
-    async fn children(
-        &self,
-        folder: &str,
-        listed: &Listed,
-        relative: &str,
-    ) -> Result<Vec<Entry>, ReadError> {
-        let prefix = if relative.is_empty() {
-            String::new()
-        } else {
-            format!("{relative}/")
-        };
-        let mut entries = Vec::new();
-        for (path, cached) in listed.entries.range(prefix.clone()..) {
-            let Some(name) = path.strip_prefix(&prefix) else {
-                break;
-            };
-            if name.is_empty() || name.contains('/') {
-                continue;
-            }
-            let kind = match cached {
-                Cached::Folder => FileKind::Folder,
-                Cached::File(_) => FileKind::File,
-                Cached::Other => FileKind::Other,
-                Cached::Link => self
-                    .engine_stat(&fs::join(folder, name))
-                    .await?
-                    .map_or(FileKind::Other, |stat| stat.kind),
-            };
-            entries.push(Entry {
-                name: name.to_string(),
-                kind,
-            });
-        }
-        entries.sort();
-        Ok(entries)
-    }
 }
 
 impl fs::Files for Tree {
@@ -409,22 +104,21 @@ impl fs::Files for Files<'_> {
     }
 }
 
-impl Files<'_> {
+impl ScanLibrary for Files<'_> {
     /// The digest and version string of the numeric library at `resolved` (a family of
     /// [`crate::capture::numerics::scan`]).
-    pub(crate) async fn scan_library(&self, resolved: &str, family: &str) -> Found<Scanned> {
+    async fn scan_library(&self, resolved: &str, family: &str) -> Found<Scanned> {
         match self {
             Files::Container(container) => {
                 let family = family.to_string();
-                let read =
-                    archive::read_archive(container.engine, &container.id, resolved, move |tar| {
-                        let mut archive = tar::Archive::new(tar);
-                        let mut entry = archive
-                            .entries()?
-                            .next()
-                            .ok_or_else(|| std::io::Error::other("an empty archive"))??;
-                        scan_stream(&mut entry, &family)
-                    });
+                let read = container.read_archive(resolved, move |tar| {
+                    let mut archive = tar::Archive::new(tar);
+                    let mut entry = archive
+                        .entries()?
+                        .next()
+                        .ok_or_else(|| std::io::Error::other("an empty archive"))??;
+                    scan_stream(&mut entry, &family)
+                });
                 match read.await {
                     Ok(scanned) => Ok(Some(scanned)),
                     Err(ArchiveError::NotFound) => Ok(None),
@@ -442,7 +136,9 @@ impl Files<'_> {
             }
         }
     }
+}
 
+impl Files<'_> {
     /// The entries of the model at `path`, by path relative to it (`""` is the model
     /// itself, a link when `path` is one), with the digests of its files.
     pub(super) async fn model_entries(
@@ -450,10 +146,7 @@ impl Files<'_> {
         path: &str,
     ) -> Result<BTreeMap<String, ArchiveEntry>, ArchiveError> {
         match self {
-            Files::Container(container) => {
-                archive::read_archive(container.engine, &container.id, path, read_model_entries)
-                    .await
-            }
+            Files::Container(container) => container.read_archive(path, read_model_entries).await,
             Files::Tree(tree) => {
                 let (resolved, node) = tree.lookup(path).ok_or(ArchiveError::NotFound)?;
                 let mut entries = BTreeMap::new();
@@ -480,16 +173,4 @@ fn model_entry(node: &Node) -> Result<ArchiveEntry, ArchiveError> {
             size: node.size,
         },
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    proptest::proptest! {
-        #[test]
-        fn folder_streams_never_panic(tar in super::super::archive::streams::tar()) {
-            let _ = keep_listed(&mut &tar[..]);
-        }
-    }
 }

@@ -7,42 +7,21 @@
 //! nothing from the image run. Models are streamed out of the container through the archive
 //! endpoint and hashed in envlock (`models.rs`). Containers are removed on every way out.
 
-mod archive;
-mod engine;
-mod exec;
+mod attribute;
 mod files;
-mod history;
+pub(crate) mod layered;
 mod models;
-mod rpm;
-mod select;
-mod session;
-mod static_python;
-mod system;
 
-pub(crate) use archive::{pump, Pumped};
-pub(crate) use engine::{Engine, Launch};
-pub(crate) use files::{Container, Files};
-pub(crate) use history::redact_step;
-pub(crate) use models::climb;
-pub(crate) use select::{DEFAULT_PATH, HEAD_LIMIT};
-pub(crate) use session::Session;
-pub(crate) use system::{parse_apk_installed, parse_dpkg_status, APK_INSTALLED, DPKG_STATUS};
+pub(crate) use files::Files;
 
-#[cfg(test)]
-pub(crate) use archive::streams::tar as tar_streams;
-
-use std::collections::BTreeMap;
-
-use bollard::models::{ImageConfig, ImageInspect};
-
-use super::layers;
-use super::numerics;
-use super::python::metadata::Binary;
-use super::python::probe::ProbedNumerics;
-
+use super::engine::{exec, Container, Engine, Launch};
 use super::fs::{Files as _, ReadError};
-use super::python::conda;
-use super::python::metadata::read_sys_path;
+use super::numerics;
+use super::numerics::{Binary, ProbedNumerics};
+use super::read::conda;
+use super::read::distributions::read_sys_path;
+use super::read::facts::Facts;
+use super::read::{history, select, site as static_python, system};
 use super::{env, platform, python, Snapshot};
 use crate::error::{Error, Result};
 use crate::lock::{
@@ -50,131 +29,6 @@ use crate::lock::{
     Platform, PthFile, Python, SelectedBy, Source, SourceKind, SystemPackage,
 };
 use crate::settings::Settings;
-
-/// Captures image `reference` with its models (each as named in the lock, and its path
-/// inside the image; a relative one starts at the image's WORKDIR).
-pub(crate) fn snapshot(
-    reference: &str,
-    models: &[(String, String)],
-    settings: &Settings,
-    session: &Session,
-) -> Result<Snapshot> {
-    session.run(|engine| capture(engine, reference, models, settings))
-}
-
-/// What the image's config says, from the engine or from the config blob.
-pub(crate) struct Facts {
-    /// The image id: the digest of its config.
-    pub(crate) id: String,
-    pub(crate) config: ImageConfig,
-    pub(crate) os: String,
-    pub(crate) arch: String,
-    pub(crate) variant: Option<String>,
-    /// `KEY=VALUE` pairs of the config's `Env`.
-    pub(crate) env: BTreeMap<String, String>,
-    pub(crate) repo_tags: Vec<String>,
-    pub(crate) repo_digests: Vec<String>,
-    pub(crate) created: Option<String>,
-    /// The layers' diff-ids, base first.
-    pub(crate) diff_ids: Vec<String>,
-}
-
-impl Facts {
-    fn of(inspect: ImageInspect, reference: &str) -> Facts {
-        let diff_ids = inspect
-            .root_fs
-            .as_ref()
-            .and_then(|root| root.layers.clone())
-            .unwrap_or_default();
-        Facts::new(
-            inspect.id.clone().unwrap_or_else(|| reference.to_string()),
-            inspect.config.clone().unwrap_or_default(),
-            inspect.os.clone().unwrap_or_default(),
-            inspect.architecture.clone().unwrap_or_default(),
-            inspect.variant.clone(),
-        )
-        .with(
-            inspect.repo_tags.unwrap_or_default(),
-            inspect.repo_digests.unwrap_or_default(),
-            inspect.created,
-            diff_ids,
-        )
-    }
-
-    /// The facts of a config: its id, `config`, `os`, `arch` and `variant`.
-    pub(crate) fn new(
-        id: String,
-        config: ImageConfig,
-        os: String,
-        arch: String,
-        variant: Option<String>,
-    ) -> Facts {
-        let env = config
-            .env
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|pair| match pair.split_once('=') {
-                Some((name, value)) => (name.to_string(), value.to_string()),
-                None => (pair, String::new()),
-            })
-            .collect();
-        Facts {
-            id,
-            config,
-            os,
-            arch,
-            variant: variant.filter(|v| !v.is_empty()),
-            env,
-            repo_tags: Vec::new(),
-            repo_digests: Vec::new(),
-            created: None,
-            diff_ids: Vec::new(),
-        }
-    }
-
-    /// With names, digests, the build time and the layers.
-    pub(crate) fn with(
-        mut self,
-        repo_tags: Vec<String>,
-        repo_digests: Vec<String>,
-        created: Option<String>,
-        diff_ids: Vec<String>,
-    ) -> Facts {
-        self.repo_tags = sorted(repo_tags);
-        self.repo_digests = sorted(repo_digests);
-        self.created = created;
-        self.diff_ids = diff_ids;
-        self
-    }
-
-    /// The image's `PATH`.
-    fn path(&self) -> &str {
-        self.env
-            .get("PATH")
-            .map_or(select::DEFAULT_PATH, String::as_str)
-    }
-
-    /// Where a model path points inside the image: a relative one under WORKDIR.
-    pub(crate) fn model_path(&self, inside: &str) -> String {
-        if inside.starts_with('/') {
-            return inside.to_string();
-        }
-        let workdir = self.workdir().unwrap_or_else(|| "/".to_string());
-        format!(
-            "{}/{}",
-            workdir.trim_end_matches('/'),
-            inside.trim_end_matches('/')
-        )
-    }
-
-    fn workdir(&self) -> Option<String> {
-        self.config
-            .working_dir
-            .clone()
-            .filter(|dir| !dir.is_empty())
-    }
-}
 
 /// The interpreter to capture in the image.
 struct Chosen {
@@ -206,7 +60,9 @@ pub(crate) struct Inside {
     pub(crate) numerics: Numerics,
 }
 
-async fn capture(
+/// Captures image `reference` of the engine with its models (each as named in the lock, and
+/// its path inside the image; a relative one starts at the image's WORKDIR).
+pub(crate) async fn capture(
     engine: &Engine,
     reference: &str,
     models: &[(String, String)],
@@ -242,7 +98,7 @@ async fn capture(
         .collect();
     let mut layers = Layer::of_diff_ids(&facts.diff_ids);
     if settings.layers {
-        layers = layers::attribute_engine_image(engine, &facts, models, &mut inside).await?;
+        layers = layered::attribute_engine_image(engine, &facts, models, &mut inside).await?;
     }
     Ok(assemble(reference, facts, inside, steps, layers))
 }
@@ -273,7 +129,7 @@ async fn create_idle(engine: &Engine, image_id: &str) -> Result<String> {
 /// The interpreter to capture: the one asked for, else the one the image's ENTRYPOINT/CMD
 /// runs, else `python3` (then `python`) on its `PATH`. `None` when the image has none.
 async fn choose(
-    reader: &select::Reader<'_>,
+    reader: &select::Reader<'_, Files<'_>>,
     settings: &Settings,
     facts: &Facts,
     reference: &str,
@@ -306,11 +162,9 @@ async fn choose(
         (None, Some(found)) => (found.clone(), SelectedBy::Path),
         (None, None) => return Ok(None),
     };
-    // `python3` on PATH is another interpreter only when it is another file (a venv's
-    // `python3` is often a link to its `python`).
     let mut others = Vec::new();
     if let Some(found) = on_path.filter(|found| *found != chosen) {
-        if reader.resolved_file(&found).await != reader.resolved_file(&chosen).await {
+        if !reader.same_interpreter(&found, &chosen).await {
             others.push(found);
         }
     }
@@ -323,7 +177,7 @@ async fn choose(
 
 /// The interpreter the image's ENTRYPOINT/CMD runs, found in the image.
 async fn from_command(
-    reader: &select::Reader<'_>,
+    reader: &select::Reader<'_, Files<'_>>,
     facts: &Facts,
     warnings: &mut Vec<String>,
 ) -> Option<(String, SelectedBy)> {
@@ -373,7 +227,7 @@ pub(crate) async fn read_inside(
     settings: &Settings,
     facts: &Facts,
 ) -> Result<Inside> {
-    let reader = select::Reader::new(files);
+    let reader = select::Reader::new(&files);
     let mut warnings = Vec::new();
     let chosen = choose(&reader, settings, facts, reference, &mut warnings).await?;
     if let Some(error) = reader.failure() {
@@ -448,7 +302,7 @@ pub(crate) async fn read_inside(
         conda: !inside.conda_packages.is_empty(),
         probed: inside.probed.as_ref(),
     };
-    inside.numerics = numerics::capture(numerics::Reach::Image(files), &runtime)
+    inside.numerics = numerics::capture(numerics::Reach::Image(&files), &runtime)
         .await
         .map_err(|error| unreadable(reference, error))?;
     if settings.numerics_check {

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 
-use super::archive::ArchiveError;
 use super::files::Files;
+use crate::capture::engine::ArchiveError;
 use crate::capture::models::{hash_reader, manifest_digest, Silent, BLOCK};
 use crate::error::{Error, Result};
 use crate::lock::{Model, ModelFile, ModelKind};
@@ -305,7 +305,7 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn model_streams_never_panic(tar in super::super::archive::streams::tar()) {
+        fn model_streams_never_panic(tar in crate::capture::engine::archive::streams::tar()) {
             if let Ok(entries) = read_model_entries(&mut &tar[..]) {
                 for (relative, entry) in &entries {
                     if let ArchiveEntry::Link(target) = entry {

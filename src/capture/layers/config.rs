@@ -4,39 +4,38 @@
 use bollard::models::ImageConfig;
 use serde::Deserialize;
 
-use super::store::Opened;
-use crate::capture::image::{redact_step, Facts};
+use crate::capture::read::history::redact_step;
 use crate::error::{Error, ImageProblem, Result};
 use crate::lock::{HistoryStep, Layer, Sha256};
 
 /// What the config blob says.
 #[derive(Debug, Deserialize)]
-pub(super) struct ImageFacts {
+pub(crate) struct ImageFacts {
     #[serde(default)]
-    pub(super) architecture: String,
+    pub(crate) architecture: String,
     #[serde(default)]
-    pub(super) os: String,
+    pub(crate) os: String,
     #[serde(default)]
-    variant: Option<String>,
+    pub(crate) variant: Option<String>,
     #[serde(default)]
-    created: Option<String>,
+    pub(crate) created: Option<String>,
     #[serde(default)]
-    config: Option<ImageConfig>,
+    pub(crate) config: Option<ImageConfig>,
     #[serde(default)]
     rootfs: RootFs,
     #[serde(default)]
     history: Vec<Step>,
     /// The digest of the config blob: the image id, as an engine names it.
     #[serde(skip)]
-    id: String,
+    pub(crate) id: String,
     #[serde(skip)]
-    pub(super) diff_ids: Vec<String>,
+    pub(crate) diff_ids: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 struct RootFs {
     #[serde(default)]
-    diff_ids: Vec<String>,
+    pub(crate) diff_ids: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,7 +48,7 @@ struct Step {
 
 impl ImageFacts {
     /// Parses the config blob of the image `name`.
-    pub(super) fn parse(bytes: &[u8], name: &str) -> Result<ImageFacts> {
+    pub(crate) fn parse(bytes: &[u8], name: &str) -> Result<ImageFacts> {
         let mut facts: ImageFacts =
             serde_json::from_slice(bytes).map_err(|error| Error::ImageRead {
                 image: name.to_string(),
@@ -61,26 +60,9 @@ impl ImageFacts {
         Ok(facts)
     }
 
-    /// The facts as capture takes them, with the names and digests of `opened`.
-    pub(super) fn facts(&self, opened: &Opened) -> Facts {
-        Facts::new(
-            self.id.clone(),
-            self.config.clone().unwrap_or_default(),
-            self.os.clone(),
-            self.architecture.clone(),
-            self.variant.clone(),
-        )
-        .with(
-            opened.repo_tags.clone(),
-            opened.repo_digests.clone(),
-            self.created.clone(),
-            self.diff_ids.clone(),
-        )
-    }
-
     /// The history, oldest first (a step's size is its layer's file bytes), and the layers,
     /// each named by the step that made it.
-    pub(super) fn history(&self, sizes: &[u64]) -> (Vec<HistoryStep>, Vec<Layer>) {
+    pub(crate) fn history(&self, sizes: &[u64]) -> (Vec<HistoryStep>, Vec<Layer>) {
         let mut steps = Vec::with_capacity(self.history.len());
         let mut layers = Layer::of_diff_ids(&self.diff_ids);
         let mut next = 0;

@@ -1,65 +1,77 @@
 //! Images read from their layers, with no engine: a registry (`registry:`), a `docker save`
 //! tarball (`docker-archive:`), an OCI layout (`oci-dir:`, `oci-archive:`); and, with
-//! `--layers`, an engine's image streamed out through its export, for attribution.
+//! `--layers`, an engine's image streamed out through its export.
 //!
 //! The config blob gives the facts an engine would (`config.rs`); each layer is streamed
-//! once, decompressed and checked against its digest on the way, keeping only what capture
-//! reads (`read.rs`); the layers merge into one tree with whiteouts applied (`tree.rs`); and
-//! the same static capture as for an engine's container reads that tree. Every package,
-//! conda package, system package and model then records the layer that last wrote it
-//! (`attribute.rs`).
+//! once, decompressed and checked against its digest on the way, keeping only what the
+//! readers read (`read.rs`); the layers merge into one tree with whiteouts applied
+//! (`tree.rs`), which is a view of the image's files like any other
+//! ([`crate::capture::fs::Files`]). Every path of the tree remembers the layer that wrote
+//! it, for attribution.
 
-mod attribute;
 mod config;
-mod read;
+pub(crate) mod read;
 mod registry;
 mod store;
 mod tree;
 
-pub(crate) use attribute::attribute;
+pub(crate) use config::ImageFacts;
 pub(crate) use read::{Keep, Kind, LayerIndex};
-pub(crate) use tree::{Node, Tree};
+pub(crate) use store::{export, open, Opened};
+pub(crate) use tree::{Node, Tree, DATABASES};
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
 
-use super::image::{self, Engine, Facts, Files, Inside};
-use super::Snapshot;
-use crate::capture::source::ImageSource;
 use crate::error::{Error, ImageProblem, Result};
-use crate::lock::Layer;
 use crate::settings::Settings;
-use config::ImageFacts;
-use store::{Blob, Opened};
+use store::Blob;
 
 /// Layers read at once: each is decompressed on its own thread (two cores here), and a
 /// registry answers the next while one is read.
 const CONCURRENCY: usize = 3;
 
-/// Captures a layered image source (anything but an engine's image) with its models.
-pub(crate) fn snapshot(
-    source: &ImageSource,
-    models: &[(String, String)],
-    settings: &Settings,
-    session: &image::Session,
-) -> Result<Snapshot> {
-    session.block(capture(source, models, settings, session))
+/// Layers read this run, by blob digest and what was kept: the two sides of a diff of two
+/// tags share their base layers, read once.
+#[derive(Default)]
+pub(crate) struct Cache {
+    layers: Mutex<HashMap<(String, Keep), Arc<LayerIndex>>>,
 }
 
-async fn capture(
-    source: &ImageSource,
-    models: &[(String, String)],
+impl Cache {
+    fn get(&self, key: &(String, Keep)) -> Option<Arc<LayerIndex>> {
+        self.layers
+            .lock()
+            .expect("never poisoned")
+            .get(key)
+            .cloned()
+    }
+
+    fn put(&self, key: (String, Keep), layer: Arc<LayerIndex>) {
+        self.layers
+            .lock()
+            .expect("never poisoned")
+            .insert(key, layer);
+    }
+}
+
+/// Checks `image` (the config of `opened`, the source `name`) against `--platform` and its
+/// manifest, then reads and merges its layers, hashing the files at and below
+/// `model_paths` (paths inside the image). Returns the tree and each layer's file bytes.
+pub(crate) async fn read_image(
+    opened: &Opened,
+    image: &ImageFacts,
+    name: &str,
     settings: &Settings,
-    session: &image::Session,
-) -> Result<Snapshot> {
-    let name = source.to_string();
-    let opened = store::open(source, settings).await?;
-    let image = ImageFacts::parse(&opened.config, &name)?;
-    check_platform(&image, settings, &name)?;
+    cache: &Cache,
+    model_paths: &[String],
+) -> Result<(Tree, Vec<u64>)> {
+    check_platform(image, settings, name)?;
     if image.diff_ids.len() != opened.layers.len() {
         return Err(corrupt(
-            &name,
+            name,
             format!(
                 "its config names {} layers and its manifest {}",
                 image.diff_ids.len(),
@@ -67,11 +79,6 @@ async fn capture(
             ),
         ));
     }
-    let facts = image.facts(&opened);
-    let model_paths: Vec<String> = models
-        .iter()
-        .map(|(_, inside)| facts.model_path(inside))
-        .collect();
     let keep = Keep {
         models: model_paths
             .iter()
@@ -79,11 +86,11 @@ async fn capture(
             .collect(),
         models_only: false,
     };
-    let indexes = read_layers(&opened, &keep, session, &name).await?;
+    let indexes = read_layers(opened, &keep, cache, name).await?;
     for (index, (layer, diff_id)) in indexes.iter().zip(&image.diff_ids).enumerate() {
         if layer.diff_id != *diff_id {
             return Err(corrupt(
-                &name,
+                name,
                 format!(
                     "layer {index} unpacks to `{}`, not to the diff-id `{diff_id}` its config names",
                     layer.diff_id
@@ -92,17 +99,9 @@ async fn capture(
         }
     }
     let mut tree = Tree::merge(indexes.iter().map(Arc::as_ref));
-    hash_linked_models(&opened, &mut tree, &model_paths, session, &name).await?;
-    let mut inside =
-        image::read_inside(Files::Tree(&tree), None, &name, models, settings, &facts).await?;
-    inside.notes.push(format!(
-        "`{name}` read from its {} layers: static capture, nothing from the image ran",
-        indexes.len()
-    ));
-    attribute(&tree, &mut inside, &model_paths);
-    let sizes: Vec<u64> = indexes.iter().map(|layer| layer.size).collect();
-    let (history, layers) = image.history(&sizes);
-    Ok(image::assemble(&name, facts, inside, history, layers))
+    hash_linked_models(opened, &mut tree, model_paths, cache, name).await?;
+    let sizes = indexes.iter().map(|layer| layer.size).collect();
+    Ok((tree, sizes))
 }
 
 /// Refuses an image that is not for the platform `--platform` asked for.
@@ -135,11 +134,11 @@ fn corrupt(name: &str, detail: String) -> Error {
 async fn read_layers(
     opened: &Opened,
     keep: &Keep,
-    session: &image::Session,
+    cache: &Cache,
     name: &str,
 ) -> Result<Vec<Arc<LayerIndex>>> {
     futures_util::stream::iter(opened.layers.iter().enumerate())
-        .map(|(index, blob)| read_cached(opened, blob, index, keep, session, name))
+        .map(|(index, blob)| read_cached(opened, blob, index, keep, cache, name))
         .buffered(CONCURRENCY)
         .try_collect()
         .await
@@ -150,15 +149,15 @@ async fn read_cached(
     blob: &Blob,
     index: usize,
     keep: &Keep,
-    session: &image::Session,
+    cache: &Cache,
     name: &str,
 ) -> Result<Arc<LayerIndex>> {
     let key = (blob.digest.clone(), keep.clone());
-    if let Some(layer) = session.cached_layer(&key) {
+    if let Some(layer) = cache.get(&key) {
         return Ok(layer);
     }
     let layer = Arc::new(opened.read_layer(blob, index, keep, name).await?);
-    session.cache_layer(key, layer.clone());
+    cache.put(key, layer.clone());
     Ok(layer)
 }
 
@@ -168,7 +167,7 @@ async fn hash_linked_models(
     opened: &Opened,
     tree: &mut Tree,
     model_paths: &[String],
-    session: &image::Session,
+    cache: &Cache,
     name: &str,
 ) -> Result<()> {
     let mut missing: Vec<(String, usize)> = Vec::new();
@@ -198,7 +197,7 @@ async fn hash_linked_models(
     layers.sort_unstable();
     layers.dedup();
     for layer in layers {
-        let index = read_cached(opened, &opened.layers[layer], layer, &keep, session, name).await?;
+        let index = read_cached(opened, &opened.layers[layer], layer, &keep, cache, name).await?;
         for entry in &index.entries {
             if let Some(sha256) = &entry.sha256 {
                 tree.set_digest(&entry.path, layer, sha256.clone());
@@ -206,25 +205,4 @@ async fn hash_linked_models(
         }
     }
     Ok(())
-}
-
-/// `--layers` for an engine's image: the image streamed out through the engine's export
-/// (`docker save`), its layers merged, and what exec or static capture found attributed to
-/// the layer that wrote it. Returns `[[image.layers]]`.
-pub(crate) async fn attribute_engine_image(
-    engine: &Engine,
-    facts: &Facts,
-    models: &[(String, String)],
-    inside: &mut Inside,
-) -> Result<Vec<Layer>> {
-    let exported = store::export(engine, &facts.id).await?;
-    let image = ImageFacts::parse(&exported.config, &facts.id)?;
-    let tree = Tree::merge(exported.layers.iter());
-    let model_paths: Vec<String> = models
-        .iter()
-        .map(|(_, inside)| facts.model_path(inside))
-        .collect();
-    attribute(&tree, inside, &model_paths);
-    let sizes: Vec<u64> = exported.layers.iter().map(|layer| layer.size).collect();
-    Ok(image.history(&sizes).1)
 }

@@ -9,10 +9,10 @@
 use std::io::{self, Read};
 use std::sync::Arc;
 
-use crate::capture::image::HEAD_LIMIT;
 use crate::capture::models::{hash_reader, Silent, BLOCK};
 use crate::capture::numerics;
-use crate::capture::python::metadata::WANTED;
+use crate::capture::read::distributions::WANTED;
+use crate::capture::read::select::HEAD_LIMIT;
 use crate::lock::Sha256;
 
 /// The most bytes of one layer's kept files (metadata, package databases, script heads).
@@ -506,7 +506,7 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn hostile_layers_never_panic(tar in crate::capture::image::tar_streams()) {
+        fn hostile_layers_never_panic(tar in crate::capture::engine::archive::streams::tar()) {
             let keep = Keep { models: vec!["x".into()], models_only: false };
             let _ = read_layer(&mut &tar[..], None, &keep);
         }

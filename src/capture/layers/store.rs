@@ -14,7 +14,8 @@ use serde::Deserialize;
 
 use super::read::{read_layer, Keep, LayerError, LayerIndex};
 use super::registry::Remote;
-use crate::capture::image::{climb, pump, Engine, Pumped};
+use crate::capture::engine::{pump, Engine, Pumped};
+use crate::capture::fs;
 use crate::capture::source::ImageSource;
 use crate::error::{Error, ImageProblem, Result};
 use crate::lock::Sha256;
@@ -58,13 +59,13 @@ enum Place {
 }
 
 /// An image opened where it lives.
-pub(super) struct Opened {
+pub(crate) struct Opened {
     /// The config blob.
-    pub(super) config: Vec<u8>,
+    pub(crate) config: Vec<u8>,
     /// The layers, base first.
     pub(super) layers: Vec<Blob>,
-    pub(super) repo_tags: Vec<String>,
-    pub(super) repo_digests: Vec<String>,
+    pub(crate) repo_tags: Vec<String>,
+    pub(crate) repo_digests: Vec<String>,
     /// The archive file the spans are in.
     archive: Option<PathBuf>,
     remote: Option<Remote>,
@@ -91,7 +92,7 @@ impl Opened {
 }
 
 /// Opens `source` (anything but an engine's image).
-pub(super) async fn open(source: &ImageSource, settings: &Settings) -> Result<Opened> {
+pub(crate) async fn open(source: &ImageSource, settings: &Settings) -> Result<Opened> {
     let name = source.to_string();
     match source {
         ImageSource::Engine(_) => unreachable!("an engine's image is not read from its layers"),
@@ -328,12 +329,7 @@ pub(super) fn pick(
 
 /// Whether `digest` is `sha256:<64 lower-case hex>`: the only form used to name a file.
 pub(super) fn valid_digest(digest: &str) -> bool {
-    digest.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
+    Sha256::is_valid(digest)
 }
 
 /// An OCI layout: a folder, or the entries of a tar.
@@ -543,7 +539,7 @@ fn open_archive(path: &Path, name: &str, docker: bool, platform: Option<&str>) -
             // whose diff-id is then the key (and is checked after reading).
             let by_digest = layer
                 .strip_prefix("blobs/sha256/")
-                .map(|hex| format!("sha256:{hex}"))
+                .and_then(Sha256::from_hex)
                 .filter(|digest| valid_digest(digest));
             Ok(Blob {
                 verify: by_digest.is_some(),
@@ -628,17 +624,17 @@ impl ArchiveIndex {
 
 /// A name inside an archive, with `./`, `.` and `..` resolved within the archive.
 fn archive_name(name: &str) -> String {
-    climb(Vec::new(), name)
+    fs::normalize(name).trim_start_matches('/').to_string()
 }
 
 /// An engine's image streamed out through its export (`docker save`), read as it arrives.
-pub(super) struct Exported {
-    pub(super) config: Vec<u8>,
-    pub(super) layers: Vec<LayerIndex>,
+pub(crate) struct Exported {
+    pub(crate) config: Vec<u8>,
+    pub(crate) layers: Vec<LayerIndex>,
 }
 
 /// Streams image `id` out of the engine and reads its layers.
-pub(super) async fn export(engine: &Engine, id: &str) -> Result<Exported> {
+pub(crate) async fn export(engine: &Engine, id: &str) -> Result<Exported> {
     let stream = engine.docker().export_image(id);
     let read = pump(stream, read_export).await;
     let failed = |detail: String| Error::ImageRead {

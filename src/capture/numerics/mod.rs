@@ -12,28 +12,58 @@
 pub(crate) mod check;
 mod cpu;
 mod elf;
+mod probed;
 pub(crate) mod scan;
 
 use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::os::unix::fs::FileExt as _;
 
-use super::fs::{Files as _, Kind, ReadError};
-use super::image::{climb, Files};
-use super::python::metadata::Binary;
-use super::python::probe::ProbedNumerics;
-use crate::lock::{NumericLibrary, Numerics, Package, Python, SystemPackage};
+use super::fs::{self, host::HostFiles, Files, Found, Kind, ReadError};
+use crate::lock::{NumericLibrary, Numerics, Package, Python, Sha256, SystemPackage};
 pub(crate) use cpu::host_cpu;
 use elf::Dynamic;
+pub(crate) use probed::ProbedNumerics;
+use scan::Scanned;
 use scan::{classify, version_in, version_in_name};
 
 /// Where the runtime's binaries are read.
 #[derive(Clone, Copy)]
-pub(crate) enum Reach<'a> {
+pub(crate) enum Reach<'a, F> {
     /// This machine (a dev snapshot): files read in place.
     Host,
     /// An image's files (a container, or its layers).
-    Image(Files<'a>),
+    Image(&'a F),
+}
+
+/// A view that gives a library's digest and version string (what an image's layers found
+/// as they streamed past, or a container's file streamed out).
+#[allow(async_fn_in_trait)]
+pub(crate) trait ScanLibrary {
+    async fn scan_library(&self, resolved: &str, family: &str) -> Found<Scanned>;
+}
+
+impl ScanLibrary for HostFiles {
+    async fn scan_library(&self, resolved: &str, family: &str) -> Found<Scanned> {
+        match std::fs::File::open(resolved) {
+            Ok(mut file) => scan::scan_stream(&mut file, family)
+                .map(Some)
+                .map_err(|error| ReadError::new(resolved, error)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(ReadError::new(resolved, error)),
+        }
+    }
+}
+
+/// A file of interest to the numerics fingerprint, as a distribution's RECORD lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Binary {
+    /// The distribution (PEP 503 name).
+    pub(crate) owner: String,
+    /// Its absolute path in the runtime.
+    pub(crate) path: String,
+    /// `sha256:` from RECORD.
+    pub(crate) sha256: Option<String>,
 }
 
 /// What the fingerprint starts from.
@@ -118,7 +148,7 @@ pub(crate) fn binaries_in_record(record: &[u8], package: &Package) -> Vec<Binary
         let sha256 = row
             .get(1)
             .and_then(|hash| hash.strip_prefix(b"sha256="))
-            .and_then(urlsafe_hex);
+            .and_then(Sha256::from_record);
         found.push(Binary {
             owner: package.name.clone(),
             path: format!("{}/{path}", package.location.trim_end_matches('/')),
@@ -126,34 +156,6 @@ pub(crate) fn binaries_in_record(record: &[u8], package: &Package) -> Vec<Binary
         });
     }
     found
-}
-
-/// RECORD's urlsafe base64 (no padding) as `sha256:<hex>`.
-fn urlsafe_hex(encoded: &[u8]) -> Option<String> {
-    let mut bits = 0u32;
-    let mut count = 0;
-    let mut bytes = Vec::with_capacity(32);
-    for byte in encoded {
-        let value = match byte {
-            b'A'..=b'Z' => byte - b'A',
-            b'a'..=b'z' => byte - b'a' + 26,
-            b'0'..=b'9' => byte - b'0' + 52,
-            b'-' | b'+' => 62,
-            b'_' | b'/' => 63,
-            b'=' => break,
-            _ => return None,
-        };
-        bits = bits << 6 | u32::from(value);
-        count += 6;
-        if count >= 8 {
-            count -= 8;
-            bytes.push((bits >> count) as u8);
-        }
-    }
-    (bytes.len() == 32).then(|| {
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        format!("sha256:{hex}")
-    })
 }
 
 /// Which distribution's extension a path is: numpy's `_multiarray_umath` (its BLAS) or
@@ -203,8 +205,8 @@ fn system_folders(arch: &str) -> Vec<String> {
 
 /// Captures the fingerprint of `runtime`, reading its binaries through `reach`. Every
 /// lookup of one step runs at once: in an image each is a request to the engine.
-pub(crate) async fn capture(
-    reach: Reach<'_>,
+pub(crate) async fn capture<F: Files + ScanLibrary>(
+    reach: Reach<'_, F>,
     runtime: &Runtime<'_>,
 ) -> Result<Numerics, ReadError> {
     let reading = Reading {
@@ -218,7 +220,10 @@ pub(crate) async fn capture(
     }
 }
 
-async fn fingerprint(reach: &Reading<'_>, runtime: &Runtime<'_>) -> Numerics {
+async fn fingerprint<F: Files + ScanLibrary>(
+    reach: &Reading<'_, F>,
+    runtime: &Runtime<'_>,
+) -> Numerics {
     use futures_util::future::join_all;
     // Where libraries may be: the RECORDs' shared objects, the system's and a conda
     // prefix's BLAS, and what numpy's and scipy's extensions link.
@@ -361,8 +366,8 @@ fn extensions(runtime: &Runtime<'_>) -> Vec<(&'static str, String)> {
 
 /// The numeric libraries `extension` links, found as the dynamic linker would: its
 /// `RUNPATH`/`RPATH` (`$ORIGIN` expanded), then the system's folders.
-async fn linked(
-    reach: &Reading<'_>,
+async fn linked<F: Files + ScanLibrary>(
+    reach: &Reading<'_, F>,
     runtime: &Runtime<'_>,
     extension: &str,
     dynamic: &Dynamic,
@@ -387,7 +392,7 @@ async fn linked(
     {
         for folder in &folders {
             // `$ORIGIN/../../numpy.libs`: `..` resolved in the runtime's own tree.
-            let candidate = format!("/{}", climb(Vec::new(), &format!("{folder}/{name}")));
+            let candidate = fs::normalize(&format!("{folder}/{name}"));
             if reach.resolve(runtime, &candidate).await.is_some() {
                 found.push(candidate);
                 break;
@@ -399,8 +404,8 @@ async fn linked(
 
 /// The library at `resolved`: its version and digest (from the probe's reading, else read
 /// here), who ships it and who loads it.
-async fn describe(
-    reach: &Reading<'_>,
+async fn describe<F: Files + ScanLibrary>(
+    reach: &Reading<'_, F>,
     runtime: &Runtime<'_>,
     resolved: String,
     kind: scan::Kind,
@@ -418,7 +423,7 @@ async fn describe(
                 .iter()
                 .flat_map(|snippet| snippet.chars().map(|c| c as u32 as u8).chain([0]))
                 .collect();
-            let sha256 = probed.sha256.as_ref().map(|hex| format!("sha256:{hex}"));
+            let sha256 = probed.sha256.as_deref().and_then(Sha256::from_hex);
             (version_in(kind.family, &snippets), sha256)
         }
         None => {
@@ -477,12 +482,12 @@ fn system_package<'r>(runtime: &Runtime<'r>, resolved: &str) -> Option<&'r Syste
 
 /// A [`Reach`] being read: the first read that failed ends the fingerprint with an error
 /// (a library that could not be read is never an absent one).
-struct Reading<'a> {
-    reach: Reach<'a>,
+struct Reading<'a, F> {
+    reach: Reach<'a, F>,
     failed: std::sync::Mutex<Option<ReadError>>,
 }
 
-impl Reading<'_> {
+impl<F: Files + ScanLibrary> Reading<'_, F> {
     fn keep<T>(&self, read: Result<Option<T>, ReadError>) -> Option<T> {
         read.unwrap_or_else(|error| {
             self.failed
@@ -589,10 +594,10 @@ mod tests {
     fn record_hashes_are_read_as_hex() {
         // sha256 of the empty string, as RECORD writes it.
         assert_eq!(
-            urlsafe_hex(b"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU").as_deref(),
+            Sha256::from_record(b"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU").as_deref(),
             Some("sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         );
-        assert_eq!(urlsafe_hex(b"short"), None);
+        assert_eq!(Sha256::from_record(b"short"), None);
     }
 
     #[test]

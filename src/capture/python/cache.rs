@@ -68,7 +68,7 @@ impl Cache {
             }
         }
         let key = key.finish();
-        let name = key.trim_start_matches("sha256:");
+        let name = Sha256::hex(&key);
         Some(Cache {
             file: folder.join("interpreters").join(format!("{name}.json")),
             interpreter: interpreter.to_path_buf(),

@@ -2,21 +2,20 @@
 //! distributions in Rust.
 
 mod cache;
-pub(crate) mod conda;
-pub(crate) mod metadata;
 pub(crate) mod probe;
 
 use std::path::{Path, PathBuf};
 
 use super::fs::{host::HostFiles, Files};
 use super::models::{hash_models, Progress};
+use super::read::conda;
+use super::read::distributions::{self as metadata, read_sys_path, Found};
 use super::{env, numerics, platform, Snapshot};
 use crate::error::{Error, Result};
 use crate::lock::{
     CondaPackage, Header, Lock, Package, Platform, PthFile, Python, SelectedBy, Source, SourceKind,
 };
 use crate::settings::{Environment, Settings};
-use metadata::{read_sys_path, Found};
 
 /// Everything a Python runtime contributes to a lock.
 #[derive(Debug)]
@@ -170,7 +169,7 @@ fn host_numerics(
         probed: None,
     };
     // The host's libraries are read in place; one that cannot be read is left out.
-    let mut found = numerics::capture(numerics::Reach::Host, &runtime)
+    let mut found = numerics::capture(numerics::Reach::<HostFiles>::Host, &runtime)
         .now_or_never()
         .expect("reading this machine's files never waits")
         .unwrap_or_default();

@@ -8,8 +8,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::cache::Cache;
-use super::metadata::WANTED;
 use crate::capture::fs::{memory::MemoryFiles, Kind};
+use crate::capture::numerics::ProbedNumerics;
+use crate::capture::read::distributions::WANTED;
 use crate::error::{Error, Result};
 use crate::process::{self, Unfinished};
 use crate::settings::{seconds, Settings};
@@ -56,34 +57,6 @@ pub(crate) struct Answer {
     /// With `--numerics`: the numeric libraries it read inside the image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) numerics: Option<ProbedNumerics>,
-}
-
-/// What the probe read of the numeric libraries inside an image.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct ProbedNumerics {
-    /// Each library it read, by real path.
-    pub(crate) libraries: BTreeMap<String, ProbedLibrary>,
-    /// Each path it looked at (RECORD rows, system candidates, extensions): its real path,
-    /// `None` when it is no file.
-    pub(crate) resolved: BTreeMap<String, Option<String>>,
-    /// numpy's and scipy's extensions: what each links (`None`: not an ELF it reads).
-    #[serde(default)]
-    pub(crate) dynamic: BTreeMap<String, Option<ProbedDynamic>>,
-}
-
-/// An extension's `DT_NEEDED` and `RUNPATH`/`RPATH`, as the probe read them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct ProbedDynamic {
-    pub(crate) needed: Vec<String>,
-    pub(crate) search: Vec<String>,
-}
-
-/// A numeric library as the probe read it: the text after each version needle (Latin-1),
-/// and for a system library its sha256 (hex).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct ProbedLibrary {
-    pub(crate) snippets: Vec<String>,
-    pub(crate) sha256: Option<String>,
 }
 
 /// Folder listings and file contents sent by the probe's `--files` mode; bytes travel as

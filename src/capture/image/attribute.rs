@@ -8,10 +8,10 @@ use std::collections::HashMap;
 
 use pep508_rs::PackageName;
 
-use super::tree::{Tree, DATABASES};
-use super::Kind;
-use crate::capture::image::{
-    parse_apk_installed, parse_dpkg_status, Inside, APK_INSTALLED, DPKG_STATUS,
+use super::Inside;
+use crate::capture::layers::{Kind, Tree, DATABASES};
+use crate::capture::read::system::{
+    parse_apk_installed, parse_dpkg_status, APK_INSTALLED, DPKG_STATUS,
 };
 use crate::lock::Package;
 

@@ -13,11 +13,11 @@ use crate::capture::fs::{base_name, join, normalize, parent, Files, ReadError};
 use crate::lock::Python;
 
 /// A Python runtime found in an image's files.
-pub(super) struct StaticPython {
+pub(crate) struct StaticPython {
     /// What could be known without running it; `sys_path` as the interpreter builds it.
-    pub(super) python: Python,
+    pub(crate) python: Python,
     /// What static capture cannot do as the interpreter would (a `.pth` line that runs code).
-    pub(super) warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// Where an interpreter lives and what its layout says.
@@ -42,19 +42,19 @@ struct Layout {
 }
 
 /// Where the image runs: its variables and the home of its user.
-pub(super) struct Runs<'a> {
+pub(crate) struct Runs<'a> {
     /// The config's `Env`.
-    pub(super) env: &'a BTreeMap<String, String>,
+    pub(crate) env: &'a BTreeMap<String, String>,
     /// The user's home (from `/etc/passwd`): its user site is on `sys.path`.
-    pub(super) home: &'a str,
+    pub(crate) home: &'a str,
     /// The system's package manager (`dpkg`, `apk`, `rpm`): Debian's `/usr` Python reads
     /// `dist-packages`; Fedora's and RHEL's also `/usr/local`.
-    pub(super) manager: Option<&'a str>,
+    pub(crate) manager: Option<&'a str>,
 }
 
 /// Reads the interpreter `invoked` (an absolute path in the image) and its `sys.path`.
 /// `None` when the files do not say which Python it is.
-pub(super) async fn read_python(
+pub(crate) async fn read_python(
     files: &impl Files,
     invoked: &str,
     runs: &Runs<'_>,

@@ -3,12 +3,11 @@
 //! every container envlock created before the run ends.
 
 use std::cell::OnceCell;
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::engine::Engine;
-use crate::capture::layers::{Keep, LayerIndex};
+use super::layers;
 use crate::error::Result;
 use crate::settings::Settings;
 use crate::stop::Stop;
@@ -22,9 +21,9 @@ pub(crate) struct Session {
     engine: OnceCell<Engine>,
     host: String,
     stop: Arc<Stop>,
-    /// Layers read this run, by blob digest and what was kept: the two sides of a diff of
-    /// two tags share their base layers, read once.
-    layers: Mutex<HashMap<(String, Keep), Arc<LayerIndex>>>,
+    /// Layers read this run: the two sides of a diff of two tags share their base layers,
+    /// read once.
+    pub(crate) layers: layers::Cache,
 }
 
 impl Session {
@@ -44,7 +43,7 @@ impl Session {
             engine: OnceCell::new(),
             host,
             stop: settings.stop.clone(),
-            layers: Mutex::new(HashMap::new()),
+            layers: layers::Cache::default(),
         }
     }
 
@@ -79,23 +78,6 @@ impl Session {
                 interrupted = self.stop.wait() => Err(interrupted),
             }
         })
-    }
-
-    /// A layer read earlier in this run.
-    pub(crate) fn cached_layer(&self, key: &(String, Keep)) -> Option<Arc<LayerIndex>> {
-        self.layers
-            .lock()
-            .expect("never poisoned")
-            .get(key)
-            .cloned()
-    }
-
-    /// Remembers a layer for the rest of the run.
-    pub(crate) fn cache_layer(&self, key: (String, Keep), layer: Arc<LayerIndex>) {
-        self.layers
-            .lock()
-            .expect("never poisoned")
-            .insert(key, layer);
     }
 
     /// The run's stop request.

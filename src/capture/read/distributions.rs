@@ -14,6 +14,7 @@ use pep508_rs::PackageName;
 use serde::Serialize;
 
 use crate::capture::fs::{self, Files, Kind as FileKind, ReadError};
+pub(crate) use crate::capture::numerics::Binary;
 use crate::lock::{MetadataFormat, Package, PackageSource, PthFile, Sha256, Shadowed};
 
 /// Which entries of a site folder hold metadata, and which files of them are read. Sent to
@@ -86,17 +87,6 @@ pub(crate) struct Found {
     /// Native numeric libraries and numpy's and scipy's extensions that the winning
     /// distributions' RECORDs list (see [`crate::capture::numerics`]).
     pub(crate) binaries: Vec<Binary>,
-}
-
-/// A file of interest to the numerics fingerprint, as a distribution's RECORD lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Binary {
-    /// The distribution (PEP 503 name).
-    pub(crate) owner: String,
-    /// Its absolute path in the runtime.
-    pub(crate) path: String,
-    /// `sha256:` from RECORD.
-    pub(crate) sha256: Option<String>,
 }
 
 /// Reads every distribution and `.pth` file in the `sys_path` folders, in order. A folder
@@ -301,9 +291,7 @@ fn read_direct_url(bytes: &[u8], package: &mut Package) {
                 .as_str()
                 .and_then(|hash| hash.strip_prefix("sha256="))
         });
-        package.archive_sha256 = sha256
-            .filter(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-            .map(|hex| format!("sha256:{}", hex.to_ascii_lowercase()));
+        package.archive_sha256 = sha256.and_then(Sha256::from_hex);
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::engine::{Engine, Launch};
+use super::connection::{Engine, Launch};
 use crate::capture::numerics::{check, ProbeRequest};
 use crate::capture::python::probe::{self, Answer};
 use crate::error::{Error, Result};
@@ -12,7 +12,7 @@ use crate::process::{Finished, Unfinished};
 use crate::settings::seconds;
 
 /// Runs the probe with `program` (an absolute path in the image) in a throwaway container.
-pub(super) async fn run_probe(
+pub(crate) async fn run_probe(
     engine: &Engine,
     reference: &str,
     image_id: &str,
@@ -66,7 +66,7 @@ async fn run_in_image(
 
 /// `--numerics-check` in an image: the kernels run with `program` in a locked-down
 /// container; `Ok(None)` when the image's Python has no numpy.
-pub(super) async fn run_kernels(
+pub(crate) async fn run_kernels(
     engine: &Engine,
     image_id: &str,
     program: &str,

@@ -62,7 +62,7 @@ pub(crate) struct Launch {
 }
 
 impl Engine {
-    /// Connects as `DOCKER_HOST` says (bollard reads it; `host` names it in errors) and
+    /// Connects to `host` (`DOCKER_HOST` as `Settings` holds it; also named in errors) and
     /// agrees on an API version, so engines from 20.10 on work.
     pub(crate) async fn connect(host: &str) -> Result<Engine> {
         let host = host.to_string();
@@ -70,7 +70,9 @@ impl Engine {
             host: host.clone(),
             source,
         };
-        let docker = Docker::connect_with_defaults().map_err(unreachable)?;
+        // The host from `Settings` (`DOCKER_HOST`, resolved once by the CLI), never bollard's own
+        // reading of the environment.
+        let docker = Docker::connect_with_host(&host).map_err(unreachable)?;
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
         Ok(Engine {
             docker,

@@ -7,8 +7,7 @@
 
 use std::sync::Mutex;
 
-use super::files::Files;
-use crate::capture::fs::{Files as _, Kind, ReadError};
+use crate::capture::fs::{self, Files, Kind, ReadError};
 use crate::lock::SelectedBy;
 
 /// `PATH` inside a container whose image sets none.
@@ -23,20 +22,20 @@ const SHEBANG_DEPTH: usize = 4;
 
 /// The interpreter chosen, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Choice {
+pub(crate) struct Choice {
     /// An absolute path inside the image, or a name to look up on its `PATH`.
-    pub(super) program: String,
+    pub(crate) program: String,
     /// How it was chosen.
-    pub(super) selected_by: SelectedBy,
+    pub(crate) selected_by: SelectedBy,
 }
 
 /// What the image's config says about what runs.
-pub(super) struct Command<'a> {
-    pub(super) entrypoint: &'a [String],
-    pub(super) cmd: &'a [String],
-    pub(super) workdir: &'a str,
+pub(crate) struct Command<'a> {
+    pub(crate) entrypoint: &'a [String],
+    pub(crate) cmd: &'a [String],
+    pub(crate) workdir: &'a str,
     /// The image's `PATH`.
-    pub(super) path: &'a str,
+    pub(crate) path: &'a str,
 }
 
 /// A word of the command line, and whether it came from ENTRYPOINT or CMD.
@@ -48,13 +47,13 @@ struct Word {
 
 /// Reads what selection needs from the image's files. A read that fails is kept (the
 /// choice goes on as if the file were absent) and [`Reader::failure`] ends the capture.
-pub(super) struct Reader<'a> {
-    files: Files<'a>,
+pub(crate) struct Reader<'a, F> {
+    files: &'a F,
     failed: Mutex<Option<ReadError>>,
 }
 
-impl<'a> Reader<'a> {
-    pub(super) fn new(files: Files<'a>) -> Reader<'a> {
+impl<'a, F: Files> Reader<'a, F> {
+    pub(crate) fn new(files: &'a F) -> Reader<'a, F> {
         Reader {
             files,
             failed: Mutex::new(None),
@@ -62,7 +61,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The first read that failed, if one did.
-    pub(super) fn failure(&self) -> Option<ReadError> {
+    pub(crate) fn failure(&self) -> Option<ReadError> {
         self.failed.lock().expect("never poisoned").take()
     }
 
@@ -81,9 +80,32 @@ impl<'a> Reader<'a> {
     }
 
     /// The resolved path of the file at `path`, if one is there.
-    pub(super) async fn resolved_file(&self, path: &str) -> Option<String> {
+    pub(crate) async fn resolved_file(&self, path: &str) -> Option<String> {
         let found = self.keep(self.files.stat(path).await)?;
         (found.kind == Kind::File).then_some(found.resolved)
+    }
+
+    /// Whether starting `a` and starting `b` give the same runtime: the same file, and the
+    /// same venv (`site` finds `pyvenv.cfg` from the path that was started, so a venv's
+    /// `python3` linked to its `python` is the same, and the base interpreter it links to is
+    /// not).
+    pub(crate) async fn same_interpreter(&self, a: &str, b: &str) -> bool {
+        if self.resolved_file(a).await != self.resolved_file(b).await {
+            return false;
+        }
+        self.venv_of(a).await == self.venv_of(b).await
+    }
+
+    /// The `pyvenv.cfg` that `site` would find for an interpreter started as `invoked`.
+    async fn venv_of(&self, invoked: &str) -> Option<String> {
+        let bin = fs::parent(invoked);
+        for folder in [bin.clone(), fs::parent(&bin)] {
+            let config = fs::join(&folder, "pyvenv.cfg");
+            if let Some(found) = self.resolved_file(&config).await {
+                return Some(found);
+            }
+        }
+        None
     }
 
     async fn head(&self, path: &str) -> Vec<u8> {
@@ -92,7 +114,7 @@ impl<'a> Reader<'a> {
     }
 
     /// `name` looked up on `path`, as `execvp` does.
-    pub(super) async fn which(&self, name: &str, path: &str) -> Option<String> {
+    pub(crate) async fn which(&self, name: &str, path: &str) -> Option<String> {
         if name.contains('/') {
             return self.is_file(name).await.then(|| name.to_string());
         }
@@ -108,8 +130,8 @@ impl<'a> Reader<'a> {
 
 /// The interpreter the image's ENTRYPOINT and CMD start, or `None` (with the reason as a
 /// warning when there was something to understand and envlock could not).
-pub(super) async fn from_command(
-    reader: &Reader<'_>,
+pub(crate) async fn from_command(
+    reader: &Reader<'_, impl Files>,
     command: &Command<'_>,
     warnings: &mut Vec<String>,
 ) -> Option<Choice> {
@@ -137,7 +159,7 @@ pub(super) async fn from_command(
 
 /// Follows one command line to the Python it starts: `Ok(None)` when it starts none.
 async fn follow(
-    reader: &Reader<'_>,
+    reader: &Reader<'_, impl Files>,
     command: &Command<'_>,
     words: Vec<Word>,
     depth: usize,
@@ -238,14 +260,14 @@ fn is_assignment(text: &str) -> bool {
 }
 
 /// `python`, `python3`, `python3.11`, `pypy3`: a name an interpreter goes by.
-pub(super) fn is_python(name: &str) -> bool {
+pub(crate) fn is_python(name: &str) -> bool {
     let rest = name
         .strip_prefix("python")
         .or_else(|| name.strip_prefix("pypy"));
     rest.is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit() || c == '.'))
 }
 
-pub(super) fn base_name(path: &str) -> &str {
+pub(crate) fn base_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
@@ -259,7 +281,7 @@ fn shell_script(words: &[Word]) -> Option<Word> {
 
 /// `conda run -n ENV …` (or `-p PREFIX`): the environment's own `bin/python`.
 async fn conda_run(
-    reader: &Reader<'_>,
+    reader: &Reader<'_, impl Files>,
     command: &Command<'_>,
     words: &[Word],
 ) -> Result<Option<Choice>, String> {
@@ -294,7 +316,7 @@ async fn conda_run(
 
 /// A program that is not an interpreter: a script whose shebang names one.
 async fn shebang(
-    reader: &Reader<'_>,
+    reader: &Reader<'_, impl Files>,
     command: &Command<'_>,
     program: &Word,
     depth: usize,

@@ -15,7 +15,7 @@ const RPM_LIMIT: u64 = 256 << 20;
 
 /// The home folder of the image's `user` (a name or uid, maybe with `:group`) from its
 /// `/etc/passwd`; `/root` for root or an unknown user.
-pub(super) async fn home_of(files: &impl Files, user: Option<&str>) -> Result<String, ReadError> {
+pub(crate) async fn home_of(files: &impl Files, user: Option<&str>) -> Result<String, ReadError> {
     let user = user.and_then(|user| user.split(':').next()).unwrap_or("");
     if user.is_empty() || user == "root" || user == "0" {
         return Ok("/root".to_string());
@@ -35,7 +35,7 @@ fn home_in_passwd(passwd: &str, user: &str) -> Option<String> {
 
 /// Installed system packages from dpkg's, apk's or RPM's database, sorted by name, and a
 /// warning when a database is there but cannot be read.
-pub(super) async fn system_packages(
+pub(crate) async fn system_packages(
     files: &impl Files,
 ) -> Result<(Vec<SystemPackage>, Option<String>), ReadError> {
     if let Some(bytes) = files.read(DPKG_STATUS).await? {
@@ -118,7 +118,7 @@ pub(crate) fn parse_apk_installed(text: &str) -> Vec<SystemPackage> {
 }
 
 /// The C library from the system packages: glibc from `libc6`, musl from `musl`.
-pub(super) fn libc_of(packages: &[SystemPackage]) -> (Option<String>, Option<String>) {
+pub(crate) fn libc_of(packages: &[SystemPackage]) -> (Option<String>, Option<String>) {
     let upstream = |version: &str| {
         let without_epoch = version.split_once(':').map_or(version, |(_, rest)| rest);
         without_epoch
@@ -145,7 +145,7 @@ pub(super) fn libc_of(packages: &[SystemPackage]) -> (Option<String>, Option<Str
 /// The upstream version of the system Python from its package, e.g. `3.11.2`: Debian's
 /// `python3.X-minimal`, or RPM's `python3.X` or `python3` (whose `-libs` hold the
 /// interpreter on Fedora and RHEL).
-pub(super) fn system_python_version(packages: &[SystemPackage]) -> Option<String> {
+pub(crate) fn system_python_version(packages: &[SystemPackage]) -> Option<String> {
     packages
         .iter()
         .filter(|p| match p.manager.as_str() {

@@ -8,11 +8,11 @@ use std::path::Path;
 use crate::lock::SystemPackage;
 
 /// Where images keep the database, newest layout first.
-pub(super) const SQLITE: &str = "/var/lib/rpm/rpmdb.sqlite";
+pub(crate) const SQLITE: &str = "/var/lib/rpm/rpmdb.sqlite";
 /// Its write-ahead log, whose committed pages belong to the database.
-pub(super) const SQLITE_WAL: &str = "/var/lib/rpm/rpmdb.sqlite-wal";
+pub(crate) const SQLITE_WAL: &str = "/var/lib/rpm/rpmdb.sqlite-wal";
 /// The Berkeley DB form of RPM before 4.16.
-pub(super) const BERKELEY: &[&str] = &["/var/lib/rpm/Packages", "/usr/lib/sysimage/rpm/Packages"];
+pub(crate) const BERKELEY: &[&str] = &["/var/lib/rpm/Packages", "/usr/lib/sysimage/rpm/Packages"];
 
 /// The tags read from a header.
 const NAME: u32 = 1000;
@@ -24,7 +24,7 @@ const ARCH: u32 = 1022;
 /// The installed packages of the database `database` (and its write-ahead log `wal`),
 /// sorted by name; a package installed for two architectures is named `name.arch`, as
 /// `yum` writes it. `gpg-pubkey` entries are signing keys, not software, and are left out.
-pub(super) fn packages(database: &[u8], wal: Option<&[u8]>) -> Result<Vec<SystemPackage>, String> {
+pub(crate) fn packages(database: &[u8], wal: Option<&[u8]>) -> Result<Vec<SystemPackage>, String> {
     let folder = tempfile::tempdir().map_err(|e| format!("cannot make a temp folder: {e}"))?;
     let path = folder.path().join("rpmdb.sqlite");
     std::fs::write(&path, database).map_err(|e| format!("cannot copy the database: {e}"))?;

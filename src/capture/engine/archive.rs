@@ -9,10 +9,10 @@ use bollard::query_parameters::{ContainerArchiveInfoOptions, DownloadFromContain
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use super::engine::Engine;
+use super::connection::Engine;
 
 /// Why an archive could not be read.
-pub(super) enum ArchiveError {
+pub(crate) enum ArchiveError {
     /// The path does not exist in the container.
     NotFound,
     /// Anything else, as text.
@@ -163,7 +163,7 @@ pub(super) async fn stat(engine: &Engine, id: &str, path: &str) -> Result<Option
 /// Tar streams for property tests: well-formed archives with hostile entries (paths with
 /// `..`, absolute paths, links anywhere, sizes that lie), and raw garbage.
 #[cfg(test)]
-pub(super) mod streams {
+pub(crate) mod streams {
     use proptest::prelude::*;
 
     fn entry() -> impl Strategy<Value = (String, u8, Vec<u8>, String)> {

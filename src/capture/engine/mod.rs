@@ -1,0 +1,13 @@
+//! The Docker engine: the connection (`engine.rs`), the archive endpoint's streams
+//! (`archive.rs`), a created-never-started container as a view of an image's files
+//! (`container.rs`) and the probe run in a locked-down one (`exec.rs`). Every container
+//! envlock creates is removed on every way out.
+
+pub(crate) mod archive;
+mod connection;
+mod container;
+pub(crate) mod exec;
+
+pub(crate) use archive::{pump, ArchiveError, Pumped};
+pub(crate) use connection::{Engine, Launch};
+pub(crate) use container::Container;
