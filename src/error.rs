@@ -149,7 +149,7 @@ pub enum Error {
         host: String,
         /// What the connection said.
         #[source]
-        source: bollard::errors::Error,
+        source: EngineFault,
     },
     /// The image is not in the local engine.
     #[error("image `{reference}` not found in the Docker engine (envlock never pulls)")]
@@ -166,7 +166,7 @@ pub enum Error {
         action: String,
         /// The engine's error.
         #[source]
-        source: bollard::errors::Error,
+        source: EngineFault,
     },
     /// `--pull` failed.
     #[error("cannot pull `{reference}`")]
@@ -175,7 +175,7 @@ pub enum Error {
         reference: String,
         /// The engine's error.
         #[source]
-        source: bollard::errors::Error,
+        source: EngineFault,
     },
     /// The image is built for another platform than the engine runs.
     #[error("image `{reference}` is for {image}, but this engine runs {engine}: its Python cannot run here")]
@@ -341,7 +341,7 @@ impl Error {
             }
             Error::Write { .. } => "check that the folder exists and is writable".to_string(),
             Error::EngineUnreachable { source, .. } => {
-                let text = format!("{source:?}");
+                let text = format!("{:?}", source.0);
                 if text.contains("PermissionDenied") || text.contains("ermission denied") {
                     "run envlock as a user allowed to use Docker (the `docker` group), or set `DOCKER_HOST`".to_string()
                 } else {
@@ -395,6 +395,29 @@ impl Error {
             Error::AuditOperand { source, .. } => return source.hint(),
             Error::Read { .. } => "check that the path exists and is readable".to_string(),
         })
+    }
+}
+
+/// What the engine's client said when a call failed. The library's errors carry it as a
+/// source without exposing the client library's own types.
+#[derive(Debug)]
+pub struct EngineFault(Box<dyn std::error::Error + Send + Sync>);
+
+impl std::fmt::Display for EngineFault {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(formatter)
+    }
+}
+
+impl std::error::Error for EngineFault {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl From<bollard::errors::Error> for EngineFault {
+    fn from(error: bollard::errors::Error) -> EngineFault {
+        EngineFault(Box::new(error))
     }
 }
 

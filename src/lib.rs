@@ -28,17 +28,19 @@ pub mod report;
 mod settings;
 mod stop;
 mod verdict;
+mod warning;
 
 use std::path::Path;
 
 pub use capture::{ImageSource, Progress, Snapshot, Source};
 pub use config::Config;
 pub use diff::{Cause, Code, Finding, FindingLayer, Severity, Suspect};
-pub use error::{Error, ImageProblem, Result};
+pub use error::{EngineFault, Error, ImageProblem, Result};
 pub use lock::Lock;
 pub use report::{Report, ReportedCase};
-pub use settings::{Environment, Settings};
+pub use settings::{Environment, ImagePlatform, Settings};
 pub use stop::Stop;
+pub use warning::{Warning, WarningCode};
 
 use capture::{ModelsFrom, Session};
 
@@ -74,8 +76,6 @@ pub fn write_snapshot(snapshot: &mut Snapshot, path: &Path, settings: &Settings)
 pub struct Checked {
     /// The report, after the policy.
     pub report: Report,
-    /// Things skipped while capturing either side, one line each.
-    pub warnings: Vec<String>,
     /// How either side was captured, when people should know, one line each.
     pub notes: Vec<String>,
 }
@@ -117,7 +117,10 @@ pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checke
     let mut findings = diff::diff(&base.lock, &other.lock);
     let cases = if settings.golden && !base.lock.golden.is_empty() {
         if runs_nothing(settings, &target_source) {
-            warnings.push("golden cases not run: `--no-exec` runs nothing from the image".into());
+            warnings.push(Warning::new(
+                WarningCode::GoldenNotRun,
+                "golden cases not run: `--no-exec` runs nothing from the image",
+            ));
             Vec::new()
         } else if let Some(why) = no_container(&target_source) {
             findings.extend(diff::golden_skipped(&base.lock.golden, &why));
@@ -145,8 +148,8 @@ pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checke
             findings,
             cases,
             settings.config.policy.cross_platform,
-        ),
-        warnings,
+        )
+        .with_warnings(warnings),
         notes,
     })
 }
@@ -251,16 +254,22 @@ fn record_golden(
         return Ok(());
     }
     if runs_nothing(settings, source) {
-        snapshot
-            .warnings
-            .push("golden cases not run: `--no-exec` runs nothing from the image".into());
+        snapshot.warnings.push(Warning::new(
+            WarningCode::GoldenNotRun,
+            "golden cases not run: `--no-exec` runs nothing from the image",
+        ));
         return Ok(());
     }
     if let Some(runner) = golden::runner(source, &snapshot.lock, settings, session)? {
         snapshot.lock.golden = golden::record(specs, &settings.config_folder, runner.as_ref())?;
-        snapshot
-            .warnings
-            .extend(snapshot.lock.golden.iter().filter_map(golden::over_budget));
+        snapshot.warnings.extend(
+            snapshot
+                .lock
+                .golden
+                .iter()
+                .filter_map(golden::over_budget)
+                .map(|text| Warning::new(WarningCode::GoldenOverBudget, text)),
+        );
     }
     Ok(())
 }

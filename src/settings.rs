@@ -41,8 +41,8 @@ pub struct Settings {
     /// `docker:` images: also stream the image out of the engine to attribute every package
     /// and model to the layer that wrote it (registries and archives always are).
     pub layers: bool,
-    /// `os/arch[/variant]` to pick from a multi-platform index; `None` is this machine's.
-    pub platform: Option<String>,
+    /// The platform to pick from a multi-platform index; `None` is this machine's.
+    pub platform: Option<ImagePlatform>,
     /// Allow plain HTTP to any registry (it is always allowed to loopback addresses).
     pub insecure_registry: bool,
     /// How long a registry may take to answer one request.
@@ -161,6 +161,74 @@ pub(crate) fn seconds(duration: Duration) -> String {
         format!("{value:.0}s")
     } else {
         format!("{}s", (value * 1000.0).round() / 1000.0)
+    }
+}
+
+/// An image platform as OCI names it, `os/arch[/variant]` (`linux/arm64/v8`): what
+/// `--platform` takes, parsed once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImagePlatform {
+    /// `linux`.
+    pub os: String,
+    /// `amd64`, `arm64`.
+    pub arch: String,
+    /// `v8`, when given.
+    pub variant: Option<String>,
+}
+
+impl ImagePlatform {
+    /// This machine's platform.
+    pub fn host() -> ImagePlatform {
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            "x86" => "386",
+            other => other,
+        };
+        ImagePlatform {
+            os: "linux".to_string(),
+            arch: arch.to_string(),
+            variant: None,
+        }
+    }
+
+    /// Whether an image for `os`/`arch`/`variant` is one for this platform (a platform
+    /// named without a variant takes any variant).
+    pub fn matches(&self, os: &str, arch: &str, variant: Option<&str>) -> bool {
+        self.os == os
+            && self.arch == arch
+            && self
+                .variant
+                .as_deref()
+                .is_none_or(|wanted| variant == Some(wanted))
+    }
+}
+
+impl std::str::FromStr for ImagePlatform {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ImagePlatform, String> {
+        let parts: Vec<&str> = text.split('/').collect();
+        if !(2..=3).contains(&parts.len()) || parts.iter().any(|part| part.is_empty()) {
+            return Err(format!(
+                "`{text}` is not OS/ARCH[/VARIANT], e.g. `linux/amd64` or `linux/arm64/v8`"
+            ));
+        }
+        Ok(ImagePlatform {
+            os: parts[0].to_string(),
+            arch: parts[1].to_string(),
+            variant: parts.get(2).map(|variant| variant.to_string()),
+        })
+    }
+}
+
+impl std::fmt::Display for ImagePlatform {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{}/{}", self.os, self.arch)?;
+        if let Some(variant) = &self.variant {
+            write!(formatter, "/{variant}")?;
+        }
+        Ok(())
     }
 }
 

@@ -17,6 +17,7 @@ pub(crate) mod read;
 mod session;
 pub(crate) mod source;
 
+use crate::warning::Warning;
 use std::path::PathBuf;
 
 pub use models::Progress;
@@ -33,7 +34,7 @@ pub struct Snapshot {
     /// The captured runtime.
     pub lock: Lock,
     /// Things skipped along the way, one line each.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     /// What people should know about how it was captured, one line each.
     pub notes: Vec<String>,
 }

@@ -112,8 +112,8 @@ pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
     args.image_args.apply(&mut settings)?;
     let checked = crate::check(&settings, &args.baseline, &args.target)?;
     stop.check()?;
-    for warning in &checked.warnings {
-        terminal::warning(warning);
+    for warning in &checked.report.warnings {
+        terminal::warning(&warning.message);
     }
     for note in &checked.notes {
         terminal::note(note);

@@ -79,15 +79,13 @@ struct ImageArgs {
 impl ImageArgs {
     /// Sets these flags on `settings`; a malformed `--platform` is a usage error.
     fn apply(&self, settings: &mut crate::Settings) -> anyhow::Result<()> {
-        if let Some(platform) = &self.platform {
-            let parts: Vec<&str> = platform.split('/').collect();
-            if !(2..=3).contains(&parts.len()) || parts.iter().any(|part| part.is_empty()) {
-                anyhow::bail!(
-                    "`--platform {platform}` is not OS/ARCH[/VARIANT], e.g. `linux/amd64` or `linux/arm64/v8`"
-                );
-            }
-        }
-        settings.platform.clone_from(&self.platform);
+        settings.platform = match &self.platform {
+            Some(text) => Some(
+                text.parse()
+                    .map_err(|problem| anyhow::anyhow!("`--platform`: {problem}"))?,
+            ),
+            None => None,
+        };
         settings.layers = self.layers;
         settings.insecure_registry = self.insecure_registry;
         Ok(())

@@ -96,7 +96,7 @@ pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
     let mut snapshot = crate::snapshot(&settings, &source, &progress)?;
     progress.finish();
     for warning in &snapshot.warnings {
-        terminal::warning(warning);
+        terminal::warning(&warning.message);
     }
     for note in &snapshot.notes {
         terminal::note(note);

@@ -1,6 +1,11 @@
 //! A minimal HTTP/1.1 client for golden cases: one request to a server on 127.0.0.1,
 //! retried until the server answers or the deadline passes. Enough for a model server; no
 //! TLS, no redirects.
+//!
+//! Why not `hyper` (in the tree through the engine's client): golden runs are synchronous
+//! code that times each request from connect to the last byte, and an async client would
+//! put an executor's scheduling inside the timing; one request per connection over a
+//! `TcpStream`, with `Content-Length` or a close ending the body, is all a model server needs.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use crate::diff::{platforms_differ, suspects, Code, Finding, Severity, Suspect};
 use crate::verdict::{ms, summary, CaseResult, CaseStatus};
+use crate::warning::Warning;
 
 /// The JSON report's schema version.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -38,6 +39,9 @@ pub struct Report {
     /// platform without `cross-platform`, say).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// What capture of either side could not do as asked, each with a stable code.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
     /// The codes of the findings each cause (code, subject) explains, in report order.
     #[serde(skip)]
     explained: BTreeMap<(Code, String), Vec<Code>>,
@@ -141,8 +145,15 @@ impl Report {
             summary,
             golden,
             notes,
+            warnings: Vec::new(),
             explained,
         }
+    }
+
+    /// With the warnings of the captures.
+    pub(crate) fn with_warnings(mut self, warnings: Vec<Warning>) -> Report {
+        self.warnings = warnings;
+        self
     }
 
     /// Whether any finding is at or above `gate`.

@@ -52,6 +52,11 @@ pub(crate) enum Pumped<E> {
 
 /// Feeds `stream` to `consume`, which reads it as one byte stream on a blocking thread while
 /// it arrives: a tar or a compressed blob is parsed as it comes, never held whole.
+///
+/// Why not `tokio-util`'s `StreamReader` + `SyncIoBridge` (in the tree): they turn the
+/// stream's error into an `io::Error`, and envlock must keep the engine's own error (a 404
+/// is an absent path, anything else a failed read) apart from the consumer's (a corrupt
+/// tar), and drain the stream when the consumer stops early.
 pub(crate) async fn pump<T: Send + 'static, E>(
     mut stream: impl futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
     consume: impl FnOnce(&mut dyn Read) -> T + Send + 'static,

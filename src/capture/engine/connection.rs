@@ -66,9 +66,9 @@ impl Engine {
     /// agrees on an API version, so engines from 20.10 on work.
     pub(crate) async fn connect(host: &str) -> Result<Engine> {
         let host = host.to_string();
-        let unreachable = |source| Error::EngineUnreachable {
+        let unreachable = |source: bollard::errors::Error| Error::EngineUnreachable {
             host: host.clone(),
-            source,
+            source: source.into(),
         };
         // The host from `Settings` (`DOCKER_HOST`, resolved once by the CLI), never bollard's own
         // reading of the environment.
@@ -93,7 +93,7 @@ impl Engine {
         move |source| Error::Docker {
             host,
             action,
-            source,
+            source: source.into(),
         }
     }
 
@@ -139,7 +139,7 @@ impl Engine {
         while let Some(step) = progress.next().await {
             step.map_err(|source| Error::Pull {
                 reference: reference.to_string(),
-                source,
+                source: source.into(),
             })?;
         }
         Ok(())
@@ -247,7 +247,7 @@ impl Engine {
         let tar = written.map_err(|source| Error::Docker {
             host: self.host.clone(),
             action: "packing a golden input".to_string(),
-            source: bollard::errors::Error::IOError { err: source },
+            source: bollard::errors::Error::IOError { err: source }.into(),
         })?;
         let options = bollard::query_parameters::UploadToContainerOptions {
             path: folder.to_string(),

@@ -29,6 +29,7 @@ use crate::lock::{
     Platform, PthFile, Python, SelectedBy, Source, SourceKind, SystemPackage,
 };
 use crate::settings::Settings;
+use crate::warning::{Warning, WarningCode};
 
 /// The interpreter to capture in the image.
 struct Chosen {
@@ -51,7 +52,7 @@ pub(crate) struct Inside {
     pub(crate) system_packages: Vec<SystemPackage>,
     /// Other interpreters on the image's `PATH` (see [`Chosen::others`]).
     pub(crate) others: Vec<String>,
-    pub(crate) warnings: Vec<String>,
+    pub(crate) warnings: Vec<Warning>,
     pub(crate) notes: Vec<String>,
     /// The numeric binaries the distributions' RECORDs list.
     pub(crate) binaries: Vec<Binary>,
@@ -133,7 +134,7 @@ async fn choose(
     settings: &Settings,
     facts: &Facts,
     reference: &str,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Result<Option<Chosen>> {
     let path = facts.path();
     let mut on_path = None;
@@ -179,7 +180,7 @@ async fn choose(
 async fn from_command(
     reader: &select::Reader<'_, Files<'_>>,
     facts: &Facts,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Option<(String, SelectedBy)> {
     let workdir = facts.workdir().unwrap_or_else(|| "/".to_string());
     let command = select::Command {
@@ -192,11 +193,11 @@ async fn from_command(
     match reader.which(&choice.program, facts.path()).await {
         Some(found) => Some((found, choice.selected_by)),
         None => {
-            warnings.push(format!(
+            warnings.push(Warning::new(WarningCode::CommandNotFollowed, format!(
                 "the image's {} runs `{}`, which is not in the image; captured `python3` on its PATH instead (pass `--python PATH` to name the interpreter)",
                 choice.selected_by.as_ref().to_ascii_uppercase(),
                 choice.program
-            ));
+            )));
             None
         }
     }
@@ -284,7 +285,9 @@ pub(crate) async fn read_inside(
         }
     }
     inside.warnings.splice(0..0, warnings);
-    inside.warnings.extend(system_warning);
+    inside
+        .warnings
+        .extend(system_warning.map(|text| Warning::new(WarningCode::SystemPackages, text)));
     if inside.platform.libc.is_none() {
         (inside.platform.libc, inside.platform.libc_version) = system::libc_of(&system_packages);
     }
@@ -314,11 +317,13 @@ pub(crate) async fn read_inside(
         };
         match kernels {
             Ok(Some(kernels)) => inside.numerics.kernels = kernels,
-            Ok(None) => inside.warnings.push(
-                "`--numerics-check`: the image's Python has no numpy, so no kernels ran".into(),
-            ),
-            Err(problem) => inside.warnings.push(format!(
-                "`--numerics-check`: {problem}; no kernels recorded"
+            Ok(None) => inside.warnings.push(Warning::new(
+                WarningCode::NumericsCheck,
+                "`--numerics-check`: the image's Python has no numpy, so no kernels ran",
+            )),
+            Err(problem) => inside.warnings.push(Warning::new(
+                WarningCode::NumericsCheck,
+                format!("`--numerics-check`: {problem}; no kernels recorded"),
             )),
         }
     }
@@ -432,8 +437,9 @@ async fn from_files(
         numerics: Numerics::default(),
     };
     let Some(chosen) = chosen else {
-        inside.warnings.push(format!(
-            "image `{reference}` has no `python3` or `python` on its PATH: captured without Python"
+        inside.warnings.push(Warning::new(
+            WarningCode::NoPython,
+            format!("image `{reference}` has no `python3` or `python` on its PATH: captured without Python"),
         ));
         return Ok(inside);
     };
@@ -457,9 +463,12 @@ async fn from_files(
                 detail: "its files do not say which Python it is".to_string(),
             });
         }
-        inside.warnings.push(format!(
-            "`{}` in image `{reference}` does not look like a Python install: captured without Python",
-            chosen.path
+        inside.warnings.push(Warning::new(
+            WarningCode::NoPython,
+            format!(
+                "`{}` in image `{reference}` does not look like a Python install: captured without Python",
+                chosen.path
+            ),
         ));
         return Ok(inside);
     };

@@ -109,9 +109,8 @@ fn check_platform(image: &ImageFacts, settings: &Settings, name: &str) -> Result
     let Some(wanted) = &settings.platform else {
         return Ok(());
     };
-    let (os, arch, _) = store::split_platform(wanted);
     let found = format!("{}/{}", image.os, image.architecture);
-    if image.os == os && image.architecture == arch {
+    if wanted.matches(&image.os, &image.architecture, image.variant.as_deref()) {
         return Ok(());
     }
     Err(Error::ImageRead {

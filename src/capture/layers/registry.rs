@@ -65,7 +65,7 @@ pub(super) async fn open(text: &str, settings: &Settings) -> Result<Opened> {
     let mut manifest: Manifest = parse_json(&bytes, "manifest", &name)?;
     let mut image_digest = digest;
     if let Some(entries) = manifest.manifests.take() {
-        let chosen = pick(&entries, settings.platform.as_deref(), &name)?;
+        let chosen = pick(&entries, settings.platform.as_ref(), &name)?;
         let by_digest = remote.reference.clone_with_digest(chosen.digest.clone());
         let (bytes, digest) = remote
             .client

@@ -19,7 +19,7 @@ use crate::capture::fs;
 use crate::capture::source::ImageSource;
 use crate::error::{Error, ImageProblem, Result};
 use crate::lock::Sha256;
-use crate::settings::Settings;
+use crate::settings::{ImagePlatform, Settings};
 
 /// The largest manifest, index or config read.
 pub(super) const JSON_LIMIT: u64 = 16 << 20;
@@ -106,13 +106,13 @@ pub(crate) async fn open(source: &ImageSource, settings: &Settings) -> Result<Op
             }
             let layout = Layout::Folder(folder.clone());
             let (name, platform) = (name.clone(), settings.platform.clone());
-            blocking(move || open_layout(&layout, &name, platform.as_deref()).map(|o| o.at(None)))
+            blocking(move || open_layout(&layout, &name, platform.as_ref()).map(|o| o.at(None)))
                 .await
         }
         ImageSource::DockerArchive(path) | ImageSource::OciArchive(path) => {
             let (path, name, platform) = (path.clone(), name.clone(), settings.platform.clone());
             let docker = matches!(source, ImageSource::DockerArchive(_));
-            blocking(move || open_archive(&path, &name, docker, platform.as_deref())).await
+            blocking(move || open_archive(&path, &name, docker, platform.as_ref())).await
         }
     }
 }
@@ -216,6 +216,11 @@ fn not_an_image(name: &str, detail: impl Into<String>) -> Error {
     }
 }
 
+// Why not `oci-spec`'s types (in the tree through the registry client): they are strict
+// where envlock reads hostile and legacy layouts leniently (Docker's manifest lists, missing
+// optional fields, annotations of any shape), and every field kept here is checked where it
+// is used (digests by `valid_digest`, paths by `archive_name`).
+
 /// An OCI content descriptor.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -250,29 +255,10 @@ pub(super) struct Manifest {
     pub(super) layers: Vec<Descriptor>,
 }
 
-/// `os/arch[/variant]`.
-pub(crate) fn split_platform(text: &str) -> (&str, &str, Option<&str>) {
-    let mut parts = text.splitn(3, '/');
-    let os = parts.next().unwrap_or_default();
-    let arch = parts.next().unwrap_or_default();
-    (os, arch, parts.next())
-}
-
-/// This machine's platform as OCI names it.
-fn host_platform() -> String {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        other => other,
-    };
-    format!("linux/{arch}")
-}
-
 /// The manifest of an index to read: the one for `platform` (default: this machine's).
 pub(super) fn pick(
     entries: &[Descriptor],
-    platform: Option<&str>,
+    platform: Option<&ImagePlatform>,
     name: &str,
 ) -> Result<Descriptor> {
     // Attestations and signatures ride along as `unknown/unknown` entries.
@@ -288,13 +274,14 @@ pub(super) fn pick(
     if platform.is_none() && images.len() == 1 {
         return Ok(images[0].clone());
     }
-    let wanted = platform.map_or_else(host_platform, str::to_string);
-    let (os, arch, variant) = split_platform(&wanted);
+    let wanted = platform.cloned().unwrap_or_else(ImagePlatform::host);
     let found = images.iter().find(|entry| {
         entry.platform.as_ref().is_some_and(|platform| {
-            platform.os == os
-                && platform.architecture == arch
-                && variant.is_none_or(|variant| platform.variant.as_deref() == Some(variant))
+            wanted.matches(
+                &platform.os,
+                &platform.architecture,
+                platform.variant.as_deref(),
+            )
         })
     });
     if let Some(found) = found {
@@ -419,7 +406,7 @@ impl Found {
 }
 
 /// The image of an OCI layout's `index.json`, for `platform`.
-fn open_layout(layout: &Layout, name: &str, platform: Option<&str>) -> Result<Found> {
+fn open_layout(layout: &Layout, name: &str, platform: Option<&ImagePlatform>) -> Result<Found> {
     let index = layout.read("index.json")?.ok_or_else(|| {
         not_an_image(
             name,
@@ -495,7 +482,12 @@ struct SavedImage {
     layers: Vec<String>,
 }
 
-fn open_archive(path: &Path, name: &str, docker: bool, platform: Option<&str>) -> Result<Opened> {
+fn open_archive(
+    path: &Path,
+    name: &str,
+    docker: bool,
+    platform: Option<&ImagePlatform>,
+) -> Result<Opened> {
     let file = File::open(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
@@ -741,10 +733,12 @@ mod tests {
             entry("unknown", "unknown"),
         ];
         assert_eq!(
-            pick(&entries, Some("linux/arm64"), "x").unwrap().digest,
+            pick(&entries, Some(&"linux/arm64".parse().unwrap()), "x")
+                .unwrap()
+                .digest,
             "sha256:linuxarm64"
         );
-        let error = pick(&entries, Some("linux/s390x"), "x")
+        let error = pick(&entries, Some(&"linux/s390x".parse().unwrap()), "x")
             .unwrap_err()
             .to_string();
         assert!(error.contains("linux/amd64, linux/arm64"), "{error}");

@@ -2,6 +2,12 @@
 //! without loading it: its sections by name, and the `DT_NEEDED` and `RPATH`/`RUNPATH` of its
 //! dynamic section. Every offset comes from untrusted bytes and is bounds-checked; a file that
 //! is not such an ELF gives nothing.
+//!
+//! Why not `object` or `goblin`: neither is in the dependency tree (each adds build time for
+//! every user), and envlock needs four reads — the section headers, two string sections and
+//! the dynamic section — at offsets of a file that may be 1 GB (a CUDA library) and is read
+//! by random access on the host, or is a bounded head streamed out of an image. Those four
+//! reads, bounds-checked and property-tested, are this file.
 
 /// Reads `len` bytes at `offset` of the file, or `None` past its end.
 pub(super) type ReadAt<'a> = dyn Fn(u64, usize) -> Option<Vec<u8>> + 'a;

@@ -4,6 +4,7 @@
 mod cache;
 pub(crate) mod probe;
 
+use crate::warning::{Warning, WarningCode};
 use std::path::{Path, PathBuf};
 
 use super::fs::{host::HostFiles, Files};
@@ -29,7 +30,7 @@ pub(crate) struct Interpreter {
     /// `.pth` files on its `sys.path`.
     pub(crate) pth_files: Vec<PthFile>,
     /// Distributions that were skipped, and why.
-    pub(crate) warnings: Vec<String>,
+    pub(crate) warnings: Vec<Warning>,
     /// The numeric binaries its distributions' RECORDs list.
     pub(crate) binaries: Vec<metadata::Binary>,
 }
@@ -177,11 +178,13 @@ fn host_numerics(
     if settings.numerics_check {
         match numerics::check::run_local(interpreter, settings.probe_timeout, &settings.stop) {
             Ok(Some(kernels)) => found.kernels = kernels,
-            Ok(None) => captured
-                .warnings
-                .push("`--numerics-check`: the interpreter has no numpy, so no kernels ran".into()),
-            Err(problem) => captured.warnings.push(format!(
-                "`--numerics-check`: {problem}; no kernels recorded"
+            Ok(None) => captured.warnings.push(Warning::new(
+                WarningCode::NumericsCheck,
+                "`--numerics-check`: the interpreter has no numpy, so no kernels ran",
+            )),
+            Err(problem) => captured.warnings.push(Warning::new(
+                WarningCode::NumericsCheck,
+                format!("`--numerics-check`: {problem}; no kernels recorded"),
             )),
         }
     }

@@ -1,6 +1,7 @@
 //! Conda prefixes: `conda-meta/<name>-<version>-<build>.json`, one record per installed
 //! package, read through the runtime's view ([`Files`]) like the distribution metadata.
 
+use crate::warning::{Warning, WarningCode};
 use serde::Deserialize;
 
 use crate::capture::fs::{self, Files, ReadError};
@@ -28,7 +29,7 @@ struct Record {
 pub(crate) async fn read_prefixes(
     files: &impl Files,
     prefixes: &[&str],
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Result<Vec<CondaPackage>, ReadError> {
     let mut packages = Vec::new();
     let mut seen = Vec::new();
@@ -56,7 +57,10 @@ pub(crate) async fn read_prefixes(
                     channel: record.channel.as_deref().map(channel_name),
                     layer: None,
                 }),
-                Err(error) => warnings.push(format!("skipped conda record `{path}` ({error})")),
+                Err(error) => warnings.push(Warning::new(
+                    WarningCode::SkippedCondaRecord,
+                    format!("skipped conda record `{path}` ({error})"),
+                )),
             }
         }
         seen.push(folder);
@@ -98,7 +102,7 @@ mod tests {
     fn read(
         files: &MemoryFiles,
         prefixes: &[&str],
-        warnings: &mut Vec<String>,
+        warnings: &mut Vec<Warning>,
     ) -> Vec<CondaPackage> {
         read_prefixes(files, prefixes, warnings)
             .now_or_never()

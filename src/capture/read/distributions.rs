@@ -7,6 +7,7 @@
 //! What counts as metadata is defined once, in [`WANTED`]: the probe (inside images) and
 //! static capture (from archive streams) keep exactly those files.
 
+use crate::warning::{Warning, WarningCode};
 use std::collections::BTreeMap;
 use std::str::FromStr as _;
 
@@ -83,7 +84,7 @@ pub(crate) struct Found {
     /// `.pth` files, in `sys.path` order then by name.
     pub(crate) pth_files: Vec<PthFile>,
     /// Distributions that were skipped, and why.
-    pub(crate) warnings: Vec<String>,
+    pub(crate) warnings: Vec<Warning>,
     /// Native numeric libraries and numpy's and scipy's extensions that the winning
     /// distributions' RECORDs list (see [`crate::capture::numerics`]).
     pub(crate) binaries: Vec<Binary>,
@@ -130,9 +131,9 @@ pub(crate) async fn read_sys_path(
                     }
                 }
                 Read::Pth(Ok(pth)) => found.pth_files.push(pth),
-                Read::Package(Err(warning)) | Read::Pth(Err(warning)) => {
-                    found.warnings.push(warning)
-                }
+                Read::Package(Err(warning)) | Read::Pth(Err(warning)) => found
+                    .warnings
+                    .push(Warning::new(WarningCode::SkippedDistribution, warning)),
             }
         }
     }

@@ -5,6 +5,7 @@
 //! Nothing from the image runs here: scripts are read (their first few KiB) from the
 //! image's files ([`Files`]), symlinks resolved inside the image.
 
+use crate::warning::{Warning, WarningCode};
 use std::sync::Mutex;
 
 use crate::capture::fs::{self, Files, Kind, ReadError};
@@ -133,7 +134,7 @@ impl<'a, F: Files> Reader<'a, F> {
 pub(crate) async fn from_command(
     reader: &Reader<'_, impl Files>,
     command: &Command<'_>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Option<Choice> {
     let words: Vec<Word> = command
         .entrypoint
@@ -148,9 +149,12 @@ pub(crate) async fn from_command(
     match follow(reader, command, words, 0).await {
         Ok(choice) => choice,
         Err(problem) => {
-            warnings.push(format!(
-                "{problem}; captured `python3` on the image's PATH instead \
+            warnings.push(Warning::new(
+                WarningCode::CommandNotFollowed,
+                format!(
+                    "{problem}; captured `python3` on the image's PATH instead \
                  (pass `--python PATH` to name the interpreter the image runs)"
+                ),
             ));
             None
         }

@@ -6,6 +6,7 @@
 //! `.pth` files name. Links resolve in the view, so a site folder, a venv or a `.dist-info`
 //! that is a symlink reads as the interpreter reads it.
 
+use crate::warning::{Warning, WarningCode};
 use std::collections::BTreeMap;
 
 use super::select::is_python;
@@ -17,7 +18,7 @@ pub(crate) struct StaticPython {
     /// What could be known without running it; `sys_path` as the interpreter builds it.
     pub(crate) python: Python,
     /// What static capture cannot do as the interpreter would (a `.pth` line that runs code).
-    pub(crate) warnings: Vec<String>,
+    pub(crate) warnings: Vec<Warning>,
 }
 
 /// Where an interpreter lives and what its layout says.
@@ -177,7 +178,7 @@ async fn sys_path(
     files: &impl Files,
     layout: &Layout,
     runs: &Runs<'_>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Result<Vec<String>, ReadError> {
     let minor = &layout.minor;
     let mut sys_path: Vec<String> = Vec::new();
@@ -266,7 +267,7 @@ async fn add_site_folder(
     files: &impl Files,
     site: &str,
     sys_path: &mut Vec<String>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Result<(), ReadError> {
     let Some(entries) = files.list(site).await? else {
         return Ok(());
@@ -289,8 +290,9 @@ async fn add_site_folder(
                 continue;
             }
             if line.starts_with("import ") || line.starts_with("import\t") {
-                warnings.push(format!(
-                    "`{path}` has an `import` line, which runs code when the interpreter starts: static capture does not run it"
+                warnings.push(Warning::new(
+                    WarningCode::PthImport,
+                    format!("`{path}` has an `import` line, which runs code when the interpreter starts: static capture does not run it"),
                 ));
                 break;
             }
