@@ -10,14 +10,18 @@
 //! it, for attribution.
 
 mod config;
+mod export;
+mod layout;
+mod oci;
 pub(crate) mod read;
 mod registry;
 mod store;
 mod tree;
 
 pub(crate) use config::ImageFacts;
+pub(crate) use export::export;
 pub(crate) use read::{Keep, Kind, LayerIndex};
-pub(crate) use store::{export, open, Opened};
+pub(crate) use store::{open, Opened};
 pub(crate) use tree::{Node, Tree, DATABASES};
 
 use std::collections::HashMap;

@@ -9,7 +9,9 @@ use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
-use super::store::{parse_json, pick, valid_digest, Blob, Manifest, Opened, JSON_LIMIT};
+use super::layout::parse_json;
+use super::oci::{pick, valid_digest, Manifest};
+use super::store::{Blob, Opened, JSON_LIMIT};
 use crate::error::{Error, ImageProblem, Result};
 use crate::lock::Sha256;
 use crate::settings::Settings;
