@@ -31,7 +31,7 @@ pub(crate) async fn export(engine: &Engine, id: &str) -> Result<Exported> {
         // The engine's stream broke: the engine failed, not the image.
         Err(Pumped::Stream(error)) => {
             return Err(engine
-                .failed(format!("streaming out image `{id}` (`--layers`)"))(
+                .failed(format!("exporting image `{id}` (`--layers`)"))(
                 error
             ))
         }
