@@ -19,6 +19,7 @@ mod image_diff;
 mod interpreters;
 mod latency;
 mod lock_file;
+mod matrix;
 mod models;
 mod numerics;
 mod python_accuracy;

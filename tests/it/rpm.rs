@@ -12,7 +12,7 @@ use crate::support::*;
 
 /// Builds the packages of `fixtures/images/rpm/packages.txt` into a fresh root folder's
 /// database; the folder holding `var/lib/rpm`.
-fn rpm_root(work: &Path) -> PathBuf {
+pub fn rpm_root(work: &Path) -> PathBuf {
     let folder = root().join("fixtures/images/rpm");
     let list = std::fs::read_to_string(folder.join("packages.txt")).unwrap();
     let top = work.join("rpmbuild");

@@ -323,9 +323,10 @@ fn audit_matrix_is_what_the_locks_imply() {
     let dev = dir.path().join("dev.lock");
     ml_snapshot(dir.path(), &dev, &[]);
     let locks = root().join("fixtures/locks");
+    // Images of its own: it checks for leftover containers, and tests run in parallel.
     let images = [
-        crate::docker::fixture("dist-packages"),
-        crate::docker::fixture("venv"),
+        crate::docker::private("dist-packages", "audit-matrix"),
+        crate::docker::private("venv", "audit-matrix"),
     ];
     let mut operands: Vec<String> = vec![
         locks.join("baseline.lock").display().to_string(),

@@ -11,17 +11,17 @@ mod attribute;
 mod files;
 pub(crate) mod layered;
 mod models;
+mod static_read;
 
 pub(crate) use files::Files;
 
 use super::engine::{exec, Container, Engine, Launch};
-use super::fs::{Files as _, ReadError};
+use super::fs::ReadError;
 use super::numerics;
 use super::numerics::{Binary, ProbedNumerics};
-use super::read::conda;
 use super::read::distributions::read_sys_path;
 use super::read::facts::Facts;
-use super::read::{history, select, site as static_python, system};
+use super::read::{history, select, system};
 use super::{env, platform, python, Snapshot};
 use crate::error::{Error, Result};
 use crate::lock::{
@@ -30,6 +30,7 @@ use crate::lock::{
 };
 use crate::settings::Settings;
 use crate::warning::{Warning, WarningCode};
+use static_read::{from_files, Inputs};
 
 /// The interpreter to capture in the image.
 struct Chosen {
@@ -296,6 +297,20 @@ pub(crate) async fn read_inside(
     inside.platform.arch = platform::normalize_arch(&facts.arch);
     inside.models = hashed;
     inside.system_packages = system_packages;
+    add_numerics(&mut inside, &files, exec, reference, settings, facts).await?;
+    Ok(inside)
+}
+
+/// The numerics fingerprint of what was read, and with `--numerics-check` (and a probe to
+/// run them) the kernels.
+async fn add_numerics(
+    inside: &mut Inside,
+    files: &Files<'_>,
+    exec: Option<(&Chosen, &Engine)>,
+    reference: &str,
+    settings: &Settings,
+    facts: &Facts,
+) -> Result<()> {
     let runtime = numerics::Runtime {
         python: inside.python.as_ref(),
         packages: &inside.packages,
@@ -305,29 +320,30 @@ pub(crate) async fn read_inside(
         conda: !inside.conda_packages.is_empty(),
         probed: inside.probed.as_ref(),
     };
-    inside.numerics = numerics::capture(numerics::Reach::Image(&files), &runtime)
+    inside.numerics = numerics::capture(numerics::Reach::Image(files), &runtime)
         .await
         .map_err(|error| unreadable(reference, error))?;
-    if settings.numerics_check {
-        let kernels = match exec {
-            Some((chosen, engine)) => {
-                exec::run_kernels(engine, &facts.id, &chosen.path, settings.probe_timeout).await?
-            }
-            None => Err("nothing runs from an image read statically".to_string()),
-        };
-        match kernels {
-            Ok(Some(kernels)) => inside.numerics.kernels = kernels,
-            Ok(None) => inside.warnings.push(Warning::new(
-                WarningCode::NumericsCheck,
-                "`--numerics-check`: the image's Python has no numpy, so no kernels ran",
-            )),
-            Err(problem) => inside.warnings.push(Warning::new(
-                WarningCode::NumericsCheck,
-                format!("`--numerics-check`: {problem}; no kernels recorded"),
-            )),
-        }
+    if !settings.numerics_check {
+        return Ok(());
     }
-    Ok(inside)
+    let kernels = match exec {
+        Some((chosen, engine)) => {
+            exec::run_kernels(engine, &facts.id, &chosen.path, settings.probe_timeout).await?
+        }
+        None => Err("nothing runs from an image read statically".to_string()),
+    };
+    match kernels {
+        Ok(Some(kernels)) => inside.numerics.kernels = kernels,
+        Ok(None) => inside.warnings.push(Warning::new(
+            WarningCode::NumericsCheck,
+            "`--numerics-check`: the image's Python has no numpy, so no kernels ran",
+        )),
+        Err(problem) => inside.warnings.push(Warning::new(
+            WarningCode::NumericsCheck,
+            format!("`--numerics-check`: {problem}; no kernels recorded"),
+        )),
+    }
+    Ok(())
 }
 
 /// Why an interpreter was captured, in a note.
@@ -374,125 +390,6 @@ async fn from_probe(mut answer: python::probe::Answer) -> Result<Inside, ReadErr
         probed,
         numerics: Numerics::default(),
     })
-}
-
-/// What static capture reads besides the interpreter.
-struct Inputs<'a> {
-    files: Files<'a>,
-    reference: &'a str,
-    facts: &'a Facts,
-    system_packages: &'a [SystemPackage],
-}
-
-/// The platform from the image's files: `os-release`, and libc from the system packages.
-async fn read_platform(
-    files: Files<'_>,
-    facts: &Facts,
-    system_packages: &[SystemPackage],
-) -> Result<Platform, ReadError> {
-    let os_release = match files.read("/etc/os-release").await? {
-        Some(bytes) => Some(bytes),
-        None => files.read("/usr/lib/os-release").await?,
-    };
-    let (libc, libc_version) = system::libc_of(system_packages);
-    let os_release = os_release.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
-    Ok(platform::platform(
-        &facts.os,
-        &facts.arch,
-        libc,
-        libc_version,
-        os_release.as_deref(),
-    ))
-}
-
-async fn from_files(
-    inputs: &Inputs<'_>,
-    chosen: Option<&Chosen>,
-    settings: &Settings,
-) -> Result<Inside> {
-    let Inputs {
-        files,
-        reference,
-        facts,
-        system_packages,
-    } = *inputs;
-    let unreadable = |error| unreadable(reference, error);
-    let platform = read_platform(files, facts, system_packages)
-        .await
-        .map_err(unreadable)?;
-    let mut inside = Inside {
-        conda_packages: Vec::new(),
-        mode: CaptureMode::Static,
-        python: None,
-        packages: Vec::new(),
-        pth_files: Vec::new(),
-        platform,
-        models: Vec::new(),
-        system_packages: Vec::new(),
-        others: Vec::new(),
-        warnings: Vec::new(),
-        notes: Vec::new(),
-        binaries: Vec::new(),
-        probed: None,
-        numerics: Numerics::default(),
-    };
-    let Some(chosen) = chosen else {
-        inside.warnings.push(Warning::new(
-            WarningCode::NoPython,
-            format!("image `{reference}` has no `python3` or `python` on its PATH: captured without Python"),
-        ));
-        return Ok(inside);
-    };
-    let system_python = system::system_python_version(system_packages);
-    let home = system::home_of(&files, facts.config.user.as_deref())
-        .await
-        .map_err(unreadable)?;
-    let runs = static_python::Runs {
-        env: &facts.env,
-        home: &home,
-        manager: system_packages.first().map(|p| p.manager.as_str()),
-    };
-    let read = static_python::read_python(&files, &chosen.path, &runs, system_python.as_deref())
-        .await
-        .map_err(unreadable)?;
-    let Some(found_python) = read else {
-        if settings.requested_image_python().is_some() {
-            return Err(Error::ImagePython {
-                path: chosen.path.clone(),
-                reference: reference.to_string(),
-                detail: "its files do not say which Python it is".to_string(),
-            });
-        }
-        inside.warnings.push(Warning::new(
-            WarningCode::NoPython,
-            format!(
-                "`{}` in image `{reference}` does not look like a Python install: captured without Python",
-                chosen.path
-            ),
-        ));
-        return Ok(inside);
-    };
-    let found = read_sys_path(&files, &found_python.python.sys_path)
-        .await
-        .map_err(unreadable)?;
-    inside.warnings.extend(found_python.warnings);
-    inside.warnings.extend(found.warnings);
-    let prefixes: Vec<&str> = [
-        &found_python.python.prefix,
-        &found_python.python.base_prefix,
-    ]
-    .into_iter()
-    .flatten()
-    .map(String::as_str)
-    .collect();
-    inside.conda_packages = conda::read_prefixes(&files, &prefixes, &mut inside.warnings)
-        .await
-        .map_err(unreadable)?;
-    inside.python = Some(found_python.python);
-    inside.binaries = found.binaries;
-    inside.packages = found.packages;
-    inside.pth_files = found.pth_files;
-    Ok(inside)
 }
 
 /// The lock of an image: its facts, what was read inside, its history and its layers.
