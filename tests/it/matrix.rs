@@ -725,3 +725,33 @@ fn the_comparison_ignores_only_what_differs_by_the_way_of_reading() {
     assert!(!is_stdlib("/usr/lib/python3/dist-packages"));
     assert_eq!(pep503("Zope.Interface__x"), "zope-interface-x");
 }
+
+#[test]
+fn a_command_that_is_a_binary_reads_alike_from_layers_and_the_engine() {
+    if !engine() {
+        return;
+    }
+    // Layers keep two bytes of an executable that is no script: enough to know it starts no
+    // Python, never a hole that reads as a failure.
+    let image = crate::docker::derived(
+        &crate::docker::fixture("layout-site-link"),
+        "CMD [\"/bin/ls\", \"-l\"]",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("image.tar");
+    must(
+        Command::new("docker")
+            .arg("save")
+            .arg("-o")
+            .arg(&archive)
+            .arg(&image),
+    );
+    let (engine_lock, _) = capture(&image, &["--no-exec"]);
+    let (layer_lock, _) = capture(&format!("docker-archive:{}", archive.display()), &[]);
+    assert_eq!(lock_packages(&engine_lock), lock_packages(&layer_lock));
+    assert_eq!(
+        lock_packages(&layer_lock),
+        importlib_with(&image, "python3")
+    );
+    assert_eq!(layer_lock["python"]["selected-by"].as_str(), Some("path"));
+}

@@ -43,6 +43,15 @@ impl fs::Files for Tree {
                 "its bytes were not kept from the layers (envlock reads only the files its readers declare)",
             ));
         };
+        if (content.len() as u64) < limit.min(node.size) {
+            return Err(ReadError::new(
+                &format!("/{resolved}"),
+                format!(
+                    "only its first {} bytes were kept from the layers",
+                    content.len()
+                ),
+            ));
+        }
         let end = content
             .len()
             .min(usize::try_from(limit).unwrap_or(usize::MAX));

@@ -29,9 +29,10 @@ async fn read_platform(
     facts: &Facts,
     system_packages: &[SystemPackage],
 ) -> Result<Platform, ReadError> {
-    let os_release = match files.read("/etc/os-release").await? {
+    let [first, second] = system::OS_RELEASE;
+    let os_release = match files.read(first).await? {
         Some(bytes) => Some(bytes),
-        None => files.read("/usr/lib/os-release").await?,
+        None => files.read(second).await?,
     };
     let (libc, libc_version) = system::libc_of(system_packages);
     let os_release = os_release.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());

@@ -11,8 +11,7 @@ use std::sync::Arc;
 
 use crate::capture::models::{hash_reader, Silent, BLOCK};
 use crate::capture::numerics;
-use crate::capture::read::distributions::WANTED;
-use crate::capture::read::select::HEAD_LIMIT;
+use crate::capture::read;
 use crate::lock::Sha256;
 
 /// The most bytes of one layer's kept files (metadata, package databases, script heads).
@@ -21,8 +20,6 @@ const KEPT_LIMIT: u64 = 512 << 20;
 const ENTRY_LIMIT: usize = 1 << 20;
 /// The most bytes one layer may unpack to (a gzip bomb ends here).
 const UNPACKED_LIMIT: u64 = 64 << 30;
-/// The largest package database kept (a full RHEL image's RPM database is tens of MiB).
-const DATABASE_LIMIT: u64 = 256 << 20;
 
 /// What is kept of a layer's files, by path inside the image (no leading `/`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -34,42 +31,14 @@ pub(crate) struct Keep {
     pub(crate) models_only: bool,
 }
 
-/// Files of the system kept whole: os-release, users, package databases.
-const SYSTEM_FILES: &[&str] = &[
-    "etc/os-release",
-    "usr/lib/os-release",
-    "etc/passwd",
-    "var/lib/dpkg/status",
-    "lib/apk/db/installed",
-];
-
 impl Keep {
-    /// How many bytes of the file at `path` are kept (0: none; it is still listed).
+    /// How many bytes of the file at `path` are kept (0: none; it is still listed): what
+    /// the readers declare they read ([`read::kept_bytes`]).
     fn limit(&self, path: &str, executable: bool) -> u64 {
         if self.models_only {
             return 0;
         }
-        let (folder, name) = path.rsplit_once('/').unwrap_or(("", path));
-        let parent = folder.rsplit('/').next().unwrap_or(folder);
-        // By name wherever it is: a `.dist-info` reached through a symlink may live in a
-        // folder of any name, and what a folder is becomes known only once all layers merge.
-        let metadata = WANTED.files.contains(&name)
-            || WANTED.is_single(name)
-            || (parent == WANTED.conda_meta && name.ends_with(".json"))
-            || name == "pyvenv.cfg"
-            || (name == "patchlevel.h" && parent.starts_with("python"))
-            || SYSTEM_FILES.contains(&path);
-        if metadata {
-            WANTED.limit
-        } else if numerics::is_extension(path) {
-            numerics::EXTENSION_LIMIT
-        } else if path.starts_with("var/lib/rpm/") || path.starts_with("usr/lib/sysimage/rpm/") {
-            DATABASE_LIMIT
-        } else if executable {
-            HEAD_LIMIT
-        } else {
-            0
-        }
+        read::kept_bytes(&format!("/{path}"), executable)
     }
 
     fn is_model(&self, path: &str) -> bool {
@@ -281,12 +250,12 @@ fn list_entries(tar: &mut dyn Read, keep: &Keep) -> Result<LayerIndex, LayerErro
                         .take(limit)
                         .read_to_end(&mut bytes)
                         .map_err(corrupt)?;
-                    // Only a script's head is worth its shebang.
-                    let script = limit != HEAD_LIMIT || bytes.starts_with(b"#!");
-                    if script {
-                        kept += bytes.len() as u64;
-                        content = Some(Arc::from(bytes));
+                    // Of an executable that is no script, the two bytes that say so.
+                    if limit == read::select::HEAD_LIMIT && !bytes.starts_with(b"#!") {
+                        bytes.truncate(2);
                     }
+                    kept += bytes.len() as u64;
+                    content = Some(Arc::from(bytes));
                 }
             }
         }

@@ -61,7 +61,7 @@ pub(crate) struct ProbeRequest {
     needles: Vec<&'static str>,
     paths: Vec<String>,
     /// RECORD rows of numpy's and scipy's extensions, by the start of their path.
-    extensions: &'static [&'static str],
+    extensions: Vec<String>,
 }
 
 /// The request for an image of `arch` (`x86_64`, `aarch64`).
@@ -70,16 +70,21 @@ pub(crate) fn probe_request(arch: &str) -> ProbeRequest {
         prefixes: scan::prefixes(),
         needles: scan::needles(),
         paths: system_names(arch),
-        extensions: EXTENSIONS,
+        extensions: EXTENSIONS
+            .iter()
+            .map(|(_, module)| format!("{module}."))
+            .collect(),
     }
 }
 
-/// numpy's and scipy's extensions that link BLAS, by the start of their path in a site
-/// folder.
-const EXTENSIONS: &[&str] = &[
-    "numpy/core/_multiarray_umath.",
-    "numpy/_core/_multiarray_umath.",
-    "scipy/linalg/_fblas.",
+/// numpy's and scipy's extensions that link BLAS: the distribution, and the module's path
+/// in a site folder (the file is `MODULE.so` or `MODULE.<SOABI>.so`). The one list: the
+/// probe is sent it, RECORD rows and layer entries are matched against it, and without a
+/// RECORD (Debian's packages) the names are made from it.
+const EXTENSIONS: &[(&str, &str)] = &[
+    ("numpy", "numpy/core/_multiarray_umath"),
+    ("numpy", "numpy/_core/_multiarray_umath"),
+    ("scipy", "scipy/linalg/_fblas"),
 ];
 
 /// [`SYSTEM_NAMES`] in each of the system's library folders.
@@ -133,19 +138,15 @@ pub(crate) fn binaries_in_record(record: &[u8], package: &Package) -> Vec<Binary
 /// Which distribution's extension a path is: numpy's `_multiarray_umath` (its BLAS) or
 /// scipy's `_fblas` (its BLAS and LAPACK).
 fn extension_of(path: &str) -> Option<&'static str> {
-    let name = path.rsplit('/').next()?;
-    if !name.ends_with(".so") {
+    if !path.ends_with(".so") {
         return None;
     }
-    if name.starts_with("_multiarray_umath.")
-        && (path.contains("numpy/core/") || path.contains("numpy/_core/"))
-    {
-        Some("numpy")
-    } else if name.starts_with("_fblas.") && path.contains("scipy/linalg/") {
-        Some("scipy")
-    } else {
-        None
-    }
+    EXTENSIONS.iter().find_map(|(owner, module)| {
+        let at = path.find(module)?;
+        let inside = at == 0 || path.as_bytes()[at - 1] == b'/';
+        let rest = &path[at + module.len()..];
+        (inside && rest.starts_with('.') && !rest[1..].contains('/')).then_some(*owner)
+    })
 }
 
 /// The system libraries looked at even when nothing links them: the BLAS and LAPACK that
@@ -316,11 +317,7 @@ fn extensions(runtime: &Runtime<'_>) -> Vec<(&'static str, String)> {
                 .then(|| format!("cpython-{minor}-{}-linux-gnu", runtime.arch))
         })
     });
-    for (user, relative) in [
-        ("numpy", "numpy/core/_multiarray_umath"),
-        ("numpy", "numpy/_core/_multiarray_umath"),
-        ("scipy", "scipy/linalg/_fblas"),
-    ] {
+    for &(user, relative) in EXTENSIONS {
         let Some(package) = runtime.packages.iter().find(|p| p.name == user) else {
             continue;
         };

@@ -14,6 +14,11 @@ pub(crate) const SQLITE_WAL: &str = "/var/lib/rpm/rpmdb.sqlite-wal";
 /// The Berkeley DB form of RPM before 4.16.
 pub(crate) const BERKELEY: &[&str] = &["/var/lib/rpm/Packages", "/usr/lib/sysimage/rpm/Packages"];
 
+/// Whether `path` is in a folder of RPM's databases.
+pub(crate) fn is_database(path: &str) -> bool {
+    path.starts_with("/var/lib/rpm/") || path.starts_with("/usr/lib/sysimage/rpm/")
+}
+
 /// The tags read from a header.
 const NAME: u32 = 1000;
 const VERSION: u32 = 1001;

@@ -109,7 +109,15 @@ impl<'a, F: Files> Reader<'a, F> {
         None
     }
 
+    /// A script's head (up to [`HEAD_LIMIT`]); a file that is no script gives its first two
+    /// bytes (all a source that streams whole images keeps of it).
     async fn head(&self, path: &str) -> Vec<u8> {
+        let magic = self
+            .keep(self.files.head(path, 2).await)
+            .unwrap_or_default();
+        if magic != b"#!" {
+            return magic;
+        }
         self.keep(self.files.head(path, HEAD_LIMIT).await)
             .unwrap_or_default()
     }

@@ -323,6 +323,12 @@ fn minor_of(version: &str) -> String {
     version.split('.').take(2).collect::<Vec<_>>().join(".")
 }
 
+/// Whether the file `name` in the folder `parent` is one the layout is read from: a venv's
+/// `pyvenv.cfg`, an install's `include/pythonX.Y/patchlevel.h`.
+pub(crate) fn is_layout_file(parent: &str, name: &str) -> bool {
+    name == "pyvenv.cfg" || (name == "patchlevel.h" && parent.starts_with("python"))
+}
+
 /// `key = value` lines of `pyvenv.cfg`.
 fn parse_pyvenv(text: &str) -> BTreeMap<String, String> {
     text.lines()

@@ -5,13 +5,18 @@ use super::rpm;
 use crate::capture::fs::{Files, ReadError};
 use crate::lock::SystemPackage;
 
+/// Where `os-release` is: `/etc` first.
+pub(crate) const OS_RELEASE: [&str; 2] = ["/etc/os-release", "/usr/lib/os-release"];
+/// The users, for the home of the image's user.
+pub(crate) const PASSWD: &str = "/etc/passwd";
+
 /// dpkg's database of installed packages.
 pub(crate) const DPKG_STATUS: &str = "/var/lib/dpkg/status";
 /// apk's.
 pub(crate) const APK_INSTALLED: &str = "/lib/apk/db/installed";
 
 /// The largest RPM database read (a full RHEL image's is tens of MiB).
-const RPM_LIMIT: u64 = 256 << 20;
+pub(crate) const RPM_LIMIT: u64 = 256 << 20;
 
 /// The home folder of the image's `user` (a name or uid, maybe with `:group`) from its
 /// `/etc/passwd`; `/root` for root or an unknown user.
@@ -20,7 +25,7 @@ pub(crate) async fn home_of(files: &impl Files, user: Option<&str>) -> Result<St
     if user.is_empty() || user == "root" || user == "0" {
         return Ok("/root".to_string());
     }
-    let passwd = files.read("/etc/passwd").await?.unwrap_or_default();
+    let passwd = files.read(PASSWD).await?.unwrap_or_default();
     Ok(home_in_passwd(&String::from_utf8_lossy(&passwd), user).unwrap_or_else(|| "/root".into()))
 }
 
