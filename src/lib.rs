@@ -2,12 +2,13 @@
 //! environment and its Docker image before deployment.
 //!
 //! The data flow is the folder list:
-//! - [`capture`](crate::capture): a live interpreter or an image becomes a [`Lock`]
-//!   (`python/`, `image/`, models, environment, platform);
+//! - `capture`: a live interpreter or an image becomes a [`Lock`]: sources (the host,
+//!   the engine, an image's layers) give one view of a runtime's files (`capture/fs`), and
+//!   the readers over it (`capture/read`, numerics) are the same for every source;
 //! - `lock/`: the lock model, its TOML form and schema;
-//! - `golden/`: golden cases run in a runtime (local process groups, containers) and judged
-//!   with numeric tolerance;
-//! - `diff/`: pure, two locks (and the golden judgements) in, findings out, with the policy;
+//! - `golden/`: golden cases run in a runtime (local process groups, containers), and
+//!   `verdict.rs`, how a case is judged;
+//! - `diff/`: pure, two locks (and the golden verdicts) in, findings out, with the policy;
 //! - `report/`: human, JSON, Markdown and JUnit renderings of the findings;
 //! - `cli/`: flags, `envlock.toml` and `ENVLOCK_*` resolved once into [`Settings`]; the only
 //!   layer that prints, reads the process environment or picks exit codes.
