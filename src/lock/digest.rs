@@ -14,7 +14,13 @@ impl Sha256 {
 
     /// `sha256:<lower-case hex>`.
     pub(crate) fn finish(self) -> String {
-        format!("sha256:{:x}", self.0.finalize())
+        let hex: String = self
+            .0
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("{PREFIX}{hex}")
     }
 
     /// The digest of `bytes` at once.

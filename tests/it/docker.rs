@@ -72,7 +72,7 @@ pub fn base_image() -> &'static str {
     let folder = cache_root().join("rootfs");
     let _ = std::fs::remove_dir_all(&folder);
     must(
-        Command::new("debootstrap")
+        Command::new(crate::support::tool("debootstrap"))
             .args([
                 "--variant=minbase",
                 "--include=python3,python3-pip,python3-venv",

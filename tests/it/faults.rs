@@ -66,7 +66,7 @@ fn the_engine_going_away_mid_run_is_exit_2_naming_it() {
         .port();
     // The engine, reached over loopback TCP as a remote engine would be, through a relay
     // this test can cut.
-    let mut relay = Command::new("socat")
+    let mut relay = Command::new(crate::support::tool("socat"))
         .arg(format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"))
         .arg("UNIX-CONNECT:/var/run/docker.sock")
         .process_group(0)

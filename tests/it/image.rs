@@ -409,7 +409,6 @@ fn history_secrets_of_both_builders_never_reach_the_lock() {
 /// Writes a `docker save` archive (legacy layout) of one small layer and the history
 /// `steps` (the first owns the layer), and loads it as `tag`.
 fn load_image_with_history(tag: &str, steps: &[&str]) {
-    use sha2::Digest as _;
     let dir = tempfile::tempdir().unwrap();
     let mut layer = tar::Builder::new(Vec::new());
     let text = b"ID=envlock-history\nVERSION_ID=1\n";
@@ -421,7 +420,7 @@ fn load_image_with_history(tag: &str, steps: &[&str]) {
         .append_data(&mut header, "etc/os-release", &text[..])
         .unwrap();
     let layer = layer.into_inner().unwrap();
-    let diff_id = format!("sha256:{:x}", sha2::Sha256::digest(&layer));
+    let diff_id = crate::support::sha256_of(&layer);
     let arch = match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",

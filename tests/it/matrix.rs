@@ -275,7 +275,7 @@ fn matrix(case: &Case) -> Vec<String> {
     );
     let layout = dir.path().join("layout");
     must(
-        Command::new("skopeo")
+        Command::new(crate::support::tool("skopeo"))
             .args(["copy", "-q"])
             .arg(format!("docker-daemon:{image}"))
             .arg(format!("oci:{}:v1", layout.display())),

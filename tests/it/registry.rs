@@ -52,7 +52,7 @@ impl Registry {
         let config_path = folder.path().join("config.yml");
         std::fs::write(&config_path, config).unwrap();
         let log = std::fs::File::create(folder.path().join("access.log")).unwrap();
-        let child = Command::new("docker-registry")
+        let child = Command::new(crate::support::tool("docker-registry"))
             .arg("serve")
             .arg(&config_path)
             .stdout(log.try_clone().unwrap())
@@ -79,7 +79,7 @@ impl Registry {
     /// Copies the engine's `image` to `name` (`repo:tag`) here; returns `HOST/repo:tag`.
     pub fn push(&self, image: &str, name: &str) -> String {
         let target = format!("{}/{name}", self.host);
-        let mut copy = Command::new("skopeo");
+        let mut copy = Command::new(crate::support::tool("skopeo"));
         copy.args(["copy", "-q", "--dest-tls-verify=false"]);
         if let Some(credentials) = &self.credentials {
             copy.args(["--dest-creds", credentials]);

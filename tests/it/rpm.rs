@@ -21,7 +21,7 @@ pub fn rpm_root(work: &Path) -> PathBuf {
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
     {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let mut build = Command::new("rpmbuild");
+        let mut build = Command::new(crate::support::tool("rpmbuild"));
         build
             .arg("-bb")
             .arg("--quiet")
@@ -41,7 +41,7 @@ pub fn rpm_root(work: &Path) -> PathBuf {
     assert!(!rpms.is_empty(), "rpmbuild made no package");
     let root_folder = work.join("root");
     must(
-        Command::new("rpm")
+        Command::new(crate::support::tool("rpm"))
             .arg("--root")
             .arg(&root_folder)
             .args(["--dbpath", "/var/lib/rpm", "-i", "--nodeps", "--justdb"])
@@ -65,7 +65,7 @@ fn walk(folder: &Path) -> Vec<PathBuf> {
 
 /// What `rpm -qa` says of the root folder: `(name, [epoch:]version-release)`.
 fn rpm_query(root_folder: &Path) -> BTreeSet<(String, String)> {
-    let output = Command::new("rpm")
+    let output = Command::new(crate::support::tool("rpm"))
         .arg("--root")
         .arg(root_folder)
         .args(["--dbpath", "/var/lib/rpm", "-qa", "--qf"])

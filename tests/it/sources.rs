@@ -8,8 +8,6 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sha2::Digest as _;
-
 use crate::docker::{engine, fixture, model_image};
 use crate::registry::{free_port, Registry};
 use crate::support::*;
@@ -107,7 +105,7 @@ fn registries_archives_and_layouts_equal_the_engines_own_capture() {
         format!("oci-archive:{}:v1", oci_archive.display()),
     ] {
         must(
-            Command::new("skopeo")
+            Command::new(crate::support::tool("skopeo"))
                 .args(["copy", "-q"])
                 .arg(format!("docker-daemon:{image}"))
                 .arg(target),
@@ -333,7 +331,7 @@ fn a_remote_engine_gets_golden_inputs_through_the_api() {
     let (image, lock) = salary_lock(dir.path());
     // The engine is reached over TCP, as a remote one is.
     let port = free_port();
-    let mut relay = Command::new("socat")
+    let mut relay = Command::new(crate::support::tool("socat"))
         .arg(format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"))
         .arg("UNIX-CONNECT:/var/run/docker.sock")
         .spawn()
@@ -351,7 +349,7 @@ fn a_remote_engine_gets_golden_inputs_through_the_api() {
         private = private.display(),
         lock = lock.display()
     );
-    let run = run(Command::new("unshare")
+    let run = run(Command::new(crate::support::tool("unshare"))
         .args(["--mount", "--propagation", "private", "sh", "-c", &script])
         .arg(env!("CARGO_BIN_EXE_envlock"))
         .env("DOCKER_HOST", format!("tcp://127.0.0.1:{port}"))
@@ -439,7 +437,7 @@ fn layer(entries: &[(&str, Entry)]) -> Vec<u8> {
 }
 
 fn digest(bytes: &[u8]) -> String {
-    format!("sha256:{:x}", sha2::Sha256::digest(bytes))
+    crate::support::sha256_of(bytes)
 }
 
 /// Writes an OCI layout of `layers` (plain tars) to `folder`, for linux/amd64, whose

@@ -278,3 +278,72 @@ pub fn assert_schema_current(name: &str, generated: &str) {
         "schemas/{name} is stale: run `ENVLOCK_BLESS=1 cargo test --test it schema` and commit it"
     );
 }
+
+/// `sha256:<hex>` of `bytes`, computed here with `sha2` (not through envlock).
+pub fn sha256_of(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    let hex: String = sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex}")
+}
+
+/// The Debian package that provides each program the tests run.
+const TOOL_PACKAGES: &[(&str, &str)] = &[
+    ("socat", "socat"),
+    ("skopeo", "skopeo"),
+    ("docker-registry", "docker-registry"),
+    ("debootstrap", "debootstrap"),
+    ("rpm", "rpm"),
+    ("rpmbuild", "rpm"),
+    ("unshare", "util-linux"),
+];
+
+/// `program`, installed from Debian's packages first when this machine lacks it, so that
+/// `cargo test` passes on a fresh machine as `.ci/run` does (the tests run as root there;
+/// elsewhere a missing program is named with the package to install). One install at a
+/// time: apt holds a lock.
+pub fn tool(program: &'static str) -> &'static str {
+    static INSTALLING: Mutex<()> = Mutex::new(());
+    let on_path = |name: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {name}")])
+            .output()
+            .is_ok_and(|output| output.status.success())
+    };
+    if on_path(program) {
+        return program;
+    }
+    let _one = INSTALLING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if on_path(program) {
+        return program;
+    }
+    let package = TOOL_PACKAGES
+        .iter()
+        .find(|(name, _)| *name == program)
+        .map(|(_, package)| *package)
+        .unwrap_or_else(|| panic!("no Debian package is known for `{program}`"));
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| output.stdout.trim_ascii() == b"0");
+    assert!(
+        root && on_path("apt-get"),
+        "this test needs `{program}`: install it with `apt-get install {package}`"
+    );
+    static UPDATED: OnceLock<()> = OnceLock::new();
+    UPDATED.get_or_init(|| must(Command::new("apt-get").args(["update", "-qq"])));
+    must(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends", package])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    );
+    assert!(
+        on_path(program),
+        "`apt-get install {package}` gave no `{program}`"
+    );
+    program
+}

@@ -54,7 +54,12 @@ pub(super) async fn open(text: &str, settings: &Settings) -> Result<Opened> {
         ..ClientConfig::default()
     };
     let remote = Remote {
-        client: Client::new(config),
+        client: {
+            // rustls's crypto provider for the process (ring; see Cargo.toml). Installing it
+            // twice is harmless: the first one stays.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            Client::new(config)
+        },
         reference,
         name: name.clone(),
     };
