@@ -85,6 +85,7 @@ fn report(run: &Run) -> serde_json::Value {
     serde_json::from_str(&run.stdout).unwrap_or_else(|_| panic!("{}\n{}", run.stdout, run.stderr))
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn a_laptop_baseline_groups_the_platform_and_can_be_declared_cross_platform() {
     if !engine() {

@@ -135,7 +135,10 @@ fn hash_tree(path: &Path, hash: &mut u64) {
                 *hash = (*hash ^ u64::from(byte)).wrapping_mul(0x100000001b3);
             }
         };
-        mix(hash, entry.to_string_lossy().as_bytes());
+        // By the path inside the repository: another checkout of the same files reuses the
+        // images (CI's fresh clone on this machine finds them built).
+        let relative = entry.strip_prefix(root()).unwrap_or(&entry);
+        mix(hash, relative.to_string_lossy().as_bytes());
         let meta = std::fs::symlink_metadata(&entry).unwrap();
         if meta.is_symlink() {
             mix(
@@ -153,6 +156,36 @@ fn hash_tree(path: &Path, hash: &mut u64) {
     }
 }
 
+/// The folders of `fixtures/images` the image `name` is built from: its own, and those its
+/// Dockerfile copies from. Its tag hashes only these, so a change to one fixture rebuilds
+/// only the images that use it.
+fn inputs_of(fixtures: &Path, name: &str) -> Vec<String> {
+    let dockerfile = std::fs::read_to_string(fixtures.join(name).join("Dockerfile")).unwrap();
+    let mut inputs = vec![name.to_string()];
+    for line in dockerfile.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some((instruction, rest)) = words.split_first() else {
+            continue;
+        };
+        if !instruction.eq_ignore_ascii_case("COPY") && !instruction.eq_ignore_ascii_case("ADD") {
+            continue;
+        }
+        let sources: Vec<&str> = rest
+            .iter()
+            .copied()
+            .filter(|w| !w.starts_with("--"))
+            .collect();
+        for source in sources.iter().take(sources.len().saturating_sub(1)) {
+            let folder = source.split('/').next().unwrap_or_default().to_string();
+            if fixtures.join(&folder).exists() && !inputs.contains(&folder) {
+                inputs.push(folder);
+            }
+        }
+    }
+    inputs.sort();
+    inputs
+}
+
 /// The fixture image `name` (a folder of `fixtures/images`), built from the offline base
 /// on first use and reused while its inputs are unchanged.
 pub fn fixture(name: &str) -> String {
@@ -160,7 +193,7 @@ pub fn fixture(name: &str) -> String {
 }
 
 /// The fixture image `name` whose build context `edit` completes with generated files
-/// (cached as [`fixture`] is: by the hash of `fixtures/images`).
+/// (cached as [`fixture`] is: by the hash of the folders it is built from).
 pub fn fixture_with(name: &str, edit: impl FnOnce(&Path)) -> String {
     build_fixture(name, false, edit)
 }
@@ -177,7 +210,9 @@ fn build_fixture(name: &str, again: bool, edit: impl FnOnce(&Path)) -> String {
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let fixtures = root().join("fixtures/images");
     let mut hash = 0xcbf29ce484222325u64;
-    hash_tree(&fixtures, &mut hash);
+    for input in inputs_of(&fixtures, name) {
+        hash_tree(&fixtures.join(input), &mut hash);
+    }
     let suffix = if again { "-rebuilt" } else { "" };
     let tag = format!("envlock-test/{name}{suffix}:{hash:016x}");
     if image_exists(&tag) {

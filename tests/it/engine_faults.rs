@@ -107,6 +107,7 @@ fn snapshot_under(test: &str, extra: &[&str], fault: Fault, names: &[&str]) {
 /// The static capture reads the site folder of the image's Python in one archive GET.
 const SITE: &str = "path=/usr/local/lib/python3.11/dist-packages";
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn the_relay_passes_a_capture_through_unchanged() {
     if !engine() {
@@ -148,6 +149,7 @@ fn the_relay_passes_a_capture_through_unchanged() {
     assert!(!socket.exists(), "the relay's socket outlived it");
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn image_inspect_answering_500() {
     if !engine() {
@@ -166,6 +168,7 @@ fn image_inspect_answering_500() {
     );
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn container_create_answering_500() {
     if !engine() {
@@ -183,6 +186,7 @@ fn container_create_answering_500() {
     );
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn the_site_folder_archive_answering_500() {
     if !engine() {
@@ -200,6 +204,7 @@ fn the_site_folder_archive_answering_500() {
     );
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn the_site_folder_archive_cut_mid_body() {
     if !engine() {
@@ -213,6 +218,7 @@ fn the_site_folder_archive_cut_mid_body() {
     );
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn the_site_folder_archive_ending_short() {
     if !engine() {
@@ -227,6 +233,7 @@ fn the_site_folder_archive_ending_short() {
     );
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn os_release_answering_500() {
     if !engine() {
@@ -245,6 +252,7 @@ fn os_release_answering_500() {
     );
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn os_release_stat_answering_500() {
     if !engine() {
@@ -262,6 +270,7 @@ fn os_release_stat_answering_500() {
     );
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn the_export_stream_cut_mid_body() {
     if !engine() {
@@ -275,6 +284,7 @@ fn the_export_stream_cut_mid_body() {
     );
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn sigterm_during_a_stalled_archive_read() {
     if !engine() {
@@ -317,6 +327,7 @@ fn sigterm_during_a_stalled_archive_read() {
 
 /// Not a fault: prints the Engine API calls of `snapshot --image`, `snapshot --image
 /// --no-exec` and `diff LOCK IMAGE` with a golden case, for whoever adds a fault for each.
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 #[ignore = "prints the calls a capture makes; run with --ignored --nocapture"]
 fn list_the_calls_of_each_capture() {

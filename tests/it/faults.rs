@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::docker::{containers_of, engine, private};
 use crate::support::*;
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn eight_diffs_at_once_on_one_image_and_one_probe_cache() {
     if !engine() {
@@ -53,6 +54,7 @@ fn eight_diffs_at_once_on_one_image_and_one_probe_cache() {
     assert_eq!(again.code, 0, "the cache was not used: {}", again.stderr);
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn the_engine_going_away_mid_run_is_exit_2_naming_it() {
     if !engine() {

@@ -97,6 +97,7 @@ fn a_failing_baseline_case_is_an_error_with_no_lock() {
     assert!(!dir.path().join("dev.lock").exists());
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn clean_image_passes_and_a_drifted_one_fails_with_statistics() {
     if !engine() {
@@ -155,6 +156,7 @@ fn clean_image_passes_and_a_drifted_one_fails_with_statistics() {
     }
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn failing_commands_are_golden_errors_and_leave_no_container() {
     if !engine() {
@@ -226,6 +228,7 @@ fn failing_commands_are_golden_errors_and_leave_no_container() {
     assert!(containers_of(&image).is_empty(), "containers left behind");
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn http_model_in_an_image() {
     if !engine() {

@@ -45,6 +45,7 @@ fn assert_both_modes_match_importlib(name: &str) -> (toml::Table, toml::Table) {
     (exec, stat)
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn dist_packages_image() {
     if !engine() {
@@ -75,6 +76,7 @@ fn dist_packages_image() {
     );
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn venv_on_path_image() {
     if !engine() {
@@ -91,6 +93,7 @@ fn venv_on_path_image() {
     }
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn image_without_a_shell() {
     if !engine() {
@@ -99,6 +102,7 @@ fn image_without_a_shell() {
     assert_both_modes_match_importlib("no-shell");
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn image_without_python_still_gives_models_and_os() {
     if !engine() {
@@ -121,6 +125,7 @@ fn image_without_python_still_gives_models_and_os() {
     assert!(containers_of(&image).is_empty());
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn models_in_the_image_hash_like_the_dev_side() {
     if !engine() {
@@ -170,6 +175,7 @@ fn models_in_the_image_hash_like_the_dev_side() {
     );
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn image_facts_and_env_without_secrets() {
     if !engine() {
@@ -210,6 +216,7 @@ fn image_facts_and_env_without_secrets() {
         .any(|step| step["created-by"].as_str().unwrap().contains("pip install")));
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn probe_that_times_out_leaves_no_container() {
     if !engine() {
@@ -229,6 +236,7 @@ fn probe_that_times_out_leaves_no_container() {
     assert!(containers_of(&image).is_empty(), "containers left behind");
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn probe_that_fails_leaves_no_container() {
     if !engine() {
@@ -246,6 +254,7 @@ fn probe_that_fails_leaves_no_container() {
     assert!(containers_of(&image).is_empty(), "containers left behind");
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn errors_say_what_to_do() {
     if !engine() {
@@ -294,6 +303,7 @@ fn errors_say_what_to_do() {
     assert!(containers_of(&image).is_empty(), "containers left behind");
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn image_for_another_platform_is_refused_for_exec_and_read_statically() {
     if !engine() {
@@ -323,6 +333,7 @@ fn image_for_another_platform_is_refused_for_exec_and_read_statically() {
     assert_eq!(lock["models"][0]["kind"].as_str(), Some("directory"));
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn pull_only_when_asked_and_its_failure_is_clear() {
     if !engine() {
@@ -350,6 +361,7 @@ fn pull_only_when_asked_and_its_failure_is_clear() {
 
 /// A saved image (`docker load`) whose history has every form both builders write; the
 /// legacy builder here cannot produce BuildKit's, so the history is written by hand.
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn history_secrets_of_both_builders_never_reach_the_lock() {
     if !engine() {
@@ -469,6 +481,7 @@ fn load_image_with_history(tag: &str, steps: &[&str]) {
 /// A hard link inside a model hashes as the file it links to (as on the dev side); a model
 /// path that is a symlink climbing above `/` resolves as the kernel does (`/..` is `/`); a
 /// link to nothing is an error naming the path.
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn hard_links_and_climbing_symlinks_in_image_models() {
     if !engine() {

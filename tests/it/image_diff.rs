@@ -52,6 +52,7 @@ fn diff_json(
     (run.code, pairs, report)
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn image_to_image_gives_exactly_the_known_differences() {
     if !engine() {
@@ -87,6 +88,7 @@ fn image_to_image_gives_exactly_the_known_differences() {
     );
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn lock_to_image_and_lock_to_lock_agree() {
     if !engine() {
@@ -111,6 +113,7 @@ fn lock_to_image_and_lock_to_lock_agree() {
     assert_eq!(pairs, expected(), "{report:#}");
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn identical_content_gives_no_finding() {
     if !engine() {
@@ -127,6 +130,7 @@ fn identical_content_gives_no_finding() {
     assert_eq!(code, 0);
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn an_operand_that_is_neither_a_file_nor_an_image() {
     if !engine() {

@@ -50,6 +50,7 @@ fn assert_captures(lines: &str, python: &str, selected_by: &str) -> (toml::Table
     (exec, format!("{exec_messages}{stat_messages}"))
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn cmd_naming_a_venv_interpreter_off_path() {
     if !engine() {
@@ -76,6 +77,7 @@ fn cmd_naming_a_venv_interpreter_off_path() {
     );
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn entrypoint_python_with_a_cmd_script() {
     if !engine() {
@@ -88,6 +90,7 @@ fn entrypoint_python_with_a_cmd_script() {
     );
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn console_script_with_a_venv_shebang() {
     if !engine() {
@@ -100,6 +103,7 @@ fn console_script_with_a_venv_shebang() {
     );
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn env_shebang_with_a_venv_first_on_path() {
     if !engine() {
@@ -116,6 +120,7 @@ fn env_shebang_with_a_venv_first_on_path() {
     );
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn shell_form_cmd() {
     if !engine() {
@@ -128,6 +133,7 @@ fn shell_form_cmd() {
     );
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn uv_project_venv_in_workdir() {
     if !engine() {
@@ -141,6 +147,7 @@ fn uv_project_venv_in_workdir() {
     assert!(lock_packages(&lock).contains(&("packaging".to_string(), "24.1".to_string())));
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn non_root_user_with_user_installs() {
     if !engine() {
@@ -158,6 +165,7 @@ fn non_root_user_with_user_installs() {
     );
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn conda_env_selected_by_conda_run() {
     if !engine() {
@@ -172,6 +180,7 @@ fn conda_env_selected_by_conda_run() {
     );
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn unreadable_entrypoint_script_falls_back_to_path_with_a_warning() {
     if !engine() {
@@ -189,6 +198,7 @@ fn unreadable_entrypoint_script_falls_back_to_path_with_a_warning() {
     );
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn odd_commands_fall_back_to_path_with_a_warning() {
     if !engine() {
@@ -207,6 +217,7 @@ fn odd_commands_fall_back_to_path_with_a_warning() {
     }
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn python_flag_with_image() {
     if !engine() {
@@ -251,6 +262,7 @@ fn python_flag_with_image() {
     assert!(containers_of(&image).is_empty(), "containers left behind");
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn config_names_the_image_python_and_diff_uses_the_same_choice() {
     if !engine() {

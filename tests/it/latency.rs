@@ -69,6 +69,7 @@ fn latency_findings(report: &serde_json::Value) -> Vec<&serde_json::Value> {
         .collect()
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn a_slow_image_fails_the_budget_and_a_clean_one_passes() {
     if !engine() {

@@ -64,6 +64,7 @@ fn newer_schema_is_refused_with_the_file_named() {
 
 /// `-o` onto a device, a FIFO, a symlink, a new and an existing file, as root inside a
 /// throwaway container (never on the test machine's own `/dev/null`).
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn output_writes_through_devices_fifos_and_links() {
     if !crate::docker::engine() {

@@ -354,6 +354,7 @@ fn assert_matrix(name: &str) {
     );
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_dist_packages() {
     if !engine() {
@@ -362,6 +363,7 @@ fn matrix_dist_packages() {
     assert_matrix("dist-packages");
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_venv() {
     if !engine() {
@@ -370,6 +372,7 @@ fn matrix_venv() {
     assert_matrix("venv");
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_no_shell() {
     if !engine() {
@@ -378,6 +381,7 @@ fn matrix_no_shell() {
     assert_matrix("no-shell");
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_diff_a() {
     if !engine() {
@@ -386,6 +390,7 @@ fn matrix_diff_a() {
     assert_matrix("diff-a");
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_diff_b() {
     if !engine() {
@@ -394,6 +399,7 @@ fn matrix_diff_b() {
     assert_matrix("diff-b");
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_interpreters() {
     if !engine() {
@@ -402,6 +408,7 @@ fn matrix_interpreters() {
     assert_matrix("interpreters");
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_rpm() {
     if !engine() {
@@ -412,6 +419,7 @@ fn matrix_rpm() {
 
 /// Symlinked `*.dist-info` (absolute and relative), `.pth` folders, `PYTHONPATH`,
 /// whiteouts.
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_layout_system() {
     if !engine() {
@@ -422,6 +430,7 @@ fn matrix_layout_system() {
 
 /// A venv that is itself a symlink, run as `/opt/venv/bin/python` with its `python3` on
 /// PATH.
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_layout_venv_link() {
     if !engine() {
@@ -431,6 +440,7 @@ fn matrix_layout_venv_link() {
 }
 
 /// A venv whose site-packages folder is a symlink.
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_layout_site_link() {
     if !engine() {
@@ -442,6 +452,7 @@ fn matrix_layout_site_link() {
 /// The layout fixtures see what their interpreter's `site` module sees: the matrix's
 /// comparisons would pass on images that never exercised a layout, so this pins the
 /// ground truth of each one.
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn layout_fixtures_hold_what_they_exercise() {
     if !engine() {
@@ -617,6 +628,7 @@ fn syft_packages(
     found
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn static_capture_holds_every_python_package_syft_finds() {
     if !engine() {
@@ -726,6 +738,7 @@ fn the_comparison_ignores_only_what_differs_by_the_way_of_reading() {
     assert_eq!(pep503("Zope.Interface__x"), "zope-interface-x");
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn a_command_that_is_a_binary_reads_alike_from_layers_and_the_engine() {
     if !engine() {

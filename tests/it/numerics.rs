@@ -210,6 +210,7 @@ fn kernels(lock: &toml::Table) -> BTreeMap<String, String> {
         .collect()
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn debian_blas_alternatives_are_told_apart_and_kernels_see_them() {
     if !engine() {

@@ -96,6 +96,7 @@ fn system_packages(lock: &toml::Table) -> BTreeSet<(String, String)> {
         .collect()
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn rpm_image_gives_its_packages_and_the_lib64_layout_in_both_modes() {
     if !engine() {
@@ -158,6 +159,7 @@ fn rpm_image_gives_its_packages_and_the_lib64_layout_in_both_modes() {
     assert!(containers_of(&image).is_empty(), "containers left behind");
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn another_release_of_an_rpm_package_is_drift() {
     if !engine() {
@@ -201,6 +203,7 @@ fn another_release_of_an_rpm_package_is_drift() {
     assert_eq!(findings[0]["target"], "1:3.0.7-27.el9");
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn an_old_berkeley_database_is_a_warning_not_silence() {
     if !engine() {

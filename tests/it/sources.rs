@@ -82,6 +82,7 @@ fn step(lock: &toml::Table, index: i64) -> String {
         .to_string()
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn registries_archives_and_layouts_equal_the_engines_own_capture() {
     if !engine() {
@@ -144,6 +145,7 @@ fn registries_archives_and_layouts_equal_the_engines_own_capture() {
     }
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn each_package_and_model_names_the_layer_that_wrote_it() {
     if !engine() {
@@ -192,6 +194,7 @@ fn each_package_and_model_names_the_layer_that_wrote_it() {
         .all(|p| p.get("layer").is_none()));
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn a_diff_of_two_tags_names_layers_and_fetches_shared_blobs_once() {
     if !engine() {
@@ -277,6 +280,7 @@ fn salary_lock(dir: &Path) -> (String, PathBuf) {
     (image, lock)
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn golden_cases_off_the_engine_are_skipped_plainly_and_run_after_pull() {
     if !engine() {
@@ -322,6 +326,7 @@ fn golden_cases_off_the_engine_are_skipped_plainly_and_run_after_pull() {
     assert!(!report.to_string().contains("golden-skipped"));
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn a_remote_engine_gets_golden_inputs_through_the_api() {
     if !engine() {
@@ -363,6 +368,7 @@ fn a_remote_engine_gets_golden_inputs_through_the_api() {
     assert!(crate::docker::containers_of(&image).is_empty());
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn registry_credentials_come_from_the_docker_config() {
     if !engine() {

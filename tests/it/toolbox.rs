@@ -314,6 +314,7 @@ fn package_versions(lock: &toml::Table) -> std::collections::BTreeMap<String, St
         .collect()
 }
 
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn audit_matrix_is_what_the_locks_imply() {
     if !crate::docker::engine() {
