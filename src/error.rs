@@ -315,10 +315,10 @@ impl Error {
                 "an operand is read as a lock when the file exists, as an interpreter when written `python:PATH`, and otherwise as an image reference in the local engine (`docker images` lists them)".to_string()
             }
             Error::InvalidGolden { .. } => {
-                "golden cases are described in the README (\"Golden cases\")".to_string()
+                "golden cases are described in envlock's docs/golden.md".to_string()
             }
             Error::InvalidPolicy { .. } | Error::InvalidConfig { .. } => {
-                "the keys envlock.toml accepts are listed in the README (\"Configuration\")"
+                "the keys envlock.toml accepts are listed in envlock's docs/configuration.md"
                     .to_string()
             }
             Error::InterpreterNotFound { .. } | Error::NoInterpreter => {
@@ -374,7 +374,7 @@ impl Error {
                 "fix the case in envlock.toml (`[[golden]]`) until it runs in the dev environment".to_string()
             }
             Error::InvalidVariable { name, .. } => {
-                format!("set `{name}` as the README (\"Configuration\") says, or unset it")
+                format!("set `{name}` as envlock's docs/configuration.md says, or unset it")
             }
             Error::InvalidSource { .. } => {
                 "images are `docker:REF` (or a bare reference), `registry:HOST/REPO:TAG`, `docker-archive:PATH`, `oci-dir:PATH` or `oci-archive:PATH`".to_string()

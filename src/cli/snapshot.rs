@@ -33,7 +33,7 @@ else `python3` on PATH. The probe may take ENVLOCK_PROBE_TIMEOUT seconds (defaul
 pub(super) struct Args {
     /// Python interpreter to capture (a path, or a command name on PATH). With --image, a
     /// path inside the image or a name on its PATH; without it, the image's own
-    /// ENTRYPOINT/CMD decides (see "Which Python is captured" in the README).
+    /// ENTRYPOINT/CMD decides (see docs/images.md, "Which Python is captured").
     #[arg(long, value_name = "PATH")]
     python: Option<PathBuf>,
     /// Capture an image instead: of the engine (`REF`, `docker:REF`; never pulled), whose

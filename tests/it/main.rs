@@ -11,6 +11,7 @@ mod bad_input;
 mod causes;
 mod diff;
 mod docker;
+mod docs;
 mod engine_faults;
 mod faults;
 mod golden;

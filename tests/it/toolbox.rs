@@ -214,8 +214,9 @@ fn yaml(path: &str) -> serde_norway::Value {
     serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-fn readme() -> String {
-    std::fs::read_to_string(root().join("README.md")).unwrap()
+/// The CI page of the docs, where the README's CI recipes moved.
+fn ci_docs() -> String {
+    std::fs::read_to_string(root().join("docs/ci.md")).unwrap()
 }
 
 #[test]
@@ -253,12 +254,12 @@ fn github_action_has_what_actions_require_and_runs_the_documented_gate() {
     assert!(scripts.contains("--report \"junit:$JUNIT\""), "{scripts}");
     assert!(scripts.contains("$GITHUB_STEP_SUMMARY"), "{scripts}");
     assert!(scripts.contains("exit \"$code\""), "{scripts}");
-    let readme = readme();
+    let docs = ci_docs();
     assert!(
-        readme.contains("uses: OWNER/envlock@v0"),
-        "README shows the action"
+        docs.contains("uses: OWNER/envlock@v0"),
+        "docs/ci.md shows the action"
     );
-    assert!(readme.contains("baseline: dev.lock"));
+    assert!(docs.contains("baseline: dev.lock"));
 }
 
 #[test]
@@ -273,8 +274,8 @@ fn gitlab_template_has_a_junit_report_and_the_documented_command() {
     assert!(command.starts_with("envlock diff "), "{command}");
     assert!(command.contains("--report junit:envlock.xml"), "{command}");
     assert!(
-        readme().contains(command),
-        "the README documents `{command}`"
+        ci_docs().contains(command),
+        "docs/ci.md documents `{command}`"
     );
     let install = job["before_script"][0].as_str().unwrap();
     assert!(install.contains("pip install"), "{install}");
@@ -295,7 +296,7 @@ fn pre_commit_hook_has_the_required_keys() {
     assert_eq!(entry, "envlock diff --no-golden envlock.lock");
     let args = hook["args"][0].as_str().unwrap();
     assert!(args.starts_with("python:"), "{args}");
-    assert!(readme().contains("id: envlock"));
+    assert!(ci_docs().contains("id: envlock"));
     // The hook's command line is one envlock accepts.
     let help = run(envlock().args(["diff", "--no-golden", "--help"]));
     assert_eq!(help.code, 0, "{}", help.stderr);
