@@ -96,7 +96,8 @@ fn a_signal_during_the_probe_in_an_image() {
         return;
     }
     let image = private("hang-python", "signals");
-    for signal in [TERM] {
+    {
+        let signal = TERM;
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("image.lock");
         let child = spawn(
@@ -126,7 +127,8 @@ fn a_signal_during_a_golden_case_in_an_image() {
          timeout = 600\n",
     )
     .unwrap();
-    for signal in [INT] {
+    {
+        let signal = INT;
         let child = spawn(
             envlock()
                 .args(["snapshot", "--image", &image])

@@ -225,39 +225,12 @@ fn list_entries(tar: &mut dyn Read, keep: &Keep) -> Result<LayerIndex, LayerErro
             continue;
         };
         let size = entry.size();
-        let mut content = None;
-        let mut sha256 = None;
-        let mut version = None;
+        let mut read = Kept::default();
         if kind == Kind::File {
             index.size += size;
             let executable = header.mode().unwrap_or(0) & 0o111 != 0;
-            let library = (!keep.models_only)
-                .then(|| numerics::scan::classify(&path))
-                .flatten();
-            if let Some(library) = library {
-                let scanned =
-                    numerics::scan::scan_stream(&mut entry, library.family).map_err(corrupt)?;
-                sha256 = Some(scanned.sha256);
-                version = scanned.version;
-            } else if keep.is_model(&path) {
-                let (digest, _) = hash_reader(&mut entry, &mut buffer, &Silent).map_err(corrupt)?;
-                sha256 = Some(digest);
-            } else {
-                let limit = keep.limit(&path, executable);
-                if limit > 0 {
-                    let mut bytes = Vec::new();
-                    (&mut entry)
-                        .take(limit)
-                        .read_to_end(&mut bytes)
-                        .map_err(corrupt)?;
-                    // Of an executable that is no script, the two bytes that say so.
-                    if limit == read::select::HEAD_LIMIT && !bytes.starts_with(b"#!") {
-                        bytes.truncate(2);
-                    }
-                    kept += bytes.len() as u64;
-                    content = Some(Arc::from(bytes));
-                }
-            }
+            read = read_file(&mut entry, &path, executable, keep, &mut buffer).map_err(corrupt)?;
+            kept += read.content.as_ref().map_or(0, |bytes| bytes.len() as u64);
         }
         if kept > KEPT_LIMIT {
             return Err(LayerError::Hostile(format!(
@@ -270,13 +243,56 @@ fn list_entries(tar: &mut dyn Read, keep: &Keep) -> Result<LayerIndex, LayerErro
             stored: Stored {
                 kind,
                 size,
-                content,
-                sha256,
-                version,
+                content: read.content,
+                sha256: read.sha256,
+                version: read.version,
             },
         });
     }
     Ok(index)
+}
+
+/// What is kept of one regular file of a layer.
+#[derive(Default)]
+struct Kept {
+    content: Option<Arc<[u8]>>,
+    sha256: Option<String>,
+    version: Option<String>,
+}
+
+/// Reads the file `entry` at `path` for what capture keeps of it: a numeric library's digest
+/// and version string, a model file's digest, or the bytes the readers read.
+fn read_file(
+    entry: &mut impl Read,
+    path: &str,
+    executable: bool,
+    keep: &Keep,
+    buffer: &mut [u8],
+) -> io::Result<Kept> {
+    let mut read = Kept::default();
+    let library = (!keep.models_only)
+        .then(|| numerics::scan::classify(path))
+        .flatten();
+    if let Some(library) = library {
+        let scanned = numerics::scan::scan_stream(entry, library.family)?;
+        read.sha256 = Some(scanned.sha256);
+        read.version = scanned.version;
+    } else if keep.is_model(path) {
+        let (digest, _) = hash_reader(entry, buffer, &Silent)?;
+        read.sha256 = Some(digest);
+    } else {
+        let limit = keep.limit(path, executable);
+        if limit > 0 {
+            let mut bytes = Vec::new();
+            entry.take(limit).read_to_end(&mut bytes)?;
+            // Of an executable that is no script, the two bytes that say so.
+            if limit == read::select::HEAD_LIMIT && !bytes.starts_with(b"#!") {
+                bytes.truncate(2);
+            }
+            read.content = Some(Arc::from(bytes));
+        }
+    }
+    Ok(read)
 }
 
 /// An entry's path inside the image: `./`, `/` and `.` parts dropped; `None` for the root
