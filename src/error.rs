@@ -388,6 +388,9 @@ impl Error {
                 ImageProblem::Hostile => "the image is refused as it is; rebuild it from a trusted Dockerfile".to_string(),
                 ImageProblem::Platform => "pick a platform the image has with `--platform OS/ARCH`, or leave the flag out".to_string(),
             },
+            Error::RuntimeRead { detail, .. } if detail.contains("kept from the layers") => {
+                "envlock kept too little of the image's layers for one of its readers: that is envlock's bug; please report it with the image's Dockerfile".to_string()
+            }
             Error::RuntimeRead { .. } => {
                 "check the engine (`docker info`) or the image source and run again; envlock writes no lock from a partial read".to_string()
             }

@@ -214,10 +214,16 @@ impl std::str::FromStr for ImagePlatform {
                 "`{text}` is not OS/ARCH[/VARIANT], e.g. `linux/amd64` or `linux/arm64/v8`"
             ));
         }
+        // As OCI spells them: lower case, `amd64` and `arm64` for the kernel's names.
+        let arch = match parts[1].to_ascii_lowercase().as_str() {
+            "x86_64" | "x86-64" => "amd64".to_string(),
+            "aarch64" => "arm64".to_string(),
+            other => other.to_string(),
+        };
         Ok(ImagePlatform {
-            os: parts[0].to_string(),
-            arch: parts[1].to_string(),
-            variant: parts.get(2).map(|variant| variant.to_string()),
+            os: parts[0].to_ascii_lowercase(),
+            arch,
+            variant: parts.get(2).map(|variant| variant.to_ascii_lowercase()),
         })
     }
 }
@@ -235,6 +241,18 @@ impl std::fmt::Display for ImagePlatform {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn platforms_are_spelled_as_oci_spells_them() {
+        let platform: ImagePlatform = "Linux/x86_64".parse().unwrap();
+        assert_eq!(platform.to_string(), "linux/amd64");
+        assert!(platform.matches("linux", "amd64", Some("v2")));
+        let arm: ImagePlatform = "linux/aarch64/v8".parse().unwrap();
+        assert!(arm.matches("linux", "arm64", Some("v8")));
+        assert!(!arm.matches("linux", "arm64", Some("v7")));
+        assert!("linux".parse::<ImagePlatform>().is_err());
+        assert!("linux//v8".parse::<ImagePlatform>().is_err());
+    }
 
     #[test]
     fn durations_keep_their_fraction() {

@@ -36,6 +36,8 @@ impl std::fmt::Display for Warning {
 pub enum WarningCode {
     /// A `.dist-info` or `.egg-info` whose metadata names no package, or no version.
     SkippedDistribution,
+    /// A `.pth` file that is not a readable file (a link to nothing).
+    SkippedPth,
     /// A conda record that is not a readable record.
     SkippedCondaRecord,
     /// A `.pth` file with an `import` line, which static capture does not run.

@@ -24,13 +24,14 @@ pub(super) async fn read_archive<T: Send + 'static>(
     engine: &Engine,
     id: &str,
     path: &str,
+    rest: Rest,
     consume: impl FnOnce(&mut dyn Read) -> io::Result<T> + Send + 'static,
 ) -> Result<T, ArchiveError> {
     let options = DownloadFromContainerOptions {
         path: path.to_string(),
     };
     let stream = engine.docker().download_from_container(id, Some(options));
-    match pump(stream, consume).await {
+    match pump(stream, rest, consume).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(ArchiveError::Other(error.to_string())),
         Err(Pumped::Stream(bollard::errors::Error::DockerResponseServerError {
@@ -40,6 +41,15 @@ pub(super) async fn read_archive<T: Send + 'static>(
         Err(Pumped::Stream(error)) => Err(ArchiveError::Other(error.to_string())),
         Err(Pumped::Consumer(detail)) => Err(ArchiveError::Other(detail)),
     }
+}
+
+/// What [`pump`] does with what the consumer leaves unread.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rest {
+    /// Read it to the end: the stream's own end (or failure) is part of the answer.
+    Drain,
+    /// Drop the stream: the consumer read all it wanted (a file's head).
+    Drop,
 }
 
 /// Why a [`pump`] broke off.
@@ -59,6 +69,7 @@ pub(crate) enum Pumped<E> {
 /// tar), and drain the stream when the consumer stops early.
 pub(crate) async fn pump<T: Send + 'static, E>(
     mut stream: impl futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    rest: Rest,
     consume: impl FnOnce(&mut dyn Read) -> T + Send + 'static,
 ) -> Result<T, Pumped<E>> {
     let (sender, receiver) = mpsc::channel::<io::Result<bytes::Bytes>>(8);
@@ -68,8 +79,11 @@ pub(crate) async fn pump<T: Send + 'static, E>(
             chunk: bytes::Bytes::new(),
         };
         let result = consume(&mut reader);
-        // Drain what is left so the producer never waits on a reader that stopped early.
-        let _ = io::copy(&mut reader, &mut io::sink());
+        // Drain what is left so the producer never waits on a reader that stopped early;
+        // or hang up, and the producer stops sending.
+        if rest == Rest::Drain {
+            let _ = io::copy(&mut reader, &mut io::sink());
+        }
         result
     });
     let mut failure = None;

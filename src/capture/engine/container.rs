@@ -3,7 +3,7 @@
 //!
 //! The endpoint has no folder listing: a folder is listed by streaming its tar once (the
 //! engine tars it in its own process), keeping the entries and the files the readers declare
-//! they read ([`WANTED`]); later reads under it are answered from that copy, and anything
+//! they read ([`read::kept`]); later reads under it are answered from that copy, and anything
 //! reached through a symlink goes back to the engine, which resolves links inside the
 //! container.
 
@@ -11,10 +11,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
 use std::sync::{Arc, Mutex};
 
-use super::archive::{self, ArchiveError, MODE_SYMLINK};
+use super::archive::{self, ArchiveError, Rest, MODE_SYMLINK};
 use super::connection::Engine;
 use crate::capture::fs::{self, Entry, Found, Kind as FileKind, ReadError, Stat};
-use crate::capture::read::distributions::WANTED;
+use crate::capture::read;
 
 /// A container of the engine, created and never started, whose files are read.
 pub(crate) struct Container<'a> {
@@ -22,11 +22,15 @@ pub(crate) struct Container<'a> {
     id: String,
     /// Folders streamed so far, by the path they were listed as.
     listed: Mutex<HashMap<String, Arc<Listed>>>,
+    /// Folders resolved so far (every link on the way followed), by path.
+    folders: Mutex<HashMap<String, String>>,
 }
 
 /// A folder's tar, as kept: every entry below it by relative path (`""` is the folder).
 #[derive(Default)]
 struct Listed {
+    /// Where the folder really is (links followed).
+    resolved: String,
     entries: BTreeMap<String, Cached>,
 }
 
@@ -54,28 +58,34 @@ impl<'a> Container<'a> {
             engine,
             id: id.to_string(),
             listed: Mutex::new(HashMap::new()),
+            folders: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The innermost folder streamed so far that holds `path`, and `path` relative to it.
+    fn streamed_root(&self, path: &str) -> Option<(Arc<Listed>, String)> {
+        let listed = self.listed.lock().expect("never poisoned");
+        let inside = |folder: &str| {
+            path == folder
+                || (path.starts_with(folder)
+                    && (folder.ends_with('/') || path.as_bytes().get(folder.len()) == Some(&b'/')))
+        };
+        let (folder, tree) = listed
+            .iter()
+            .filter(|(folder, _)| inside(folder))
+            .max_by_key(|(folder, _)| folder.len())?;
+        let relative = path[folder.len()..].trim_start_matches('/').to_string();
+        Some((tree.clone(), relative))
     }
 
     /// `path` in the folders streamed so far.
     fn lookup(&self, path: &str, want_bytes: bool) -> Hit {
-        let listed = self.listed.lock().expect("never poisoned");
-        let mut best: Option<(&str, &Arc<Listed>)> = None;
-        for (folder, tree) in listed.iter() {
-            let inside = path == folder
-                || (path.starts_with(folder.as_str())
-                    && (folder.ends_with('/') || path.as_bytes().get(folder.len()) == Some(&b'/')));
-            if inside && best.is_none_or(|(known, _)| known.len() < folder.len()) {
-                best = Some((folder, tree));
-            }
-        }
-        let Some((folder, tree)) = best else {
+        let Some((tree, relative)) = self.streamed_root(path) else {
             return Hit::Unknown;
         };
-        let relative = path[folder.len()..].trim_start_matches('/');
         // A link on the way (not the last part, which the caller follows): the engine knows.
         let mut prefix = String::new();
-        for part in fs::parts(relative) {
+        for part in fs::parts(&relative) {
             if part == ".." {
                 return Hit::Unknown;
             }
@@ -115,8 +125,11 @@ impl<'a> Container<'a> {
             return Ok(None);
         };
         if raw.mode & MODE_SYMLINK == 0 {
+            // The engine followed the links of the folders on the way, and says only where a
+            // last part that is a link leads: the folder is resolved on its own.
+            let folder = Box::pin(self.resolve_folder(&fs::parent(path))).await?;
             return Ok(Some(Stat {
-                resolved: path.to_string(),
+                resolved: fs::join(&folder, fs::base_name(path)),
                 kind: archive::kind_of(raw.mode),
             }));
         }
@@ -134,10 +147,38 @@ impl<'a> Container<'a> {
         }))
     }
 
+    /// Where the folder `folder` really is, every link on the way followed (remembered: the
+    /// readers look in the same folders again and again).
+    async fn resolve_folder(&self, folder: &str) -> Result<String, ReadError> {
+        if folder == "/" {
+            return Ok(folder.to_string());
+        }
+        if let Some(known) = self.folders.lock().expect("never poisoned").get(folder) {
+            return Ok(known.clone());
+        }
+        let resolved = match self.engine_stat(folder).await? {
+            Some(stat) => stat.resolved,
+            // Gone while its file was there: the engine erred.
+            None => return Err(ReadError::new(folder, "the engine lost it while reading")),
+        };
+        self.folders
+            .lock()
+            .expect("never poisoned")
+            .insert(folder.to_string(), resolved.clone());
+        Ok(resolved)
+    }
+
     /// Streams the folder `folder` (at `resolved`) once, keeping what the readers read.
     async fn stream_folder(&self, folder: &str, resolved: &str) -> Result<Arc<Listed>, ReadError> {
-        let read = archive::read_archive(self.engine, &self.id, resolved, keep_listed).await;
-        let listed = Arc::new(read.map_err(|error| archive_failure(folder, error))?);
+        let root = resolved.to_string();
+        let read =
+            archive::read_archive(self.engine, &self.id, resolved, Rest::Drain, move |tar| {
+                keep_listed(tar, &root)
+            })
+            .await;
+        let mut listed = read.map_err(|error| archive_failure(folder, error))?;
+        listed.resolved = resolved.to_string();
+        let listed = Arc::new(listed);
         self.listed
             .lock()
             .expect("never poisoned")
@@ -152,14 +193,22 @@ impl<'a> Container<'a> {
         if found.kind != FileKind::File {
             return Ok(None);
         }
-        let read = archive::read_archive(self.engine, &self.id, &found.resolved, move |tar| {
-            let mut archive = tar::Archive::new(tar);
-            let mut bytes = Vec::new();
-            if let Some(entry) = archive.entries()?.next() {
+        let read = archive::read_archive(
+            self.engine,
+            &self.id,
+            &found.resolved,
+            Rest::Drop,
+            move |tar| {
+                let mut archive = tar::Archive::new(tar);
+                let mut bytes = Vec::new();
+                let entry = archive
+                    .entries()?
+                    .next()
+                    .ok_or_else(|| io::Error::other("the engine sent an empty archive"))?;
                 entry?.take(limit).read_to_end(&mut bytes)?;
-            }
-            Ok(bytes)
-        });
+                Ok(bytes)
+            },
+        );
         match read.await {
             Ok(bytes) => Ok(Some(bytes)),
             Err(error) => Err(archive_failure(path, error)),
@@ -176,7 +225,7 @@ fn archive_failure(path: &str, error: ArchiveError) -> ReadError {
 }
 
 /// Keeps a folder's tar: every entry, and the bytes of the files the readers read.
-fn keep_listed(tar: &mut dyn Read) -> std::io::Result<Listed> {
+fn keep_listed(tar: &mut dyn Read, root: &str) -> std::io::Result<Listed> {
     let mut listed = Listed::default();
     let mut archive = tar::Archive::new(tar);
     for entry in archive.entries()? {
@@ -193,18 +242,13 @@ fn keep_listed(tar: &mut dyn Read) -> std::io::Result<Listed> {
         } else if kind.is_symlink() || kind.is_hard_link() {
             Cached::Link
         } else if kind.is_file() {
-            let (folder, file) = relative.rsplit_once('/').unwrap_or(("", &relative));
-            let parent = fs::base_name(folder);
-            let wanted = WANTED.is_inner(parent, file)
-                || (!folder.contains('/') && WANTED.is_single(file))
-                || (parent == WANTED.conda_meta && file.ends_with(".json"));
-            Cached::File(if wanted {
-                let mut bytes = Vec::new();
-                (&mut entry).take(WANTED.limit).read_to_end(&mut bytes)?;
-                Some(bytes)
-            } else {
-                None
-            })
+            // What the readers read (the layers keep the same), but no script heads: those
+            // are asked for, with what they are; anything else is asked for too.
+            let kept = match read::kept(&fs::join(root, &relative), false) {
+                read::Kept::Script => read::Kept::Nothing,
+                kept => kept,
+            };
+            Cached::File(read::keep(&mut entry, kept)?)
         } else {
             Cached::Other
         };
@@ -217,10 +261,13 @@ impl fs::Files for Container<'_> {
     async fn stat(&self, path: &str) -> Found<Stat> {
         match self.lookup(path, false) {
             Hit::Absent => Ok(None),
-            Hit::Found(kind, _) => Ok(Some(Stat {
-                resolved: path.to_string(),
-                kind,
-            })),
+            Hit::Found(kind, _) => {
+                let (root, relative) = self.streamed_root(path).expect("a lookup found it");
+                Ok(Some(Stat {
+                    resolved: fs::normalize(&fs::join(&root.resolved, &relative)),
+                    kind,
+                }))
+            }
             Hit::Unknown => self.engine_stat(path).await,
         }
     }
@@ -263,16 +310,7 @@ impl fs::Files for Container<'_> {
 
 impl Container<'_> {
     async fn children_of(&self, folder: &str) -> Result<Vec<Entry>, ReadError> {
-        let (root, listed) = {
-            let listed = self.listed.lock().expect("never poisoned");
-            let (root, tree) = listed
-                .iter()
-                .filter(|(root, _)| folder.starts_with(root.as_str()))
-                .max_by_key(|(root, _)| root.len())
-                .expect("a lookup found it");
-            (root.clone(), tree.clone())
-        };
-        let relative = folder[root.len()..].trim_start_matches('/').to_string();
+        let (listed, relative) = self.streamed_root(folder).expect("a lookup found it");
         self.children(folder, &listed, &relative).await
     }
 
@@ -322,7 +360,7 @@ impl Container<'_> {
         path: &str,
         consume: impl FnOnce(&mut dyn Read) -> io::Result<T> + Send + 'static,
     ) -> Result<T, ArchiveError> {
-        archive::read_archive(self.engine, &self.id, path, consume).await
+        archive::read_archive(self.engine, &self.id, path, Rest::Drain, consume).await
     }
 }
 
@@ -333,7 +371,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn folder_streams_never_panic(tar in super::super::archive::streams::tar()) {
-            let _ = keep_listed(&mut &tar[..]);
+            let _ = keep_listed(&mut &tar[..], "/site");
         }
     }
 }

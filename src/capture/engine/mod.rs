@@ -1,4 +1,4 @@
-//! The Docker engine: the connection (`engine.rs`), the archive endpoint's streams
+//! The Docker engine: the connection (`connection.rs`), the archive endpoint's streams
 //! (`archive.rs`), a created-never-started container as a view of an image's files
 //! (`container.rs`) and the probe run in a locked-down one (`exec.rs`). Every container
 //! envlock creates is removed on every way out.
@@ -8,6 +8,6 @@ mod connection;
 mod container;
 pub(crate) mod exec;
 
-pub(crate) use archive::{pump, ArchiveError, Pumped};
+pub(crate) use archive::{pump, ArchiveError, Pumped, Rest};
 pub(crate) use connection::{Engine, Launch};
 pub(crate) use container::Container;

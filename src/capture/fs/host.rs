@@ -68,7 +68,14 @@ impl Files for HostFiles {
         for entry in read {
             let entry = entry.map_err(|error| ReadError::new(folder, error))?;
             // Through a link: what it leads to (a link to nothing is `Other`).
-            let kind = std::fs::metadata(entry.path()).map_or(Kind::Other, |m| kind_of(&m));
+            let path = entry.path();
+            let kind = match std::fs::metadata(&path) {
+                Ok(metadata) => kind_of(&metadata),
+                Err(error) => {
+                    absent_or::<()>(&path.to_string_lossy(), error)?;
+                    Kind::Other
+                }
+            };
             entries.push(Entry {
                 name: entry.file_name().to_string_lossy().into_owned(),
                 kind,
@@ -83,6 +90,11 @@ impl Files for HostFiles {
             Ok(handle) => handle,
             Err(error) => return absent_or(path, error),
         };
+        match handle.metadata() {
+            Ok(metadata) if metadata.is_file() => {}
+            Ok(_) => return Ok(None),
+            Err(error) => return Err(ReadError::new(path, error)),
+        }
         let failed = |error| ReadError::new(path, error);
         let mut bytes = Vec::with_capacity(8192);
         loop {

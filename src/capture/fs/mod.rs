@@ -1,9 +1,10 @@
 //! The one read-only view of a runtime's files, at the bottom of capture: every source
 //! implements [`Files`] (the host, an engine's container through the archive endpoint, the
 //! tree an image's layers make, the exec probe's answer) and every reader above it (the
-//! Python site, distributions, conda, system packages, interpreter selection, numerics,
-//! models) reads through it, so one question about a runtime's files has one answer
-//! whatever the source.
+//! Python site, distributions, conda, system packages, interpreter selection, an image's
+//! numerics and models) reads through it, so one question about a runtime's files has one
+//! answer whatever the source. (A dev runtime's numeric libraries and model files, which
+//! may be gigabytes, are read in place by random access and by the parallel hasher.)
 //!
 //! Two rules every implementation keeps:
 //! - Symlinks resolve inside the runtime, with the kernel's semantics (an absolute target

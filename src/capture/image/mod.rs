@@ -1,11 +1,12 @@
 //! Capturing a Docker image's runtime into the same [`Lock`] as a dev snapshot.
 //!
-//! exec (the default, `exec.rs`): the embedded probe runs with the image's own `python3` (or
-//! `python`) in a locked-down throwaway container and also sends back the metadata files on
-//! its `sys.path`, which envlock's own distribution reader parses. static (`--no-exec`, or an
-//! image without Python, `static_python.rs`): the same files read through the engine's API,
-//! nothing from the image run. Models are streamed out of the container through the archive
-//! endpoint and hashed in envlock (`models.rs`). Containers are removed on every way out.
+//! exec (the default, `engine/exec.rs`): the embedded probe runs with the image's own
+//! `python3` (or `python`) in a locked-down throwaway container and also sends back the
+//! metadata files on its `sys.path`, which the same distribution reader parses. static
+//! (`--no-exec`, an image without Python, or one read from its layers: `static_read.rs`
+//! over `read/site.rs`): the same files read through the image's view, nothing from the
+//! image run. Models are streamed out and hashed in envlock (`models.rs`). Containers are
+//! removed on every way out.
 
 mod attribute;
 mod files;
@@ -147,14 +148,16 @@ async fn choose(
     }
     let chosen = match settings.requested_image_python() {
         Some((python, by)) => {
-            let found = reader
-                .which(&python, path)
-                .await
-                .ok_or_else(|| Error::ImagePython {
-                    path: python.clone(),
-                    reference: reference.to_string(),
-                    detail: "no such file in the image (nor on its PATH)".to_string(),
-                })?;
+            let found = reader.which(&python, path).await;
+            // A read that failed is the engine's error, not a missing interpreter.
+            if let Some(error) = reader.failure() {
+                return Err(unreadable(reference, error));
+            }
+            let found = found.ok_or_else(|| Error::ImagePython {
+                path: python.clone(),
+                reference: reference.to_string(),
+                detail: "no such file in the image (nor on its PATH)".to_string(),
+            })?;
             Some((found, by))
         }
         None => from_command(reader, facts, warnings).await,

@@ -7,7 +7,7 @@ use std::io::{self, Read};
 use super::layout::{archive_name, parse_json, read_bounded, SavedImage};
 use super::read::{read_layer, Keep, LayerError, LayerIndex};
 use super::store::{layer_error, not_an_image};
-use crate::capture::engine::{pump, Engine, Pumped};
+use crate::capture::engine::{pump, Engine, Pumped, Rest};
 use crate::error::{Error, ImageProblem, Result};
 
 /// An engine's image streamed out through its export (`docker save`), read as it arrives.
@@ -19,7 +19,7 @@ pub(crate) struct Exported {
 /// Streams image `id` out of the engine and reads its layers.
 pub(crate) async fn export(engine: &Engine, id: &str) -> Result<Exported> {
     let stream = engine.docker().export_image(id);
-    let read = pump(stream, read_export).await;
+    let read = pump(stream, Rest::Drain, read_export).await;
     let failed = |detail: String| Error::ImageRead {
         image: id.to_string(),
         detail: format!("the engine's export of it broke off ({detail})"),

@@ -113,7 +113,10 @@ fn check_platform(image: &ImageFacts, settings: &Settings, name: &str) -> Result
     let Some(wanted) = &settings.platform else {
         return Ok(());
     };
-    let found = format!("{}/{}", image.os, image.architecture);
+    let found = match &image.variant {
+        Some(variant) => format!("{}/{}/{variant}", image.os, image.architecture),
+        None => format!("{}/{}", image.os, image.architecture),
+    };
     if wanted.matches(&image.os, &image.architecture, image.variant.as_deref()) {
         return Ok(());
     }

@@ -32,13 +32,13 @@ pub(crate) struct Keep {
 }
 
 impl Keep {
-    /// How many bytes of the file at `path` are kept (0: none; it is still listed): what
-    /// the readers declare they read ([`read::kept_bytes`]).
-    fn limit(&self, path: &str, executable: bool) -> u64 {
+    /// What is kept of the file at `path`: what the readers declare they read
+    /// ([`read::kept`]).
+    fn kept(&self, path: &str, executable: bool) -> read::Kept {
         if self.models_only {
-            return 0;
+            return read::Kept::Nothing;
         }
-        read::kept_bytes(&format!("/{path}"), executable)
+        read::kept(&format!("/{path}"), executable)
     }
 
     fn is_model(&self, path: &str) -> bool {
@@ -281,16 +281,7 @@ fn read_file(
         let (digest, _) = hash_reader(entry, buffer, &Silent)?;
         read.sha256 = Some(digest);
     } else {
-        let limit = keep.limit(path, executable);
-        if limit > 0 {
-            let mut bytes = Vec::new();
-            entry.take(limit).read_to_end(&mut bytes)?;
-            // Of an executable that is no script, the two bytes that say so.
-            if limit == read::select::HEAD_LIMIT && !bytes.starts_with(b"#!") {
-                bytes.truncate(2);
-            }
-            read.content = Some(Arc::from(bytes));
-        }
+        read.content = read::keep(entry, keep.kept(path, executable))?.map(Arc::from);
     }
     Ok(read)
 }

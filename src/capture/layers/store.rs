@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use super::layout::{open_archive, open_layout, Layout};
 use super::read::{read_layer, Keep, LayerError, LayerIndex};
 use super::registry::Remote;
-use crate::capture::engine::{pump, Pumped};
+use crate::capture::engine::{pump, Pumped, Rest};
 use crate::capture::source::ImageSource;
 use crate::error::{Error, ImageProblem, Result};
 use crate::settings::Settings;
@@ -130,7 +130,11 @@ impl Opened {
         let read = match (&blob.place, &self.remote) {
             (Place::Remote, Some(remote)) => {
                 let stream = remote.blob_stream(&blob.digest).await?;
-                match pump(stream, move |raw| read_layer(raw, digest.as_deref(), &keep)).await {
+                match pump(stream, Rest::Drain, move |raw| {
+                    read_layer(raw, digest.as_deref(), &keep)
+                })
+                .await
+                {
                     Ok(read) => read,
                     // oci-client checks the digest too, at the stream's end: that is a
                     // corrupt blob, not a registry gone away.

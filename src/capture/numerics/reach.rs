@@ -62,10 +62,10 @@ impl<F: Files + ScanLibrary> Reading<'_, F> {
             return answer.clone();
         }
         match self.reach {
-            Reach::Host => {
-                let real = std::fs::canonicalize(path).ok()?;
-                real.is_file().then(|| real.to_string_lossy().into_owned())
-            }
+            Reach::Host => self
+                .keep(HostFiles.stat(path).await)
+                .filter(|stat| stat.kind == Kind::File)
+                .map(|stat| stat.resolved),
             Reach::Image(files) => self
                 .keep(files.stat(path).await)
                 .filter(|stat| stat.kind == Kind::File)
@@ -82,18 +82,23 @@ impl<F: Files + ScanLibrary> Reading<'_, F> {
     ) -> (Option<String>, Option<String>) {
         match self.reach {
             Reach::Host => {
-                let Ok(file) = std::fs::File::open(resolved) else {
+                let Some(file) = self.keep(open_host(resolved)) else {
                     return (None, None);
                 };
+                // Past the end of the file is no section: the ELF reader bounds-checks.
                 let read = |offset: u64, len: usize| {
                     let mut bytes = vec![0; len];
                     file.read_exact_at(&mut bytes, offset).ok().map(|()| bytes)
                 };
                 let version = elf::strings(&read).and_then(|bytes| version_in(family, &bytes));
-                let sha256 = hash
-                    .then(|| scan::scan_stream(&mut (&file).take(u64::MAX), family).ok())
-                    .flatten()
-                    .map(|scanned| scanned.sha256);
+                let sha256 = if hash {
+                    let scanned = scan::scan_stream(&mut (&file).take(u64::MAX), family)
+                        .map(Some)
+                        .map_err(|error| ReadError::new(resolved, error));
+                    self.keep(scanned).map(|scanned| scanned.sha256)
+                } else {
+                    None
+                };
                 (version, sha256)
             }
             Reach::Image(files) => match self.keep(files.scan_library(resolved, family).await) {
@@ -119,7 +124,7 @@ impl<F: Files + ScanLibrary> Reading<'_, F> {
         }
         match self.reach {
             Reach::Host => {
-                let file = std::fs::File::open(path).ok()?;
+                let file = self.keep(open_host(path))?;
                 let read = |offset: u64, len: usize| {
                     let mut bytes = vec![0; len];
                     file.read_exact_at(&mut bytes, offset).ok().map(|()| bytes)
@@ -132,5 +137,21 @@ impl<F: Files + ScanLibrary> Reading<'_, F> {
                 elf::dynamic(&read)
             }
         }
+    }
+}
+
+/// A file of this machine opened for reading; `None` when it is absent.
+fn open_host(path: &str) -> Found<std::fs::File> {
+    match std::fs::File::open(path) {
+        Ok(file) => Ok(Some(file)),
+        Err(error)
+            if matches!(
+                error.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(error) => Err(ReadError::new(path, error)),
     }
 }

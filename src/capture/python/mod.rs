@@ -124,7 +124,7 @@ pub(crate) fn snapshot(
         .expect("reading this machine's files never waits")
         .map_err(host_read)?;
     let conda = !conda_packages.is_empty();
-    let numerics = host_numerics(&interpreter, &mut captured, conda, settings);
+    let numerics = host_numerics(&interpreter, &mut captured, conda, settings)?;
     let lock = Lock {
         envlock: Header::current(),
         source: Source {
@@ -158,7 +158,7 @@ fn host_numerics(
     captured: &mut Interpreter,
     conda: bool,
     settings: &Settings,
-) -> crate::lock::Numerics {
+) -> Result<crate::lock::Numerics> {
     use futures_util::FutureExt as _;
     let runtime = numerics::Runtime {
         python: Some(&captured.python),
@@ -169,11 +169,14 @@ fn host_numerics(
         conda,
         probed: None,
     };
-    // The host's libraries are read in place; one that cannot be read is left out.
+    // The host's libraries are read in place.
     let mut found = numerics::capture(numerics::Reach::<HostFiles>::Host, &runtime)
         .now_or_never()
         .expect("reading this machine's files never waits")
-        .unwrap_or_default();
+        .map_err(|error| Error::Read {
+            path: PathBuf::from(&error.path),
+            source: std::io::Error::other(error.detail),
+        })?;
     found.cpu = numerics::host_cpu();
     if settings.numerics_check {
         match numerics::check::run_local(interpreter, settings.probe_timeout, &settings.stop) {
@@ -188,7 +191,7 @@ fn host_numerics(
             )),
         }
     }
-    found
+    Ok(found)
 }
 
 impl Interpreter {

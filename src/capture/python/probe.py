@@ -42,7 +42,7 @@ def os_release():
 
 # With `--files WANTED` (inside an image, where envlock cannot read the file system directly),
 # the answer also carries the metadata files on sys.path, so envlock's own reader parses them
-# exactly as on the host. WANTED is JSON from envlock (src/capture/python/metadata.rs) naming
+# exactly as on the host. WANTED is JSON from envlock (src/capture/read/distributions.rs) naming
 # which folders and files are metadata, and the most bytes to send of one file. Bytes travel
 # as Latin-1 code points.
 def read_bounded(path, limit, errors):
@@ -87,7 +87,14 @@ def site_files(path, wanted):
                     text = read_bounded(os.path.join(full, inner), limit, errors)
                     if text is not None:
                         contents[os.path.join(full, inner)] = text
-            elif not is_dir and ends_with_any(name, wanted["single"]):
+            elif not is_dir and (
+                ends_with_any(name, wanted["single"])
+                or (
+                    name.endswith(".pth")
+                    and not name.startswith(".")
+                    and os.path.basename(folder.rstrip("/")) in wanted["pth_folders"]
+                )
+            ):
                 text = read_bounded(full, limit, errors)
                 if text is not None:
                     contents[full] = text

@@ -26,8 +26,11 @@ pub(crate) struct Wanted {
     pub(crate) folders: &'static [&'static str],
     /// The files read inside such a folder.
     pub(crate) files: &'static [&'static str],
-    /// Files, by suffix, read whole: a single-file `.egg-info` and `.pth` files.
+    /// Files, by suffix, read whole: a single-file `.egg-info`.
     pub(crate) single: &'static [&'static str],
+    /// The site folders, by name, whose `.pth` files are read (`site` processes no others:
+    /// a `.pth` elsewhere, a PyTorch checkpoint say, is no start-up file).
+    pub(crate) pth_folders: &'static [&'static str],
     /// The most bytes kept of any one file (larger ones are cut).
     pub(crate) limit: u64,
     /// The folder of package records of a conda prefix (see [`super::conda`]).
@@ -48,7 +51,8 @@ pub(crate) const WANTED: Wanted = Wanted {
         "direct_url.json",
         "RECORD",
     ],
-    single: &[".egg-info", ".pth"],
+    single: &[".egg-info"],
+    pth_folders: &["site-packages", "dist-packages"],
     limit: fs::METADATA_LIMIT,
     conda_meta: super::conda::CONDA_META,
     conda_keys: super::conda::RECORD_KEYS,
@@ -65,9 +69,9 @@ impl Wanted {
         ends_with_any(name, self.single)
     }
 
-    /// Whether `file`, inside the metadata folder `folder`, is read.
-    pub(crate) fn is_inner(&self, folder: &str, file: &str) -> bool {
-        self.is_folder(folder) && self.files.contains(&file)
+    /// Whether `name`, a file in the folder named `folder`, is a `.pth` file `site` reads.
+    pub(crate) fn is_pth(&self, folder: &str, name: &str) -> bool {
+        super::site::is_pth(name) && self.pth_folders.contains(&folder)
     }
 }
 
@@ -104,7 +108,7 @@ pub(crate) async fn read_sys_path(
         };
         for entry in names {
             let is_folder = entry.kind == FileKind::Folder;
-            let Some(kind) = Kind::of(&entry.name, is_folder) else {
+            let Some(kind) = Kind::of(&entry.name, is_folder, fs::base_name(location)) else {
                 continue;
             };
             let path = fs::join(location, &entry.name);
@@ -131,9 +135,12 @@ pub(crate) async fn read_sys_path(
                     }
                 }
                 Read::Pth(Ok(pth)) => found.pth_files.push(pth),
-                Read::Package(Err(warning)) | Read::Pth(Err(warning)) => found
+                Read::Package(Err(warning)) => found
                     .warnings
                     .push(Warning::new(WarningCode::SkippedDistribution, warning)),
+                Read::Pth(Err(warning)) => found
+                    .warnings
+                    .push(Warning::new(WarningCode::SkippedPth, warning)),
             }
         }
     }
@@ -148,7 +155,7 @@ enum Kind {
 }
 
 impl Kind {
-    fn of(name: &str, is_folder: bool) -> Option<Kind> {
+    fn of(name: &str, is_folder: bool, folder: &str) -> Option<Kind> {
         let lower = name.to_ascii_lowercase();
         if is_folder {
             return WANTED.is_folder(name).then(|| {
@@ -159,12 +166,12 @@ impl Kind {
                 })
             });
         }
-        if !WANTED.is_single(name) {
-            None
-        } else if lower.ends_with(".egg-info") {
+        if WANTED.is_single(name) {
             Some(Kind::Distribution(MetadataFormat::EggInfo))
-        } else {
+        } else if WANTED.is_pth(folder, name) {
             Some(Kind::Pth)
+        } else {
+            None
         }
     }
 }
@@ -442,14 +449,26 @@ mod tests {
 
     #[test]
     fn wanted_decides_what_is_metadata() {
-        assert!(WANTED.is_inner("numpy-1.26.4.dist-info", "RECORD"));
-        assert!(!WANTED.is_inner("numpy", "RECORD"));
-        assert!(WANTED.is_single("distutils-precedence.pth"));
-        assert!(Kind::of("x.dist-info", false).is_none());
+        use crate::capture::read::{kept, Kept};
+        assert_eq!(
+            kept("/s/numpy-1.26.4.dist-info/RECORD", false),
+            Kept::Head(WANTED.limit)
+        );
+        assert_eq!(kept("/s/numpy/core.py", false), Kept::Nothing);
+        assert_eq!(kept("/app/model.pth", false), Kept::Nothing);
+        assert_eq!(
+            kept("/s/site-packages/x.pth", false),
+            Kept::Head(WANTED.limit)
+        );
+        assert_eq!(kept("/usr/bin/tool", true), Kept::Script);
+        assert!(WANTED.is_pth("site-packages", "distutils-precedence.pth"));
+        assert!(!WANTED.is_pth("app", "model.pth"));
+        assert!(Kind::of("x.dist-info", false, "site-packages").is_none());
         assert!(matches!(
-            Kind::of("x.egg-info", false),
+            Kind::of("x.egg-info", false, "site-packages"),
             Some(Kind::Distribution(_))
         ));
+        assert!(Kind::of("weights.pth", false, "app").is_none());
     }
 
     proptest::proptest! {

@@ -8,7 +8,7 @@
 use crate::warning::{Warning, WarningCode};
 use std::sync::Mutex;
 
-use crate::capture::fs::{self, Files, Kind, ReadError};
+use crate::capture::fs::{base_name, Files, Kind, ReadError};
 use crate::lock::SelectedBy;
 
 /// `PATH` inside a container whose image sets none.
@@ -99,14 +99,8 @@ impl<'a, F: Files> Reader<'a, F> {
 
     /// The `pyvenv.cfg` that `site` would find for an interpreter started as `invoked`.
     async fn venv_of(&self, invoked: &str) -> Option<String> {
-        let bin = fs::parent(invoked);
-        for folder in [bin.clone(), fs::parent(&bin)] {
-            let config = fs::join(&folder, "pyvenv.cfg");
-            if let Some(found) = self.resolved_file(&config).await {
-                return Some(found);
-            }
-        }
-        None
+        let found = self.keep(super::site::venv_config(self.files, invoked).await);
+        found.map(|(resolved, _)| resolved)
     }
 
     /// A script's head (up to [`HEAD_LIMIT`]); a file that is no script gives its first two
@@ -277,10 +271,6 @@ pub(crate) fn is_python(name: &str) -> bool {
         .strip_prefix("python")
         .or_else(|| name.strip_prefix("pypy"));
     rest.is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit() || c == '.'))
-}
-
-pub(crate) fn base_name(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
 }
 
 /// The script of `sh -c SCRIPT` (options such as `-e` may come first).

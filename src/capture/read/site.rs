@@ -99,29 +99,35 @@ async fn find_layout(
     let Some(resolved) = files.stat(&invoked).await?.map(|stat| stat.resolved) else {
         return Ok(None);
     };
-    // `site` finds `pyvenv.cfg` beside the executable or one folder up, by the path that
-    // was started (a venv's `bin/python` is a link to the base interpreter).
-    // `sys.prefix` is then the folder above `bin`, wherever the file was.
-    let bin = parent(&invoked);
-    let root = parent(&bin);
-    let mut venv = None;
-    for folder in [&bin, &root] {
-        if let Some(bytes) = files.read(&join(folder, "pyvenv.cfg")).await? {
-            venv = Some((root.clone(), parse_pyvenv(&String::from_utf8_lossy(&bytes))));
-            break;
-        }
-    }
-    // The interpreter's real location decides its prefix and minor version.
+    let venv = venv_config(files, &invoked).await?.map(|(_, bytes)| {
+        (
+            parent(&parent(&invoked)),
+            parse_pyvenv(&String::from_utf8_lossy(&bytes)),
+        )
+    });
+    // The interpreter's real location decides its prefix and minor version; a venv made
+    // with `--copies` holds a copy, and its `home` names the base's `bin`.
     let real_name = base_name(&resolved).to_string();
     if !is_python(base_name(&invoked)) && !is_python(&real_name) {
         return Ok(None);
     }
-    let prefix = parent(&parent(&resolved));
+    let home = venv.as_ref().and_then(|(root, config)| {
+        let copied = resolved.starts_with(&format!("{root}/"));
+        config
+            .get("home")
+            .filter(|home| copied && home.starts_with('/'))
+            .map(|home| normalize(home))
+    });
+    let prefix = match home {
+        Some(bin) => parent(&bin),
+        None => parent(&parent(&resolved)),
+    };
+    // `version` (venv), or virtualenv's `version_info = 3.11.7.final.0`: the release only.
     let mut version = venv.as_ref().and_then(|(_, config)| {
         config
             .get("version")
             .or_else(|| config.get("version_info"))
-            .cloned()
+            .map(|text| release_of(text))
     });
     let minor = version.as_deref().map(minor_of).or_else(|| {
         real_name
@@ -171,9 +177,9 @@ async fn find_layout(
 }
 
 /// `sys.path` as the interpreter's `site` module builds it (its stdlib folders aside, which
-/// hold no distributions): `PYTHONPATH`; then, unless a venv shuts them out, the user site;
-/// the venv's site folders; the base's; each site folder that exists followed by the
-/// folders its `.pth` files name.
+/// hold no distributions): `PYTHONPATH`; the venv's site folders; then, unless the venv
+/// shuts them out, the user site and the base's site folders; each site folder that exists
+/// followed by the folders its `.pth` files name.
 async fn sys_path(
     files: &impl Files,
     layout: &Layout,
@@ -217,32 +223,85 @@ async fn sys_path(
             .flat_map(|prefix| site_folders(prefix, layout))
             .collect()
     };
-    let user_site = format!(
-        "{}/.local/lib/python{minor}/site-packages",
-        runs.home.trim_end_matches('/')
-    );
-    // `site.venv()`: without system site packages, neither the user site nor the base's.
-    let (with_base, venv_sites) = match &layout.venv {
+    // `site.venv()` adds the venv's folders first ("venv takes precedence over user-site");
+    // `include-system-site-packages` (true when absent) keeps the user site and the base's.
+    let (with_base, mut sites) = match &layout.venv {
         Some((root, config)) => (
             config
                 .get("include-system-site-packages")
-                .is_some_and(|value| value.eq_ignore_ascii_case("true")),
+                .is_none_or(|value| value.eq_ignore_ascii_case("true")),
             site_folders(root, layout),
         ),
         None => (true, Vec::new()),
     };
-    let mut sites = Vec::new();
     if with_base {
-        sites.push(user_site);
-    }
-    sites.extend(venv_sites);
-    if with_base {
+        sites.extend(user_site(runs, minor));
         sites.extend(base_sites);
     }
     for site in sites {
         add_site_folder(files, &site, &mut sys_path, warnings).await?;
     }
     Ok(sys_path)
+}
+
+/// The user site (`site.getusersitepackages`): under `PYTHONUSERBASE`, else under `HOME`
+/// (the image's, else its user's from `/etc/passwd`), `.local`; none with
+/// `PYTHONNOUSERSITE`.
+fn user_site(runs: &Runs<'_>, minor: &str) -> Option<String> {
+    let set = |name: &str| runs.env.get(name).filter(|value| !value.is_empty());
+    if set("PYTHONNOUSERSITE").is_some() {
+        return None;
+    }
+    let base = match set("PYTHONUSERBASE") {
+        Some(base) => base.trim_end_matches('/').to_string(),
+        None => {
+            let home = set("HOME").map_or(runs.home, String::as_str);
+            format!("{}/.local", home.trim_end_matches('/'))
+        }
+    };
+    Some(format!("{base}/lib/python{minor}/site-packages"))
+}
+
+/// The `pyvenv.cfg` that `site` finds for an interpreter started as `invoked`: beside the
+/// executable or one folder up, by the path that was started (a venv's `bin/python` is a
+/// link to the base interpreter). Its resolved path and bytes.
+pub(crate) async fn venv_config(
+    files: &impl Files,
+    invoked: &str,
+) -> Result<Option<(String, Vec<u8>)>, ReadError> {
+    let bin = parent(invoked);
+    for folder in [bin.clone(), parent(&bin)] {
+        let config = join(&folder, "pyvenv.cfg");
+        if let Some(bytes) = files.read(&config).await? {
+            let resolved = files
+                .stat(&config)
+                .await?
+                .map_or(config, |stat| stat.resolved);
+            return Ok(Some((resolved, bytes)));
+        }
+    }
+    Ok(None)
+}
+
+/// `3.11.7` of `3.11.7.final.0`: the release, as the interpreter reports its version.
+fn release_of(text: &str) -> String {
+    let parts: Vec<&str> = text
+        .trim()
+        .split('.')
+        .take_while(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+        .take(3)
+        .collect();
+    if parts.is_empty() {
+        text.trim().to_string()
+    } else {
+        parts.join(".")
+    }
+}
+
+/// Whether `name`, in a site folder, is a `.pth` file `site` processes (hidden ones are
+/// skipped, as CPython skips them).
+pub(crate) fn is_pth(name: &str) -> bool {
+    name.ends_with(".pth") && !name.starts_with('.')
 }
 
 /// `prefix/lib64/pythonX.Y/site-packages` (when the layout's `platlibdir` is `lib64`) and
@@ -277,7 +336,7 @@ async fn add_site_folder(
         sys_path.push(site.clone());
     }
     for entry in entries {
-        if !entry.name.ends_with(".pth") || entry.name.starts_with('.') {
+        if !is_pth(&entry.name) {
             continue;
         }
         let path = join(&site, &entry.name);
@@ -285,16 +344,20 @@ async fn add_site_folder(
             continue;
         };
         let text = String::from_utf8_lossy(&bytes);
+        let mut warned = false;
         for line in text.lines() {
             if line.starts_with('#') || line.trim().is_empty() {
                 continue;
             }
             if line.starts_with("import ") || line.starts_with("import\t") {
-                warnings.push(Warning::new(
-                    WarningCode::PthImport,
-                    format!("`{path}` has an `import` line, which runs code when the interpreter starts: static capture does not run it"),
-                ));
-                break;
+                if !warned {
+                    warned = true;
+                    warnings.push(Warning::new(
+                        WarningCode::PthImport,
+                        format!("`{path}` has an `import` line, which runs code when the interpreter starts: static capture does not run it"),
+                    ));
+                }
+                continue;
             }
             let folder = normalize(&join(&site, line.trim_end()));
             if !sys_path.contains(&folder) && files.exists(&folder).await? {
@@ -333,7 +396,7 @@ pub(crate) fn is_layout_file(parent: &str, name: &str) -> bool {
 fn parse_pyvenv(text: &str) -> BTreeMap<String, String> {
     text.lines()
         .filter_map(|line| line.split_once('='))
-        .map(|(key, value)| (key.trim().to_string(), value.trim().to_string()))
+        .map(|(key, value)| (key.trim().to_ascii_lowercase(), value.trim().to_string()))
         .collect()
 }
 
@@ -358,6 +421,68 @@ mod tests {
             "home = /usr/bin\ninclude-system-site-packages = false\nversion = 3.11.2\n",
         );
         assert_eq!(cfg["version"], "3.11.2");
+        // Keys as CPython reads them: lower-cased.
+        assert_eq!(parse_pyvenv("Home = /x\n")["home"], "/x");
+        assert_eq!(release_of("3.11.7.final.0"), "3.11.7");
+        assert_eq!(release_of("3.12.1"), "3.12.1");
+        assert!(is_pth("a.pth") && !is_pth(".hidden.pth") && !is_pth("a.PTH"));
+    }
+
+    #[test]
+    fn a_venv_with_system_site_packages_comes_before_the_user_site_and_the_base() {
+        use crate::capture::fs::{memory::MemoryFiles, Kind};
+        use futures_util::FutureExt as _;
+        let mut files = MemoryFiles::default();
+        let venv = "/opt/venv/lib/python3.11/site-packages";
+        let user = "/root/.local/lib/python3.11/site-packages";
+        let base = "/usr/local/lib/python3.11/site-packages";
+        for folder in [venv, user, base, "/extra"] {
+            let (parent, name) = folder.rsplit_once('/').unwrap();
+            files.add_entry(parent, name.to_string(), Kind::Folder);
+            files.add_entry(folder, "keep".to_string(), Kind::File);
+        }
+        files.add_entry(base, "x.pth".to_string(), Kind::File);
+        files.add_file(
+            format!("{base}/x.pth"),
+            b"# c\nimport os\n/extra\n/missing\n".to_vec(),
+        );
+        let layout = Layout {
+            invoked: "/opt/venv/bin/python".into(),
+            prefix: "/usr/local".into(),
+            venv: Some(("/opt/venv".into(), parse_pyvenv("home = /usr/local/bin\n"))),
+            minor: "3.11".into(),
+            version: None,
+            implementation: "cpython",
+            debian: false,
+            lib64: false,
+        };
+        let env = BTreeMap::new();
+        let runs = Runs {
+            env: &env,
+            home: "/root",
+            manager: None,
+        };
+        let mut warnings = Vec::new();
+        let path = sys_path(&files, &layout, &runs, &mut warnings)
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        // No `include-system-site-packages` key is `true`; an `import` line is skipped
+        // (warned once) and the lines after it still count.
+        assert_eq!(path, vec![venv, user, base, "/extra"]);
+        assert_eq!(warnings.len(), 1);
+        let mut env = BTreeMap::new();
+        env.insert("PYTHONNOUSERSITE".to_string(), "1".to_string());
+        let runs = Runs {
+            env: &env,
+            home: "/root",
+            manager: None,
+        };
+        let path = sys_path(&files, &layout, &runs, &mut warnings)
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        assert_eq!(path, vec![venv, base, "/extra"]);
     }
 
     proptest::proptest! {
