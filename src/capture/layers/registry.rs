@@ -31,6 +31,58 @@ pub(super) struct Remote {
     name: String,
 }
 
+/// A client for the registry at `host`: plain HTTP only for loopback or
+/// `--insecure-registry`, with the registry timeout on connects and reads.
+fn client(settings: &Settings, host: &str) -> Client {
+    let plain = settings.insecure_registry || is_loopback(host);
+    let timeout = settings.registry_timeout;
+    let config = ClientConfig {
+        protocol: if plain {
+            ClientProtocol::HttpsExcept(vec![host.to_string()])
+        } else {
+            ClientProtocol::Https
+        },
+        connect_timeout: Some(timeout),
+        read_timeout: Some(timeout),
+        platform_resolver: None,
+        ..ClientConfig::default()
+    };
+    // rustls's crypto provider for the process (ring; see Cargo.toml). Installing it twice
+    // is harmless: the first one stays.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Client::new(config)
+}
+
+/// The image manifest `remote` names (the one for the platform, when it names an index),
+/// and its digest.
+async fn image_manifest(
+    remote: &Remote,
+    auth: &RegistryAuth,
+    settings: &Settings,
+) -> Result<(Manifest, String)> {
+    let name = &remote.name;
+    let (bytes, digest) = remote
+        .client
+        .pull_manifest_raw(&remote.reference, auth, ACCEPTED)
+        .await
+        .map_err(|error| remote.failed(error))?;
+    let mut manifest: Manifest = parse_json(&bytes, "manifest", name)?;
+    let mut image_digest = digest;
+    if let Some(entries) = manifest.manifests.take() {
+        let chosen = pick(&entries, settings.platform.as_ref(), name)?;
+        let by_digest = remote.reference.clone_with_digest(chosen.digest.clone());
+        let (bytes, digest) = remote
+            .client
+            .pull_manifest_raw(&by_digest, auth, ACCEPTED)
+            .await
+            .map_err(|error| remote.failed(error))?;
+        remote.check(&bytes, &chosen.digest, "manifest")?;
+        manifest = parse_json(&bytes, "manifest", name)?;
+        image_digest = digest;
+    }
+    Ok((manifest, image_digest))
+}
+
 /// Opens `reference` (`HOST/REPO:TAG` or `HOST/REPO@sha256:…`): its manifest (the one for
 /// the platform, from an index), its config and its layers.
 pub(super) async fn open(text: &str, settings: &Settings) -> Result<Opened> {
@@ -40,49 +92,13 @@ pub(super) async fn open(text: &str, settings: &Settings) -> Result<Opened> {
         detail: format!("not an image reference ({error})"),
     })?;
     let host = reference.resolve_registry().to_string();
-    let plain = settings.insecure_registry || is_loopback(&host);
-    let timeout = settings.registry_timeout;
-    let config = ClientConfig {
-        protocol: if plain {
-            ClientProtocol::HttpsExcept(vec![host.clone()])
-        } else {
-            ClientProtocol::Https
-        },
-        connect_timeout: Some(timeout),
-        read_timeout: Some(timeout),
-        platform_resolver: None,
-        ..ClientConfig::default()
-    };
     let remote = Remote {
-        client: {
-            // rustls's crypto provider for the process (ring; see Cargo.toml). Installing it
-            // twice is harmless: the first one stays.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            Client::new(config)
-        },
+        client: client(settings, &host),
         reference,
         name: name.clone(),
     };
     let auth = credentials(settings, &host)?;
-    let (bytes, digest) = remote
-        .client
-        .pull_manifest_raw(&remote.reference, &auth, ACCEPTED)
-        .await
-        .map_err(|error| remote.failed(error))?;
-    let mut manifest: Manifest = parse_json(&bytes, "manifest", &name)?;
-    let mut image_digest = digest;
-    if let Some(entries) = manifest.manifests.take() {
-        let chosen = pick(&entries, settings.platform.as_ref(), &name)?;
-        let by_digest = remote.reference.clone_with_digest(chosen.digest.clone());
-        let (bytes, digest) = remote
-            .client
-            .pull_manifest_raw(&by_digest, &auth, ACCEPTED)
-            .await
-            .map_err(|error| remote.failed(error))?;
-        remote.check(&bytes, &chosen.digest, "manifest")?;
-        manifest = parse_json(&bytes, "manifest", &name)?;
-        image_digest = digest;
-    }
+    let (manifest, image_digest) = image_manifest(&remote, &auth, settings).await?;
     let config = manifest
         .config
         .as_ref()
