@@ -238,6 +238,11 @@ async fn sys_path(
         sites.extend(user_site(runs, minor));
         sites.extend(base_sites);
     }
+    // Listed at once first: an engine tars each folder in its own process, and the view
+    // keeps what it listed, so the walk below reads from memory.
+    for listed in futures_util::future::join_all(sites.iter().map(|site| files.list(site))).await {
+        listed?;
+    }
     for site in sites {
         add_site_folder(files, &site, &mut sys_path, warnings).await?;
     }
