@@ -43,6 +43,14 @@ pub(super) async fn read_archive<T: Send + 'static>(
     }
 }
 
+/// An entry's path in an archive of the endpoint, relative to the archived path: the
+/// archive's root is that path's own name (`""` is the path itself).
+pub(crate) fn relative_name(name: &str) -> String {
+    name.trim_end_matches('/')
+        .split_once('/')
+        .map_or(String::new(), |(_, rest)| rest.to_string())
+}
+
 /// What [`pump`] does with what the consumer leaves unread.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Rest {

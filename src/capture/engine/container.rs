@@ -230,12 +230,7 @@ fn keep_listed(tar: &mut dyn Read, root: &str) -> std::io::Result<Listed> {
     let mut archive = tar::Archive::new(tar);
     for entry in archive.entries()? {
         let mut entry = entry?;
-        let name = entry.path()?.to_string_lossy().into_owned();
-        // The archive's root is the folder's own name.
-        let relative = name
-            .trim_end_matches('/')
-            .split_once('/')
-            .map_or(String::new(), |(_, rest)| rest.to_string());
+        let relative = archive::relative_name(&entry.path()?.to_string_lossy());
         let kind = entry.header().entry_type();
         let cached = if kind.is_dir() {
             Cached::Folder

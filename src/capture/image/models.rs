@@ -122,12 +122,8 @@ pub(super) fn read_model_entries(tar: &mut dyn Read) -> io::Result<BTreeMap<Stri
     let mut buffer = vec![0u8; BLOCK];
     for entry in archive.entries()? {
         let mut entry = entry?;
-        let name = entry.path()?.to_string_lossy().into_owned();
-        // The archive's root is the model's own name; paths inside are relative to it.
-        let relative = name
-            .trim_end_matches('/')
-            .split_once('/')
-            .map_or(String::new(), |(_, rest)| rest.to_string());
+        let relative =
+            crate::capture::engine::archive::relative_name(&entry.path()?.to_string_lossy());
         let kind = entry.header().entry_type();
         let value = if kind.is_file() {
             let (sha256, size) = hash_reader(&mut entry, &mut buffer, &Silent)?;
