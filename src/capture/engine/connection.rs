@@ -351,7 +351,19 @@ impl Engine {
             v: true,
             ..Default::default()
         };
-        let _ = self.docker.remove_container(id, Some(options)).await;
+        // Bounded, and tried twice: an engine that never answers a removal must not hold
+        // the way out (a stop included) forever.
+        for _ in 0..2 {
+            let removal = self.docker.remove_container(id, Some(options.clone()));
+            match tokio::time::timeout(REMOVAL_TIMEOUT, removal).await {
+                Ok(Ok(()))
+                | Ok(Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404,
+                    ..
+                })) => break,
+                _ => {}
+            }
+        }
         self.alive.lock().expect("never poisoned").remove(id);
     }
 
@@ -410,6 +422,8 @@ impl Engine {
 
 /// The sweep's bound: 100 ms rounds, done after this many empty ones in a row.
 const SWEEP_ROUNDS: usize = 30;
+/// How long one removal of a container may take (a busy engine takes seconds).
+const REMOVAL_TIMEOUT: Duration = Duration::from_secs(30);
 const SWEEP_QUIET: usize = 3;
 
 /// Sets its flag when dropped: forgotten once the create has its answer.
