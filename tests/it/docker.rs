@@ -393,3 +393,26 @@ pub fn model_image(name: &str, variant: &str, edit: impl FnOnce(&Path)) -> Strin
     );
     tag
 }
+
+/// `docker save` of `image` into `dir`: the archive's path.
+pub fn saved(image: &str, dir: &Path) -> PathBuf {
+    let archive = dir.join("saved.tar");
+    must(
+        Command::new("docker")
+            .args(["save", "-o"])
+            .arg(&archive)
+            .arg(image),
+    );
+    archive
+}
+
+/// `image` copied out of the engine by skopeo to `target` (`oci:DIR:TAG`,
+/// `oci-archive:FILE:TAG`).
+pub fn skopeo_copy(image: &str, target: &str) {
+    must(
+        Command::new(crate::support::tool("skopeo"))
+            .args(["copy", "-q"])
+            .arg(format!("docker-daemon:{image}"))
+            .arg(target),
+    );
+}

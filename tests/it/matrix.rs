@@ -266,20 +266,9 @@ fn matrix(case: &Case) -> Vec<String> {
     let image = image_of(case);
     let truth = importlib_with(&image, case.python);
     let dir = tempfile::tempdir().unwrap();
-    let archive = dir.path().join("saved.tar");
-    must(
-        Command::new("docker")
-            .args(["save", "-o"])
-            .arg(&archive)
-            .arg(&image),
-    );
+    let archive = crate::docker::saved(&image, dir.path());
     let layout = dir.path().join("layout");
-    must(
-        Command::new(crate::support::tool("skopeo"))
-            .args(["copy", "-q"])
-            .arg(format!("docker-daemon:{image}"))
-            .arg(format!("oci:{}:v1", layout.display())),
-    );
+    crate::docker::skopeo_copy(&image, &format!("oci:{}:v1", layout.display()));
     let registry = Registry::start(None);
     let pushed = registry.push(&image, &format!("matrix-{}:v1", case.name));
 
@@ -642,13 +631,7 @@ fn static_capture_holds_every_python_package_syft_finds() {
         let image = image_of(case);
         let folders = site_folders(&image, case.python);
         let dir = tempfile::tempdir().unwrap();
-        let archive = dir.path().join("saved.tar");
-        must(
-            Command::new("docker")
-                .args(["save", "-o"])
-                .arg(&archive)
-                .arg(&image),
-        );
+        let archive = crate::docker::saved(&image, dir.path());
         let peer = syft_packages(&syft, &archive, &folders);
         assert!(
             !peer.is_empty(),
@@ -751,14 +734,7 @@ fn a_command_that_is_a_binary_reads_alike_from_layers_and_the_engine() {
         "CMD [\"/bin/ls\", \"-l\"]",
     );
     let dir = tempfile::tempdir().unwrap();
-    let archive = dir.path().join("image.tar");
-    must(
-        Command::new("docker")
-            .arg("save")
-            .arg("-o")
-            .arg(&archive)
-            .arg(&image),
-    );
+    let archive = crate::docker::saved(&image, dir.path());
     let (engine_lock, _) = capture(&image, &["--no-exec"]);
     let (layer_lock, _) = capture(&format!("docker-archive:{}", archive.display()), &[]);
     assert_eq!(lock_packages(&engine_lock), lock_packages(&layer_lock));

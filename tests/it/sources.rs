@@ -92,25 +92,14 @@ fn registries_archives_and_layouts_equal_the_engines_own_capture() {
     let registry = Registry::start(None);
     let pushed = registry.push(&image, "dist-packages:v1");
     let dir = tempfile::tempdir().unwrap();
-    let archive = dir.path().join("saved.tar");
-    must(
-        Command::new("docker")
-            .args(["save", "-o"])
-            .arg(&archive)
-            .arg(&image),
-    );
+    let archive = crate::docker::saved(&image, dir.path());
     let layout = dir.path().join("layout");
     let oci_archive = dir.path().join("layout.tar");
     for target in [
         format!("oci:{}:v1", layout.display()),
         format!("oci-archive:{}:v1", oci_archive.display()),
     ] {
-        must(
-            Command::new(crate::support::tool("skopeo"))
-                .args(["copy", "-q"])
-                .arg(format!("docker-daemon:{image}"))
-                .arg(target),
-        );
+        crate::docker::skopeo_copy(&image, &target);
     }
     let engine_lock = capture(&image, &["--no-exec"]);
     let truth = crate::docker::importlib_in_image(&image);
