@@ -105,6 +105,22 @@ fn console_script_with_a_venv_shebang() {
 
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
+fn a_relative_command_path_starts_at_the_workdir() {
+    if !engine() {
+        return;
+    }
+    // `./env-serve.py` is `/app/env-serve.py` in a container whose WORKDIR is `/app`, as
+    // execvp finds it; it was looked for at `/env-serve.py`.
+    let (_, messages) = assert_captures(
+        &format!("{VENV_PATH}\nENTRYPOINT [\"./env-serve.py\"]"),
+        "/opt/venv/bin/python3",
+        "shebang",
+    );
+    assert!(!messages.contains("not in the image"), "{messages}");
+}
+
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
+#[test]
 fn env_shebang_with_a_venv_first_on_path() {
     if !engine() {
         return;

@@ -139,16 +139,17 @@ async fn choose(
     warnings: &mut Vec<Warning>,
 ) -> Result<Option<Chosen>> {
     let path = facts.path();
+    let workdir = facts.workdir().unwrap_or_else(|| "/".to_string());
     let mut on_path = None;
     for name in ["python3", "python"] {
-        on_path = reader.which(name, path).await;
+        on_path = reader.which(name, path, &workdir).await;
         if on_path.is_some() {
             break;
         }
     }
     let chosen = match settings.requested_image_python() {
         Some((python, by)) => {
-            let found = reader.which(&python, path).await;
+            let found = reader.which(&python, path, &workdir).await;
             // A read that failed is the engine's error, not a missing interpreter.
             if let Some(error) = reader.failure() {
                 return Err(unreadable(reference, error));
@@ -194,7 +195,7 @@ async fn from_command(
         path: facts.path(),
     };
     let choice = select::from_command(reader, &command, warnings).await?;
-    match reader.which(&choice.program, facts.path()).await {
+    match reader.which(&choice.program, facts.path(), &workdir).await {
         Some(found) => Some((found, choice.selected_by)),
         None => {
             warnings.push(Warning::new(WarningCode::CommandNotFollowed, format!(

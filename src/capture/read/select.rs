@@ -8,7 +8,7 @@
 use crate::warning::{Warning, WarningCode};
 use std::sync::Mutex;
 
-use crate::capture::fs::{base_name, Files, Kind, ReadError};
+use crate::capture::fs::{self, base_name, Files, Kind, ReadError};
 use crate::lock::SelectedBy;
 
 /// `PATH` inside a container whose image sets none.
@@ -117,9 +117,16 @@ impl<'a, F: Files> Reader<'a, F> {
     }
 
     /// `name` looked up on `path`, as `execvp` does.
-    pub(crate) async fn which(&self, name: &str, path: &str) -> Option<String> {
+    /// A name with a `/` is a path, relative to `workdir` (the container's working folder)
+    /// unless absolute.
+    pub(crate) async fn which(&self, name: &str, path: &str, workdir: &str) -> Option<String> {
         if name.contains('/') {
-            return self.is_file(name).await.then(|| name.to_string());
+            let candidate = if name.starts_with('/') {
+                name.to_string()
+            } else {
+                fs::normalize(&fs::join(workdir, name))
+            };
+            return self.is_file(&candidate).await.then_some(candidate);
         }
         for folder in path.split(':').filter(|folder| folder.starts_with('/')) {
             let candidate = format!("{}/{name}", folder.trim_end_matches('/'));
@@ -300,7 +307,9 @@ async fn conda_run(
         (Some(prefix), _) => prefix,
         (None, Some(name)) => {
             // envs live beside the `conda` that runs them: ROOT/bin/conda, ROOT/envs/NAME.
-            let conda = reader.which(&words[0].text, command.path).await;
+            let conda = reader
+                .which(&words[0].text, command.path, command.workdir)
+                .await;
             let root = conda
                 .as_deref()
                 .and_then(|path| path.rsplit_once('/'))
@@ -329,7 +338,7 @@ async fn shebang(
             "`{name}` leads through more than {SHEBANG_DEPTH} shebangs (a loop?)"
         ));
     }
-    let Some(path) = reader.which(name, command.path).await else {
+    let Some(path) = reader.which(name, command.path, command.workdir).await else {
         return Err(format!("the image's command `{name}` is not in the image"));
     };
     let head = reader.head(&path).await;
