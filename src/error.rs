@@ -443,6 +443,29 @@ pub enum ImageProblem {
     Platform,
 }
 
+/// A parser's message about bytes of an image, fit for a terminal: the tar reader quotes
+/// the header it refused, which is the image's, so only its first line is kept, at most 160
+/// characters, with control characters escaped (an image cannot write to the terminal).
+pub(crate) fn untrusted(detail: impl std::fmt::Display) -> String {
+    let text = detail.to_string();
+    let line = text.lines().next().unwrap_or_default();
+    let mut kept: String = line
+        .chars()
+        .take(160)
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_unicode().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
+    if line.chars().count() > 160 || text.lines().nth(1).is_some() {
+        kept.push('…');
+    }
+    kept
+}
+
 /// `SIGTERM` for 15: the name people know a signal by.
 fn signal_name(signal: i32) -> String {
     match signal {
@@ -456,3 +479,18 @@ fn signal_name(signal: i32) -> String {
 
 /// Shorthand for the library's results.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_from_an_image_are_one_printable_line() {
+        assert_eq!(
+            untrusted("bad\x1b[31mheader\nroot:x:0:0"),
+            "bad\\u{1b}[31mheader…"
+        );
+        assert_eq!(untrusted("short"), "short");
+        assert!(untrusted("x".repeat(500)).chars().count() <= 161);
+    }
+}

@@ -652,6 +652,32 @@ fn bad_sources_exit_2_naming_the_source_and_write_nothing() {
         "not a tar archive",
         &[],
     );
+    // A tar header that quotes terminal escapes and lines of a file: the message keeps
+    // one printable line of it.
+    let hostile = dir.path().join("hostile.tar");
+    let mut header = vec![0u8; 512];
+    let name = b"\x1b[2J\x1b]0;owned\x07root:x:0:0\n";
+    header[..name.len()].copy_from_slice(name);
+    let size = b"\x1b[31mnotnum";
+    header[124..124 + size.len()].copy_from_slice(size);
+    std::fs::write(&hostile, &header).unwrap();
+    let run = run(envlock()
+        .args(["snapshot", "--image"])
+        .arg(format!("docker-archive:{}", hostile.display())));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        !run.stderr.contains('\x1b'),
+        "an escape reached the terminal: {:?}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .count(),
+        1
+    );
+    assert!(!run.stderr.contains("root:x:0:0\n"), "{:?}", run.stderr);
     refused(
         &format!("oci-dir:{}", dir.path().display()),
         "no `index.json`",

@@ -33,7 +33,7 @@ pub(super) async fn read_archive<T: Send + 'static>(
     let stream = engine.docker().download_from_container(id, Some(options));
     match pump(stream, rest, consume).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(ArchiveError::Other(error.to_string())),
+        Ok(Err(error)) => Err(ArchiveError::Other(crate::error::untrusted(error))),
         Err(Pumped::Stream(bollard::errors::Error::DockerResponseServerError {
             status_code: 404,
             ..

@@ -8,6 +8,7 @@ use super::layout::{archive_name, parse_json, read_bounded, SavedImage};
 use super::read::{read_layer, Keep, LayerError, LayerIndex};
 use super::store::{layer_error, not_an_image};
 use crate::capture::engine::{pump, Engine, Pumped, Rest};
+use crate::error::untrusted;
 use crate::error::{Error, ImageProblem, Result};
 
 /// An engine's image streamed out through its export (`docker save`), read as it arrives.
@@ -76,7 +77,7 @@ struct ReadLayers {
 /// Reads an export's entries in the order they come: JSON files kept (configs, manifests),
 /// every other file read as a layer.
 fn read_export(tar: &mut dyn Read) -> Result<(HashMap<String, Vec<u8>>, ReadLayers), LayerError> {
-    let corrupt = |error: io::Error| LayerError::Corrupt(error.to_string());
+    let corrupt = |error: io::Error| LayerError::Corrupt(untrusted(error));
     let mut jsons = HashMap::new();
     let mut layers = ReadLayers::default();
     let mut archive = tar::Archive::new(tar);

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::oci::{pick, valid_digest, Manifest};
 use super::store::{not_an_image, open_place, Blob, Opened, Place, JSON_LIMIT};
 use crate::capture::fs;
+use crate::error::untrusted;
 use crate::error::{Error, ImageProblem, Result};
 use crate::lock::Sha256;
 use crate::settings::ImagePlatform;
@@ -193,8 +194,12 @@ pub(super) fn open_archive(
         path: path.to_path_buf(),
         source,
     })?;
-    let index = ArchiveIndex::of(file)
-        .map_err(|error| not_an_image(name, format!("it is not a tar archive ({error})")))?;
+    let index = ArchiveIndex::of(file).map_err(|error| {
+        not_an_image(
+            name,
+            format!("it is not a tar archive ({})", untrusted(error)),
+        )
+    })?;
     let saved = match docker {
         true => index.read(path, "manifest.json")?,
         false => None,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::capture::models::{hash_reader, Silent, BLOCK};
 use crate::capture::numerics;
 use crate::capture::read;
+use crate::error::untrusted;
 use crate::lock::Sha256;
 
 /// The most bytes of one layer's kept files (metadata, package databases, script heads).
@@ -121,7 +122,7 @@ pub(crate) fn read_layer(
     digest: Option<&str>,
     keep: &Keep,
 ) -> Result<LayerIndex, LayerError> {
-    let corrupt = |error: io::Error| LayerError::Corrupt(error.to_string());
+    let corrupt = |error: io::Error| LayerError::Corrupt(untrusted(error));
     let mut stored = HashingReader::new(raw, true);
     let mut magic = [0u8; 4];
     let filled = fill(&mut stored, &mut magic).map_err(corrupt)?;
@@ -179,7 +180,9 @@ fn fill(reader: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
 }
 
 fn list_entries(tar: &mut dyn Read, keep: &Keep) -> Result<LayerIndex, LayerError> {
-    let corrupt = |error: io::Error| LayerError::Corrupt(format!("not a readable tar ({error})"));
+    let corrupt = |error: io::Error| {
+        LayerError::Corrupt(format!("not a readable tar ({})", untrusted(error)))
+    };
     let mut index = LayerIndex::default();
     let mut kept = 0u64;
     let mut buffer = vec![0u8; BLOCK];
