@@ -66,6 +66,10 @@ static BUILD: Mutex<()> = Mutex::new(());
 
 /// The offline base image (built on first use).
 pub fn base_image() -> &'static str {
+    // Its own lock: tests that start together on a fresh machine must not run two
+    // debootstraps into one folder (fixture builds call this holding `BUILD`).
+    static BASE: Mutex<()> = Mutex::new(());
+    let _guard = BASE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if image_exists(BASE_TAG) {
         return BASE_TAG;
     }

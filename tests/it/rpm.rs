@@ -157,34 +157,13 @@ fn rpm_image_gives_its_packages_and_the_lib64_layout_in_both_modes() {
         stat["python"]["version"].as_str()
     );
     assert!(containers_of(&image).is_empty(), "containers left behind");
-}
 
-#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
-#[test]
-fn another_release_of_an_rpm_package_is_drift() {
-    if !engine() {
-        return;
-    }
-    let work = tempfile::tempdir().unwrap();
-    let root_folder = rpm_root(work.path());
-    let database = root_folder.join("var/lib/rpm");
-    let image = fixture_with("rpm", |context| {
-        must(
-            Command::new("cp")
-                .arg("-a")
-                .arg(&database)
-                .arg(context.join("rpm/rpmdb")),
-        );
-    });
+    // The same image with openssl-libs one release on, as a rebuilt base would bring, is
+    // drift. (One test per image: another test's containers would be "left behind" here.)
     let dir = tempfile::tempdir().unwrap();
     let lock = dir.path().join("image.lock");
-    must(
-        envlock()
-            .args(["snapshot", "--image", &image, "-o"])
-            .arg(&lock),
-    );
-    // The same image with openssl-libs one release on, as a rebuilt base would bring.
-    let text = std::fs::read_to_string(&lock)
+    std::fs::write(&lock, toml::to_string(&exec).unwrap()).unwrap();
+    let text = toml::to_string(&exec)
         .unwrap()
         .replace("1:3.0.7-27.el9", "1:3.0.7-28.el9");
     let older = dir.path().join("older.lock");
