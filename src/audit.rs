@@ -60,7 +60,7 @@ pub fn capture_all(
             scope.spawn(|| {
                 // Each worker has its own engine connection.
                 let session = Session::new(settings);
-                let models = &settings.config.models;
+                let models = &settings.config.models.paths;
                 while settings.stop.requested().is_none() {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(source) = sources.get(index) else {

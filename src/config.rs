@@ -18,9 +18,10 @@ pub struct Config {
     /// The interpreter to snapshot: a path (relative to the config's folder) or a command name
     /// looked up on `PATH`.
     pub python: Option<PathBuf>,
-    /// Model files and folders to hash, relative to the config's folder.
+    /// Model files and folders to hash, relative to the config's folder: a list
+    /// (`models = ["model/"]`), or `[models]` with `paths` and `trust`.
     #[serde(default)]
-    pub models: Vec<String>,
+    pub models: Models,
     /// `[image]`: how images are captured.
     #[serde(default)]
     pub image: ImageSection,
@@ -34,6 +35,59 @@ pub struct Config {
     /// The gate's policy for `envlock diff`.
     #[serde(default)]
     pub policy: crate::diff::Policy,
+}
+
+/// `models = [...]`, or `[models]`:
+/// ```toml
+/// [models]
+/// paths = ["model/model.pkl", "model/legacy.pkl"]
+/// trust = ["model/legacy.pkl"]   # its pickle may call what the allow-list lacks
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct Models {
+    /// Model files and folders to hash.
+    pub paths: Vec<String>,
+    /// Models whose pickles are trusted: `model-unsafe` about them is `info`.
+    pub trust: Vec<String>,
+}
+
+impl<'de> Deserialize<'de> for Models {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let strings = |value: toml::Value, key: &str| -> Result<Vec<String>, D::Error> {
+            let wrong = || D::Error::custom(format!("`{key}` must be a list of paths (strings)"));
+            value
+                .as_array()
+                .ok_or_else(wrong)?
+                .iter()
+                .map(|item| item.as_str().map(str::to_string).ok_or_else(wrong))
+                .collect()
+        };
+        match toml::Value::deserialize(deserializer)? {
+            value @ toml::Value::Array(_) => Ok(Models {
+                paths: strings(value, "models")?,
+                trust: Vec::new(),
+            }),
+            toml::Value::Table(table) => {
+                let mut models = Models::default();
+                for (key, value) in table {
+                    match key.as_str() {
+                        "paths" => models.paths = strings(value, "models.paths")?,
+                        "trust" => models.trust = strings(value, "models.trust")?,
+                        other => {
+                            return Err(D::Error::custom(format!(
+                                "unknown key `{other}` in `[models]`: expected `paths` or `trust`"
+                            )))
+                        }
+                    }
+                }
+                Ok(models)
+            }
+            _ => Err(D::Error::custom(
+                "`models` must be a list of paths, or a `[models]` table with `paths` and `trust`",
+            )),
+        }
+    }
 }
 
 /// `[image]` of `envlock.toml`.
@@ -74,6 +128,8 @@ pub(crate) fn load(explicit: Option<&Path>) -> Result<(Config, PathBuf)> {
         path: path.clone(),
         source,
     })?;
+    let mut config = config;
+    config.policy.trusted_models.clone_from(&config.models.trust);
     if let Some(message) = config.policy.problem() {
         return Err(Error::InvalidPolicy { path, message });
     }

@@ -89,7 +89,7 @@ pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checke
     let session = Session::new(settings);
     let baseline_source = through_engine(Source::parse(baseline)?, settings);
     let target_source = through_engine(Source::parse(target)?, settings);
-    let config_models = &settings.config.models;
+    let config_models = &settings.config.models.paths;
     let mut base = capture_operand(
         baseline,
         &baseline_source,

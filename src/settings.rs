@@ -101,7 +101,7 @@ impl Settings {
 
     /// The model paths to capture: `--model`, else the config's.
     pub(crate) fn model_paths(&self) -> &[String] {
-        self.models.as_deref().unwrap_or(&self.config.models)
+        self.models.as_deref().unwrap_or(&self.config.models.paths)
     }
 }
 

@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use crate::capture::read::model::{self, Facts};
 use crate::error::{Error, Result};
-use crate::lock::{Model, ModelFile, ModelKind, Sha256};
+use crate::lock::{Model, ModelFile, ModelKind, Sha256, WrittenBy};
 use crate::stop::Stop;
 
 /// Told how many bytes there are to hash, then how many more were hashed.
@@ -174,16 +175,21 @@ fn relative(root: &Path, path: &Path) -> String {
 }
 
 impl Plan {
-    fn finish(self, hashes: &mut impl Iterator<Item = String>) -> Model {
+    fn finish(self, hashes: &mut impl Iterator<Item = (String, Facts)>) -> Model {
         let mut files = Vec::with_capacity(self.entries.len());
+        let mut said = Vec::new();
         for entry in self.entries {
             files.push(match entry.content {
-                Content::File { size, .. } => ModelFile {
-                    path: entry.relative,
-                    sha256: Some(hashes.next().expect("one hash a file")),
-                    size,
-                    link: None,
-                },
+                Content::File { size, .. } => {
+                    let (sha256, facts) = hashes.next().expect("one hash a file");
+                    said.push((entry.relative.clone(), facts));
+                    ModelFile {
+                        path: entry.relative,
+                        sha256: Some(sha256),
+                        size,
+                        link: None,
+                    }
+                }
                 Content::Link(target) => ModelFile {
                     path: entry.relative,
                     sha256: None,
@@ -195,23 +201,54 @@ impl Plan {
         let size = files.iter().map(|file| file.size).sum();
         if self.kind == ModelKind::File {
             let file = files.pop().expect("a file model has one entry");
-            return Model {
-                path: self.given,
-                kind: ModelKind::File,
-                sha256: file.sha256.expect("a file has a hash"),
+            let facts = said.pop().map(|(_, facts)| facts).unwrap_or_default();
+            return described(
+                self.given,
+                ModelKind::File,
+                file.sha256.expect("a file has a hash"),
                 size,
-                files: Vec::new(),
-                layer: None,
-            };
+                Vec::new(),
+                facts,
+            );
         }
-        Model {
-            path: self.given,
-            kind: ModelKind::Directory,
-            sha256: manifest_digest(&files),
+        let sha256 = manifest_digest(&files);
+        described(
+            self.given,
+            ModelKind::Directory,
+            sha256,
             size,
             files,
-            layer: None,
-        }
+            model::merge(said),
+        )
+    }
+}
+
+/// A model entry of the lock, with what its bytes say (a folder: its files' facts merged).
+pub(crate) fn described(
+    path: String,
+    kind: ModelKind,
+    sha256: String,
+    size: u64,
+    files: Vec<ModelFile>,
+    facts: Facts,
+) -> Model {
+    Model {
+        path,
+        kind,
+        sha256,
+        size,
+        format: Some(facts.format),
+        written_by: facts
+            .written_by
+            .into_iter()
+            .map(|(name, version)| WrittenBy { name, version })
+            .collect(),
+        imports: facts.imports.into_iter().collect(),
+        unsafe_calls: facts.unsafe_calls.into_iter().collect(),
+        unsafe_where: facts.unsafe_where,
+        not_importable: Vec::new(),
+        files,
+        layer: None,
     }
 }
 
@@ -230,13 +267,17 @@ pub(crate) fn manifest_digest(files: &[ModelFile]) -> String {
 }
 
 /// Hashes `jobs` on up to as many threads as there are cores; results in job order.
-fn hash_files(jobs: &[(&Path, u64)], progress: &dyn Progress, stop: &Stop) -> Result<Vec<String>> {
+fn hash_files(
+    jobs: &[(&Path, u64)],
+    progress: &dyn Progress,
+    stop: &Stop,
+) -> Result<Vec<(String, Facts)>> {
     let workers = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(jobs.len())
         .max(1);
     let next = AtomicUsize::new(0);
-    let results: Vec<Mutex<Option<Result<String>>>> =
+    let results: Vec<Mutex<Option<Result<(String, Facts)>>>> =
         jobs.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|scope| {
         for _ in 0..workers {
@@ -244,10 +285,10 @@ fn hash_files(jobs: &[(&Path, u64)], progress: &dyn Progress, stop: &Stop) -> Re
                 let mut buffer = vec![0u8; BLOCK];
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((path, _)) = jobs.get(index) else {
+                    let Some((path, size)) = jobs.get(index) else {
                         break;
                     };
-                    let hash = hash_file(path, &mut buffer, progress, stop);
+                    let hash = hash_file(path, *size, &mut buffer, progress, stop);
                     *results[index].lock().expect("no worker panics") = Some(hash);
                 }
             });
@@ -263,13 +304,15 @@ fn hash_files(jobs: &[(&Path, u64)], progress: &dyn Progress, stop: &Stop) -> Re
         .collect()
 }
 
-/// The `sha256:` digest of a file, read in `buffer`-sized blocks.
+/// The `sha256:` digest of a file and what its bytes say, read once in `buffer`-sized
+/// blocks.
 fn hash_file(
     path: &Path,
+    size: u64,
     buffer: &mut [u8],
     progress: &dyn Progress,
     stop: &Stop,
-) -> Result<String> {
+) -> Result<(String, Facts)> {
     stop.check()?;
     let unreadable = |source| Error::Model {
         path: path.to_path_buf(),
@@ -277,8 +320,12 @@ fn hash_file(
     };
     let file = std::fs::File::open(path).map_err(unreadable)?;
     let mut reader = Stoppable { inner: file, stop };
-    let (digest, _) = hash_reader(&mut reader, buffer, progress).map_err(unreadable)?;
-    Ok(digest)
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let read = read_model_file(&mut reader, buffer, progress, size, &name).map_err(unreadable)?;
+    Ok((read.sha256, read.facts))
 }
 
 /// A reader that fails once the run is asked to stop, so a large model is not read to its
@@ -297,27 +344,81 @@ impl<R: Read> Read for Stoppable<'_, R> {
     }
 }
 
-/// The `sha256:` digest and length of everything `reader` yields, read in `buffer`-sized
-/// blocks. Shared by files on the host and files streamed out of an image.
-pub(crate) fn hash_reader(
+/// A model file, read once: its digest and length, and what its bytes say.
+pub(crate) struct ModelBytes {
+    pub(crate) sha256: String,
+    pub(crate) size: u64,
+    pub(crate) facts: Facts,
+}
+
+/// Reads a model file from `reader` once, in `buffer`-sized blocks: every byte is hashed as
+/// the model reader reads it, and what it leaves is read after it. Shared by files on the
+/// host and files streamed out of an image; `size` is what the file's stat or tar header
+/// says, `name` its file name. A failed read is an error, however far the model reader got.
+pub(crate) fn read_model_file(
     reader: &mut dyn Read,
     buffer: &mut [u8],
     progress: &dyn Progress,
-) -> std::io::Result<(String, u64)> {
-    let mut digest = Sha256::default();
-    let mut size = 0u64;
-    loop {
-        let read = match reader.read(buffer) {
+    size: u64,
+    name: &str,
+) -> std::io::Result<ModelBytes> {
+    let mut hashing = Hashing {
+        inner: reader,
+        digest: Sha256::default(),
+        size: 0,
+        progress,
+        failed: None,
+    };
+    let facts = model::read(&mut hashing, size, name);
+    while hashing.failed.is_none() {
+        match hashing.read(buffer) {
             Ok(0) => break,
-            Ok(read) => read,
-            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(error),
-        };
-        digest.update(&buffer[..read]);
-        size += read as u64;
-        progress.advance(read as u64);
+            Ok(_) => {}
+            Err(_) => break,
+        }
     }
-    Ok((digest.finish(), size))
+    if let Some(error) = hashing.failed {
+        return Err(error);
+    }
+    Ok(ModelBytes {
+        sha256: hashing.digest.finish(),
+        size: hashing.size,
+        facts,
+    })
+}
+
+/// A reader that hashes and counts what passes through it, and keeps its first error for
+/// the caller (the model reader only sees that its stream ended).
+struct Hashing<'a> {
+    inner: &'a mut dyn Read,
+    digest: Sha256,
+    size: u64,
+    progress: &'a dyn Progress,
+    failed: Option<std::io::Error>,
+}
+
+impl Read for Hashing<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        if self.failed.is_some() {
+            return Err(std::io::Error::other("the stream failed"));
+        }
+        loop {
+            match self.inner.read(buffer) {
+                Ok(read) => {
+                    self.digest.update(&buffer[..read]);
+                    self.size += read as u64;
+                    self.progress.advance(read as u64);
+                    return Ok(read);
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    let copy = std::io::Error::new(error.kind(), error.to_string());
+                    self.failed = Some(error);
+                    return Err(copy);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -157,9 +157,12 @@ fn rank(finding: &Finding) -> Option<(u8, &'static str)> {
         return None;
     }
     Some(match finding.code {
-        Code::ModelHash | Code::ModelMissing => (0, "a changed model file"),
+        Code::ModelFramework | Code::ModelImport => {
+            (0, "the model file was written for another library version")
+        }
+        Code::ModelHash | Code::ModelMissing => (1, "a changed model file"),
         Code::NumericLibrary | Code::CpuFeatures | Code::NumericsKernel => {
-            (1, "the native code or CPU behind the numbers")
+            (2, "the native code or CPU behind the numbers")
         }
         Code::PackageVersion
         | Code::PackageBuild
@@ -169,18 +172,19 @@ fn rank(finding: &Finding) -> Option<(u8, &'static str)> {
         | Code::CondaPackage
             if MATH.contains(&finding.subject.as_str()) =>
         {
-            (2, "a package that does the math")
+            (3, "a package that does the math")
         }
         Code::EnvVar if THREADS.contains(&finding.subject.as_str()) => {
-            (3, "a thread or hash-seed variable")
+            (4, "a thread or hash-seed variable")
         }
-        Code::PythonVersion | Code::PythonImplementation => (4, "the Python version"),
+        Code::PythonVersion | Code::PythonImplementation => (5, "the Python version"),
         Code::GoldenMismatch
         | Code::GoldenError
         | Code::GoldenLatency
         | Code::GoldenSkipped
+        | Code::ModelUnsafe
         | Code::PolicyUnused => return None,
-        _ => (5, "another difference"),
+        _ => (6, "another difference"),
     })
 }
 

@@ -49,6 +49,14 @@ pub enum Code {
     ModelMissing,
     /// A model's bytes differ.
     ModelHash,
+    /// A library version the model file records differs from the runtime's (an error when
+    /// the runtime lacks the library).
+    ModelFramework,
+    /// A module the model's pickle imports cannot be imported in the runtime.
+    ModelImport,
+    /// Loading the model would call something outside the allow-list (a pickle is a
+    /// program), or a pickle in it cannot be read to its end.
+    ModelUnsafe,
     /// An allow-listed environment variable is set, unset or changed.
     EnvVar,
     /// A system package (dpkg, apk) differs.
@@ -252,7 +260,11 @@ impl Code {
             | Code::PackageVersion
             | Code::PackageBuild
             | Code::PackageFiles => Area::Packages,
-            Code::ModelMissing | Code::ModelHash => Area::Models,
+            Code::ModelMissing
+            | Code::ModelHash
+            | Code::ModelFramework
+            | Code::ModelImport
+            | Code::ModelUnsafe => Area::Models,
             Code::EnvVar => Area::Environment,
             Code::SystemPackage => Area::SystemPackages,
             Code::ImageConfig => Area::Image,
@@ -308,10 +320,13 @@ pub(crate) fn default_severity(code: Code, change: Option<Change>) -> Severity {
         | Code::PackageMissing
         | Code::ModelMissing
         | Code::ModelHash
+        | Code::ModelImport
+        | Code::ModelUnsafe
         | Code::GoldenMismatch
         | Code::GoldenError
         | Code::GoldenLatency => Error,
         Code::Libc
+        | Code::ModelFramework
         | Code::PackageAdded
         | Code::PackageBuild
         | Code::PackageFiles
@@ -338,7 +353,7 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", code.as_str()));
             assert_eq!(serde_json::from_str::<Code>(&json).unwrap(), code);
         }
-        assert_eq!(Code::all().count(), 24);
+        assert_eq!(Code::all().count(), 27);
         assert_eq!(Area::SystemPackages.as_str(), "system-packages");
         assert_eq!(Severity::Warning.as_str(), "warning");
     }

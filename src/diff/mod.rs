@@ -57,6 +57,7 @@ pub(crate) fn diff(baseline: &Lock, target: &Lock) -> Vec<Finding> {
     diff_platform(baseline, target, &mut findings);
     diff_packages(&baseline.packages, &target.packages, &mut findings);
     diff_models(&baseline.models, &target.models, &mut findings);
+    model_needs(baseline, target, &mut findings);
     diff_env(baseline, target, &mut findings);
     diff_conda_packages(baseline, target, &mut findings);
     diff_system_packages(baseline, target, &mut findings);
@@ -100,7 +101,7 @@ fn attribute_layers(target: &Lock, findings: &mut [Finding]) {
                 .iter()
                 .find(|package| package.name == subject)
                 .and_then(|package| package.layer),
-            Code::ModelHash => target
+            Code::ModelHash | Code::ModelFramework | Code::ModelImport | Code::ModelUnsafe => target
                 .models
                 .iter()
                 .find(|model| model.path == subject)
@@ -381,6 +382,122 @@ fn diff_models(baseline: &[Model], target: &[Model], findings: &mut Findings) {
             Some(other.sha256.clone()),
             format!("model {} differs{detail}", model.path),
         );
+    }
+}
+
+/// What the target's model files say they need, against the target's runtime (and the
+/// baseline's, for the message): the library versions they were written with, the modules
+/// their pickles import, and whether loading them would run code outside the allow-list.
+fn model_needs(baseline: &Lock, target: &Lock, findings: &mut Findings) {
+    // A library may come from a build-specific distribution: `xgboost` from `xgboost-cpu`.
+    let version_in = |lock: &Lock, name: &str| {
+        [name.to_string(), format!("{name}-cpu"), format!("{name}-gpu")]
+            .iter()
+            .find_map(|wanted| lock.packages.iter().find(|package| &package.name == wanted))
+            .map(|package| package.version.clone())
+    };
+    for model in &target.models {
+        let path = &model.path;
+        for written in &model.written_by {
+            let had = version_in(baseline, &written.name)
+                .map(|version| format!("; the baseline has {version}"))
+                .unwrap_or_default();
+            let Some(version) = version_in(target, &written.name) else {
+                findings.push(
+                    Code::ModelFramework,
+                    path,
+                    Some(written.version.clone()),
+                    None,
+                    format!(
+                        "model {path} was written by {} {}, which the target lacks{had}",
+                        written.name, written.version
+                    ),
+                );
+                if let Some(finding) = findings.0.last_mut() {
+                    finding.severity = Severity::Error;
+                }
+                continue;
+            };
+            if !same_version(&version, &written.version) {
+                findings.push(
+                    Code::ModelFramework,
+                    path,
+                    Some(written.version.clone()),
+                    Some(version.clone()),
+                    format!(
+                        "model {path} was written by {} {}; the target has {version}{had}",
+                        written.name, written.version
+                    ),
+                );
+            }
+        }
+        if !model.not_importable.is_empty() {
+            let modules = model.not_importable.join("`, `");
+            findings.push(
+                Code::ModelImport,
+                path,
+                None,
+                Some(model.not_importable.join(", ")),
+                format!(
+                    "model {path} imports `{modules}`, which the target cannot import: no file \
+                     for it on its sys.path and not in its standard library, so loading fails \
+                     with ModuleNotFoundError{}",
+                    installed_hint(target, &model.not_importable)
+                ),
+            );
+        }
+        if !model.unsafe_calls.is_empty() {
+            let calls = model.unsafe_calls.join("`, `");
+            let places = if model.unsafe_where.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", model.unsafe_where.join("; "))
+            };
+            findings.push(
+                Code::ModelUnsafe,
+                path,
+                None,
+                Some(model.unsafe_calls.join(", ")),
+                format!(
+                    "loading model {path} would call `{calls}`, outside the allow-list{places}; \
+                     re-export it to a format that runs no code (safetensors, ONNX, XGBoost or \
+                     LightGBM files, skops), or, for a model you trust, list it in \
+                     `[models] trust` or add a `[[policy.ignore]]` with a reason"
+                ),
+            );
+        }
+    }
+}
+
+/// The installed distribution each module's top package belongs to, when one by that name is
+/// there (`numpy 1.24.4 is installed`), for the message.
+fn installed_hint(lock: &Lock, modules: &[String]) -> String {
+    let installed: BTreeSet<String> = modules
+        .iter()
+        .filter_map(|module| {
+            let top = module.split('.').next()?.replace('_', "-").to_ascii_lowercase();
+            lock.packages
+                .iter()
+                .find(|package| package.name == top)
+                .map(|package| format!("{} {}", package.name, package.version))
+        })
+        .collect();
+    if installed.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = installed.into_iter().collect();
+        format!(" ({} is installed)", list.join(", "))
+    }
+}
+
+/// Whether two version strings are the same PEP 440 version (`1.5` is `1.5.0`).
+fn same_version(a: &str, b: &str) -> bool {
+    match (
+        a.parse::<pep440_rs::Version>(),
+        b.parse::<pep440_rs::Version>(),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
     }
 }
 

@@ -40,6 +40,9 @@ pub struct Policy {
     /// against a Linux image): platform findings and everything they explain are `info`.
     #[serde(default)]
     pub cross_platform: bool,
+    /// Models trusted by `[models] trust`: `model-unsafe` about them is `info`.
+    #[serde(skip)]
+    pub trusted_models: Vec<String>,
 }
 
 /// `[[policy.packages]]`.
@@ -95,6 +98,11 @@ impl Policy {
             }
             if let Some(&severity) = self.severity.get(&finding.code) {
                 finding.severity = severity;
+            }
+            if finding.code == Code::ModelUnsafe && self.trusted_models.contains(&finding.subject)
+            {
+                finding.severity = Severity::Info;
+                finding.message.push_str(" (trusted by `[models] trust`)");
             }
             if finding.code.area() == Area::Packages {
                 let rule = self.packages.iter().rev().find(|rule| {

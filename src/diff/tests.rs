@@ -49,8 +49,7 @@ fn runtime() -> Lock {
             kind: ModelKind::File,
             sha256: "sha256:aa".into(),
             size: 1,
-            files: Vec::new(),
-            layer: None,
+            ..Model::default()
         }],
         golden: Vec::new(),
         system_packages: vec![SystemPackage {
@@ -375,4 +374,63 @@ fn numeric_libraries_by_role_and_the_cpu_features_that_matter() {
     assert!(diff(&runtime(), &newer)
         .iter()
         .all(|f| f.code.area() != crate::diff::Area::Numerics));
+}
+
+#[test]
+fn what_the_model_file_records_is_checked_against_the_target() {
+    // Written by scikit-learn 1.3.2; the target has 1.5.2: a warning naming both.
+    let mut baseline = runtime();
+    baseline.packages.push(package("scikit-learn", "1.3.2"));
+    let mut target = baseline.clone();
+    target.packages[2].version = "1.5.2".into();
+    target.models[0].written_by = vec![WrittenBy {
+        name: "scikit-learn".into(),
+        version: "1.3.2".into(),
+    }];
+    let findings = diff(&baseline, &target);
+    let framework = findings
+        .iter()
+        .find(|f| f.code == Code::ModelFramework)
+        .expect("a model-framework finding");
+    assert_eq!(framework.severity, Severity::Warning);
+    assert_eq!(framework.subject, "model/");
+    assert_eq!(framework.baseline.as_deref(), Some("1.3.2"));
+    assert_eq!(framework.target.as_deref(), Some("1.5.2"));
+    assert!(framework.message.contains("the baseline has 1.3.2"), "{}", framework.message);
+    // The same version in another spelling is no finding; a target without it, an error.
+    target.packages[2].version = "1.3.2.0".into();
+    assert!(!diff(&baseline, &target).iter().any(|f| f.code == Code::ModelFramework));
+    target.packages.remove(2);
+    let lacking = diff(&baseline, &target);
+    let framework = lacking.iter().find(|f| f.code == Code::ModelFramework).unwrap();
+    assert_eq!(framework.severity, Severity::Error);
+    // xgboost from the `xgboost-cpu` distribution is xgboost.
+    target.packages.push(package("xgboost-cpu", "2.1.3"));
+    target.models[0].written_by = vec![WrittenBy {
+        name: "xgboost".into(),
+        version: "2.1.3".into(),
+    }];
+    assert!(!diff(&baseline, &target).iter().any(|f| f.code == Code::ModelFramework));
+}
+
+#[test]
+fn a_module_the_target_cannot_import_and_an_unsafe_pickle_are_errors() {
+    let f = single(|l| l.models[0].not_importable = vec!["numpy._core.multiarray".into()]);
+    assert_eq!((f.code, f.severity), (Code::ModelImport, Severity::Error));
+    assert!(f.message.contains("`numpy._core.multiarray`"), "{}", f.message);
+    assert!(f.message.contains("numpy 1.26.4 is installed"), "{}", f.message);
+    let f = single(|l| {
+        l.models[0].unsafe_calls = vec!["posix.system".into()];
+        l.models[0].unsafe_where = vec!["byte 40: REDUCE calls `posix.system`".into()];
+    });
+    assert_eq!((f.code, f.severity), (Code::ModelUnsafe, Severity::Error));
+    assert!(f.message.contains("byte 40"), "{}", f.message);
+    assert!(f.message.contains("[models] trust"), "{}", f.message);
+    // A trusted model's finding is information.
+    let policy = Policy {
+        trusted_models: vec!["model/".into()],
+        ..Policy::default()
+    };
+    let kept = policy.apply(vec![f]);
+    assert_eq!(kept[0].severity, Severity::Info);
 }

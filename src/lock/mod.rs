@@ -8,6 +8,7 @@ mod digest;
 mod file;
 mod golden;
 mod layer;
+mod model;
 mod numerics;
 
 pub(crate) use digest::Sha256;
@@ -17,6 +18,7 @@ pub use golden::{
     FieldTolerance, GoldenCase, GoldenSpec, HttpCase, Latency, LatencySpec, OutputFormat,
 };
 pub use layer::Layer;
+pub use model::{Model, ModelFile, ModelFormat, ModelKind, WrittenBy};
 pub use numerics::{Cpu, Kernel, NumericLibrary, Numerics};
 
 use std::collections::BTreeMap;
@@ -409,54 +411,6 @@ pub struct PthFile {
     pub sha256: String,
     /// Its size in bytes.
     pub size: u64,
-}
-
-/// `[[models]]`: a model file or folder.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub struct Model {
-    /// The path as given; a relative path maps to the image's WORKDIR.
-    pub path: String,
-    /// `file` or `directory`.
-    pub kind: ModelKind,
-    /// A file: `sha256:` of its bytes. A folder: `sha256:` of its manifest, the lines
-    /// `<hex>  <relative path>\n` of every file sorted by path bytes (as `sha256sum` prints
-    /// them), with `link:<target>` in place of the hex for a symlink that leaves the folder.
-    pub sha256: String,
-    /// Total size in bytes.
-    pub size: u64,
-    /// A folder's files, sorted by path.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub files: Vec<ModelFile>,
-    /// Layered image sources: the layer that last wrote the model (a folder: any of its files).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub layer: Option<usize>,
-}
-
-/// What a model path names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum ModelKind {
-    /// A single file.
-    File,
-    /// A folder, hashed file by file.
-    Directory,
-}
-
-/// One file inside a model folder.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub struct ModelFile {
-    /// Path relative to the model folder, `/`-separated.
-    pub path: String,
-    /// `sha256:<hex>` of its bytes; absent for a symlink that leaves the folder.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
-    /// Size in bytes (0 for a symlink that leaves the folder).
-    pub size: u64,
-    /// The target of a symlink that leaves the folder; it is recorded, not followed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub link: Option<String>,
 }
 
 impl Header {

@@ -175,11 +175,13 @@ fn model_entry(node: &Node) -> Result<ArchiveEntry, ArchiveError> {
     Ok(match &node.kind {
         Kind::Folder => ArchiveEntry::Folder,
         Kind::Symlink(target) => ArchiveEntry::Link(target.clone()),
-        Kind::File | Kind::Hardlink(_) => ArchiveEntry::File {
-            sha256: node.sha256.clone().ok_or_else(|| {
-                ArchiveError::Other("a file of the model was not hashed".to_string())
-            })?,
-            size: node.size,
-        },
+        Kind::File | Kind::Hardlink(_) => {
+            let unread = || ArchiveError::Other("a file of the model was not hashed".to_string());
+            ArchiveEntry::File {
+                sha256: node.sha256.clone().ok_or_else(unread)?,
+                size: node.size,
+                facts: node.model.clone().ok_or_else(unread)?,
+            }
+        }
     })
 }

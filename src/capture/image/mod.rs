@@ -21,6 +21,7 @@ use super::fs::ReadError;
 use super::numerics;
 use super::numerics::{Binary, ProbedNumerics};
 use super::read::distributions::read_sys_path;
+use super::read::imports::{self, Modules};
 use super::read::facts::Facts;
 use super::read::{history, select, system};
 use super::{env, platform, python, Snapshot};
@@ -58,6 +59,8 @@ pub(crate) struct Inside {
     pub(crate) notes: Vec<String>,
     /// The numeric binaries the distributions' RECORDs list.
     pub(crate) binaries: Vec<Binary>,
+    /// The modules the distributions' RECORDs install (for the models' imports).
+    pub(crate) modules: Modules,
     /// What the probe read of the numeric libraries (exec capture).
     pub(crate) probed: Option<ProbedNumerics>,
     pub(crate) numerics: Numerics,
@@ -300,6 +303,17 @@ pub(crate) async fn read_inside(
     inside.platform.os = facts.os.to_ascii_lowercase();
     inside.platform.arch = platform::normalize_arch(&facts.arch);
     inside.models = hashed;
+    // The models' imports are looked for in the image's files (not the probe's answer,
+    // which holds only metadata), on `sys.path` and in the WORKDIR, where `python serve.py`
+    // puts the folder of its script.
+    if let Some(python) = &inside.python {
+        let mut roots = python.sys_path.clone();
+        roots.extend(facts.workdir());
+        let version = Some(python.version.as_str());
+        imports::check_models(&mut inside.models, &inside.modules, &roots, version, &files)
+            .await
+            .map_err(|error| unreadable(reference, error))?;
+    }
     inside.system_packages = system_packages;
     add_numerics(&mut inside, &files, exec, reference, settings, facts).await?;
     Ok(inside)
@@ -375,7 +389,8 @@ fn unreadable(reference: &str, error: ReadError) -> Error {
 async fn from_probe(mut answer: python::probe::Answer) -> Result<Inside, ReadError> {
     let files = answer.files.take().unwrap_or_default().into_files();
     let probed = answer.numerics.take();
-    let found = read_sys_path(&files, &answer.sys_path).await?;
+    let mut found = read_sys_path(&files, &answer.sys_path).await?;
+    let modules = std::mem::take(&mut found.modules);
     let mut interpreter = python::from_answer(answer, found);
     let conda_packages = interpreter.conda_packages(&files).await?;
     Ok(Inside {
@@ -391,6 +406,7 @@ async fn from_probe(mut answer: python::probe::Answer) -> Result<Inside, ReadErr
         warnings: interpreter.warnings,
         notes: Vec::new(),
         binaries: interpreter.binaries,
+        modules,
         probed,
         numerics: Numerics::default(),
     })

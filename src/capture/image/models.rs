@@ -7,13 +7,19 @@ use std::io::{self, Read};
 
 use super::files::Files;
 use crate::capture::engine::ArchiveError;
-use crate::capture::models::{hash_reader, manifest_digest, Silent, BLOCK};
+use crate::capture::models::{described, manifest_digest, read_model_file, Silent, BLOCK};
+use crate::capture::read::model::{self, Facts};
 use crate::error::{Error, Result};
 use crate::lock::{Model, ModelFile, ModelKind};
 
 /// One entry of a model's archive, keyed by its path relative to the model.
 pub(super) enum ArchiveEntry {
-    File { sha256: String, size: u64 },
+    File {
+        sha256: String,
+        size: u64,
+        /// What its bytes say.
+        facts: Box<Facts>,
+    },
     Link(String),
     Folder,
 }
@@ -56,25 +62,38 @@ pub(super) async fn hash_model(
         reference: reference.to_string(),
         detail,
     };
-    if let Some(ArchiveEntry::File { sha256, size }) = entries.get("") {
-        return Ok(Model {
-            path: given.to_string(),
-            kind: ModelKind::File,
-            sha256: sha256.clone(),
-            size: *size,
-            files: Vec::new(),
-            layer: None,
-        });
+    if let Some(ArchiveEntry::File {
+        sha256,
+        size,
+        facts,
+    }) = entries.get("")
+    {
+        return Ok(described(
+            given.to_string(),
+            ModelKind::File,
+            sha256.clone(),
+            *size,
+            Vec::new(),
+            (**facts).clone(),
+        ));
     }
     let mut files = Vec::new();
+    let mut said = Vec::new();
     for (relative, entry) in &entries {
         match entry {
-            ArchiveEntry::File { sha256, size } => files.push(ModelFile {
-                path: relative.clone(),
-                sha256: Some(sha256.clone()),
-                size: *size,
-                link: None,
-            }),
+            ArchiveEntry::File {
+                sha256,
+                size,
+                facts,
+            } => {
+                said.push((relative.clone(), (**facts).clone()));
+                files.push(ModelFile {
+                    path: relative.clone(),
+                    sha256: Some(sha256.clone()),
+                    size: *size,
+                    link: None,
+                })
+            }
             ArchiveEntry::Link(target) => {
                 files.extend(resolve_link(&entries, relative, target, path).map_err(model_error)?)
             }
@@ -83,14 +102,15 @@ pub(super) async fn hash_model(
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let size = files.iter().map(|file| file.size).sum();
-    Ok(Model {
-        path: given.to_string(),
-        kind: ModelKind::Directory,
-        sha256: manifest_digest(&files),
+    let sha256 = manifest_digest(&files);
+    Ok(described(
+        given.to_string(),
+        ModelKind::Directory,
+        sha256,
         size,
         files,
-        layer: None,
-    })
+        model::merge(said),
+    ))
 }
 
 async fn read_model_archive(
@@ -122,12 +142,22 @@ pub(super) fn read_model_entries(tar: &mut dyn Read) -> io::Result<BTreeMap<Stri
     let mut buffer = vec![0u8; BLOCK];
     for entry in archive.entries()? {
         let mut entry = entry?;
-        let relative =
-            crate::capture::engine::archive::relative_name(&entry.path()?.to_string_lossy());
+        let full = entry.path()?.to_string_lossy().into_owned();
+        let relative = crate::capture::engine::archive::relative_name(&full);
         let kind = entry.header().entry_type();
         let value = if kind.is_file() {
-            let (sha256, size) = hash_reader(&mut entry, &mut buffer, &Silent)?;
-            ArchiveEntry::File { sha256, size }
+            let declared = entry.header().size()?;
+            let name = full
+                .rsplit('/')
+                .find(|part| !part.is_empty())
+                .unwrap_or_default();
+            let name = name.to_string();
+            let read = read_model_file(&mut entry, &mut buffer, &Silent, declared, &name)?;
+            ArchiveEntry::File {
+                sha256: read.sha256,
+                size: read.size,
+                facts: Box::new(read.facts),
+            }
         } else if kind.is_symlink() || kind.is_hard_link() {
             let target = entry
                 .link_name()?
@@ -138,9 +168,14 @@ pub(super) fn read_model_entries(tar: &mut dyn Read) -> io::Result<BTreeMap<Stri
                 // path): the same file, so the same digest, as the dev side reads it.
                 let inner = target.split_once('/').map_or("", |(_, rest)| rest);
                 match entries.get(inner) {
-                    Some(ArchiveEntry::File { sha256, size }) => ArchiveEntry::File {
+                    Some(ArchiveEntry::File {
+                        sha256,
+                        size,
+                        facts,
+                    }) => ArchiveEntry::File {
                         sha256: sha256.clone(),
                         size: *size,
+                        facts: facts.clone(),
                     },
                     _ => continue,
                 }
@@ -181,7 +216,7 @@ fn resolve_link(
             return Ok(leaving());
         };
         match entries.get(&resolved) {
-            Some(ArchiveEntry::File { sha256, size }) => {
+            Some(ArchiveEntry::File { sha256, size, .. }) => {
                 return Ok(vec![ModelFile {
                     path: relative.to_string(),
                     sha256: Some(sha256.clone()),
@@ -203,7 +238,7 @@ fn resolve_link(
                 return Ok(entries
                     .iter()
                     .filter_map(|(path, entry)| match entry {
-                        ArchiveEntry::File { sha256, size } => {
+                        ArchiveEntry::File { sha256, size, .. } => {
                             path.strip_prefix(&prefix).map(|rest| ModelFile {
                                 path: format!("{relative}/{rest}"),
                                 sha256: Some(sha256.clone()),

@@ -7,6 +7,7 @@ use crate::capture::fs::{Files as _, ReadError};
 use crate::capture::platform;
 use crate::capture::read::conda;
 use crate::capture::read::distributions::read_sys_path;
+use crate::capture::read::imports::Modules;
 use crate::capture::read::facts::Facts;
 use crate::capture::read::site::{self as static_python, StaticPython};
 use crate::capture::read::system;
@@ -73,6 +74,7 @@ pub(super) async fn from_files(
         warnings: Vec::new(),
         notes: Vec::new(),
         binaries: Vec::new(),
+        modules: Modules::default(),
         probed: None,
         numerics: Numerics::default(),
     };
@@ -138,6 +140,7 @@ async fn add_site(
     inside.conda_packages = conda::read_prefixes(files, &prefixes, &mut inside.warnings).await?;
     inside.python = Some(found_python.python);
     inside.binaries = found.binaries;
+    inside.modules = found.modules;
     inside.packages = found.packages;
     inside.pth_files = found.pth_files;
     Ok(())

@@ -9,9 +9,10 @@
 use std::io::{self, Read};
 use std::sync::Arc;
 
-use crate::capture::models::{hash_reader, Silent, BLOCK};
+use crate::capture::models::{read_model_file, Silent, BLOCK};
 use crate::capture::numerics;
 use crate::capture::read;
+use crate::capture::read::model::Facts;
 use crate::error::untrusted;
 use crate::lock::Sha256;
 
@@ -74,6 +75,8 @@ pub(crate) struct Stored {
     pub(crate) sha256: Option<String>,
     /// A numeric library's version string, found as it streamed past.
     pub(crate) version: Option<String>,
+    /// What a model file's bytes say, read as they streamed past.
+    pub(crate) model: Option<Box<Facts>>,
 }
 
 /// One entry of a layer.
@@ -232,7 +235,8 @@ fn list_entries(tar: &mut dyn Read, keep: &Keep) -> Result<LayerIndex, LayerErro
         if kind == Kind::File {
             index.size += size;
             let executable = header.mode().unwrap_or(0) & 0o111 != 0;
-            read = read_file(&mut entry, &path, executable, keep, &mut buffer).map_err(corrupt)?;
+            read = read_file(&mut entry, &path, size, executable, keep, &mut buffer)
+                .map_err(corrupt)?;
             kept += read.content.as_ref().map_or(0, |bytes| bytes.len() as u64);
         }
         if kept > KEPT_LIMIT {
@@ -249,6 +253,7 @@ fn list_entries(tar: &mut dyn Read, keep: &Keep) -> Result<LayerIndex, LayerErro
                 content: read.content,
                 sha256: read.sha256,
                 version: read.version,
+                model: read.model,
             },
         });
     }
@@ -261,6 +266,7 @@ struct Kept {
     content: Option<Arc<[u8]>>,
     sha256: Option<String>,
     version: Option<String>,
+    model: Option<Box<Facts>>,
 }
 
 /// Reads the file `entry` at `path` for what capture keeps of it: a numeric library's digest
@@ -268,12 +274,15 @@ struct Kept {
 fn read_file(
     entry: &mut impl Read,
     path: &str,
+    size: u64,
     executable: bool,
     keep: &Keep,
     buffer: &mut [u8],
 ) -> io::Result<Kept> {
     let mut read = Kept::default();
-    let library = (!keep.models_only)
+    // A model's file is read as a model even where a numeric library would be (a model
+    // folder may carry one): its digest is the same either way.
+    let library = (!keep.models_only && !keep.is_model(path))
         .then(|| numerics::scan::classify(path))
         .flatten();
     if let Some(library) = library {
@@ -281,8 +290,10 @@ fn read_file(
         read.sha256 = Some(scanned.sha256);
         read.version = scanned.version;
     } else if keep.is_model(path) {
-        let (digest, _) = hash_reader(entry, buffer, &Silent)?;
-        read.sha256 = Some(digest);
+        let name = path.rsplit('/').next().unwrap_or(path);
+        let model = read_model_file(entry, buffer, &Silent, size, name)?;
+        read.sha256 = Some(model.sha256);
+        read.model = Some(Box::new(model.facts));
     } else {
         read.content = read::keep(entry, keep.kept(path, executable))?.map(Arc::from);
     }

@@ -55,6 +55,7 @@ static IMPLICIT_FOLDER: Node = Node {
         content: None,
         sha256: None,
         version: None,
+        model: None,
     },
 };
 
@@ -246,6 +247,7 @@ mod tests {
                 content: Some(Arc::from(&b"x"[..])),
                 sha256: None,
                 version: None,
+                model: None,
             },
         }
     }

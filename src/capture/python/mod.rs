@@ -11,6 +11,7 @@ use super::fs::{host::HostFiles, Files};
 use super::models::{hash_models, Progress};
 use super::read::conda;
 use super::read::distributions::{self as metadata, read_sys_path, Found};
+use super::read::imports;
 use super::{env, numerics, platform, Snapshot};
 use crate::error::{Error, Result};
 use crate::lock::{
@@ -112,10 +113,17 @@ pub(crate) fn snapshot(
         path: PathBuf::from(&error.path),
         source: std::io::Error::other(error.detail),
     };
-    let found = read_sys_path(&HostFiles, &answer.sys_path)
+    let mut found = read_sys_path(&HostFiles, &answer.sys_path)
         .now_or_never()
         .expect("reading this machine's files never waits")
         .map_err(host_read)?;
+    let modules = std::mem::take(&mut found.modules);
+    // Where its imports are looked for: `sys.path`, and the current folder, from which a
+    // golden command or a server started here imports the project's own modules.
+    let mut roots = answer.sys_path.clone();
+    if let Ok(here) = std::env::current_dir() {
+        roots.push(here.to_string_lossy().into_owned());
+    }
     let mut captured = from_answer(answer, found);
     captured.python.selected_by = Some(selected_by);
     let conda_packages = captured
@@ -125,6 +133,17 @@ pub(crate) fn snapshot(
         .map_err(host_read)?;
     let conda = !conda_packages.is_empty();
     let numerics = host_numerics(&interpreter, &mut captured, conda, settings)?;
+    let mut models = hash_models(models, progress, &settings.stop)?;
+    imports::check_models(
+        &mut models,
+        &modules,
+        &roots,
+        Some(&captured.python.version),
+        &HostFiles,
+    )
+    .now_or_never()
+    .expect("reading this machine's files never waits")
+    .map_err(host_read)?;
     let lock = Lock {
         envlock: Header::current(),
         source: Source {
@@ -139,7 +158,7 @@ pub(crate) fn snapshot(
         pth_files: captured.pth_files,
         conda_packages,
         numerics,
-        models: hash_models(models, progress, &settings.stop)?,
+        models,
         golden: Vec::new(),
         system_packages: Vec::new(),
         image: None,

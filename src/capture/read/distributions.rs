@@ -15,6 +15,7 @@ use pep508_rs::PackageName;
 use serde::Serialize;
 
 use crate::capture::fs::{self, Files, Kind as FileKind, ReadError};
+use super::imports::Modules;
 pub(crate) use crate::capture::numerics::Binary;
 use crate::lock::{MetadataFormat, Package, PackageSource, PthFile, Sha256, Shadowed};
 
@@ -92,6 +93,15 @@ pub(crate) struct Found {
     /// Native numeric libraries and numpy's and scipy's extensions that the winning
     /// distributions' RECORDs list (see [`crate::capture::numerics`]).
     pub(crate) binaries: Vec<Binary>,
+    /// The modules the winning distributions' RECORDs install.
+    pub(crate) modules: Modules,
+}
+
+/// What a distribution's RECORD lists that capture keeps.
+#[derive(Default)]
+struct Installed {
+    binaries: Vec<Binary>,
+    modules: Modules,
 }
 
 /// Reads every distribution and `.pth` file in the `sys_path` folders, in order. A folder
@@ -122,14 +132,15 @@ pub(crate) async fn read_sys_path(
             };
             match read {
                 Read::Package(Ok(read)) => {
-                    let (package, binaries) = *read;
+                    let (package, installed) = *read;
                     match winners.get_mut(&package.name) {
                         Some(winner) => winner.shadowed.push(Shadowed {
                             version: package.version,
                             location: package.location,
                         }),
                         None => {
-                            found.binaries.extend(binaries);
+                            found.binaries.extend(installed.binaries);
+                            found.modules.extend(installed.modules);
                             winners.insert(package.name.clone(), package);
                         }
                     }
@@ -177,7 +188,7 @@ impl Kind {
 }
 
 enum Read {
-    Package(Result<Box<(Package, Vec<Binary>)>, String>),
+    Package(Result<Box<(Package, Installed)>, String>),
     Pth(Result<PthFile, String>),
 }
 
@@ -188,7 +199,7 @@ async fn read_distribution(
     format: MetadataFormat,
     is_folder: bool,
     location: &str,
-) -> Result<Result<(Package, Vec<Binary>), String>, ReadError> {
+) -> Result<Result<(Package, Installed), String>, ReadError> {
     let metadata_file = match (format, is_folder) {
         (MetadataFormat::DistInfo, _) => fs::join(path, "METADATA"),
         (MetadataFormat::EggInfo, true) => fs::join(path, "PKG-INFO"),
@@ -202,11 +213,11 @@ async fn read_distribution(
         Ok(package) => package,
         Err(warning) => return Ok(Err(warning)),
     };
-    let mut binaries = Vec::new();
+    let mut installed = Installed::default();
     if format == MetadataFormat::DistInfo {
-        binaries = read_installer_files(files, path, &mut package).await?;
+        installed = read_installer_files(files, path, &mut package).await?;
     }
-    Ok(Ok((package, binaries)))
+    Ok(Ok((package, installed)))
 }
 
 /// The package a METADATA header block names, or why it names none.
@@ -249,7 +260,7 @@ async fn read_installer_files(
     files: &impl Files,
     folder: &str,
     package: &mut Package,
-) -> Result<Vec<Binary>, ReadError> {
+) -> Result<Installed, ReadError> {
     if let Some(bytes) = files.read(&fs::join(folder, "INSTALLER")).await? {
         let text = String::from_utf8_lossy(&bytes);
         package.installer = text
@@ -271,11 +282,14 @@ async fn read_installer_files(
     }
     if let Some(bytes) = files.read(&fs::join(folder, "RECORD")).await? {
         package.record = Some(record_digest(&bytes, fs::base_name(folder)));
-        return Ok(crate::capture::numerics::binaries_in_record(
-            &bytes, package,
-        ));
+        let mut modules = Modules::default();
+        modules.add_record(&bytes);
+        return Ok(Installed {
+            binaries: crate::capture::numerics::binaries_in_record(&bytes, package),
+            modules,
+        });
     }
-    Ok(Vec::new())
+    Ok(Installed::default())
 }
 
 /// PEP 610 `direct_url.json`.

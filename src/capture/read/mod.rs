@@ -7,6 +7,7 @@ pub(crate) mod conda;
 pub(crate) mod distributions;
 pub(crate) mod facts;
 pub(crate) mod history;
+pub(crate) mod imports;
 pub(crate) mod model;
 mod rpm;
 pub(crate) mod select;

@@ -19,39 +19,7 @@ use std::io::{BufRead, BufReader, Read};
 /// Bytes looked at to tell the format, and the reading buffer.
 const SNIFF: usize = 64 * 1024;
 
-/// A model file's format, as the lock writes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub(crate) enum Format {
-    Pickle,
-    Joblib,
-    Torch,
-    Keras,
-    Onnx,
-    Safetensors,
-    Xgboost,
-    Lightgbm,
-    HfConfig,
-    #[default]
-    Unknown,
-}
-
-impl Format {
-    /// The lock's name for it.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Format::Pickle => "pickle",
-            Format::Joblib => "joblib",
-            Format::Torch => "torch",
-            Format::Keras => "keras",
-            Format::Onnx => "onnx",
-            Format::Safetensors => "safetensors",
-            Format::Xgboost => "xgboost",
-            Format::Lightgbm => "lightgbm",
-            Format::HfConfig => "hf-config",
-            Format::Unknown => "unknown",
-        }
-    }
-}
+pub(crate) use crate::lock::ModelFormat as Format;
 
 /// What one model file says.
 #[derive(Debug, Clone, Default, PartialEq)]

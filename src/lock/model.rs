@@ -1,0 +1,134 @@
+//! `[[models]]`: a model file or folder, its digest, and what the file says about the
+//! runtime it needs (read from its bytes, never by loading it).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// `[[models]]`: a model file or folder.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct Model {
+    /// The path as given; a relative path maps to the image's WORKDIR.
+    pub path: String,
+    /// `file` or `directory`.
+    pub kind: ModelKind,
+    /// A file: `sha256:` of its bytes. A folder: `sha256:` of its manifest, the lines
+    /// `<hex>  <relative path>\n` of every file sorted by path bytes (as `sha256sum` prints
+    /// them), with `link:<target>` in place of the hex for a symlink that leaves the folder.
+    pub sha256: String,
+    /// Total size in bytes.
+    pub size: u64,
+    /// The format its bytes say (a folder: its most telling file's); absent in locks of
+    /// envlock before the model reader.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<ModelFormat>,
+    /// The libraries that wrote it and their versions, as the file records them
+    /// (scikit-learn's `_sklearn_version`, XGBoost's `version`, Keras's `keras_version`,
+    /// Hugging Face's `transformers_version`), by PEP 503 name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub written_by: Vec<WrittenBy>,
+    /// The modules its pickles name, which loading imports, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub imports: Vec<String>,
+    /// What loading it would call outside the allow-list (`module.name`), or `unreadable`
+    /// for a pickle that cannot be read to its end; sorted.
+    #[serde(default, rename = "unsafe", skip_serializing_if = "Vec::is_empty")]
+    pub unsafe_calls: Vec<String>,
+    /// Where in the file each unsafe call is, one sentence each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsafe_where: Vec<String>,
+    /// Of `imports`, the modules this lock's runtime cannot import: no file for them on its
+    /// `sys.path` and not in its Python's standard library.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_importable: Vec<String>,
+    /// A folder's files, sorted by path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<ModelFile>,
+    /// Layered image sources: the layer that last wrote the model (a folder: any of its files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<usize>,
+}
+
+/// What a model path names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// A single file.
+    #[default]
+    File,
+    /// A folder, hashed file by file.
+    Directory,
+}
+
+/// A model file's format, found from its bytes (never its name).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelFormat {
+    /// A pickle (protocols 0-5).
+    Pickle,
+    /// joblib: a pickle with inline numpy arrays, maybe compressed.
+    Joblib,
+    /// `torch.save`: a zip holding `data.pkl`, or a legacy file of pickles.
+    Torch,
+    /// Keras 3 `.keras`: a zip with `metadata.json`.
+    Keras,
+    /// ONNX protobuf.
+    Onnx,
+    /// safetensors: a JSON header and raw tensors.
+    Safetensors,
+    /// XGBoost JSON or UBJ.
+    Xgboost,
+    /// LightGBM's text model.
+    Lightgbm,
+    /// A Hugging Face `config.json`.
+    HfConfig,
+    /// None of these.
+    #[default]
+    Unknown,
+}
+
+impl ModelFormat {
+    /// The lock's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelFormat::Pickle => "pickle",
+            ModelFormat::Joblib => "joblib",
+            ModelFormat::Torch => "torch",
+            ModelFormat::Keras => "keras",
+            ModelFormat::Onnx => "onnx",
+            ModelFormat::Safetensors => "safetensors",
+            ModelFormat::Xgboost => "xgboost",
+            ModelFormat::Lightgbm => "lightgbm",
+            ModelFormat::HfConfig => "hf-config",
+            ModelFormat::Unknown => "unknown",
+        }
+    }
+}
+
+/// A library version a model file records.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct WrittenBy {
+    /// The distribution, PEP 503 normalized (`scikit-learn`).
+    pub name: String,
+    /// Its version as the file records it.
+    pub version: String,
+}
+
+/// One file inside a model folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct ModelFile {
+    /// Path relative to the model folder, `/`-separated.
+    pub path: String,
+    /// `sha256:<hex>` of its bytes; absent for a symlink that leaves the folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Size in bytes (0 for a symlink that leaves the folder).
+    pub size: u64,
+    /// The target of a symlink that leaves the folder; it is recorded, not followed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+}
