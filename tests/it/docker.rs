@@ -420,3 +420,43 @@ pub fn skopeo_copy(image: &str, target: &str) {
             .arg(target),
     );
 }
+
+/// An image built from `dockerfile` (`FROM {base}` is the offline base) with `files` copied
+/// into its context, tagged `envlock-test/{name}:` and a hash of all of it, so a second run
+/// reuses it.
+pub fn built(name: &str, dockerfile: &str, files: &[(&str, &Path)]) -> String {
+    let mut hash = 0xcbf29ce484222325u64;
+    let mut add = |bytes: &[u8]| {
+        for byte in bytes {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x100000001b3);
+        }
+    };
+    add(dockerfile.as_bytes());
+    for (inside, path) in files {
+        add(inside.as_bytes());
+        add(&std::fs::read(path).unwrap());
+    }
+    let tag = format!("envlock-test/{name}:{hash:016x}");
+    if image_exists(&tag) {
+        return tag;
+    }
+    let base = base_image();
+    let _guard = BUILD
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let context = tempfile::tempdir().unwrap();
+    for (inside, path) in files {
+        std::fs::copy(path, context.path().join(inside)).unwrap();
+    }
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        dockerfile.replace("{base}", base),
+    )
+    .unwrap();
+    must(
+        Command::new("docker")
+            .args(["build", "-q", "--force-rm", "-t", &tag])
+            .arg(context.path()),
+    );
+    tag
+}

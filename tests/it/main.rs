@@ -21,6 +21,7 @@ mod interpreters;
 mod latency;
 mod lock_file;
 mod matrix;
+mod model_files;
 mod models;
 mod numerics;
 mod python_accuracy;

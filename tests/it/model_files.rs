@@ -1,0 +1,294 @@
+//! What model files say, read by envlock from files the real libraries wrote: scikit-learn
+//! estimators under two scikit-learn versions (pickle, joblib and each compressed joblib),
+//! hostile pickles that would run a command, and the gate over them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::*;
+
+const OLD: &str = "scikit-learn==1.5.2";
+const NEW: &str = "scikit-learn==1.6.1";
+
+fn sklearn_venv(requirement: &'static str) -> PathBuf {
+    let name = if requirement == OLD { "sklearn-old" } else { "sklearn-new" };
+    venv(name, &format!("{requirement} numpy==1.26.4 lz4 v1"), &[], |folder| {
+        pip_install(folder, &[requirement, "numpy==1.26.4", "joblib==1.4.2", "lz4==4.3.3"]);
+    })
+}
+
+/// The models of `fixtures/models/write_sklearn.py`, written by `python` into a new folder.
+fn written_models(python: &Path, marker: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    must(
+        Command::new(python)
+            .arg(root().join("fixtures/models/write_sklearn.py"))
+            .arg(dir.path())
+            .arg(marker),
+    );
+    dir
+}
+
+fn model<'a>(lock: &'a toml::Table, path: &str) -> &'a toml::Table {
+    lock["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|model| model.as_table().unwrap())
+        .find(|model| model["path"].as_str() == Some(path))
+        .unwrap_or_else(|| panic!("no model {path} in {lock:#?}"))
+}
+
+fn strings(table: &toml::Table, key: &str) -> Vec<String> {
+    table
+        .get(key)
+        .and_then(|value| value.as_array())
+        .map(|items| items.iter().map(|item| item.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn scikit_learn_models_say_who_wrote_them_and_unsafe_pickles_are_stopped() {
+    let old = sklearn_venv(OLD);
+    let new = sklearn_venv(NEW);
+    let marker_dir = tempfile::tempdir().unwrap();
+    let marker = marker_dir.path().join("pwned");
+    let models = written_models(&old, &marker);
+    assert!(!marker.exists(), "writing the hostile pickles ran them");
+    let names = [
+        "pipeline.pkl",
+        "forest-p5.pkl",
+        "forest.joblib",
+        "forest.joblib.zlib",
+        "forest.joblib.gzip",
+        "forest.joblib.bz2",
+        "forest.joblib.xz",
+        "forest.joblib.lzma",
+        "forest.joblib.lz4",
+        "evil.pkl",
+        "evil.joblib",
+    ];
+    let mut command = envlock();
+    command.args(["snapshot", "--python"]).arg(&old);
+    for name in names {
+        command.args(["--model", name]);
+    }
+    let lock = snapshot(command.current_dir(models.path()));
+    assert!(!marker.exists(), "envlock ran a pickle");
+
+    for name in &names[..9] {
+        let entry = model(&lock, name);
+        let expected = if name.contains("joblib") { "joblib" } else { "pickle" };
+        assert_eq!(entry["format"].as_str(), Some(expected), "{name}: {entry:#?}");
+        let written = entry["written-by"].as_array().unwrap();
+        assert_eq!(written.len(), 1, "{name}: {entry:#?}");
+        assert_eq!(written[0]["name"].as_str(), Some("scikit-learn"));
+        assert_eq!(written[0]["version"].as_str(), Some("1.5.2"));
+        assert!(strings(entry, "unsafe").is_empty(), "{name}: {entry:#?}");
+        assert!(strings(entry, "not-importable").is_empty(), "{name}: {entry:#?}");
+        let imports = strings(entry, "imports");
+        assert!(
+            imports.iter().any(|module| module.starts_with("sklearn.")),
+            "{name}: {imports:?}"
+        );
+    }
+    assert!(strings(model(&lock, "pipeline.pkl"), "imports")
+        .contains(&"sklearn.linear_model._logistic".to_string()));
+    assert!(strings(model(&lock, "forest.joblib"), "imports")
+        .contains(&"joblib.numpy_pickle".to_string()));
+    for name in ["evil.pkl", "evil.joblib"] {
+        let entry = model(&lock, name);
+        assert_eq!(strings(entry, "unsafe"), ["posix.system"], "{name}: {entry:#?}");
+        assert!(!strings(entry, "unsafe-where").is_empty(), "{name}: {entry:#?}");
+    }
+
+    // The gate, in the runtime of the other scikit-learn: the version the files record
+    // differs (a warning), and the hostile files are errors.
+    let dev = models.path().join("dev.lock");
+    std::fs::write(&dev, toml::to_string(&lock).unwrap()).unwrap();
+    let target = format!("python:{}", new.display());
+    let run = run(envlock()
+        .args(["diff", "--format", "json", "--no-golden", "dev.lock", &target])
+        .current_dir(models.path()));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(!marker.exists(), "envlock ran a pickle");
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    let of = |code: &str, subject: &str| {
+        findings
+            .iter()
+            .find(|f| f["code"] == code && f["subject"] == subject)
+            .unwrap_or_else(|| panic!("no {code} for {subject}: {report:#}"))
+    };
+    let framework = of("model-framework", "forest.joblib.xz");
+    assert_eq!(framework["severity"], "warning");
+    assert_eq!(framework["baseline"], "1.5.2");
+    assert_eq!(framework["target"], "1.6.1");
+    let unsafe_model = of("model-unsafe", "evil.joblib");
+    assert_eq!(unsafe_model["severity"], "error");
+    assert!(
+        unsafe_model["message"].as_str().unwrap().contains("posix.system"),
+        "{unsafe_model:#}"
+    );
+
+    // A model the team trusts: its finding is information, the rest still gate.
+    std::fs::write(
+        models.path().join("envlock.toml"),
+        "[models]\ntrust = [\"evil.pkl\", \"evil.joblib\"]\n",
+    )
+    .unwrap();
+    let trusted = run_json(models.path(), &target);
+    let unsafe_model = trusted["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "model-unsafe" && f["subject"] == "evil.pkl")
+        .unwrap()
+        .clone();
+    assert_eq!(unsafe_model["severity"], "info", "{unsafe_model:#}");
+
+    // A typo in `[models]` is a usage error naming the key.
+    std::fs::write(models.path().join("envlock.toml"), "[models]\ntrusted = []\n").unwrap();
+    let typo = crate::support::run(envlock()
+        .args(["diff", "dev.lock", &target])
+        .current_dir(models.path()));
+    assert_eq!(typo.code, 2, "{}", typo.stderr);
+    assert!(typo.stderr.contains("`trusted`"), "{}", typo.stderr);
+}
+
+fn run_json(folder: &Path, target: &str) -> serde_json::Value {
+    let run = run(envlock()
+        .args(["diff", "--format", "json", "--no-golden", "dev.lock", target])
+        .current_dir(folder));
+    assert!(run.code <= 1, "{}", run.stderr);
+    serde_json::from_str(&run.stdout).unwrap()
+}
+
+/// The wheel of `requirement` for the base image's CPython 3.11, downloaded once.
+fn wheel_for_image(requirement: &str) -> PathBuf {
+    let folder = cache_root().join("model-wheels").join(requirement);
+    let find = |folder: &Path| {
+        std::fs::read_dir(folder).ok()?.find_map(|entry| {
+            let path = entry.ok()?.path();
+            path.extension().is_some_and(|ext| ext == "whl").then_some(path)
+        })
+    };
+    if let Some(wheel) = find(&folder) {
+        return wheel;
+    }
+    let arch = String::from_utf8(Command::new("uname").arg("-m").output().unwrap().stdout).unwrap();
+    must(
+        Command::new(system_python())
+            .args(["-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps"])
+            .args(["--only-binary=:all:", "--python-version", "3.11", "--platform"])
+            .arg(format!("manylinux2014_{}", arch.trim()))
+            .arg("-d")
+            .arg(&folder)
+            .arg(requirement),
+    );
+    find(&folder).expect("pip downloaded a wheel")
+}
+
+/// A numpy 2 array pickle names `numpy._core.multiarray`: an image with numpy 1.24 cannot
+/// import it (a `model-import` error, in exec, static and layer captures alike), one with
+/// 1.26 can (it ships a `numpy._core` shim), found from the image's files.
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
+#[test]
+fn a_numpy_2_pickle_needs_numpy_core_which_numpy_1_24_lacks() {
+    if !crate::docker::engine() {
+        return;
+    }
+    let dev = venv("numpy2", "numpy==2.1.3 v1", &[], |folder| {
+        pip_install(folder, &["numpy==2.1.3"]);
+    });
+    let work = tempfile::tempdir().unwrap();
+    let pickle = work.path().join("array.pkl");
+    must(
+        Command::new(&dev)
+            .args(["-c", "import pickle, sys, numpy; pickle.dump(numpy.arange(5.0), open(sys.argv[1], 'wb'))"])
+            .arg(&pickle),
+    );
+    std::fs::create_dir(work.path().join("model")).unwrap();
+    std::fs::rename(&pickle, work.path().join("model/array.pkl")).unwrap();
+    let dev_lock = work.path().join("dev.lock");
+    must(
+        envlock()
+            .args(["snapshot", "--python"])
+            .arg(&dev)
+            .args(["--model", "model/array.pkl", "-o"])
+            .arg(&dev_lock)
+            .current_dir(work.path()),
+    );
+    let dev_text = std::fs::read_to_string(&dev_lock).unwrap();
+    assert!(dev_text.contains("\"numpy._core.multiarray\""), "{dev_text}");
+    assert!(!dev_text.contains("not-importable"), "{dev_text}");
+
+    for (numpy, importable) in [("numpy==1.24.4", false), ("numpy==1.26.4", true)] {
+        let wheel = wheel_for_image(numpy);
+        let name = wheel.file_name().unwrap().to_str().unwrap().to_string();
+        let dockerfile = format!(
+            "FROM {{base}}\nCOPY {name} /tmp/\nRUN python3 -m pip install -q --no-index \
+             --break-system-packages /tmp/{name} && rm /tmp/{name}\nWORKDIR /app\n\
+             COPY array.pkl /app/model/array.pkl\nCMD [\"python3\"]\n"
+        );
+        let model = work.path().join("model/array.pkl");
+        let image = crate::docker::built(
+            "numpy-model",
+            &dockerfile,
+            &[(name.as_str(), wheel.as_path()), ("array.pkl", model.as_path())],
+        );
+        let archive_dir = tempfile::tempdir().unwrap();
+        let archive = crate::docker::saved(&image, archive_dir.path());
+        let sources = [
+            vec!["--image".to_string(), image.clone()],
+            vec!["--no-exec".to_string(), "--image".to_string(), image.clone()],
+            vec![
+                "--image".to_string(),
+                format!("docker-archive:{}", archive.display()),
+            ],
+        ];
+        for source in &sources {
+            let lock = snapshot(
+                envlock()
+                    .arg("snapshot")
+                    .args(source)
+                    .args(["--model", "model/array.pkl"]),
+            );
+            let entry = model_entry(&lock, "model/array.pkl");
+            assert_eq!(entry["format"].as_str(), Some("pickle"), "{source:?}");
+            let missing = strings(entry, "not-importable");
+            if importable {
+                assert!(missing.is_empty(), "{numpy} {source:?}: {entry:#?}");
+            } else {
+                assert_eq!(missing, ["numpy._core.multiarray"], "{numpy} {source:?}");
+            }
+        }
+        // The gate says so, naming the module and the numpy that is there.
+        let run = run(envlock()
+            .args(["diff", "--format", "json", "dev.lock", &image])
+            .current_dir(work.path()));
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let import = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["code"] == "model-import")
+            .cloned();
+        if importable {
+            assert!(import.is_none(), "{report:#}");
+        } else {
+            let import = import.expect("a model-import finding");
+            assert_eq!(import["severity"], "error");
+            assert_eq!(import["subject"], "model/array.pkl");
+            let message = import["message"].as_str().unwrap();
+            assert!(message.contains("numpy._core.multiarray"), "{message}");
+            assert!(message.contains("numpy 1.24.4 is installed"), "{message}");
+        }
+        assert!(crate::docker::containers_of(&image).is_empty(), "containers left behind");
+    }
+}
+
+fn model_entry<'a>(lock: &'a toml::Table, path: &str) -> &'a toml::Table {
+    model(lock, path)
+}
