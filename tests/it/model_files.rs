@@ -292,3 +292,107 @@ fn a_numpy_2_pickle_needs_numpy_core_which_numpy_1_24_lacks() {
 fn model_entry<'a>(lock: &'a toml::Table, path: &str) -> &'a toml::Table {
     model(lock, path)
 }
+
+/// Wheels of `requirements` (a requirements file's text) for the base image's CPython 3.11,
+/// downloaded once into a folder named by their hash.
+fn wheels_for_image(requirements: &str) -> PathBuf {
+    let hash = sha256_of(requirements.as_bytes());
+    let folder = cache_root().join("model-wheels").join(&hash[7..23]);
+    if folder.join(".ready").exists() {
+        return folder;
+    }
+    std::fs::create_dir_all(&folder).unwrap();
+    let list = folder.join("requirements.txt");
+    std::fs::write(&list, requirements).unwrap();
+    let arch = String::from_utf8(Command::new("uname").arg("-m").output().unwrap().stdout).unwrap();
+    must(
+        Command::new(system_python())
+            .args(["-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps"])
+            .args(["--only-binary=:all:", "--python-version", "3.11", "--platform"])
+            .arg(format!("manylinux2014_{}", arch.trim()))
+            .arg("-d")
+            .arg(&folder)
+            .arg("-r")
+            .arg(&list),
+    );
+    std::fs::write(folder.join(".ready"), "").unwrap();
+    folder
+}
+
+/// The walk-through's scikit-learn model (`fixtures/models/churn`, docs/walkthrough.md):
+/// trained and snapshotted in a venv, gated in an image built from the same pins (no model
+/// finding) and in one where scikit-learn resolved to the next minor (`model-framework`).
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
+#[test]
+fn the_walkthrough_gates_a_scikit_learn_model_in_an_image() {
+    if !crate::docker::engine() {
+        return;
+    }
+    let fixture = root().join("fixtures/models/churn");
+    let requirements = std::fs::read_to_string(fixture.join("requirements.txt")).unwrap();
+    let dev = venv("churn", &requirements, &[], |folder| {
+        let list = fixture.join("requirements.txt");
+        pip_install(folder, &["-r", list.to_str().unwrap()]);
+    });
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("churn");
+    must(Command::new("cp").arg("-a").arg(&fixture).arg(&project));
+    must(
+        envlock()
+            .args(["snapshot", "--python"])
+            .arg(&dev)
+            .args(["-o", "dev.lock"])
+            .current_dir(&project),
+    );
+    let newer = requirements.replace("scikit-learn==1.5.2", "scikit-learn==1.6.1");
+    let image = |variant: &str, pins: &str| {
+        let wheels = wheels_for_image(pins);
+        let pins = pins.to_string();
+        crate::docker::model_image("churn", variant, move |context| {
+            for entry in std::fs::read_dir(&wheels).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|ext| ext == "whl") {
+                    std::fs::copy(&path, context.join("wheels").join(path.file_name().unwrap()))
+                        .unwrap();
+                }
+            }
+            std::fs::write(context.join("requirements.txt"), pins).unwrap();
+        })
+    };
+    let pinned = image("pinned", &requirements);
+    let drifted = image("sklearn-1.6.1", &newer);
+    let gate = |target: &str| {
+        let run = run(envlock()
+            .args(["diff", "--format", "json", "dev.lock", target])
+            .current_dir(&project));
+        let report: serde_json::Value = serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|_| panic!("{}", run.stderr));
+        (run.code, report)
+    };
+    let (code, report) = gate(&pinned);
+    assert_eq!(code, 0, "{report:#}");
+    let findings = report["findings"].as_array().unwrap();
+    assert!(
+        !findings.iter().any(|f| f["code"].as_str().unwrap().starts_with("model-")),
+        "{report:#}"
+    );
+    assert_eq!(report["golden"][0]["status"], "pass", "{report:#}");
+
+    let (code, report) = gate(&drifted);
+    assert_eq!(code, 1, "{report:#}");
+    let findings = report["findings"].as_array().unwrap();
+    let framework = findings
+        .iter()
+        .find(|f| f["code"] == "model-framework")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(framework["subject"], "model/model.joblib");
+    assert_eq!(framework["severity"], "warning");
+    assert_eq!(framework["baseline"], "1.5.2");
+    assert_eq!(framework["target"], "1.6.1");
+    assert!(findings
+        .iter()
+        .any(|f| f["code"] == "package-version" && f["subject"] == "scikit-learn"));
+    for image in [&pinned, &drifted] {
+        assert!(crate::docker::containers_of(image).is_empty(), "containers left behind");
+    }
+}
