@@ -130,3 +130,132 @@ impl<R: Read> Read for Bounded<R> {
         Ok(got)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::read::model::pickle::{self, Context};
+
+    /// A fixture written by `fixtures/models/pickles/make.py`.
+    macro_rules! fixture {
+        ($name:literal) => {
+            include_bytes!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/fixtures/models/pickles/",
+                $name
+            ))
+            .as_slice()
+        };
+    }
+
+    /// Sniffs, decompresses and scans a compressed joblib file.
+    fn scan_compressed(bytes: &[u8]) -> (Compression, pickle::Scan) {
+        let compression = sniff(bytes).expect("a compressed file");
+        let mut reader = bytes;
+        let mut inflated = open(compression, &mut reader, bytes.len() as u64).expect("opens");
+        (
+            compression,
+            pickle::scan(&mut inflated, u64::MAX, Context::File),
+        )
+    }
+
+    #[test]
+    fn every_joblib_compressor() {
+        for (bytes, expected) in [
+            (fixture!("joblib-zlib.joblib"), Compression::Zlib),
+            (fixture!("joblib-gzip.joblib"), Compression::Gzip),
+            (fixture!("joblib-bz2.joblib"), Compression::Bz2),
+            (fixture!("joblib-xz.joblib"), Compression::Xz),
+            (fixture!("joblib-lzma.joblib"), Compression::Lzma),
+            (fixture!("joblib-lz4.joblib"), Compression::Lz4),
+        ] {
+            let (compression, scan) = scan_compressed(bytes);
+            assert_eq!(compression, expected);
+            assert_eq!(scan.unreadable, None, "{expected:?}");
+            assert_eq!(scan.unsafe_calls, vec![], "{expected:?}");
+            assert!(scan.joblib);
+            assert_eq!(
+                scan.written_by.get("scikit-learn").map(String::as_str),
+                Some("1.9.1")
+            );
+        }
+    }
+
+    #[test]
+    fn a_payload_after_an_array_in_a_compressed_file() {
+        let (_, scan) = scan_compressed(fixture!("hostile-after-array-zlib.joblib"));
+        assert!(scan.joblib);
+        let calls: Vec<&str> = scan.unsafe_calls.iter().map(|c| c.call.as_str()).collect();
+        assert_eq!(calls, ["posix.system"]);
+    }
+
+    #[test]
+    fn a_cut_compressed_file_is_unreadable() {
+        for bytes in [
+            fixture!("joblib-zlib.joblib"),
+            fixture!("joblib-bz2.joblib"),
+            fixture!("joblib-xz.joblib"),
+            fixture!("joblib-lz4.joblib"),
+        ] {
+            // Cut in the middle (the trailer after STOP, a checksum, may be cut harmlessly).
+            for cut in [bytes.len() / 3, bytes.len() / 2] {
+                let part = &bytes[..cut];
+                let compression = sniff(part).expect("a compressed file");
+                let mut reader = part;
+                if let Ok(mut inflated) = open(compression, &mut reader, part.len() as u64) {
+                    let scan = pickle::scan(&mut inflated, u64::MAX, Context::File);
+                    assert!(scan.unreadable.is_some());
+                };
+            }
+        }
+    }
+
+    #[test]
+    fn decompression_is_bounded() {
+        let mut bomb = BufReader::new(Bounded {
+            inner: io::repeat(0),
+            left: 1000,
+            limit: 1000,
+        });
+        let mut out = Vec::new();
+        let error = bomb.read_to_end(&mut out).expect_err("a bomb");
+        assert!(error.to_string().contains("decompression bomb"), "{error}");
+        assert_eq!(out.len(), 1000);
+        // At the limit exactly, the stream just ends.
+        let mut exact = Bounded {
+            inner: &[1u8; 10][..],
+            left: 10,
+            limit: 10,
+        };
+        let mut out = Vec::new();
+        assert_eq!(exact.read_to_end(&mut out).expect("fits"), 10);
+        // A zlib bomb as a scan sees it: its inflated zeros are not a pickle.
+        let mut zeros = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        io::Write::write_all(&mut zeros, b"\x80\x04\x8e\x00\x00\x00\x00\x01\x00\x00\x00")
+            .expect("writes");
+        let compressed = zeros.finish().expect("compresses");
+        let mut reader = compressed.as_slice();
+        let mut inflated =
+            open(Compression::Zlib, &mut reader, compressed.len() as u64).expect("opens");
+        let scan = pickle::scan(&mut inflated, u64::MAX, Context::File);
+        assert!(scan.unreadable.is_some());
+    }
+
+    #[test]
+    fn sniffs_compressors_and_nothing_else() {
+        assert_eq!(sniff(fixture!("joblib-plain.joblib")), None);
+        assert_eq!(sniff(fixture!("values-p0.pkl")), None);
+        for other in [
+            b"x^ is not zlib".as_slice(),
+            b"x\x9c garbage that does not inflate",
+            b"{\"a\": 1}",
+            b"\x7fELF\x02\x01\x01\x00",
+            b"PK\x03\x04",
+            b"BZ",
+            b"]\x00\x00\x80\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+            b"",
+        ] {
+            assert_eq!(sniff(other), None, "{other:?}");
+        }
+    }
+}

@@ -1697,46 +1697,416 @@ fn python2_name(module: &str, name: &str) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// A fixture written by `fixtures/models/pickles/make.py`.
+    macro_rules! fixture {
+        ($name:literal) => {
+            include_bytes!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/fixtures/models/pickles/",
+                $name
+            ))
+            .as_slice()
+        };
+    }
 
     fn scan_bytes(bytes: &[u8]) -> Scan {
         let mut reader = bytes;
         scan(&mut reader, bytes.len() as u64, Context::File)
     }
 
+    fn calls(scan: &Scan) -> BTreeSet<&str> {
+        scan.unsafe_calls
+            .iter()
+            .map(|call| call.call.as_str())
+            .collect()
+    }
+
+    fn names(scan: &Scan, module: &str, name: &str) -> bool {
+        scan.globals
+            .contains(&(module.to_string(), name.to_string()))
+    }
+
+    /// A benign file: read to STOP, nothing unsafe.
+    fn clean(bytes: &[u8]) -> Scan {
+        let scan = scan_bytes(bytes);
+        assert_eq!(scan.unreadable, None);
+        assert_eq!(scan.unsafe_calls, vec![]);
+        scan
+    }
+
     #[test]
-    fn survey() {
-        let dir = std::env::var("PICKLE_SURVEY").unwrap_or_default();
-        if dir.is_empty() {
-            return;
-        }
-        let mut paths: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        paths.sort();
-        for path in paths {
-            let bytes = std::fs::read(&path).unwrap();
-            let scan = if let Some(compression) = super::super::compress::sniff(&bytes) {
-                let mut reader = bytes.as_slice();
-                let mut inflated =
-                    super::super::compress::open(compression, &mut reader, bytes.len() as u64)
-                        .unwrap();
-                scan(&mut inflated, u64::MAX, Context::File)
-            } else {
-                scan_bytes(&bytes)
-            };
-            eprintln!(
-                "{} sniff={} joblib={} torch={} written_by={:?} unreadable={:?}",
-                path.display(),
-                sniff(&bytes),
-                scan.joblib,
-                scan.legacy_torch,
-                scan.written_by,
-                scan.unreadable
+    fn scikit_learn_estimators_record_their_version() {
+        for bytes in [
+            fixture!("sklearn-logistic-p4.pkl"),
+            fixture!("sklearn-tree-p5.pkl"),
+        ] {
+            let scan = clean(bytes);
+            assert_eq!(
+                scan.written_by.get("scikit-learn").map(String::as_str),
+                Some("1.9.1")
             );
-            for call in &scan.unsafe_calls {
-                eprintln!("    UNSAFE {} @{}: {}", call.call, call.offset, call.why);
+            assert!(sniff(bytes));
+        }
+        let tree = clean(fixture!("sklearn-tree-p5.pkl"));
+        assert!(names(&tree, "sklearn.tree._tree", "Tree"));
+        let logistic = clean(fixture!("sklearn-logistic-p4.pkl"));
+        assert!(names(
+            &logistic,
+            "sklearn.linear_model._logistic",
+            "LogisticRegression"
+        ));
+    }
+
+    #[test]
+    fn numpy_2_arrays_import_numpy_core() {
+        let p2 = clean(fixture!("numpy2-array-p2.pkl"));
+        assert!(names(&p2, "numpy._core.multiarray", "_reconstruct"));
+        let p5 = clean(fixture!("numpy2-array-p5.pkl"));
+        assert!(names(&p5, "numpy._core.numeric", "_frombuffer"));
+    }
+
+    #[test]
+    fn python_values_at_every_protocol() {
+        for bytes in [
+            fixture!("values-p0.pkl"),
+            fixture!("values-p1.pkl"),
+            fixture!("values-p2.pkl"),
+            fixture!("values-p3.pkl"),
+            fixture!("values-p4.pkl"),
+            fixture!("values-p5.pkl"),
+        ] {
+            let scan = clean(bytes);
+            assert!(sniff(bytes));
+            assert!(names(&scan, "collections", "OrderedDict"));
+            assert!(names(&scan, "datetime", "datetime"));
+            assert!(!scan.joblib && !scan.legacy_torch);
+        }
+        // Protocols 0 to 2 name builtins as Python 2 did, read as Python 3 does.
+        let p0 = clean(fixture!("values-p0.pkl"));
+        assert!(names(&p0, "builtins", "set"));
+        assert!(!p0.globals.iter().any(|(module, _)| module == "__builtin__"));
+    }
+
+    #[test]
+    fn joblib_inline_arrays_are_read_through() {
+        for bytes in [
+            fixture!("joblib-plain.joblib"),
+            fixture!("joblib-p2.joblib"),
+        ] {
+            let mut reader = bytes;
+            let scan = scan(&mut reader, bytes.len() as u64, Context::File);
+            assert_eq!(scan.unreadable, None);
+            assert_eq!(scan.unsafe_calls, vec![]);
+            assert!(scan.joblib);
+            assert_eq!(
+                scan.written_by.get("scikit-learn").map(String::as_str),
+                Some("1.9.1")
+            );
+            // STOP was the last byte: the arrays (one of objects, pickled nested) were read
+            // through exactly.
+            assert!(reader.is_empty());
+        }
+    }
+
+    #[test]
+    fn stops_right_after_stop() {
+        let mut two = fixture!("values-p4.pkl").to_vec();
+        two.extend_from_slice(fixture!("hostile-os-system-p2.pkl"));
+        let mut reader = two.as_slice();
+        let first = scan(&mut reader, two.len() as u64, Context::File);
+        assert_eq!(first.unsafe_calls, vec![]);
+        assert_eq!(reader, fixture!("hostile-os-system-p2.pkl"));
+        let left = reader.len() as u64;
+        let second = scan(&mut reader, left, Context::File);
+        assert_eq!(calls(&second), BTreeSet::from(["os.system"]));
+    }
+
+    #[test]
+    fn reduce_to_system() {
+        let p2 = scan_bytes(fixture!("hostile-os-system-p2.pkl"));
+        assert_eq!(calls(&p2), BTreeSet::from(["os.system"]));
+        assert_eq!(p2.unsafe_calls[0].why, "REDUCE calls `os.system`");
+        assert_eq!(p2.unsafe_calls[0].offset, 27);
+        let p4 = scan_bytes(fixture!("hostile-posix-system-p4.pkl"));
+        assert_eq!(calls(&p4), BTreeSet::from(["posix.system"]));
+        let inst = scan_bytes(fixture!("hostile-inst-p0.pkl"));
+        assert_eq!(calls(&inst), BTreeSet::from(["os.system"]));
+        assert!(sniff(fixture!("hostile-inst-p0.pkl")));
+    }
+
+    #[test]
+    fn a_payload_after_a_joblib_array_is_found() {
+        for bytes in [
+            fixture!("hostile-after-array-p2.joblib"),
+            fixture!("hostile-after-array-p5.joblib"),
+        ] {
+            let scan = scan_bytes(bytes);
+            assert!(scan.joblib);
+            assert_eq!(scan.unreadable, None);
+            assert_eq!(calls(&scan), BTreeSet::from(["posix.system"]));
+        }
+    }
+
+    #[test]
+    fn lookup_chains_getattr_and_extensions_are_unsafe() {
+        let chain = scan_bytes(fixture!("hostile-lookup-chain.pkl"));
+        assert!(calls(&chain).contains("numpy.__builtins__.eval"));
+        let getattr = scan_bytes(fixture!("hostile-getattr.pkl"));
+        assert!(calls(&getattr).contains("builtins.getattr"));
+        assert!(calls(&getattr).contains("builtins.__import__"));
+        let ext = scan_bytes(fixture!("hostile-ext1.pkl"));
+        assert!(calls(&ext).contains("copyreg.extension"));
+        // Only named, never called: a lookup chain is still reported.
+        let named = scan_bytes(b"\x80\x04\x8c\x05numpy\x8c\x11__builtins__.eval\x93.");
+        assert_eq!(calls(&named), BTreeSet::from(["numpy.__builtins__.eval"]));
+    }
+
+    #[test]
+    fn calls_outside_the_allow_list() {
+        // `copyreg._reconstructor` with a base other than `object` runs the base's __init__.
+        let base = scan_bytes(
+            b"\x80\x02ccopyreg\n_reconstructor\ncsklearn.linear_model\nRidge\ncbuiltins\nlist\n]\x87R.",
+        );
+        assert_eq!(calls(&base), BTreeSet::from(["copyreg._reconstructor"]));
+        // A class outside the trusted packages, instantiated and given state.
+        let main = scan_bytes(b"\x80\x02c__main__\nModel\n)\x81}b.");
+        assert_eq!(calls(&main), BTreeSet::from(["__main__.Model"]));
+        // A trusted class instantiated with arguments runs its __init__.
+        let args = scan_bytes(b"\x80\x02csklearn.linear_model\nRidge\nK\x01\x85\x81.");
+        assert_eq!(calls(&args), BTreeSet::from(["sklearn.linear_model.Ridge"]));
+        // A defaultdict whose factory is `eval`.
+        let factory = scan_bytes(b"\x80\x02ccollections\ndefaultdict\ncbuiltins\neval\n\x85R.");
+        assert_eq!(calls(&factory), BTreeSet::from(["builtins.eval"]));
+        let list = clean(b"\x80\x02ccollections\ndefaultdict\ncbuiltins\nlist\n\x85R.");
+        assert!(names(&list, "builtins", "list"));
+        // SETITEM on a module's attribute (`os.environ`).
+        let environ = scan_bytes(b"\x80\x02cos\nenviron\nX\x01\x00\x00\x00aX\x01\x00\x00\x00bs.");
+        assert_eq!(calls(&environ), BTreeSet::from(["os.environ"]));
+        // Calling what another call returned.
+        let computed = scan_bytes(b"\x80\x02cbuiltins\nset\n)R)R.");
+        assert_eq!(calls(&computed), BTreeSet::from(["(computed)"]));
+    }
+
+    #[test]
+    fn scikit_learn_version_past_the_kept_entries() {
+        let mut bytes = b"\x80\x04\x8c\x07sklearn\x8c\x03Foo\x93)\x81}(".to_vec();
+        for key in 0..200u8 {
+            bytes.extend_from_slice(&[b'K', key, b'N']);
+        }
+        bytes.extend_from_slice(b"\x8c\x10_sklearn_version\x8c\x031.5ub.");
+        let scan = clean(&bytes);
+        assert_eq!(
+            scan.written_by.get("scikit-learn").map(String::as_str),
+            Some("1.5")
+        );
+    }
+
+    #[test]
+    fn every_cut_of_a_pickle_is_unreadable() {
+        for bytes in [
+            fixture!("sklearn-logistic-p4.pkl"),
+            fixture!("values-p0.pkl"),
+            fixture!("joblib-plain.joblib"),
+            fixture!("hostile-after-array-p5.joblib"),
+        ] {
+            let whole = scan_bytes(bytes);
+            for cut in 0..bytes.len() {
+                let part = scan_bytes(&bytes[..cut]);
+                assert!(part.unreadable.is_some(), "cut at {cut}");
+                for call in &part.unsafe_calls {
+                    assert!(whole.unsafe_calls.contains(call), "cut at {cut}: {call:?}");
+                }
+                // The same with the size unknown (a decompressed stream).
+                let mut reader = &bytes[..cut];
+                assert!(scan(&mut reader, u64::MAX, Context::File)
+                    .unreadable
+                    .is_some());
             }
+        }
+    }
+
+    #[test]
+    fn garbage_is_unreadable() {
+        for bytes in [
+            b"\x80\x04\xff".as_slice(),
+            b"\x80\x09N.",
+            b"",
+            b"\x80\x02)",
+            b"\x80\x02R.",
+            b"\x80\x02h\x05.",
+            b"\x80\x02u.",
+            b"\x80\x04K\x01K\x02\x93.",
+            b"\x80\x02c\xff\xfe\nx\n.",
+            b"\x80\x02cos system\nx\n.",
+        ] {
+            let scan = scan_bytes(bytes);
+            assert!(scan.unreadable.is_some(), "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn declared_lengths_beyond_the_file_are_unreadable_at_once() {
+        let bytes = b"\x80\x04\x8e\xff\xff\xff\xff\xff\xff\xff\xff";
+        let scan = scan_bytes(bytes);
+        let (offset, why) = scan.unreadable.expect("unreadable");
+        assert_eq!(offset, 2);
+        assert!(
+            why.contains("BINBYTES8 declares 18446744073709551615 bytes"),
+            "{why}"
+        );
+        for bytes in [
+            b"\x80\x04\x95\x00\x00\x00\x00\x00\x00\x01\x00N.".as_slice(),
+            b"\x80\x05\x96\x00\x00\x00\x00\x00\x00\x01\x00.",
+            b"\x80\x04\x8d\x00\x00\x00\x00\x00\x00\x01\x00.",
+            b"\x80\x02\x8b\xff\xff\xff\x7f.",
+            b"\x80\x02T\xff\xff\xff\xff.",
+        ] {
+            assert!(scan_bytes(bytes).unreadable.is_some(), "{bytes:?}");
+        }
+        // An unknown size reads on and finds the end instead.
+        let mut reader = bytes.as_slice();
+        let unknown = super::scan(&mut reader, u64::MAX, Context::File);
+        assert!(unknown.unreadable.is_some());
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded() {
+        let mut marks = b"\x80\x02".to_vec();
+        marks.resize(MAX_STACK + 3, b'(');
+        let (_, why) = scan_bytes(&marks).unreadable.expect("unreadable");
+        assert!(why.contains("too deeply nested"), "{why}");
+        // Lists nested half a million deep: kept values stay shallow, and dropping them
+        // does not recurse that deep.
+        let depth = 500_000;
+        let mut lists = b"\x80\x02".to_vec();
+        lists.extend(std::iter::repeat_n(b']', depth));
+        lists.extend(std::iter::repeat_n(b'a', depth - 1));
+        lists.push(b'.');
+        clean(&lists);
+    }
+
+    #[test]
+    fn memo_bombs_are_bounded() {
+        // Each tuple holds the previous one twice: 2^100000 leaves, built in linear time.
+        let mut laughs = b"\x80\x04]\x94".to_vec();
+        for index in 0..100_000u32 {
+            laughs.push(b'j');
+            laughs.extend_from_slice(&index.to_le_bytes());
+            laughs.push(b'j');
+            laughs.extend_from_slice(&index.to_le_bytes());
+            laughs.extend_from_slice(b"\x86\x94");
+        }
+        laughs.push(b'.');
+        clean(&laughs);
+        // More memo entries than the bound.
+        let mut entries = b"\x80\x02N".to_vec();
+        for index in 0..=MAX_MEMO as u32 {
+            entries.push(b'r');
+            entries.extend_from_slice(&index.to_le_bytes());
+        }
+        entries.push(b'.');
+        let (_, why) = scan_bytes(&entries).unreadable.expect("unreadable");
+        assert!(why.contains("memo entries"), "{why}");
+    }
+
+    #[test]
+    fn sniffs_pickles_and_nothing_else() {
+        for pickle in [
+            fixture!("values-p0.pkl"),
+            fixture!("values-p1.pkl"),
+            fixture!("joblib-plain.joblib"),
+            b"N.",
+            b"(dp0\nVa\np1\nI1\nsS'b'\np2\n(lp3\nI1\naI2\nas.",
+        ] {
+            assert!(sniff(pickle), "{pickle:?}");
+        }
+        for other in [
+            b"{\"a\": 1}".as_slice(),
+            b"[1, 2]",
+            b"\x7fELF\x02\x01\x01\x00",
+            b"PK\x03\x04",
+            b"import os\nprint(1)\n",
+            b"class Model:\n    pass\n",
+            b"I love pickles\n",
+            b"(hello)",
+            b"Name,Value\n1,2\n",
+            b"\x80\x06N.",
+            b"",
+        ] {
+            assert!(!sniff(other), "{other:?}");
+        }
+    }
+
+    /// A legacy `torch.save` file: five pickles, then raw storage bytes.
+    fn legacy_torch_file(object: &[u8]) -> Vec<u8> {
+        let mut file = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.".to_vec();
+        file.extend_from_slice(b"\x80\x02M\xe9\x03.");
+        file.extend_from_slice(b"\x80\x02}q\x00X\x0d\x00\x00\x00little_endianq\x01\x88s.");
+        file.extend_from_slice(object);
+        file.extend_from_slice(b"\x80\x02]q\x00X\x01\x00\x00\x000q\x01a.");
+        file.extend_from_slice(&[0u8; 64]);
+        file
+    }
+
+    #[test]
+    fn legacy_torch_files() {
+        let object = b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x04tQK\x00K\x04\x85K\x01\x85\x89ccollections\nOrderedDict\n)RtR.";
+        let file = legacy_torch_file(object);
+        assert!(scan_bytes(&file).legacy_torch);
+        let mut reader = file.as_slice();
+        let scan = scan_legacy_torch(&mut reader, file.len() as u64);
+        assert!(scan.legacy_torch);
+        assert_eq!(scan.unreadable, None);
+        assert_eq!(scan.unsafe_calls, vec![]);
+        assert_eq!(scan.persistent_ids, 1);
+        assert!(names(&scan, "torch", "FloatStorage"));
+        assert_eq!(reader.len(), 64);
+        let hostile = legacy_torch_file(fixture!("hostile-os-system-p2.pkl"));
+        let mut reader = hostile.as_slice();
+        let scan = scan_legacy_torch(&mut reader, hostile.len() as u64);
+        assert_eq!(calls(&scan), BTreeSet::from(["os.system"]));
+        // Offsets are the file's: the object pickle starts after the first three.
+        let payload = fixture!("hostile-os-system-p2.pkl");
+        let start = hostile
+            .windows(payload.len())
+            .position(|window| window == payload)
+            .expect("the object pickle");
+        assert_eq!(scan.unsafe_calls[0].offset, start as u64 + 27);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let scan = scan_bytes(&bytes);
+            let _ = sniff(&bytes);
+            prop_assert!(scan.unsafe_calls.len() <= bytes.len());
+        }
+
+        #[test]
+        fn mutated_pickles_never_panic(
+            which in 0usize..4,
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        ) {
+            let original = [
+                fixture!("sklearn-logistic-p4.pkl"),
+                fixture!("values-p0.pkl"),
+                fixture!("joblib-plain.joblib"),
+                fixture!("hostile-after-array-p5.joblib"),
+            ][which];
+            let mut bytes = original.to_vec();
+            for (at, byte) in edits {
+                let at = at.index(bytes.len());
+                bytes[at] = byte;
+            }
+            let started = std::time::Instant::now();
+            let scan = scan_bytes(&bytes);
+            // Linear time: a few KiB read in well under a second, even in a debug build.
+            prop_assert!(started.elapsed() < std::time::Duration::from_secs(2));
+            prop_assert!(scan.unsafe_calls.len() <= bytes.len());
         }
     }
 }
