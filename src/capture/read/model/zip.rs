@@ -1,12 +1,1140 @@
-//! Zip models: torch.save and Keras 3 (helper B fills this in).
+//! Zip models: `torch.save`'s archives and Keras 3's `.keras` files.
+//!
+//! The zip is read from its local headers as the bytes stream past (a model may be 10 GB and
+//! is read once, while it is hashed), and its central directory, at the end, is checked
+//! against them. Loaders read a zip by its central directory (torch through miniz, Keras
+//! through Python's `zipfile`), a streaming scan by its local headers: a zip whose two
+//! disagree (a second `data.pkl` under the same name, a central entry no local header
+//! matches, an encrypted entry, bytes after the end record) could show the scan one pickle
+//! and the loader another, so a torch or Keras zip that does is unsafe (fail closed).
+//!
+//! Layouts, as the writers lay them out:
+//! - torch (`PyTorchStreamWriter`): one top folder (`archive/`, or the file's stem),
+//!   stored entries whose data starts on a 64-byte boundary (an extra field, `FB`, pads
+//!   the local header), sizes in the local headers (zip64 extra fields past 4 GiB):
+//!   `archive/data.pkl` (the pickle `torch.load` runs), `archive/data/0`… (storages),
+//!   `archive/version`, `archive/byteorder`, `archive/.data/serialization_id`.
+//! - Keras 3 (`saving_lib`, through `zipfile`): `metadata.json` (`keras_version`),
+//!   `config.json` (the model's serialised config) and `model.weights.h5` at the root;
+//!   sizes in the local headers when written to a file, a data descriptor after each
+//!   entry when written to a stream that cannot seek.
 
+use std::collections::HashSet;
 use std::io::BufRead;
 
-use super::Facts;
+use flate2::{Decompress, FlushDecompress, Status};
+use serde_json::Value;
+
+use super::formats::plausible_version;
+use super::formats::stream::{shown, Broken, Stream};
+use super::{pickle, Facts, Format, UNREADABLE};
+
+const LOCAL: [u8; 4] = *b"PK\x03\x04";
+const CENTRAL: [u8; 4] = *b"PK\x01\x02";
+const END: [u8; 4] = *b"PK\x05\x06";
+const END_ZIP64: [u8; 4] = *b"PK\x06\x06";
+const LOCATOR_ZIP64: [u8; 4] = *b"PK\x06\x07";
+const DESCRIPTOR: [u8; 4] = *b"PK\x07\x08";
+
+/// General purpose flag: the entry is encrypted (its bytes cannot be read, and a loader
+/// with the password would read others than the scan).
+const FLAG_ENCRYPTED: u16 = 1;
+/// General purpose flag: the sizes follow the data, in a data descriptor.
+const FLAG_DESCRIPTOR: u16 = 1 << 3;
+const STORED: u16 = 0;
+const DEFLATED: u16 = 8;
+/// The extra field holding 64-bit sizes and offsets.
+const ZIP64_EXTRA: u16 = 0x0001;
+/// A 32-bit size or offset whose value is in the zip64 extra field.
+const IN_ZIP64: u32 = u32::MAX;
+
+/// Entries read: torch writes one storage per tensor (a few thousand for the largest
+/// models), Keras a handful; beyond this a zip is not a model and is not read further.
+const MAX_ENTRIES: usize = 200_000;
+/// Bytes of entry names kept (each is at most 64 KiB, as its length field is 16 bits).
+const MAX_NAME_BYTES: usize = 32 * 1024 * 1024;
+/// Bytes kept of an entry that is read (a `data.pkl`, Keras's two JSON files): torch keeps
+/// tensors out of its pickle, so even large models' pickles are a few MB.
+const MAX_KEPT: usize = 64 * 1024 * 1024;
+/// `data.pkl`s scanned (torch has one; each is at most `MAX_KEPT`).
+const MAX_PICKLES: usize = 16;
+/// Bytes an entry of unknown size may inflate to while finding its end: deflate shrinks
+/// at most about 1,000 times, so this bounds the work a small hostile entry can cause.
+const MAX_INFLATED: u64 = 16 * 1024 * 1024 * 1024;
+/// Bytes of the zip64 end record's extensible data (no writer of models writes any).
+const MAX_END_EXTRA: u64 = 64 * 1024;
+/// Disagreements between the headers told, one sentence each, before "and N more".
+const MAX_DOUBTS_TOLD: usize = 8;
+
+/// Why a disagreement makes the zip's contents unknown, for the sentences.
+const WHY_DOUBT: &str = "the loader reads a zip by its central directory and this scan by \
+its local headers, so what it would load cannot be known";
 
 /// Reads a zip model from its local headers as it streams, checked against its central
 /// directory.
 pub(crate) fn read(reader: &mut dyn BufRead, size: u64) -> Facts {
-    let _ = (reader, size);
-    Facts::default()
+    // The zip's own records bound what is read of it; the caller drains the rest.
+    let _ = size;
+    let mut stream = Stream::new(reader);
+    let mut archive = Archive::default();
+    let broken = archive.walk(&mut stream).err();
+    archive.facts(broken)
+}
+
+/// One entry, as its local header (and data descriptor) says.
+#[derive(Debug)]
+struct Entry {
+    name: Vec<u8>,
+    /// Offset of its local header.
+    offset: u64,
+    flags: u16,
+    method: u16,
+    compressed: u64,
+    uncompressed: u64,
+    /// Its sizes were in a zip64 extra field (so its data descriptor's are 64-bit).
+    zip64: bool,
+    /// A central directory entry has named it.
+    listed: bool,
+}
+
+/// The entries whose bytes are read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kept {
+    /// `<folder>/data.pkl`: torch's pickle.
+    Pickle,
+    /// Keras's `metadata.json`.
+    Metadata,
+    /// Keras's `config.json`.
+    Config,
+}
+
+/// A kept entry's bytes, or why they could not be read.
+type Bytes = Result<Vec<u8>, String>;
+
+/// What the walk has seen.
+#[derive(Debug, Default)]
+struct Archive {
+    /// In the order (and so by the offset) of their local headers.
+    entries: Vec<Entry>,
+    /// Names seen, lower-cased: miniz finds torch's records ignoring case.
+    names: HashSet<Vec<u8>>,
+    name_bytes: usize,
+    /// Each `<folder>/data.pkl` (its name) and what its scan found.
+    pickles: Vec<(Vec<u8>, pickle::Scan)>,
+    /// The bytes of each pickle as it was handed to the scan.
+    #[cfg(test)]
+    handed_over: Vec<Vec<u8>>,
+    metadata: Option<Bytes>,
+    config: Option<Bytes>,
+    /// Keras's `model.weights.h5` (or `.npz`) is there.
+    weights: bool,
+    /// The name of the central directory's first entry: torch's top folder is its.
+    first_listed: Option<Vec<u8>>,
+    /// Disagreements and unreadable entries (the first `MAX_DOUBTS_TOLD`), and how many.
+    doubts: Vec<String>,
+    doubt_count: usize,
+}
+
+impl Archive {
+    fn doubt(&mut self, offset: u64, what: String) {
+        self.doubt_count += 1;
+        if self.doubts.len() < MAX_DOUBTS_TOLD {
+            self.doubts.push(format!("byte {offset}: {what}"));
+        }
+    }
+
+    /// Walks the local headers, then the central directory and its end records.
+    fn walk(&mut self, stream: &mut Stream) -> Result<(), Broken> {
+        loop {
+            let at = stream.offset();
+            let signature = stream.array::<4>()?;
+            match signature {
+                LOCAL => self.local(stream, at)?,
+                CENTRAL | END | END_ZIP64 => {
+                    return self.central_directory(stream, at, signature);
+                }
+                _ => {
+                    return Err(Broken {
+                        offset: at,
+                        why: "no zip header is where the previous entry ends".to_string(),
+                    })
+                }
+            }
+        }
+    }
+
+    /// One entry: its local header (the signature read) and its data.
+    fn local(&mut self, stream: &mut Stream, at: u64) -> Result<(), Broken> {
+        if self.entries.len() == MAX_ENTRIES {
+            return Err(Broken {
+                offset: at,
+                why: format!("the zip has more than {MAX_ENTRIES} entries"),
+            });
+        }
+        let header = stream.array::<26>()?;
+        let flags = u16_at(&header, 2);
+        let method = u16_at(&header, 4);
+        let compressed = u32_at(&header, 14);
+        let uncompressed = u32_at(&header, 18);
+        let name = stream.bytes(usize::from(u16_at(&header, 22)))?;
+        let extra = stream.bytes(usize::from(u16_at(&header, 24)))?;
+        self.name_bytes += name.len();
+        if self.name_bytes > MAX_NAME_BYTES {
+            return Err(Broken {
+                offset: at,
+                why: format!("the zip's entry names are longer than {MAX_NAME_BYTES} bytes"),
+            });
+        }
+        let zip64 = zip64_values(&extra, [uncompressed, compressed, 0]);
+        let mut entry = Entry {
+            offset: at,
+            flags,
+            method,
+            uncompressed: zip64.values[0],
+            compressed: zip64.values[1],
+            zip64: zip64.present,
+            listed: false,
+            name,
+        };
+        if !self.names.insert(entry.name.to_ascii_lowercase()) {
+            let what = format!("a second entry is named `{}`", shown(&entry.name));
+            self.doubt(at, what);
+        }
+        let mut kept = kept(&entry.name);
+        if kept == Some(Kept::Pickle) && self.pickles.len() == MAX_PICKLES {
+            let what = format!("more than {MAX_PICKLES} entries are named `data.pkl`");
+            self.doubt(at, what);
+            kept = None;
+        }
+        if flags & FLAG_ENCRYPTED != 0 {
+            let what = format!("`{}` is encrypted", shown(&entry.name));
+            self.doubt(at, what);
+            kept = None;
+        }
+        if matches!(&entry.name[..], b"model.weights.h5" | b"model.weights.npz") {
+            self.weights = true;
+        }
+        let bytes = match self.data(stream, &mut entry, kept.is_some()) {
+            Ok(bytes) => bytes,
+            Err(broken) => {
+                if kept == Some(Kept::Pickle) {
+                    self.scan(entry.name.clone(), Err(broken.why.clone()));
+                }
+                self.entries.push(entry);
+                return Err(broken);
+            }
+        };
+        let name = entry.name.clone();
+        self.entries.push(entry);
+        match (kept, bytes) {
+            (Some(Kept::Pickle), Some(bytes)) => self.scan(name, bytes),
+            (Some(Kept::Metadata), Some(bytes)) => self.metadata = Some(bytes),
+            (Some(Kept::Config), Some(bytes)) => self.config = Some(bytes),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Hands a `data.pkl` to the pickle machine, whole.
+    fn scan(&mut self, name: Vec<u8>, bytes: Bytes) {
+        let scan = match bytes {
+            Ok(bytes) => {
+                let scan =
+                    pickle::scan(&mut &bytes[..], bytes.len() as u64, pickle::Context::Torch);
+                #[cfg(test)]
+                self.handed_over.push(bytes);
+                scan
+            }
+            Err(why) => pickle::Scan::unreadable(0, why),
+        };
+        self.pickles.push((name, scan));
+    }
+
+    /// Reads or skips an entry's data (and data descriptor), after its local header.
+    /// `Ok(Some(..))` when `keep`; an entry that cannot be read but whose end is known is
+    /// `Ok(Some(Err(why)))`, one whose end cannot be found stops the walk.
+    fn data(
+        &mut self,
+        stream: &mut Stream,
+        entry: &mut Entry,
+        keep: bool,
+    ) -> Result<Option<Bytes>, Broken> {
+        let start = stream.offset();
+        if entry.flags & FLAG_DESCRIPTOR != 0 {
+            if entry.method != DEFLATED {
+                return Err(stream.broken(format!(
+                    "`{}` is {} with its size after its data (a data descriptor): where \
+                     it ends cannot be found without the central directory, which a \
+                     stream reaches only at the end",
+                    shown(&entry.name),
+                    method_name(entry.method)
+                )));
+            }
+            let inflated = inflate(stream, None, keep)?;
+            entry.compressed = stream.offset() - start;
+            entry.uncompressed = inflated.size;
+            self.descriptor(stream, entry)?;
+            return Ok(keep.then_some(inflated.kept));
+        }
+        let end = start.saturating_add(entry.compressed);
+        if entry.method == STORED && entry.compressed != entry.uncompressed {
+            let what = format!(
+                "`{}` is stored, but its local header gives it two sizes",
+                shown(&entry.name)
+            );
+            self.doubt(start, what);
+        }
+        if !keep {
+            stream.skip(entry.compressed)?;
+            return Ok(None);
+        }
+        let bytes = match entry.method {
+            STORED => match usize::try_from(entry.compressed) {
+                Ok(length) if length <= MAX_KEPT => Ok(stream.bytes(length)?),
+                _ => Err(too_large()),
+            },
+            DEFLATED => match inflate(stream, Some(entry.compressed), true) {
+                Ok(inflated) => inflated.kept,
+                // A stream that failed or ended fails the skip below as well.
+                Err(broken) => Err(broken.why),
+            },
+            method => Err(format!(
+                "it is compressed with method {method}, which envlock does not read"
+            )),
+        };
+        stream.skip(end.saturating_sub(stream.offset()))?;
+        Ok(Some(bytes))
+    }
+
+    /// The data descriptor after a deflated entry, checked against what inflating found.
+    fn descriptor(&mut self, stream: &mut Stream, entry: &Entry) -> Result<(), Broken> {
+        let at = stream.offset();
+        let first = stream.array::<4>()?;
+        if first == DESCRIPTOR {
+            stream.array::<4>()?;
+        }
+        let (compressed, uncompressed) = if entry.zip64 {
+            let sizes = stream.array::<16>()?;
+            (u64_at(&sizes, 0), u64_at(&sizes, 8))
+        } else {
+            let sizes = stream.array::<8>()?;
+            (u64::from(u32_at(&sizes, 0)), u64::from(u32_at(&sizes, 4)))
+        };
+        if (compressed, uncompressed) != (entry.compressed, entry.uncompressed) {
+            let what = format!(
+                "the data descriptor of `{}` gives other sizes than its data has",
+                shown(&entry.name)
+            );
+            self.doubt(at, what);
+        }
+        Ok(())
+    }
+
+    /// The central directory, from its first record (`signature`, at `start`), to the end
+    /// of the file.
+    fn central_directory(
+        &mut self,
+        stream: &mut Stream,
+        start: u64,
+        mut signature: [u8; 4],
+    ) -> Result<(), Broken> {
+        let mut at = start;
+        let mut listed = 0u64;
+        while signature == CENTRAL {
+            listed += 1;
+            if listed > MAX_ENTRIES as u64 {
+                return Err(Broken {
+                    offset: at,
+                    why: format!("the central directory lists more than {MAX_ENTRIES} entries"),
+                });
+            }
+            self.central(stream, at)?;
+            at = stream.offset();
+            signature = stream.array::<4>()?;
+        }
+        let directory_size = at - start;
+        // (entries, directory size, directory offset), from the zip64 end record.
+        let mut zip64 = None;
+        if signature == END_ZIP64 {
+            let record_size = u64::from_le_bytes(stream.array::<8>()?);
+            let record = stream.array::<44>()?;
+            let extensible = record_size
+                .checked_sub(44)
+                .filter(|&extra| extra <= MAX_END_EXTRA);
+            let Some(extensible) = extensible else {
+                return Err(Broken {
+                    offset: at,
+                    why: format!("the zip64 end record gives itself {record_size} bytes"),
+                });
+            };
+            stream.skip(extensible)?;
+            if u32_at(&record, 4) != 0 || u32_at(&record, 8) != 0 {
+                self.doubt(at, "the zip spans several disks".to_string());
+            }
+            zip64 = Some((
+                u64_at(&record, 20),
+                u64_at(&record, 28),
+                u64_at(&record, 36),
+            ));
+            let record_at = at;
+            at = stream.offset();
+            if stream.array::<4>()? != LOCATOR_ZIP64 {
+                return Err(Broken {
+                    offset: at,
+                    why: "the zip64 end record is not followed by its locator".to_string(),
+                });
+            }
+            let locator = stream.array::<16>()?;
+            if u64_at(&locator, 4) != record_at {
+                let what = "the zip64 locator points elsewhere than its end record".to_string();
+                self.doubt(at, what);
+            }
+            at = stream.offset();
+            signature = stream.array::<4>()?;
+        }
+        if signature != END {
+            return Err(Broken {
+                offset: at,
+                why: "the central directory is not followed by its end record".to_string(),
+            });
+        }
+        let end = stream.array::<18>()?;
+        stream.skip(u64::from(u16_at(&end, 16)))?;
+        if u16_at(&end, 0) != 0 || u16_at(&end, 2) != 0 {
+            self.doubt(at, "the zip spans several disks".to_string());
+        }
+        let (entries, size, offset) = zip64.unwrap_or((
+            u64::from(u16_at(&end, 6)),
+            u64::from(u32_at(&end, 8)),
+            u64::from(u32_at(&end, 12)),
+        ));
+        if entries != listed {
+            let what = format!(
+                "the end record counts {entries} entries; the central directory lists {listed}"
+            );
+            self.doubt(at, what);
+        }
+        if (offset, size) != (start, directory_size) {
+            let what = format!(
+                "the end record puts the central directory at bytes {offset} to {}; it is \
+                 at bytes {start} to {at}",
+                offset.saturating_add(size)
+            );
+            self.doubt(at, what);
+        }
+        if stream.peek()?.is_some() {
+            let what = "bytes follow the end record: a loader that looks for the end record \
+                        from the end of the file could find another zip there"
+                .to_string();
+            self.doubt(stream.offset(), what);
+        }
+        let unlisted: Vec<(u64, String)> = (self.entries.iter())
+            .filter(|entry| !entry.listed)
+            .map(|entry| (entry.offset, shown(&entry.name)))
+            .collect();
+        for (offset, name) in unlisted {
+            let what = format!("the central directory does not list `{name}`");
+            self.doubt(offset, what);
+        }
+        Ok(())
+    }
+
+    /// One central directory entry (its signature read), checked against the local header
+    /// it points at.
+    fn central(&mut self, stream: &mut Stream, at: u64) -> Result<(), Broken> {
+        let header = stream.array::<42>()?;
+        let flags = u16_at(&header, 4);
+        let method = u16_at(&header, 6);
+        let name = stream.bytes(usize::from(u16_at(&header, 24)))?;
+        let extra = stream.bytes(usize::from(u16_at(&header, 26)))?;
+        stream.skip(u64::from(u16_at(&header, 28)))?;
+        let values = zip64_values(
+            &extra,
+            [
+                u32_at(&header, 20),
+                u32_at(&header, 16),
+                u32_at(&header, 38),
+            ],
+        )
+        .values;
+        let [uncompressed, compressed, offset] = values;
+        if self.first_listed.is_none() {
+            self.first_listed = Some(name.clone());
+        }
+        let Ok(index) = self
+            .entries
+            .binary_search_by_key(&offset, |entry| entry.offset)
+        else {
+            let what = format!(
+                "the central directory lists `{}` at byte {offset}, where no local header is",
+                shown(&name)
+            );
+            self.doubt(at, what);
+            return Ok(());
+        };
+        let entry = &mut self.entries[index];
+        let twice = entry.listed;
+        entry.listed = true;
+        let local_name = shown(&entry.name);
+        let same_name = entry.name == name;
+        let same_data = (entry.method, entry.compressed, entry.uncompressed)
+            == (method, compressed, uncompressed);
+        let newly_encrypted = flags & FLAG_ENCRYPTED != 0 && entry.flags & FLAG_ENCRYPTED == 0;
+        if twice {
+            let what = format!("the central directory lists the entry at byte {offset} twice");
+            self.doubt(at, what);
+        }
+        if !same_name {
+            let what = format!(
+                "the central directory names the entry at byte {offset} `{}`; its local \
+                 header names it `{local_name}`",
+                shown(&name)
+            );
+            self.doubt(at, what);
+        } else if !same_data {
+            let what = format!(
+                "the central directory gives `{local_name}` another method or size than its \
+                 local header"
+            );
+            self.doubt(at, what);
+        }
+        if newly_encrypted {
+            let what = format!("the central directory says `{local_name}` is encrypted");
+            self.doubt(at, what);
+        }
+        Ok(())
+    }
+
+    /// What the zip is, from what the walk saw (`broken`: where it stopped early).
+    fn facts(self, broken: Option<Broken>) -> Facts {
+        let first = (self.first_listed.as_ref()).or(self.entries.first().map(|entry| &entry.name));
+        let top = first.and_then(|name| {
+            let slash = name.iter().position(|&byte| byte == b'/')?;
+            Some(name[..=slash].to_ascii_lowercase())
+        });
+        let mut facts = Facts::default();
+        let torch: Vec<_> = (self.pickles.into_iter())
+            .filter(|(name, _)| {
+                let name = name.to_ascii_lowercase();
+                top.as_ref().and_then(|top| name.strip_prefix(&top[..])) == Some(&b"data.pkl"[..])
+            })
+            .collect();
+        let keras_version = match &self.metadata {
+            Some(Ok(metadata)) if self.config.is_some() || self.weights => keras_version(metadata),
+            _ => None,
+        };
+        if !torch.is_empty() {
+            facts.format = Format::Torch;
+            for (name, scan) in torch {
+                facts.add_pickle(scan, &shown(&name));
+            }
+        } else if let Some(version) = keras_version {
+            facts.format = Format::Keras;
+            facts.written_by.insert("keras".to_string(), version);
+            match &self.config {
+                Some(Ok(config)) => keras_config(config, &mut facts),
+                Some(Err(why)) => unreadable(&mut facts, format!("`config.json`: {why}")),
+                None => {}
+            }
+        } else {
+            return facts;
+        }
+        for doubt in &self.doubts {
+            unreadable(&mut facts, format!("{doubt}; {WHY_DOUBT}"));
+        }
+        if self.doubt_count > self.doubts.len() {
+            let more = self.doubt_count - self.doubts.len();
+            unreadable(
+                &mut facts,
+                format!("and {more} more disagreements in the zip"),
+            );
+        }
+        if let Some(broken) = broken {
+            unreadable(
+                &mut facts,
+                format!(
+                    "{}; the rest of the zip cannot be read, so what loading it would run \
+                     cannot be known",
+                    broken.sentence()
+                ),
+            );
+        }
+        facts
+    }
+}
+
+/// Marks `facts` unsafe because part of the zip cannot be read or trusted.
+fn unreadable(facts: &mut Facts, sentence: String) {
+    facts.unsafe_calls.insert(UNREADABLE.to_string());
+    facts.unsafe_where.push(sentence);
+}
+
+fn too_large() -> String {
+    format!("it is larger than {MAX_KEPT} bytes, more than envlock reads of it")
+}
+
+fn method_name(method: u16) -> String {
+    match method {
+        STORED => "stored".to_string(),
+        method => format!("compressed with method {method}"),
+    }
+}
+
+/// Which entries are read: torch's `<folder>/data.pkl` (any case: miniz finds it so) and
+/// Keras's JSON files at the root.
+fn kept(name: &[u8]) -> Option<Kept> {
+    match name {
+        b"metadata.json" => return Some(Kept::Metadata),
+        b"config.json" => return Some(Kept::Config),
+        _ => {}
+    }
+    let name = name.to_ascii_lowercase();
+    let folder = name.strip_suffix(b"/data.pkl")?;
+    (!folder.is_empty() && !folder.contains(&b'/')).then_some(Kept::Pickle)
+}
+
+/// Sizes and offset of an entry: `values` as its header gives them, each replaced by the
+/// zip64 extra field's when it is `IN_ZIP64` and the field holds it (in the field's order:
+/// uncompressed size, compressed size, local header offset).
+struct Zip64 {
+    values: [u64; 3],
+    present: bool,
+}
+
+fn zip64_values(extra: &[u8], header: [u32; 3]) -> Zip64 {
+    let mut values = header.map(u64::from);
+    let mut rest = extra;
+    while rest.len() >= 4 {
+        let id = u16_at(rest, 0);
+        let length = usize::from(u16_at(rest, 2));
+        let Some(field) = rest.get(4..4 + length) else {
+            break;
+        };
+        if id == ZIP64_EXTRA {
+            let mut field = field;
+            for (value, &marked) in values.iter_mut().zip(&header) {
+                if marked != IN_ZIP64 {
+                    continue;
+                }
+                let Some((bytes, tail)) = field.split_first_chunk::<8>() else {
+                    break;
+                };
+                *value = u64::from_le_bytes(*bytes);
+                field = tail;
+            }
+            return Zip64 {
+                values,
+                present: true,
+            };
+        }
+        rest = &rest[4 + length..];
+    }
+    Zip64 {
+        values,
+        present: false,
+    }
+}
+
+/// Keras's version, from `metadata.json`.
+fn keras_version(metadata: &[u8]) -> Option<String> {
+    let metadata: Value = serde_json::from_slice(metadata).ok()?;
+    plausible_version(metadata.get("keras_version")?.as_str()?)
+}
+
+/// What Keras's `config.json` makes it import and run: every `"module"` it names (Keras
+/// imports them to find the classes), each `Lambda` layer, and any function kept as Python
+/// bytecode (`"class_name": "__lambda__"`, which Keras 3 refuses unless loaded with
+/// `safe_mode=False`).
+fn keras_config(config: &[u8], facts: &mut Facts) {
+    // serde_json stops at 128 levels of nesting, so the walk below is bounded too.
+    match serde_json::from_slice::<Value>(config) {
+        Ok(config) => keras_object(&config, false, facts),
+        Err(error) => unreadable(
+            facts,
+            format!(
+                "`config.json` is not JSON ({error}), so what Keras would build cannot be known"
+            ),
+        ),
+    }
+}
+
+/// Walks one value of Keras's config (`in_lambda`: inside a `Lambda` layer's config).
+fn keras_object(value: &Value, in_lambda: bool, facts: &mut Facts) {
+    match value {
+        Value::Array(items) => {
+            for item in items {
+                keras_object(item, in_lambda, facts);
+            }
+        }
+        Value::Object(object) => {
+            if let Some(module) = object.get("module").and_then(Value::as_str) {
+                if is_module_name(module) {
+                    facts.imports.insert(module.to_string());
+                }
+            }
+            let class_name = object.get("class_name").and_then(Value::as_str);
+            let lambda_layer = class_name == Some("Lambda");
+            if lambda_layer {
+                let name = (object.get("config"))
+                    .and_then(|config| config.get("name"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let function = (object.get("config")).and_then(|config| config.get("function"));
+                let bytecode = function.and_then(|function| function.get("class_name"))
+                    == Some(&Value::from("__lambda__"));
+                let what = if bytecode {
+                    "holds a Python function as bytecode; Keras runs it only when loaded with \
+                     `safe_mode=False`"
+                } else {
+                    "calls a Python function when the model runs"
+                };
+                facts.unsafe_where.push(format!(
+                    "`config.json`: the `Lambda` layer `{}` {what}",
+                    shown(name.as_bytes())
+                ));
+                facts.unsafe_calls.insert("keras.layers.Lambda".to_string());
+            } else if class_name == Some("__lambda__") && !in_lambda {
+                facts.unsafe_where.push(
+                    "`config.json`: a Python function kept as bytecode, which Keras loads \
+                     (`marshal.loads`) only with `safe_mode=False`"
+                        .to_string(),
+                );
+                facts.unsafe_calls.insert("marshal.loads".to_string());
+            }
+            for item in object.values() {
+                keras_object(item, in_lambda || lambda_layer, facts);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A dotted Python module name (what `importlib.import_module` could import).
+fn is_module_name(text: &str) -> bool {
+    /// Longer names are not modules a model names.
+    const MAX_MODULE: usize = 200;
+    text.len() <= MAX_MODULE
+        && text.split('.').all(|part| {
+            let mut characters = part.chars();
+            characters
+                .next()
+                .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+                && characters.all(|character| character.is_ascii_alphanumeric() || character == '_')
+        })
+}
+
+/// The output of inflating an entry.
+struct Inflated {
+    /// The bytes (when kept), or why not.
+    kept: Bytes,
+    /// Bytes it inflated to.
+    size: u64,
+}
+
+/// Inflates the raw deflate stream at the stream's position, reading at most `limit`
+/// bytes of it (its compressed size, when known) and no byte after its end, and keeps
+/// what it inflates to when `keep`.
+fn inflate(stream: &mut Stream, limit: Option<u64>, keep: bool) -> Result<Inflated, Broken> {
+    /// Bytes inflated per call.
+    const BLOCK: usize = 64 * 1024;
+    let start = stream.offset();
+    let mut decompress = Decompress::new(false);
+    let mut output = vec![0; BLOCK];
+    let mut kept = keep.then(Vec::new).ok_or_else(String::new);
+    loop {
+        let used = stream.offset() - start;
+        let before = (decompress.total_in(), decompress.total_out());
+        let status = {
+            let input = match stream.fill_buf() {
+                Ok(input) => input,
+                Err(error) => return Err(stream.broken(format!("the stream failed ({error})"))),
+            };
+            let allowed = limit.map_or(input.len(), |limit| {
+                usize::try_from(limit - used).map_or(input.len(), |left| left.min(input.len()))
+            });
+            if allowed == 0 {
+                let why = match limit {
+                    Some(_) => "its deflate stream does not end within its compressed size",
+                    None => "the file ends inside a deflated entry",
+                };
+                return Err(stream.broken(why));
+            }
+            decompress.decompress(&input[..allowed], &mut output, FlushDecompress::None)
+        };
+        let consumed = (decompress.total_in() - before.0) as usize;
+        let made = (decompress.total_out() - before.1) as usize;
+        stream.consume(consumed);
+        let status = match status {
+            Ok(status) => status,
+            Err(error) => {
+                return Err(stream.broken(format!("its deflate stream is corrupt ({error})")))
+            }
+        };
+        if let Ok(bytes) = &mut kept {
+            if bytes.len() + made > MAX_KEPT {
+                kept = Err(too_large());
+                if limit.is_some() {
+                    // Its end is known: the caller skips to it.
+                    return Ok(Inflated {
+                        kept,
+                        size: decompress.total_out(),
+                    });
+                }
+            } else {
+                bytes.extend_from_slice(&output[..made]);
+            }
+        }
+        if decompress.total_out() > MAX_INFLATED {
+            return Err(stream.broken(format!(
+                "a deflated entry inflates to more than {MAX_INFLATED} bytes"
+            )));
+        }
+        if status == Status::StreamEnd {
+            return Ok(Inflated {
+                kept,
+                size: decompress.total_out(),
+            });
+        }
+        if consumed == 0 && made == 0 {
+            return Err(stream.broken("its deflate stream does not go on"));
+        }
+    }
+}
+
+fn u16_at(bytes: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([bytes[at], bytes[at + 1]])
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    let mut value = [0; 8];
+    value.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use flate2::write::DeflateEncoder;
+    use flate2::{Compression, Crc};
+
+    use super::*;
+
+    const TINY_PT: &[u8] = include_bytes!("../../../../fixtures/models/formats/tiny.pt");
+    const TINY_KERAS: &[u8] = include_bytes!("../../../../fixtures/models/formats/tiny.keras");
+    const LAMBDA_KERAS: &[u8] = include_bytes!("../../../../fixtures/models/formats/lambda.keras");
+    const STREAMED_KERAS: &[u8] =
+        include_bytes!("../../../../fixtures/models/formats/streamed.keras");
+    const STORED_DESCRIPTOR: &[u8] =
+        include_bytes!("../../../../fixtures/models/formats/stored-descriptor.zip");
+    /// Where `archive/data.pkl`'s 174 bytes are in `tiny.pt` (aligned to 64 as torch does).
+    const TINY_PT_PICKLE: std::ops::Range<usize> = 64..64 + 174;
+
+    fn walk(bytes: &[u8]) -> (Archive, Option<Broken>) {
+        let mut reader = bytes;
+        let mut stream = Stream::new(&mut reader);
+        let mut archive = Archive::default();
+        let broken = archive.walk(&mut stream).err();
+        (archive, broken)
+    }
+
+    fn facts(bytes: &[u8]) -> Facts {
+        let mut reader = bytes;
+        read(&mut reader, bytes.len() as u64)
+    }
+
+    fn is_unreadable(facts: &Facts) -> bool {
+        facts.unsafe_calls.contains(UNREADABLE)
+    }
+
+    /// A zip written entry by entry, sizes in the local headers.
+    #[derive(Default)]
+    struct Writer {
+        bytes: Vec<u8>,
+        central: Vec<u8>,
+        listed: u16,
+    }
+
+    impl Writer {
+        fn stored(mut self, name: &str, data: &[u8], flags: u16) -> Self {
+            self.add(name, data, data, STORED, flags, true);
+            self
+        }
+
+        fn deflated(mut self, name: &str, data: &[u8]) -> Self {
+            let mut encoder = DeflateEncoder::new(Vec::new(), Compression::default());
+            encoder.write_all(data).unwrap();
+            let compressed = encoder.finish().unwrap();
+            self.add(name, data, &compressed, DEFLATED, 0, true);
+            self
+        }
+
+        /// An entry that has a local header but that the central directory does not list.
+        fn hidden(mut self, name: &str, data: &[u8]) -> Self {
+            self.add(name, data, data, STORED, 0, false);
+            self
+        }
+
+        fn add(
+            &mut self,
+            name: &str,
+            data: &[u8],
+            stored: &[u8],
+            method: u16,
+            flags: u16,
+            listed: bool,
+        ) {
+            let mut crc = Crc::new();
+            crc.update(data);
+            let offset = self.bytes.len() as u32;
+            let mut common = Vec::new();
+            common.extend(flags.to_le_bytes());
+            common.extend(method.to_le_bytes());
+            common.extend([0; 4]);
+            common.extend(crc.sum().to_le_bytes());
+            common.extend((stored.len() as u32).to_le_bytes());
+            common.extend((data.len() as u32).to_le_bytes());
+            common.extend((name.len() as u16).to_le_bytes());
+            common.extend(0u16.to_le_bytes());
+            self.bytes.extend(LOCAL);
+            self.bytes.extend(20u16.to_le_bytes());
+            self.bytes.extend(&common);
+            self.bytes.extend(name.as_bytes());
+            self.bytes.extend(stored);
+            if listed {
+                self.listed += 1;
+                self.central.extend(CENTRAL);
+                self.central.extend([20, 0, 20, 0]);
+                self.central.extend(&common);
+                self.central.extend([0; 10]);
+                self.central.extend(offset.to_le_bytes());
+                self.central.extend(name.as_bytes());
+            }
+        }
+
+        fn finish(&self) -> Vec<u8> {
+            let mut bytes = self.bytes.clone();
+            bytes.extend(&self.central);
+            bytes.extend(END);
+            bytes.extend([0; 4]);
+            bytes.extend(self.listed.to_le_bytes());
+            bytes.extend(self.listed.to_le_bytes());
+            bytes.extend((self.central.len() as u32).to_le_bytes());
+            bytes.extend((self.bytes.len() as u32).to_le_bytes());
+            bytes.extend([0; 2]);
+            bytes
+        }
+    }
+
+    /// A torch zip as torch lays it out (without the alignment), and its pickle.
+    fn torch() -> (Writer, Vec<u8>) {
+        let pickle = TINY_PT[TINY_PT_PICKLE].to_vec();
+        let writer = Writer::default()
+            .stored("archive/data.pkl", &pickle, 0)
+            .stored("archive/data/0", &[0; 16], 0)
+            .stored("archive/version", b"3\n", 0);
+        (writer, pickle)
+    }
+
+    fn replace(bytes: &mut [u8], from: &[u8], to: &[u8], nth: usize) {
+        let at = memchr::memmem::find_iter(bytes, from).nth(nth).unwrap();
+        bytes[at..at + to.len()].copy_from_slice(to);
+    }
+
+    #[test]
+    fn torch_hands_its_data_pkl_over_whole() {
+        let (archive, broken) = walk(TINY_PT);
+        assert_eq!(broken, None);
+        assert_eq!(archive.handed_over, vec![TINY_PT[TINY_PT_PICKLE].to_vec()]);
+        assert_eq!(archive.doubts, Vec::<String>::new());
+        assert_eq!(archive.entries.len(), 8);
+        assert!(archive.entries.iter().all(|entry| entry.listed));
+        let facts = facts(TINY_PT);
+        assert_eq!(facts.format, Format::Torch);
+        assert!(!is_unreadable(&facts), "{:?}", facts.unsafe_where);
+    }
+
+    #[test]
+    fn a_deflated_data_pkl_is_inflated_whole() {
+        let pickle = TINY_PT[TINY_PT_PICKLE].to_vec();
+        let zip = Writer::default()
+            .deflated("model/data.pkl", &pickle)
+            .stored("model/version", b"3\n", 0)
+            .finish();
+        let (archive, broken) = walk(&zip);
+        assert_eq!((broken, archive.doubts.len()), (None, 0));
+        assert_eq!(archive.handed_over, vec![pickle]);
+        assert_eq!(facts(&zip).format, Format::Torch);
+    }
+
+    #[test]
+    fn keras_gives_its_version_and_the_modules_its_config_imports() {
+        for zip in [TINY_KERAS, STREAMED_KERAS] {
+            let facts = facts(zip);
+            assert_eq!(facts.format, Format::Keras);
+            assert_eq!(
+                facts.written_by.get("keras").map(String::as_str),
+                Some("3.6.0")
+            );
+            let imports: Vec<&str> = facts.imports.iter().map(String::as_str).collect();
+            assert_eq!(
+                imports,
+                [
+                    "keras",
+                    "keras.initializers",
+                    "keras.layers",
+                    "keras.optimizers"
+                ]
+            );
+            assert!(facts.unsafe_calls.is_empty(), "{:?}", facts.unsafe_where);
+        }
+    }
+
+    #[test]
+    fn a_keras_lambda_layer_is_unsafe() {
+        let facts = facts(LAMBDA_KERAS);
+        assert_eq!(facts.format, Format::Keras);
+        let calls: Vec<&str> = facts.unsafe_calls.iter().map(String::as_str).collect();
+        assert_eq!(calls, ["keras.layers.Lambda"]);
+        assert_eq!(
+            facts.unsafe_where,
+            [
+                "`config.json`: the `Lambda` layer `lambda` holds a Python function as bytecode; \
+              Keras runs it only when loaded with `safe_mode=False`"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_stored_entry_with_a_data_descriptor_cannot_be_read_in_a_stream() {
+        let (_, broken) = walk(STORED_DESCRIPTOR);
+        assert!(broken.unwrap().why.contains("data descriptor"));
+        assert_eq!(facts(STORED_DESCRIPTOR), Facts::default());
+        // In a torch zip, the pickle is unreadable: fail closed.
+        let zip = Writer::default()
+            .stored(
+                "archive/data.pkl",
+                &TINY_PT[TINY_PT_PICKLE],
+                FLAG_DESCRIPTOR,
+            )
+            .finish();
+        let facts = facts(&zip);
+        assert_eq!(facts.format, Format::Torch);
+        assert!(is_unreadable(&facts));
+    }
+
+    #[test]
+    fn zip_tricks_make_a_torch_zip_unsafe() {
+        let (writer, pickle) = torch();
+        let duplicate = writer.stored("archive/DATA.PKL", &pickle, 0).finish();
+        let mut renamed = torch().0.finish();
+        let at_central = renamed.len() - 22;
+        replace(
+            &mut renamed[..at_central],
+            b"archive/version",
+            b"archive/versiox",
+            1,
+        );
+        let encrypted = torch()
+            .0
+            .stored("archive/data/1", &[0; 4], FLAG_ENCRYPTED)
+            .finish();
+        let hidden = torch().0.hidden("archive/data.pkl", &pickle).finish();
+        let mut appended = torch().0.finish();
+        appended.extend(b"PK\x05\x06 another zip");
+        let mut elsewhere = torch().0.finish();
+        let central = elsewhere.len() - 22 - 3 * 46 - 16 - 14 - 15;
+        // The second central entry's offset: to the first local header's data.
+        let offset_at = central + 46 + 16 + 42;
+        elsewhere[offset_at..offset_at + 4].copy_from_slice(&30u32.to_le_bytes());
+        let mut resized = torch().0.finish();
+        let size_at = central + 46 + 16 + 20;
+        resized[size_at] ^= 1;
+        let cases = [
+            (duplicate, "a second entry is named `archive/DATA.PKL`"),
+            (renamed, "its local header names it `archive/version`"),
+            (encrypted, "`archive/data/1` is encrypted"),
+            (
+                hidden,
+                "the central directory does not list `archive/data.pkl`",
+            ),
+            (appended, "bytes follow the end record"),
+            (elsewhere, "where no local header is"),
+            (resized, "another method or size"),
+        ];
+        for (zip, expected) in cases {
+            let facts = facts(&zip);
+            assert_eq!(facts.format, Format::Torch, "{expected}");
+            assert!(is_unreadable(&facts), "{expected}");
+            assert!(
+                facts
+                    .unsafe_where
+                    .iter()
+                    .any(|sentence| sentence.contains(expected)),
+                "{expected}: {:?}",
+                facts.unsafe_where
+            );
+        }
+    }
+
+    #[test]
+    fn every_truncation_of_a_torch_zip_is_unknown_or_unsafe() {
+        for end in 0..TINY_PT.len() {
+            let facts = facts(&TINY_PT[..end]);
+            match facts.format {
+                Format::Torch => assert!(is_unreadable(&facts), "{end}"),
+                Format::Unknown => assert!(end < TINY_PT_PICKLE.start, "{end}"),
+                other => panic!("{end}: {other:?}"),
+            }
+        }
+        for zip in [TINY_KERAS, STREAMED_KERAS] {
+            for end in 0..zip.len() {
+                let facts = facts(&zip[..end]);
+                assert!(
+                    facts.format == Format::Unknown || is_unreadable(&facts),
+                    "{end}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_zip64_local_header_gives_its_sizes() {
+        let mut zip = LOCAL.to_vec();
+        zip.extend([45, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        zip.extend([0xff; 8]);
+        zip.extend(16u16.to_le_bytes());
+        zip.extend(20u16.to_le_bytes());
+        zip.extend(b"archive/data.pkl");
+        zip.extend(ZIP64_EXTRA.to_le_bytes());
+        zip.extend(16u16.to_le_bytes());
+        zip.extend(3u64.to_le_bytes());
+        zip.extend(3u64.to_le_bytes());
+        zip.extend(b"\x80\x02.");
+        let (archive, broken) = walk(&zip);
+        assert_eq!(archive.handed_over, vec![b"\x80\x02.".to_vec()]);
+        assert_eq!(broken.unwrap().why, "the file ends");
+    }
+
+    #[test]
+    fn other_zips_are_unknown() {
+        let zip = Writer::default()
+            .stored("data.pkl", b"\x80\x02.", 0)
+            .finish();
+        assert_eq!(facts(&zip), Facts::default());
+        let nested = Writer::default()
+            .stored("a/b/data.pkl", b"\x80\x02.", 0)
+            .finish();
+        assert_eq!(facts(&nested), Facts::default());
+        let other_folder = Writer::default()
+            .stored("a/version", b"3\n", 0)
+            .stored("b/data.pkl", b"\x80\x02.", 0)
+            .finish();
+        assert_eq!(facts(&other_folder), Facts::default());
+        assert_eq!(facts(b"PK\x03\x04"), Facts::default());
+    }
 }
