@@ -80,10 +80,9 @@ pub(crate) fn read(format: Format, reader: &mut dyn BufRead, size: u64) -> Facts
         // library's, so nothing is written by: the folder's lock has LightGBM's
         // distribution from the runtime itself.
         Format::Lightgbm => {}
-        Format::Safetensors => {
-            if safetensors::read(&mut stream, size) != Ok(true) {
-                return Facts::default();
-            }
+        // Nothing in a valid header imports anything; an invalid one is no safetensors.
+        Format::Safetensors if safetensors::read(&mut stream, size) != Ok(true) => {
+            return Facts::default();
         }
         Format::HfConfig => {
             let mut object = json::Object::default();

@@ -1082,6 +1082,29 @@ mod tests {
     }
 
     #[test]
+    fn a_second_keras_config_makes_it_unsafe() {
+        let zip = Writer::default()
+            .stored("metadata.json", br#"{"keras_version": "3.6.0"}"#, 0)
+            .stored(
+                "config.json",
+                br#"{"module": "keras", "class_name": "Sequential"}"#,
+                0,
+            )
+            .stored(
+                "config.json",
+                br#"{"module": "evil", "class_name": "Lambda"}"#,
+                0,
+            )
+            .finish();
+        let facts = facts(&zip);
+        assert_eq!(facts.format, Format::Keras);
+        assert!(is_unreadable(&facts));
+        // Python's zipfile takes the last of two entries named alike: its config is read.
+        assert!(facts.imports.contains("evil"));
+        assert!(facts.unsafe_calls.contains("keras.layers.Lambda"));
+    }
+
+    #[test]
     fn every_truncation_of_a_torch_zip_is_unknown_or_unsafe() {
         for end in 0..TINY_PT.len() {
             let facts = facts(&TINY_PT[..end]);
