@@ -129,7 +129,10 @@ pub(crate) fn load(explicit: Option<&Path>) -> Result<(Config, PathBuf)> {
         source,
     })?;
     let mut config = config;
-    config.policy.trusted_models.clone_from(&config.models.trust);
+    config
+        .policy
+        .trusted_models
+        .clone_from(&config.models.trust);
     if let Some(message) = config.policy.problem() {
         return Err(Error::InvalidPolicy { path, message });
     }

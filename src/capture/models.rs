@@ -266,6 +266,9 @@ pub(crate) fn manifest_digest(files: &[ModelFile]) -> String {
     digest.finish()
 }
 
+/// A file's digest and what its bytes say, or why it could not be read.
+type Hashed = Result<(String, Facts)>;
+
 /// Hashes `jobs` on up to as many threads as there are cores; results in job order.
 fn hash_files(
     jobs: &[(&Path, u64)],
@@ -277,8 +280,7 @@ fn hash_files(
         .min(jobs.len())
         .max(1);
     let next = AtomicUsize::new(0);
-    let results: Vec<Mutex<Option<Result<(String, Facts)>>>> =
-        jobs.iter().map(|_| Mutex::new(None)).collect();
+    let results: Vec<Mutex<Option<Hashed>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {

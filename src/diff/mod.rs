@@ -101,11 +101,13 @@ fn attribute_layers(target: &Lock, findings: &mut [Finding]) {
                 .iter()
                 .find(|package| package.name == subject)
                 .and_then(|package| package.layer),
-            Code::ModelHash | Code::ModelFramework | Code::ModelImport | Code::ModelUnsafe => target
-                .models
-                .iter()
-                .find(|model| model.path == subject)
-                .and_then(|model| model.layer),
+            Code::ModelHash | Code::ModelFramework | Code::ModelImport | Code::ModelUnsafe => {
+                target
+                    .models
+                    .iter()
+                    .find(|model| model.path == subject)
+                    .and_then(|model| model.layer)
+            }
             _ => None,
         };
         finding.layer = layer
@@ -391,10 +393,14 @@ fn diff_models(baseline: &[Model], target: &[Model], findings: &mut Findings) {
 fn model_needs(baseline: &Lock, target: &Lock, findings: &mut Findings) {
     // A library may come from a build-specific distribution: `xgboost` from `xgboost-cpu`.
     let version_in = |lock: &Lock, name: &str| {
-        [name.to_string(), format!("{name}-cpu"), format!("{name}-gpu")]
-            .iter()
-            .find_map(|wanted| lock.packages.iter().find(|package| &package.name == wanted))
-            .map(|package| package.version.clone())
+        [
+            name.to_string(),
+            format!("{name}-cpu"),
+            format!("{name}-gpu"),
+        ]
+        .iter()
+        .find_map(|wanted| lock.packages.iter().find(|package| &package.name == wanted))
+        .map(|package| package.version.clone())
     };
     for model in &target.models {
         let path = &model.path;
@@ -475,7 +481,11 @@ fn installed_hint(lock: &Lock, modules: &[String]) -> String {
     let installed: BTreeSet<String> = modules
         .iter()
         .filter_map(|module| {
-            let top = module.split('.').next()?.replace('_', "-").to_ascii_lowercase();
+            let top = module
+                .split('.')
+                .next()?
+                .replace('_', "-")
+                .to_ascii_lowercase();
             lock.packages
                 .iter()
                 .find(|package| package.name == top)

@@ -99,8 +99,7 @@ impl Policy {
             if let Some(&severity) = self.severity.get(&finding.code) {
                 finding.severity = severity;
             }
-            if finding.code == Code::ModelUnsafe && self.trusted_models.contains(&finding.subject)
-            {
+            if finding.code == Code::ModelUnsafe && self.trusted_models.contains(&finding.subject) {
                 finding.severity = Severity::Info;
                 finding.message.push_str(" (trusted by `[models] trust`)");
             }

@@ -396,13 +396,22 @@ fn what_the_model_file_records_is_checked_against_the_target() {
     assert_eq!(framework.subject, "model/");
     assert_eq!(framework.baseline.as_deref(), Some("1.3.2"));
     assert_eq!(framework.target.as_deref(), Some("1.5.2"));
-    assert!(framework.message.contains("the baseline has 1.3.2"), "{}", framework.message);
+    assert!(
+        framework.message.contains("the baseline has 1.3.2"),
+        "{}",
+        framework.message
+    );
     // The same version in another spelling is no finding; a target without it, an error.
     target.packages[2].version = "1.3.2.0".into();
-    assert!(!diff(&baseline, &target).iter().any(|f| f.code == Code::ModelFramework));
+    assert!(!diff(&baseline, &target)
+        .iter()
+        .any(|f| f.code == Code::ModelFramework));
     target.packages.remove(2);
     let lacking = diff(&baseline, &target);
-    let framework = lacking.iter().find(|f| f.code == Code::ModelFramework).unwrap();
+    let framework = lacking
+        .iter()
+        .find(|f| f.code == Code::ModelFramework)
+        .unwrap();
     assert_eq!(framework.severity, Severity::Error);
     // xgboost from the `xgboost-cpu` distribution is xgboost.
     target.packages.push(package("xgboost-cpu", "2.1.3"));
@@ -410,15 +419,25 @@ fn what_the_model_file_records_is_checked_against_the_target() {
         name: "xgboost".into(),
         version: "2.1.3".into(),
     }];
-    assert!(!diff(&baseline, &target).iter().any(|f| f.code == Code::ModelFramework));
+    assert!(!diff(&baseline, &target)
+        .iter()
+        .any(|f| f.code == Code::ModelFramework));
 }
 
 #[test]
 fn a_module_the_target_cannot_import_and_an_unsafe_pickle_are_errors() {
     let f = single(|l| l.models[0].not_importable = vec!["numpy._core.multiarray".into()]);
     assert_eq!((f.code, f.severity), (Code::ModelImport, Severity::Error));
-    assert!(f.message.contains("`numpy._core.multiarray`"), "{}", f.message);
-    assert!(f.message.contains("numpy 1.26.4 is installed"), "{}", f.message);
+    assert!(
+        f.message.contains("`numpy._core.multiarray`"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.message.contains("numpy 1.26.4 is installed"),
+        "{}",
+        f.message
+    );
     let f = single(|l| {
         l.models[0].unsafe_calls = vec!["posix.system".into()];
         l.models[0].unsafe_where = vec!["byte 40: REDUCE calls `posix.system`".into()];

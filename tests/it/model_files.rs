@@ -11,10 +11,22 @@ const OLD: &str = "scikit-learn==1.5.2";
 const NEW: &str = "scikit-learn==1.6.1";
 
 fn sklearn_venv(requirement: &'static str) -> PathBuf {
-    let name = if requirement == OLD { "sklearn-old" } else { "sklearn-new" };
-    venv(name, &format!("{requirement} numpy==1.26.4 lz4 v1"), &[], |folder| {
-        pip_install(folder, &[requirement, "numpy==1.26.4", "joblib==1.4.2", "lz4==4.3.3"]);
-    })
+    let name = if requirement == OLD {
+        "sklearn-old"
+    } else {
+        "sklearn-new"
+    };
+    venv(
+        name,
+        &format!("{requirement} numpy==1.26.4 lz4 v1"),
+        &[],
+        |folder| {
+            pip_install(
+                folder,
+                &[requirement, "numpy==1.26.4", "joblib==1.4.2", "lz4==4.3.3"],
+            );
+        },
+    )
 }
 
 /// The models of `fixtures/models/write_sklearn.py`, written by `python` into a new folder.
@@ -43,7 +55,12 @@ fn strings(table: &toml::Table, key: &str) -> Vec<String> {
     table
         .get(key)
         .and_then(|value| value.as_array())
-        .map(|items| items.iter().map(|item| item.as_str().unwrap().to_string()).collect())
+        .map(|items| {
+            items
+                .iter()
+                .map(|item| item.as_str().unwrap().to_string())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -78,14 +95,25 @@ fn scikit_learn_models_say_who_wrote_them_and_unsafe_pickles_are_stopped() {
 
     for name in &names[..9] {
         let entry = model(&lock, name);
-        let expected = if name.contains("joblib") { "joblib" } else { "pickle" };
-        assert_eq!(entry["format"].as_str(), Some(expected), "{name}: {entry:#?}");
+        let expected = if name.contains("joblib") {
+            "joblib"
+        } else {
+            "pickle"
+        };
+        assert_eq!(
+            entry["format"].as_str(),
+            Some(expected),
+            "{name}: {entry:#?}"
+        );
         let written = entry["written-by"].as_array().unwrap();
         assert_eq!(written.len(), 1, "{name}: {entry:#?}");
         assert_eq!(written[0]["name"].as_str(), Some("scikit-learn"));
         assert_eq!(written[0]["version"].as_str(), Some("1.5.2"));
         assert!(strings(entry, "unsafe").is_empty(), "{name}: {entry:#?}");
-        assert!(strings(entry, "not-importable").is_empty(), "{name}: {entry:#?}");
+        assert!(
+            strings(entry, "not-importable").is_empty(),
+            "{name}: {entry:#?}"
+        );
         let imports = strings(entry, "imports");
         assert!(
             imports.iter().any(|module| module.starts_with("sklearn.")),
@@ -98,8 +126,15 @@ fn scikit_learn_models_say_who_wrote_them_and_unsafe_pickles_are_stopped() {
         .contains(&"joblib.numpy_pickle".to_string()));
     for name in ["evil.pkl", "evil.joblib"] {
         let entry = model(&lock, name);
-        assert_eq!(strings(entry, "unsafe"), ["posix.system"], "{name}: {entry:#?}");
-        assert!(!strings(entry, "unsafe-where").is_empty(), "{name}: {entry:#?}");
+        assert_eq!(
+            strings(entry, "unsafe"),
+            ["posix.system"],
+            "{name}: {entry:#?}"
+        );
+        assert!(
+            !strings(entry, "unsafe-where").is_empty(),
+            "{name}: {entry:#?}"
+        );
     }
 
     // The gate, in the runtime of the other scikit-learn: the version the files record
@@ -108,7 +143,14 @@ fn scikit_learn_models_say_who_wrote_them_and_unsafe_pickles_are_stopped() {
     std::fs::write(&dev, toml::to_string(&lock).unwrap()).unwrap();
     let target = format!("python:{}", new.display());
     let run = run(envlock()
-        .args(["diff", "--format", "json", "--no-golden", "dev.lock", &target])
+        .args([
+            "diff",
+            "--format",
+            "json",
+            "--no-golden",
+            "dev.lock",
+            &target,
+        ])
         .current_dir(models.path()));
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(!marker.exists(), "envlock ran a pickle");
@@ -127,7 +169,10 @@ fn scikit_learn_models_say_who_wrote_them_and_unsafe_pickles_are_stopped() {
     let unsafe_model = of("model-unsafe", "evil.joblib");
     assert_eq!(unsafe_model["severity"], "error");
     assert!(
-        unsafe_model["message"].as_str().unwrap().contains("posix.system"),
+        unsafe_model["message"]
+            .as_str()
+            .unwrap()
+            .contains("posix.system"),
         "{unsafe_model:#}"
     );
 
@@ -148,17 +193,30 @@ fn scikit_learn_models_say_who_wrote_them_and_unsafe_pickles_are_stopped() {
     assert_eq!(unsafe_model["severity"], "info", "{unsafe_model:#}");
 
     // A typo in `[models]` is a usage error naming the key.
-    std::fs::write(models.path().join("envlock.toml"), "[models]\ntrusted = []\n").unwrap();
-    let typo = crate::support::run(envlock()
-        .args(["diff", "dev.lock", &target])
-        .current_dir(models.path()));
+    std::fs::write(
+        models.path().join("envlock.toml"),
+        "[models]\ntrusted = []\n",
+    )
+    .unwrap();
+    let typo = crate::support::run(
+        envlock()
+            .args(["diff", "dev.lock", &target])
+            .current_dir(models.path()),
+    );
     assert_eq!(typo.code, 2, "{}", typo.stderr);
     assert!(typo.stderr.contains("`trusted`"), "{}", typo.stderr);
 }
 
 fn run_json(folder: &Path, target: &str) -> serde_json::Value {
     let run = run(envlock()
-        .args(["diff", "--format", "json", "--no-golden", "dev.lock", target])
+        .args([
+            "diff",
+            "--format",
+            "json",
+            "--no-golden",
+            "dev.lock",
+            target,
+        ])
         .current_dir(folder));
     assert!(run.code <= 1, "{}", run.stderr);
     serde_json::from_str(&run.stdout).unwrap()
@@ -170,7 +228,9 @@ fn wheel_for_image(requirement: &str) -> PathBuf {
     let find = |folder: &Path| {
         std::fs::read_dir(folder).ok()?.find_map(|entry| {
             let path = entry.ok()?.path();
-            path.extension().is_some_and(|ext| ext == "whl").then_some(path)
+            path.extension()
+                .is_some_and(|ext| ext == "whl")
+                .then_some(path)
         })
     };
     if let Some(wheel) = find(&folder) {
@@ -179,8 +239,20 @@ fn wheel_for_image(requirement: &str) -> PathBuf {
     let arch = String::from_utf8(Command::new("uname").arg("-m").output().unwrap().stdout).unwrap();
     must(
         Command::new(system_python())
-            .args(["-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps"])
-            .args(["--only-binary=:all:", "--python-version", "3.11", "--platform"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--disable-pip-version-check",
+                "--no-deps",
+            ])
+            .args([
+                "--only-binary=:all:",
+                "--python-version",
+                "3.11",
+                "--platform",
+            ])
             .arg(format!("manylinux2014_{}", arch.trim()))
             .arg("-d")
             .arg(&folder)
@@ -220,7 +292,10 @@ fn a_numpy_2_pickle_needs_numpy_core_which_numpy_1_24_lacks() {
             .current_dir(work.path()),
     );
     let dev_text = std::fs::read_to_string(&dev_lock).unwrap();
-    assert!(dev_text.contains("\"numpy._core.multiarray\""), "{dev_text}");
+    assert!(
+        dev_text.contains("\"numpy._core.multiarray\""),
+        "{dev_text}"
+    );
     assert!(!dev_text.contains("not-importable"), "{dev_text}");
 
     for (numpy, importable) in [("numpy==1.24.4", false), ("numpy==1.26.4", true)] {
@@ -235,13 +310,20 @@ fn a_numpy_2_pickle_needs_numpy_core_which_numpy_1_24_lacks() {
         let image = crate::docker::built(
             "numpy-model",
             &dockerfile,
-            &[(name.as_str(), wheel.as_path()), ("array.pkl", model.as_path())],
+            &[
+                (name.as_str(), wheel.as_path()),
+                ("array.pkl", model.as_path()),
+            ],
         );
         let archive_dir = tempfile::tempdir().unwrap();
         let archive = crate::docker::saved(&image, archive_dir.path());
         let sources = [
             vec!["--image".to_string(), image.clone()],
-            vec!["--no-exec".to_string(), "--image".to_string(), image.clone()],
+            vec![
+                "--no-exec".to_string(),
+                "--image".to_string(),
+                image.clone(),
+            ],
             vec![
                 "--image".to_string(),
                 format!("docker-archive:{}", archive.display()),
@@ -285,7 +367,10 @@ fn a_numpy_2_pickle_needs_numpy_core_which_numpy_1_24_lacks() {
             assert!(message.contains("numpy._core.multiarray"), "{message}");
             assert!(message.contains("numpy 1.24.4 is installed"), "{message}");
         }
-        assert!(crate::docker::containers_of(&image).is_empty(), "containers left behind");
+        assert!(
+            crate::docker::containers_of(&image).is_empty(),
+            "containers left behind"
+        );
     }
 }
 
@@ -307,8 +392,20 @@ fn wheels_for_image(requirements: &str) -> PathBuf {
     let arch = String::from_utf8(Command::new("uname").arg("-m").output().unwrap().stdout).unwrap();
     must(
         Command::new(system_python())
-            .args(["-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps"])
-            .args(["--only-binary=:all:", "--python-version", "3.11", "--platform"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--disable-pip-version-check",
+                "--no-deps",
+            ])
+            .args([
+                "--only-binary=:all:",
+                "--python-version",
+                "3.11",
+                "--platform",
+            ])
             .arg(format!("manylinux2014_{}", arch.trim()))
             .arg("-d")
             .arg(&folder)
@@ -352,8 +449,11 @@ fn the_walkthrough_gates_a_scikit_learn_model_in_an_image() {
             for entry in std::fs::read_dir(&wheels).unwrap() {
                 let path = entry.unwrap().path();
                 if path.extension().is_some_and(|ext| ext == "whl") {
-                    std::fs::copy(&path, context.join("wheels").join(path.file_name().unwrap()))
-                        .unwrap();
+                    std::fs::copy(
+                        &path,
+                        context.join("wheels").join(path.file_name().unwrap()),
+                    )
+                    .unwrap();
                 }
             }
             std::fs::write(context.join("requirements.txt"), pins).unwrap();
@@ -365,15 +465,17 @@ fn the_walkthrough_gates_a_scikit_learn_model_in_an_image() {
         let run = run(envlock()
             .args(["diff", "--format", "json", "dev.lock", target])
             .current_dir(&project));
-        let report: serde_json::Value = serde_json::from_str(&run.stdout)
-            .unwrap_or_else(|_| panic!("{}", run.stderr));
+        let report: serde_json::Value =
+            serde_json::from_str(&run.stdout).unwrap_or_else(|_| panic!("{}", run.stderr));
         (run.code, report)
     };
     let (code, report) = gate(&pinned);
     assert_eq!(code, 0, "{report:#}");
     let findings = report["findings"].as_array().unwrap();
     assert!(
-        !findings.iter().any(|f| f["code"].as_str().unwrap().starts_with("model-")),
+        !findings
+            .iter()
+            .any(|f| f["code"].as_str().unwrap().starts_with("model-")),
         "{report:#}"
     );
     assert_eq!(report["golden"][0]["status"], "pass", "{report:#}");
@@ -393,6 +495,9 @@ fn the_walkthrough_gates_a_scikit_learn_model_in_an_image() {
         .iter()
         .any(|f| f["code"] == "package-version" && f["subject"] == "scikit-learn"));
     for image in [&pinned, &drifted] {
-        assert!(crate::docker::containers_of(image).is_empty(), "containers left behind");
+        assert!(
+            crate::docker::containers_of(image).is_empty(),
+            "containers left behind"
+        );
     }
 }

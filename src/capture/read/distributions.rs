@@ -14,8 +14,8 @@ use std::str::FromStr as _;
 use pep508_rs::PackageName;
 use serde::Serialize;
 
-use crate::capture::fs::{self, Files, Kind as FileKind, ReadError};
 use super::imports::Modules;
+use crate::capture::fs::{self, Files, Kind as FileKind, ReadError};
 pub(crate) use crate::capture::numerics::Binary;
 use crate::lock::{MetadataFormat, Package, PackageSource, PthFile, Sha256, Shadowed};
 

@@ -114,7 +114,8 @@ pub(crate) async fn check_models(
     files: &impl Files,
 ) -> Result<(), ReadError> {
     for model in models {
-        model.not_importable = not_importable(&model.imports, modules, roots, python, files).await?;
+        model.not_importable =
+            not_importable(&model.imports, modules, roots, python, files).await?;
     }
     Ok(())
 }

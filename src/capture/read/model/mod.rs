@@ -87,7 +87,11 @@ pub(crate) fn read(reader: &mut dyn Read, size: u64, name: &str) -> Facts {
     };
     match kind {
         Sniffed::Pickle => {
-            let scan = pickle::scan(&mut reader, size, pickle::Context::File);
+            let scan = if head.starts_with(LEGACY_TORCH) {
+                pickle::scan_legacy_torch(&mut reader, size)
+            } else {
+                pickle::scan(&mut reader, size, pickle::Context::File)
+            };
             let mut facts = Facts::of(if scan.joblib {
                 Format::Joblib
             } else {
@@ -112,6 +116,10 @@ pub(crate) fn read(reader: &mut dyn Read, size: u64, name: &str) -> Facts {
         Sniffed::Other(format) => formats::read(format, &mut reader, size),
     }
 }
+
+/// How a legacy `torch.save` file (before 1.6) starts: its magic number
+/// 0x1950a86a20f9469cfc6c, pickled with protocol 2 (PROTO 2, LONG1 of 10 bytes).
+const LEGACY_TORCH: &[u8] = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19";
 
 /// A legacy `torch.save` file (before 1.6) starts with a pickled magic number.
 fn legacy_torch(scan: &pickle::Scan) -> Option<Format> {
@@ -145,10 +153,9 @@ fn sniff(head: &[u8], name: &str) -> Option<Sniffed> {
 pub(crate) fn merge(files: impl IntoIterator<Item = (String, Facts)>) -> Facts {
     let mut all = Facts::default();
     for (path, facts) in files {
-        if all.format == Format::Unknown || facts.format == Format::HfConfig {
-            if facts.format != Format::Unknown {
-                all.format = facts.format;
-            }
+        let telling = all.format == Format::Unknown || facts.format == Format::HfConfig;
+        if telling && facts.format != Format::Unknown {
+            all.format = facts.format;
         }
         all.written_by.extend(facts.written_by);
         all.imports.extend(facts.imports);
