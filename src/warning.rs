@@ -55,4 +55,7 @@ pub enum WarningCode {
     GoldenNotRun,
     /// A golden case already over its latency budget in the baseline.
     GoldenOverBudget,
+    /// A snapshotted model whose loading would call something outside the allow-list (the
+    /// diff makes it a `model-unsafe` finding).
+    ModelUnsafe,
 }
