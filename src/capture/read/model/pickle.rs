@@ -92,8 +92,6 @@ const MAX_GLOBALS: usize = 10_000;
 /// Strings kept with their content (keys, versions, module names); longer ones are only
 /// known to be strings.
 const KEPT_TEXT: usize = 1024;
-/// Byte strings kept with their content; longer ones keep their length only.
-const KEPT_BYTES: usize = 64;
 /// Children a tuple, list or dict keeps (the rest are counted): enough for call arguments,
 /// shapes (numpy has at most 64 dimensions) and the wrapper's state. Dict entries whose key
 /// is in [`NOTABLE_KEYS`] are kept wherever they are.
@@ -408,7 +406,8 @@ impl Input<'_> {
 #[derive(Debug, Clone)]
 enum Value {
     None,
-    Bool(bool),
+    /// `True` or `False` (which one no check needs).
+    Bool,
     /// An integer of up to 16 bytes, kept exactly.
     Int(i128),
     /// A longer integer, not kept.
@@ -418,8 +417,8 @@ enum Value {
     Str(Rc<str>),
     /// A longer string (or one that is not UTF-8), not kept.
     LongStr,
-    /// A byte string's content if at most [`KEPT_BYTES`], else only its length.
-    Bytes(Option<Rc<[u8]>>, u64),
+    /// A byte string (`bytes`): no check needs its content, which is read through.
+    Bytes,
     Tuple(Rc<Seq>),
     List(Rc<Seq>),
     Dict(Rc<Map>),
@@ -604,8 +603,7 @@ impl<'a> Machine<'a> {
             b'I' => {
                 let line = self.input.line()?;
                 let value = match line.as_slice() {
-                    b"00" => Value::Bool(false),
-                    b"01" => Value::Bool(true),
+                    b"00" | b"01" => Value::Bool,
                     digits => decimal(digits, "INT")?,
                 };
                 self.push(value)?;
@@ -711,8 +709,7 @@ impl<'a> Machine<'a> {
             }
             // Constants.
             b'N' => self.push(Value::None)?,
-            0x88 => self.push(Value::Bool(true))?,
-            0x89 => self.push(Value::Bool(false))?,
+            0x88 | 0x89 => self.push(Value::Bool)?,
             // Tuples.
             b')' => self.push(Value::Tuple(Rc::default()))?,
             b't' => {
@@ -1149,8 +1146,9 @@ impl<'a> Machine<'a> {
     }
 
     fn bytes(&mut self, length: u64, what: &str) -> Step<()> {
-        let content = self.input.take(length, KEPT_BYTES, what)?;
-        self.push(Value::Bytes(content.map(Rc::from), length))
+        self.input.declared(length, what)?;
+        self.input.skip(length)?;
+        self.push(Value::Bytes)
     }
 
     fn persistent_id(&mut self) {
