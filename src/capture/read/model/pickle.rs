@@ -12,6 +12,29 @@
 //! Everything is bounded by a named constant below; a stream that would exceed a bound, that
 //! is cut short, or that holds an opcode Python would refuse is `unreadable`, which the
 //! caller treats as unsafe (fail closed).
+//!
+//! What is unsafe (each an [`UnsafeCall`]):
+//! - REDUCE of a global that is not an exact (module, name) pair of `allow.rs`, or of a value
+//!   the pickle computed (what a call returned, an EXT code);
+//! - NEWOBJ, NEWOBJ_EX, OBJ and INST with arguments of a class not in that list (they run
+//!   `__init__` or `__new__` with the file's arguments);
+//! - the same without arguments (`cls.__new__(cls)`, then BUILD sets the state) of a class
+//!   outside the trusted ML packages: `copyreg._reconstructor(cls, builtins.object, None)`
+//!   and scikit-learn's `newObj(cls)` count as this; `_reconstructor` with another base or a
+//!   state runs the base's `__init__` and is unsafe;
+//! - a class or function handed as an argument to an allowed callable that is not itself
+//!   safe to hand over (`defaultdict(builtins.eval)`; only the call's own arguments are
+//!   looked at, not values nested in them);
+//! - a global whose name is a lookup chain or a dunder (`numpy` + `__builtins__.eval`),
+//!   even when it is only named: Python resolves it attribute by attribute on load;
+//! - EXT1, EXT2, EXT4 (`copyreg`'s extension registry may map a code to any callable);
+//! - APPEND(S), SETITEM(S), ADDITEMS or BUILD on a module's attribute (`os.environ`,
+//!   `sys.path`, a class), which changes it for the whole process.
+//!
+//! Other globals that are only named (a dtype, a class kept as an attribute) are imported on
+//! load but not called: they are listed in `globals`, not reported. Persistent ids name torch's
+//! storages in `data.pkl`; in a file of their own the default `Unpickler` refuses them, so
+//! they are counted, not reported.
 
 #[path = "allow.rs"]
 mod allow;
