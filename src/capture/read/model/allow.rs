@@ -124,9 +124,10 @@ const CALLS: &[(&str, &str)] = &[
 ];
 
 /// The packages whose classes a pickle may instantiate without arguments (NEWOBJ with an
-/// empty tuple, `copyreg._reconstructor(cls, builtins.object, None)`, OBJ/INST with no
-/// arguments) and then give state with BUILD: their estimators, arrays and frames are
+/// empty tuple, `copyreg._reconstructor(cls, builtins.object, None)`, scikit-learn's
+/// `newObj(cls)`) and then give state with BUILD: their estimators, arrays and frames are
 /// pickled that way, and neither `__new__` nor their `__setstate__` runs code a file picks.
+/// (INST and OBJ without arguments call a function as it is: they need an exact pair.)
 const TRUSTED_ROOTS: &[&str] = &[
     "joblib", "lightgbm", "numpy", "pandas", "scipy", "sklearn", "torch", "xgboost",
 ];

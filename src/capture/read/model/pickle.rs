@@ -18,8 +18,9 @@
 //!   the pickle computed (what a call returned, an EXT code);
 //! - NEWOBJ, NEWOBJ_EX, OBJ and INST with arguments of a class not in that list (they run
 //!   `__init__` or `__new__` with the file's arguments);
-//! - the same without arguments (`cls.__new__(cls)`, then BUILD sets the state) of a class
-//!   outside the trusted ML packages: `copyreg._reconstructor(cls, builtins.object, None)`
+//! - NEWOBJ and NEWOBJ_EX without arguments (`cls.__new__(cls)`, then BUILD sets the state)
+//!   of a class outside the trusted ML packages (INST and OBJ without arguments call a
+//!   function as it is, so they must name an exact pair): `copyreg._reconstructor(cls, builtins.object, None)`
 //!   and scikit-learn's `newObj(cls)` count as this; `_reconstructor` with another base or a
 //!   state runs the base's `__init__` and is unsafe;
 //! - a class or function handed as an argument to an allowed callable that is not itself
@@ -1352,8 +1353,8 @@ impl<'a> Machine<'a> {
     }
 
     /// A class instantiated by `how`, with `args` (of `count`): without arguments a class of
-    /// the trusted packages (or an allowed callable) may be; with arguments only an
-    /// allowed callable, whose arguments are checked in turn.
+    /// the trusted packages (or an allowed callable) may be, except by INST and OBJ; with
+    /// arguments only an allowed callable, whose arguments are checked in turn.
     fn instantiate(
         &mut self,
         how: &str,
@@ -1371,7 +1372,15 @@ impl<'a> Machine<'a> {
             return Value::Opaque;
         };
         let call = global.dotted();
-        if count == 0 {
+        // INST and OBJ call `klass()` when it is not a class (Python's `_instantiate`): a
+        // function of a trusted package would run, so only the exact allow-list passes.
+        let calls_functions = matches!(how, "INST" | "OBJ");
+        if count == 0 && calls_functions {
+            if !allow::call(&global.module, &global.name) {
+                self.unsafe_call(&call, offset, format!("{how} calls `{call}`"));
+                return Value::Opaque;
+            }
+        } else if count == 0 {
             if !allow::instantiate(&global.module, &global.name) {
                 self.unsafe_call(&call, offset, format!("{how} instantiates `{call}`"));
                 return Value::Opaque;
@@ -1903,6 +1912,11 @@ mod tests {
         let list = clean(b"\x80\x02ccollections\ndefaultdict\ncbuiltins\nlist\n\x85R.");
         assert!(names(&list, "builtins", "list"));
         // SETITEM on a module's attribute (`os.environ`).
+        // INST and OBJ without arguments call a function: `pandas.read_clipboard()`.
+        let function = scan_bytes(b"(ipandas\nread_clipboard\n.");
+        assert_eq!(calls(&function), BTreeSet::from(["pandas.read_clipboard"]));
+        let obj = scan_bytes(b"\x80\x01(cpandas\nread_clipboard\no.");
+        assert_eq!(calls(&obj), BTreeSet::from(["pandas.read_clipboard"]));
         let environ = scan_bytes(b"\x80\x02cos\nenviron\nX\x01\x00\x00\x00aX\x01\x00\x00\x00bs.");
         assert_eq!(calls(&environ), BTreeSet::from(["os.environ"]));
         // Calling what another call returned.
