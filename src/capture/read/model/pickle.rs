@@ -241,7 +241,8 @@ impl BufRead for Counted<'_> {
 struct Unreadable {
     offset: u64,
     why: String,
-    /// The stream ended (what `sniff` accepts from a head that cuts a pickle short).
+    /// The stream ended, or a length reaches past it (what `sniff` accepts from a head that
+    /// cuts a pickle short).
     end_of_input: bool,
 }
 
@@ -283,10 +284,14 @@ impl Input<'_> {
     /// Fails when `length` bytes are declared but the file cannot hold them.
     fn declared(&self, length: u64, what: &str) -> Step<()> {
         if length > self.left() {
-            return Err(Failure::new(format!(
-                "{what} declares {length} bytes, more than the {} left in the file",
-                self.left()
-            )));
+            return Err(Failure {
+                why: format!(
+                    "{what} declares {length} bytes, more than the {} left in the file",
+                    self.left()
+                ),
+                // What `sniff` accepts: the head it reads is not the whole file.
+                end_of_input: true,
+            });
         }
         Ok(())
     }
@@ -2054,6 +2059,8 @@ mod tests {
             fixture!("joblib-plain.joblib"),
             b"N.",
             b"(dp0\nVa\np1\nI1\nsS'b'\np2\n(lp3\nI1\naI2\nas.",
+            // A protocol 1 head whose byte string goes on past the head.
+            b"(lp0\nI1\naI2\naI3\naI4\naT\xff\xff\x00\x00",
         ] {
             assert!(sniff(pickle), "{pickle:?}");
         }
