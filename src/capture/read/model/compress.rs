@@ -182,6 +182,18 @@ mod tests {
     }
 
     #[test]
+    fn the_model_reader_reads_compressed_joblib_files() {
+        let bytes = fixture!("joblib-xz.joblib");
+        let facts = super::super::read(&mut &bytes[..], bytes.len() as u64, "model.joblib");
+        assert_eq!(facts.format, super::super::Format::Joblib);
+        assert!(facts.unsafe_calls.is_empty());
+        assert!(facts.imports.contains("sklearn.linear_model._logistic"));
+        let bytes = fixture!("hostile-after-array-zlib.joblib");
+        let facts = super::super::read(&mut &bytes[..], bytes.len() as u64, "model.joblib");
+        assert!(facts.unsafe_calls.contains("posix.system"));
+    }
+
+    #[test]
     fn a_payload_after_an_array_in_a_compressed_file() {
         let (_, scan) = scan_compressed(fixture!("hostile-after-array-zlib.joblib"));
         assert!(scan.joblib);
