@@ -4,7 +4,7 @@
 //! Where the list comes from (checked against real files, not guessed from names):
 //! - numpy, scikit-learn, scipy, pandas and joblib: the globals that `pickle.dumps` (protocols
 //!   2, 4 and 5) and `joblib.dump` write for the estimators, arrays, random states, sparse
-//!   matrices and frames of numpy 2.4, scikit-learn 1.9, scipy 1.17, pandas 2 and joblib 1.6
+//!   matrices and frames of numpy 2.4, scikit-learn 1.9, scipy 1.17, pandas 3.1 and joblib 1.6
 //!   (`fixtures/models/pickles/make.py` writes some of them), read with `pickletools`, and how
 //!   each is used (called by REDUCE, instantiated by NEWOBJ, or only named): scikit-learn's
 //!   Cython losses (`sklearn._loss._loss.Cy*`) and pandas' offsets, `Period`, `StringDtype`
