@@ -4,7 +4,7 @@
 //! Where the list comes from (checked against real files, not guessed from names):
 //! - numpy, scikit-learn, scipy, pandas and joblib: the globals that `pickle.dumps` (protocols
 //!   2, 4 and 5) and `joblib.dump` write for the estimators, arrays, random states, sparse
-//!   matrices and frames of numpy 2.4, scikit-learn 1.9, scipy 1.17, pandas 2 and joblib 1.6
+//!   matrices and frames of numpy 2.4, scikit-learn 1.9, scipy 1.17, pandas 3.1 and joblib 1.6
 //!   (`fixtures/models/pickles/make.py` writes some of them), read with `pickletools`, and how
 //!   each is used (called by REDUCE, instantiated by NEWOBJ, or only named): scikit-learn's
 //!   Cython losses (`sklearn._loss._loss.Cy*`) and pandas' offsets, `Period`, `StringDtype`
@@ -124,9 +124,10 @@ const CALLS: &[(&str, &str)] = &[
 ];
 
 /// The packages whose classes a pickle may instantiate without arguments (NEWOBJ with an
-/// empty tuple, `copyreg._reconstructor(cls, builtins.object, None)`, OBJ/INST with no
-/// arguments) and then give state with BUILD: their estimators, arrays and frames are
+/// empty tuple, `copyreg._reconstructor(cls, builtins.object, None)`, scikit-learn's
+/// `newObj(cls)`) and then give state with BUILD: their estimators, arrays and frames are
 /// pickled that way, and neither `__new__` nor their `__setstate__` runs code a file picks.
+/// (INST and OBJ without arguments call a function as it is: they need an exact pair.)
 const TRUSTED_ROOTS: &[&str] = &[
     "joblib", "lightgbm", "numpy", "pandas", "scipy", "sklearn", "torch", "xgboost",
 ];

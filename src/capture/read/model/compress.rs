@@ -182,6 +182,18 @@ mod tests {
     }
 
     #[test]
+    fn the_model_reader_reads_compressed_joblib_files() {
+        let bytes = fixture!("joblib-xz.joblib");
+        let facts = super::super::read(&mut &bytes[..], bytes.len() as u64, "model.joblib");
+        assert_eq!(facts.format, super::super::Format::Joblib);
+        assert!(facts.unsafe_calls.is_empty());
+        assert!(facts.imports.contains("sklearn.linear_model._logistic"));
+        let bytes = fixture!("hostile-after-array-zlib.joblib");
+        let facts = super::super::read(&mut &bytes[..], bytes.len() as u64, "model.joblib");
+        assert!(facts.unsafe_calls.contains("posix.system"));
+    }
+
+    #[test]
     fn a_payload_after_an_array_in_a_compressed_file() {
         let (_, scan) = scan_compressed(fixture!("hostile-after-array-zlib.joblib"));
         assert!(scan.joblib);
@@ -239,6 +251,41 @@ mod tests {
             open(Compression::Zlib, &mut reader, compressed.len() as u64).expect("opens");
         let scan = pickle::scan(&mut inflated, u64::MAX, Context::File);
         assert!(scan.unreadable.is_some());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn garbage_after_a_magic_never_panics(
+            which in 0usize..6,
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+        ) {
+            let magic: &[u8] = [
+                b"\x78\x9c".as_slice(),
+                b"\x1f\x8b\x08",
+                b"BZh9",
+                b"\xfd7zXZ\x00",
+                b"\x5d\x00\x00\x40\x00\xff\xff\xff\xff\xff\xff\xff\xff",
+                b"\x04\x22\x4d\x18",
+            ][which];
+            let compression = [
+                Compression::Zlib,
+                Compression::Gzip,
+                Compression::Bz2,
+                Compression::Xz,
+                Compression::Lzma,
+                Compression::Lz4,
+            ][which];
+            let mut bytes = magic.to_vec();
+            bytes.extend_from_slice(&body);
+            let _ = sniff(&bytes);
+            let mut reader = bytes.as_slice();
+            if let Ok(mut inflated) = open(compression, &mut reader, bytes.len() as u64) {
+                let scan = pickle::scan(&mut inflated, u64::MAX, Context::File);
+                proptest::prop_assert!(scan.unreadable.is_some() || scan.unsafe_calls.len() <= bytes.len());
+            };
+        }
     }
 
     #[test]

@@ -12,6 +12,30 @@
 //! Everything is bounded by a named constant below; a stream that would exceed a bound, that
 //! is cut short, or that holds an opcode Python would refuse is `unreadable`, which the
 //! caller treats as unsafe (fail closed).
+//!
+//! What is unsafe (each an [`UnsafeCall`]):
+//! - REDUCE of a global that is not an exact (module, name) pair of `allow.rs`, or of a value
+//!   the pickle computed (what a call returned, an EXT code);
+//! - NEWOBJ, NEWOBJ_EX, OBJ and INST with arguments of a class not in that list (they run
+//!   `__init__` or `__new__` with the file's arguments);
+//! - NEWOBJ and NEWOBJ_EX without arguments (`cls.__new__(cls)`, then BUILD sets the state)
+//!   of a class outside the trusted ML packages (INST and OBJ without arguments call a
+//!   function as it is, so they must name an exact pair): `copyreg._reconstructor(cls, builtins.object, None)`
+//!   and scikit-learn's `newObj(cls)` count as this; `_reconstructor` with another base or a
+//!   state runs the base's `__init__` and is unsafe;
+//! - a class or function handed as an argument to an allowed callable that is not itself
+//!   safe to hand over (`defaultdict(builtins.eval)`; only the call's own arguments are
+//!   looked at, not values nested in them);
+//! - a global whose name is a lookup chain or a dunder (`numpy` + `__builtins__.eval`),
+//!   even when it is only named: Python resolves it attribute by attribute on load;
+//! - EXT1, EXT2, EXT4 (`copyreg`'s extension registry may map a code to any callable);
+//! - APPEND(S), SETITEM(S), ADDITEMS or BUILD on a module's attribute (`os.environ`,
+//!   `sys.path`, a class), which changes it for the whole process.
+//!
+//! Other globals that are only named (a dtype, a class kept as an attribute) are imported on
+//! load but not called: they are listed in `globals`, not reported. Persistent ids name torch's
+//! storages in `data.pkl`; in a file of their own the default `Unpickler` refuses them, so
+//! they are counted, not reported.
 
 #[path = "allow.rs"]
 mod allow;
@@ -92,8 +116,6 @@ const MAX_GLOBALS: usize = 10_000;
 /// Strings kept with their content (keys, versions, module names); longer ones are only
 /// known to be strings.
 const KEPT_TEXT: usize = 1024;
-/// Byte strings kept with their content; longer ones keep their length only.
-const KEPT_BYTES: usize = 64;
 /// Children a tuple, list or dict keeps (the rest are counted): enough for call arguments,
 /// shapes (numpy has at most 64 dimensions) and the wrapper's state. Dict entries whose key
 /// is in [`NOTABLE_KEYS`] are kept wherever they are.
@@ -219,7 +241,8 @@ impl BufRead for Counted<'_> {
 struct Unreadable {
     offset: u64,
     why: String,
-    /// The stream ended (what `sniff` accepts from a head that cuts a pickle short).
+    /// The stream ended, or a length reaches past it (what `sniff` accepts from a head that
+    /// cuts a pickle short).
     end_of_input: bool,
 }
 
@@ -261,10 +284,14 @@ impl Input<'_> {
     /// Fails when `length` bytes are declared but the file cannot hold them.
     fn declared(&self, length: u64, what: &str) -> Step<()> {
         if length > self.left() {
-            return Err(Failure::new(format!(
-                "{what} declares {length} bytes, more than the {} left in the file",
-                self.left()
-            )));
+            return Err(Failure {
+                why: format!(
+                    "{what} declares {length} bytes, more than the {} left in the file",
+                    self.left()
+                ),
+                // What `sniff` accepts: the head it reads is not the whole file.
+                end_of_input: true,
+            });
         }
         Ok(())
     }
@@ -408,7 +435,8 @@ impl Input<'_> {
 #[derive(Debug, Clone)]
 enum Value {
     None,
-    Bool(bool),
+    /// `True` or `False` (which one no check needs).
+    Bool,
     /// An integer of up to 16 bytes, kept exactly.
     Int(i128),
     /// A longer integer, not kept.
@@ -418,8 +446,8 @@ enum Value {
     Str(Rc<str>),
     /// A longer string (or one that is not UTF-8), not kept.
     LongStr,
-    /// A byte string's content if at most [`KEPT_BYTES`], else only its length.
-    Bytes(Option<Rc<[u8]>>, u64),
+    /// A byte string (`bytes`): no check needs its content, which is read through.
+    Bytes,
     Tuple(Rc<Seq>),
     List(Rc<Seq>),
     Dict(Rc<Map>),
@@ -604,8 +632,7 @@ impl<'a> Machine<'a> {
             b'I' => {
                 let line = self.input.line()?;
                 let value = match line.as_slice() {
-                    b"00" => Value::Bool(false),
-                    b"01" => Value::Bool(true),
+                    b"00" | b"01" => Value::Bool,
                     digits => decimal(digits, "INT")?,
                 };
                 self.push(value)?;
@@ -711,8 +738,7 @@ impl<'a> Machine<'a> {
             }
             // Constants.
             b'N' => self.push(Value::None)?,
-            0x88 => self.push(Value::Bool(true))?,
-            0x89 => self.push(Value::Bool(false))?,
+            0x88 | 0x89 => self.push(Value::Bool)?,
             // Tuples.
             b')' => self.push(Value::Tuple(Rc::default()))?,
             b't' => {
@@ -1149,8 +1175,9 @@ impl<'a> Machine<'a> {
     }
 
     fn bytes(&mut self, length: u64, what: &str) -> Step<()> {
-        let content = self.input.take(length, KEPT_BYTES, what)?;
-        self.push(Value::Bytes(content.map(Rc::from), length))
+        self.input.declared(length, what)?;
+        self.input.skip(length)?;
+        self.push(Value::Bytes)
     }
 
     fn persistent_id(&mut self) {
@@ -1331,8 +1358,8 @@ impl<'a> Machine<'a> {
     }
 
     /// A class instantiated by `how`, with `args` (of `count`): without arguments a class of
-    /// the trusted packages (or an allowed callable) may be; with arguments only an
-    /// allowed callable, whose arguments are checked in turn.
+    /// the trusted packages (or an allowed callable) may be, except by INST and OBJ; with
+    /// arguments only an allowed callable, whose arguments are checked in turn.
     fn instantiate(
         &mut self,
         how: &str,
@@ -1350,7 +1377,15 @@ impl<'a> Machine<'a> {
             return Value::Opaque;
         };
         let call = global.dotted();
-        if count == 0 {
+        // INST and OBJ call `klass()` when it is not a class (Python's `_instantiate`): a
+        // function of a trusted package would run, so only the exact allow-list passes.
+        let calls_functions = matches!(how, "INST" | "OBJ");
+        if count == 0 && calls_functions {
+            if !allow::call(&global.module, &global.name) {
+                self.unsafe_call(&call, offset, format!("{how} calls `{call}`"));
+                return Value::Opaque;
+            }
+        } else if count == 0 {
             if !allow::instantiate(&global.module, &global.name) {
                 self.unsafe_call(&call, offset, format!("{how} instantiates `{call}`"));
                 return Value::Opaque;
@@ -1882,6 +1917,11 @@ mod tests {
         let list = clean(b"\x80\x02ccollections\ndefaultdict\ncbuiltins\nlist\n\x85R.");
         assert!(names(&list, "builtins", "list"));
         // SETITEM on a module's attribute (`os.environ`).
+        // INST and OBJ without arguments call a function: `pandas.read_clipboard()`.
+        let function = scan_bytes(b"(ipandas\nread_clipboard\n.");
+        assert_eq!(calls(&function), BTreeSet::from(["pandas.read_clipboard"]));
+        let obj = scan_bytes(b"\x80\x01(cpandas\nread_clipboard\no.");
+        assert_eq!(calls(&obj), BTreeSet::from(["pandas.read_clipboard"]));
         let environ = scan_bytes(b"\x80\x02cos\nenviron\nX\x01\x00\x00\x00aX\x01\x00\x00\x00bs.");
         assert_eq!(calls(&environ), BTreeSet::from(["os.environ"]));
         // Calling what another call returned.
@@ -2019,6 +2059,8 @@ mod tests {
             fixture!("joblib-plain.joblib"),
             b"N.",
             b"(dp0\nVa\np1\nI1\nsS'b'\np2\n(lp3\nI1\naI2\nas.",
+            // A protocol 1 head whose byte string goes on past the head.
+            b"(lp0\nI1\naI2\naI3\naI4\naT\xff\xff\x00\x00",
         ] {
             assert!(sniff(pickle), "{pickle:?}");
         }
