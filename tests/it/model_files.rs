@@ -501,3 +501,92 @@ fn the_walkthrough_gates_a_scikit_learn_model_in_an_image() {
         );
     }
 }
+
+/// Boosters, an ONNX graph and a safetensors file written by the real libraries, read for
+/// their format and the version they record; a runtime without XGBoost is told so.
+#[test]
+fn boosters_onnx_and_safetensors_say_what_they_are() {
+    let python = venv(
+        "model-formats",
+        "xgboost-cpu==2.1.3 lightgbm==4.5.0 onnx==1.17.0 safetensors==0.4.5 numpy==1.26.4 v1",
+        &[],
+        |folder| {
+            pip_install(
+                folder,
+                &[
+                    "xgboost-cpu==2.1.3",
+                    "lightgbm==4.5.0",
+                    "onnx==1.17.0",
+                    "safetensors==0.4.5",
+                    "numpy==1.26.4",
+                ],
+            );
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+import numpy as np, xgboost, lightgbm, onnx
+from onnx import helper, TensorProto
+from safetensors.numpy import save_file
+rng = np.random.default_rng(0)
+x = rng.normal(size=(200, 3)); y = (x[:, 0] > 0).astype(int)
+booster = xgboost.train({"objective": "binary:logistic"}, xgboost.DMatrix(x, label=y), 3)
+booster.save_model("booster.json"); booster.save_model("booster.ubj")
+lightgbm.train({"objective": "binary", "verbose": -1}, lightgbm.Dataset(x, y), 3).save_model("lgbm.txt")
+graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+onnx.save(helper.make_model(graph, producer_name="pytorch", producer_version="2.5.1"), "relu.onnx")
+save_file({"w": rng.normal(size=(16, 16)).astype(np.float32)}, "weights.safetensors")
+"#;
+    must(Command::new(&python).args(["-c", script]).current_dir(dir.path()));
+    let names = ["booster.json", "booster.ubj", "lgbm.txt", "relu.onnx", "weights.safetensors"];
+    let mut command = envlock();
+    command.args(["snapshot", "--python"]).arg(&python);
+    for name in names {
+        command.args(["--model", name]);
+    }
+    let lock = snapshot(command.current_dir(dir.path()));
+    let expected = [
+        ("booster.json", "xgboost", Some(("xgboost", "2.1.3"))),
+        ("booster.ubj", "xgboost", Some(("xgboost", "2.1.3"))),
+        ("lgbm.txt", "lightgbm", None),
+        ("relu.onnx", "onnx", Some(("torch", "2.5.1"))),
+        ("weights.safetensors", "safetensors", None),
+    ];
+    for (name, format, written) in expected {
+        let entry = model(&lock, name);
+        assert_eq!(entry["format"].as_str(), Some(format), "{name}: {entry:#?}");
+        let recorded: Vec<(String, String)> = entry
+            .get("written-by")
+            .and_then(|value| value.as_array())
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|item| {
+                        let field = |key: &str| item[key].as_str().unwrap().to_string();
+                        (field("name"), field("version"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let wanted: Vec<(String, String)> = written
+            .map(|(name, version)| vec![(name.to_string(), version.to_string())])
+            .unwrap_or_default();
+        assert_eq!(recorded, wanted, "{name}");
+        assert!(entry.get("unsafe").is_none(), "{name}: {entry:#?}");
+    }
+    // A runtime without XGBoost: the booster's library is missing (an error).
+    std::fs::write(dir.path().join("dev.lock"), toml::to_string(&lock).unwrap()).unwrap();
+    let bare = venv("bare", "nothing installed v1", &[], |_| {});
+    let target = format!("python:{}", bare.display());
+    let report = run_json(dir.path(), &target);
+    let framework = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "model-framework" && f["subject"] == "booster.ubj")
+        .cloned()
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(framework["severity"], "error", "{framework:#}");
+}
