@@ -58,15 +58,10 @@ pub fn snapshot(settings: &Settings, source: &Source, progress: &dyn Progress) -
     let models = settings.model_paths();
     let mut snapshot = capture::capture(source, models, from, settings, &session, progress)?;
     for model in &snapshot.lock.models {
-        if !model.unsafe_calls.is_empty() {
-            let places = model.unsafe_where.join("; ");
+        if let Some(summary) = model.unsafe_summary() {
             snapshot.warnings.push(Warning::new(
                 WarningCode::ModelUnsafe,
-                format!(
-                    "loading model `{}` would call `{}`, outside the allow-list ({places})",
-                    model.path,
-                    model.unsafe_calls.join("`, `")
-                ),
+                format!("loading model `{}` {summary}", model.path),
             ));
         }
     }

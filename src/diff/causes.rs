@@ -287,6 +287,8 @@ mod tests {
             finding(Code::PackageVersion, "numpy", "numpy 1.26.4 -> 2.0.2"),
             finding(Code::PackageVersion, "requests", "2.31 -> 2.32"),
             finding(Code::ModelHash, "model/", "weights.bin changed"),
+            finding(Code::ModelFramework, "model/", "written by scikit-learn 1.5.2"),
+            finding(Code::ModelUnsafe, "model/", "would call posix.system"),
             finding(Code::GoldenMismatch, "salary", "out of tolerance"),
             finding(
                 Code::NumericLibrary,
@@ -294,7 +296,7 @@ mod tests {
                 "openblas 0.3.23 -> 0.3.27",
             ),
         ];
-        findings[7].cause = Some(Cause {
+        findings[9].cause = Some(Cause {
             code: Code::PackageVersion,
             subject: "numpy".into(),
         });
@@ -305,6 +307,9 @@ mod tests {
         assert_eq!(
             order,
             [
+                // What the model file records comes first; an unsafe pickle explains no
+                // prediction.
+                "model-framework model/",
                 "model-hash model/",
                 "package-version numpy",
                 "env-var OMP_NUM_THREADS",

@@ -452,23 +452,17 @@ fn model_needs(baseline: &Lock, target: &Lock, findings: &mut Findings) {
                 ),
             );
         }
-        if !model.unsafe_calls.is_empty() {
-            let calls = model.unsafe_calls.join("`, `");
-            let places = if model.unsafe_where.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", model.unsafe_where.join("; "))
-            };
+        if let Some(summary) = model.unsafe_summary() {
             findings.push(
                 Code::ModelUnsafe,
                 path,
                 None,
                 Some(model.unsafe_calls.join(", ")),
                 format!(
-                    "loading model {path} would call `{calls}`, outside the allow-list{places}; \
-                     re-export it to a format that runs no code (safetensors, ONNX, XGBoost or \
-                     LightGBM files, skops), or, for a model you trust, list it in \
-                     `[models] trust` or add a `[[policy.ignore]]` with a reason"
+                    "loading model {path} {summary}; re-export it to a format that runs no \
+                     code (safetensors, ONNX, XGBoost or LightGBM files, skops), or, for a \
+                     model you trust, list it in `[models] trust` or add a \
+                     `[[policy.ignore]]` with a reason"
                 ),
             );
         }

@@ -18,7 +18,7 @@ pub use golden::{
     FieldTolerance, GoldenCase, GoldenSpec, HttpCase, Latency, LatencySpec, OutputFormat,
 };
 pub use layer::Layer;
-pub use model::{Model, ModelFile, ModelFormat, ModelKind, WrittenBy};
+pub use model::{Model, ModelFile, ModelFormat, ModelKind, WrittenBy, UNREADABLE};
 pub use numerics::{Cpu, Kernel, NumericLibrary, Numerics};
 
 use std::collections::BTreeMap;

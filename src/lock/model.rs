@@ -49,6 +49,40 @@ pub struct Model {
     pub layer: Option<usize>,
 }
 
+impl Model {
+    /// What loading it would do that the allow-list does not allow, as a phrase after
+    /// "loading model X" ("would call `posix.system`, outside the allow-list (byte 103: …)"),
+    /// or `None` when nothing.
+    pub(crate) fn unsafe_summary(&self) -> Option<String> {
+        if self.unsafe_calls.is_empty() {
+            return None;
+        }
+        let calls: Vec<&str> = self
+            .unsafe_calls
+            .iter()
+            .map(String::as_str)
+            .filter(|call| *call != UNREADABLE)
+            .collect();
+        let unreadable = calls.len() < self.unsafe_calls.len();
+        let mut what = Vec::new();
+        if !calls.is_empty() {
+            what.push(format!("would call `{}`, outside the allow-list", calls.join("`, `")));
+        }
+        if unreadable {
+            what.push("cannot be checked: a pickle in it cannot be read to its end".to_string());
+        }
+        let places = if self.unsafe_where.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", self.unsafe_where.join("; "))
+        };
+        Some(format!("{}{places}", what.join(", and ")))
+    }
+}
+
+/// The entry of `unsafe` for a pickle that cannot be read to its end.
+pub const UNREADABLE: &str = "unreadable";
+
 /// What a model path names.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]

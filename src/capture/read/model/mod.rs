@@ -37,7 +37,7 @@ pub(crate) struct Facts {
 }
 
 /// The entry of `unsafe_calls` for a stream that could not be read to its end.
-pub(crate) const UNREADABLE: &str = "unreadable";
+pub(crate) use crate::lock::UNREADABLE;
 
 impl Facts {
     fn of(format: Format) -> Facts {
