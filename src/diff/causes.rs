@@ -287,7 +287,11 @@ mod tests {
             finding(Code::PackageVersion, "numpy", "numpy 1.26.4 -> 2.0.2"),
             finding(Code::PackageVersion, "requests", "2.31 -> 2.32"),
             finding(Code::ModelHash, "model/", "weights.bin changed"),
-            finding(Code::ModelFramework, "model/", "written by scikit-learn 1.5.2"),
+            finding(
+                Code::ModelFramework,
+                "model/",
+                "written by scikit-learn 1.5.2",
+            ),
             finding(Code::ModelUnsafe, "model/", "would call posix.system"),
             finding(Code::GoldenMismatch, "salary", "out of tolerance"),
             finding(

@@ -83,6 +83,21 @@ impl Policy {
         })
     }
 
+    /// Whether `[models] trust` covers the model at `path`: the same path (`./` and a
+    /// trailing `/` aside), or a folder holding it.
+    fn trusts(&self, path: &str) -> bool {
+        let plain = |path: &str| {
+            path.trim_start_matches("./")
+                .trim_end_matches('/')
+                .to_string()
+        };
+        let path = plain(path);
+        self.trusted_models.iter().any(|trusted| {
+            let trusted = plain(trusted);
+            path == trusted || path.starts_with(&format!("{trusted}/"))
+        })
+    }
+
     /// Applies severities and ignores to `findings`, adding a `policy-unused` finding for
     /// every ignore rule that matched nothing.
     pub(crate) fn apply(&self, mut findings: Vec<Finding>) -> Vec<Finding> {
@@ -99,7 +114,7 @@ impl Policy {
             if let Some(&severity) = self.severity.get(&finding.code) {
                 finding.severity = severity;
             }
-            if finding.code == Code::ModelUnsafe && self.trusted_models.contains(&finding.subject) {
+            if finding.code == Code::ModelUnsafe && self.trusts(&finding.subject) {
                 finding.severity = Severity::Info;
                 finding.message.push_str(" (trusted by `[models] trust`)");
             }

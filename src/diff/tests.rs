@@ -450,6 +450,24 @@ fn a_module_the_target_cannot_import_and_an_unsafe_pickle_are_errors() {
         trusted_models: vec!["model/".into()],
         ..Policy::default()
     };
-    let kept = policy.apply(vec![f]);
+    let kept = policy.apply(vec![f.clone()]);
     assert_eq!(kept[0].severity, Severity::Info);
+    // `./model` and a folder holding the model name it too; another path does not.
+    for (trusted, severity) in [
+        ("./model", Severity::Info),
+        ("model/", Severity::Info),
+        ("other.pkl", Severity::Error),
+    ] {
+        let mut inside = f.clone();
+        inside.subject = "model/legacy.pkl".into();
+        let policy = Policy {
+            trusted_models: vec![trusted.into()],
+            ..Policy::default()
+        };
+        assert_eq!(
+            policy.apply(vec![inside])[0].severity,
+            severity,
+            "{trusted}"
+        );
+    }
 }

@@ -66,7 +66,10 @@ impl Model {
         let unreadable = calls.len() < self.unsafe_calls.len();
         let mut what = Vec::new();
         if !calls.is_empty() {
-            what.push(format!("would call `{}`, outside the allow-list", calls.join("`, `")));
+            what.push(format!(
+                "would call `{}`, outside the allow-list",
+                calls.join("`, `")
+            ));
         }
         if unreadable {
             what.push("cannot be checked: a pickle in it cannot be read to its end".to_string());

@@ -371,8 +371,8 @@ fn a_numpy_2_pickle_needs_numpy_core_which_numpy_1_24_lacks() {
             let run = run(envlock()
                 .args(["diff", "--format", "json", "dev.lock", &archive_target])
                 .current_dir(work.path()));
-            let report: serde_json::Value = serde_json::from_str(&run.stdout)
-                .unwrap_or_else(|_| panic!("{}", run.stderr));
+            let report: serde_json::Value =
+                serde_json::from_str(&run.stdout).unwrap_or_else(|_| panic!("{}", run.stderr));
             assert!(
                 report["findings"]
                     .as_array()
@@ -554,8 +554,18 @@ graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
 onnx.save(helper.make_model(graph, producer_name="pytorch", producer_version="2.5.1"), "relu.onnx")
 save_file({"w": rng.normal(size=(16, 16)).astype(np.float32)}, "weights.safetensors")
 "#;
-    must(Command::new(&python).args(["-c", script]).current_dir(dir.path()));
-    let names = ["booster.json", "booster.ubj", "lgbm.txt", "relu.onnx", "weights.safetensors"];
+    must(
+        Command::new(&python)
+            .args(["-c", script])
+            .current_dir(dir.path()),
+    );
+    let names = [
+        "booster.json",
+        "booster.ubj",
+        "lgbm.txt",
+        "relu.onnx",
+        "weights.safetensors",
+    ];
     let mut command = envlock();
     command.args(["snapshot", "--python"]).arg(&python);
     for name in names {

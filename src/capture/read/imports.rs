@@ -97,8 +97,10 @@ pub(crate) async fn not_importable(
         if module == "__main__" || in_standard_library(top, python) || modules.0.contains(module) {
             continue;
         }
+        // Past the limit a module is not looked for, and not reported: only a module known
+        // to be absent is.
         searched += 1;
-        if searched > SEARCH_LIMIT || !found_in(files, roots, module).await? {
+        if searched <= SEARCH_LIMIT && !found_in(files, roots, module).await? {
             missing.push(module.clone());
         }
     }
