@@ -19,13 +19,14 @@
 //! - NEWOBJ, NEWOBJ_EX, OBJ and INST with arguments of a class not in that list (they run
 //!   `__init__` or `__new__` with the file's arguments);
 //! - NEWOBJ and NEWOBJ_EX without arguments (`cls.__new__(cls)`, then BUILD sets the state)
-//!   of a class outside the trusted ML packages (INST and OBJ without arguments call a
+//!   of a class outside the modules `allow.rs` lists (INST and OBJ without arguments call a
 //!   function as it is, so they must name an exact pair): `copyreg._reconstructor(cls, builtins.object, None)`
 //!   and scikit-learn's `newObj(cls)` count as this; `_reconstructor` with another base or a
 //!   state runs the base's `__init__` and is unsafe;
-//! - a class or function handed as an argument to an allowed callable that is not itself
-//!   safe to hand over (`defaultdict(builtins.eval)`; only the call's own arguments are
-//!   looked at, not values nested in them);
+//! - a class or function handed as an argument to an allowed callable, anywhere in the
+//!   arguments (nested in tuples, lists and dicts too), that `allow.rs` does not list for that
+//!   callable (`defaultdict(builtins.eval)`, `__generator_ctor(…, torch.utils.collect_env.run)`),
+//!   or arguments too many or too deep to look at all of them;
 //! - a global whose name is a lookup chain or a dunder (`numpy` + `__builtins__.eval`),
 //!   even when it is only named: Python resolves it attribute by attribute on load;
 //! - EXT1, EXT2, EXT4 (`copyreg`'s extension registry may map a code to any callable);
@@ -471,6 +472,19 @@ impl Value {
         }
     }
 
+    /// Whether this value is or holds a global, and whether one may hide below it.
+    fn seen(&self) -> Seen {
+        match self {
+            Value::Global(_) => Seen {
+                globals: true,
+                unseen: false,
+            },
+            Value::Tuple(seq) | Value::List(seq) => seq.seen,
+            Value::Dict(map) => map.seen,
+            _ => Seen::default(),
+        }
+    }
+
     fn text(&self) -> Option<&str> {
         match self {
             Value::Str(text) => Some(text),
@@ -510,6 +524,33 @@ struct Seq {
     items: Vec<Value>,
     len: u64,
     depth: u32,
+    seen: Seen,
+}
+
+/// Where the globals below a container are: a call handed the container is handed them.
+#[derive(Debug, Clone, Copy, Default)]
+struct Seen {
+    /// A global is somewhere below, kept or not.
+    globals: bool,
+    /// A global may be below where the scan cannot see it (a child past [`KEPT_CHILDREN`],
+    /// or nested deeper than [`MAX_DEPTH`]).
+    unseen: bool,
+}
+
+impl Seen {
+    /// Notes a child, kept as `kept` (or dropped when `None`).
+    fn child(&mut self, child: &Value, kept: Option<&Value>) {
+        let below = child.seen();
+        self.globals |= below.globals;
+        self.unseen |= below.unseen;
+        let dropped = match kept {
+            None => true,
+            Some(kept) => matches!(kept, Value::Opaque) && !matches!(child, Value::Opaque),
+        };
+        if dropped && below.globals {
+            self.unseen = true;
+        }
+    }
 }
 
 /// A dict's first entries, its notable ones and its length.
@@ -520,6 +561,7 @@ struct Map {
     notable: Vec<(Rc<str>, Value)>,
     len: u64,
     depth: u32,
+    seen: Seen,
 }
 
 impl Map {
@@ -1051,14 +1093,31 @@ impl<'a> Machine<'a> {
 
     fn seq(&mut self, items: Vec<Value>) -> Step<Rc<Seq>> {
         let len = items.len() as u64;
-        let items: Vec<Value> = items
-            .into_iter()
-            .take(KEPT_CHILDREN)
-            .map(Machine::child)
-            .collect();
+        let mut seen = Seen::default();
+        let items = Machine::children(items, KEPT_CHILDREN, &mut seen);
         self.keep(items.len())?;
         let depth = 1 + items.iter().map(Value::depth).max().unwrap_or(0);
-        Ok(Rc::new(Seq { items, len, depth }))
+        Ok(Rc::new(Seq {
+            items,
+            len,
+            depth,
+            seen,
+        }))
+    }
+
+    /// The first `room` of `items` as kept, noting in `seen` the globals of all of them.
+    fn children(items: Vec<Value>, room: usize, seen: &mut Seen) -> Vec<Value> {
+        let mut kept = Vec::with_capacity(items.len().min(room));
+        for item in items {
+            if kept.len() < room {
+                let child = Machine::child(item.clone());
+                seen.child(&item, Some(&child));
+                kept.push(child);
+            } else {
+                seen.child(&item, None);
+            }
+        }
+        kept
     }
 
     /// Adds key, value pairs to a dict.
@@ -1068,15 +1127,22 @@ impl<'a> Machine<'a> {
             map.len += 1;
             let notable = key.text().filter(|key| NOTABLE_KEYS.contains(key));
             if map.pairs.len() < KEPT_CHILDREN && self.keep(2).is_ok() {
-                let (key, value) = (Machine::child(key), Machine::child(value));
-                map.depth = map.depth.max(1 + key.depth().max(value.depth()));
-                map.pairs.push((key, value));
+                let (kept_key, kept_value) =
+                    (Machine::child(key.clone()), Machine::child(value.clone()));
+                map.seen.child(&key, Some(&kept_key));
+                map.seen.child(&value, Some(&kept_value));
+                map.depth = map.depth.max(1 + kept_key.depth().max(kept_value.depth()));
+                map.pairs.push((kept_key, kept_value));
             } else if let Some(key) = notable {
+                map.seen.child(&value, None);
                 if map.notable.len() < 4 * NOTABLE_KEYS.len() {
                     map.notable.push((key.into(), Machine::child(value)));
                 } else if let Some(slot) = map.notable.iter_mut().find(|(k, _)| &**k == key) {
                     slot.1 = Machine::child(value);
                 }
+            } else {
+                map.seen.child(&key, None);
+                map.seen.child(&value, None);
             }
         }
     }
@@ -1088,7 +1154,7 @@ impl<'a> Machine<'a> {
         if let Value::List(seq) = top {
             let seq = Rc::make_mut(seq);
             let room = KEPT_CHILDREN.saturating_sub(seq.items.len());
-            let kept: Vec<Value> = items.into_iter().take(room).map(Machine::child).collect();
+            let kept = Machine::children(items, room, &mut seq.seen);
             seq.len += count as u64;
             seq.depth = seq
                 .depth
@@ -1310,8 +1376,36 @@ impl<'a> Machine<'a> {
                     Value::Opaque
                 }
             },
+            ("copyreg", "__newobj_ex__") => match items {
+                // `cls.__new__(cls, *args, **kwargs)`, as NEWOBJ_EX.
+                [class, args, kwargs] => match (args.whole_tuple(), kwargs) {
+                    (Some(args), Value::Dict(kwargs)) if kwargs.len == 0 => self.instantiate(
+                        "`copyreg.__newobj_ex__`",
+                        class,
+                        args,
+                        args.len() as u64,
+                        offset,
+                    ),
+                    _ => {
+                        self.unsafe_call(
+                            &call,
+                            offset,
+                            format!("REDUCE calls `{call}` with arguments that cannot be seen"),
+                        );
+                        Value::Opaque
+                    }
+                },
+                _ => {
+                    self.unsafe_call(
+                        &call,
+                        offset,
+                        format!("REDUCE calls `{call}` with unexpected arguments"),
+                    );
+                    Value::Opaque
+                }
+            },
             (module, name) if allow::call(module, name) => {
-                self.check_arguments(&call, items, offset);
+                self.check_arguments(global, items, offset);
                 if (module, name) == ("numpy", "dtype") {
                     return dtype(items);
                 }
@@ -1391,7 +1485,7 @@ impl<'a> Machine<'a> {
                 return Value::Opaque;
             }
         } else if allow::call(&global.module, &global.name) {
-            self.check_arguments(&call, args, offset);
+            self.check_arguments(global, args, offset);
         } else {
             self.unsafe_call(
                 &call,
@@ -1406,20 +1500,47 @@ impl<'a> Machine<'a> {
         Value::Object(global.clone())
     }
 
-    /// An allowed callable's arguments: a class or function among them must be safe to
-    /// hand over (a `defaultdict`'s factory is called later; `_reconstruct`'s subtype too).
-    fn check_arguments(&mut self, call: &str, args: &[Value], offset: u64) {
+    /// An allowed callable's arguments: every class or function among them, however deeply
+    /// nested, must be one `allow.rs` lists for that callable (a `defaultdict` calls its
+    /// factory, `_rebuild_from_type_v2` its `func`, `__bit_generator_ctor` its class).
+    fn check_arguments(&mut self, callable: &Global, args: &[Value], offset: u64) {
+        let call = callable.dotted();
+        let mut globals = Vec::new();
+        let mut unseen = false;
         for arg in args {
-            if let Value::Global(global) = arg {
-                if !allow::argument(&global.module, &global.name) {
-                    let name = global.dotted();
-                    self.unsafe_call(
-                        &name,
-                        offset,
-                        format!("`{call}` is handed `{name}`, which it may call"),
-                    );
-                }
+            globals_in(arg, &mut globals, &mut unseen);
+        }
+        for global in globals {
+            if !allow::argument(
+                (&callable.module, &callable.name),
+                &global.module,
+                &global.name,
+            ) {
+                let name = global.dotted();
+                self.unsafe_call(
+                    &name,
+                    offset,
+                    format!("`{call}` is handed `{name}`, which it may call"),
+                );
             }
+        }
+        if unseen {
+            self.unsafe_call(
+                &call,
+                offset,
+                format!("`{call}` is handed values too many or too deep to be seen, which may name a callable"),
+            );
+        }
+        // `defaultdict` calls its factory: a builtin type (checked above) or none.
+        let factory = args.first();
+        if (callable.module.as_str(), callable.name.as_str()) == ("collections", "defaultdict")
+            && !matches!(factory, None | Some(Value::None | Value::Global(_)))
+        {
+            self.unsafe_call(
+                &call,
+                offset,
+                format!("`{call}` is handed a factory that is not a builtin type"),
+            );
         }
     }
 
@@ -1597,6 +1718,31 @@ fn complete_dtype(dtype: &Dtype, state: &Value) {
         }
         // A state that is not understood: the item size cannot be trusted.
         _ => dtype.itemsize.set(None),
+    }
+}
+
+/// The globals in `value` and its kept children (at most [`MAX_DEPTH`] deep), and whether
+/// one may hide where the scan cannot see.
+fn globals_in<'v>(value: &'v Value, globals: &mut Vec<Rc<Global>>, unseen: &mut bool) {
+    let seen = value.seen();
+    *unseen |= seen.unseen;
+    if !seen.globals {
+        return;
+    }
+    match value {
+        Value::Global(global) => globals.push(global.clone()),
+        Value::Tuple(seq) | Value::List(seq) => {
+            for item in &seq.items {
+                globals_in(item, globals, unseen);
+            }
+        }
+        Value::Dict(map) => {
+            for (key, value) in &map.pairs {
+                globals_in(key, globals, unseen);
+                globals_in(value, globals, unseen);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -1930,8 +2076,98 @@ mod tests {
     }
 
     #[test]
+    fn an_allowed_callable_handed_a_trusted_function_is_unsafe() {
+        // `__generator_ctor(name, ctor)` calls `ctor(name)`: torch's `collect_env.run`.
+        let ctor = scan_bytes(
+            b"\x80\x02cnumpy.random._pickle\n__generator_ctor\nX\x10\x00\x00\x00touch /tmp/pwnedctorch.utils.collect_env\nrun\n\x86R.",
+        );
+        assert_eq!(
+            calls(&ctor),
+            BTreeSet::from(["torch.utils.collect_env.run"])
+        );
+        // `_rebuild_from_type_v2(func, type, args, state)` calls `func(*args)`.
+        let from_type = scan_bytes(
+            b"\x80\x02ctorch._tensor\n_rebuild_from_type_v2\n(cnumpy.distutils.exec_command\nexec_command\nctorch\nTensor\nX\x05\x00\x00\x00touch\x85}tR.",
+        );
+        assert_eq!(
+            calls(&from_type),
+            BTreeSet::from(["numpy.distutils.exec_command.exec_command"])
+        );
+        // `__bit_generator_ctor(cls)` calls `cls()`.
+        let class = scan_bytes(
+            b"\x80\x02cnumpy.random._pickle\n__bit_generator_ctor\ncnumpy.lib._datasource\nDataSource\n\x85R.",
+        );
+        assert_eq!(
+            calls(&class),
+            BTreeSet::from(["numpy.lib._datasource.DataSource"])
+        );
+        // Nested in the arguments: `OrderedDict([(1, joblib.load)])`.
+        let nested =
+            scan_bytes(b"\x80\x02ccollections\nOrderedDict\n]K\x01cjoblib\nload\n\x86a\x85R.");
+        assert_eq!(calls(&nested), BTreeSet::from(["joblib.load"]));
+        // `pandas.read_pickle` handed to a callable that lists no argument at all.
+        let path = scan_bytes(b"\x80\x02cbuiltins\nset\n]cpandas\nread_pickle\na\x85R.");
+        assert_eq!(calls(&path), BTreeSet::from(["pandas.read_pickle"]));
+        // A global past the children a list keeps cannot be looked at: unsafe.
+        let mut hidden = b"\x80\x02ccollections\nOrderedDict\n](".to_vec();
+        for _ in 0..KEPT_CHILDREN {
+            hidden.extend_from_slice(b"K\x01");
+        }
+        hidden.extend_from_slice(b"cbuiltins\neval\ne\x85R.");
+        assert_eq!(
+            calls(&scan_bytes(&hidden)),
+            BTreeSet::from(["collections.OrderedDict"])
+        );
+        // A factory that is an object (a torch module is callable): unsafe.
+        let factory = scan_bytes(
+            b"\x80\x02ccollections\ndefaultdict\nctorch.nn.modules.linear\nLinear\n)\x81\x85R.",
+        );
+        assert_eq!(calls(&factory), BTreeSet::from(["collections.defaultdict"]));
+        // What numpy writes passes: 1.25 and later name the bit generator and its ctor,
+        // numpy 2 hands the bit generator built from its class.
+        clean(b"\x80\x02cnumpy.random._pickle\n__generator_ctor\nX\x07\x00\x00\x00MT19937cnumpy.random._pickle\n__bit_generator_ctor\n\x86R.");
+        clean(b"\x80\x02cnumpy.random._pickle\n__generator_ctor\ncnumpy.random._pickle\n__bit_generator_ctor\ncnumpy.random._pcg64\nPCG64\n\x85R}b\x85R.");
+        clean(b"\x80\x02ctorch._tensor\n_rebuild_from_type_v2\n(ctorch._utils\n_rebuild_tensor_v2\nctorch\nTensor\n)}tR.");
+    }
+
+    #[test]
+    fn only_listed_modules_may_be_instantiated_and_given_state() {
+        // `DataSource.__del__` removes `_destpath` when `_istmpdest` is set.
+        let gadget = scan_bytes(
+            b"\x80\x02cnumpy.lib._datasource\nDataSource\n)\x81}(X\x0b\x00\x00\x00_istmpdest\x88X\t\x00\x00\x00_destpathX\x05\x00\x00\x00/homeub.",
+        );
+        assert_eq!(
+            calls(&gadget),
+            BTreeSet::from(["numpy.lib._datasource.DataSource"])
+        );
+        let reconstructor = scan_bytes(
+            b"\x80\x02ccopyreg\n_reconstructor\ncnumpy.lib._datasource\nDataSource\ncbuiltins\nobject\nN\x87R.",
+        );
+        assert_eq!(
+            calls(&reconstructor),
+            BTreeSet::from(["numpy.lib._datasource.DataSource"])
+        );
+        // `copyreg.__newobj_ex__(cls, args, kwargs)` is NEWOBJ_EX.
+        let newobj_ex = scan_bytes(
+            b"\x80\x02ccopyreg\n__newobj_ex__\ncnumpy.lib._datasource\nDataSource\n)}\x87R.",
+        );
+        assert_eq!(
+            calls(&newobj_ex),
+            BTreeSet::from(["numpy.lib._datasource.DataSource"])
+        );
+        let with_args = scan_bytes(
+            b"\x80\x02ccopyreg\n__newobj_ex__\ncsklearn.linear_model\nRidge\nK\x01\x85}\x87R.",
+        );
+        assert_eq!(
+            calls(&with_args),
+            BTreeSet::from(["sklearn.linear_model.Ridge"])
+        );
+        clean(b"\x80\x02ccopyreg\n__newobj_ex__\ncsklearn.linear_model\nRidge\n)}\x87R}b.");
+    }
+
+    #[test]
     fn scikit_learn_version_past_the_kept_entries() {
-        let mut bytes = b"\x80\x04\x8c\x07sklearn\x8c\x03Foo\x93)\x81}(".to_vec();
+        let mut bytes = b"\x80\x04\x8c\x0esklearn.svm._c\x8c\x03Foo\x93)\x81}(".to_vec();
         for key in 0..200u8 {
             bytes.extend_from_slice(&[b'K', key, b'N']);
         }
