@@ -580,12 +580,14 @@ impl Map {
 }
 
 /// What joblib needs of a `numpy.dtype`: BUILD completes it (the item size of flexible
-/// kinds, the object flag of structured ones), and a memoized copy sees that, as in Python.
+/// kinds), and a memoized copy sees that, as in Python.
 #[derive(Debug)]
 struct Dtype {
     kind: u8,
+    /// `None` when not known: joblib's array after it cannot be read.
     itemsize: Cell<Option<u64>>,
-    has_object: Cell<bool>,
+    /// Its code is `O8` (or `|O`): joblib pickles the array nested.
+    object: bool,
 }
 
 /// The outer pickle, kept while joblib's nested pickle of an object array is read.
@@ -1614,7 +1616,7 @@ impl<'a> Machine<'a> {
                 .checked_mul(dimension)
                 .ok_or_else(|| fail("has a shape whose size overflows"))?;
         }
-        if dtype.has_object.get() || dtype.kind == b'O' {
+        if dtype.object {
             // joblib pickles arrays of objects: a nested pickle, with its own stack and memo.
             self.outer = Some(Outer {
                 stack: std::mem::take(&mut self.stack),
@@ -1673,51 +1675,87 @@ fn underflow() -> Failure {
     Failure::new("an opcode takes more values than the stack holds")
 }
 
-/// A `numpy.dtype` from `numpy.dtype(code, align, copy)`'s arguments: `f8`, `U2`, `V12`.
+/// A `numpy.dtype` from `numpy.dtype(code, align, copy)`'s arguments. Only the codes numpy
+/// writes for arrays joblib reads as raw bytes have a known item size: one kind and a size
+/// (`<f8`, `|b1`, `<U2`, `|V12`, `<M8[ns]`), or `O8`/`|O` for objects. Any other code numpy
+/// would still parse (`f4,i8`, `(2,)f8`, `[('a', 'f4')]`) makes a structured or subarray
+/// dtype whose size the scan does not compute: unknown, so joblib's array after it cannot be
+/// read (fail closed).
 fn dtype(args: &[Value]) -> Value {
     let code = args.first().and_then(Value::text).unwrap_or("");
-    let code = code.trim_start_matches(['<', '>', '|', '=']);
-    let kind = code.bytes().next().unwrap_or(b'?');
-    let digits: String = code
-        .chars()
-        .skip(1)
-        .take_while(char::is_ascii_digit)
-        .collect();
-    // A unicode code counts characters of 4 bytes; BUILD's state gives the size in bytes.
-    let scale = if kind == b'U' { 4 } else { 1 };
-    let itemsize = digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|size| size.checked_mul(scale));
+    let object = matches!(code, "O8" | "|O8" | "O" | "|O");
+    let body = code.strip_prefix(['<', '>', '|', '=']).unwrap_or(code);
+    let kind = body.bytes().next().unwrap_or(b'?');
+    let itemsize = if object { Some(8) } else { simple_size(body) };
     Value::Dtype(Rc::new(Dtype {
-        kind,
+        kind: if object { b'O' } else { kind },
         itemsize: Cell::new(itemsize),
-        has_object: Cell::new(kind == b'O'),
+        object,
     }))
 }
 
-/// A dtype's BUILD state `(version, byteorder, subarray, names, fields, elsize, alignment,
-/// flags[, metadata])`: `elsize` is the item size of flexible and structured kinds (-1 for
-/// the others), and flag 0x01 (`NPY_ITEM_HASOBJECT`) says it holds objects.
-fn complete_dtype(dtype: &Dtype, state: &Value) {
-    let Value::Tuple(seq) = state else {
-        return;
-    };
-    if let Some(Value::Int(elsize)) = seq.items.get(5) {
-        if let Ok(elsize) = u64::try_from(*elsize) {
-            if elsize > 0 {
-                dtype.itemsize.set(Some(elsize));
-            }
-        }
+/// The item size of `[biufcmMSUV]<digits>([unit])`, in bytes (a unicode code counts
+/// characters of 4 bytes), or `None` for any other code.
+fn simple_size(code: &str) -> Option<u64> {
+    let mut bytes = code.bytes();
+    let kind = bytes.next().filter(|kind| b"biufcmMSUV".contains(kind))?;
+    let rest = &code[1..];
+    let digits_end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let (digits, unit) = rest.split_at(digits_end);
+    let unit_ok = unit.is_empty()
+        || unit
+            .strip_prefix('[')
+            .and_then(|unit| unit.strip_suffix(']'))
+            .is_some_and(|unit| {
+                !unit.is_empty() && unit.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            });
+    if digits.is_empty() || !unit_ok {
+        return None;
     }
-    match seq.items.get(7) {
-        Some(Value::Int(flags)) => {
-            if flags & 1 != 0 {
-                dtype.has_object.set(true);
+    let scale = if kind == b'U' { 4 } else { 1 };
+    digits.parse::<u64>().ok()?.checked_mul(scale)
+}
+
+/// A dtype's BUILD state `(version, byteorder, subarray, names, fields, elsize, alignment,
+/// flags[, metadata])`, as numpy's `arraydescr_setstate` reads it: `elsize` replaces the
+/// item size of the flexible kinds (S, U, V) only, and the size of the others never changes.
+/// A structured or subarray dtype is pickled as `V<size>` with its fields or subarray in the
+/// state and its size in `elsize` (scikit-learn's tree nodes are one); fields or a subarray
+/// on any other kind, the object flag (0x01, `NPY_ITEM_HASOBJECT`) on a dtype that is not
+/// `O8`, or a state that is not understood make the size unknown.
+fn complete_dtype(dtype: &Dtype, state: &Value) {
+    let understood = match state.whole_tuple() {
+        Some(
+            [_, _, subarray, names, fields, elsize, _, Value::Int(flags)]
+            | [_, _, subarray, names, fields, elsize, _, Value::Int(flags), _],
+        ) => {
+            let plain = [subarray, names, fields]
+                .iter()
+                .all(|part| matches!(part, Value::None));
+            let object_ok = flags & 1 == 0 || dtype.object;
+            match (dtype.kind, elsize) {
+                _ if !object_ok => false,
+                (b'V', Value::Int(elsize)) | (b'S' | b'U', Value::Int(elsize))
+                    if plain || dtype.kind == b'V' =>
+                {
+                    match u64::try_from(*elsize) {
+                        Ok(elsize) => {
+                            dtype.itemsize.set(Some(elsize));
+                            true
+                        }
+                        Err(_) => false,
+                    }
+                }
+                (b'S' | b'U' | b'V', _) => false,
+                _ => plain,
             }
         }
-        // A state that is not understood: the item size cannot be trusted.
-        _ => dtype.itemsize.set(None),
+        _ => false,
+    };
+    if !understood {
+        dtype.itemsize.set(None);
     }
 }
 
@@ -2163,6 +2201,112 @@ mod tests {
             BTreeSet::from(["sklearn.linear_model.Ridge"])
         );
         clean(b"\x80\x02ccopyreg\n__newobj_ex__\ncsklearn.linear_model\nRidge\n)}\x87R}b.");
+    }
+
+    /// `numpy.dtype(code, False, True)` given `state` by BUILD.
+    fn dtype_bytes(code: &str, state: &[u8]) -> Vec<u8> {
+        let mut bytes = b"cnumpy\ndtype\nX".to_vec();
+        bytes.extend_from_slice(&(code.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(code.as_bytes());
+        bytes.extend_from_slice(b"\x89\x88\x87R");
+        bytes.extend_from_slice(state);
+        bytes.push(b'b');
+        bytes
+    }
+
+    /// A dtype's state `(3, '<', None, None, None, elsize, -1, flags)`.
+    fn dtype_state(elsize: i32, flags: u8) -> Vec<u8> {
+        let mut bytes = b"(K\x03X\x01\x00\x00\x00<NNNJ".to_vec();
+        bytes.extend_from_slice(&elsize.to_le_bytes());
+        bytes.extend_from_slice(b"J\xff\xff\xff\xffK");
+        bytes.push(flags);
+        bytes.push(b't');
+        bytes
+    }
+
+    /// A joblib `NumpyArrayWrapper` of `dtype` and shape `(count,)`, then `after` (the raw
+    /// array bytes and the rest of the pickle).
+    fn wrapper(dtype: &[u8], count: u8, after: &[u8]) -> Vec<u8> {
+        let mut bytes =
+            b"\x80\x02cjoblib.numpy_pickle\nNumpyArrayWrapper\n)\x81}(X\x05\x00\x00\x00dtype"
+                .to_vec();
+        bytes.extend_from_slice(dtype);
+        bytes.extend_from_slice(b"X\x05\x00\x00\x00shapeK");
+        bytes.push(count);
+        bytes.extend_from_slice(b"\x85X\x05\x00\x00\x00orderX\x01\x00\x00\x00Cub");
+        bytes.extend_from_slice(after);
+        bytes
+    }
+
+    /// Eight bytes of array data, `os.system('id')`, then enough `None`, POP to be skipped
+    /// by a scan that reads up to 100 bytes of array, and STOP.
+    fn data_then_payload() -> Vec<u8> {
+        let mut after = vec![0u8; 8];
+        after.extend_from_slice(b"cos\nsystem\nX\x02\x00\x00\x00id\x85R0");
+        while after.len() < 120 {
+            after.extend_from_slice(b"N0");
+        }
+        after.push(b'.');
+        after
+    }
+
+    #[test]
+    fn joblib_array_sizes_follow_numpy() {
+        // A plain dtype reads its size from its code.
+        let plain = wrapper(
+            &dtype_bytes("<f8", &dtype_state(-1, 0)),
+            1,
+            b"\0\0\0\0\0\0\0\0.",
+        );
+        assert!(clean(&plain).joblib);
+        // numpy never changes a fixed kind's size from the state: `elsize` 100 on `<f8`
+        // leaves 8 bytes of array, and the payload right after them runs.
+        let elsize = scan_bytes(&wrapper(
+            &dtype_bytes("<f8", &dtype_state(100, 0)),
+            1,
+            &data_then_payload(),
+        ));
+        assert_eq!(calls(&elsize), BTreeSet::from(["os.system"]));
+        // A flexible kind takes its size from the state, as numpy does.
+        let flexible = wrapper(
+            &dtype_bytes("|V4", &dtype_state(8, 0)),
+            1,
+            &data_then_payload(),
+        );
+        assert_eq!(calls(&scan_bytes(&flexible)), BTreeSet::from(["os.system"]));
+        // Structured and subarray codes: numpy's size is not the first field's.
+        for code in ["f4,i8", "(2,)f8", "<f8x", "f", "O4", "<<f8"] {
+            let scan = scan_bytes(&wrapper(
+                &dtype_bytes(code, &dtype_state(-1, 0)),
+                1,
+                &data_then_payload(),
+            ));
+            assert!(scan.unreadable.is_some(), "{code}");
+        }
+        // A structured dtype is `V<size>` with fields in its state, whose `elsize` numpy
+        // honours; fields on another kind, or the object flag on a dtype that is not `O8`,
+        // leave the size unknown.
+        let fields = b"(K\x03X\x01\x00\x00\x00|N(X\x01\x00\x00\x00at}J\x08\x00\x00\x00J\x01\x00\x00\x00K\x00t";
+        let structured = wrapper(&dtype_bytes("V4", fields), 1, &data_then_payload());
+        assert_eq!(
+            calls(&scan_bytes(&structured)),
+            BTreeSet::from(["os.system"])
+        );
+        let float_fields = wrapper(&dtype_bytes("<f8", fields), 1, &data_then_payload());
+        assert!(scan_bytes(&float_fields).unreadable.is_some());
+        let object = wrapper(
+            &dtype_bytes("<f8", &dtype_state(-1, 1)),
+            1,
+            &data_then_payload(),
+        );
+        assert!(scan_bytes(&object).unreadable.is_some());
+        // Datetime units are part of a simple code.
+        let datetime = wrapper(
+            &dtype_bytes("<M8[ns]", &dtype_state(-1, 0)),
+            1,
+            &data_then_payload(),
+        );
+        assert_eq!(calls(&scan_bytes(&datetime)), BTreeSet::from(["os.system"]));
     }
 
     #[test]
