@@ -562,18 +562,20 @@ struct Map {
     len: u64,
     depth: u32,
     seen: Seen,
+    /// A key the scan cannot read as a plain string (`S'\x64type'` is `dtype` to Python), or
+    /// an entry of a notable key it could not keep: `get` may miss what Python sees.
+    unclear_keys: bool,
 }
 
 impl Map {
-    /// The value of a string key, the last one set.
+    /// The value of a string key (each key is kept once, with the value set last).
     fn get(&self, key: &str) -> Option<&Value> {
-        let late = self.notable.iter().rev().find(|(k, _)| &**k == key);
-        if let Some((_, value)) = late {
+        let notable = self.notable.iter().find(|(k, _)| &**k == key);
+        if let Some((_, value)) = notable {
             return Some(value);
         }
         self.pairs
             .iter()
-            .rev()
             .find(|(k, _)| k.text() == Some(key))
             .map(|(_, value)| value)
     }
@@ -1122,12 +1124,35 @@ impl<'a> Machine<'a> {
         kept
     }
 
-    /// Adds key, value pairs to a dict.
+    /// Adds key, value pairs to a dict. As in Python, setting a key again replaces its value
+    /// where it is.
     fn insert(&mut self, map: &mut Map, items: Vec<Value>) {
         let mut items = items.into_iter();
         while let (Some(key), Some(value)) = (items.next(), items.next()) {
+            let text = key.text();
+            if text.is_none() {
+                map.unclear_keys = true;
+            }
+            if let Some(text) = text {
+                let kept = map.pairs.iter_mut().find(|(k, _)| k.text() == Some(text));
+                let slot = match kept {
+                    Some((_, slot)) => Some(slot),
+                    None => map
+                        .notable
+                        .iter_mut()
+                        .find(|(k, _)| &**k == text)
+                        .map(|(_, slot)| slot),
+                };
+                if let Some(slot) = slot {
+                    let kept_value = Machine::child(value.clone());
+                    map.seen.child(&value, Some(&kept_value));
+                    map.depth = map.depth.max(1 + kept_value.depth());
+                    *slot = kept_value;
+                    continue;
+                }
+            }
             map.len += 1;
-            let notable = key.text().filter(|key| NOTABLE_KEYS.contains(key));
+            let notable = text.filter(|key| NOTABLE_KEYS.contains(key));
             if map.pairs.len() < KEPT_CHILDREN && self.keep(2).is_ok() {
                 let (kept_key, kept_value) =
                     (Machine::child(key.clone()), Machine::child(value.clone()));
@@ -1135,14 +1160,13 @@ impl<'a> Machine<'a> {
                 map.seen.child(&value, Some(&kept_value));
                 map.depth = map.depth.max(1 + kept_key.depth().max(kept_value.depth()));
                 map.pairs.push((kept_key, kept_value));
-            } else if let Some(key) = notable {
-                map.seen.child(&value, None);
-                if map.notable.len() < 4 * NOTABLE_KEYS.len() {
-                    map.notable.push((key.into(), Machine::child(value)));
-                } else if let Some(slot) = map.notable.iter_mut().find(|(k, _)| &**k == key) {
-                    slot.1 = Machine::child(value);
-                }
+            } else if let Some(key) = notable.filter(|_| map.notable.len() < 4 * NOTABLE_KEYS.len())
+            {
+                let kept_value = Machine::child(value.clone());
+                map.seen.child(&value, Some(&kept_value));
+                map.notable.push((key.into(), kept_value));
             } else {
+                map.unclear_keys |= notable.is_some();
                 map.seen.child(&key, None);
                 map.seen.child(&value, None);
             }
@@ -1598,6 +1622,9 @@ impl<'a> Machine<'a> {
         let Value::Dict(map) = state else {
             return Err(fail("has a state that is not a dict"));
         };
+        if map.unclear_keys {
+            return Err(fail("has a state whose keys cannot all be read"));
+        }
         let Some(Value::Dtype(dtype)) = map.get("dtype") else {
             return Err(fail("has no `numpy.dtype`"));
         };
@@ -1777,6 +1804,9 @@ fn globals_in<'v>(value: &'v Value, globals: &mut Vec<Rc<Global>>, unseen: &mut 
         Value::Dict(map) => {
             for (key, value) in &map.pairs {
                 globals_in(key, globals, unseen);
+                globals_in(value, globals, unseen);
+            }
+            for (_, value) in &map.notable {
                 globals_in(value, globals, unseen);
             }
         }
@@ -2307,6 +2337,44 @@ mod tests {
             &data_then_payload(),
         );
         assert_eq!(calls(&scan_bytes(&datetime)), BTreeSet::from(["os.system"]));
+    }
+
+    #[test]
+    fn wrapper_keys_the_scan_cannot_read_are_unreadable() {
+        let f8 = dtype_bytes("<f8", &dtype_state(-1, 0));
+        let i1 = dtype_bytes("|i1", &dtype_state(-1, 0));
+        // `S'\x64type'` is `dtype` to Python, set after the plain one: Python reads 1 byte.
+        let mut escaped = f8.clone();
+        escaped.extend_from_slice(b"S'\\x64type'\n");
+        escaped.extend_from_slice(&i1);
+        let scan = scan_bytes(&wrapper(&escaped, 1, &data_then_payload()));
+        assert!(scan.unreadable.is_some());
+        // A key that is not a string at all.
+        let mut int_key = f8.clone();
+        int_key.extend_from_slice(b"K\x01N");
+        assert!(scan_bytes(&wrapper(&int_key, 1, &data_then_payload()))
+            .unreadable
+            .is_some());
+        // A repeated key: the last value wins, as in Python (1 byte, then the payload).
+        let mut repeated = f8.clone();
+        repeated.extend_from_slice(b"X\x05\x00\x00\x00dtype");
+        repeated.extend_from_slice(&i1);
+        let mut after = vec![0u8];
+        after.extend_from_slice(&data_then_payload()[8..]);
+        let scan = scan_bytes(&wrapper(&repeated, 1, &after));
+        assert_eq!(calls(&scan), BTreeSet::from(["os.system"]));
+        // The same past the kept entries: the notable key is replaced where it is.
+        let mut late = b"\x80\x02cjoblib.numpy_pickle\nNumpyArrayWrapper\n)\x81}(".to_vec();
+        for key in 0..KEPT_CHILDREN as u8 {
+            late.extend_from_slice(&[b'X', 2, 0, 0, 0, b'a' + key / 26, b'a' + key % 26, b'N']);
+        }
+        for dtype in [&f8, &i1] {
+            late.extend_from_slice(b"X\x05\x00\x00\x00dtype");
+            late.extend_from_slice(dtype);
+        }
+        late.extend_from_slice(b"X\x05\x00\x00\x00shapeK\x01\x85ub");
+        late.extend_from_slice(&after);
+        assert_eq!(calls(&scan_bytes(&late)), BTreeSet::from(["os.system"]));
     }
 
     #[test]
