@@ -13,6 +13,11 @@
 //! is cut short, or that holds an opcode Python would refuse is `unreadable`, which the
 //! caller treats as unsafe (fail closed).
 //!
+//! Python shares one list or dict between the memo and every reference to it; the machine's
+//! values are copies. When a list or dict changes, the memo entries holding it change with
+//! it, and any other copy that missed the change is stale: a check that would read one (a
+//! call's arguments, a joblib wrapper's state) treats it as unknown.
+//!
 //! What is unsafe (each an [`UnsafeCall`]):
 //! - REDUCE of a global that is not an exact (module, name) pair of `allow.rs`, or of a value
 //!   the pickle computed (what a call returned, an EXT code);
@@ -41,7 +46,7 @@
 #[path = "allow.rs"]
 mod allow;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, BufRead};
 use std::rc::Rc;
@@ -124,6 +129,9 @@ const KEPT_CHILDREN: usize = 64;
 /// Nesting of kept values: deeper children become opaque, so that dropping a value never
 /// recurses deeper than this, whatever the input nests.
 const MAX_DEPTH: u32 = 64;
+/// Memo entries a list or dict remembers holding it (updated when it changes); a copy in
+/// more entries than this goes stale there.
+const MAX_SLOTS: usize = 8;
 /// Unsafe calls reported in full; beyond, only calls not yet reported are added.
 const MAX_REPORTED: usize = 1000;
 
@@ -477,12 +485,42 @@ impl Value {
         match self {
             Value::Global(_) => Seen {
                 globals: true,
-                unseen: false,
+                ..Seen::default()
             },
-            Value::Tuple(seq) | Value::List(seq) => seq.seen,
-            Value::Dict(map) => map.seen,
+            Value::Tuple(seq) => seq.seen,
+            Value::List(seq) => Seen {
+                mutable: true,
+                ..seq.seen
+            },
+            Value::Dict(map) => Seen {
+                mutable: true,
+                ..map.seen
+            },
             _ => Seen::default(),
         }
+    }
+
+    /// A list's or dict's identity.
+    fn identity(&self) -> Option<&Identity> {
+        match self {
+            Value::List(seq) => Some(&seq.identity),
+            Value::Dict(map) => Some(&map.identity),
+            _ => None,
+        }
+    }
+
+    /// Where a list or dict copy is, to tell it from other copies of the same object.
+    fn address(&self) -> Option<*const ()> {
+        match self {
+            Value::List(seq) => Some(Rc::as_ptr(seq).cast()),
+            Value::Dict(map) => Some(Rc::as_ptr(map).cast()),
+            _ => None,
+        }
+    }
+
+    /// A list or dict that changed since this copy was made.
+    fn stale(&self) -> bool {
+        self.identity().is_some_and(Identity::stale)
     }
 
     fn text(&self) -> Option<&str> {
@@ -525,6 +563,57 @@ struct Seq {
     len: u64,
     depth: u32,
     seen: Seen,
+    identity: Identity,
+}
+
+/// Which Python object a list or dict is. The machine's values are copied where Python
+/// shares one object (the memo, DUP, another container holding it): when a copy changes,
+/// the memo entries that hold it are changed with it, and every other copy is stale (it
+/// misses what Python's object holds), which any check that reads it treats as unknown.
+#[derive(Debug, Clone, Default)]
+struct Identity {
+    /// The object's version, shared by all its copies (`None` for a tuple, which never
+    /// changes); [`POISONED`] once a stale copy was changed, when no copy is right.
+    current: Option<Rc<Cell<u64>>>,
+    /// This copy's version.
+    version: u64,
+    /// Memo entries holding this copy (at most [`MAX_SLOTS`]).
+    slots: RefCell<Vec<u64>>,
+}
+
+/// The version of an object whose copies all miss something.
+const POISONED: u64 = u64::MAX;
+
+impl Identity {
+    /// A new list or dict.
+    fn object() -> Identity {
+        Identity {
+            current: Some(Rc::default()),
+            ..Identity::default()
+        }
+    }
+
+    /// Whether the object changed since this copy was made.
+    fn stale(&self) -> bool {
+        self.current
+            .as_ref()
+            .is_some_and(|current| current.get() != self.version)
+    }
+
+    /// This copy was changed: other copies are stale now, and if it was stale itself, all.
+    fn changed(&mut self) {
+        let Some(current) = &self.current else {
+            return;
+        };
+        if self.stale() {
+            current.set(POISONED);
+            self.version = 0;
+        } else {
+            let version = current.get() + 1;
+            current.set(version);
+            self.version = version;
+        }
+    }
 }
 
 /// Where the globals below a container are: a call handed the container is handed them.
@@ -535,6 +624,8 @@ struct Seen {
     /// A global may be below where the scan cannot see it (a child past [`KEPT_CHILDREN`],
     /// or nested deeper than [`MAX_DEPTH`]).
     unseen: bool,
+    /// A list or dict is somewhere below (or is the value): it may have changed since.
+    mutable: bool,
 }
 
 impl Seen {
@@ -543,11 +634,12 @@ impl Seen {
         let below = child.seen();
         self.globals |= below.globals;
         self.unseen |= below.unseen;
+        self.mutable |= below.mutable;
         let dropped = match kept {
             None => true,
             Some(kept) => matches!(kept, Value::Opaque) && !matches!(child, Value::Opaque),
         };
-        if dropped && below.globals {
+        if dropped && (below.globals || below.mutable) {
             self.unseen = true;
         }
     }
@@ -562,6 +654,7 @@ struct Map {
     len: u64,
     depth: u32,
     seen: Seen,
+    identity: Identity,
     /// A key the scan cannot read as a plain string (`S'\x64type'` is `dtype` to Python), or
     /// an entry of a notable key it could not keep: `get` may miss what Python sees.
     unclear_keys: bool,
@@ -799,10 +892,16 @@ impl<'a> Machine<'a> {
                 self.push(Value::Tuple(tuple))?;
             }
             // Lists.
-            b']' => self.push(Value::List(Rc::default()))?,
+            b']' => self.push(Value::List(Rc::new(Seq {
+                identity: Identity::object(),
+                ..Seq::default()
+            })))?,
             b'l' => {
                 let items = self.pop_mark()?;
-                let list = self.seq(items)?;
+                let mut list = self.seq(items)?;
+                if let Some(list) = Rc::get_mut(&mut list) {
+                    list.identity = Identity::object();
+                }
                 self.push(Value::List(list))?;
             }
             b'a' => {
@@ -814,13 +913,19 @@ impl<'a> Machine<'a> {
                 self.append(items, "APPENDS", offset)?;
             }
             // Dicts.
-            b'}' => self.push(Value::Dict(Rc::default()))?,
+            b'}' => self.push(Value::Dict(Rc::new(Map {
+                identity: Identity::object(),
+                ..Map::default()
+            })))?,
             b'd' => {
                 let items = self.pop_mark()?;
                 if items.len() % 2 != 0 {
                     return Err(Failure::new("DICT has an odd number of items"));
                 }
-                let mut map = Map::default();
+                let mut map = Map {
+                    identity: Identity::object(),
+                    ..Map::default()
+                };
                 self.insert(&mut map, items);
                 self.push(Value::Dict(Rc::new(map)))?;
             }
@@ -1106,6 +1211,7 @@ impl<'a> Machine<'a> {
             len,
             depth,
             seen,
+            identity: Identity::default(),
         }))
     }
 
@@ -1177,7 +1283,14 @@ impl<'a> Machine<'a> {
     fn append(&mut self, items: Vec<Value>, opcode: &str, offset: u64) -> Step<()> {
         let count = items.len();
         let top = self.top()?;
-        if let Value::List(seq) = top {
+        if !matches!(top, Value::List(_)) {
+            let target = top.clone();
+            self.mutates(&target, opcode, offset);
+            return Ok(());
+        }
+        let held = self.detach();
+        let mut added = 0;
+        if let Value::List(seq) = self.top()? {
             let seq = Rc::make_mut(seq);
             let room = KEPT_CHILDREN.saturating_sub(seq.items.len());
             let kept = Machine::children(items, room, &mut seq.seen);
@@ -1185,28 +1298,61 @@ impl<'a> Machine<'a> {
             seq.depth = seq
                 .depth
                 .max(1 + kept.iter().map(Value::depth).max().unwrap_or(0));
-            let added = kept.len();
+            added = kept.len();
             seq.items.extend(kept);
-            self.keep(added)?;
-        } else {
-            let target = top.clone();
-            self.mutates(&target, opcode, offset);
+            seq.identity.changed();
         }
-        Ok(())
+        self.reattach(held)?;
+        self.keep(added)
     }
 
     /// SETITEM, SETITEMS.
     fn set_items(&mut self, items: Vec<Value>, opcode: &str, offset: u64) -> Step<()> {
         let top = self.top()?;
-        if let Value::Dict(map) = top {
+        if !matches!(top, Value::Dict(_)) {
+            let target = top.clone();
+            self.mutates(&target, opcode, offset);
+            return Ok(());
+        }
+        let held = self.detach();
+        if let Value::Dict(map) = self.top()? {
             let mut map = std::mem::take(Rc::make_mut(map));
             self.insert(&mut map, items);
+            map.identity.changed();
             if let Value::Dict(slot) = self.top()? {
                 *Rc::make_mut(slot) = map;
             }
-        } else {
-            let target = top.clone();
-            self.mutates(&target, opcode, offset);
+        }
+        self.reattach(held)
+    }
+
+    /// Takes the list or dict on top out of the memo entries that hold it (so that changing
+    /// it copies nothing when nothing else holds it), and says which they were.
+    fn detach(&mut self) -> Vec<u64> {
+        let Some(top) = self.stack.last() else {
+            return Vec::new();
+        };
+        let (Some(identity), Some(address)) = (top.identity(), top.address()) else {
+            return Vec::new();
+        };
+        let slots = identity.slots.borrow().clone();
+        let mut held = Vec::new();
+        for slot in slots {
+            if let Some(entry) = self.memo.get_mut(&slot) {
+                if entry.address() == Some(address) {
+                    *entry = Value::None;
+                    held.push(slot);
+                }
+            }
+        }
+        held
+    }
+
+    /// Puts the changed list or dict on top back into the memo entries it was taken from.
+    fn reattach(&mut self, held: Vec<u64>) -> Step<()> {
+        let top = self.top()?.clone();
+        for slot in held {
+            self.memo.insert(slot, top.clone());
         }
         Ok(())
     }
@@ -1236,6 +1382,12 @@ impl<'a> Machine<'a> {
         let value = self.top()?.clone();
         if self.memo.len() >= MAX_MEMO && !self.memo.contains_key(&index) {
             return Err(Failure::new(format!("more than {MAX_MEMO} memo entries")));
+        }
+        if let Some(identity) = value.identity() {
+            let mut slots = identity.slots.borrow_mut();
+            if slots.len() < MAX_SLOTS && !slots.contains(&index) {
+                slots.push(index);
+            }
         }
         self.memo.insert(index, value);
         Ok(())
@@ -1405,13 +1557,17 @@ impl<'a> Machine<'a> {
             ("copyreg", "__newobj_ex__") => match items {
                 // `cls.__new__(cls, *args, **kwargs)`, as NEWOBJ_EX.
                 [class, args, kwargs] => match (args.whole_tuple(), kwargs) {
-                    (Some(args), Value::Dict(kwargs)) if kwargs.len == 0 => self.instantiate(
-                        "`copyreg.__newobj_ex__`",
-                        class,
-                        args,
-                        args.len() as u64,
-                        offset,
-                    ),
+                    (Some(args), Value::Dict(kwargs))
+                        if kwargs.len == 0 && !kwargs.identity.stale() =>
+                    {
+                        self.instantiate(
+                            "`copyreg.__newobj_ex__`",
+                            class,
+                            args,
+                            args.len() as u64,
+                            offset,
+                        )
+                    }
                     _ => {
                         self.unsafe_call(
                             &call,
@@ -1455,7 +1611,7 @@ impl<'a> Machine<'a> {
     ) -> Value {
         let kwargs_empty = match kwargs {
             None => true,
-            Some(Value::Dict(map)) => map.len == 0,
+            Some(Value::Dict(map)) => map.len == 0 && !map.identity.stale(),
             Some(_) => false,
         };
         match args.whole_tuple() {
@@ -1533,8 +1689,9 @@ impl<'a> Machine<'a> {
         let call = callable.dotted();
         let mut globals = Vec::new();
         let mut unseen = false;
+        let mut visited = BTreeSet::new();
         for arg in args {
-            globals_in(arg, &mut globals, &mut unseen);
+            globals_in(arg, &mut globals, &mut unseen, &mut visited);
         }
         for global in globals {
             if !allow::argument(
@@ -1624,6 +1781,11 @@ impl<'a> Machine<'a> {
         };
         if map.unclear_keys {
             return Err(fail("has a state whose keys cannot all be read"));
+        }
+        if map.identity.stale() {
+            return Err(fail(
+                "has a state that changed through another reference to it",
+            ));
         }
         let Some(Value::Dtype(dtype)) = map.get("dtype") else {
             return Err(fail("has no `numpy.dtype`"));
@@ -1786,28 +1948,44 @@ fn complete_dtype(dtype: &Dtype, state: &Value) {
     }
 }
 
-/// The globals in `value` and its kept children (at most [`MAX_DEPTH`] deep), and whether
-/// one may hide where the scan cannot see.
-fn globals_in<'v>(value: &'v Value, globals: &mut Vec<Rc<Global>>, unseen: &mut bool) {
+/// The globals in `value` and its kept children (at most [`MAX_DEPTH`] deep, each container
+/// once), and whether one may hide where the scan cannot see (or in a stale copy).
+fn globals_in(
+    value: &Value,
+    globals: &mut Vec<Rc<Global>>,
+    unseen: &mut bool,
+    visited: &mut BTreeSet<usize>,
+) {
     let seen = value.seen();
-    *unseen |= seen.unseen;
-    if !seen.globals {
+    *unseen |= seen.unseen || value.stale();
+    if !seen.globals && !seen.mutable {
+        return;
+    }
+    let address = match value {
+        Value::Tuple(seq) | Value::List(seq) => Rc::as_ptr(seq) as usize,
+        Value::Dict(map) => Rc::as_ptr(map) as usize,
+        Value::Global(global) => {
+            globals.push(global.clone());
+            return;
+        }
+        _ => return,
+    };
+    if !visited.insert(address) {
         return;
     }
     match value {
-        Value::Global(global) => globals.push(global.clone()),
         Value::Tuple(seq) | Value::List(seq) => {
             for item in &seq.items {
-                globals_in(item, globals, unseen);
+                globals_in(item, globals, unseen, visited);
             }
         }
         Value::Dict(map) => {
             for (key, value) in &map.pairs {
-                globals_in(key, globals, unseen);
-                globals_in(value, globals, unseen);
+                globals_in(key, globals, unseen, visited);
+                globals_in(value, globals, unseen, visited);
             }
             for (_, value) in &map.notable {
-                globals_in(value, globals, unseen);
+                globals_in(value, globals, unseen, visited);
             }
         }
         _ => {}
@@ -2375,6 +2553,32 @@ mod tests {
         late.extend_from_slice(b"X\x05\x00\x00\x00shapeK\x01\x85ub");
         late.extend_from_slice(&after);
         assert_eq!(calls(&scan_bytes(&late)), BTreeSet::from(["os.system"]));
+    }
+
+    #[test]
+    fn a_dict_changed_through_a_memo_copy_is_shared_as_in_python() {
+        let head = b"\x80\x02cjoblib.numpy_pickle\nNumpyArrayWrapper\n)\x81";
+        let i1 = dtype_bytes("|i1", &dtype_state(-1, 0));
+        let mut state = b"}q\x00(X\x05\x00\x00\x00dtype".to_vec();
+        state.extend_from_slice(&i1);
+        state.extend_from_slice(
+            b"X\x05\x00\x00\x00shapeK\x01\x85X\x05\x00\x00\x00orderX\x01\x00\x00\x00Cu",
+        );
+        // Filled, popped and fetched again from the memo: the memo holds the filled dict.
+        let mut fetched = head.to_vec();
+        fetched.extend_from_slice(&state);
+        fetched.extend_from_slice(b"0h\x00b\x00.");
+        assert!(clean(&fetched).joblib);
+        // Changed again through the memo's copy (`shape` 1000), which Python's wrapper
+        // shares: the copy BUILD is handed misses it, and the array cannot be read.
+        let mut aliased = head.to_vec();
+        aliased.extend_from_slice(&state);
+        aliased.extend_from_slice(b"h\x00(X\x05\x00\x00\x00shapeM\xe8\x03\x85u0b");
+        aliased.extend_from_slice(&data_then_payload());
+        assert!(scan_bytes(&aliased).unreadable.is_some());
+        // A list given `eval` through one copy, handed to a call through another.
+        let list = scan_bytes(b"\x80\x02cbuiltins\nset\n]q\x00h\x00(cbuiltins\neval\ne0\x85R.");
+        assert_eq!(calls(&list), BTreeSet::from(["builtins.set"]));
     }
 
     #[test]
