@@ -43,6 +43,9 @@
 //! An allow-list fails closed where deny-lists were bypassed (modelscan#330 reached `eval`
 //! through `numpy.__builtins__`; #339 used `ctypes`).
 
+/// `(module, name)`.
+type Pair = (&'static str, &'static str);
+
 /// Callables loading may call with arguments (REDUCE, or NEWOBJ/OBJ/INST with arguments),
 /// sorted by (module, name) so that a lookup is a binary search (a test checks the order).
 const CALLS: &[(&str, &str)] = &[
@@ -418,7 +421,7 @@ const BACKED_ARRAYS: &[(&str, &str)] = &[
 /// they are given (`defaultdict` its factory, `_rebuild_from_type_v2` its `func`,
 /// `__bit_generator_ctor` its class), so a global of a trusted package would be a call the
 /// allow-list never approved.
-const ARGUMENTS: &[((&str, &str), &[(&str, &str)])] = &[
+const ARGUMENTS: &[(Pair, &[Pair])] = &[
     (("collections", "defaultdict"), SAFE_TYPES),
     (("joblib.numpy_pickle", "NDArrayWrapper"), ARRAY_TYPES),
     (("joblib.numpy_pickle", "NumpyArrayWrapper"), ARRAY_TYPES),

@@ -142,18 +142,6 @@ mod tests {
     use super::*;
     use crate::capture::read::model::pickle::{self, Context};
 
-    /// A fixture written by `fixtures/models/pickles/make.py`.
-    macro_rules! fixture {
-        ($name:literal) => {
-            include_bytes!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/fixtures/models/pickles/",
-                $name
-            ))
-            .as_slice()
-        };
-    }
-
     /// Sniffs, decompresses and scans a compressed joblib file.
     fn scan_compressed(bytes: &[u8]) -> (Compression, pickle::Scan) {
         let compression = sniff(bytes).expect("a compressed file");

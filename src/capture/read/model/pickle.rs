@@ -2126,18 +2126,6 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// A fixture written by `fixtures/models/pickles/make.py`.
-    macro_rules! fixture {
-        ($name:literal) => {
-            include_bytes!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/fixtures/models/pickles/",
-                $name
-            ))
-            .as_slice()
-        };
-    }
-
     fn scan_bytes(bytes: &[u8]) -> Scan {
         let mut reader = bytes;
         scan(&mut reader, bytes.len() as u64, Context::File)

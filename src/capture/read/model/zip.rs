@@ -69,10 +69,9 @@ const WHY_DOUBT: &str = "the loader reads a zip by its central directory and thi
 its local headers, so what it would load cannot be known";
 
 /// Reads a zip model from its local headers as it streams, checked against its central
-/// directory.
-pub(crate) fn read(reader: &mut dyn BufRead, size: u64) -> Facts {
-    // The zip's own records bound what is read of it; the caller drains the rest.
-    let _ = size;
+/// directory. The zip's own records bound what is read of it (not the file's size); the caller drains
+/// the rest.
+pub(crate) fn read(reader: &mut dyn BufRead) -> Facts {
     let mut stream = Stream::new(reader);
     let mut archive = Archive::default();
     let broken = archive.walk(&mut stream).err();
@@ -848,7 +847,7 @@ mod tests {
 
     fn facts(bytes: &[u8]) -> Facts {
         let mut reader = bytes;
-        read(&mut reader, bytes.len() as u64)
+        read(&mut reader)
     }
 
     fn is_unreadable(facts: &Facts) -> bool {
