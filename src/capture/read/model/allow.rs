@@ -226,7 +226,8 @@ const CLASS_MODULES: &[&str] = &[
 /// Classes outside [`CLASS_MODULES`] that a pickle may instantiate without arguments and give
 /// state: numpy's arrays and random generators, the boosters of xgboost and lightgbm, pandas'
 /// frames, arrays and dtypes by the public names pandas 2 and 3 pickle them under, and
-/// scikit-learn's `Bunch` (a dict whose `__setstate__` does nothing).
+/// scikit-learn's `Bunch` (a dict whose `__setstate__` does nothing) and the metadata
+/// requests a scorer keeps (scikit-learn 1.5's grid searches pickle them: plain data).
 const CLASSES: &[(&str, &str)] = &[
     ("lightgbm.basic", "Booster"),
     ("numpy", "ndarray"),
@@ -267,6 +268,8 @@ const CLASSES: &[(&str, &str)] = &[
     ("pandas.arrays", "StringArray"),
     ("pandas.arrays", "TimedeltaArray"),
     ("sklearn.utils._bunch", "Bunch"),
+    ("sklearn.utils._metadata_requests", "MetadataRequest"),
+    ("sklearn.utils._metadata_requests", "MethodMetadataRequest"),
     ("xgboost.core", "Booster"),
 ];
 
