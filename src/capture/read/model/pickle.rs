@@ -2339,6 +2339,11 @@ mod tests {
         let nested =
             scan_bytes(b"\x80\x02ccollections\nOrderedDict\n]K\x01cjoblib\nload\n\x86a\x85R.");
         assert_eq!(calls(&nested), BTreeSet::from(["joblib.load"]));
+        // `__randomstate_ctor(path, ctor)` calls `ctor(path)`: `joblib.load` of any file.
+        let load = scan_bytes(
+            b"\x80\x02cnumpy.random._pickle\n__randomstate_ctor\nX\x0a\x00\x00\x00/tmp/x.pklcjoblib\nload\n\x86R.",
+        );
+        assert_eq!(calls(&load), BTreeSet::from(["joblib.load"]));
         // `pandas.read_pickle` handed to a callable that lists no argument at all.
         let path = scan_bytes(b"\x80\x02cbuiltins\nset\n]cpandas\nread_pickle\na\x85R.");
         assert_eq!(calls(&path), BTreeSet::from(["pandas.read_pickle"]));
