@@ -38,6 +38,12 @@ const DICTIONARY_KIB: u32 = 256 * 1024;
 /// blocks, which pass it by).
 const BUFFER: usize = 64 * 1024;
 
+/// Decompressed bytes allowed for `compressed` bytes of input ([`RATIO`] times as many, at
+/// least [`MIN_INFLATED`]): joblib's files here, and the zip entries of `zip.rs`.
+pub(super) fn inflation_limit(compressed: u64) -> u64 {
+    compressed.saturating_mul(RATIO).max(MIN_INFLATED)
+}
+
 /// The compressor `head` starts with, if any.
 pub(crate) fn sniff(head: &[u8]) -> Option<Compression> {
     match head {
@@ -90,7 +96,7 @@ pub(crate) fn open<'a>(
         ),
         Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(reader)),
     };
-    let limit = size.saturating_mul(RATIO).max(MIN_INFLATED);
+    let limit = inflation_limit(size);
     Ok(Box::new(BufReader::with_capacity(
         BUFFER,
         Bounded {
@@ -135,18 +141,6 @@ impl<R: Read> Read for Bounded<R> {
 mod tests {
     use super::*;
     use crate::capture::read::model::pickle::{self, Context};
-
-    /// A fixture written by `fixtures/models/pickles/make.py`.
-    macro_rules! fixture {
-        ($name:literal) => {
-            include_bytes!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/fixtures/models/pickles/",
-                $name
-            ))
-            .as_slice()
-        };
-    }
 
     /// Sniffs, decompresses and scans a compressed joblib file.
     fn scan_compressed(bytes: &[u8]) -> (Compression, pickle::Scan) {

@@ -8,6 +8,19 @@
 //! cannot be read to its end is unsafe (fail closed). Errors of the stream itself (an engine
 //! that resets, a disk error) are the caller's: it hashes the same stream and sees them.
 
+/// A fixture of `fixtures/models/pickles/` (written by its `make.py`), for the tests.
+#[cfg(test)]
+macro_rules! fixture {
+    ($name:literal) => {
+        include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/models/pickles/",
+            $name
+        ))
+        .as_slice()
+    };
+}
+
 mod compress;
 mod formats;
 pub(crate) mod pickle;
@@ -97,7 +110,10 @@ pub(crate) fn read(reader: &mut dyn Read, size: u64, name: &str) -> Facts {
             } else {
                 Format::Pickle
             });
-            facts.format = legacy_torch(&scan).unwrap_or(facts.format);
+            if scan.legacy_torch {
+                // A legacy `torch.save` file (before 1.6) starts with a pickled magic number.
+                facts.format = Format::Torch;
+            }
             facts.add_pickle(scan, "");
             facts
         }
@@ -112,7 +128,7 @@ pub(crate) fn read(reader: &mut dyn Read, size: u64, name: &str) -> Facts {
             }
             facts
         }
-        Sniffed::Zip => zip::read(&mut reader, size),
+        Sniffed::Zip => zip::read(&mut reader),
         Sniffed::Other(format) => formats::read(format, &mut reader, size),
     }
 }
@@ -120,11 +136,6 @@ pub(crate) fn read(reader: &mut dyn Read, size: u64, name: &str) -> Facts {
 /// How a legacy `torch.save` file (before 1.6) starts: its magic number
 /// 0x1950a86a20f9469cfc6c, pickled with protocol 2 (PROTO 2, LONG1 of 10 bytes).
 const LEGACY_TORCH: &[u8] = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19";
-
-/// A legacy `torch.save` file (before 1.6) starts with a pickled magic number.
-fn legacy_torch(scan: &pickle::Scan) -> Option<Format> {
-    scan.legacy_torch.then_some(Format::Torch)
-}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Sniffed {
@@ -149,12 +160,11 @@ fn sniff(head: &[u8], name: &str) -> Option<Sniffed> {
 }
 
 /// Joins the facts of a folder's files into the folder's: the format of its most telling
-/// file (a Hugging Face config names the folder), and everything else together.
+/// file by [`precedence`], whatever the order of the files, and everything else together.
 pub(crate) fn merge(files: impl IntoIterator<Item = (String, Facts)>) -> Facts {
     let mut all = Facts::default();
     for (path, facts) in files {
-        let telling = all.format == Format::Unknown || facts.format == Format::HfConfig;
-        if telling && facts.format != Format::Unknown {
+        if precedence(facts.format) < precedence(all.format) {
             all.format = facts.format;
         }
         all.written_by.extend(facts.written_by);
@@ -168,4 +178,50 @@ pub(crate) fn merge(files: impl IntoIterator<Item = (String, Facts)>) -> Facts {
         );
     }
     all
+}
+
+/// How telling a file's format is of its folder's, most first: a Hugging Face config names
+/// the folder's model, a framework's own files come before the weights they hold
+/// (safetensors), and a pickle (a joblib file before a plain one) is the fallback.
+fn precedence(format: Format) -> u8 {
+    match format {
+        Format::HfConfig => 0,
+        Format::Torch => 1,
+        Format::Keras => 2,
+        Format::Onnx => 3,
+        Format::Safetensors => 4,
+        Format::Xgboost => 5,
+        Format::Lightgbm => 6,
+        Format::Joblib => 7,
+        Format::Pickle => 8,
+        Format::Unknown => 9,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_format_does_not_depend_on_file_order() {
+        let files = |formats: &[Format]| {
+            formats
+                .iter()
+                .enumerate()
+                .map(|(index, format)| (format!("{index}"), Facts::of(*format)))
+                .collect::<Vec<_>>()
+        };
+        for formats in [
+            [Format::Pickle, Format::Torch, Format::Unknown],
+            [Format::Unknown, Format::Pickle, Format::Torch],
+            [Format::Torch, Format::Unknown, Format::Pickle],
+        ] {
+            assert_eq!(merge(files(&formats)).format, Format::Torch);
+        }
+        let config = [Format::Safetensors, Format::HfConfig, Format::Joblib];
+        assert_eq!(merge(files(&config)).format, Format::HfConfig);
+        let pickles = [Format::Pickle, Format::Joblib];
+        assert_eq!(merge(files(&pickles)).format, Format::Joblib);
+        assert_eq!(merge(files(&[Format::Unknown])).format, Format::Unknown);
+    }
 }

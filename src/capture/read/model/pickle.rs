@@ -13,19 +13,25 @@
 //! is cut short, or that holds an opcode Python would refuse is `unreadable`, which the
 //! caller treats as unsafe (fail closed).
 //!
+//! Python shares one list or dict between the memo and every reference to it; the machine's
+//! values are copies. When a list or dict changes, the memo entries holding it change with
+//! it, and any other copy that missed the change is stale: a check that would read one (a
+//! call's arguments, a joblib wrapper's state) treats it as unknown.
+//!
 //! What is unsafe (each an [`UnsafeCall`]):
 //! - REDUCE of a global that is not an exact (module, name) pair of `allow.rs`, or of a value
 //!   the pickle computed (what a call returned, an EXT code);
 //! - NEWOBJ, NEWOBJ_EX, OBJ and INST with arguments of a class not in that list (they run
 //!   `__init__` or `__new__` with the file's arguments);
 //! - NEWOBJ and NEWOBJ_EX without arguments (`cls.__new__(cls)`, then BUILD sets the state)
-//!   of a class outside the trusted ML packages (INST and OBJ without arguments call a
+//!   of a class outside the modules `allow.rs` lists (INST and OBJ without arguments call a
 //!   function as it is, so they must name an exact pair): `copyreg._reconstructor(cls, builtins.object, None)`
 //!   and scikit-learn's `newObj(cls)` count as this; `_reconstructor` with another base or a
 //!   state runs the base's `__init__` and is unsafe;
-//! - a class or function handed as an argument to an allowed callable that is not itself
-//!   safe to hand over (`defaultdict(builtins.eval)`; only the call's own arguments are
-//!   looked at, not values nested in them);
+//! - a class or function handed as an argument to an allowed callable, anywhere in the
+//!   arguments (nested in tuples, lists and dicts too), that `allow.rs` does not list for that
+//!   callable (`defaultdict(builtins.eval)`, `__generator_ctor(…, torch.utils.collect_env.run)`),
+//!   or arguments too many or too deep to look at all of them;
 //! - a global whose name is a lookup chain or a dunder (`numpy` + `__builtins__.eval`),
 //!   even when it is only named: Python resolves it attribute by attribute on load;
 //! - EXT1, EXT2, EXT4 (`copyreg`'s extension registry may map a code to any callable);
@@ -40,7 +46,7 @@
 #[path = "allow.rs"]
 mod allow;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, BufRead};
 use std::rc::Rc;
@@ -123,6 +129,9 @@ const KEPT_CHILDREN: usize = 64;
 /// Nesting of kept values: deeper children become opaque, so that dropping a value never
 /// recurses deeper than this, whatever the input nests.
 const MAX_DEPTH: u32 = 64;
+/// Memo entries a list or dict remembers holding it (updated when it changes); a copy in
+/// more entries than this goes stale there.
+const MAX_SLOTS: usize = 8;
 /// Unsafe calls reported in full; beyond, only calls not yet reported are added.
 const MAX_REPORTED: usize = 1000;
 
@@ -471,6 +480,49 @@ impl Value {
         }
     }
 
+    /// Whether this value is or holds a global, and whether one may hide below it.
+    fn seen(&self) -> Seen {
+        match self {
+            Value::Global(_) => Seen {
+                globals: true,
+                ..Seen::default()
+            },
+            Value::Tuple(seq) => seq.seen,
+            Value::List(seq) => Seen {
+                mutable: true,
+                ..seq.seen
+            },
+            Value::Dict(map) => Seen {
+                mutable: true,
+                ..map.seen
+            },
+            _ => Seen::default(),
+        }
+    }
+
+    /// A list's or dict's identity.
+    fn identity(&self) -> Option<&Identity> {
+        match self {
+            Value::List(seq) => Some(&seq.identity),
+            Value::Dict(map) => Some(&map.identity),
+            _ => None,
+        }
+    }
+
+    /// Where a list or dict copy is, to tell it from other copies of the same object.
+    fn address(&self) -> Option<*const ()> {
+        match self {
+            Value::List(seq) => Some(Rc::as_ptr(seq).cast()),
+            Value::Dict(map) => Some(Rc::as_ptr(map).cast()),
+            _ => None,
+        }
+    }
+
+    /// A list or dict that changed since this copy was made.
+    fn stale(&self) -> bool {
+        self.identity().is_some_and(Identity::stale)
+    }
+
     fn text(&self) -> Option<&str> {
         match self {
             Value::Str(text) => Some(text),
@@ -510,6 +562,87 @@ struct Seq {
     items: Vec<Value>,
     len: u64,
     depth: u32,
+    seen: Seen,
+    identity: Identity,
+}
+
+/// Which Python object a list or dict is. The machine's values are copied where Python
+/// shares one object (the memo, DUP, another container holding it): when a copy changes,
+/// the memo entries that hold it are changed with it, and every other copy is stale (it
+/// misses what Python's object holds), which any check that reads it treats as unknown.
+#[derive(Debug, Clone, Default)]
+struct Identity {
+    /// The object's version, shared by all its copies (`None` for a tuple, which never
+    /// changes); [`POISONED`] once a stale copy was changed, when no copy is right.
+    current: Option<Rc<Cell<u64>>>,
+    /// This copy's version.
+    version: u64,
+    /// Memo entries holding this copy (at most [`MAX_SLOTS`]).
+    slots: RefCell<Vec<u64>>,
+}
+
+/// The version of an object whose copies all miss something.
+const POISONED: u64 = u64::MAX;
+
+impl Identity {
+    /// A new list or dict.
+    fn object() -> Identity {
+        Identity {
+            current: Some(Rc::default()),
+            ..Identity::default()
+        }
+    }
+
+    /// Whether the object changed since this copy was made.
+    fn stale(&self) -> bool {
+        self.current
+            .as_ref()
+            .is_some_and(|current| current.get() != self.version)
+    }
+
+    /// This copy was changed: other copies are stale now, and if it was stale itself, all.
+    fn changed(&mut self) {
+        let Some(current) = &self.current else {
+            return;
+        };
+        if self.stale() {
+            current.set(POISONED);
+            self.version = 0;
+        } else {
+            let version = current.get() + 1;
+            current.set(version);
+            self.version = version;
+        }
+    }
+}
+
+/// Where the globals below a container are: a call handed the container is handed them.
+#[derive(Debug, Clone, Copy, Default)]
+struct Seen {
+    /// A global is somewhere below, kept or not.
+    globals: bool,
+    /// A global may be below where the scan cannot see it (a child past [`KEPT_CHILDREN`],
+    /// or nested deeper than [`MAX_DEPTH`]).
+    unseen: bool,
+    /// A list or dict is somewhere below (or is the value): it may have changed since.
+    mutable: bool,
+}
+
+impl Seen {
+    /// Notes a child, kept as `kept` (or dropped when `None`).
+    fn child(&mut self, child: &Value, kept: Option<&Value>) {
+        let below = child.seen();
+        self.globals |= below.globals;
+        self.unseen |= below.unseen;
+        self.mutable |= below.mutable;
+        let dropped = match kept {
+            None => true,
+            Some(kept) => matches!(kept, Value::Opaque) && !matches!(child, Value::Opaque),
+        };
+        if dropped && (below.globals || below.mutable) {
+            self.unseen = true;
+        }
+    }
 }
 
 /// A dict's first entries, its notable ones and its length.
@@ -520,30 +653,36 @@ struct Map {
     notable: Vec<(Rc<str>, Value)>,
     len: u64,
     depth: u32,
+    seen: Seen,
+    identity: Identity,
+    /// A key the scan cannot read as a plain string (`S'\x64type'` is `dtype` to Python), or
+    /// an entry of a notable key it could not keep: `get` may miss what Python sees.
+    unclear_keys: bool,
 }
 
 impl Map {
-    /// The value of a string key, the last one set.
+    /// The value of a string key (each key is kept once, with the value set last).
     fn get(&self, key: &str) -> Option<&Value> {
-        let late = self.notable.iter().rev().find(|(k, _)| &**k == key);
-        if let Some((_, value)) = late {
+        let notable = self.notable.iter().find(|(k, _)| &**k == key);
+        if let Some((_, value)) = notable {
             return Some(value);
         }
         self.pairs
             .iter()
-            .rev()
             .find(|(k, _)| k.text() == Some(key))
             .map(|(_, value)| value)
     }
 }
 
 /// What joblib needs of a `numpy.dtype`: BUILD completes it (the item size of flexible
-/// kinds, the object flag of structured ones), and a memoized copy sees that, as in Python.
+/// kinds), and a memoized copy sees that, as in Python.
 #[derive(Debug)]
 struct Dtype {
     kind: u8,
+    /// `None` when not known: joblib's array after it cannot be read.
     itemsize: Cell<Option<u64>>,
-    has_object: Cell<bool>,
+    /// Its code is `O8` (or `|O`): joblib pickles the array nested.
+    object: bool,
 }
 
 /// The outer pickle, kept while joblib's nested pickle of an object array is read.
@@ -753,10 +892,16 @@ impl<'a> Machine<'a> {
                 self.push(Value::Tuple(tuple))?;
             }
             // Lists.
-            b']' => self.push(Value::List(Rc::default()))?,
+            b']' => self.push(Value::List(Rc::new(Seq {
+                identity: Identity::object(),
+                ..Seq::default()
+            })))?,
             b'l' => {
                 let items = self.pop_mark()?;
-                let list = self.seq(items)?;
+                let mut list = self.seq(items)?;
+                if let Some(list) = Rc::get_mut(&mut list) {
+                    list.identity = Identity::object();
+                }
                 self.push(Value::List(list))?;
             }
             b'a' => {
@@ -768,13 +913,19 @@ impl<'a> Machine<'a> {
                 self.append(items, "APPENDS", offset)?;
             }
             // Dicts.
-            b'}' => self.push(Value::Dict(Rc::default()))?,
+            b'}' => self.push(Value::Dict(Rc::new(Map {
+                identity: Identity::object(),
+                ..Map::default()
+            })))?,
             b'd' => {
                 let items = self.pop_mark()?;
                 if items.len() % 2 != 0 {
                     return Err(Failure::new("DICT has an odd number of items"));
                 }
-                let mut map = Map::default();
+                let mut map = Map {
+                    identity: Identity::object(),
+                    ..Map::default()
+                };
                 self.insert(&mut map, items);
                 self.push(Value::Dict(Rc::new(map)))?;
             }
@@ -1051,32 +1202,79 @@ impl<'a> Machine<'a> {
 
     fn seq(&mut self, items: Vec<Value>) -> Step<Rc<Seq>> {
         let len = items.len() as u64;
-        let items: Vec<Value> = items
-            .into_iter()
-            .take(KEPT_CHILDREN)
-            .map(Machine::child)
-            .collect();
+        let mut seen = Seen::default();
+        let items = Machine::children(items, KEPT_CHILDREN, &mut seen);
         self.keep(items.len())?;
         let depth = 1 + items.iter().map(Value::depth).max().unwrap_or(0);
-        Ok(Rc::new(Seq { items, len, depth }))
+        Ok(Rc::new(Seq {
+            items,
+            len,
+            depth,
+            seen,
+            identity: Identity::default(),
+        }))
     }
 
-    /// Adds key, value pairs to a dict.
+    /// The first `room` of `items` as kept, noting in `seen` the globals of all of them.
+    fn children(items: Vec<Value>, room: usize, seen: &mut Seen) -> Vec<Value> {
+        let mut kept = Vec::with_capacity(items.len().min(room));
+        for item in items {
+            if kept.len() < room {
+                let child = Machine::child(item.clone());
+                seen.child(&item, Some(&child));
+                kept.push(child);
+            } else {
+                seen.child(&item, None);
+            }
+        }
+        kept
+    }
+
+    /// Adds key, value pairs to a dict. As in Python, setting a key again replaces its value
+    /// where it is.
     fn insert(&mut self, map: &mut Map, items: Vec<Value>) {
         let mut items = items.into_iter();
         while let (Some(key), Some(value)) = (items.next(), items.next()) {
-            map.len += 1;
-            let notable = key.text().filter(|key| NOTABLE_KEYS.contains(key));
-            if map.pairs.len() < KEPT_CHILDREN && self.keep(2).is_ok() {
-                let (key, value) = (Machine::child(key), Machine::child(value));
-                map.depth = map.depth.max(1 + key.depth().max(value.depth()));
-                map.pairs.push((key, value));
-            } else if let Some(key) = notable {
-                if map.notable.len() < 4 * NOTABLE_KEYS.len() {
-                    map.notable.push((key.into(), Machine::child(value)));
-                } else if let Some(slot) = map.notable.iter_mut().find(|(k, _)| &**k == key) {
-                    slot.1 = Machine::child(value);
+            let text = key.text();
+            if text.is_none() {
+                map.unclear_keys = true;
+            }
+            if let Some(text) = text {
+                let kept = map.pairs.iter_mut().find(|(k, _)| k.text() == Some(text));
+                let slot = match kept {
+                    Some((_, slot)) => Some(slot),
+                    None => map
+                        .notable
+                        .iter_mut()
+                        .find(|(k, _)| &**k == text)
+                        .map(|(_, slot)| slot),
+                };
+                if let Some(slot) = slot {
+                    let kept_value = Machine::child(value.clone());
+                    map.seen.child(&value, Some(&kept_value));
+                    map.depth = map.depth.max(1 + kept_value.depth());
+                    *slot = kept_value;
+                    continue;
                 }
+            }
+            map.len += 1;
+            let notable = text.filter(|key| NOTABLE_KEYS.contains(key));
+            if map.pairs.len() < KEPT_CHILDREN && self.keep(2).is_ok() {
+                let (kept_key, kept_value) =
+                    (Machine::child(key.clone()), Machine::child(value.clone()));
+                map.seen.child(&key, Some(&kept_key));
+                map.seen.child(&value, Some(&kept_value));
+                map.depth = map.depth.max(1 + kept_key.depth().max(kept_value.depth()));
+                map.pairs.push((kept_key, kept_value));
+            } else if let Some(key) = notable.filter(|_| map.notable.len() < 4 * NOTABLE_KEYS.len())
+            {
+                let kept_value = Machine::child(value.clone());
+                map.seen.child(&value, Some(&kept_value));
+                map.notable.push((key.into(), kept_value));
+            } else {
+                map.unclear_keys |= notable.is_some();
+                map.seen.child(&key, None);
+                map.seen.child(&value, None);
             }
         }
     }
@@ -1085,36 +1283,76 @@ impl<'a> Machine<'a> {
     fn append(&mut self, items: Vec<Value>, opcode: &str, offset: u64) -> Step<()> {
         let count = items.len();
         let top = self.top()?;
-        if let Value::List(seq) = top {
+        if !matches!(top, Value::List(_)) {
+            let target = top.clone();
+            self.mutates(&target, opcode, offset);
+            return Ok(());
+        }
+        let held = self.detach();
+        let mut added = 0;
+        if let Value::List(seq) = self.top()? {
             let seq = Rc::make_mut(seq);
             let room = KEPT_CHILDREN.saturating_sub(seq.items.len());
-            let kept: Vec<Value> = items.into_iter().take(room).map(Machine::child).collect();
+            let kept = Machine::children(items, room, &mut seq.seen);
             seq.len += count as u64;
             seq.depth = seq
                 .depth
                 .max(1 + kept.iter().map(Value::depth).max().unwrap_or(0));
-            let added = kept.len();
+            added = kept.len();
             seq.items.extend(kept);
-            self.keep(added)?;
-        } else {
-            let target = top.clone();
-            self.mutates(&target, opcode, offset);
+            seq.identity.changed();
         }
-        Ok(())
+        self.reattach(held)?;
+        self.keep(added)
     }
 
     /// SETITEM, SETITEMS.
     fn set_items(&mut self, items: Vec<Value>, opcode: &str, offset: u64) -> Step<()> {
         let top = self.top()?;
-        if let Value::Dict(map) = top {
+        if !matches!(top, Value::Dict(_)) {
+            let target = top.clone();
+            self.mutates(&target, opcode, offset);
+            return Ok(());
+        }
+        let held = self.detach();
+        if let Value::Dict(map) = self.top()? {
             let mut map = std::mem::take(Rc::make_mut(map));
             self.insert(&mut map, items);
+            map.identity.changed();
             if let Value::Dict(slot) = self.top()? {
                 *Rc::make_mut(slot) = map;
             }
-        } else {
-            let target = top.clone();
-            self.mutates(&target, opcode, offset);
+        }
+        self.reattach(held)
+    }
+
+    /// Takes the list or dict on top out of the memo entries that hold it (so that changing
+    /// it copies nothing when nothing else holds it), and says which they were.
+    fn detach(&mut self) -> Vec<u64> {
+        let Some(top) = self.stack.last() else {
+            return Vec::new();
+        };
+        let (Some(identity), Some(address)) = (top.identity(), top.address()) else {
+            return Vec::new();
+        };
+        let slots = identity.slots.borrow().clone();
+        let mut held = Vec::new();
+        for slot in slots {
+            if let Some(entry) = self.memo.get_mut(&slot) {
+                if entry.address() == Some(address) {
+                    *entry = Value::None;
+                    held.push(slot);
+                }
+            }
+        }
+        held
+    }
+
+    /// Puts the changed list or dict on top back into the memo entries it was taken from.
+    fn reattach(&mut self, held: Vec<u64>) -> Step<()> {
+        let top = self.top()?.clone();
+        for slot in held {
+            self.memo.insert(slot, top.clone());
         }
         Ok(())
     }
@@ -1144,6 +1382,12 @@ impl<'a> Machine<'a> {
         let value = self.top()?.clone();
         if self.memo.len() >= MAX_MEMO && !self.memo.contains_key(&index) {
             return Err(Failure::new(format!("more than {MAX_MEMO} memo entries")));
+        }
+        if let Some(identity) = value.identity() {
+            let mut slots = identity.slots.borrow_mut();
+            if slots.len() < MAX_SLOTS && !slots.contains(&index) {
+                slots.push(index);
+            }
         }
         self.memo.insert(index, value);
         Ok(())
@@ -1310,8 +1554,40 @@ impl<'a> Machine<'a> {
                     Value::Opaque
                 }
             },
+            ("copyreg", "__newobj_ex__") => match items {
+                // `cls.__new__(cls, *args, **kwargs)`, as NEWOBJ_EX.
+                [class, args, kwargs] => match (args.whole_tuple(), kwargs) {
+                    (Some(args), Value::Dict(kwargs))
+                        if kwargs.len == 0 && !kwargs.identity.stale() =>
+                    {
+                        self.instantiate(
+                            "`copyreg.__newobj_ex__`",
+                            class,
+                            args,
+                            args.len() as u64,
+                            offset,
+                        )
+                    }
+                    _ => {
+                        self.unsafe_call(
+                            &call,
+                            offset,
+                            format!("REDUCE calls `{call}` with arguments that cannot be seen"),
+                        );
+                        Value::Opaque
+                    }
+                },
+                _ => {
+                    self.unsafe_call(
+                        &call,
+                        offset,
+                        format!("REDUCE calls `{call}` with unexpected arguments"),
+                    );
+                    Value::Opaque
+                }
+            },
             (module, name) if allow::call(module, name) => {
-                self.check_arguments(&call, items, offset);
+                self.check_arguments(global, items, offset);
                 if (module, name) == ("numpy", "dtype") {
                     return dtype(items);
                 }
@@ -1335,7 +1611,7 @@ impl<'a> Machine<'a> {
     ) -> Value {
         let kwargs_empty = match kwargs {
             None => true,
-            Some(Value::Dict(map)) => map.len == 0,
+            Some(Value::Dict(map)) => map.len == 0 && !map.identity.stale(),
             Some(_) => false,
         };
         match args.whole_tuple() {
@@ -1391,7 +1667,7 @@ impl<'a> Machine<'a> {
                 return Value::Opaque;
             }
         } else if allow::call(&global.module, &global.name) {
-            self.check_arguments(&call, args, offset);
+            self.check_arguments(global, args, offset);
         } else {
             self.unsafe_call(
                 &call,
@@ -1406,20 +1682,48 @@ impl<'a> Machine<'a> {
         Value::Object(global.clone())
     }
 
-    /// An allowed callable's arguments: a class or function among them must be safe to
-    /// hand over (a `defaultdict`'s factory is called later; `_reconstruct`'s subtype too).
-    fn check_arguments(&mut self, call: &str, args: &[Value], offset: u64) {
+    /// An allowed callable's arguments: every class or function among them, however deeply
+    /// nested, must be one `allow.rs` lists for that callable (a `defaultdict` calls its
+    /// factory, `_rebuild_from_type_v2` its `func`, `__bit_generator_ctor` its class).
+    fn check_arguments(&mut self, callable: &Global, args: &[Value], offset: u64) {
+        let call = callable.dotted();
+        let mut globals = Vec::new();
+        let mut unseen = false;
+        let mut visited = BTreeSet::new();
         for arg in args {
-            if let Value::Global(global) = arg {
-                if !allow::argument(&global.module, &global.name) {
-                    let name = global.dotted();
-                    self.unsafe_call(
-                        &name,
-                        offset,
-                        format!("`{call}` is handed `{name}`, which it may call"),
-                    );
-                }
+            globals_in(arg, &mut globals, &mut unseen, &mut visited);
+        }
+        for global in globals {
+            if !allow::argument(
+                (&callable.module, &callable.name),
+                &global.module,
+                &global.name,
+            ) {
+                let name = global.dotted();
+                self.unsafe_call(
+                    &name,
+                    offset,
+                    format!("`{call}` is handed `{name}`, which it may call"),
+                );
             }
+        }
+        if unseen {
+            self.unsafe_call(
+                &call,
+                offset,
+                format!("`{call}` is handed values too many or too deep to be seen, which may name a callable"),
+            );
+        }
+        // `defaultdict` calls its factory: a builtin type (checked above) or none.
+        let factory = args.first();
+        if (callable.module.as_str(), callable.name.as_str()) == ("collections", "defaultdict")
+            && !matches!(factory, None | Some(Value::None | Value::Global(_)))
+        {
+            self.unsafe_call(
+                &call,
+                offset,
+                format!("`{call}` is handed a factory that is not a builtin type"),
+            );
         }
     }
 
@@ -1475,6 +1779,14 @@ impl<'a> Machine<'a> {
         let Value::Dict(map) = state else {
             return Err(fail("has a state that is not a dict"));
         };
+        if map.unclear_keys {
+            return Err(fail("has a state whose keys cannot all be read"));
+        }
+        if map.identity.stale() {
+            return Err(fail(
+                "has a state that changed through another reference to it",
+            ));
+        }
         let Some(Value::Dtype(dtype)) = map.get("dtype") else {
             return Err(fail("has no `numpy.dtype`"));
         };
@@ -1493,7 +1805,7 @@ impl<'a> Machine<'a> {
                 .checked_mul(dimension)
                 .ok_or_else(|| fail("has a shape whose size overflows"))?;
         }
-        if dtype.has_object.get() || dtype.kind == b'O' {
+        if dtype.object {
             // joblib pickles arrays of objects: a nested pickle, with its own stack and memo.
             self.outer = Some(Outer {
                 stack: std::mem::take(&mut self.stack),
@@ -1552,51 +1864,131 @@ fn underflow() -> Failure {
     Failure::new("an opcode takes more values than the stack holds")
 }
 
-/// A `numpy.dtype` from `numpy.dtype(code, align, copy)`'s arguments: `f8`, `U2`, `V12`.
+/// A `numpy.dtype` from `numpy.dtype(code, align, copy)`'s arguments. Only the codes numpy
+/// writes for arrays joblib reads as raw bytes have a known item size: one kind and a size
+/// (`<f8`, `|b1`, `<U2`, `|V12`, `<M8[ns]`), or `O8`/`|O` for objects. Any other code numpy
+/// would still parse (`f4,i8`, `(2,)f8`, `[('a', 'f4')]`) makes a structured or subarray
+/// dtype whose size the scan does not compute: unknown, so joblib's array after it cannot be
+/// read (fail closed).
 fn dtype(args: &[Value]) -> Value {
     let code = args.first().and_then(Value::text).unwrap_or("");
-    let code = code.trim_start_matches(['<', '>', '|', '=']);
-    let kind = code.bytes().next().unwrap_or(b'?');
-    let digits: String = code
-        .chars()
-        .skip(1)
-        .take_while(char::is_ascii_digit)
-        .collect();
-    // A unicode code counts characters of 4 bytes; BUILD's state gives the size in bytes.
-    let scale = if kind == b'U' { 4 } else { 1 };
-    let itemsize = digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|size| size.checked_mul(scale));
+    let object = matches!(code, "O8" | "|O8" | "O" | "|O");
+    let body = code.strip_prefix(['<', '>', '|', '=']).unwrap_or(code);
+    let kind = body.bytes().next().unwrap_or(b'?');
+    let itemsize = if object { Some(8) } else { simple_size(body) };
     Value::Dtype(Rc::new(Dtype {
-        kind,
+        kind: if object { b'O' } else { kind },
         itemsize: Cell::new(itemsize),
-        has_object: Cell::new(kind == b'O'),
+        object,
     }))
 }
 
-/// A dtype's BUILD state `(version, byteorder, subarray, names, fields, elsize, alignment,
-/// flags[, metadata])`: `elsize` is the item size of flexible and structured kinds (-1 for
-/// the others), and flag 0x01 (`NPY_ITEM_HASOBJECT`) says it holds objects.
-fn complete_dtype(dtype: &Dtype, state: &Value) {
-    let Value::Tuple(seq) = state else {
-        return;
-    };
-    if let Some(Value::Int(elsize)) = seq.items.get(5) {
-        if let Ok(elsize) = u64::try_from(*elsize) {
-            if elsize > 0 {
-                dtype.itemsize.set(Some(elsize));
-            }
-        }
+/// The item size of `[biufcmMSUV]<digits>([unit])`, in bytes (a unicode code counts
+/// characters of 4 bytes), or `None` for any other code.
+fn simple_size(code: &str) -> Option<u64> {
+    let mut bytes = code.bytes();
+    let kind = bytes.next().filter(|kind| b"biufcmMSUV".contains(kind))?;
+    let rest = &code[1..];
+    let digits_end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let (digits, unit) = rest.split_at(digits_end);
+    let unit_ok = unit.is_empty()
+        || unit
+            .strip_prefix('[')
+            .and_then(|unit| unit.strip_suffix(']'))
+            .is_some_and(|unit| {
+                !unit.is_empty() && unit.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            });
+    if digits.is_empty() || !unit_ok {
+        return None;
     }
-    match seq.items.get(7) {
-        Some(Value::Int(flags)) => {
-            if flags & 1 != 0 {
-                dtype.has_object.set(true);
+    let scale = if kind == b'U' { 4 } else { 1 };
+    digits.parse::<u64>().ok()?.checked_mul(scale)
+}
+
+/// A dtype's BUILD state `(version, byteorder, subarray, names, fields, elsize, alignment,
+/// flags[, metadata])`, as numpy's `arraydescr_setstate` reads it: `elsize` replaces the
+/// item size of the flexible kinds (S, U, V) only, and the size of the others never changes.
+/// A structured or subarray dtype is pickled as `V<size>` with its fields or subarray in the
+/// state and its size in `elsize` (scikit-learn's tree nodes are one); fields or a subarray
+/// on any other kind, the object flag (0x01, `NPY_ITEM_HASOBJECT`) on a dtype that is not
+/// `O8`, or a state that is not understood make the size unknown.
+fn complete_dtype(dtype: &Dtype, state: &Value) {
+    let understood = match state.whole_tuple() {
+        Some(
+            [_, _, subarray, names, fields, elsize, _, Value::Int(flags)]
+            | [_, _, subarray, names, fields, elsize, _, Value::Int(flags), _],
+        ) => {
+            let plain = [subarray, names, fields]
+                .iter()
+                .all(|part| matches!(part, Value::None));
+            let object_ok = flags & 1 == 0 || dtype.object;
+            match (dtype.kind, elsize) {
+                _ if !object_ok => false,
+                (b'V', Value::Int(elsize)) | (b'S' | b'U', Value::Int(elsize))
+                    if plain || dtype.kind == b'V' =>
+                {
+                    match u64::try_from(*elsize) {
+                        Ok(elsize) => {
+                            dtype.itemsize.set(Some(elsize));
+                            true
+                        }
+                        Err(_) => false,
+                    }
+                }
+                (b'S' | b'U' | b'V', _) => false,
+                _ => plain,
             }
         }
-        // A state that is not understood: the item size cannot be trusted.
-        _ => dtype.itemsize.set(None),
+        _ => false,
+    };
+    if !understood {
+        dtype.itemsize.set(None);
+    }
+}
+
+/// The globals in `value` and its kept children (at most [`MAX_DEPTH`] deep, each container
+/// once), and whether one may hide where the scan cannot see (or in a stale copy).
+fn globals_in(
+    value: &Value,
+    globals: &mut Vec<Rc<Global>>,
+    unseen: &mut bool,
+    visited: &mut BTreeSet<usize>,
+) {
+    let seen = value.seen();
+    *unseen |= seen.unseen || value.stale();
+    if !seen.globals && !seen.mutable {
+        return;
+    }
+    let address = match value {
+        Value::Tuple(seq) | Value::List(seq) => Rc::as_ptr(seq) as usize,
+        Value::Dict(map) => Rc::as_ptr(map) as usize,
+        Value::Global(global) => {
+            globals.push(global.clone());
+            return;
+        }
+        _ => return,
+    };
+    if !visited.insert(address) {
+        return;
+    }
+    match value {
+        Value::Tuple(seq) | Value::List(seq) => {
+            for item in &seq.items {
+                globals_in(item, globals, unseen, visited);
+            }
+        }
+        Value::Dict(map) => {
+            for (key, value) in &map.pairs {
+                globals_in(key, globals, unseen, visited);
+                globals_in(value, globals, unseen, visited);
+            }
+            for (_, value) in &map.notable {
+                globals_in(value, globals, unseen, visited);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -1733,18 +2125,6 @@ fn python2_name(module: &str, name: &str) -> (String, String) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    /// A fixture written by `fixtures/models/pickles/make.py`.
-    macro_rules! fixture {
-        ($name:literal) => {
-            include_bytes!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/fixtures/models/pickles/",
-                $name
-            ))
-            .as_slice()
-        };
-    }
 
     fn scan_bytes(bytes: &[u8]) -> Scan {
         let mut reader = bytes;
@@ -1930,8 +2310,273 @@ mod tests {
     }
 
     #[test]
+    fn an_allowed_callable_handed_a_trusted_function_is_unsafe() {
+        // `__generator_ctor(name, ctor)` calls `ctor(name)`: torch's `collect_env.run`.
+        let ctor = scan_bytes(
+            b"\x80\x02cnumpy.random._pickle\n__generator_ctor\nX\x10\x00\x00\x00touch /tmp/pwnedctorch.utils.collect_env\nrun\n\x86R.",
+        );
+        assert_eq!(
+            calls(&ctor),
+            BTreeSet::from(["torch.utils.collect_env.run"])
+        );
+        // `_rebuild_from_type_v2(func, type, args, state)` calls `func(*args)`.
+        let from_type = scan_bytes(
+            b"\x80\x02ctorch._tensor\n_rebuild_from_type_v2\n(cnumpy.distutils.exec_command\nexec_command\nctorch\nTensor\nX\x05\x00\x00\x00touch\x85}tR.",
+        );
+        assert_eq!(
+            calls(&from_type),
+            BTreeSet::from(["numpy.distutils.exec_command.exec_command"])
+        );
+        // `__bit_generator_ctor(cls)` calls `cls()`.
+        let class = scan_bytes(
+            b"\x80\x02cnumpy.random._pickle\n__bit_generator_ctor\ncnumpy.lib._datasource\nDataSource\n\x85R.",
+        );
+        assert_eq!(
+            calls(&class),
+            BTreeSet::from(["numpy.lib._datasource.DataSource"])
+        );
+        // Nested in the arguments: `OrderedDict([(1, joblib.load)])`.
+        let nested =
+            scan_bytes(b"\x80\x02ccollections\nOrderedDict\n]K\x01cjoblib\nload\n\x86a\x85R.");
+        assert_eq!(calls(&nested), BTreeSet::from(["joblib.load"]));
+        // `__randomstate_ctor(path, ctor)` calls `ctor(path)`: `joblib.load` of any file.
+        let load = scan_bytes(
+            b"\x80\x02cnumpy.random._pickle\n__randomstate_ctor\nX\x0a\x00\x00\x00/tmp/x.pklcjoblib\nload\n\x86R.",
+        );
+        assert_eq!(calls(&load), BTreeSet::from(["joblib.load"]));
+        // `pandas.read_pickle` handed to a callable that lists no argument at all.
+        let path = scan_bytes(b"\x80\x02cbuiltins\nset\n]cpandas\nread_pickle\na\x85R.");
+        assert_eq!(calls(&path), BTreeSet::from(["pandas.read_pickle"]));
+        // A global past the children a list keeps cannot be looked at: unsafe.
+        let mut hidden = b"\x80\x02ccollections\nOrderedDict\n](".to_vec();
+        for _ in 0..KEPT_CHILDREN {
+            hidden.extend_from_slice(b"K\x01");
+        }
+        hidden.extend_from_slice(b"cbuiltins\neval\ne\x85R.");
+        assert_eq!(
+            calls(&scan_bytes(&hidden)),
+            BTreeSet::from(["collections.OrderedDict"])
+        );
+        // A factory that is an object (a torch module is callable): unsafe.
+        let factory = scan_bytes(
+            b"\x80\x02ccollections\ndefaultdict\nctorch.nn.modules.linear\nLinear\n)\x81\x85R.",
+        );
+        assert_eq!(calls(&factory), BTreeSet::from(["collections.defaultdict"]));
+        // What numpy writes passes: 1.25 and later name the bit generator and its ctor,
+        // numpy 2 hands the bit generator built from its class.
+        clean(b"\x80\x02cnumpy.random._pickle\n__generator_ctor\nX\x07\x00\x00\x00MT19937cnumpy.random._pickle\n__bit_generator_ctor\n\x86R.");
+        clean(b"\x80\x02cnumpy.random._pickle\n__generator_ctor\ncnumpy.random._pickle\n__bit_generator_ctor\ncnumpy.random._pcg64\nPCG64\n\x85R}b\x85R.");
+        clean(b"\x80\x02ctorch._tensor\n_rebuild_from_type_v2\n(ctorch._utils\n_rebuild_tensor_v2\nctorch\nTensor\n)}tR.");
+    }
+
+    #[test]
+    fn only_listed_modules_may_be_instantiated_and_given_state() {
+        // `DataSource.__del__` removes `_destpath` when `_istmpdest` is set.
+        let gadget = scan_bytes(
+            b"\x80\x02cnumpy.lib._datasource\nDataSource\n)\x81}(X\x0b\x00\x00\x00_istmpdest\x88X\t\x00\x00\x00_destpathX\x05\x00\x00\x00/homeub.",
+        );
+        assert_eq!(
+            calls(&gadget),
+            BTreeSet::from(["numpy.lib._datasource.DataSource"])
+        );
+        let reconstructor = scan_bytes(
+            b"\x80\x02ccopyreg\n_reconstructor\ncnumpy.lib._datasource\nDataSource\ncbuiltins\nobject\nN\x87R.",
+        );
+        assert_eq!(
+            calls(&reconstructor),
+            BTreeSet::from(["numpy.lib._datasource.DataSource"])
+        );
+        // `copyreg.__newobj_ex__(cls, args, kwargs)` is NEWOBJ_EX.
+        let newobj_ex = scan_bytes(
+            b"\x80\x02ccopyreg\n__newobj_ex__\ncnumpy.lib._datasource\nDataSource\n)}\x87R.",
+        );
+        assert_eq!(
+            calls(&newobj_ex),
+            BTreeSet::from(["numpy.lib._datasource.DataSource"])
+        );
+        let with_args = scan_bytes(
+            b"\x80\x02ccopyreg\n__newobj_ex__\ncsklearn.linear_model\nRidge\nK\x01\x85}\x87R.",
+        );
+        assert_eq!(
+            calls(&with_args),
+            BTreeSet::from(["sklearn.linear_model.Ridge"])
+        );
+        clean(b"\x80\x02ccopyreg\n__newobj_ex__\ncsklearn.linear_model\nRidge\n)}\x87R}b.");
+    }
+
+    /// `numpy.dtype(code, False, True)` given `state` by BUILD.
+    fn dtype_bytes(code: &str, state: &[u8]) -> Vec<u8> {
+        let mut bytes = b"cnumpy\ndtype\nX".to_vec();
+        bytes.extend_from_slice(&(code.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(code.as_bytes());
+        bytes.extend_from_slice(b"\x89\x88\x87R");
+        bytes.extend_from_slice(state);
+        bytes.push(b'b');
+        bytes
+    }
+
+    /// A dtype's state `(3, '<', None, None, None, elsize, -1, flags)`.
+    fn dtype_state(elsize: i32, flags: u8) -> Vec<u8> {
+        let mut bytes = b"(K\x03X\x01\x00\x00\x00<NNNJ".to_vec();
+        bytes.extend_from_slice(&elsize.to_le_bytes());
+        bytes.extend_from_slice(b"J\xff\xff\xff\xffK");
+        bytes.push(flags);
+        bytes.push(b't');
+        bytes
+    }
+
+    /// A joblib `NumpyArrayWrapper` of `dtype` and shape `(count,)`, then `after` (the raw
+    /// array bytes and the rest of the pickle).
+    fn wrapper(dtype: &[u8], count: u8, after: &[u8]) -> Vec<u8> {
+        let mut bytes =
+            b"\x80\x02cjoblib.numpy_pickle\nNumpyArrayWrapper\n)\x81}(X\x05\x00\x00\x00dtype"
+                .to_vec();
+        bytes.extend_from_slice(dtype);
+        bytes.extend_from_slice(b"X\x05\x00\x00\x00shapeK");
+        bytes.push(count);
+        bytes.extend_from_slice(b"\x85X\x05\x00\x00\x00orderX\x01\x00\x00\x00Cub");
+        bytes.extend_from_slice(after);
+        bytes
+    }
+
+    /// Eight bytes of array data, `os.system('id')`, then enough `None`, POP to be skipped
+    /// by a scan that reads up to 100 bytes of array, and STOP.
+    fn data_then_payload() -> Vec<u8> {
+        let mut after = vec![0u8; 8];
+        after.extend_from_slice(b"cos\nsystem\nX\x02\x00\x00\x00id\x85R0");
+        while after.len() < 120 {
+            after.extend_from_slice(b"N0");
+        }
+        after.push(b'.');
+        after
+    }
+
+    #[test]
+    fn joblib_array_sizes_follow_numpy() {
+        // A plain dtype reads its size from its code.
+        let plain = wrapper(
+            &dtype_bytes("<f8", &dtype_state(-1, 0)),
+            1,
+            b"\0\0\0\0\0\0\0\0.",
+        );
+        assert!(clean(&plain).joblib);
+        // numpy never changes a fixed kind's size from the state: `elsize` 100 on `<f8`
+        // leaves 8 bytes of array, and the payload right after them runs.
+        let elsize = scan_bytes(&wrapper(
+            &dtype_bytes("<f8", &dtype_state(100, 0)),
+            1,
+            &data_then_payload(),
+        ));
+        assert_eq!(calls(&elsize), BTreeSet::from(["os.system"]));
+        // A flexible kind takes its size from the state, as numpy does.
+        let flexible = wrapper(
+            &dtype_bytes("|V4", &dtype_state(8, 0)),
+            1,
+            &data_then_payload(),
+        );
+        assert_eq!(calls(&scan_bytes(&flexible)), BTreeSet::from(["os.system"]));
+        // Structured and subarray codes: numpy's size is not the first field's.
+        for code in ["f4,i8", "(2,)f8", "<f8x", "f", "O4", "<<f8"] {
+            let scan = scan_bytes(&wrapper(
+                &dtype_bytes(code, &dtype_state(-1, 0)),
+                1,
+                &data_then_payload(),
+            ));
+            assert!(scan.unreadable.is_some(), "{code}");
+        }
+        // A structured dtype is `V<size>` with fields in its state, whose `elsize` numpy
+        // honours; fields on another kind, or the object flag on a dtype that is not `O8`,
+        // leave the size unknown.
+        let fields = b"(K\x03X\x01\x00\x00\x00|N(X\x01\x00\x00\x00at}J\x08\x00\x00\x00J\x01\x00\x00\x00K\x00t";
+        let structured = wrapper(&dtype_bytes("V4", fields), 1, &data_then_payload());
+        assert_eq!(
+            calls(&scan_bytes(&structured)),
+            BTreeSet::from(["os.system"])
+        );
+        let float_fields = wrapper(&dtype_bytes("<f8", fields), 1, &data_then_payload());
+        assert!(scan_bytes(&float_fields).unreadable.is_some());
+        let object = wrapper(
+            &dtype_bytes("<f8", &dtype_state(-1, 1)),
+            1,
+            &data_then_payload(),
+        );
+        assert!(scan_bytes(&object).unreadable.is_some());
+        // Datetime units are part of a simple code.
+        let datetime = wrapper(
+            &dtype_bytes("<M8[ns]", &dtype_state(-1, 0)),
+            1,
+            &data_then_payload(),
+        );
+        assert_eq!(calls(&scan_bytes(&datetime)), BTreeSet::from(["os.system"]));
+    }
+
+    #[test]
+    fn wrapper_keys_the_scan_cannot_read_are_unreadable() {
+        let f8 = dtype_bytes("<f8", &dtype_state(-1, 0));
+        let i1 = dtype_bytes("|i1", &dtype_state(-1, 0));
+        // `S'\x64type'` is `dtype` to Python, set after the plain one: Python reads 1 byte.
+        let mut escaped = f8.clone();
+        escaped.extend_from_slice(b"S'\\x64type'\n");
+        escaped.extend_from_slice(&i1);
+        let scan = scan_bytes(&wrapper(&escaped, 1, &data_then_payload()));
+        assert!(scan.unreadable.is_some());
+        // A key that is not a string at all.
+        let mut int_key = f8.clone();
+        int_key.extend_from_slice(b"K\x01N");
+        assert!(scan_bytes(&wrapper(&int_key, 1, &data_then_payload()))
+            .unreadable
+            .is_some());
+        // A repeated key: the last value wins, as in Python (1 byte, then the payload).
+        let mut repeated = f8.clone();
+        repeated.extend_from_slice(b"X\x05\x00\x00\x00dtype");
+        repeated.extend_from_slice(&i1);
+        let mut after = vec![0u8];
+        after.extend_from_slice(&data_then_payload()[8..]);
+        let scan = scan_bytes(&wrapper(&repeated, 1, &after));
+        assert_eq!(calls(&scan), BTreeSet::from(["os.system"]));
+        // The same past the kept entries: the notable key is replaced where it is.
+        let mut late = b"\x80\x02cjoblib.numpy_pickle\nNumpyArrayWrapper\n)\x81}(".to_vec();
+        for key in 0..KEPT_CHILDREN as u8 {
+            late.extend_from_slice(&[b'X', 2, 0, 0, 0, b'a' + key / 26, b'a' + key % 26, b'N']);
+        }
+        for dtype in [&f8, &i1] {
+            late.extend_from_slice(b"X\x05\x00\x00\x00dtype");
+            late.extend_from_slice(dtype);
+        }
+        late.extend_from_slice(b"X\x05\x00\x00\x00shapeK\x01\x85ub");
+        late.extend_from_slice(&after);
+        assert_eq!(calls(&scan_bytes(&late)), BTreeSet::from(["os.system"]));
+    }
+
+    #[test]
+    fn a_dict_changed_through_a_memo_copy_is_shared_as_in_python() {
+        let head = b"\x80\x02cjoblib.numpy_pickle\nNumpyArrayWrapper\n)\x81";
+        let i1 = dtype_bytes("|i1", &dtype_state(-1, 0));
+        let mut state = b"}q\x00(X\x05\x00\x00\x00dtype".to_vec();
+        state.extend_from_slice(&i1);
+        state.extend_from_slice(
+            b"X\x05\x00\x00\x00shapeK\x01\x85X\x05\x00\x00\x00orderX\x01\x00\x00\x00Cu",
+        );
+        // Filled, popped and fetched again from the memo: the memo holds the filled dict.
+        let mut fetched = head.to_vec();
+        fetched.extend_from_slice(&state);
+        fetched.extend_from_slice(b"0h\x00b\x00.");
+        assert!(clean(&fetched).joblib);
+        // Changed again through the memo's copy (`shape` 1000), which Python's wrapper
+        // shares: the copy BUILD is handed misses it, and the array cannot be read.
+        let mut aliased = head.to_vec();
+        aliased.extend_from_slice(&state);
+        aliased.extend_from_slice(b"h\x00(X\x05\x00\x00\x00shapeM\xe8\x03\x85u0b");
+        aliased.extend_from_slice(&data_then_payload());
+        assert!(scan_bytes(&aliased).unreadable.is_some());
+        // A list given `eval` through one copy, handed to a call through another.
+        let list = scan_bytes(b"\x80\x02cbuiltins\nset\n]q\x00h\x00(cbuiltins\neval\ne0\x85R.");
+        assert_eq!(calls(&list), BTreeSet::from(["builtins.set"]));
+    }
+
+    #[test]
     fn scikit_learn_version_past_the_kept_entries() {
-        let mut bytes = b"\x80\x04\x8c\x07sklearn\x8c\x03Foo\x93)\x81}(".to_vec();
+        let mut bytes = b"\x80\x04\x8c\x0esklearn.svm._c\x8c\x03Foo\x93)\x81}(".to_vec();
         for key in 0..200u8 {
             bytes.extend_from_slice(&[b'K', key, b'N']);
         }

@@ -25,6 +25,7 @@ use std::io::BufRead;
 use flate2::{Decompress, FlushDecompress, Status};
 use serde_json::Value;
 
+use super::compress::inflation_limit;
 use super::formats::plausible_version;
 use super::formats::stream::{shown, Broken, Stream};
 use super::{pickle, Facts, Format, UNREADABLE};
@@ -58,9 +59,6 @@ const MAX_NAME_BYTES: usize = 32 * 1024 * 1024;
 const MAX_KEPT: usize = 64 * 1024 * 1024;
 /// `data.pkl`s scanned (torch has one; each is at most `MAX_KEPT`).
 const MAX_PICKLES: usize = 16;
-/// Bytes an entry of unknown size may inflate to while finding its end: deflate shrinks
-/// at most about 1,000 times, so this bounds the work a small hostile entry can cause.
-const MAX_INFLATED: u64 = 16 * 1024 * 1024 * 1024;
 /// Bytes of the zip64 end record's extensible data (no writer of models writes any).
 const MAX_END_EXTRA: u64 = 64 * 1024;
 /// Disagreements between the headers told, one sentence each, before "and N more".
@@ -71,10 +69,9 @@ const WHY_DOUBT: &str = "the loader reads a zip by its central directory and thi
 its local headers, so what it would load cannot be known";
 
 /// Reads a zip model from its local headers as it streams, checked against its central
-/// directory.
-pub(crate) fn read(reader: &mut dyn BufRead, size: u64) -> Facts {
-    // The zip's own records bound what is read of it; the caller drains the rest.
-    let _ = size;
+/// directory. The zip's own records bound what is read of it (not the file's size); the caller drains
+/// the rest.
+pub(crate) fn read(reader: &mut dyn BufRead) -> Facts {
     let mut stream = Stream::new(reader);
     let mut archive = Archive::default();
     let broken = archive.walk(&mut stream).err();
@@ -784,9 +781,15 @@ fn inflate(stream: &mut Stream, limit: Option<u64>, keep: bool) -> Result<Inflat
                 bytes.extend_from_slice(&output[..made]);
             }
         }
-        if decompress.total_out() > MAX_INFLATED {
+        // Deflate shrinks at most about 1,000 times: bounding what an entry inflates to by
+        // the compressed bytes read so far (as joblib's compressed files are) bounds the
+        // work a small entry of unknown size can cause.
+        let allowed = inflation_limit(decompress.total_in());
+        if decompress.total_out() > allowed {
             return Err(stream.broken(format!(
-                "a deflated entry inflates to more than {MAX_INFLATED} bytes"
+                "a deflated entry inflates to more than {allowed} bytes from {} (a \
+                 decompression bomb)",
+                decompress.total_in()
             )));
         }
         if status == Status::StreamEnd {
@@ -844,7 +847,7 @@ mod tests {
 
     fn facts(bytes: &[u8]) -> Facts {
         let mut reader = bytes;
-        read(&mut reader, bytes.len() as u64)
+        read(&mut reader)
     }
 
     fn is_unreadable(facts: &Facts) -> bool {
@@ -1007,6 +1010,33 @@ mod tests {
               Keras runs it only when loaded with `safe_mode=False`"
             ]
         );
+    }
+
+    #[test]
+    fn a_deflated_entry_of_unknown_size_is_bounded_by_its_compressed_size() {
+        // 1 MiB of zeros as one deflate block ending on a byte (a sync flush), repeated to
+        // inflate past the minimum from about a megabyte, then a final empty block.
+        let mut encoder = DeflateEncoder::new(Vec::new(), Compression::best());
+        encoder.write_all(&vec![0; 1024 * 1024]).unwrap();
+        encoder.flush().unwrap();
+        let block = encoder.get_ref().clone();
+        let mut bomb = Vec::new();
+        bomb.extend(LOCAL);
+        bomb.extend(20u16.to_le_bytes());
+        bomb.extend(FLAG_DESCRIPTOR.to_le_bytes());
+        bomb.extend(DEFLATED.to_le_bytes());
+        bomb.extend([0; 16]);
+        bomb.extend(14u16.to_le_bytes());
+        bomb.extend(0u16.to_le_bytes());
+        bomb.extend(b"archive/data/0");
+        for _ in 0..1100 {
+            bomb.extend(&block);
+        }
+        bomb.extend([0x03, 0x00]);
+        assert!(bomb.len() < 8 * 1024 * 1024);
+        let (_, broken) = walk(&bomb);
+        let why = broken.expect("a bomb").why;
+        assert!(why.contains("decompression bomb"), "{why}");
     }
 
     #[test]
