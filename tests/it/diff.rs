@@ -1,5 +1,5 @@
 //! `envlock diff` through the CLI: every renderer pinned on a fixture pair that triggers
-//! every finding code, the gate's exit codes, the policy, and bad operands.
+//! every finding code (with `models.lock` for the model files' own), the gate's exit codes, the policy, and bad operands.
 
 use crate::support::*;
 
@@ -38,8 +38,14 @@ fn json_report_follows_the_contract() {
     assert_eq!(report["baseline"], "baseline.lock");
     assert_eq!(report["target"], "target.lock");
     let findings = report["findings"].as_array().unwrap();
+    // What model files say has its own target (`models.lock`, the baseline with a model
+    // file's facts), so the pair's transcripts in the docs stay about everything else.
+    let models = diff(&["baseline.lock", "models.lock", "--format", "json"]);
+    assert_eq!(models.code, 1, "{}", models.stderr);
+    let models: serde_json::Value = serde_json::from_str(&models.stdout).unwrap();
     let codes: std::collections::BTreeSet<&str> = findings
         .iter()
+        .chain(models["findings"].as_array().unwrap())
         .map(|f| f["code"].as_str().unwrap())
         .collect();
     // `golden-skipped` needs a target in no engine (tests/it/sources.rs).

@@ -368,9 +368,11 @@ fn a_numpy_2_pickle_needs_numpy_core_which_numpy_1_24_lacks() {
             assert!(message.contains("numpy 1.24.4 is installed"), "{message}");
             // The layer capture of the same image gates the same way.
             let archive_target = format!("docker-archive:{}", archive.display());
-            let run = crate::support::run(envlock()
-                .args(["diff", "--format", "json", "dev.lock", &archive_target])
-                .current_dir(work.path()));
+            let run = crate::support::run(
+                envlock()
+                    .args(["diff", "--format", "json", "dev.lock", &archive_target])
+                    .current_dir(work.path()),
+            );
             let report: serde_json::Value =
                 serde_json::from_str(&run.stdout).unwrap_or_else(|_| panic!("{}", run.stderr));
             assert!(

@@ -205,8 +205,8 @@ async fn hash_linked_models(
     for layer in layers {
         let index = read_cached(opened, &opened.layers[layer], layer, &keep, cache, name).await?;
         for entry in &index.entries {
-            if let Some(sha256) = &entry.sha256 {
-                tree.set_digest(&entry.path, layer, sha256.clone());
+            if entry.sha256.is_some() {
+                tree.set_model(&entry.path, layer, &entry.stored);
             }
         }
     }

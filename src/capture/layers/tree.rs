@@ -218,12 +218,13 @@ impl Tree {
             .map(move |(path, node)| (&path[folder.len() + 1..], node))
     }
 
-    /// Sets the digest of the regular file at `path` (a resolved path), when it is still
-    /// the one layer `layer` wrote.
-    pub(crate) fn set_digest(&mut self, path: &str, layer: usize, sha256: String) {
+    /// Sets what was read of the model file at `path` (a resolved path): its digest and
+    /// what its bytes say, when it is still the one layer `layer` wrote.
+    pub(crate) fn set_model(&mut self, path: &str, layer: usize, read: &Stored) {
         if let Some(node) = self.nodes.get_mut(path) {
             if node.layer == layer && node.kind == Kind::File {
-                node.sha256 = Some(sha256);
+                node.sha256.clone_from(&read.sha256);
+                node.model.clone_from(&read.model);
             }
         }
     }
