@@ -55,4 +55,7 @@ pub enum WarningCode {
     GoldenNotRun,
     /// A golden case already over its latency budget in the baseline.
     GoldenOverBudget,
+    /// A declared lock's marker needs a value the target's capture lacks
+    /// (`platform_release` under static capture): the package was taken as required.
+    MarkerNotEvaluated,
 }

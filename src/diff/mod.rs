@@ -3,6 +3,7 @@
 //! here.
 
 mod causes;
+mod declared;
 mod finding;
 mod golden;
 mod numerics;
@@ -53,16 +54,22 @@ impl Findings {
 /// with default severities.
 pub(crate) fn diff(baseline: &Lock, target: &Lock) -> Vec<Finding> {
     let mut findings = Findings(Vec::new());
-    diff_python(baseline, target, &mut findings);
-    diff_platform(baseline, target, &mut findings);
-    diff_packages(&baseline.packages, &target.packages, &mut findings);
-    diff_models(&baseline.models, &target.models, &mut findings);
-    model_needs(baseline, target, &mut findings);
-    diff_env(baseline, target, &mut findings);
-    diff_conda_packages(baseline, target, &mut findings);
-    diff_system_packages(baseline, target, &mut findings);
-    diff_image(baseline, target, &mut findings);
-    numerics::diff_numerics(baseline, target, &mut findings);
+    if let Some(declared) = &baseline.declared {
+        // The project's lock: only what a lock declares (see `declared`).
+        declared::diff_declared(declared, baseline, target, &mut findings);
+        model_needs(baseline, target, &mut findings);
+    } else {
+        diff_python(baseline, target, &mut findings);
+        diff_platform(baseline, target, &mut findings);
+        diff_packages(&baseline.packages, &target.packages, &mut findings);
+        diff_models(&baseline.models, &target.models, &mut findings);
+        model_needs(baseline, target, &mut findings);
+        diff_env(baseline, target, &mut findings);
+        diff_conda_packages(baseline, target, &mut findings);
+        diff_system_packages(baseline, target, &mut findings);
+        diff_image(baseline, target, &mut findings);
+        numerics::diff_numerics(baseline, target, &mut findings);
+    }
     let mut findings = findings.0;
     attribute_layers(target, &mut findings);
     causes::explain(&mut findings);
@@ -101,11 +108,13 @@ fn attribute_layers(target: &Lock, findings: &mut [Finding]) {
                 .iter()
                 .find(|package| package.name == subject)
                 .and_then(|package| package.layer),
-            Code::ModelHash | Code::ModelFramework | Code::ModelImport | Code::ModelUnsafe => target
-                .models
-                .iter()
-                .find(|model| model.path == subject)
-                .and_then(|model| model.layer),
+            Code::ModelHash | Code::ModelFramework | Code::ModelImport | Code::ModelUnsafe => {
+                target
+                    .models
+                    .iter()
+                    .find(|model| model.path == subject)
+                    .and_then(|model| model.layer)
+            }
             _ => None,
         };
         finding.layer = layer
@@ -244,7 +253,9 @@ fn diff_packages(baseline: &[Package], target: &[Package], findings: &mut Findin
     }
 }
 
-fn diff_package(old: &Package, new: &Package, findings: &mut Findings) {
+/// A `package-version` finding (or `package-build` when only the local label differs) when
+/// the versions differ; whether there was one.
+fn diff_version(old: &Package, new: &Package, findings: &mut Findings) -> bool {
     let name = &old.name;
     if !version::same(&old.version, &new.version) {
         let classified = version::classify(&old.version, &new.version);
@@ -273,6 +284,14 @@ fn diff_package(old: &Package, new: &Package, findings: &mut Findings) {
             classified,
             message,
         );
+        return true;
+    }
+    false
+}
+
+fn diff_package(old: &Package, new: &Package, findings: &mut Findings) {
+    let name = &old.name;
+    if diff_version(old, new, findings) {
         return;
     }
     for (what, before, after) in build_changes(old, new) {
@@ -391,10 +410,14 @@ fn diff_models(baseline: &[Model], target: &[Model], findings: &mut Findings) {
 fn model_needs(baseline: &Lock, target: &Lock, findings: &mut Findings) {
     // A library may come from a build-specific distribution: `xgboost` from `xgboost-cpu`.
     let version_in = |lock: &Lock, name: &str| {
-        [name.to_string(), format!("{name}-cpu"), format!("{name}-gpu")]
-            .iter()
-            .find_map(|wanted| lock.packages.iter().find(|package| &package.name == wanted))
-            .map(|package| package.version.clone())
+        [
+            name.to_string(),
+            format!("{name}-cpu"),
+            format!("{name}-gpu"),
+        ]
+        .iter()
+        .find_map(|wanted| lock.packages.iter().find(|package| &package.name == wanted))
+        .map(|package| package.version.clone())
     };
     for model in &target.models {
         let path = &model.path;
@@ -475,7 +498,11 @@ fn installed_hint(lock: &Lock, modules: &[String]) -> String {
     let installed: BTreeSet<String> = modules
         .iter()
         .filter_map(|module| {
-            let top = module.split('.').next()?.replace('_', "-").to_ascii_lowercase();
+            let top = module
+                .split('.')
+                .next()?
+                .replace('_', "-")
+                .to_ascii_lowercase();
             lock.packages
                 .iter()
                 .find(|package| package.name == top)
