@@ -370,14 +370,21 @@ fn check_selection(
         ),
     ];
     for (flag, what, asked, known) in checks {
-        let Some(known) = known else { continue };
-        if let Some(name) = asked.iter().find(|name| !known.contains(&normalize(name))) {
+        // A format that lists none (requirements.txt, a pylock.toml without the key) holds
+        // what was exported: naming one is a mistake to say, not to ignore.
+        let empty = BTreeSet::new();
+        let listed = known.as_ref().unwrap_or(&empty);
+        if let Some(name) = asked.iter().find(|name| !listed.contains(&normalize(name))) {
             return Err(Error::UnknownSelection {
                 path: source.path.clone(),
                 flag,
                 what,
                 name: name.clone(),
-                known: known.iter().cloned().collect::<Vec<_>>().join(", "),
+                known: if listed.is_empty() {
+                    "none; it holds what was exported".to_string()
+                } else {
+                    listed.iter().cloned().collect::<Vec<_>>().join(", ")
+                },
             });
         }
     }

@@ -149,7 +149,8 @@ fn split_option(option: &str) -> (&str, &str) {
     let value = rest.trim_start_matches('=').trim();
     // A short flag written against its value: `-rother.txt`.
     if flag.len() > 1 && !flag.starts_with('-') && rest.is_empty() {
-        return option.split_at(1);
+        let first = option.chars().next().map_or(0, char::len_utf8);
+        return option.split_at(first);
     }
     (flag, value)
 }
