@@ -102,10 +102,16 @@ pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checke
         // markers. A lock runs no golden cases: there is no runtime behind it.
         let other = capture_operand(target, &target_source, config_models, settings, &session)?;
         let selected = declared::baseline(declared, Some(&other.lock), &settings.selection)?;
+        let mut notes = selected.notes;
+        if settings.golden && !settings.config.golden.is_empty() {
+            notes.push(format!(
+                "golden cases not run: `{baseline}` is a project's lock, with no runtime to give reference outputs; diff a snapshot of the dev runtime (`envlock snapshot -o dev.lock`) to run them"
+            ));
+        }
         let base = Snapshot {
             lock: selected.lock,
             warnings: selected.warnings,
-            notes: selected.notes,
+            notes,
         };
         (base, other)
     } else {
