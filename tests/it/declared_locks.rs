@@ -493,7 +493,7 @@ fn image_with(requirements: &[&str]) -> String {
 
 /// An image built from the same pins passes every format in exec and static capture; a
 /// drifted one gives exactly what `importlib.metadata` shows inside it; the same from the
-/// image's layers (`docker-archive:`, read as `registry:` images are).
+/// image's layers (`docker-archive:`) and from a registry (`registry:`).
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn images_from_the_pins_and_drifted_ones_for_every_format() {
@@ -515,10 +515,13 @@ fn images_from_the_pins_and_drifted_ones_for_every_format() {
         // The engine's image in exec and static capture, and read from its layers.
         let archive_dir = tempfile::tempdir().unwrap();
         let archive = crate::docker::saved(&image, archive_dir.path());
+        let registry = crate::registry::Registry::start(None);
+        let pushed = registry.push(&image, &format!("declared:{}", u8::from(drifted)));
         let targets = [
             (image.clone(), vec![]),
             (image.clone(), vec!["--no-exec"]),
             (format!("docker-archive:{}", archive.display()), vec![]),
+            (format!("registry:{pushed}"), vec![]),
         ];
         for lock in locks() {
             for (target, args) in &targets {
