@@ -11,6 +11,8 @@
     python3 benches/run.py audit      # `envlock audit` of eight tags vs eight snapshots in a row
     python3 benches/run.py sources    # registry, docker-archive and two-tag diff captures vs
                                       # `skopeo copy`, `docker load` and one capture
+    python3 benches/run.py lockfile   # reading a 500-package uv.lock and selecting it for a target
+                                      # (`envlock diff uv.lock TARGET`) vs `uv export` of that lock
     python3 benches/run.py build      # a clean `cargo build --release` vs ripgrep 14.1.1's clean
                                       # build (`cargo install`), both with empty target folders
     python3 benches/run.py syft       # static capture (engine, docker-archive) vs syft on the
@@ -480,6 +482,100 @@ def bench_syft():
     print(f"  ratio exec capture / docker run:             {exec_capture / bare_run:5.2f}x  (target <= 1.3x)")
 
 
+def synthetic_uv_lock(folder, count):
+    """A uv.lock of `count` packages, written from a template (offline): a root with 60 direct
+    dependencies (one in five behind a marker: Windows-only, Python < 3.11, macOS), an extra and
+    a dev group, each package depending on two later ones (one with an extra), and ten wheels per
+    package as PyPI's binary packages list them. Also its pyproject.toml, for `uv export`, and
+    the envlock lock of a Linux CPython 3.11 runtime holding what it requires."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [f"package-{index:04d}" for index in range(count)]
+    version = lambda index: f"{index % 13 + 1}.{index % 7}.{index % 5}"
+    markers = ["sys_platform == 'win32'", "python_full_version < '3.11'", "sys_platform == 'darwin'"]
+    platforms = ["manylinux_2_17_x86_64.manylinux2014_x86_64", "manylinux_2_17_aarch64.manylinux2014_aarch64",
+                 "musllinux_1_2_x86_64", "macosx_11_0_arm64", "win_amd64"]
+    digest = lambda index, n: f"sha256:{(index * 31 + n):064x}"
+    def dependency(index, marker=None, extra=None):
+        parts = [f'name = "{names[index]}"']
+        if extra:
+            parts.append(f'extra = ["{extra}"]')
+        if marker:
+            parts.append(f'marker = "{marker}"')
+        return "{ " + ", ".join(parts) + " }"
+    direct = list(range(1, 61))
+    root_deps = [dependency(i, markers[i % 3] if i % 5 == 0 else None) for i in direct]
+    lines = ["version = 1", "revision = 2", 'requires-python = ">=3.10"', "",
+             "[[package]]", 'name = "bench-project"', 'version = "0.1.0"', 'source = { editable = "." }',
+             "dependencies = [", *[f"    {d}," for d in root_deps], "]", "",
+             "[package.optional-dependencies]", f"gpu = [{dependency(count - 1)}]", "",
+             "[package.dev-dependencies]", f"dev = [{dependency(count - 2)}]", ""]
+    for index in range(1, count):
+        name, v = names[index], version(index)
+        deps = [j for j in (index * 2 + 1, index * 2 + 7) if j < count]
+        lines += ["[[package]]", f'name = "{name}"', f'version = "{v}"',
+                  'source = { registry = "https://pypi.org/simple" }']
+        if deps:
+            lines.append("dependencies = [")
+            lines += [f"    {dependency(j, extra='fast' if k == 1 else None)}," for k, j in enumerate(deps)]
+            lines.append("]")
+        file = name.replace("-", "_")
+        url = f"https://files.pythonhosted.org/packages/00/00/{index:04x}"
+        lines.append(f'sdist = {{ url = "{url}/{file}-{v}.tar.gz", hash = "{digest(index, 0)}", size = 100000 }}')
+        lines.append("wheels = [")
+        n = 1
+        for python in ("cp310", "cp311"):
+            for platform in platforms:
+                lines.append(f'    {{ url = "{url}/{file}-{v}-{python}-{python}-{platform}.whl", '
+                             f'hash = "{digest(index, n)}", size = 200000 }},')
+                n += 1
+        lines.append("]")
+        if deps:
+            lines += ["", "[package.optional-dependencies]", f"fast = [{dependency(deps[0])}]"]
+        lines.append("")
+    (folder / "uv.lock").write_text("\n".join(lines))
+    requirements = ", ".join(f'"{names[i]}"' for i in direct)
+    (folder / "pyproject.toml").write_text(
+        f'[project]\nname = "bench-project"\nversion = "0.1.0"\nrequires-python = ">=3.10"\n'
+        f"dependencies = [{requirements}]\n")
+    return folder / "uv.lock"
+
+
+def bench_lockfile():
+    uv = tools_venv()
+    folder = WORK / "lockfile"
+    lock = synthetic_uv_lock(folder, 500)
+    exported = folder / "requirements.txt"
+    sh(str(uv), "export", "--frozen", "--no-dev", "-q", "-o", str(exported), cwd=folder)
+    pins = [line.split(" ")[0] for line in exported.read_text().splitlines() if "==" in line and "sys_platform" not in line
+            and "python_full_version" not in line]
+    target = folder / "target.lock"
+    target_lines = ['[envlock]', 'schema = 1', 'created-by = "envlock bench"', '', '[source]', 'kind = "python"', '',
+                    '[python]', 'implementation = "cpython"', 'version = "3.11.7"', '', '[python.markers]',
+                    'implementation_name = "cpython"', 'implementation_version = "3.11.7"', 'os_name = "posix"',
+                    'platform_machine = "x86_64"', 'platform_python_implementation = "CPython"',
+                    'platform_release = "6.1.0"', 'platform_system = "Linux"', 'platform_version = "#1 SMP"',
+                    'python_full_version = "3.11.7"', 'python_version = "3.11"', 'sys_platform = "linux"', '',
+                    '[platform]', 'os = "linux"', 'arch = "x86_64"', '', '[env]', 'unset = []', '']
+    for pin in sorted(pins):
+        name, version = pin.split("==")
+        target_lines += ['[[packages]]', f'name = "{name}"', f'version = "{version}"',
+                         'location = "/venv/lib/python3.11/site-packages"', 'format = "dist-info"',
+                         'wheel-tags = ["cp311-cp311-manylinux_2_17_x86_64", "cp311-cp311-manylinux2014_x86_64"]', '']
+    target.write_text("\n".join(target_lines))
+    args = [str(ENVLOCK), "diff", str(lock), str(target), "--format", "json"]
+    out = subprocess.run(args, capture_output=True, text=True, cwd=folder)
+    findings = out.stdout.count('"code"')
+    envlock = timed_any(args, 30, folder)
+    # Checked to succeed above (`sh`), so timed here without `check`, from the project's folder.
+    export = timed_any([str(uv), "export", "--frozen", "--no-dev", "-q", "-o", str(folder / "out.txt")], 30,
+                       folder)
+    size = lock.stat().st_size
+    print(f"a 500-package uv.lock ({size / 1e6:.1f} MB, synthesized; {len(pins)} required on Linux CPython 3.11)")
+    print(f"  envlock diff uv.lock TARGET ({findings} findings) {envlock * 1000:8.1f} ms")
+    print(f"  uv export --frozen --no-dev                {export * 1000:8.1f} ms")
+    print(f"  ratio envlock / uv export: {envlock / export:5.2f}x  (target <= 0.5x)")
+
+
 def timed_any(args, runs, cwd):
     """Median wall time of a command whose exit code may be non-zero (a gate that fails)."""
     subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
@@ -493,13 +589,14 @@ def timed_any(args, runs, cwd):
 
 def main():
     WORK.mkdir(parents=True, exist_ok=True)
-    which = sys.argv[1:] or ["snapshot", "hash", "image", "diff", "golden", "audit", "sources", "syft"]
+    which = sys.argv[1:] or ["snapshot", "hash", "image", "diff", "lockfile", "golden", "audit", "sources",
+                             "syft"]
     if which != ["build"]:
         build()
     for name in which:
         {"snapshot": bench_snapshot, "hash": bench_hash, "image": bench_image, "diff": bench_diff,
          "golden": bench_golden, "audit": bench_audit, "sources": bench_sources,
-         "syft": bench_syft, "build": bench_build}[name]()
+         "syft": bench_syft, "build": bench_build, "lockfile": bench_lockfile}[name]()
 
 
 if __name__ == "__main__":

@@ -66,6 +66,10 @@ pub fn capture_all(
                     let Some(source) = sources.get(index) else {
                         return;
                     };
+                    // A project's lock is selected for a runtime, below.
+                    if matches!(source, Source::Declared(_)) {
+                        continue;
+                    }
                     let operand = &operands[index];
                     let result =
                         crate::capture_operand(operand, source, models, settings, &session);
@@ -76,6 +80,7 @@ pub fn capture_all(
     });
     // A stop leaves operands uncaptured: it is the error.
     settings.stop.check()?;
+    select_declared(settings, operands, &sources, &results)?;
     let mut locks = Vec::with_capacity(operands.len());
     let mut warnings = Vec::new();
     for (operand, result) in operands.iter().zip(results) {
@@ -94,6 +99,40 @@ pub fn capture_all(
         locks.push(snapshot.lock);
     }
     Ok((locks, warnings))
+}
+
+/// Each declared lock among the operands, selected for the first runtime among them (the
+/// one a CI matrix names first), or for none when every operand is a lock of a project.
+fn select_declared(
+    settings: &Settings,
+    operands: &[String],
+    sources: &[Source],
+    results: &[Mutex<Option<Result<crate::Snapshot>>>],
+) -> Result<()> {
+    let target: Option<Lock> = results.iter().find_map(|result| {
+        let result = result.lock().expect("never poisoned");
+        match result.as_ref() {
+            Some(Ok(snapshot)) => Some(snapshot.lock.clone()),
+            _ => None,
+        }
+    });
+    for (index, source) in sources.iter().enumerate() {
+        let Source::Declared(declared) = source else {
+            continue;
+        };
+        let selected = crate::declared::baseline(declared, target.as_ref(), &settings.selection)
+            .map_err(|error| Error::AuditOperand {
+                operand: operands[index].clone(),
+                source: Box::new(error),
+            });
+        *results[index].lock().expect("never poisoned") =
+            Some(selected.map(|selected| crate::Snapshot {
+                lock: selected.lock,
+                warnings: selected.warnings,
+                notes: selected.notes,
+            }));
+    }
+    Ok(())
 }
 
 /// What to show: every row (`all`), or the rows that differ; with `packages`, only the

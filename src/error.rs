@@ -298,6 +298,63 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// A project's declared lock (uv.lock, pylock.toml, poetry.lock, requirements.txt) that
+    /// cannot be read as its format says.
+    #[error("invalid {format} `{}`: {detail}", path.display())]
+    InvalidDeclared {
+        /// The file.
+        path: PathBuf,
+        /// Its format (`uv.lock`, `pylock.toml`, …).
+        format: &'static str,
+        /// The command that writes it again.
+        regenerate: &'static str,
+        /// What is wrong, with the line (and column) where the parser says.
+        detail: String,
+    },
+    /// A declared lock of a version this build does not read.
+    #[error("`{}` is {format} version {found}; this envlock reads version {supported}", path.display())]
+    DeclaredVersion {
+        /// The file.
+        path: PathBuf,
+        /// Its format (`uv.lock`, `pylock.toml`, …).
+        format: &'static str,
+        /// The command that writes it again.
+        regenerate: &'static str,
+        /// The version it declares.
+        found: String,
+        /// The versions this build reads.
+        supported: &'static str,
+    },
+    /// A requirements file names a range where a lock pins a version.
+    #[error("`{}` line {line}: `{requirement}` is a range, not a pin: a range is not a lock", path.display())]
+    NotAPin {
+        /// The requirements file (an included one, when the range is there).
+        path: PathBuf,
+        /// 1-based.
+        line: usize,
+        /// The requirement as written.
+        requirement: String,
+    },
+    /// A declared lock given as the runtime to check rather than as the baseline.
+    #[error("`{operand}` is a project's lock, not a runtime: it can be the baseline of `envlock diff`, and the target must be a lock, `python:PATH` or an image")]
+    DeclaredTarget {
+        /// The operand as given.
+        operand: String,
+    },
+    /// `--extra` or `--group` names something the lock does not have.
+    #[error("`--{flag} {name}`: `{}` has no {what} `{name}` (it has: {known})", path.display())]
+    UnknownSelection {
+        /// The lock.
+        path: PathBuf,
+        /// `extra` or `group`.
+        flag: &'static str,
+        /// `extra` or `dependency group`.
+        what: &'static str,
+        /// The name given.
+        name: String,
+        /// The names the lock has.
+        known: String,
+    },
 }
 
 impl Error {
@@ -393,6 +450,18 @@ impl Error {
             }
             Error::RuntimeRead { .. } => {
                 "check the engine (`docker info`) or the image source and run again; envlock writes no lock from a partial read".to_string()
+            }
+            Error::InvalidDeclared { regenerate, .. } | Error::DeclaredVersion { regenerate, .. } => {
+                format!("regenerate it with {regenerate}")
+            }
+            Error::NotAPin { .. } => {
+                "a lock pins every package with `==` (or `===`, or `NAME @ URL`): write it with `uv export -o requirements.txt`, `uv pip compile` or `pip-compile`".to_string()
+            }
+            Error::DeclaredTarget { .. } => {
+                "put the project's lock first: `envlock diff uv.lock IMAGE`".to_string()
+            }
+            Error::UnknownSelection { .. } => {
+                "name an extra or a dependency group the project declares (pyproject.toml)".to_string()
             }
             Error::Interrupted { .. } => return None,
             Error::AuditOperand { source, .. } => return source.hint(),

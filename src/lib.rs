@@ -19,6 +19,7 @@ pub mod audit;
 mod capture;
 pub mod cli;
 mod config;
+mod declared;
 mod diff;
 mod error;
 pub mod export;
@@ -35,6 +36,7 @@ use std::path::Path;
 
 pub use capture::{ImageSource, Progress, Snapshot, Source};
 pub use config::Config;
+pub use declared::{DeclaredFormat, DeclaredSource, Selection};
 pub use diff::{Cause, Code, Finding, FindingLayer, Severity, Suspect};
 pub use error::{EngineFault, Error, ImageProblem, Result};
 pub use lock::Lock;
@@ -97,28 +99,53 @@ pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checke
     let session = Session::new(settings);
     let baseline_source = through_engine(Source::parse(baseline)?, settings);
     let target_source = through_engine(Source::parse(target)?, settings);
-    let config_models = &settings.config.models.paths;
-    let mut base = capture_operand(
-        baseline,
-        &baseline_source,
-        config_models,
-        settings,
-        &session,
-    )?;
-    if base.lock.golden.is_empty() {
-        record_golden(settings, &baseline_source, &session, &mut base)?;
+    if let Source::Declared(_) = target_source {
+        return Err(Error::DeclaredTarget {
+            operand: target.to_string(),
+        });
     }
-    // The target is checked for the baseline's models.
-    let models: Vec<String> = if base.lock.models.is_empty() {
-        config_models.clone()
+    let config_models = &settings.config.models.paths;
+    let (base, other) = if let Source::Declared(declared) = &baseline_source {
+        // The target first: what the project's lock requires depends on the target's
+        // markers. A lock runs no golden cases: there is no runtime behind it.
+        let other = capture_operand(target, &target_source, config_models, settings, &session)?;
+        let selected = declared::baseline(declared, Some(&other.lock), &settings.selection)?;
+        let mut notes = selected.notes;
+        if settings.golden && !settings.config.golden.is_empty() {
+            notes.push(format!(
+                "golden cases not run: `{baseline}` is a project's lock, with no runtime to give reference outputs; diff a snapshot of the dev runtime (`envlock snapshot -o dev.lock`) to run them"
+            ));
+        }
+        let base = Snapshot {
+            lock: selected.lock,
+            warnings: selected.warnings,
+            notes,
+        };
+        (base, other)
     } else {
-        base.lock
-            .models
-            .iter()
-            .map(|model| model.path.clone())
-            .collect()
+        let mut base = capture_operand(
+            baseline,
+            &baseline_source,
+            config_models,
+            settings,
+            &session,
+        )?;
+        if base.lock.golden.is_empty() {
+            record_golden(settings, &baseline_source, &session, &mut base)?;
+        }
+        // The target is checked for the baseline's models.
+        let models: Vec<String> = if base.lock.models.is_empty() {
+            config_models.clone()
+        } else {
+            base.lock
+                .models
+                .iter()
+                .map(|model| model.path.clone())
+                .collect()
+        };
+        let other = capture_operand(target, &target_source, &models, settings, &session)?;
+        (base, other)
     };
-    let other = capture_operand(target, &target_source, &models, settings, &session)?;
     let mut warnings = base.warnings;
     warnings.extend(other.warnings);
     let mut notes = base.notes;

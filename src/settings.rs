@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::declared::Selection;
 use crate::stop::Stop;
 
 /// How long an interpreter may take to answer the probe, unless `ENVLOCK_PROBE_TIMEOUT` says.
@@ -53,6 +54,8 @@ pub struct Settings {
     pub golden: bool,
     /// Asks the run to stop (a signal): see [`Stop`].
     pub stop: Arc<Stop>,
+    /// The extras and dependency groups a declared-lock baseline includes.
+    pub selection: Selection,
 }
 
 impl Settings {
@@ -76,6 +79,7 @@ impl Settings {
             numerics_check: false,
             golden: true,
             stop: Arc::new(Stop::new()),
+            selection: Selection::default(),
         }
     }
 

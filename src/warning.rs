@@ -58,4 +58,7 @@ pub enum WarningCode {
     /// A snapshotted model whose loading would call something outside the allow-list (the
     /// diff makes it a `model-unsafe` finding).
     ModelUnsafe,
+    /// A declared lock's marker needs a value the target's capture lacks
+    /// (`platform_release` under static capture): the package was taken as required.
+    MarkerNotEvaluated,
 }

@@ -63,6 +63,15 @@ pub(crate) fn capture(
             warnings: Vec::new(),
             notes: Vec::new(),
         }),
+        // Without a runtime to select for: `check` and `audit` select for their target.
+        Source::Declared(declared) => {
+            let selected = crate::declared::baseline(declared, None, &settings.selection)?;
+            Ok(Snapshot {
+                lock: selected.lock,
+                warnings: selected.warnings,
+                notes: selected.notes,
+            })
+        }
         Source::Python(explicit) => {
             let interpreter = python::configured_interpreter(explicit.as_deref(), settings)?;
             let on_disk: Vec<(String, PathBuf)> = models

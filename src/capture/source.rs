@@ -2,11 +2,14 @@
 //! `python:PATH` a live interpreter, and an image is written as syft and skopeo users write
 //! it: `docker:REF` (the local engine; a bare reference means this), `registry:HOST/REPO:TAG`
 //! (the OCI distribution API, no engine), `docker-archive:PATH` (`docker save`),
-//! `oci-dir:PATH` and `oci-archive:PATH` (an OCI image layout, as a folder or a tar).
+//! `oci-dir:PATH` and `oci-archive:PATH` (an OCI image layout, as a folder or a tar). A
+//! project's own lock (`uv.lock`, `pylock.toml`, `poetry.lock`, `requirements*.txt`, or a
+//! path prefixed `uv-lock:`, `pylock:`, `poetry-lock:`, `requirements:`) is a declared lock.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::declared::DeclaredSource;
 use crate::error::{Error, Result};
 
 /// A runtime's source.
@@ -18,6 +21,9 @@ pub enum Source {
     Python(Option<PathBuf>),
     /// An image, captured on the spot.
     Image(ImageSource),
+    /// A project's declared lock (uv.lock, pylock.toml, poetry.lock, requirements.txt),
+    /// selected for the runtime it is compared with.
+    Declared(DeclaredSource),
 }
 
 /// Where an image lives.
@@ -73,6 +79,14 @@ impl Source {
         }
         if let Some(image) = ImageSource::parse_transport(text)? {
             return Ok(Source::Image(image));
+        }
+        if let Some(declared) = DeclaredSource::parse(text) {
+            if !declared.path.is_file() {
+                return Err(Error::LockNotFound {
+                    operand: text.to_string(),
+                });
+            }
+            return Ok(Source::Declared(declared));
         }
         let path = Path::new(text);
         if path.is_file() {
@@ -136,6 +150,7 @@ impl ImageSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::declared::DeclaredFormat;
 
     #[test]
     fn operands_are_read_as_the_contract_says() {
@@ -184,6 +199,38 @@ mod tests {
         assert!(matches!(
             Source::parse("oci-dir:"),
             Err(Error::InvalidSource { .. })
+        ));
+        for (name, format) in [
+            ("uv.lock", DeclaredFormat::UvLock),
+            ("pylock.toml", DeclaredFormat::Pylock),
+            ("pylock.gpu.toml", DeclaredFormat::Pylock),
+            ("poetry.lock", DeclaredFormat::PoetryLock),
+            ("requirements-dev.txt", DeclaredFormat::Requirements),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, "").unwrap();
+            assert_eq!(
+                Source::parse(path.to_str().unwrap()).unwrap(),
+                Source::Declared(DeclaredSource { format, path })
+            );
+        }
+        let prefixed = format!("requirements:{text}");
+        assert_eq!(
+            Source::parse(&prefixed).unwrap(),
+            Source::Declared(DeclaredSource {
+                format: DeclaredFormat::Requirements,
+                path: lock.clone()
+            })
+        );
+        let not_pylock = dir.path().join("pylock.a.b.toml");
+        std::fs::write(&not_pylock, "").unwrap();
+        assert_eq!(
+            Source::parse(not_pylock.to_str().unwrap()).unwrap(),
+            Source::Lock(not_pylock.clone())
+        );
+        assert!(matches!(
+            Source::parse("uv-lock:missing"),
+            Err(Error::LockNotFound { .. })
         ));
         assert!(matches!(
             Source::parse("missing.lock"),

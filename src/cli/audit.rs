@@ -10,7 +10,9 @@ use crate::Stop;
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Operands: lock files, `python:PATH`, and images, as for `envlock diff`.
+    after_help = "Operands: lock files, `python:PATH`, and images, as for `envlock diff`, and
+projects' own locks (uv.lock, pylock.toml, poetry.lock, requirements.txt), selected for the
+first runtime among the operands.
 Each is captured (images of the engine with their own throwaway containers, `--jobs` at a
 time; nothing runs with `--no-exec`), then one row is printed per fact that differs across
 them: the Python, the platform, each package, conda and system package, each model of
@@ -45,6 +47,12 @@ pub(super) struct Args {
     /// Capture images without running anything from them (static capture).
     #[arg(long)]
     no_exec: bool,
+    /// A project's lock among the operands also requires its extra NAME; repeatable.
+    #[arg(long, value_name = "NAME")]
+    extra: Vec<String>,
+    /// A project's lock among the operands also requires its dependency group NAME; repeatable.
+    #[arg(long, value_name = "NAME")]
+    group: Vec<String>,
 }
 
 pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
@@ -52,6 +60,10 @@ pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
     settings.stop = stop.clone();
     settings.no_exec = args.no_exec;
     settings.golden = false;
+    settings.selection = crate::Selection {
+        extras: args.extra,
+        groups: args.group,
+    };
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));

@@ -13,7 +13,11 @@ use crate::{Severity, Stop};
     after_help = "Operands: an existing file is a lock; `python:PATH` is a live interpreter;
 an image is `docker:REF` or a bare reference in the local Docker engine (`ml-model:latest`,
 `sha256:…`, `repo@sha256:…`), `registry:HOST/REPO:TAG`, `docker-archive:PATH`, `oci-dir:PATH`
-or `oci-archive:PATH`. Golden cases need a container: against an image that is not in an
+or `oci-archive:PATH`. The baseline may be the project's own lock: `uv.lock`, `pylock.toml`,
+`pylock.NAME.toml`, `poetry.lock` or `requirements*.txt` of exact pins (any name with a
+`uv-lock:`, `pylock:`, `poetry-lock:` or `requirements:` prefix): what it requires for the
+target (markers evaluated against the target's Python and platform; extras and dependency
+groups only with `--extra` and `--group`) is checked against what the target has. Golden cases need a container: against an image that is not in an
 engine they are reported as skipped (`golden-skipped`; `--pull` pulls a `registry:` image
 into the engine first). Interpreters and images are captured on the spot; when the
 baseline lists models, the same models are hashed in the target (a relative path starts at
@@ -25,11 +29,14 @@ Examples:
   envlock diff registry:registry.example.com/ml:1.4 registry:registry.example.com/ml:1.5
   envlock diff dev.lock ml-model:latest --format junit > envlock.xml
   envlock diff dev.lock ml-model:latest --report junit:envlock.xml --report markdown:summary.md
+  envlock diff uv.lock ml-model:latest --extra gpu
+  envlock diff requirements.txt registry:registry.example.com/ml:1.5 --no-exec
 
 Exit codes: 0 nothing at or above --fail-on, 1 drift at or above it, 2 could not run."
 )]
 pub(super) struct Args {
-    /// The reference runtime: a lock file, `python:PATH`, or an image.
+    /// The reference runtime: a lock file, `python:PATH`, an image, or the project's own
+    /// lock (uv.lock, pylock.toml, poetry.lock, requirements.txt).
     baseline: String,
     /// The runtime to check against it: a lock file, `python:PATH`, or an image.
     target: String,
@@ -67,6 +74,14 @@ pub(super) struct Args {
     /// `info`; versions, models and golden outputs still gate. As `[policy] cross-platform`.
     #[arg(long)]
     cross_platform: bool,
+    /// A baseline from the project's lock also requires the packages of its extra NAME
+    /// (`[project.optional-dependencies]`); repeatable.
+    #[arg(long, value_name = "NAME")]
+    extra: Vec<String>,
+    /// A baseline from the project's lock also requires its dependency group NAME (`dev`,
+    /// `test`); repeatable. Without it no group is required, as `uv sync --no-dev` installs.
+    #[arg(long, value_name = "NAME")]
+    group: Vec<String>,
     #[command(flatten)]
     image_args: super::ImageArgs,
 }
@@ -109,6 +124,10 @@ pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
     settings.pull = args.pull;
     settings.numerics_check = args.numerics_check;
     settings.config.policy.cross_platform |= args.cross_platform;
+    settings.selection = crate::Selection {
+        extras: args.extra,
+        groups: args.group,
+    };
     args.image_args.apply(&mut settings)?;
     let checked = crate::check(&settings, &args.baseline, &args.target)?;
     stop.check()?;

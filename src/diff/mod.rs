@@ -3,6 +3,7 @@
 //! here.
 
 mod causes;
+mod declared;
 mod finding;
 mod golden;
 mod numerics;
@@ -53,16 +54,22 @@ impl Findings {
 /// with default severities.
 pub(crate) fn diff(baseline: &Lock, target: &Lock) -> Vec<Finding> {
     let mut findings = Findings(Vec::new());
-    diff_python(baseline, target, &mut findings);
-    diff_platform(baseline, target, &mut findings);
-    diff_packages(&baseline.packages, &target.packages, &mut findings);
-    diff_models(&baseline.models, &target.models, &mut findings);
-    model_needs(baseline, target, &mut findings);
-    diff_env(baseline, target, &mut findings);
-    diff_conda_packages(baseline, target, &mut findings);
-    diff_system_packages(baseline, target, &mut findings);
-    diff_image(baseline, target, &mut findings);
-    numerics::diff_numerics(baseline, target, &mut findings);
+    if let Some(declared) = &baseline.declared {
+        // The project's lock: only what a lock declares (see `declared`).
+        declared::diff_declared(declared, baseline, target, &mut findings);
+        model_needs(baseline, target, &mut findings);
+    } else {
+        diff_python(baseline, target, &mut findings);
+        diff_platform(baseline, target, &mut findings);
+        diff_packages(&baseline.packages, &target.packages, &mut findings);
+        diff_models(&baseline.models, &target.models, &mut findings);
+        model_needs(baseline, target, &mut findings);
+        diff_env(baseline, target, &mut findings);
+        diff_conda_packages(baseline, target, &mut findings);
+        diff_system_packages(baseline, target, &mut findings);
+        diff_image(baseline, target, &mut findings);
+        numerics::diff_numerics(baseline, target, &mut findings);
+    }
     let mut findings = findings.0;
     attribute_layers(target, &mut findings);
     causes::explain(&mut findings);
@@ -246,7 +253,9 @@ fn diff_packages(baseline: &[Package], target: &[Package], findings: &mut Findin
     }
 }
 
-fn diff_package(old: &Package, new: &Package, findings: &mut Findings) {
+/// A `package-version` finding (or `package-build` when only the local label differs) when
+/// the versions differ; whether there was one.
+fn diff_version(old: &Package, new: &Package, findings: &mut Findings) -> bool {
     let name = &old.name;
     if !version::same(&old.version, &new.version) {
         let classified = version::classify(&old.version, &new.version);
@@ -275,6 +284,14 @@ fn diff_package(old: &Package, new: &Package, findings: &mut Findings) {
             classified,
             message,
         );
+        return true;
+    }
+    false
+}
+
+fn diff_package(old: &Package, new: &Package, findings: &mut Findings) {
+    let name = &old.name;
+    if diff_version(old, new, findings) {
         return;
     }
     for (what, before, after) in build_changes(old, new) {

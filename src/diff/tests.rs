@@ -62,6 +62,7 @@ fn runtime() -> Lock {
             workdir: Some("/app".into()),
             ..Image::default()
         }),
+        declared: None,
     }
 }
 

@@ -55,7 +55,7 @@ pub(crate) fn runner<'a>(
     session: &'a Session,
 ) -> Result<Option<Box<dyn Runner + 'a>>> {
     Ok(match source {
-        Source::Lock(_) => None,
+        Source::Lock(_) | Source::Declared(_) => None,
         Source::Python(explicit) => Some(Box::new(local::LocalRunner {
             interpreter: python::configured_interpreter(explicit.as_deref(), settings)?.0,
             settings,

@@ -71,6 +71,32 @@ pub struct Lock {
     /// The image's own facts, for a runtime captured from an image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<Image>,
+    /// A baseline read from the project's own lock (uv.lock, pylock.toml, poetry.lock,
+    /// requirements.txt) rather than captured: what it was and what was selected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared: Option<DeclaredLock>,
+}
+
+/// `[declared]`: a baseline selected from a project's declared lock for one target. It has
+/// packages (name, version, the wheel files the lock lists) and no interpreter facts, so the
+/// diff compares only what a lock declares.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct DeclaredLock {
+    /// `uv.lock`, `pylock.toml`, `poetry.lock` or `requirements.txt`.
+    pub format: String,
+    /// The Python versions the lock is for (PEP 440 specifiers), when it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires_python: Option<String>,
+    /// The project's own packages (its root, editable members): never reported as added.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub projects: Vec<String>,
+    /// The extras selected (`--extra`), normalized.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extras: Vec<String>,
+    /// The dependency groups selected (`--group`), normalized.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 /// `[image]`: what the image's config and history say.
@@ -221,6 +247,9 @@ pub enum SourceKind {
     Python,
     /// A Docker image.
     Image,
+    /// A project's declared lock (uv.lock, pylock.toml, poetry.lock, requirements.txt),
+    /// selected for a target.
+    Declared,
 }
 
 /// `[python]`: facts the interpreter reported about itself.
@@ -353,6 +382,10 @@ pub struct Package {
     /// The `Tag:` lines of the `WHEEL` file, e.g. `cp311-cp311-manylinux_2_17_x86_64`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wheel_tags: Vec<String>,
+    /// Declared baselines: the wheel file names the project's lock lists for this version
+    /// (every platform's); the installed wheel's tags should match one of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wheels: Vec<String>,
     /// `sha256:` over the sorted `path,hash` rows of RECORD that describe the package's own
     /// files: rows outside the site folder (scripts, whose shebang names the interpreter), rows
     /// without a hash (`.pyc`) and the installer's own files (`INSTALLER`, `REQUESTED`,

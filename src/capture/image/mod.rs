@@ -481,6 +481,7 @@ pub(crate) fn assemble(
         golden: Vec::new(),
         system_packages: inside.system_packages,
         image: Some(image),
+        declared: None,
     };
     Snapshot {
         lock,

@@ -162,6 +162,7 @@ pub(crate) fn snapshot(
         golden: Vec::new(),
         system_packages: Vec::new(),
         image: None,
+        declared: None,
     };
     Ok(Snapshot {
         lock,

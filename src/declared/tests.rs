@@ -1,0 +1,368 @@
+//! The readers against small locks written as their tools write them, and selection.
+
+use super::*;
+use crate::lock::Lock;
+
+fn target(version: &str, os: &str) -> Lock {
+    let mut lock: Lock = toml::from_str(&format!(
+        r#"
+        [envlock]
+        schema = 1
+        created-by = "test"
+        [source]
+        kind = "image"
+        [python]
+        implementation = "cpython"
+        version = "{version}"
+        [platform]
+        os = "{os}"
+        arch = "x86_64"
+        [env]
+        "#
+    ))
+    .unwrap();
+    lock.packages.clear();
+    lock
+}
+
+fn write(name: &str, text: &str) -> (tempfile::TempDir, DeclaredSource) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    let source = DeclaredSource::parse(path.to_str().unwrap()).unwrap();
+    (dir, source)
+}
+
+fn selected(
+    source: &DeclaredSource,
+    target: &Lock,
+    extras: &[&str],
+    groups: &[&str],
+) -> Vec<String> {
+    let selection = Selection {
+        extras: extras.iter().map(|s| s.to_string()).collect(),
+        groups: groups.iter().map(|s| s.to_string()).collect(),
+    };
+    baseline(source, Some(target), &selection)
+        .unwrap()
+        .lock
+        .packages
+        .iter()
+        .map(|package| format!("{} {}", package.name, package.version))
+        .collect()
+}
+
+const UV_LOCK: &str = r#"
+version = 1
+revision = 2
+requires-python = ">=3.10"
+
+[[package]]
+name = "colorama"
+version = "0.4.6"
+source = { registry = "https://pypi.org/simple" }
+wheels = [{ url = "https://files/colorama-0.4.6-py2.py3-none-any.whl", hash = "sha256:00" }]
+
+[[package]]
+name = "demo"
+version = "0.1.0"
+source = { editable = "." }
+dependencies = [
+    { name = "colorama", marker = "sys_platform == 'win32'" },
+    { name = "numpy", version = "1.26.4", source = { registry = "https://pypi.org/simple" }, marker = "python_full_version < '3.12'" },
+    { name = "numpy", version = "2.1.0", source = { registry = "https://pypi.org/simple" }, marker = "python_full_version >= '3.12'" },
+    { name = "rich", extra = ["jupyter"] },
+]
+
+[package.optional-dependencies]
+gpu = [{ name = "six" }]
+
+[package.dev-dependencies]
+dev = [{ name = "iniconfig" }]
+
+[[package]]
+name = "iniconfig"
+version = "2.0.0"
+source = { registry = "https://pypi.org/simple" }
+
+[[package]]
+name = "ipywidgets"
+version = "8.1.0"
+source = { registry = "https://pypi.org/simple" }
+
+[[package]]
+name = "numpy"
+version = "1.26.4"
+source = { registry = "https://pypi.org/simple" }
+
+[[package]]
+name = "numpy"
+version = "2.1.0"
+source = { registry = "https://pypi.org/simple" }
+
+[[package]]
+name = "rich"
+version = "13.9.4"
+source = { registry = "https://pypi.org/simple" }
+
+[package.optional-dependencies]
+jupyter = [{ name = "ipywidgets" }]
+
+[[package]]
+name = "six"
+version = "1.17.0"
+source = { registry = "https://pypi.org/simple" }
+"#;
+
+#[test]
+fn uv_lock_walks_from_the_root_with_markers_extras_and_groups() {
+    let (_dir, source) = write("uv.lock", UV_LOCK);
+    let linux = target("3.11.7", "linux");
+    assert_eq!(
+        selected(&source, &linux, &[], &[]),
+        ["ipywidgets 8.1.0", "numpy 1.26.4", "rich 13.9.4"]
+    );
+    assert_eq!(
+        selected(&source, &target("3.12.1", "windows"), &["gpu"], &["dev"]),
+        [
+            "colorama 0.4.6",
+            "iniconfig 2.0.0",
+            "ipywidgets 8.1.0",
+            "numpy 2.1.0",
+            "rich 13.9.4",
+            "six 1.17.0"
+        ]
+    );
+    let selected = baseline(&source, Some(&linux), &Selection::default()).unwrap();
+    let declared = selected.lock.declared.unwrap();
+    assert_eq!(declared.requires_python.as_deref(), Some(">=3.10"));
+    assert_eq!(declared.projects, ["demo"]);
+    let unknown = Selection {
+        extras: vec!["cuda".into()],
+        groups: vec![],
+    };
+    let error = baseline(&source, Some(&linux), &unknown).unwrap_err();
+    assert!(error.to_string().contains("no extra `cuda`"), "{error}");
+}
+
+#[test]
+fn unknown_lock_versions_are_refused() {
+    let (_dir, source) = write("uv.lock", "version = 2\n");
+    assert!(matches!(read(&source), Err(Error::DeclaredVersion { .. })));
+    let (_dir, source) = write("pylock.toml", "lock-version = \"2.0\"\n");
+    assert!(matches!(read(&source), Err(Error::DeclaredVersion { .. })));
+    let (_dir, source) = write("poetry.lock", "[metadata]\nlock-version = \"3.0\"\n");
+    assert!(matches!(read(&source), Err(Error::DeclaredVersion { .. })));
+}
+
+#[test]
+fn malformed_locks_say_line_and_column() {
+    let (_dir, source) = write("uv.lock", "version = 1\n[[package]\nname = 'x'\n");
+    let error = read(&source).unwrap_err().to_string();
+    assert!(error.contains("line 2, column"), "{error}");
+    let (_dir, source) = write(
+        "pylock.toml",
+        "lock-version = '1.0'\n[[packages]]\nversion = 3\n",
+    );
+    let error = read(&source).unwrap_err().to_string();
+    assert!(error.contains("line 3"), "{error}");
+}
+
+#[test]
+fn pylock_markers_with_extras_and_groups() {
+    let text = r#"
+lock-version = "1.0"
+requires-python = ">=3.9"
+extras = ["gpu"]
+dependency-groups = ["dev"]
+default-groups = []
+
+[[packages]]
+name = "demo"
+directory = { path = ".", editable = true }
+
+[[packages]]
+name = "Numpy"
+version = "1.26.4"
+wheels = [{ name = "numpy-1.26.4-cp311-cp311-manylinux_2_17_x86_64.whl", url = "https://x/numpy.whl" }]
+
+[[packages]]
+name = "cupy"
+version = "13.0.0"
+marker = "'gpu' in extras"
+
+[[packages]]
+name = "pytest"
+version = "8.0.0"
+marker = "'dev' in dependency_groups and sys_platform == 'linux'"
+
+[[packages]]
+name = "pywin32"
+version = "306"
+marker = "sys_platform == 'win32'"
+"#;
+    let (_dir, source) = write("pylock.toml", text);
+    let linux = target("3.11.7", "linux");
+    assert_eq!(selected(&source, &linux, &[], &[]), ["numpy 1.26.4"]);
+    assert_eq!(
+        selected(&source, &linux, &["gpu"], &["dev"]),
+        ["cupy 13.0.0", "numpy 1.26.4", "pytest 8.0.0"]
+    );
+    let lock = baseline(&source, Some(&linux), &Selection::default())
+        .unwrap()
+        .lock;
+    assert_eq!(lock.packages[0].wheels.len(), 1);
+    assert_eq!(lock.declared.unwrap().projects, ["demo"]);
+}
+
+#[test]
+fn poetry_groups_and_extras() {
+    let text = r#"
+[[package]]
+name = "colorama"
+version = "0.4.6"
+optional = false
+python-versions = ">=3.7"
+groups = ["main"]
+markers = "sys_platform == \"win32\""
+files = [{file = "colorama-0.4.6-py2.py3-none-any.whl", hash = "sha256:00"}]
+
+[[package]]
+name = "iniconfig"
+version = "2.0.0"
+optional = false
+groups = ["dev"]
+
+[[package]]
+name = "six"
+version = "1.17.0"
+optional = true
+groups = ["main"]
+markers = "extra == \"plots\""
+
+[[package]]
+name = "tomli"
+version = "2.2.1"
+optional = false
+groups = ["main", "dev"]
+markers = {main = "python_version < \"3.11\"", dev = "python_version >= \"3.8\""}
+
+[extras]
+plots = ["six"]
+
+[metadata]
+lock-version = "2.1"
+python-versions = "^3.10"
+content-hash = "00"
+"#;
+    let (dir, source) = write("poetry.lock", text);
+    std::fs::write(
+        dir.path().join("pyproject.toml"),
+        "[project]\nname = 'Demo_Model'\nrequires-python = '>=3.10'\n",
+    )
+    .unwrap();
+    let linux = target("3.11.7", "linux");
+    assert!(selected(&source, &linux, &[], &[]).is_empty());
+    assert_eq!(
+        selected(&source, &linux, &["plots"], &["dev"]),
+        ["iniconfig 2.0.0", "six 1.17.0", "tomli 2.2.1"]
+    );
+    assert_eq!(
+        selected(&source, &target("3.10.4", "windows"), &[], &[]),
+        ["colorama 0.4.6", "tomli 2.2.1"]
+    );
+    let declared = baseline(&source, Some(&linux), &Selection::default())
+        .unwrap()
+        .lock
+        .declared
+        .unwrap();
+    assert_eq!(declared.requires_python.as_deref(), Some(">=3.10"));
+    assert_eq!(declared.projects, ["demo-model"]);
+}
+
+#[test]
+fn requirements_pins_includes_and_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("base.txt"), "six==1.17.0 # via demo\n").unwrap();
+    std::fs::write(
+        dir.path().join("pyproject.toml"),
+        "[project]\nname = 'demo'\n",
+    )
+    .unwrap();
+    let text = "\
+# generated
+-e .
+--index-url https://pypi.org/simple
+-r base.txt
+colorama==0.4.6 ; sys_platform == 'win32' \\
+    --hash=sha256:00 \\
+    --hash=sha256:11
+numpy===1.26.4
+Markupsafe==3.0.2 --hash=sha256:22
+local @ https://example.com/local-1.0-py3-none-any.whl#sha256=00
+";
+    let path = dir.path().join("requirements.txt");
+    std::fs::write(&path, text).unwrap();
+    let source = DeclaredSource::parse(path.to_str().unwrap()).unwrap();
+    let linux = target("3.11.7", "linux");
+    assert_eq!(
+        selected(&source, &linux, &[], &[]),
+        [
+            "local 1.0",
+            "markupsafe 3.0.2",
+            "numpy 1.26.4",
+            "six 1.17.0"
+        ]
+    );
+    let selected = baseline(&source, Some(&linux), &Selection::default()).unwrap();
+    assert_eq!(selected.lock.declared.unwrap().projects, ["demo"]);
+
+    std::fs::write(&path, "six==1.17.0\n\nnumpy>=1.0 \\\n  --hash=sha256:00\n").unwrap();
+    let error = read(&source).unwrap_err();
+    assert!(matches!(error, Error::NotAPin { line: 3, .. }), "{error:?}");
+    assert!(error.to_string().contains("a range is not a lock"));
+    std::fs::write(&path, "numpy\n").unwrap();
+    assert!(matches!(read(&source), Err(Error::NotAPin { line: 1, .. })));
+    std::fs::write(&path, "-r requirements.txt\n").unwrap();
+    assert!(read(&source).is_err());
+}
+
+#[test]
+fn an_unknown_marker_value_is_a_warning_and_required() {
+    let (_dir, source) = write(
+        "requirements.txt",
+        "six==1.17.0 ; platform_release >= '5.0'\n",
+    );
+    let selected = baseline(
+        &source,
+        Some(&target("3.11.7", "linux")),
+        &Selection::default(),
+    )
+    .unwrap();
+    assert_eq!(selected.lock.packages.len(), 1);
+    assert_eq!(selected.warnings.len(), 1);
+    assert_eq!(selected.warnings[0].code, WarningCode::MarkerNotEvaluated);
+    assert!(selected.warnings[0].message.contains("platform_release"));
+}
+
+mod never_panic {
+    use super::super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic_a_reader(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let text = String::from_utf8_lossy(&bytes);
+            let _ = uv::read(&text);
+            let _ = pylock::read(&text);
+            let _ = poetry::read(&text, Some(&text));
+            let _ = requirements::read(std::path::Path::new("/nonexistent/requirements.txt"), &text);
+        }
+
+        #[test]
+        fn random_requirement_lines_never_panic(line in "[a-zA-Z0-9=<>!~;'\" .@:/#\\\\-]{0,60}") {
+            let _ = requirements::read(std::path::Path::new("/nonexistent/requirements.txt"), &line);
+            let _ = markers::Marker::parse(&line);
+        }
+    }
+}
