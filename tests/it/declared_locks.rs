@@ -427,48 +427,12 @@ fn audit_takes_declared_locks_as_operands() {
     );
 }
 
-/// The wheel of `requirement` for the base image's CPython 3.11, downloaded once.
-fn wheel_for_image(requirement: &str) -> PathBuf {
-    let folder = cache_root().join("declared-wheels").join(requirement);
-    let find = |folder: &Path| {
-        std::fs::read_dir(folder).ok()?.find_map(|entry| {
-            let path = entry.ok()?.path();
-            path.extension()
-                .is_some_and(|ext| ext == "whl")
-                .then_some(path)
-        })
-    };
-    if let Some(wheel) = find(&folder) {
-        return wheel;
-    }
-    let arch = String::from_utf8(Command::new("uname").arg("-m").output().unwrap().stdout).unwrap();
-    must(
-        Command::new(system_python())
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "-q",
-                "--disable-pip-version-check",
-                "--no-deps",
-            ])
-            .args([
-                "--only-binary=:all:",
-                "--python-version",
-                "3.11",
-                "--platform",
-            ])
-            .arg(format!("manylinux2014_{}", arch.trim()))
-            .arg("-d")
-            .arg(&folder)
-            .arg(requirement),
-    );
-    find(&folder).expect("pip downloaded a wheel")
-}
-
 /// An image built from the offline base with `requirements` installed from their wheels.
 fn image_with(requirements: &[&str]) -> String {
-    let wheels: Vec<PathBuf> = requirements.iter().map(|r| wheel_for_image(r)).collect();
+    let wheels: Vec<PathBuf> = requirements
+        .iter()
+        .map(|r| crate::docker::wheel_for_image(r))
+        .collect();
     let names: Vec<String> = wheels
         .iter()
         .map(|wheel| wheel.file_name().unwrap().to_str().unwrap().to_string())

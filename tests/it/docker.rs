@@ -460,3 +460,44 @@ pub fn built(name: &str, dockerfile: &str, files: &[(&str, &Path)]) -> String {
     );
     tag
 }
+
+/// The wheel of `requirement` for the base image's CPython 3.11, downloaded once.
+pub fn wheel_for_image(requirement: &str) -> PathBuf {
+    let folder = crate::support::cache_root()
+        .join("pinned-wheels")
+        .join(requirement);
+    let find = |folder: &Path| {
+        std::fs::read_dir(folder).ok()?.find_map(|entry| {
+            let path = entry.ok()?.path();
+            path.extension()
+                .is_some_and(|ext| ext == "whl")
+                .then_some(path)
+        })
+    };
+    if let Some(wheel) = find(&folder) {
+        return wheel;
+    }
+    let arch = String::from_utf8(Command::new("uname").arg("-m").output().unwrap().stdout).unwrap();
+    must(
+        Command::new(crate::support::system_python())
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--disable-pip-version-check",
+                "--no-deps",
+            ])
+            .args([
+                "--only-binary=:all:",
+                "--python-version",
+                "3.11",
+                "--platform",
+            ])
+            .arg(format!("manylinux2014_{}", arch.trim()))
+            .arg("-d")
+            .arg(&folder)
+            .arg(requirement),
+    );
+    find(&folder).expect("pip downloaded a wheel")
+}

@@ -222,45 +222,6 @@ fn run_json(folder: &Path, target: &str) -> serde_json::Value {
     serde_json::from_str(&run.stdout).unwrap()
 }
 
-/// The wheel of `requirement` for the base image's CPython 3.11, downloaded once.
-fn wheel_for_image(requirement: &str) -> PathBuf {
-    let folder = cache_root().join("model-wheels").join(requirement);
-    let find = |folder: &Path| {
-        std::fs::read_dir(folder).ok()?.find_map(|entry| {
-            let path = entry.ok()?.path();
-            path.extension()
-                .is_some_and(|ext| ext == "whl")
-                .then_some(path)
-        })
-    };
-    if let Some(wheel) = find(&folder) {
-        return wheel;
-    }
-    let arch = String::from_utf8(Command::new("uname").arg("-m").output().unwrap().stdout).unwrap();
-    must(
-        Command::new(system_python())
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "-q",
-                "--disable-pip-version-check",
-                "--no-deps",
-            ])
-            .args([
-                "--only-binary=:all:",
-                "--python-version",
-                "3.11",
-                "--platform",
-            ])
-            .arg(format!("manylinux2014_{}", arch.trim()))
-            .arg("-d")
-            .arg(&folder)
-            .arg(requirement),
-    );
-    find(&folder).expect("pip downloaded a wheel")
-}
-
 /// A numpy 2 array pickle names `numpy._core.multiarray`: an image with numpy 1.24 cannot
 /// import it (a `model-import` error, in exec, static and layer captures alike), one with
 /// 1.26 can (it ships a `numpy._core` shim), found from the image's files.
@@ -299,7 +260,7 @@ fn a_numpy_2_pickle_needs_numpy_core_which_numpy_1_24_lacks() {
     assert!(!dev_text.contains("not-importable"), "{dev_text}");
 
     for (numpy, importable) in [("numpy==1.24.4", false), ("numpy==1.26.4", true)] {
-        let wheel = wheel_for_image(numpy);
+        let wheel = crate::docker::wheel_for_image(numpy);
         let name = wheel.file_name().unwrap().to_str().unwrap().to_string();
         let dockerfile = format!(
             "FROM {{base}}\nCOPY {name} /tmp/\nRUN python3 -m pip install -q --no-index \
@@ -395,44 +356,6 @@ fn model_entry<'a>(lock: &'a toml::Table, path: &str) -> &'a toml::Table {
     model(lock, path)
 }
 
-/// Wheels of `requirements` (a requirements file's text) for the base image's CPython 3.11,
-/// downloaded once into a folder named by their hash.
-fn wheels_for_image(requirements: &str) -> PathBuf {
-    let hash = sha256_of(requirements.as_bytes());
-    let folder = cache_root().join("model-wheels").join(&hash[7..23]);
-    if folder.join(".ready").exists() {
-        return folder;
-    }
-    std::fs::create_dir_all(&folder).unwrap();
-    let list = folder.join("requirements.txt");
-    std::fs::write(&list, requirements).unwrap();
-    let arch = String::from_utf8(Command::new("uname").arg("-m").output().unwrap().stdout).unwrap();
-    must(
-        Command::new(system_python())
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "-q",
-                "--disable-pip-version-check",
-                "--no-deps",
-            ])
-            .args([
-                "--only-binary=:all:",
-                "--python-version",
-                "3.11",
-                "--platform",
-            ])
-            .arg(format!("manylinux2014_{}", arch.trim()))
-            .arg("-d")
-            .arg(&folder)
-            .arg("-r")
-            .arg(&list),
-    );
-    std::fs::write(folder.join(".ready"), "").unwrap();
-    folder
-}
-
 /// The walk-through's scikit-learn model (`fixtures/models/churn`, docs/walkthrough.md):
 /// trained and snapshotted in a venv, gated in an image built from the same pins (no model
 /// finding) and in one where scikit-learn resolved to the next minor (`model-framework`).
@@ -460,18 +383,19 @@ fn the_walkthrough_gates_a_scikit_learn_model_in_an_image() {
     );
     let newer = requirements.replace("scikit-learn==1.5.2", "scikit-learn==1.6.1");
     let image = |variant: &str, pins: &str| {
-        let wheels = wheels_for_image(pins);
+        let wheels: Vec<PathBuf> = pins
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(crate::docker::wheel_for_image)
+            .collect();
         let pins = pins.to_string();
         crate::docker::model_image("churn", variant, move |context| {
-            for entry in std::fs::read_dir(&wheels).unwrap() {
-                let path = entry.unwrap().path();
-                if path.extension().is_some_and(|ext| ext == "whl") {
-                    std::fs::copy(
-                        &path,
-                        context.join("wheels").join(path.file_name().unwrap()),
-                    )
-                    .unwrap();
-                }
+            for wheel in &wheels {
+                std::fs::copy(
+                    wheel,
+                    context.join("wheels").join(wheel.file_name().unwrap()),
+                )
+                .unwrap();
             }
             std::fs::write(context.join("requirements.txt"), pins).unwrap();
         })
