@@ -126,10 +126,8 @@ fn select_declared(
                 source: Box::new(error),
             });
         *results[index].lock().expect("never poisoned") =
-            Some(selected.map(|selected| crate::Snapshot {
-                lock: selected.lock,
-                warnings: selected.warnings,
-                notes: selected.notes,
+            Some(selected.map(|selected| {
+                crate::Snapshot::of(selected.lock, selected.warnings, selected.notes)
             }));
     }
     Ok(())

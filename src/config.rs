@@ -97,6 +97,61 @@ pub struct ImageSection {
     /// The interpreter to capture in images: a path inside the image, or a name looked up on
     /// the image's `PATH`. Without it, the one the image's ENTRYPOINT/CMD runs.
     pub python: Option<String>,
+    /// Who golden cases run as in images: `UID[:GID]`, or `openshift` (as `--run-as`).
+    pub run_as: Option<RunAs>,
+}
+
+/// Who golden runs in an image run as, instead of the image's `USER` (`--run-as`, `[image]
+/// run-as`): `UID[:GID]`, or `openshift`, which starts containers as an arbitrary high
+/// UID with GID 0 and no `/etc/passwd` entry (a UID picked at random once per run, from
+/// 1000000000 to 1999999999).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct RunAs {
+    /// `UID` or `UID:GID`, as the engine takes it.
+    pub user: String,
+    /// Whether it stands for OpenShift's arbitrary UID.
+    pub openshift: bool,
+}
+
+impl std::str::FromStr for RunAs {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<RunAs, String> {
+        if text == "openshift" {
+            // Random enough to catch a UID baked into the image; no crate needed.
+            use std::hash::{BuildHasher, Hasher};
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u32(std::process::id());
+            let uid = 1_000_000_000 + hasher.finish() % 1_000_000_000;
+            return Ok(RunAs {
+                user: format!("{uid}:0"),
+                openshift: true,
+            });
+        }
+        let (uid, gid) = match text.split_once(':') {
+            Some((uid, gid)) => (uid, Some(gid)),
+            None => (text, None),
+        };
+        let number = |part: &str| part.parse::<u32>().is_ok();
+        if !number(uid) || !gid.is_none_or(number) {
+            return Err(format!(
+                "`{text}` is not UID[:GID] (numbers, as OpenShift and Kubernetes' runAsUser give them) nor `openshift`"
+            ));
+        }
+        Ok(RunAs {
+            user: text.to_string(),
+            openshift: false,
+        })
+    }
+}
+
+impl TryFrom<String> for RunAs {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<RunAs, String> {
+        text.parse()
+    }
 }
 
 impl Config {

@@ -116,11 +116,7 @@ pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checke
                 "golden cases not run: `{baseline}` is a project's lock, with no runtime to give reference outputs; diff a snapshot of the dev runtime (`envlock snapshot -o dev.lock`) to run them"
             ));
         }
-        let base = Snapshot {
-            lock: selected.lock,
-            warnings: selected.warnings,
-            notes,
-        };
+        let base = Snapshot::of(selected.lock, selected.warnings, notes);
         (base, other)
     } else {
         let mut base = capture_operand(
@@ -146,21 +142,21 @@ pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checke
         let other = capture_operand(target, &target_source, &models, settings, &session)?;
         (base, other)
     };
+    let mut other = other;
     let mut warnings = base.warnings;
-    warnings.extend(other.warnings);
+    warnings.extend(other.warnings.drain(..));
     let mut notes = base.notes;
-    notes.extend(other.notes);
-    let mut findings = diff::diff(&base.lock, &other.lock);
-    let cases = if settings.golden && !base.lock.golden.is_empty() {
+    notes.extend(other.notes.drain(..));
+    let mut golden_findings = Vec::new();
+    let mut cases = Vec::new();
+    if settings.golden && !base.lock.golden.is_empty() {
         if runs_nothing(settings, &target_source) {
             warnings.push(Warning::new(
                 WarningCode::GoldenNotRun,
                 "golden cases not run: `--no-exec` runs nothing from the image",
             ));
-            Vec::new()
         } else if let Some(why) = no_container(&target_source) {
-            findings.extend(diff::golden_skipped(&base.lock.golden, &why));
-            Vec::new()
+            golden_findings = diff::golden_skipped(&base.lock.golden, &why);
         } else {
             let judged = check_golden(
                 settings,
@@ -168,14 +164,24 @@ pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checke
                 &baseline_source,
                 &base.lock,
                 &target_source,
-                &other.lock,
+                &other,
             )?;
-            findings.extend(diff::golden_findings(&judged));
-            judged.into_iter().map(|case| case.result).collect()
+            golden_findings = diff::golden_findings(&judged);
+            cases = judged.into_iter().map(|case| case.result).collect();
         }
-    } else {
-        Vec::new()
-    };
+    }
+    // What the target's runs mapped, before its numerics are compared.
+    let mapped = cases.iter().filter_map(|case: &verdict::CaseResult| case.loaded.as_ref());
+    golden::trace::mark_mapped(&mut other.lock.numerics, mapped);
+    let mut findings = diff::diff(&base.lock, &other.lock);
+    findings.extend(golden_findings);
+    match diff::loaded_distributions(&base.lock.golden, &cases) {
+        Ok(loaded) => diff::mark_loaded(&mut findings, &loaded),
+        Err(why) if settings.config.policy.scope == diff::Scope::Loaded => notes.push(format!(
+            "`[policy] scope = \"loaded\"` did not apply, so every package finding gates: {why}"
+        )),
+        Err(_) => {}
+    }
     let findings = settings.config.policy.apply(findings);
     Ok(Checked {
         report: Report::new(
@@ -223,7 +229,7 @@ fn check_golden(
     baseline_source: &Source,
     baseline: &Lock,
     target_source: &Source,
-    target: &Lock,
+    target: &Snapshot,
 ) -> Result<Vec<golden::Judged>> {
     let inputs = golden::Inputs {
         lock_folder: match baseline_source {
@@ -232,12 +238,12 @@ fn check_golden(
         },
         config_folder: settings.config_folder.clone(),
     };
-    let runner = golden::runner(target_source, target, settings, session)?;
+    let runner = golden::runner(target_source, &target.lock, settings, session)?;
     let outputs = match &runner {
         Some(runner) => golden::Target::Live(runner.as_ref()),
-        None => golden::Target::Recorded(&target.golden),
+        None => golden::Target::Recorded(&target.lock.golden),
     };
-    golden::check(&baseline.golden, outputs, &inputs)
+    golden::check(&baseline.golden, outputs, &inputs, &target.modules)
 }
 
 /// With `--pull`, a registry's image is pulled into the engine and captured there, so that
@@ -297,7 +303,14 @@ fn record_golden(
         return Ok(());
     }
     if let Some(runner) = golden::runner(source, &snapshot.lock, settings, session)? {
-        snapshot.lock.golden = golden::record(specs, &settings.config_folder, runner.as_ref())?;
+        snapshot.lock.golden = golden::record(
+            specs,
+            &settings.config_folder,
+            runner.as_ref(),
+            &snapshot.modules,
+        )?;
+        let mapped = snapshot.lock.golden.iter().filter_map(|case| case.loaded.as_ref());
+        golden::trace::mark_mapped(&mut snapshot.lock.numerics, mapped);
         snapshot.warnings.extend(
             snapshot
                 .lock

@@ -56,6 +56,9 @@ pub struct Settings {
     pub stop: Arc<Stop>,
     /// The extras and dependency groups a declared-lock baseline includes.
     pub selection: Selection,
+    /// Who golden cases run as in images (`--run-as`, else `[image] run-as`); `None`: the
+    /// image's `USER`.
+    pub run_as: Option<crate::config::RunAs>,
 }
 
 impl Settings {
@@ -80,6 +83,7 @@ impl Settings {
             golden: true,
             stop: Arc::new(Stop::new()),
             selection: Selection::default(),
+            run_as: None,
         }
     }
 

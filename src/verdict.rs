@@ -34,6 +34,12 @@ pub struct CaseResult {
     /// For a case with a latency budget: both runtimes' latency and the verdict.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency: Option<LatencyResult>,
+    /// What the case loaded in the target (traced), or why that is unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loaded: Option<crate::lock::Loaded>,
+    /// The identity it ran as in the target image (`--run-as`), `UID:GID`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_as: Option<String>,
 }
 
 /// JSON has no infinity: an infinite error is written as `null`.

@@ -37,6 +37,21 @@ pub struct Snapshot {
     pub warnings: Vec<Warning>,
     /// What people should know about how it was captured, one line each.
     pub notes: Vec<String>,
+    /// The modules the runtime's distributions install, for mapping what a traced golden
+    /// run imported to distributions (empty for a lock: its runs are recorded).
+    pub(crate) modules: read::imports::Modules,
+}
+
+impl Snapshot {
+    /// A snapshot of `lock` read from somewhere, not captured.
+    pub(crate) fn of(lock: Lock, warnings: Vec<Warning>, notes: Vec<String>) -> Snapshot {
+        Snapshot {
+            lock,
+            warnings,
+            notes,
+            modules: read::imports::Modules::default(),
+        }
+    }
 }
 
 /// Where model paths start on the host.
@@ -58,19 +73,11 @@ pub(crate) fn capture(
     progress: &dyn Progress,
 ) -> Result<Snapshot> {
     match source {
-        Source::Lock(path) => Ok(Snapshot {
-            lock: read_lock(path)?,
-            warnings: Vec::new(),
-            notes: Vec::new(),
-        }),
+        Source::Lock(path) => Ok(Snapshot::of(read_lock(path)?, Vec::new(), Vec::new())),
         // Without a runtime to select for: `check` and `audit` select for their target.
         Source::Declared(declared) => {
             let selected = crate::declared::baseline(declared, None, &settings.selection)?;
-            Ok(Snapshot {
-                lock: selected.lock,
-                warnings: selected.warnings,
-                notes: selected.notes,
-            })
+            Ok(Snapshot::of(selected.lock, selected.warnings, selected.notes))
         }
         Source::Python(explicit) => {
             let interpreter = python::configured_interpreter(explicit.as_deref(), settings)?;

@@ -74,6 +74,13 @@ struct ImageArgs {
     /// Allow plain HTTP to registries off this machine (loopback ones always may).
     #[arg(long)]
     insecure_registry: bool,
+    /// Run golden cases in images (and their latency timing) as UID[:GID] instead of the
+    /// image's USER, as the platform will: `openshift` is a random UID from 1000000000 up,
+    /// GID 0, no /etc/passwd entry, as OpenShift starts containers. A model that writes
+    /// under a root-owned WORKDIR then fails here, not in production. As `[image] run-as`;
+    /// the lock and the report record it.
+    #[arg(long, value_name = "UID[:GID]|openshift")]
+    run_as: Option<crate::config::RunAs>,
 }
 
 impl ImageArgs {
@@ -88,6 +95,7 @@ impl ImageArgs {
         };
         settings.layers = self.layers;
         settings.insecure_registry = self.insecure_registry;
+        settings.run_as = self.run_as.clone().or(settings.config.image.run_as.clone());
         Ok(())
     }
 }

@@ -11,9 +11,11 @@
 //! - another Python minor (or major) version explains other wheel tags (`cpXY`) and RECORD
 //!   digests of compiled packages.
 //!
-//! Suspects: for a failing golden case, the findings that could explain it, ranked: a changed
-//! model file; the numeric libraries, CPU and kernels; the packages that do the math; thread
-//! and hash-seed variables; the Python version; then everything else.
+//! Suspects: for a failing golden case, the findings that could explain it, ranked: what the
+//! model file records, a changed model file; the numeric libraries a traced golden run
+//! mapped, then the other numeric libraries, CPU and kernels; the packages the golden cases
+//! loaded and the packages that do the math; thread and hash-seed variables; the Python
+//! version; everything else; last, the packages no golden case loaded.
 
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -156,35 +158,44 @@ fn rank(finding: &Finding) -> Option<(u8, &'static str)> {
     if finding.cause.is_some() {
         return None;
     }
+    let package = matches!(
+        finding.code,
+        Code::PackageVersion
+            | Code::PackageBuild
+            | Code::PackageFiles
+            | Code::PackageMissing
+            | Code::PackageAdded
+            | Code::CondaPackage
+    );
     Some(match finding.code {
         Code::ModelFramework | Code::ModelImport => {
             (0, "the model file was written for another library version")
         }
         Code::ModelHash | Code::ModelMissing => (1, "a changed model file"),
-        Code::NumericLibrary | Code::CpuFeatures | Code::NumericsKernel => {
-            (2, "the native code or CPU behind the numbers")
+        Code::NumericLibrary if finding.loaded == Some(true) => {
+            (2, "a native library the golden run mapped")
         }
-        Code::PackageVersion
-        | Code::PackageBuild
-        | Code::PackageFiles
-        | Code::PackageMissing
-        | Code::PackageAdded
-        | Code::CondaPackage
-            if MATH.contains(&finding.subject.as_str()) =>
-        {
-            (3, "a package that does the math")
+        Code::NumericLibrary | Code::CpuFeatures | Code::NumericsKernel => {
+            (3, "the native code or CPU behind the numbers")
+        }
+        _ if package && finding.loaded == Some(true) => (4, "a package the golden cases loaded"),
+        _ if package && finding.loaded == Some(false) => {
+            (8, "a package no golden case loaded")
+        }
+        _ if package && MATH.contains(&finding.subject.as_str()) => {
+            (4, "a package that does the math")
         }
         Code::EnvVar if THREADS.contains(&finding.subject.as_str()) => {
-            (4, "a thread or hash-seed variable")
+            (5, "a thread or hash-seed variable")
         }
-        Code::PythonVersion | Code::PythonImplementation => (5, "the Python version"),
+        Code::PythonVersion | Code::PythonImplementation => (6, "the Python version"),
         Code::GoldenMismatch
         | Code::GoldenError
         | Code::GoldenLatency
         | Code::GoldenSkipped
         | Code::ModelUnsafe
         | Code::PolicyUnused => return None,
-        _ => (6, "another difference"),
+        _ => (7, "another difference"),
     })
 }
 
@@ -321,6 +332,38 @@ mod tests {
                 // Everything else: errors before warnings.
                 "package-version requests",
                 "env-var TZ",
+            ]
+        );
+    }
+
+    #[test]
+    fn what_the_golden_runs_loaded_ranks_first() {
+        let mut findings = vec![
+            finding(Code::PackageVersion, "numpy", "1.26.4 -> 2.0.2"),
+            finding(Code::PackageVersion, "requests", "2.31 -> 2.32"),
+            finding(Code::PackageVersion, "pyyaml", "6.0.1 -> 6.0.2"),
+            finding(Code::NumericLibrary, "scipy:blas", "0.3.23 -> 0.3.27"),
+            finding(Code::NumericLibrary, "numpy:blas", "0.3.23 -> 0.3.27"),
+            finding(Code::PythonVersion, "python", "3.11.7 -> 3.11.9"),
+        ];
+        findings[0].loaded = Some(false);
+        findings[1].loaded = Some(true);
+        findings[2].loaded = Some(false);
+        findings[4].loaded = Some(true);
+        let order: Vec<String> = suspects(&findings)
+            .iter()
+            .map(|s| format!("{} {}", s.code.as_str(), s.subject))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "numeric-library numpy:blas",
+                "numeric-library scipy:blas",
+                "package-version requests",
+                "python-version python",
+                // Not loaded on either side, not even numpy: last.
+                "package-version numpy",
+                "package-version pyyaml",
             ]
         );
     }

@@ -169,6 +169,11 @@ pub struct Finding {
     /// The finding that explains this one (another platform explains other wheel tags).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<super::causes::Cause>,
+    /// Whether a golden case loaded the thing: for a distribution, whether any case
+    /// imported it on either side (absent when that is unknown); for a numeric library,
+    /// `true` when a traced run mapped it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loaded: Option<bool>,
 }
 
 /// The layer a finding's subject comes from (`"layer"` in the JSON report).
@@ -237,6 +242,7 @@ impl Finding {
             message,
             layer: None,
             cause: None,
+            loaded: None,
         }
     }
 

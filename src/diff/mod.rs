@@ -6,6 +6,7 @@ mod causes;
 mod declared;
 mod finding;
 mod golden;
+mod loaded;
 mod numerics;
 mod policy;
 mod version;
@@ -18,8 +19,9 @@ pub use causes::{Cause, Suspect};
 pub(crate) use finding::Area;
 pub use finding::{Code, Finding, FindingLayer, Severity};
 pub(crate) use golden::{golden_findings, golden_skipped};
+pub(crate) use loaded::{loaded_distributions, mark_loaded, not_loaded};
 pub(crate) use policy::name_glob;
-pub(crate) use policy::Policy;
+pub(crate) use policy::{Policy, Scope};
 use version::{Change, Direction};
 
 struct Findings(Vec<Finding>);

@@ -40,9 +40,24 @@ pub struct Policy {
     /// against a Linux image): platform findings and everything they explain are `info`.
     #[serde(default)]
     pub cross_platform: bool,
+    /// Which packages gate: `all` (the default), or `loaded`: a finding about a
+    /// distribution that no golden case loaded on either side is `info`.
+    #[serde(default)]
+    pub scope: Scope,
     /// Models trusted by `[models] trust`: `model-unsafe` about them is `info`.
     #[serde(skip)]
     pub trusted_models: Vec<String>,
+}
+
+/// `[policy] scope`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    /// Every package finding gates by its severity.
+    #[default]
+    All,
+    /// Findings about distributions no golden case loaded are information.
+    Loaded,
 }
 
 /// `[[policy.packages]]`.
@@ -113,6 +128,12 @@ impl Policy {
             }
             if let Some(&severity) = self.severity.get(&finding.code) {
                 finding.severity = severity;
+            }
+            if self.scope == Scope::Loaded && finding.loaded == Some(false) {
+                finding.severity = Severity::Info;
+                finding.message.push_str(
+                    " (no golden case loaded it on either side; `scope = \"loaded\"`)",
+                );
             }
             if finding.code == Code::ModelUnsafe && self.trusts(&finding.subject) {
                 finding.severity = Severity::Info;

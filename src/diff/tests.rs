@@ -323,6 +323,7 @@ fn numeric_libraries_by_role_and_the_cpu_features_that_matter() {
         sha256: None,
         shipped_by: None,
         loaded_by: Vec::new(),
+        loaded: false,
     };
     let cpu = |features: &[&str]| Cpu {
         model: None,

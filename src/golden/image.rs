@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use super::http::{call_when_ready, time_requests};
 use super::local::read_input;
+use super::trace::{self, Trace, Traced};
 use super::{substitute, CaseError, Ran, Runner};
-use crate::capture::engine::{Engine, Launch};
+use crate::capture::engine::{ArchiveError, Container, Engine, Launch, Volume};
 use crate::capture::read::select::DEFAULT_PATH;
 use crate::capture::Session;
 use crate::error::Result;
@@ -25,14 +26,22 @@ pub(super) struct ImageRunner<'a> {
     image: String,
     /// `PATH=…` with the captured interpreter's folder first, as on the dev side.
     path: Option<String>,
+    /// `PYTHONPATH=…` with envlock's tracer first, then the image's own.
+    python_path: String,
+    /// `UID[:GID]` to run as, instead of the image's `USER`.
+    run_as: Option<String>,
     /// The captured interpreter, which times command cases from inside the container.
     python: Option<String>,
     /// The run's stop request, which also ends a wait for a server.
     stop: Arc<Stop>,
 }
 
-/// Where the input is put inside the container (an anonymous volume).
+/// envlock's anonymous volume in the container: the input in `input/`, the tracer in
+/// `trace/`, which writes into `trace/out/`.
+const VOLUME: &str = "/envlock";
 const INPUT_FOLDER: &str = "/envlock/input";
+const TRACE_FOLDER: &str = "/envlock/trace";
+const TRACE_OUT: &str = "/envlock/trace/out";
 
 impl<'a> ImageRunner<'a> {
     /// Finds `reference` in the engine (it must exist locally); cases run with the folder of
@@ -41,15 +50,22 @@ impl<'a> ImageRunner<'a> {
         session: &'a Session,
         reference: &str,
         python: Option<&str>,
+        run_as: Option<&str>,
     ) -> Result<ImageRunner<'a>> {
         let inspect = session.run(|engine| engine.inspect(reference))?;
-        let image_path = inspect
+        let env = inspect
             .config
             .and_then(|config| config.env)
-            .unwrap_or_default()
-            .into_iter()
-            .find_map(|pair| pair.strip_prefix("PATH=").map(str::to_string))
-            .unwrap_or_else(|| DEFAULT_PATH.to_string());
+            .unwrap_or_default();
+        let variable = |name: &str| {
+            env.iter()
+                .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('=').map(str::to_string))
+        };
+        let image_path = variable("PATH").unwrap_or_else(|| DEFAULT_PATH.to_string());
+        let python_path = match variable("PYTHONPATH").filter(|value| !value.is_empty()) {
+            Some(own) => format!("PYTHONPATH={TRACE_FOLDER}:{own}"),
+            None => format!("PYTHONPATH={TRACE_FOLDER}"),
+        };
         let path = python
             .and_then(|python| python.rsplit_once('/'))
             .map(|(bin, _)| format!("PATH={bin}:{image_path}"));
@@ -58,6 +74,8 @@ impl<'a> ImageRunner<'a> {
             session,
             image,
             path,
+            python_path,
+            run_as: run_as.map(str::to_string),
             python: python.map(str::to_string),
             stop: session.stop(),
         })
@@ -68,6 +86,10 @@ impl Runner for ImageRunner<'_> {
     fn run(&self, spec: &GoldenSpec, input: &Path, timed: bool) -> Result<Result<Ran, CaseError>> {
         self.session
             .run(|engine| async move { Ok(run_case(engine, self, spec, input, timed).await) })
+    }
+
+    fn run_as(&self) -> Option<&str> {
+        self.run_as.as_deref()
     }
 }
 
@@ -81,7 +103,7 @@ async fn run_case(
     let limit = Duration::from_secs_f64(spec.timeout.max(0.001));
     let latency = spec.latency.as_ref().filter(|_| timed);
     let inside = format!("{INPUT_FOLDER}/{}", super::file_name(input));
-    let launch = launch(runner, spec, input, substitute(&spec.command, &inside))?;
+    let launch = launch(runner, spec, input, substitute(&spec.command, &inside), true)?;
     let id = engine
         .create(&runner.image, launch)
         .await
@@ -93,9 +115,19 @@ async fn run_case(
             .map(|output| Ran {
                 output,
                 samples: None,
+                trace: Err(String::new()),
             }),
     };
+    // Read while the container is there (a server's workers wrote as they loaded).
+    let traced = match &result {
+        Ok(_) => read_trace(engine, &id, spec).await,
+        Err(_) => Err(String::new()),
+    };
     engine.remove(&id).await;
+    let result = result.map(|ran| Ran {
+        trace: traced,
+        ..ran
+    });
     let mut ran = result?;
     if let (Some(latency), None) = (latency, &spec.http) {
         ran.samples = Some(time_command(engine, runner, spec, input, &inside, latency).await);
@@ -103,23 +135,58 @@ async fn run_case(
     Ok(ran)
 }
 
-/// How a case's container is made: its command, the input put in through the API (so a
-/// remote engine gets it too), the case's working folder, and `PATH` with the captured
-/// interpreter first.
+/// What a case's processes wrote into the trace folder of container `id`.
+async fn read_trace(engine: &Engine, id: &str, spec: &GoldenSpec) -> Traced {
+    let container = Container::new(engine, id);
+    let read = container
+        .read_archive(TRACE_OUT, |tar| {
+            let mut trace = Trace::default();
+            trace.add_tar(tar)?;
+            Ok(trace)
+        })
+        .await;
+    match read {
+        Ok(trace) => trace.or_why(&spec.command),
+        Err(ArchiveError::NotFound) => Err("its trace folder is gone from the container".into()),
+        Err(ArchiveError::Other(error)) => Err(format!("its trace could not be read: {error}")),
+    }
+}
+
+/// How a case's container is made: its command, the input (and, when `traced`, envlock's
+/// tracer) put in through the API (so a remote engine gets it too), the case's working
+/// folder, `PATH` with the captured interpreter first, and the identity to run as. Its
+/// root is writable, as where the model is deployed.
 fn launch(
     runner: &ImageRunner<'_>,
     spec: &GoldenSpec,
     input: &Path,
     command: Vec<String>,
+    traced: bool,
 ) -> Result<Launch, CaseError> {
     let bytes = read_input(input)?;
+    let mut entries = vec![(format!("input/{}", super::file_name(input)), Some(bytes))];
+    let mut env: Vec<String> = runner.path.iter().cloned().collect();
+    if traced {
+        entries.push((
+            "trace/sitecustomize.py".to_string(),
+            Some(trace::SITECUSTOMIZE.as_bytes().to_vec()),
+        ));
+        entries.push(("trace/out".to_string(), None));
+        env.push(runner.python_path.clone());
+        env.push(format!("{}={TRACE_OUT}", trace::VARIABLE));
+    }
     Ok(Launch {
         command,
-        file: Some((INPUT_FOLDER.to_string(), super::file_name(input), bytes)),
+        volume: Some(Volume {
+            folder: VOLUME.to_string(),
+            entries,
+        }),
         workdir: spec.workdir.clone(),
-        env: runner.path.iter().cloned().collect(),
+        env,
         stdin: spec.stdin && spec.http.is_none(),
         publish: spec.http.as_ref().map(|http| http.port),
+        user: runner.run_as.clone(),
+        writable: true,
         role: "golden",
     })
 }
@@ -154,7 +221,7 @@ async fn time_command(
         },
     ];
     timer.extend(substitute(&spec.command, inside));
-    let mut launch = launch(runner, spec, input, timer)?;
+    let mut launch = launch(runner, spec, input, timer, false)?;
     launch.stdin = false;
     let id = engine
         .create(&runner.image, launch)
@@ -280,7 +347,11 @@ async fn serve(
         let samples = latency.map(|latency| {
             time_requests(port, &method, &path, &body, &latency, limit, &stopped).map_err(CaseError)
         });
-        Ok(Ran { output, samples })
+        Ok(Ran {
+            output,
+            samples,
+            trace: Err(String::new()),
+        })
     })
     .await
     .map_err(|e| CaseError(e.to_string()))?

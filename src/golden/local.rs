@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::http::{call_when_ready, time_requests};
+use super::trace::{HostTrace, Traced};
 use super::{substitute, CaseError, Ran, Runner};
 use crate::error::Result;
 use crate::lock::{GoldenSpec, LatencySpec};
@@ -23,7 +24,13 @@ pub(super) struct LocalRunner<'a> {
 }
 
 impl LocalRunner<'_> {
-    fn command(&self, spec: &GoldenSpec, input: &Path) -> Result<Command, CaseError> {
+    /// The case's command; with `trace`, traced.
+    fn command(
+        &self,
+        spec: &GoldenSpec,
+        input: &Path,
+        trace: Option<&HostTrace>,
+    ) -> Result<Command, CaseError> {
         let argv = substitute(&spec.command, &input.to_string_lossy());
         let (program, args) = argv
             .split_first()
@@ -39,16 +46,20 @@ impl LocalRunner<'_> {
                 command.env("PATH", joined);
             }
         }
+        if let Some(trace) = trace {
+            command.envs(trace.env(self.settings.environment.get("PYTHONPATH")));
+        }
         Ok(command)
     }
 
     fn serve(
         &self,
-        mut command: Command,
         spec: &GoldenSpec,
         input: &Path,
         latency: Option<&LatencySpec>,
     ) -> Result<Ran, CaseError> {
+        let trace = tracer()?;
+        let mut command = self.command(spec, input, Some(&trace))?;
         let http = spec.http.as_ref().expect("an HTTP case");
         let limit = Duration::from_secs_f64(spec.timeout.max(0.001));
         let body = read_input(input)?;
@@ -68,7 +79,13 @@ impl LocalRunner<'_> {
         let samples = latency.map(|latency| {
             time_requests(port, method, path, &body, latency, limit, &stopped).map_err(CaseError)
         });
-        Ok(Ran { output, samples })
+        // The server's workers have written what they loaded as they loaded it.
+        let trace = trace.read(&spec.command);
+        Ok(Ran {
+            output,
+            samples,
+            trace,
+        })
     }
 }
 
@@ -85,27 +102,38 @@ impl LocalRunner<'_> {
     fn run_case(&self, spec: &GoldenSpec, input: &Path, timed: bool) -> Result<Ran, CaseError> {
         let latency = spec.latency.as_ref().filter(|_| timed);
         if spec.http.is_some() {
-            return self.serve(self.command(spec, input)?, spec, input, latency);
+            return self.serve(spec, input, latency);
         }
-        let output = self.run_command(spec, input)?;
+        let (output, trace) = self.run_command(spec, input, true)?;
         // A command case is timed whole: from starting the process to its exit.
         let samples = latency.map(|latency| {
             let mut samples = Vec::with_capacity(latency.runs as usize);
             for run in 0..latency.warmup + latency.runs {
                 let start = Instant::now();
-                self.run_command(spec, input)?;
+                let _untraced = self.run_command(spec, input, false)?;
                 if run >= latency.warmup {
                     samples.push(start.elapsed().as_secs_f64() * 1000.0);
                 }
             }
             Ok(samples)
         });
-        Ok(Ran { output, samples })
+        Ok(Ran {
+            output,
+            samples,
+            trace,
+        })
     }
 
-    fn run_command(&self, spec: &GoldenSpec, input: &Path) -> Result<String, CaseError> {
+    /// Runs the command once: its output and, when `traced`, what it loaded.
+    fn run_command(
+        &self,
+        spec: &GoldenSpec,
+        input: &Path,
+        traced: bool,
+    ) -> Result<(String, Traced), CaseError> {
         let limit = Duration::from_secs_f64(spec.timeout.max(0.001));
-        let mut command = self.command(spec, input)?;
+        let trace = traced.then(tracer).transpose()?;
+        let mut command = self.command(spec, input, trace.as_ref())?;
         let stdin = if spec.stdin {
             Some(read_input(input)?)
         } else {
@@ -130,8 +158,18 @@ impl LocalRunner<'_> {
                 process::tail(&finished.stderr, 5)
             )));
         }
-        Ok(String::from_utf8_lossy(&finished.stdout).into_owned())
+        let output = String::from_utf8_lossy(&finished.stdout).into_owned();
+        let trace = match trace {
+            Some(trace) => trace.read(&spec.command),
+            None => Err("not traced".to_string()),
+        };
+        Ok((output, trace))
     }
+}
+
+/// A trace folder for a run.
+fn tracer() -> Result<HostTrace, CaseError> {
+    HostTrace::new().map_err(|error| CaseError(format!("cannot make a trace folder: {error}")))
 }
 
 /// A case's input, for stdin or an HTTP body.

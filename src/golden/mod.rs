@@ -11,10 +11,12 @@ mod http;
 mod image;
 pub(crate) mod latency;
 mod local;
+pub(crate) mod trace;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::capture::read::imports::Modules;
 use crate::capture::{python, ImageSource, Session, Source};
 use crate::error::{Error, Result};
 use crate::lock::{GoldenCase, GoldenSpec, Latency, Lock, OutputFormat, Sha256};
@@ -35,6 +37,8 @@ pub(crate) struct Ran {
     /// When timed (a case with `latency`): the timed runs in milliseconds, or why they
     /// could not be timed.
     pub(crate) samples: Option<Result<Vec<f64>, CaseError>>,
+    /// What its processes loaded (the timed runs are not traced).
+    pub(crate) trace: trace::Traced,
 }
 
 /// Somewhere a golden case can run: a local interpreter or an image.
@@ -44,6 +48,11 @@ pub(crate) trait Runner {
     /// the first, with the same server for an HTTP case). An error stops the whole run
     /// (Ctrl-C, an engine that went away).
     fn run(&self, spec: &GoldenSpec, input: &Path, timed: bool) -> Result<Result<Ran, CaseError>>;
+
+    /// The identity cases run as, when not the runtime's own (`--run-as` in an image).
+    fn run_as(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Where golden cases run for `source` (captured as `captured`): `None` for a lock (its
@@ -63,8 +72,9 @@ pub(crate) fn runner<'a>(
         Source::Image(ImageSource::Engine(reference)) => {
             let python = captured.python.as_ref();
             let executable = python.and_then(|python| python.executable.as_deref());
+            let run_as = settings.run_as.as_ref().map(|run_as| run_as.user.as_str());
             Some(Box::new(image::ImageRunner::new(
-                session, reference, executable,
+                session, reference, executable, run_as,
             )?))
         }
         // An image not in an engine has no container to run in (see `golden-skipped`).
@@ -76,11 +86,13 @@ pub(crate) fn runner<'a>(
 const INLINE_LIMIT: usize = 1 << 20;
 
 /// Runs every case in the baseline runtime and records its output (`runs` times, noting
-/// whether the outputs agree). A case that fails here has no reference: an error.
+/// whether the outputs agree) and what its runs loaded (`modules` maps their imports to
+/// distributions). A case that fails here has no reference: an error.
 pub(crate) fn record(
     specs: &[GoldenSpec],
     folder: &Path,
     runner: &dyn Runner,
+    modules: &Modules,
 ) -> Result<Vec<GoldenCase>> {
     let mut cases = Vec::with_capacity(specs.len());
     for spec in specs {
@@ -94,6 +106,7 @@ pub(crate) fn record(
             detail,
         };
         let mut outputs = Vec::new();
+        let mut traces = Vec::new();
         let mut measured_latency = None;
         for run in 0..spec.runs.max(1) {
             let ran = runner
@@ -111,6 +124,7 @@ pub(crate) fn record(
                 measured_latency = Latency::of(&samples, latency.percentile);
             }
             outputs.push(ran.output);
+            traces.push(ran.trace);
         }
         let deterministic = (outputs.len() > 1).then(|| outputs.windows(2).all(|w| w[0] == w[1]));
         let input_text = String::from_utf8(bytes.clone())
@@ -124,6 +138,8 @@ pub(crate) fn record(
             output: outputs.swap_remove(0),
             deterministic,
             measured_latency,
+            loaded: Some(trace::loaded(traces, modules)),
+            run_as: runner.run_as().map(str::to_string),
         });
     }
     Ok(cases)
@@ -202,32 +218,51 @@ fn file_name(path: impl AsRef<Path>) -> String {
     )
 }
 
-/// Runs (or looks up) every baseline case in the target and judges its output.
+/// Runs (or looks up) every baseline case in the target and judges its output; `modules`
+/// maps a live run's imports to the target's distributions.
 pub(crate) fn check(
     baseline: &[GoldenCase],
     target: Target<'_>,
     inputs: &Inputs,
+    modules: &Modules,
 ) -> Result<Vec<Judged>> {
     let mut judged = Vec::with_capacity(baseline.len());
     for case in baseline {
-        let (output, latency) = match &target {
+        let (output, latency, loaded, run_as) = match &target {
             Target::Recorded(cases) => {
                 match cases.iter().find(|other| other.spec.name == case.spec.name) {
-                    Some(other) => (Ok(other.output.clone()), latency::recorded(case, other)),
+                    Some(other) => (
+                        Ok(other.output.clone()),
+                        latency::recorded(case, other),
+                        other.loaded.clone(),
+                        other.run_as.clone(),
+                    ),
                     None => (
                         Err(CaseError(
                             "the target lock has no output for this case".to_string(),
                         )),
                         None,
+                        None,
+                        None,
                     ),
                 }
             }
-            Target::Live(runner) => match run_recorded(case, *runner, inputs)? {
-                Ok(ran) => (Ok(ran.output), latency::measured(case, ran.samples)),
-                Err(error) => (Err(error), None),
-            },
+            Target::Live(runner) => {
+                let run_as = runner.run_as().map(str::to_string);
+                match run_recorded(case, *runner, inputs)? {
+                    Ok(ran) => (
+                        Ok(ran.output),
+                        latency::measured(case, ran.samples),
+                        Some(trace::loaded([ran.trace], modules)),
+                        run_as,
+                    ),
+                    Err(error) => (Err(error), None, None, run_as),
+                }
+            }
         };
         let mut judged_case = judge(case, output);
+        judged_case.result.loaded = loaded;
+        judged_case.result.run_as = run_as;
         if let Some(spec) = &case.spec.latency {
             let (result, problem) = latency::judge(case, spec, latency);
             judged_case.result.latency = Some(result);
@@ -293,6 +328,8 @@ fn judge(case: &GoldenCase, output: Result<String, CaseError>) -> Judged {
             max_rel_error: 0.0,
             worst: None,
             latency: None,
+            loaded: None,
+            run_as: None,
         },
         expected: case.output.clone(),
         actual: None,

@@ -204,4 +204,38 @@ pub struct GoldenCase {
     /// With a `latency` budget: the latency measured in this runtime.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measured_latency: Option<Latency>,
+    /// What the case's runs loaded (traced), or why that is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loaded: Option<Loaded>,
+    /// The identity the case ran as in an image (`--run-as`, `[image] run-as`), as
+    /// `UID:GID`; absent: the image's own `USER`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as: Option<String>,
+}
+
+/// `[golden.loaded]`: what a golden case's runs really loaded, over all their Python
+/// processes (forked workers and child processes included), from envlock's tracer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Loaded {
+    /// The distributions (PEP 503 names) whose modules were imported after start-up.
+    #[serde(default)]
+    pub distributions: Vec<String>,
+    /// The shared objects mapped (paths in the runtime, as the kernel names them).
+    #[serde(default)]
+    pub libraries: Vec<String>,
+    /// Why the loaded set is unknown (a command that is not Python, or that skips site
+    /// customisation with `-I`, `-E` or `-S`); the lists are then empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<String>,
+}
+
+impl Loaded {
+    /// A loaded set that could not be known, and why.
+    pub fn unknown(why: impl Into<String>) -> Loaded {
+        Loaded {
+            unknown: Some(why.into()),
+            ..Loaded::default()
+        }
+    }
 }

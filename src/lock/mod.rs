@@ -15,7 +15,7 @@ pub(crate) use digest::Sha256;
 pub(crate) use file::write_text;
 pub use file::{containing_folder, read_lock, render_lock, write_lock};
 pub use golden::{
-    FieldTolerance, GoldenCase, GoldenSpec, HttpCase, Latency, LatencySpec, OutputFormat,
+    FieldTolerance, GoldenCase, GoldenSpec, HttpCase, Latency, LatencySpec, Loaded, OutputFormat,
 };
 pub use layer::Layer;
 pub use model::{Model, ModelFile, ModelFormat, ModelKind, WrittenBy, UNREADABLE};

@@ -52,6 +52,9 @@ pub struct NumericLibrary {
     /// Who loads it: `numpy`, `scipy` (read from their extensions' `DT_NEEDED`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub loaded_by: Vec<String>,
+    /// Whether a traced golden run mapped it (absent: no run said).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub loaded: bool,
 }
 
 impl NumericLibrary {

@@ -168,6 +168,9 @@ fn render_golden(out: &mut String, report: &Report) {
         if let Some(latency) = super::latency_summary(case) {
             let _ = writeln!(out, "  {:<name_width$}            {latency}", "");
         }
+        if let Some(loaded) = super::loaded_summary(case) {
+            let _ = writeln!(out, "  {:<name_width$}            {loaded}", "");
+        }
         if let Some(suspects) = super::suspects_summary(case) {
             let _ = writeln!(out, "  {:<name_width$}            {suspects}", "");
         }

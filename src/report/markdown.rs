@@ -23,6 +23,9 @@ pub(super) fn render(report: &Report, gate: Severity) -> String {
             if let Some(latency) = super::latency_summary(case) {
                 result = format!("{result}; {latency}");
             }
+            if let Some(loaded) = super::loaded_summary(case) {
+                result = format!("{result}; {loaded}");
+            }
             if let Some(suspects) = super::suspects_summary(case) {
                 result = format!("{result}; {suspects}");
             }

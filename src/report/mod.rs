@@ -71,6 +71,7 @@ impl std::ops::Deref for ReportedCase {
 
 /// Findings per severity.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
 pub struct Summary {
     /// Errors.
     pub error: usize,
@@ -84,6 +85,10 @@ pub struct Summary {
     /// Findings another explains (shown under their cause).
     #[serde(default)]
     pub explained: usize,
+    /// Findings above `info` about distributions no golden case loaded on either side
+    /// (what `[policy] scope = "loaded"` makes information).
+    #[serde(default)]
+    pub not_loaded: usize,
 }
 
 /// How to print a report.
@@ -119,6 +124,7 @@ impl Report {
         let explained = consequences_of(&findings);
         summary.explained = explained.values().map(Vec::len).sum();
         summary.causes = explained.len();
+        summary.not_loaded = crate::diff::not_loaded(&findings);
         let suspects = suspects(&findings);
         let golden = golden
             .into_iter()
@@ -169,6 +175,7 @@ impl Report {
             info,
             causes,
             explained,
+            not_loaded,
         } = self.summary;
         let mut counts = format!(
             "{error} error{}, {warning} warning{}, {info} info",
@@ -181,11 +188,18 @@ impl Report {
                 plural(causes)
             ));
         }
-        if self.fails(gate) {
+        let mut verdict = if self.fails(gate) {
             format!("FAIL: {counts}; drift at or above `{}`", gate.as_str())
         } else {
             format!("PASS: {counts}; nothing at or above `{}`", gate.as_str())
+        };
+        if not_loaded > 0 {
+            verdict.push_str(&format!(
+                "; {not_loaded} finding{} about packages no golden case loaded (`[policy] scope = \"loaded\"` makes them info)",
+                plural(not_loaded)
+            ));
         }
+        verdict
     }
 
     /// The report in `format`. `human` carries ANSI styles, for the caller to keep or strip.
@@ -216,6 +230,37 @@ fn case_summary(case: &CaseResult) -> String {
         text.push_str(&format!(", worst at {worst}"));
     }
     text
+}
+
+/// `loaded 2 distributions (numpy, scipy), 41 shared objects; as 1000650000:0` for a case
+/// whose run in the target was traced, or why what it loaded is unknown.
+fn loaded_summary(case: &CaseResult) -> Option<String> {
+    let loaded = case.loaded.as_ref()?;
+    let mut text = match &loaded.unknown {
+        Some(why) => format!("loaded set unknown: {why}"),
+        None => {
+            let count = loaded.distributions.len();
+            let mut names = loaded.distributions[..count.min(5)].join(", ");
+            if count > 5 {
+                names.push_str(&format!(", +{} more", count - 5));
+            }
+            let names = if count > 0 {
+                format!(" ({names})")
+            } else {
+                String::new()
+            };
+            format!(
+                "loaded {count} distribution{}{names}, {} shared object{}",
+                plural(count),
+                loaded.libraries.len(),
+                plural(loaded.libraries.len())
+            )
+        }
+    };
+    if let Some(run_as) = &case.run_as {
+        text.push_str(&format!("; ran as {run_as}"));
+    }
+    Some(text)
 }
 
 /// `latency pass: target p50 3.1 ms, p95 4.0 ms, max 9.8 ms (20 runs); baseline …; budget

@@ -20,6 +20,7 @@ mod image;
 mod image_diff;
 mod interpreters;
 mod latency;
+mod loaded;
 mod lock_file;
 mod matrix;
 mod model_files;

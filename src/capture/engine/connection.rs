@@ -45,10 +45,9 @@ pub(crate) struct Engine {
 pub(crate) struct Launch {
     /// Entrypoint and arguments; empty keeps the image's own entrypoint and cmd.
     pub command: Vec<String>,
-    /// A file put in the container before it starts, through the API (never a bind mount
-    /// of a host path, so a remote engine gets it too): in an anonymous volume at the
-    /// folder, which a read-only root allows. `(folder, name, bytes)`.
-    pub file: Option<(String, String, Vec<u8>)>,
+    /// Files put in the container before it starts, through the API (never a bind mount
+    /// of a host path, so a remote engine gets them too), in an anonymous volume.
+    pub volume: Option<Volume>,
     /// The working folder; `None` keeps the image's.
     pub workdir: Option<String>,
     /// `NAME=value` variables over the image's own.
@@ -57,8 +56,22 @@ pub(crate) struct Launch {
     pub stdin: bool,
     /// A container port to publish on 127.0.0.1 (gives the container a network).
     pub publish: Option<u16>,
+    /// `UID:GID` to run as; `None` keeps the image's `USER`.
+    pub user: Option<String>,
+    /// Whether the root file system is writable, as where the model is deployed (golden
+    /// runs: a model may write a cache); the probe's is read-only.
+    pub writable: bool,
     /// The value of envlock's label: `probe`, `golden`.
     pub role: &'static str,
+}
+
+/// An anonymous volume at `folder`, filled before the container starts.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Volume {
+    /// Where it is mounted.
+    pub folder: String,
+    /// Its files (read-only) and folders (writable by any user), by relative path.
+    pub entries: Vec<(String, Option<Vec<u8>>)>,
 }
 
 impl Engine {
@@ -165,7 +178,7 @@ impl Engine {
     pub(crate) async fn create(&self, image: &str, launch: Launch) -> Result<String> {
         let mut host = HostConfig {
             network_mode: Some("none".to_string()),
-            readonly_rootfs: Some(true),
+            readonly_rootfs: Some(!launch.writable),
             tmpfs: Some(HashMap::from([(
                 "/tmp".to_string(),
                 "rw,noexec,nosuid,size=64m".to_string(),
@@ -199,6 +212,7 @@ impl Engine {
             entrypoint,
             cmd,
             working_dir: launch.workdir.clone(),
+            user: launch.user.clone(),
             env: (!launch.env.is_empty()).then(|| launch.env.clone()),
             labels: Some(HashMap::from([
                 (LABEL.to_string(), launch.role.to_string()),
@@ -207,9 +221,9 @@ impl Engine {
             network_disabled: Some(launch.publish.is_none()),
             exposed_ports: exposed,
             volumes: launch
-                .file
+                .volume
                 .as_ref()
-                .map(|(folder, _, _)| vec![folder.clone()]),
+                .map(|volume| vec![volume.folder.clone()]),
             open_stdin: Some(launch.stdin),
             stdin_once: Some(launch.stdin),
             attach_stdin: Some(launch.stdin),
@@ -228,29 +242,42 @@ impl Engine {
             .lock()
             .expect("never poisoned")
             .insert(created.id.clone());
-        if let Some((folder, name, bytes)) = &launch.file {
-            self.upload(&created.id, folder, name, bytes).await?;
+        if let Some(volume) = &launch.volume {
+            self.upload(&created.id, volume).await?;
         }
         Ok(created.id)
     }
 
-    /// Puts the file `name` with `bytes` into `folder` of container `id`, read-only.
-    async fn upload(&self, id: &str, folder: &str, name: &str, bytes: &[u8]) -> Result<()> {
+    /// Fills `volume` of container `id`: its files read-only, its folders writable by any
+    /// user (a run as another UID writes its trace there).
+    async fn upload(&self, id: &str, volume: &Volume) -> Result<()> {
         let mut tar = tar::Builder::new(Vec::new());
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o444);
-        header.set_cksum();
-        let written = tar
-            .append_data(&mut header, name, bytes)
-            .and_then(|()| tar.into_inner());
-        let tar = written.map_err(|source| Error::Docker {
+        let mut written = Ok(());
+        for (path, bytes) in &volume.entries {
+            let mut header = tar::Header::new_gnu();
+            let data: &[u8] = match bytes {
+                Some(bytes) => {
+                    header.set_mode(0o444);
+                    bytes
+                }
+                None => {
+                    header.set_entry_type(tar::EntryType::Directory);
+                    header.set_mode(0o1777);
+                    &[]
+                }
+            };
+            header.set_size(data.len() as u64);
+            header.set_cksum();
+            written = written.and_then(|()| tar.append_data(&mut header, path, data));
+        }
+        let tar = written.and_then(|()| tar.into_inner()).map_err(|source| Error::Docker {
             host: self.host.clone(),
             action: "packing a golden input".to_string(),
             source: bollard::errors::Error::IOError { err: source }.into(),
         })?;
+        let folder = &volume.folder;
         let options = bollard::query_parameters::UploadToContainerOptions {
-            path: folder.to_string(),
+            path: folder.clone(),
             ..Default::default()
         };
         self.docker

@@ -9,5 +9,5 @@ mod container;
 pub(crate) mod exec;
 
 pub(crate) use archive::{pump, ArchiveError, Pumped, Rest};
-pub(crate) use connection::{Engine, Launch};
+pub(crate) use connection::{Engine, Launch, Volume};
 pub(crate) use container::Container;

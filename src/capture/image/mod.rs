@@ -487,6 +487,7 @@ pub(crate) fn assemble(
         lock,
         warnings: inside.warnings,
         notes: inside.notes,
+        modules: inside.modules,
     }
 }
 

@@ -422,6 +422,7 @@ async fn describe<F: Files + ScanLibrary>(
             .or_else(|| system.map(|package| package.name.clone())),
         loaded_by,
         path: resolved,
+        loaded: false,
     }
 }
 

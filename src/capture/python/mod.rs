@@ -168,6 +168,7 @@ pub(crate) fn snapshot(
         lock,
         warnings: captured.warnings,
         notes: Vec::new(),
+        modules,
     })
 }
 

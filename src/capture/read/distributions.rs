@@ -283,7 +283,7 @@ async fn read_installer_files(
     if let Some(bytes) = files.read(&fs::join(folder, "RECORD")).await? {
         package.record = Some(record_digest(&bytes, fs::base_name(folder)));
         let mut modules = Modules::default();
-        modules.add_record(&bytes);
+        modules.add_record(&bytes, &package.name);
         return Ok(Installed {
             binaries: crate::capture::numerics::binaries_in_record(&bytes, package),
             modules,

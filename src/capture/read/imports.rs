@@ -4,24 +4,46 @@
 //! RECORDs first, then the `sys.path` folders themselves (code that no RECORD lists, as an
 //! app's own package in its WORKDIR), and the standard library of the runtime's Python.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::capture::fs::{self, Files, Kind, ReadError};
 use crate::lock::Model;
 
 /// The modules the winning distributions install, from their RECORDs: `numpy._core`,
-/// `numpy._core.multiarray`, and every package folder on the way.
-#[derive(Debug, Default)]
-pub(crate) struct Modules(BTreeSet<String>);
+/// `numpy._core.multiarray`, and every package folder on the way; with, for each module a
+/// file defines, the distribution that installs it (what a traced run's imports map to).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Modules {
+    all: BTreeSet<String>,
+    owners: BTreeMap<String, String>,
+}
 
 impl Modules {
-    /// Adds `other`'s modules.
+    /// Adds `other`'s modules; a module another distribution already installs keeps its
+    /// first owner (the earlier on `sys.path` wins).
     pub(crate) fn extend(&mut self, other: Modules) {
-        self.0.extend(other.0);
+        self.all.extend(other.all);
+        for (module, owner) in other.owners {
+            self.owners.entry(module).or_insert(owner);
+        }
     }
 
-    /// Adds the modules a RECORD lists (paths relative to its site folder).
-    pub(crate) fn add_record(&mut self, record: &[u8]) {
+    /// The distribution whose files define `module` (`numpy.core._multiarray_umath`), else
+    /// the nearest package above it that one does (`six.moves` is `six`'s); `None` for
+    /// the standard library, the app's own code and namespace packages.
+    pub(crate) fn owner(&self, module: &str) -> Option<&str> {
+        let mut name = module;
+        loop {
+            if let Some(owner) = self.owners.get(name) {
+                return Some(owner);
+            }
+            name = name.rsplit_once('.')?.0;
+        }
+    }
+
+    /// Adds the modules a RECORD of distribution `owner` lists (paths relative to its site
+    /// folder).
+    pub(crate) fn add_record(&mut self, record: &[u8], owner: &str) {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -32,9 +54,12 @@ impl Modules {
                 continue;
             };
             if let Some(module) = module_of(path) {
+                self.owners
+                    .entry(module.clone())
+                    .or_insert_with(|| owner.to_string());
                 let mut parts: Vec<&str> = module.split('.').collect();
                 while !parts.is_empty() {
-                    self.0.insert(parts.join("."));
+                    self.all.insert(parts.join("."));
                     parts.pop();
                 }
             }
@@ -94,7 +119,7 @@ pub(crate) async fn not_importable(
     let mut searched = 0;
     for module in imports {
         let top = module.split('.').next().unwrap_or(module);
-        if module == "__main__" || in_standard_library(top, python) || modules.0.contains(module) {
+        if module == "__main__" || in_standard_library(top, python) || modules.all.contains(module) {
             continue;
         }
         // Past the limit a module is not looked for, and not reported: only a module known
@@ -517,8 +542,9 @@ mod tests {
               numpy-1.26.4.dist-info/METADATA,sha256=x,1\n\
               ../../bin/f2py,sha256=x,1\n\
               numpy/core/__pycache__/x.cpython-311.pyc,,\n",
+            "numpy",
         );
-        let found: Vec<&str> = modules.0.iter().map(String::as_str).collect();
+        let found: Vec<&str> = modules.all.iter().map(String::as_str).collect();
         assert_eq!(
             found,
             [
@@ -528,6 +554,25 @@ mod tests {
                 "numpy._core.multiarray"
             ]
         );
+    }
+
+    #[test]
+    fn a_module_maps_to_the_distribution_that_installs_it() {
+        let mut modules = Modules::default();
+        modules.add_record(b"six.py,,\n", "six");
+        modules.add_record(
+            b"yaml/__init__.py,,\nyaml/_yaml.cpython-311-x86_64-linux-gnu.so,,\n",
+            "pyyaml",
+        );
+        modules.add_record(b"google/protobuf/__init__.py,,\n", "protobuf");
+        let mut later = Modules::default();
+        later.add_record(b"six.py,,\n", "six-fork");
+        modules.extend(later);
+        assert_eq!(modules.owner("six.moves"), Some("six"));
+        assert_eq!(modules.owner("yaml._yaml"), Some("pyyaml"));
+        assert_eq!(modules.owner("google.protobuf.message"), Some("protobuf"));
+        assert_eq!(modules.owner("google"), None);
+        assert_eq!(modules.owner("json"), None);
     }
 
     #[test]

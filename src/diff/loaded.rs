@@ -1,0 +1,160 @@
+//! What the golden cases loaded, against the findings: a finding about a distribution says
+//! whether any case imported it on either side (`loaded`), which `[policy] scope =
+//! "loaded"` turns into `info` for the ones no case loaded, and which suspects rank by.
+
+use std::collections::BTreeSet;
+
+use super::{Area, Finding};
+use crate::lock::{GoldenCase, Loaded};
+use crate::verdict::CaseResult;
+
+/// The distributions the golden cases loaded on either side (`baseline`'s recorded cases,
+/// `target`'s results), or why that is not known: no case ran, or one's loaded set is
+/// unknown on a side (then nothing can be said to be unloaded).
+pub(crate) fn loaded_distributions(
+    baseline: &[GoldenCase],
+    target: &[CaseResult],
+) -> Result<BTreeSet<String>, String> {
+    if baseline.is_empty() {
+        return Err("no golden case ran".to_string());
+    }
+    let mut union = BTreeSet::new();
+    let mut add = |name: &str, side: &str, loaded: Option<&Loaded>| match loaded {
+        None => Err(format!(
+            "golden case `{name}` has no loaded set in the {side}{}",
+            if side == "baseline" {
+                " (a lock from before envlock traced golden runs: snapshot it again)"
+            } else {
+                ""
+            }
+        )),
+        Some(Loaded {
+            unknown: Some(why), ..
+        }) => Err(format!(
+            "golden case `{name}`: the {side}'s loaded set is unknown: {why}"
+        )),
+        Some(loaded) => {
+            union.extend(loaded.distributions.iter().cloned());
+            Ok(())
+        }
+    };
+    for case in baseline {
+        let name = &case.spec.name;
+        add(name, "baseline", case.loaded.as_ref())?;
+        let result = target.iter().find(|result| &result.name == name);
+        add(name, "target", result.and_then(|result| result.loaded.as_ref()))?;
+    }
+    Ok(union)
+}
+
+/// Marks each finding about a distribution with whether a golden case loaded it.
+pub(crate) fn mark_loaded(findings: &mut [Finding], loaded: &BTreeSet<String>) {
+    for finding in findings
+        .iter_mut()
+        .filter(|finding| finding.code.area() == Area::Packages)
+    {
+        finding.loaded = Some(loaded.contains(&finding.subject));
+    }
+}
+
+/// How many findings concern distributions no golden case loaded (what `scope = "loaded"`
+/// would make information).
+pub(crate) fn not_loaded(findings: &[Finding]) -> usize {
+    findings
+        .iter()
+        .filter(|finding| finding.loaded == Some(false) && finding.severity != super::Severity::Info)
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::{Code, Policy, Severity};
+    use crate::lock::GoldenSpec;
+
+    fn case(name: &str, loaded: Option<Loaded>) -> GoldenCase {
+        let spec: GoldenSpec = toml::from_str(&format!(
+            "name = \"{name}\"\ncommand = [\"python3\", \"p.py\"]\ninput = \"x\""
+        ))
+        .unwrap();
+        GoldenCase {
+            spec,
+            input_sha256: String::new(),
+            input_text: None,
+            input_file: None,
+            output: String::new(),
+            deterministic: None,
+            measured_latency: None,
+            loaded,
+            run_as: None,
+        }
+    }
+
+    fn result(name: &str, loaded: Option<Loaded>) -> CaseResult {
+        CaseResult {
+            name: name.into(),
+            status: crate::verdict::CaseStatus::Pass,
+            values: 1,
+            out_of_tolerance: 0,
+            max_abs_error: 0.0,
+            max_rel_error: 0.0,
+            worst: None,
+            latency: None,
+            loaded,
+            run_as: None,
+        }
+    }
+
+    fn of(names: &[&str]) -> Option<Loaded> {
+        Some(Loaded {
+            distributions: names.iter().map(|n| n.to_string()).collect(),
+            ..Loaded::default()
+        })
+    }
+
+    #[test]
+    fn the_union_over_both_sides_or_why_not() {
+        let baseline = [case("a", of(&["numpy"])), case("b", of(&[]))];
+        let target = [result("a", of(&["scipy"])), result("b", of(&["six"]))];
+        let union = loaded_distributions(&baseline, &target).unwrap();
+        assert_eq!(union.into_iter().collect::<Vec<_>>(), ["numpy", "scipy", "six"]);
+        let unknown = [result("a", Some(Loaded::unknown("`-I`"))), result("b", of(&[]))];
+        let why = loaded_distributions(&baseline, &unknown).unwrap_err();
+        assert!(why.contains("target's loaded set is unknown: `-I`"), "{why}");
+        let old = [case("a", None)];
+        let why = loaded_distributions(&old, &target).unwrap_err();
+        assert!(why.contains("snapshot it again"), "{why}");
+        assert!(loaded_distributions(&[], &target).is_err());
+        let missing = loaded_distributions(&baseline, &target[..1]).unwrap_err();
+        assert!(missing.contains("`b` has no loaded set in the target"), "{missing}");
+    }
+
+    #[test]
+    fn scope_loaded_makes_unloaded_distributions_information_only() {
+        let finding = |code, subject: &str| {
+            Finding::new(code, subject, Some("1".into()), Some("2".into()), format!("{subject} 1 -> 2"))
+        };
+        let mut findings = vec![
+            finding(Code::PackageVersion, "numpy"),
+            finding(Code::PackageVersion, "pyyaml"),
+            finding(Code::PythonVersion, "python"),
+        ];
+        findings[0].severity = Severity::Error;
+        findings[1].severity = Severity::Error;
+        findings[2].severity = Severity::Warning;
+        mark_loaded(&mut findings, &BTreeSet::from(["numpy".to_string()]));
+        assert_eq!(findings[0].loaded, Some(true));
+        assert_eq!(findings[1].loaded, Some(false));
+        assert_eq!(findings[2].loaded, None);
+        assert_eq!(not_loaded(&findings), 1);
+        let all = Policy::default().apply(findings.clone());
+        assert_eq!(all[1].severity, Severity::Error);
+        let policy: Policy = toml::from_str("scope = \"loaded\"").unwrap();
+        let scoped = policy.apply(findings);
+        assert_eq!(scoped[0].severity, Severity::Error);
+        assert_eq!(scoped[1].severity, Severity::Info);
+        assert!(scoped[1].message.contains("no golden case loaded it"), "{}", scoped[1].message);
+        assert_eq!(scoped[2].severity, Severity::Warning);
+        assert!(toml::from_str::<Policy>("scope = \"imported\"").is_err());
+    }
+}
