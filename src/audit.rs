@@ -71,8 +71,14 @@ pub fn capture_all(
                         continue;
                     }
                     let operand = &operands[index];
-                    let result =
-                        crate::capture_operand(operand, source, models, settings, &session);
+                    let result = crate::capture_operand(
+                        operand,
+                        source,
+                        models,
+                        settings,
+                        &session,
+                        &crate::capture::Jobs::default(),
+                    );
                     *results[index].lock().expect("never poisoned") = Some(result);
                 }
             });

@@ -58,7 +58,9 @@ pub fn snapshot(settings: &Settings, source: &Source, progress: &dyn Progress) -
         None => ModelsFrom::ConfigFolder,
     };
     let models = settings.model_paths();
-    let mut snapshot = capture::capture(source, models, from, settings, &session, progress)?;
+    let no_jobs = &capture::Jobs::default();
+    let mut snapshot =
+        capture::capture(source, models, from, settings, &session, progress, no_jobs)?;
     for model in &snapshot.lock.models {
         if let Some(summary) = model.unsafe_summary() {
             snapshot.warnings.push(Warning::new(
@@ -105,10 +107,18 @@ pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checke
         });
     }
     let config_models = &settings.config.models.paths;
-    let (base, other) = if let Source::Declared(declared) = &baseline_source {
+    let (base, mut other, prerun) = if let Source::Declared(declared) = &baseline_source {
         // The target first: what the project's lock requires depends on the target's
         // markers. A lock runs no golden cases: there is no runtime behind it.
-        let other = capture_operand(target, &target_source, config_models, settings, &session)?;
+        let no_jobs = &capture::Jobs::default();
+        let other = capture_operand(
+            target,
+            &target_source,
+            config_models,
+            settings,
+            &session,
+            no_jobs,
+        )?;
         let selected = declared::baseline(declared, Some(&other.lock), &settings.selection)?;
         let mut notes = selected.notes;
         if settings.golden && !settings.config.golden.is_empty() {
@@ -117,7 +127,7 @@ pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checke
             ));
         }
         let base = Snapshot::of(selected.lock, selected.warnings, notes);
-        (base, other)
+        (base, other, golden::Prerun::new())
     } else {
         let mut base = capture_operand(
             baseline,
@@ -125,6 +135,7 @@ pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checke
             config_models,
             settings,
             &session,
+            &capture::Jobs::default(),
         )?;
         if base.lock.golden.is_empty() {
             record_golden(settings, &baseline_source, &session, &mut base)?;
@@ -139,14 +150,35 @@ pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checke
                 .map(|model| model.path.clone())
                 .collect()
         };
-        let other = capture_operand(target, &target_source, &models, settings, &session)?;
-        (base, other)
+        // The command cases run in the target's probe container, beside the probe.
+        let in_engine = matches!(target_source, Source::Image(ImageSource::Engine(_)));
+        let shared = if settings.golden
+            && settings.run_as.is_none()
+            && in_engine
+            && !runs_nothing(settings, &target_source)
+        {
+            golden::shared(
+                &base.lock.golden,
+                &golden_inputs(settings, &baseline_source),
+            )
+        } else {
+            golden::Shared::default()
+        };
+        let mut other = capture_operand(
+            target,
+            &target_source,
+            &models,
+            settings,
+            &session,
+            &shared.jobs,
+        )?;
+        let prerun = golden::outcomes(&shared, other.ran.take());
+        (base, other, prerun)
     };
-    let mut other = other;
     let mut warnings = base.warnings;
-    warnings.extend(other.warnings.drain(..));
+    warnings.append(&mut other.warnings);
     let mut notes = base.notes;
-    notes.extend(other.notes.drain(..));
+    notes.append(&mut other.notes);
     let mut golden_findings = Vec::new();
     let mut cases = Vec::new();
     if settings.golden && !base.lock.golden.is_empty() {
@@ -165,13 +197,16 @@ pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checke
                 &base.lock,
                 &target_source,
                 &other,
+                prerun,
             )?;
             golden_findings = diff::golden_findings(&judged);
             cases = judged.into_iter().map(|case| case.result).collect();
         }
     }
     // What the target's runs mapped, before its numerics are compared.
-    let mapped = cases.iter().filter_map(|case: &verdict::CaseResult| case.loaded.as_ref());
+    let mapped = cases
+        .iter()
+        .filter_map(|case: &verdict::CaseResult| case.loaded.as_ref());
     golden::trace::mark_mapped(&mut other.lock.numerics, mapped);
     let mut findings = diff::diff(&base.lock, &other.lock);
     findings.extend(golden_findings);
@@ -204,6 +239,7 @@ pub(crate) fn capture_operand(
     models: &[String],
     settings: &Settings,
     session: &Session,
+    jobs: &capture::Jobs,
 ) -> Result<Snapshot> {
     let silent = &capture::models::Silent;
     capture::capture(
@@ -213,6 +249,7 @@ pub(crate) fn capture_operand(
         settings,
         session,
         silent,
+        jobs,
     )
     .map_err(|error| match error {
         Error::ImageNotFound { .. } => Error::UnknownOperand {
@@ -220,6 +257,17 @@ pub(crate) fn capture_operand(
         },
         other => other,
     })
+}
+
+/// Where the baseline's golden inputs are.
+fn golden_inputs(settings: &Settings, baseline_source: &Source) -> golden::Inputs {
+    golden::Inputs {
+        lock_folder: match baseline_source {
+            Source::Lock(path) => Some(lock::containing_folder(path).to_path_buf()),
+            _ => None,
+        },
+        config_folder: settings.config_folder.clone(),
+    }
 }
 
 /// Runs the baseline's golden cases in the target (or looks them up in a target lock).
@@ -230,15 +278,10 @@ fn check_golden(
     baseline: &Lock,
     target_source: &Source,
     target: &Snapshot,
+    prerun: golden::Prerun,
 ) -> Result<Vec<golden::Judged>> {
-    let inputs = golden::Inputs {
-        lock_folder: match baseline_source {
-            Source::Lock(path) => Some(lock::containing_folder(path).to_path_buf()),
-            _ => None,
-        },
-        config_folder: settings.config_folder.clone(),
-    };
-    let runner = golden::runner(target_source, &target.lock, settings, session)?;
+    let inputs = golden_inputs(settings, baseline_source);
+    let runner = golden::runner(target_source, &target.lock, settings, session, prerun)?;
     let outputs = match &runner {
         Some(runner) => golden::Target::Live(runner.as_ref()),
         None => golden::Target::Recorded(&target.lock.golden),
@@ -302,14 +345,19 @@ fn record_golden(
         ));
         return Ok(());
     }
-    if let Some(runner) = golden::runner(source, &snapshot.lock, settings, session)? {
+    let prerun = golden::Prerun::new();
+    if let Some(runner) = golden::runner(source, &snapshot.lock, settings, session, prerun)? {
         snapshot.lock.golden = golden::record(
             specs,
             &settings.config_folder,
             runner.as_ref(),
             &snapshot.modules,
         )?;
-        let mapped = snapshot.lock.golden.iter().filter_map(|case| case.loaded.as_ref());
+        let mapped = snapshot
+            .lock
+            .golden
+            .iter()
+            .filter_map(|case| case.loaded.as_ref());
         golden::trace::mark_mapped(&mut snapshot.lock.numerics, mapped);
         snapshot.warnings.extend(
             snapshot

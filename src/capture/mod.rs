@@ -20,6 +20,7 @@ pub(crate) mod source;
 use crate::warning::Warning;
 use std::path::PathBuf;
 
+pub(crate) use engine::jobs::{Ended, Job, Jobs, Ran, VOLUME};
 pub use models::Progress;
 pub(crate) use session::Session;
 pub use source::{ImageSource, Source};
@@ -40,6 +41,8 @@ pub struct Snapshot {
     /// The modules the runtime's distributions install, for mapping what a traced golden
     /// run imported to distributions (empty for a lock: its runs are recorded).
     pub(crate) modules: read::imports::Modules,
+    /// What the jobs run in an image's probe container did (golden command cases).
+    pub(crate) ran: Option<Ran>,
 }
 
 impl Snapshot {
@@ -50,6 +53,7 @@ impl Snapshot {
             warnings,
             notes,
             modules: read::imports::Modules::default(),
+            ran: None,
         }
     }
 }
@@ -63,7 +67,8 @@ pub(crate) enum ModelsFrom {
     ConfigFolder,
 }
 
-/// Reads or captures `source` with the models `models` (as named in the lock).
+/// Reads or captures `source` with the models `models` (as named in the lock); `jobs` run in
+/// an engine image's probe container.
 pub(crate) fn capture(
     source: &Source,
     models: &[String],
@@ -71,13 +76,18 @@ pub(crate) fn capture(
     settings: &Settings,
     session: &Session,
     progress: &dyn Progress,
+    jobs: &Jobs,
 ) -> Result<Snapshot> {
     match source {
         Source::Lock(path) => Ok(Snapshot::of(read_lock(path)?, Vec::new(), Vec::new())),
         // Without a runtime to select for: `check` and `audit` select for their target.
         Source::Declared(declared) => {
             let selected = crate::declared::baseline(declared, None, &settings.selection)?;
-            Ok(Snapshot::of(selected.lock, selected.warnings, selected.notes))
+            Ok(Snapshot::of(
+                selected.lock,
+                selected.warnings,
+                selected.notes,
+            ))
         }
         Source::Python(explicit) => {
             let interpreter = python::configured_interpreter(explicit.as_deref(), settings)?;
@@ -97,7 +107,7 @@ pub(crate) fn capture(
             let inside = settings.config.image_models(models);
             match image {
                 ImageSource::Engine(reference) => {
-                    session.run(|engine| image::capture(engine, reference, &inside, settings))
+                    session.run(|engine| image::capture(engine, reference, &inside, settings, jobs))
                 }
                 layered => session.block(image::layered::capture(
                     layered,

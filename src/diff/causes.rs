@@ -179,9 +179,7 @@ fn rank(finding: &Finding) -> Option<(u8, &'static str)> {
             (3, "the native code or CPU behind the numbers")
         }
         _ if package && finding.loaded == Some(true) => (4, "a package the golden cases loaded"),
-        _ if package && finding.loaded == Some(false) => {
-            (8, "a package no golden case loaded")
-        }
+        _ if package && finding.loaded == Some(false) => (8, "a package no golden case loaded"),
         _ if package && MATH.contains(&finding.subject.as_str()) => {
             (4, "a package that does the math")
         }

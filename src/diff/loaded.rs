@@ -42,7 +42,11 @@ pub(crate) fn loaded_distributions(
         let name = &case.spec.name;
         add(name, "baseline", case.loaded.as_ref())?;
         let result = target.iter().find(|result| &result.name == name);
-        add(name, "target", result.and_then(|result| result.loaded.as_ref()))?;
+        add(
+            name,
+            "target",
+            result.and_then(|result| result.loaded.as_ref()),
+        )?;
     }
     Ok(union)
 }
@@ -62,7 +66,9 @@ pub(crate) fn mark_loaded(findings: &mut [Finding], loaded: &BTreeSet<String>) {
 pub(crate) fn not_loaded(findings: &[Finding]) -> usize {
     findings
         .iter()
-        .filter(|finding| finding.loaded == Some(false) && finding.severity != super::Severity::Info)
+        .filter(|finding| {
+            finding.loaded == Some(false) && finding.severity != super::Severity::Info
+        })
         .count()
 }
 
@@ -117,22 +123,40 @@ mod tests {
         let baseline = [case("a", of(&["numpy"])), case("b", of(&[]))];
         let target = [result("a", of(&["scipy"])), result("b", of(&["six"]))];
         let union = loaded_distributions(&baseline, &target).unwrap();
-        assert_eq!(union.into_iter().collect::<Vec<_>>(), ["numpy", "scipy", "six"]);
-        let unknown = [result("a", Some(Loaded::unknown("`-I`"))), result("b", of(&[]))];
+        assert_eq!(
+            union.into_iter().collect::<Vec<_>>(),
+            ["numpy", "scipy", "six"]
+        );
+        let unknown = [
+            result("a", Some(Loaded::unknown("`-I`"))),
+            result("b", of(&[])),
+        ];
         let why = loaded_distributions(&baseline, &unknown).unwrap_err();
-        assert!(why.contains("target's loaded set is unknown: `-I`"), "{why}");
+        assert!(
+            why.contains("target's loaded set is unknown: `-I`"),
+            "{why}"
+        );
         let old = [case("a", None)];
         let why = loaded_distributions(&old, &target).unwrap_err();
         assert!(why.contains("snapshot it again"), "{why}");
         assert!(loaded_distributions(&[], &target).is_err());
         let missing = loaded_distributions(&baseline, &target[..1]).unwrap_err();
-        assert!(missing.contains("`b` has no loaded set in the target"), "{missing}");
+        assert!(
+            missing.contains("`b` has no loaded set in the target"),
+            "{missing}"
+        );
     }
 
     #[test]
     fn scope_loaded_makes_unloaded_distributions_information_only() {
         let finding = |code, subject: &str| {
-            Finding::new(code, subject, Some("1".into()), Some("2".into()), format!("{subject} 1 -> 2"))
+            Finding::new(
+                code,
+                subject,
+                Some("1".into()),
+                Some("2".into()),
+                format!("{subject} 1 -> 2"),
+            )
         };
         let mut findings = vec![
             finding(Code::PackageVersion, "numpy"),
@@ -153,7 +177,11 @@ mod tests {
         let scoped = policy.apply(findings);
         assert_eq!(scoped[0].severity, Severity::Error);
         assert_eq!(scoped[1].severity, Severity::Info);
-        assert!(scoped[1].message.contains("no golden case loaded it"), "{}", scoped[1].message);
+        assert!(
+            scoped[1].message.contains("no golden case loaded it"),
+            "{}",
+            scoped[1].message
+        );
         assert_eq!(scoped[2].severity, Severity::Warning);
         assert!(toml::from_str::<Policy>("scope = \"imported\"").is_err());
     }

@@ -127,7 +127,11 @@ fn diff_role(
         classified,
         message,
     );
-    let mapped = old.into_iter().chain(new).flatten().any(|library| library.loaded);
+    let mapped = old
+        .into_iter()
+        .chain(new)
+        .flatten()
+        .any(|library| library.loaded);
     if let Some(finding) = findings.0.last_mut() {
         finding.severity = severity;
         finding.loaded = mapped.then_some(true);

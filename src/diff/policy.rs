@@ -131,9 +131,9 @@ impl Policy {
             }
             if self.scope == Scope::Loaded && finding.loaded == Some(false) {
                 finding.severity = Severity::Info;
-                finding.message.push_str(
-                    " (no golden case loaded it on either side; `scope = \"loaded\"`)",
-                );
+                finding
+                    .message
+                    .push_str(" (no golden case loaded it on either side; `scope = \"loaded\"`)");
             }
             if finding.code == Code::ModelUnsafe && self.trusts(&finding.subject) {
                 finding.severity = Severity::Info;

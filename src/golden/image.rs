@@ -4,8 +4,9 @@
 //! its port published on 127.0.0.1 only. Containers are removed on every way out; the
 //! engine connection is the run's own ([`Session`]).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::http::{call_when_ready, time_requests};
@@ -14,9 +15,9 @@ use super::trace::{self, Trace, Traced};
 use super::{substitute, CaseError, Ran, Runner};
 use crate::capture::engine::{ArchiveError, Container, Engine, Launch, Volume};
 use crate::capture::read::select::DEFAULT_PATH;
-use crate::capture::Session;
+use crate::capture::{Ended, Job, Jobs, Ran as JobsRan, Session, VOLUME};
 use crate::error::Result;
-use crate::lock::{GoldenSpec, HttpCase, LatencySpec};
+use crate::lock::{GoldenCase, GoldenSpec, HttpCase, LatencySpec};
 use crate::process::{tail, Unfinished};
 use crate::stop::Stop;
 
@@ -34,11 +35,15 @@ pub(super) struct ImageRunner<'a> {
     python: Option<String>,
     /// The run's stop request, which also ends a wait for a server.
     stop: Arc<Stop>,
+    /// The cases already run in the probe's container (see [`shared`]): what each gave.
+    prerun: Mutex<Prerun>,
 }
+
+/// What the cases run in the probe's container gave, by case name: their output and trace.
+pub(crate) type Prerun = BTreeMap<String, Result<(String, Traced), CaseError>>;
 
 /// envlock's anonymous volume in the container: the input in `input/`, the tracer in
 /// `trace/`, which writes into `trace/out/`.
-const VOLUME: &str = "/envlock";
 const INPUT_FOLDER: &str = "/envlock/input";
 const TRACE_FOLDER: &str = "/envlock/trace";
 const TRACE_OUT: &str = "/envlock/trace/out";
@@ -51,6 +56,7 @@ impl<'a> ImageRunner<'a> {
         reference: &str,
         python: Option<&str>,
         run_as: Option<&str>,
+        prerun: Prerun,
     ) -> Result<ImageRunner<'a>> {
         let inspect = session.run(|engine| engine.inspect(reference))?;
         let env = inspect
@@ -58,8 +64,11 @@ impl<'a> ImageRunner<'a> {
             .and_then(|config| config.env)
             .unwrap_or_default();
         let variable = |name: &str| {
-            env.iter()
-                .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('=').map(str::to_string))
+            env.iter().find_map(|pair| {
+                pair.strip_prefix(name)?
+                    .strip_prefix('=')
+                    .map(str::to_string)
+            })
         };
         let image_path = variable("PATH").unwrap_or_else(|| DEFAULT_PATH.to_string());
         let python_path = match variable("PYTHONPATH").filter(|value| !value.is_empty()) {
@@ -78,6 +87,7 @@ impl<'a> ImageRunner<'a> {
             run_as: run_as.map(str::to_string),
             python: python.map(str::to_string),
             stop: session.stop(),
+            prerun: Mutex::new(prerun),
         })
     }
 }
@@ -103,7 +113,30 @@ async fn run_case(
     let limit = Duration::from_secs_f64(spec.timeout.max(0.001));
     let latency = spec.latency.as_ref().filter(|_| timed);
     let inside = format!("{INPUT_FOLDER}/{}", super::file_name(input));
-    let launch = launch(runner, spec, input, substitute(&spec.command, &inside), true)?;
+    let prerun = runner
+        .prerun
+        .lock()
+        .expect("never poisoned")
+        .remove(&spec.name);
+    if let Some(prerun) = prerun.filter(|_| spec.http.is_none()) {
+        let (output, trace) = prerun?;
+        let mut ran = Ran {
+            output,
+            samples: None,
+            trace,
+        };
+        if let Some(latency) = latency {
+            ran.samples = Some(time_command(engine, runner, spec, input, &inside, latency).await);
+        }
+        return Ok(ran);
+    }
+    let launch = launch(
+        runner,
+        spec,
+        input,
+        substitute(&spec.command, &inside),
+        true,
+    )?;
     let id = engine
         .create(&runner.image, launch)
         .await
@@ -355,4 +388,115 @@ async fn serve(
     })
     .await
     .map_err(|e| CaseError(e.to_string()))?
+}
+
+/// The baseline's cases that run in the probe's container of the target image: the jobs,
+/// and the case behind each. A command case qualifies when it runs as the image's `USER`
+/// (no `--run-as`) and its input is at hand under a name no other such case uses; HTTP
+/// cases and the rest get their own containers.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    pub(crate) jobs: Jobs,
+    /// Per job: the case's name and command.
+    cases: Vec<(String, Vec<String>, f64)>,
+}
+
+/// The jobs for the `baseline` cases that can run beside the probe (see [`Shared`]).
+pub(crate) fn shared(baseline: &[GoldenCase], inputs: &super::Inputs) -> Shared {
+    let mut shared = Shared::default();
+    let mut names = BTreeSet::new();
+    for case in baseline {
+        let spec = &case.spec;
+        if spec.http.is_some() {
+            continue;
+        }
+        // An input that cannot be had is reported when the case runs.
+        let Ok((_folder, path)) = super::input_path(case, inputs) else {
+            continue;
+        };
+        let Ok(bytes) = read_input(&path) else {
+            continue;
+        };
+        let name = super::file_name(&path);
+        if !names.insert(name.clone()) {
+            continue;
+        }
+        let index = shared.cases.len();
+        if index == 0 {
+            let tracer = trace::SITECUSTOMIZE.as_bytes().to_vec();
+            shared
+                .jobs
+                .files
+                .push(("trace/sitecustomize.py".to_string(), Some(tracer)));
+        }
+        shared
+            .jobs
+            .files
+            .push((format!("input/{name}"), Some(bytes)));
+        shared.jobs.files.push((format!("out/trace-{index}"), None));
+        let inside = format!("{INPUT_FOLDER}/{name}");
+        shared.jobs.jobs.push(Job {
+            argv: substitute(&spec.command, &inside),
+            env: BTreeMap::from([(
+                trace::VARIABLE.to_string(),
+                format!("{VOLUME}/out/trace-{index}"),
+            )]),
+            prepend: BTreeMap::from([("PYTHONPATH".to_string(), TRACE_FOLDER.to_string())]),
+            cwd: spec.workdir.clone(),
+            stdin: spec.stdin.then(|| inside.clone()),
+            timeout: spec.timeout.max(0.001),
+            path_first: true,
+            background: false,
+        });
+        shared
+            .cases
+            .push((spec.name.clone(), spec.command.clone(), spec.timeout));
+    }
+    shared
+}
+
+/// What each shared case gave, from what its job did; a case whose job did not run (the
+/// runner failed) is left out, to run in a container of its own.
+pub(crate) fn outcomes(shared: &Shared, ran: Option<JobsRan>) -> Prerun {
+    let Some(mut ran) = ran else {
+        return Prerun::new();
+    };
+    let mut outcomes = Prerun::new();
+    for (index, ((name, command, timeout), ended)) in shared.cases.iter().zip(ran.ended).enumerate()
+    {
+        let program = command.first().map_or("", String::as_str);
+        let outcome = match ended {
+            Ended::Exited(finished) if finished.success() => {
+                let prefix = format!("trace-{index}/");
+                let mut trace = Trace::default();
+                let files: Vec<String> = ran
+                    .files
+                    .keys()
+                    .filter(|path| path.starts_with(&prefix) && path.ends_with(".trace"))
+                    .cloned()
+                    .collect();
+                for path in files {
+                    if let Some(bytes) = ran.files.remove(&path) {
+                        trace.add_file(&bytes);
+                    }
+                }
+                let output = String::from_utf8_lossy(&finished.stdout).into_owned();
+                Ok((output, trace.or_why(command)))
+            }
+            Ended::Exited(finished) => Err(CaseError(format!(
+                "the command exited with {}; stderr: `{}`",
+                finished.exit(),
+                tail(&finished.stderr, 5)
+            ))),
+            Ended::NotStarted(true, _) => {
+                Err(CaseError(format!("`{program}` was not found in the image")))
+            }
+            Ended::NotStarted(false, detail) => Err(CaseError(format!(
+                "`{program}` could not be started: {detail}"
+            ))),
+            Ended::Timeout => Err(CaseError(format!("timed out after {timeout}s"))),
+        };
+        outcomes.insert(name.clone(), outcome);
+    }
+    outcomes
 }

@@ -9,6 +9,7 @@
 pub(crate) mod compare;
 mod http;
 mod image;
+pub(crate) use image::{outcomes, shared, Prerun, Shared};
 pub(crate) mod latency;
 mod local;
 pub(crate) mod trace;
@@ -55,13 +56,14 @@ pub(crate) trait Runner {
     }
 }
 
-/// Where golden cases run for `source` (captured as `captured`): `None` for a lock (its
-/// outputs are recorded).
+/// Where golden cases run for `source` (captured as `captured`, with `prerun` the cases
+/// already run in its probe's container): `None` for a lock (its outputs are recorded).
 pub(crate) fn runner<'a>(
     source: &Source,
     captured: &Lock,
     settings: &'a Settings,
     session: &'a Session,
+    prerun: Prerun,
 ) -> Result<Option<Box<dyn Runner + 'a>>> {
     Ok(match source {
         Source::Lock(_) | Source::Declared(_) => None,
@@ -74,7 +76,7 @@ pub(crate) fn runner<'a>(
             let executable = python.and_then(|python| python.executable.as_deref());
             let run_as = settings.run_as.as_ref().map(|run_as| run_as.user.as_str());
             Some(Box::new(image::ImageRunner::new(
-                session, reference, executable, run_as,
+                session, reference, executable, run_as, prerun,
             )?))
         }
         // An image not in an engine has no container to run in (see `golden-skipped`).

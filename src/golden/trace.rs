@@ -63,8 +63,8 @@ impl Trace {
         let mut left = BYTES_LIMIT;
         for (count, entry) in archive.entries()?.enumerate() {
             let mut entry = entry?;
-            let trace_file = entry.header().entry_type().is_file()
-                && entry.path_bytes().ends_with(b".trace");
+            let trace_file =
+                entry.header().entry_type().is_file() && entry.path_bytes().ends_with(b".trace");
             if count >= FILES_LIMIT || left == 0 || !trace_file {
                 continue;
             }
@@ -81,7 +81,11 @@ impl Trace {
         let mut left = BYTES_LIMIT;
         for entry in std::fs::read_dir(folder)?.take(FILES_LIMIT) {
             let path = entry?.path();
-            if left == 0 || path.extension().is_none_or(|extension| extension != "trace") {
+            if left == 0
+                || path
+                    .extension()
+                    .is_none_or(|extension| extension != "trace")
+            {
                 continue;
             }
             let mut bytes = Vec::new();
@@ -112,14 +116,19 @@ pub(crate) struct HostTrace {
 impl HostTrace {
     /// A fresh folder with the tracer in it.
     pub(crate) fn new() -> std::io::Result<HostTrace> {
-        let folder = tempfile::Builder::new().prefix("envlock-trace-").tempdir()?;
+        let folder = tempfile::Builder::new()
+            .prefix("envlock-trace-")
+            .tempdir()?;
         std::fs::write(folder.path().join("sitecustomize.py"), SITECUSTOMIZE)?;
         std::fs::create_dir(folder.path().join("out"))?;
         Ok(HostTrace { folder })
     }
 
     /// The variables that trace a run: the tracer first on `PYTHONPATH`, before `existing`.
-    pub(crate) fn env(&self, existing: Option<&std::ffi::OsStr>) -> [(String, std::ffi::OsString); 2] {
+    pub(crate) fn env(
+        &self,
+        existing: Option<&std::ffi::OsStr>,
+    ) -> [(String, std::ffi::OsString); 2] {
         let mut path = self.folder.path().as_os_str().to_os_string();
         if let Some(existing) = existing {
             path.push(":");
@@ -127,7 +136,10 @@ impl HostTrace {
         }
         [
             ("PYTHONPATH".to_string(), path),
-            (VARIABLE.to_string(), self.folder.path().join("out").into_os_string()),
+            (
+                VARIABLE.to_string(),
+                self.folder.path().join("out").into_os_string(),
+            ),
         ]
     }
 
@@ -170,7 +182,10 @@ pub(crate) fn untraced(command: &[String]) -> String {
             if arg.starts_with("--") {
                 continue;
             }
-            let flags = arg[1..].split(['W', 'X', 'c', 'm']).next().unwrap_or_default();
+            let flags = arg[1..]
+                .split(['W', 'X', 'c', 'm'])
+                .next()
+                .unwrap_or_default();
             if let Some(flag) = flags.chars().find(|flag| matches!(flag, 'I' | 'E' | 'S')) {
                 return format!(
                     "the command runs Python with `-{flag}`, which skips `sitecustomize` (how envlock traces a run)"
@@ -237,7 +252,10 @@ mod tests {
         let modules: Vec<&str> = trace.modules.iter().map(String::as_str).collect();
         assert_eq!(modules, ["numpy", "numpy.core._multiarray_umath"]);
         let libraries: Vec<&str> = trace.libraries.iter().map(String::as_str).collect();
-        assert_eq!(libraries, ["/lib/libgone.so", "/v/numpy.libs/libopenblas.so"]);
+        assert_eq!(
+            libraries,
+            ["/lib/libgone.so", "/v/numpy.libs/libopenblas.so"]
+        );
     }
 
     #[test]
@@ -245,7 +263,10 @@ mod tests {
         let argv = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
         for (command, flag) in [
             (argv(&["python3", "-I", "predict.py"]), Some('I')),
-            (argv(&["/usr/bin/python3.11", "-BE", "predict.py"]), Some('E')),
+            (
+                argv(&["/usr/bin/python3.11", "-BE", "predict.py"]),
+                Some('E'),
+            ),
             (argv(&["python", "-X", "dev", "-S", "x.py"]), Some('S')),
             (argv(&["python3", "-c", "import x", "-I"]), None),
             (argv(&["python3", "predict.py", "-I"]), None),
@@ -258,7 +279,10 @@ mod tests {
             }
         }
         let command = argv(&["python3", "-I", "p.py"]);
-        let loaded = loaded([Ok(Trace::default()), Trace::default().or_why(&command)], &Modules::default());
+        let loaded = loaded(
+            [Ok(Trace::default()), Trace::default().or_why(&command)],
+            &Modules::default(),
+        );
         assert!(loaded.unknown.unwrap().contains("`-I`"));
         assert!(loaded.distributions.is_empty());
     }

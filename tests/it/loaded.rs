@@ -80,11 +80,16 @@ const PINS: &[&str] = &["numpy==1.26.4", "PyYAML==6.0.2", "six==1.17.0"];
 
 /// The dev venv: the pins, and the user's sitecustomize in its site-packages.
 fn dev_venv() -> PathBuf {
-    let python = venv("loaded", &format!("{PINS:?} sitecustomize"), &[], |folder| {
-        pip_install(folder, PINS);
-        let site = folder.join("lib/python3.11/site-packages");
-        std::fs::write(site.join("sitecustomize.py"), USER_SITECUSTOMIZE).unwrap();
-    });
+    let python = venv(
+        "loaded",
+        &format!("{PINS:?} sitecustomize"),
+        &[],
+        |folder| {
+            pip_install(folder, PINS);
+            let site = folder.join("lib/python3.11/site-packages");
+            std::fs::write(site.join("sitecustomize.py"), USER_SITECUSTOMIZE).unwrap();
+        },
+    );
     // `python3` in the cases is the venv's (its folder goes first on PATH).
     python
 }
@@ -119,16 +124,21 @@ fn image(name: &str, pins: &[&str]) -> String {
         installed.join(" "),
         installed.join(" ")
     ));
-    let script_paths: Vec<(String, PathBuf)> = ["predict.py", "serve.py", "cache.py", "sitecustomize.py"]
-        .iter()
-        .map(|file| (file.to_string(), scripts.path().join(file)))
-        .collect();
+    let script_paths: Vec<(String, PathBuf)> =
+        ["predict.py", "serve.py", "cache.py", "sitecustomize.py"]
+            .iter()
+            .map(|file| (file.to_string(), scripts.path().join(file)))
+            .collect();
     let mut files: Vec<(&str, &Path)> = names
         .iter()
         .map(String::as_str)
         .zip(wheels.iter().map(PathBuf::as_path))
         .collect();
-    files.extend(script_paths.iter().map(|(name, path)| (name.as_str(), path.as_path())));
+    files.extend(
+        script_paths
+            .iter()
+            .map(|(name, path)| (name.as_str(), path.as_path())),
+    );
     built(name, &dockerfile, &files)
 }
 
@@ -185,11 +195,18 @@ fn the_loaded_set_of_a_command_and_a_forking_server_on_both_sides() {
     let (lock, text) = snapshot_dev(dir.path());
     let recorded = envlock::lock::read_lock(&lock).unwrap();
     let predict = &recorded.golden[0];
-    assert!(predict.output.trim().ends_with(" 7"), "the user's sitecustomize ran: {}", predict.output);
+    assert!(
+        predict.output.trim().ends_with(" 7"),
+        "the user's sitecustomize ran: {}",
+        predict.output
+    );
     let loaded = predict.loaded.as_ref().expect("traced");
     assert_eq!(loaded.distributions, ["numpy"], "{text}");
     assert!(
-        loaded.libraries.iter().any(|path| path.contains("numpy.libs/libopenblas")),
+        loaded
+            .libraries
+            .iter()
+            .any(|path| path.contains("numpy.libs/libopenblas")),
         "{:?}",
         loaded.libraries
     );
@@ -201,7 +218,10 @@ fn the_loaded_set_of_a_command_and_a_forking_server_on_both_sides() {
         .expect("numpy's OpenBLAS");
     assert!(openblas.loaded, "the traced run mapped it: {text}");
     let serve = recorded.golden[1].loaded.as_ref().unwrap();
-    assert!(serve.distributions.contains(&"pyyaml".to_string()), "a worker imported yaml: {serve:?}");
+    assert!(
+        serve.distributions.contains(&"pyyaml".to_string()),
+        "a worker imported yaml: {serve:?}"
+    );
     assert!(!serve.distributions.contains(&"six".to_string()));
 
     if !engine() {
@@ -210,14 +230,31 @@ fn the_loaded_set_of_a_command_and_a_forking_server_on_both_sides() {
     let image = image("loaded", PINS);
     let (done, json) = diff(dir.path(), &lock, &image, &[]);
     for name in ["predict", "serve"] {
-        assert_eq!(case(&json, name)["status"], "pass", "{}\n{json:#}", done.stderr);
+        assert_eq!(
+            case(&json, name)["status"],
+            "pass",
+            "{}\n{json:#}",
+            done.stderr
+        );
     }
     let target = &case(&json, "predict")["loaded"];
     assert_eq!(strings(&target["distributions"]), ["numpy"], "{json:#}");
-    assert!(strings(&target["libraries"]).iter().any(|path| path.contains("numpy.libs/libopenblas")));
-    assert!(strings(&case(&json, "serve")["loaded"]["distributions"]).contains(&"pyyaml".to_string()));
-    let human = run(envlock().arg("diff").arg(&lock).arg(&image).current_dir(dir.path()));
-    assert!(human.stdout.contains("loaded 1 distribution (numpy)"), "{}", human.stdout);
+    assert!(strings(&target["libraries"])
+        .iter()
+        .any(|path| path.contains("numpy.libs/libopenblas")));
+    assert!(
+        strings(&case(&json, "serve")["loaded"]["distributions"]).contains(&"pyyaml".to_string())
+    );
+    let human = run(envlock()
+        .arg("diff")
+        .arg(&lock)
+        .arg(&image)
+        .current_dir(dir.path()));
+    assert!(
+        human.stdout.contains("loaded 1 distribution (numpy)"),
+        "{}",
+        human.stdout
+    );
     assert!(containers_of(&image).is_empty(), "containers left behind");
 }
 
@@ -229,7 +266,10 @@ fn a_run_that_skips_site_customisation_is_unknown() {
     let (lock, _) = snapshot_dev(dir.path());
     let recorded = envlock::lock::read_lock(&lock).unwrap();
     let loaded = recorded.golden[0].loaded.as_ref().unwrap();
-    assert!(loaded.unknown.as_deref().unwrap().contains("`-I`"), "{loaded:?}");
+    assert!(
+        loaded.unknown.as_deref().unwrap().contains("`-I`"),
+        "{loaded:?}"
+    );
     assert!(loaded.distributions.is_empty());
     let target = format!("python:{}", dev_venv().display());
     let (done, json) = diff(dir.path(), &lock, &target, &[]);
@@ -251,7 +291,10 @@ fn scope_loaded_gates_on_what_the_golden_cases_loaded() {
     let loaded = project(&["predict"], "[policy]\nscope = \"loaded\"\n");
     let (all_lock, _) = snapshot_dev(all.path());
     let (loaded_lock, _) = snapshot_dev(loaded.path());
-    let six = image("loaded-six", &["numpy==1.26.4", "PyYAML==6.0.2", "six==1.16.0"]);
+    let six = image(
+        "loaded-six",
+        &["numpy==1.26.4", "PyYAML==6.0.2", "six==1.16.0"],
+    );
 
     let (done, json) = diff(all.path(), &all_lock, &six, &[]);
     assert_eq!(done.code, 1, "{json:#}");
@@ -263,9 +306,22 @@ fn scope_loaded_gates_on_what_the_golden_cases_loaded() {
         .unwrap_or_else(|| panic!("{json:#}"));
     assert_eq!(finding["severity"], "error");
     assert_eq!(finding["loaded"], false);
-    assert!(json["summary"]["not-loaded"].as_u64().unwrap() >= 1, "{json:#}");
-    let human = run(envlock().arg("diff").arg(&all_lock).arg(&six).current_dir(all.path()));
-    assert!(human.stdout.contains("no golden case loaded (`[policy] scope = \"loaded\"`"), "{}", human.stdout);
+    assert!(
+        json["summary"]["not-loaded"].as_u64().unwrap() >= 1,
+        "{json:#}"
+    );
+    let human = run(envlock()
+        .arg("diff")
+        .arg(&all_lock)
+        .arg(&six)
+        .current_dir(all.path()));
+    assert!(
+        human
+            .stdout
+            .contains("no golden case loaded (`[policy] scope = \"loaded\"`"),
+        "{}",
+        human.stdout
+    );
 
     let (done, json) = diff(loaded.path(), &loaded_lock, &six, &[]);
     assert_eq!(done.code, 0, "{json:#}\n{}", done.stderr);
@@ -284,7 +340,10 @@ fn scope_loaded_gates_on_what_the_golden_cases_loaded() {
     }
     assert!(scoped >= 2, "six and the installer tooling: {json:#}");
 
-    let numpy = image("loaded-numpy", &["numpy==1.25.2", "PyYAML==6.0.2", "six==1.17.0"]);
+    let numpy = image(
+        "loaded-numpy",
+        &["numpy==1.25.2", "PyYAML==6.0.2", "six==1.17.0"],
+    );
     let (done, json) = diff(loaded.path(), &loaded_lock, &numpy, &[]);
     assert_eq!(done.code, 1, "{json:#}");
     let finding = json["findings"]
@@ -310,7 +369,12 @@ fn run_as_openshift_finds_a_root_owned_workdir() {
     let (lock, _) = snapshot_dev(dir.path());
     let image = image("loaded-run-as", PINS);
     let (done, json) = diff(dir.path(), &lock, &image, &[]);
-    assert_eq!(case(&json, "cache")["status"], "pass", "{json:#}\n{}", done.stderr);
+    assert_eq!(
+        case(&json, "cache")["status"],
+        "pass",
+        "{json:#}\n{}",
+        done.stderr
+    );
     assert!(case(&json, "cache").get("run-as").is_none());
 
     let (done, json) = diff(dir.path(), &lock, &image, &["--run-as", "openshift"]);
@@ -321,7 +385,13 @@ fn run_as_openshift_finds_a_root_owned_workdir() {
         .iter()
         .find(|f| f["code"] == "golden-error")
         .unwrap_or_else(|| panic!("{json:#}"));
-    assert!(error["message"].as_str().unwrap().contains("Permission denied"), "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("Permission denied"),
+        "{error}"
+    );
     let identity = case(&json, "cache")["run-as"].as_str().unwrap().to_string();
     let (uid, gid) = identity.split_once(':').unwrap();
     assert!(uid.parse::<u64>().unwrap() >= 1_000_000_000, "{identity}");
@@ -331,7 +401,10 @@ fn run_as_openshift_finds_a_root_owned_workdir() {
     // exit 2 naming it.
     std::fs::write(
         dir.path().join("envlock.toml"),
-        format!("{}\n[image]\nrun-as = \"0:0\"\n", std::fs::read_to_string(dir.path().join("envlock.toml")).unwrap()),
+        format!(
+            "{}\n[image]\nrun-as = \"0:0\"\n",
+            std::fs::read_to_string(dir.path().join("envlock.toml")).unwrap()
+        ),
     )
     .unwrap();
     let image_lock = dir.path().join("image.lock");
@@ -342,15 +415,28 @@ fn run_as_openshift_finds_a_root_owned_workdir() {
     assert_eq!(made.code, 0, "{}", made.stderr);
     let recorded = envlock::lock::read_lock(&image_lock).unwrap();
     assert_eq!(recorded.golden[0].run_as.as_deref(), Some("0:0"));
-    assert!(recorded.golden[0].loaded.as_ref().unwrap().unknown.is_none());
+    assert!(recorded.golden[0]
+        .loaded
+        .as_ref()
+        .unwrap()
+        .unknown
+        .is_none());
     let text = std::fs::read_to_string(dir.path().join("envlock.toml")).unwrap();
-    std::fs::write(dir.path().join("envlock.toml"), text.replace("\"0:0\"", "\"root\"")).unwrap();
+    std::fs::write(
+        dir.path().join("envlock.toml"),
+        text.replace("\"0:0\"", "\"root\""),
+    )
+    .unwrap();
     let refused = run(envlock()
         .args(["diff"])
         .arg(&lock)
         .arg(&image)
         .current_dir(dir.path()));
     assert_eq!(refused.code, 2, "{}", refused.stderr);
-    assert!(refused.stderr.contains("run-as") && refused.stderr.contains("root"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("run-as") && refused.stderr.contains("root"),
+        "{}",
+        refused.stderr
+    );
     assert!(containers_of(&image).is_empty(), "containers left behind");
 }

@@ -270,11 +270,13 @@ impl Engine {
             header.set_cksum();
             written = written.and_then(|()| tar.append_data(&mut header, path, data));
         }
-        let tar = written.and_then(|()| tar.into_inner()).map_err(|source| Error::Docker {
-            host: self.host.clone(),
-            action: "packing a golden input".to_string(),
-            source: bollard::errors::Error::IOError { err: source }.into(),
-        })?;
+        let tar = written
+            .and_then(|()| tar.into_inner())
+            .map_err(|source| Error::Docker {
+                host: self.host.clone(),
+                action: "packing a golden input".to_string(),
+                source: bollard::errors::Error::IOError { err: source }.into(),
+            })?;
         let folder = &volume.folder;
         let options = bollard::query_parameters::UploadToContainerOptions {
             path: folder.clone(),

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::connection::{Engine, Launch};
+use super::jobs::{run_jobs, Ended, Job, Jobs, Ran};
 use crate::capture::numerics::{check, ProbeRequest};
 use crate::capture::python::probe::{self, Answer};
 use crate::error::{Error, Result};
@@ -11,7 +12,9 @@ use crate::lock::Kernel;
 use crate::process::{Finished, Unfinished};
 use crate::settings::seconds;
 
-/// Runs the probe with `program` (an absolute path in the image) in a throwaway container.
+/// Runs the probe with `program` (an absolute path in the image) in a throwaway container,
+/// and `extra` jobs (golden command cases) in the same container beside it: the probe's
+/// answer, and what the jobs did.
 pub(crate) async fn run_probe(
     engine: &Engine,
     reference: &str,
@@ -19,30 +22,47 @@ pub(crate) async fn run_probe(
     program: &str,
     numerics: &ProbeRequest,
     limit: Duration,
-) -> Result<Answer> {
-    let command = probe::image_command(program, numerics);
-    let ran = run_in_image(engine, image_id, command, limit).await?;
+    extra: &Jobs,
+) -> Result<(Answer, Ran)> {
+    let probe = Job {
+        argv: probe::image_command(program, numerics),
+        timeout: limit.as_secs_f64(),
+        background: true,
+        ..Job::default()
+    };
+    let ran = run_jobs(engine, image_id, program, probe, extra, limit).await?;
     let failed = |detail: String| Error::ImageProbeFailed {
         reference: reference.to_string(),
         detail,
     };
-    match ran {
-        Ok(finished) if finished.success() => Answer::parse(&finished.stdout)
+    let timeout = || Error::ImageProbeTimeout {
+        reference: reference.to_string(),
+        limit: seconds(limit),
+    };
+    let (ended, ran) = match ran {
+        Ok(done) => done,
+        Err(Unfinished::Timeout) => return Err(timeout()),
+        Err(Unfinished::NotStarted(error)) => {
+            return Err(failed(format!(
+                "`{program}` could not be started ({error})"
+            )))
+        }
+        Err(Unfinished::Engine(error)) => return Err(error),
+        Err(Unfinished::Stopped(signal)) => return Err(Error::Interrupted { signal }),
+    };
+    match ended {
+        Ended::Exited(finished) if finished.success() => Answer::parse(&finished.stdout)
+            .map(|answer| (answer, ran))
             .map_err(|error| failed(format!("its output is not the probe's answer ({error})"))),
-        Ok(finished) => Err(failed(format!(
+        Ended::Exited(finished) => Err(failed(format!(
             "`{program}` exited with {}; its last words: `{}`",
             finished.exit(),
             crate::process::tail(&finished.stderr, 3)
         ))),
-        Err(Unfinished::NotStarted(error)) => Err(failed(format!(
-            "`{program}` could not be started ({error})"
+        Ended::NotStarted(_, detail) => Err(failed(format!(
+            "`{program}` could not be started ({detail})"
         ))),
-        Err(Unfinished::Timeout) => Err(Error::ImageProbeTimeout {
-            reference: reference.to_string(),
-            limit: seconds(limit),
-        }),
-        Err(Unfinished::Engine(error)) => Err(error),
-        Err(Unfinished::Stopped(signal)) => Err(Error::Interrupted { signal }),
+        Ended::Timeout => Err(timeout()),
     }
 }
 

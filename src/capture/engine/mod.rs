@@ -7,6 +7,7 @@ pub(crate) mod archive;
 mod connection;
 mod container;
 pub(crate) mod exec;
+pub(crate) mod jobs;
 
 pub(crate) use archive::{pump, ArchiveError, Pumped, Rest};
 pub(crate) use connection::{Engine, Launch, Volume};

@@ -16,6 +16,7 @@ mod static_read;
 
 pub(crate) use files::Files;
 
+use super::engine::jobs::{Jobs, Ran};
 use super::engine::{exec, Container, Engine, Launch};
 use super::fs::ReadError;
 use super::numerics;
@@ -64,15 +65,19 @@ pub(crate) struct Inside {
     /// What the probe read of the numeric libraries (exec capture).
     pub(crate) probed: Option<ProbedNumerics>,
     pub(crate) numerics: Numerics,
+    /// What the jobs run beside the probe did (golden command cases).
+    pub(crate) ran: Option<Ran>,
 }
 
 /// Captures image `reference` of the engine with its models (each as named in the lock, and
-/// its path inside the image; a relative one starts at the image's WORKDIR).
+/// its path inside the image; a relative one starts at the image's WORKDIR); `jobs` run in
+/// the probe's container (unless `--no-exec`).
 pub(crate) async fn capture(
     engine: &Engine,
     reference: &str,
     models: &[(String, String)],
     settings: &Settings,
+    jobs: &Jobs,
 ) -> Result<Snapshot> {
     if settings.pull {
         engine.pull(reference).await?;
@@ -85,7 +90,7 @@ pub(crate) async fn capture(
     let container = create_idle(engine, &facts.id).await?;
     let view = Container::new(engine, &container);
     let files = Files::Container(&view);
-    let probe = (!settings.no_exec).then_some(engine);
+    let probe = (!settings.no_exec).then_some((engine, jobs));
     let inside = read_inside(files, probe, reference, models, settings, &facts).await;
     let history = async {
         let history = engine.docker().image_history(&facts.id).await;
@@ -227,10 +232,11 @@ async fn hash_models(
 }
 
 /// Reads the runtime from the image's `files`; with `probe`, the engine runs the probe with
-/// the chosen interpreter meanwhile, and its answer wins over the files.
+/// the chosen interpreter meanwhile (and the jobs beside it), and its answer wins over the
+/// files.
 pub(crate) async fn read_inside(
     files: Files<'_>,
-    probe: Option<&Engine>,
+    probe: Option<(&Engine, &Jobs)>,
     reference: &str,
     models: &[(String, String)],
     settings: &Settings,
@@ -246,13 +252,15 @@ pub(crate) async fn read_inside(
     // The probe runs in its own container while the files are read from this one.
     let probe = async {
         match exec {
-            Some((chosen, engine)) => {
+            Some((chosen, (engine, jobs))) => {
                 let limit = settings.probe_timeout;
                 let program = &chosen.path;
                 let numerics = numerics::probe_request(&platform::normalize_arch(&facts.arch));
-                exec::run_probe(engine, reference, &facts.id, program, &numerics, limit)
-                    .await
-                    .map(Some)
+                exec::run_probe(
+                    engine, reference, &facts.id, program, &numerics, limit, jobs,
+                )
+                .await
+                .map(Some)
             }
             None => Ok(None),
         }
@@ -267,9 +275,13 @@ pub(crate) async fn read_inside(
     let (answer, read) = tokio::join!(probe, read);
     let (answer, (hashed, (system_packages, system_warning))) = (answer?, read?);
     let mut inside = match answer {
-        Some(answer) => from_probe(answer)
-            .await
-            .map_err(|error| unreadable(reference, error))?,
+        Some((answer, ran)) => {
+            let mut inside = from_probe(answer)
+                .await
+                .map_err(|error| unreadable(reference, error))?;
+            inside.ran = Some(ran);
+            inside
+        }
         _ => {
             let runs = Inputs {
                 files,
@@ -315,6 +327,7 @@ pub(crate) async fn read_inside(
             .map_err(|error| unreadable(reference, error))?;
     }
     inside.system_packages = system_packages;
+    let exec = exec.map(|(chosen, (engine, _))| (chosen, engine));
     add_numerics(&mut inside, &files, exec, reference, settings, facts).await?;
     Ok(inside)
 }
@@ -409,6 +422,7 @@ async fn from_probe(mut answer: python::probe::Answer) -> Result<Inside, ReadErr
         modules,
         probed,
         numerics: Numerics::default(),
+        ran: None,
     })
 }
 
@@ -488,6 +502,7 @@ pub(crate) fn assemble(
         warnings: inside.warnings,
         notes: inside.notes,
         modules: inside.modules,
+        ran: inside.ran,
     }
 }
 

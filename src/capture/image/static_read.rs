@@ -77,6 +77,7 @@ pub(super) async fn from_files(
         modules: Modules::default(),
         probed: None,
         numerics: Numerics::default(),
+        ran: None,
     };
     let Some(chosen) = chosen else {
         inside.warnings.push(Warning::new(

@@ -169,6 +169,7 @@ pub(crate) fn snapshot(
         warnings: captured.warnings,
         notes: Vec::new(),
         modules,
+        ran: None,
     })
 }
 

@@ -119,7 +119,8 @@ pub(crate) async fn not_importable(
     let mut searched = 0;
     for module in imports {
         let top = module.split('.').next().unwrap_or(module);
-        if module == "__main__" || in_standard_library(top, python) || modules.all.contains(module) {
+        if module == "__main__" || in_standard_library(top, python) || modules.all.contains(module)
+        {
             continue;
         }
         // Past the limit a module is not looked for, and not reported: only a module known

@@ -1,0 +1,86 @@
+# envlock's job runner, run with the image's Python (-S) in the probe's container: runs
+# the jobs listed in /envlock/jobs/jobs.json (the probe, then the golden command cases, the
+# probe beside them), each with its variables over the container's, its working folder,
+# stdin and time limit, in its own session (killed whole on timeout). Each job's output goes
+# to /envlock/out/N.out, N.err and N.status (JSON: "code", or "timeout", or "error").
+# Nothing else: it decides nothing and reads no other file.
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+OUT = "/envlock/out"
+
+
+def status(index, value):
+    with open(os.path.join(OUT, "%d.status" % index), "w") as handle:
+        json.dump(value, handle)
+
+
+def start(index, job, python):
+    env = dict(os.environ)
+    env.update(job.get("env") or {})
+    for name, first in (job.get("prepend") or {}).items():
+        env[name] = first + ":" + env[name] if env.get(name) else first
+    if job.get("path-first"):
+        env["PATH"] = os.path.dirname(python) + ":" + env.get("PATH", "")
+    stdin = open(job["stdin"], "rb") if job.get("stdin") else subprocess.DEVNULL
+    out = open(os.path.join(OUT, "%d.out" % index), "wb")
+    err = open(os.path.join(OUT, "%d.err" % index), "wb")
+    try:
+        return subprocess.Popen(
+            job["argv"],
+            env=env,
+            cwd=job.get("cwd") or None,
+            stdin=stdin,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+    except OSError as error:
+        kind = "not-found" if isinstance(error, FileNotFoundError) else "not-started"
+        status(index, {"error": kind, "detail": str(error)})
+        return None
+    finally:
+        out.close()
+        err.close()
+        if stdin is not subprocess.DEVNULL:
+            stdin.close()
+
+
+def finish(index, job, process, started):
+    if process is None:
+        return
+    left = max(0.0, job["timeout"] - (time.monotonic() - started))
+    try:
+        code = process.wait(timeout=left)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        process.wait()
+        status(index, {"timeout": True})
+        return
+    status(index, {"code": code})
+
+
+def main():
+    python = sys.argv[1]
+    with open("/envlock/jobs/jobs.json") as handle:
+        jobs = json.load(handle)
+    background = []
+    for index, job in enumerate(jobs):
+        started = time.monotonic()
+        process = start(index, job, python)
+        if job.get("background"):
+            background.append((index, job, process, started))
+        else:
+            finish(index, job, process, started)
+    for index, job, process, started in background:
+        finish(index, job, process, started)
+
+
+main()

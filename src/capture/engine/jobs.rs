@@ -1,0 +1,200 @@
+//! Several commands in one locked-down container: the probe, and after it (beside it) the
+//! golden command cases, so a diff of an image starts one container where it would start one
+//! per case. `jobs.py`, run with the image's Python, runs them and leaves each one's output
+//! in envlock's volume, read back in one archive call with whatever else they left there
+//! (the golden tracer's files).
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::connection::{Engine, Launch, Volume};
+use super::Container;
+use crate::error::Result;
+use crate::process::{Finished, Unfinished};
+
+const RUNNER: &str = include_str!("jobs.py");
+
+/// envlock's volume in the container; the jobs' outputs go into `out/`.
+pub(crate) const VOLUME: &str = "/envlock";
+const OUT: &str = "/envlock/out";
+
+/// At most this much is read back of what the jobs left.
+const READ_LIMIT: u64 = 512 << 20;
+
+/// A command to run in the container.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) struct Job {
+    /// The program and its arguments (the program looked up on `PATH`).
+    pub(crate) argv: Vec<String>,
+    /// Variables over the container's.
+    pub(crate) env: BTreeMap<String, String>,
+    /// Folders put in front of a variable's value in the container (`PYTHONPATH`), joined
+    /// with `:`.
+    pub(crate) prepend: BTreeMap<String, String>,
+    /// The working folder; `None` keeps the image's WORKDIR.
+    pub(crate) cwd: Option<String>,
+    /// A file in the container to feed it on stdin.
+    pub(crate) stdin: Option<String>,
+    /// Seconds it may take.
+    pub(crate) timeout: f64,
+    /// The folder of the image's Python goes first on its `PATH`.
+    pub(crate) path_first: bool,
+    /// It runs beside the jobs after it (the probe).
+    pub(crate) background: bool,
+}
+
+/// Jobs to run after the probe, and the files and folders they need in envlock's volume
+/// (paths relative to it; a folder is writable by any user).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Jobs {
+    pub(crate) jobs: Vec<Job>,
+    pub(crate) files: Vec<(String, Option<Vec<u8>>)>,
+}
+
+/// How a job ended.
+#[derive(Debug)]
+pub(crate) enum Ended {
+    /// It ran to its exit.
+    Exited(Finished),
+    /// It could not be started; `true` when its program was not found.
+    NotStarted(bool, String),
+    /// It was still running at its limit, and was killed.
+    Timeout,
+}
+
+/// What the jobs did: each one's end, in order, and the other files under `out/` (by path
+/// relative to it).
+#[derive(Debug, Default)]
+pub(crate) struct Ran {
+    pub(crate) ended: Vec<Ended>,
+    pub(crate) files: BTreeMap<String, Vec<u8>>,
+}
+
+/// Runs `probe` then `extra` in one container of `image_id` with `program` (the image's
+/// Python) running them; the container is removed after. The probe's end, and the extra
+/// jobs' run (none when the runner itself failed: its exit is then the probe's); `Err` for
+/// an engine failure.
+pub(crate) async fn run_jobs(
+    engine: &Engine,
+    image_id: &str,
+    program: &str,
+    probe: Job,
+    extra: &Jobs,
+    limit: Duration,
+) -> Result<Result<(Ended, Ran), Unfinished>> {
+    let mut jobs = vec![probe];
+    jobs.extend(extra.jobs.iter().cloned());
+    let list = serde_json::to_vec(&jobs).expect("jobs serialise");
+    let mut entries = vec![
+        ("jobs/jobs.py".to_string(), Some(RUNNER.as_bytes().to_vec())),
+        ("jobs/jobs.json".to_string(), Some(list)),
+        ("out".to_string(), None),
+    ];
+    entries.extend(extra.files.iter().cloned());
+    let launch = Launch {
+        command: vec![
+            program.to_string(),
+            // Not `-I`: an image may need its `PYTHONHOME` or `PYTHONPATH` to find the
+            // standard library; `-S` keeps the image's site code out of the runner.
+            "-S".to_string(),
+            "/envlock/jobs/jobs.py".to_string(),
+            program.to_string(),
+        ],
+        volume: Some(Volume {
+            folder: VOLUME.to_string(),
+            entries,
+        }),
+        // A golden case may write (a cache, as where it is deployed); the probe alone needs
+        // no writable root.
+        writable: !extra.jobs.is_empty(),
+        role: "probe",
+        ..Launch::default()
+    };
+    let total: f64 = jobs.iter().map(|job| job.timeout).sum();
+    let limit = limit.max(Duration::from_secs_f64(total.max(0.0)));
+    let container = engine.create(image_id, launch).await?;
+    let ran = match engine.run(&container, limit, None).await {
+        Ok(finished) if finished.success() => read_back(engine, &container, jobs.len()).await,
+        // The runner itself failed (a Python too old for it, say): the probe's failure.
+        Ok(finished) => Ok(Ok((Ended::Exited(finished), Ran::default()))),
+        Err(unfinished) => Ok(Err(unfinished)),
+    };
+    engine.remove(&container).await;
+    ran
+}
+
+/// Reads `out/` back: each job's streams and status, and the rest.
+async fn read_back(
+    engine: &Engine,
+    container: &str,
+    count: usize,
+) -> Result<Result<(Ended, Ran), Unfinished>> {
+    let view = Container::new(engine, container);
+    let files = view
+        .read_archive(OUT, |tar| {
+            let mut files = BTreeMap::new();
+            let mut left = READ_LIMIT;
+            let mut archive = tar::Archive::new(tar);
+            for entry in archive.entries()? {
+                let mut entry = entry?;
+                if !entry.header().entry_type().is_file() || left == 0 {
+                    continue;
+                }
+                let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+                // `out/3.err` as the archive names it: relative to `out`'s parent.
+                let Some(name) = path.strip_prefix("out/") else {
+                    continue;
+                };
+                let mut bytes = Vec::new();
+                (&mut entry).take(left).read_to_end(&mut bytes)?;
+                left -= bytes.len() as u64;
+                files.insert(name.to_string(), bytes);
+            }
+            Ok(files)
+        })
+        .await;
+    let mut files = match files {
+        Ok(files) => files,
+        Err(error) => {
+            let detail = match error {
+                super::ArchiveError::NotFound => "its output folder is gone".to_string(),
+                super::ArchiveError::Other(detail) => detail,
+            };
+            let failed = engine.failed(format!("reading back the jobs' output ({detail})"));
+            return Err(failed(bollard::errors::Error::IOError {
+                err: std::io::Error::other(detail),
+            }));
+        }
+    };
+    let mut ended = Vec::with_capacity(count);
+    for index in 0..count {
+        let mut take = |suffix: &str| files.remove(&format!("{index}.{suffix}"));
+        let (stdout, stderr) = (
+            take("out").unwrap_or_default(),
+            take("err").unwrap_or_default(),
+        );
+        let status: serde_json::Value = take("status")
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        ended.push(if status["timeout"] == true {
+            Ended::Timeout
+        } else if let Some(kind) = status["error"].as_str() {
+            let detail = status["detail"].as_str().unwrap_or_default().to_string();
+            Ended::NotStarted(kind == "not-found", detail)
+        } else {
+            // A negative code is a signal, as `subprocess` says.
+            let code = status["code"].as_i64().filter(|code| *code >= 0);
+            Ended::Exited(Finished {
+                code,
+                stdout,
+                stderr,
+            })
+        });
+    }
+    let probe = ended.remove(0);
+    Ok(Ok((probe, Ran { ended, files })))
+}
