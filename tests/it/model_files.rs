@@ -420,6 +420,15 @@ fn the_walkthrough_gates_a_scikit_learn_model_in_an_image() {
         "{report:#}"
     );
     assert_eq!(report["golden"][0]["status"], "pass", "{report:#}");
+    // `scope = "loaded"` in its envlock.toml: the installer tooling nothing imports is
+    // information; what the predictor loaded is traced.
+    let pip = findings
+        .iter()
+        .find(|f| f["subject"] == "pip")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!((&pip["severity"], &pip["loaded"]), (&"info".into(), &false.into()));
+    let loaded = report["golden"][0]["loaded"]["distributions"].as_array().unwrap();
+    assert!(loaded.contains(&"scikit-learn".into()), "{report:#}");
 
     let (code, report) = gate(&drifted);
     assert_eq!(code, 1, "{report:#}");

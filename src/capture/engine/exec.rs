@@ -30,7 +30,14 @@ pub(crate) async fn run_probe(
         background: true,
         ..Job::default()
     };
-    let ran = run_jobs(engine, image_id, program, probe, extra, limit).await?;
+    let ran = if extra.jobs.is_empty() {
+        // Nothing beside it: the probe is the container's command and its answer is its
+        // stdout, with no volume to fill and read back (a fifth of an exec capture).
+        let ran = run_in_image(engine, image_id, probe.argv, limit).await?;
+        ran.map(|finished| (Ended::Exited(finished), Ran::default()))
+    } else {
+        run_jobs(engine, image_id, program, probe, extra, limit).await?
+    };
     let failed = |detail: String| Error::ImageProbeFailed {
         reference: reference.to_string(),
         detail,

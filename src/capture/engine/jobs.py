@@ -2,8 +2,10 @@
 # the jobs listed in /envlock/jobs/jobs.json (the probe, then the golden command cases, the
 # probe beside them), each with its variables over the container's, its working folder,
 # stdin and time limit, in its own session (killed whole on timeout). Each job's output goes
-# to /envlock/out/N.out, N.err and N.status (JSON: "code", or "timeout", or "error").
-# Nothing else: it decides nothing and reads no other file.
+# to /envlock/out/N.out, N.err and N.status (JSON: "code", or "timeout", or "error"); at
+# the end every file under /envlock/out (those and what the jobs wrote there) is sent on
+# stdout, each as a line "PATH SIZE" and its bytes. It decides nothing and reads no other
+# file.
 import json
 import os
 import signal
@@ -81,6 +83,19 @@ def main():
             finish(index, job, process, started)
     for index, job, process, started in background:
         finish(index, job, process, started)
+    send()
+
+
+def send():
+    out = sys.stdout.buffer
+    for folder, _, names in os.walk(OUT):
+        for name in sorted(names):
+            path = os.path.join(folder, name)
+            with open(path, "rb") as handle:
+                data = handle.read()
+            out.write(("%s %d\n" % (os.path.relpath(path, OUT), len(data))).encode("utf-8"))
+            out.write(data)
+    out.flush()
 
 
 main()

@@ -1,17 +1,15 @@
 //! Several commands in one locked-down container: the probe, and after it (beside it) the
 //! golden command cases, so a diff of an image starts one container where it would start one
 //! per case. `jobs.py`, run with the image's Python, runs them and leaves each one's output
-//! in envlock's volume, read back in one archive call with whatever else they left there
-//! (the golden tracer's files).
+//! in envlock's volume, sent back on its stdout with whatever else they left there (the
+//! golden tracer's files).
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use super::connection::{Engine, Launch, Volume};
-use super::Container;
 use crate::error::Result;
 use crate::process::{Finished, Unfinished};
 
@@ -19,8 +17,6 @@ const RUNNER: &str = include_str!("jobs.py");
 
 /// envlock's volume in the container; the jobs' outputs go into `out/`.
 pub(crate) const VOLUME: &str = "/envlock";
-const OUT: &str = "/envlock/out";
-
 /// At most this much is read back of what the jobs left.
 const READ_LIMIT: u64 = 512 << 20;
 
@@ -118,65 +114,47 @@ pub(crate) async fn run_jobs(
     let limit = limit.max(Duration::from_secs_f64(total.max(0.0)));
     let container = engine.create(image_id, launch).await?;
     let ran = match engine.run(&container, limit, None).await {
-        Ok(finished) if finished.success() => read_back(engine, &container, jobs.len()).await,
+        Ok(finished) if finished.success() => {
+            let mut ran = read_back(&finished.stdout, jobs.len());
+            let probe = ran.ended.remove(0);
+            Ok((probe, ran))
+        }
         // The runner itself failed (a Python too old for it, say): the probe's failure.
-        Ok(finished) => Ok(Ok((Ended::Exited(finished), Ran::default()))),
-        Err(unfinished) => Ok(Err(unfinished)),
+        Ok(finished) => Ok((Ended::Exited(finished), Ran::default())),
+        Err(unfinished) => Err(unfinished),
     };
     engine.remove(&container).await;
-    ran
+    Ok(ran)
 }
 
-/// Reads `out/` back: each job's streams and status, and the rest.
-async fn read_back(
-    engine: &Engine,
-    container: &str,
-    count: usize,
-) -> Result<Result<(Ended, Ran), Unfinished>> {
-    let view = Container::new(engine, container);
-    let files = view
-        .read_archive(OUT, |tar| {
-            let mut files = BTreeMap::new();
-            let mut left = READ_LIMIT;
-            let mut archive = tar::Archive::new(tar);
-            for entry in archive.entries()? {
-                let mut entry = entry?;
-                if !entry.header().entry_type().is_file() || left == 0 {
-                    continue;
-                }
-                let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-                // `out/3.err` as the archive names it: relative to `out`'s parent.
-                let Some(name) = path.strip_prefix("out/") else {
-                    continue;
-                };
-                let mut bytes = Vec::new();
-                (&mut entry).take(left).read_to_end(&mut bytes)?;
-                left -= bytes.len() as u64;
-                files.insert(name.to_string(), bytes);
-            }
-            Ok(files)
-        })
-        .await;
-    let mut files = match files {
-        Ok(files) => files,
-        Err(error) => {
-            let detail = match error {
-                super::ArchiveError::NotFound => "its output folder is gone".to_string(),
-                super::ArchiveError::Other(detail) => detail,
-            };
-            let failed = engine.failed(format!("reading back the jobs' output ({detail})"));
-            return Err(failed(bollard::errors::Error::IOError {
-                err: std::io::Error::other(detail),
-            }));
+/// What the runner sent back (every file under `out/`, framed), split into each job's end
+/// and the rest. Bounded: the runner's output comes from the image.
+fn read_back(stdout: &[u8], count: usize) -> Ran {
+    let mut files = BTreeMap::new();
+    let mut rest = stdout;
+    let mut left = READ_LIMIT;
+    while let Some(end) = rest.iter().position(|byte| *byte == b'\n') {
+        let header = String::from_utf8_lossy(&rest[..end]).into_owned();
+        let Some((path, size)) = header.rsplit_once(' ') else {
+            break;
+        };
+        let Ok(size) = size.parse::<usize>() else {
+            break;
+        };
+        let Some(bytes) = rest.get(end + 1..end + 1 + size) else {
+            break;
+        };
+        rest = &rest[end + 1 + size..];
+        left = left.saturating_sub(size as u64);
+        if left == 0 {
+            break;
         }
-    };
+        files.insert(path.to_string(), bytes.to_vec());
+    }
     let mut ended = Vec::with_capacity(count);
     for index in 0..count {
         let mut take = |suffix: &str| files.remove(&format!("{index}.{suffix}"));
-        let (stdout, stderr) = (
-            take("out").unwrap_or_default(),
-            take("err").unwrap_or_default(),
-        );
+        let (stdout, stderr) = (take("out").unwrap_or_default(), take("err").unwrap_or_default());
         let status: serde_json::Value = take("status")
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or_default();
@@ -195,6 +173,36 @@ async fn read_back(
             })
         });
     }
-    let probe = ended.remove(0);
-    Ok(Ok((probe, Ran { ended, files })))
+    Ran { ended, files }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_runners_frames_become_each_jobs_end_and_the_rest() {
+        let mut sent = Vec::new();
+        for (path, bytes) in [
+            ("0.out", &b"{}"[..]),
+            ("0.status", b"{\"code\": 0}"),
+            ("1.err", b"boom\n"),
+            ("1.status", b"{\"code\": -9}"),
+            ("2.status", b"{\"timeout\": true}"),
+            ("3.status", b"{\"error\": \"not-found\", \"detail\": \"x\"}"),
+            ("trace-0/7 1.trace", b"p 7\nm numpy\n"),
+        ] {
+            sent.extend_from_slice(format!("{path} {}\n", bytes.len()).as_bytes());
+            sent.extend_from_slice(bytes);
+        }
+        sent.extend_from_slice(b"cut 99\nshort");
+        let ran = read_back(&sent, 5);
+        assert!(matches!(&ran.ended[0], Ended::Exited(f) if f.success() && f.stdout == b"{}"));
+        assert!(matches!(&ran.ended[1], Ended::Exited(f) if f.code.is_none() && f.stderr == b"boom\n"));
+        assert!(matches!(ran.ended[2], Ended::Timeout));
+        assert!(matches!(ran.ended[3], Ended::NotStarted(true, _)));
+        // A job the runner never got to: no status, no exit code.
+        assert!(matches!(&ran.ended[4], Ended::Exited(f) if !f.success()));
+        assert_eq!(ran.files.keys().collect::<Vec<_>>(), ["trace-0/7 1.trace"]);
+    }
 }
