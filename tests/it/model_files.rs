@@ -426,8 +426,13 @@ fn the_walkthrough_gates_a_scikit_learn_model_in_an_image() {
         .iter()
         .find(|f| f["subject"] == "pip")
         .unwrap_or_else(|| panic!("{report:#}"));
-    assert_eq!((&pip["severity"], &pip["loaded"]), (&"info".into(), &false.into()));
-    let loaded = report["golden"][0]["loaded"]["distributions"].as_array().unwrap();
+    assert_eq!(
+        (&pip["severity"], &pip["loaded"]),
+        (&"info".into(), &false.into())
+    );
+    let loaded = report["golden"][0]["loaded"]["distributions"]
+        .as_array()
+        .unwrap();
     assert!(loaded.contains(&"scikit-learn".into()), "{report:#}");
 
     let (code, report) = gate(&drifted);

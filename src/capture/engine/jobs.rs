@@ -154,7 +154,10 @@ fn read_back(stdout: &[u8], count: usize) -> Ran {
     let mut ended = Vec::with_capacity(count);
     for index in 0..count {
         let mut take = |suffix: &str| files.remove(&format!("{index}.{suffix}"));
-        let (stdout, stderr) = (take("out").unwrap_or_default(), take("err").unwrap_or_default());
+        let (stdout, stderr) = (
+            take("out").unwrap_or_default(),
+            take("err").unwrap_or_default(),
+        );
         let status: serde_json::Value = take("status")
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or_default();
@@ -198,7 +201,9 @@ mod tests {
         sent.extend_from_slice(b"cut 99\nshort");
         let ran = read_back(&sent, 5);
         assert!(matches!(&ran.ended[0], Ended::Exited(f) if f.success() && f.stdout == b"{}"));
-        assert!(matches!(&ran.ended[1], Ended::Exited(f) if f.code.is_none() && f.stderr == b"boom\n"));
+        assert!(
+            matches!(&ran.ended[1], Ended::Exited(f) if f.code.is_none() && f.stderr == b"boom\n")
+        );
         assert!(matches!(ran.ended[2], Ended::Timeout));
         assert!(matches!(ran.ended[3], Ended::NotStarted(true, _)));
         // A job the runner never got to: no status, no exit code.
