@@ -211,7 +211,7 @@ pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checke
     let mut findings = diff::diff(&base.lock, &other.lock);
     findings.extend(golden_findings);
     match diff::loaded_distributions(&base.lock.golden, &cases) {
-        Ok(loaded) => diff::mark_loaded(&mut findings, &loaded),
+        Ok(loaded) => diff::mark_loaded(&mut findings, &loaded, [&base.lock, &other.lock]),
         Err(why) if settings.config.policy.scope == diff::Scope::Loaded => notes.push(format!(
             "`[policy] scope = \"loaded\"` did not apply, so every package finding gates: {why}"
         )),

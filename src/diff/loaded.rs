@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::{Area, Finding};
-use crate::lock::{GoldenCase, Loaded};
+use crate::lock::{GoldenCase, Loaded, Lock};
 use crate::verdict::CaseResult;
 
 /// The distributions the golden cases loaded on either side (`baseline`'s recorded cases,
@@ -51,13 +51,26 @@ pub(crate) fn loaded_distributions(
     Ok(union)
 }
 
-/// Marks each finding about a distribution with whether a golden case loaded it.
-pub(crate) fn mark_loaded(findings: &mut [Finding], loaded: &BTreeSet<String>) {
+/// Marks each finding about a distribution with whether a golden case loaded it; a
+/// dist-info that either side has without a RECORD has no file list to map its modules to,
+/// so whether it was loaded stays unknown (an egg-info's modules come from its
+/// `top_level.txt`).
+pub(crate) fn mark_loaded(findings: &mut [Finding], loaded: &BTreeSet<String>, sides: [&Lock; 2]) {
+    let unlisted = |name: &str| {
+        sides.iter().any(|lock| {
+            lock.packages.iter().any(|package| {
+                package.name == name
+                    && package.record.is_none()
+                    && package.format == crate::lock::MetadataFormat::DistInfo
+            })
+        })
+    };
     for finding in findings
         .iter_mut()
         .filter(|finding| finding.code.area() == Area::Packages)
     {
-        finding.loaded = Some(loaded.contains(&finding.subject));
+        let subject = finding.subject.as_str();
+        finding.loaded = (!unlisted(subject)).then(|| loaded.contains(subject));
     }
 }
 
@@ -166,7 +179,29 @@ mod tests {
         findings[0].severity = Severity::Error;
         findings[1].severity = Severity::Error;
         findings[2].severity = Severity::Warning;
-        mark_loaded(&mut findings, &BTreeSet::from(["numpy".to_string()]));
+        let listed = |name: &str, record: Option<&str>| crate::lock::Package {
+            name: name.into(),
+            record: record.map(str::to_string),
+            ..Default::default()
+        };
+        let mut lock = crate::diff::tests::runtime();
+        lock.packages = vec![
+            listed("numpy", Some("sha256:x")),
+            listed("pyyaml", Some("sha256:y")),
+        ];
+        let mut egg = lock.clone();
+        egg.packages[1].record = None;
+        let mut unknown = findings.clone();
+        mark_loaded(&mut unknown, &BTreeSet::new(), [&lock, &egg]);
+        assert_eq!(
+            unknown[1].loaded, None,
+            "an egg-info pyyaml: no file list to map"
+        );
+        mark_loaded(
+            &mut findings,
+            &BTreeSet::from(["numpy".to_string()]),
+            [&lock, &lock],
+        );
         assert_eq!(findings[0].loaded, Some(true));
         assert_eq!(findings[1].loaded, Some(false));
         assert_eq!(findings[2].loaded, None);

@@ -129,12 +129,6 @@ impl Policy {
             if let Some(&severity) = self.severity.get(&finding.code) {
                 finding.severity = severity;
             }
-            if self.scope == Scope::Loaded && finding.loaded == Some(false) {
-                finding.severity = Severity::Info;
-                finding
-                    .message
-                    .push_str(" (no golden case loaded it on either side; `scope = \"loaded\"`)");
-            }
             if finding.code == Code::ModelUnsafe && self.trusts(&finding.subject) {
                 finding.severity = Severity::Info;
                 finding.message.push_str(" (trusted by `[models] trust`)");
@@ -145,8 +139,14 @@ impl Policy {
                         .iter()
                         .any(|pattern| name_glob(pattern, &finding.subject))
                 });
+                // A rule that names the package wins over `scope`.
                 if let Some(rule) = rule {
                     finding.severity = rule.severity;
+                } else if self.scope == Scope::Loaded && finding.loaded == Some(false) {
+                    finding.severity = Severity::Info;
+                    finding.message.push_str(
+                        " (no golden case loaded it on either side; `scope = \"loaded\"`)",
+                    );
                 }
             }
             kept.push(finding);

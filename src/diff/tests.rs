@@ -15,7 +15,7 @@ fn package(name: &str, version: &str) -> Package {
     }
 }
 
-fn runtime() -> Lock {
+pub(super) fn runtime() -> Lock {
     Lock {
         envlock: Header::current(),
         source: Source::default(),

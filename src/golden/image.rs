@@ -469,6 +469,9 @@ pub(crate) fn outcomes(shared: &Shared, ran: Option<JobsRan>) -> Prerun {
             Ended::Exited(finished) if finished.success() => {
                 let prefix = format!("trace-{index}/");
                 let mut trace = Trace::default();
+                if !ran.whole {
+                    trace.cut_short();
+                }
                 let files: Vec<String> = ran
                     .files
                     .keys()

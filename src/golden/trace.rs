@@ -31,14 +31,26 @@ pub(crate) struct Trace {
     pub(crate) modules: BTreeSet<String>,
     /// Every shared object mapped.
     pub(crate) libraries: BTreeSet<String>,
+    /// Trace files and bytes read so far, and whether some were left unread (past the
+    /// limits): a trace cut short is no loaded set.
+    files: usize,
+    bytes: u64,
+    truncated: bool,
 }
 
 /// One run's trace, or why it has none.
 pub(crate) type Traced = Result<Trace, String>;
 
 impl Trace {
-    /// Adds one process's file; lines that are not the tracer's are skipped.
+    /// Adds one process's file; lines that are not the tracer's are skipped. Past the
+    /// limits, the trace is marked cut short instead.
     pub(crate) fn add_file(&mut self, bytes: &[u8]) {
+        self.files += 1;
+        self.bytes += bytes.len() as u64;
+        if self.files > FILES_LIMIT || self.bytes > BYTES_LIMIT {
+            self.truncated = true;
+            return;
+        }
         let text = String::from_utf8_lossy(bytes);
         let mut started = false;
         for line in text.lines() {
@@ -60,47 +72,63 @@ impl Trace {
     /// Adds the trace files of a tar stream (the trace folder read out of a container).
     pub(crate) fn add_tar(&mut self, tar: &mut dyn Read) -> std::io::Result<()> {
         let mut archive = tar::Archive::new(tar);
-        let mut left = BYTES_LIMIT;
-        for (count, entry) in archive.entries()?.enumerate() {
+        for entry in archive.entries()? {
             let mut entry = entry?;
             let trace_file =
                 entry.header().entry_type().is_file() && entry.path_bytes().ends_with(b".trace");
-            if count >= FILES_LIMIT || left == 0 || !trace_file {
+            if !trace_file {
                 continue;
             }
             let mut bytes = Vec::new();
-            (&mut entry).take(left).read_to_end(&mut bytes)?;
-            left -= bytes.len() as u64;
+            (&mut entry).take(self.room()).read_to_end(&mut bytes)?;
             self.add_file(&bytes);
+            if self.truncated {
+                break;
+            }
         }
         Ok(())
     }
 
     /// Adds the trace files in a folder on this machine.
     pub(crate) fn add_folder(&mut self, folder: &Path) -> std::io::Result<()> {
-        let mut left = BYTES_LIMIT;
-        for entry in std::fs::read_dir(folder)?.take(FILES_LIMIT) {
+        for entry in std::fs::read_dir(folder)? {
             let path = entry?.path();
-            if left == 0
-                || path
-                    .extension()
-                    .is_none_or(|extension| extension != "trace")
+            if path
+                .extension()
+                .is_none_or(|extension| extension != "trace")
             {
                 continue;
             }
             let mut bytes = Vec::new();
             std::fs::File::open(&path)?
-                .take(left)
+                .take(self.room())
                 .read_to_end(&mut bytes)?;
-            left -= bytes.len() as u64;
             self.add_file(&bytes);
+            if self.truncated {
+                break;
+            }
         }
         Ok(())
     }
 
+    /// How much more may be read: one byte past the limit tells a file that is too large.
+    fn room(&self) -> u64 {
+        (BYTES_LIMIT + 1).saturating_sub(self.bytes)
+    }
+
+    /// Marks the trace as cut short (an answer that did not arrive whole).
+    pub(crate) fn cut_short(&mut self) {
+        self.truncated = true;
+    }
+
     /// This run's trace, or why there is none: no process ran the tracer.
     pub(crate) fn or_why(self, command: &[String]) -> Traced {
-        if self.processes == 0 {
+        if self.truncated {
+            Err(format!(
+                "its trace was cut short (envlock reads at most {FILES_LIMIT} trace files and {} MiB)",
+                BYTES_LIMIT >> 20
+            ))
+        } else if self.processes == 0 {
             Err(untraced(command))
         } else {
             Ok(self)
@@ -203,7 +231,6 @@ pub(crate) fn loaded(runs: impl IntoIterator<Item = Traced>, modules: &Modules) 
     for run in runs {
         match run {
             Ok(trace) => {
-                all.processes += trace.processes;
                 all.modules.extend(trace.modules);
                 all.libraries.extend(trace.libraries);
             }
@@ -222,20 +249,31 @@ pub(crate) fn loaded(runs: impl IntoIterator<Item = Traced>, modules: &Modules) 
     }
 }
 
-/// Marks the numeric libraries a traced run mapped (`loaded = true`): the same path, or the
-/// same file name (the kernel names a file by its real path; a lock may name it through a
-/// link).
+/// Marks the numeric libraries a traced run mapped (`loaded = true`): the same path, or,
+/// for a library whose file name no other library of the lock has, the same file name (the
+/// kernel names a file by its real path; a lock may name it through a link).
 pub(crate) fn mark_mapped<'a>(numerics: &mut Numerics, runs: impl IntoIterator<Item = &'a Loaded>) {
     let mut paths = BTreeSet::new();
     let mut names = BTreeSet::new();
     for path in runs.into_iter().flat_map(|loaded| &loaded.libraries) {
         paths.insert(path.as_str());
-        names.insert(path.rsplit('/').next().unwrap_or(path));
+        names.insert(file_name(path));
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    for library in &numerics.libraries {
+        *counts
+            .entry(file_name(&library.path).to_string())
+            .or_insert(0) += 1;
     }
     for library in &mut numerics.libraries {
-        let name = library.path.rsplit('/').next().unwrap_or(&library.path);
-        library.loaded |= paths.contains(library.path.as_str()) || names.contains(name);
+        let name = file_name(&library.path);
+        let unique = counts.get(name) == Some(&1);
+        library.loaded |= paths.contains(library.path.as_str()) || (unique && names.contains(name));
     }
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 #[cfg(test)]
@@ -285,6 +323,19 @@ mod tests {
         );
         assert!(loaded.unknown.unwrap().contains("`-I`"));
         assert!(loaded.distributions.is_empty());
+    }
+
+    #[test]
+    fn a_trace_past_the_limits_is_cut_short_never_complete() {
+        let mut trace = Trace::default();
+        for pid in 0..=FILES_LIMIT {
+            trace.add_file(format!("p {pid}\nm numpy\n").as_bytes());
+        }
+        let why = trace.or_why(&[]).unwrap_err();
+        assert!(why.contains("cut short"), "{why}");
+        let mut big = Trace::default();
+        big.add_file(&vec![b'm'; BYTES_LIMIT as usize + 1]);
+        assert!(big.or_why(&[]).is_err());
     }
 
     #[test]

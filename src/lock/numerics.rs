@@ -52,7 +52,7 @@ pub struct NumericLibrary {
     /// Who loads it: `numpy`, `scipy` (read from their extensions' `DT_NEEDED`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub loaded_by: Vec<String>,
-    /// Whether a traced golden run mapped it (absent: no run said).
+    /// Whether a traced golden run mapped it (absent: none did, or no run was traced).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub loaded: bool,
 }

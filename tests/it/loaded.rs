@@ -339,6 +339,47 @@ fn scope_loaded_gates_on_what_the_golden_cases_loaded() {
         }
     }
     assert!(scoped >= 2, "six and the installer tooling: {json:#}");
+    let six_finding = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["subject"] == "six")
+        .unwrap_or_else(|| panic!("{json:#}"));
+    assert_eq!(six_finding["severity"], "info", "{six_finding}");
+    // The command case ran beside the probe: the diff made no container of its own for it.
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let since = now() - 1;
+    let (again, _) = diff(loaded.path(), &loaded_lock, &six, &[]);
+    assert_eq!(again.code, 0);
+    let events = std::process::Command::new("docker")
+        .args(["events", "--since", &since.to_string(), "--until"])
+        .arg((now() + 1).to_string())
+        .args(["--filter", "type=container", "--filter", "event=create"])
+        .args([
+            "--format",
+            "{{index .Actor.Attributes \"org.envlock.role\"}} {{.Actor.Attributes.image}}",
+        ])
+        .output()
+        .unwrap();
+    let events = String::from_utf8_lossy(&events.stdout).into_owned();
+    // envlock creates its containers from the image's id.
+    let id = std::process::Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", &six])
+        .output()
+        .unwrap();
+    let id = String::from_utf8_lossy(&id.stdout).trim().to_string();
+    let roles: Vec<&str> = events
+        .lines()
+        .filter(|line| line.ends_with(&id))
+        .map(|line| line.split(' ').next().unwrap_or_default())
+        .collect();
+    assert!(roles.contains(&"probe"), "{events}");
+    assert!(!roles.contains(&"golden"), "a container per case: {events}");
 
     let numpy = image(
         "loaded-numpy",
@@ -365,7 +406,7 @@ fn run_as_openshift_finds_a_root_owned_workdir() {
     if !engine() {
         return;
     }
-    let dir = project(&["cache"], "");
+    let dir = project(&["cache", "predict"], "");
     let (lock, _) = snapshot_dev(dir.path());
     let image = image("loaded-run-as", PINS);
     let (done, json) = diff(dir.path(), &lock, &image, &[]);
@@ -396,6 +437,14 @@ fn run_as_openshift_finds_a_root_owned_workdir() {
     let (uid, gid) = identity.split_once(':').unwrap();
     assert!(uid.parse::<u64>().unwrap() >= 1_000_000_000, "{identity}");
     assert_eq!(gid, "0");
+    // As a UID that owns nothing there, the tracer still writes: what predict loaded is known.
+    let predict = case(&json, "predict");
+    assert_eq!(predict["status"], "pass", "{json:#}");
+    assert_eq!(
+        strings(&predict["loaded"]["distributions"]),
+        ["numpy"],
+        "{json:#}"
+    );
 
     // `[image] run-as` does the same, recorded in an image snapshot's lock; a bad value is
     // exit 2 naming it.

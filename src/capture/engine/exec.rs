@@ -36,7 +36,15 @@ pub(crate) async fn run_probe(
         let ran = run_in_image(engine, image_id, probe.argv, limit).await?;
         ran.map(|finished| (Ended::Exited(finished), Ran::default()))
     } else {
-        run_jobs(engine, image_id, program, probe, extra, limit).await?
+        match run_jobs(engine, image_id, program, probe.clone(), extra, limit).await? {
+            // The runner did not get through (a Python it cannot run on): the probe alone,
+            // and the cases in containers of their own.
+            Ok((_, ran)) if ran.ended.len() != extra.jobs.len() => {
+                let ran = run_in_image(engine, image_id, probe.argv, limit).await?;
+                ran.map(|finished| (Ended::Exited(finished), Ran::default()))
+            }
+            ran => ran,
+        }
     };
     let failed = |detail: String| Error::ImageProbeFailed {
         reference: reference.to_string(),

@@ -4,11 +4,12 @@
 # stdin and time limit, in its own session (killed whole on timeout). Each job's output goes
 # to /envlock/out/N.out, N.err and N.status (JSON: "code", or "timeout", or "error"); at
 # the end every file under /envlock/out (those and what the jobs wrote there) is sent on
-# stdout, each as a line "PATH SIZE" and its bytes. It decides nothing and reads no other
+# stdout, each as a line "PATH SIZE" and its bytes, then ".whole 0" when nothing was left out. It decides nothing and reads no other
 # file.
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -41,9 +42,10 @@ def start(index, job, python):
             stderr=err,
             start_new_session=True,
         )
-    except OSError as error:
-        kind = "not-found" if isinstance(error, FileNotFoundError) else "not-started"
-        status(index, {"error": kind, "detail": str(error)})
+    except Exception as error:  # an OSError, or an argv Popen refuses (empty, a NUL)
+        program = job["argv"][0] if job["argv"] else ""
+        missing = isinstance(error, FileNotFoundError) and error.filename in (program, None)
+        status(index, {"error": "not-found" if missing else "not-started", "detail": str(error)})
         return None
     finally:
         out.close()
@@ -86,15 +88,30 @@ def main():
     send()
 
 
+LIMIT = 512 << 20  # what envlock reads back at most
+
+
 def send():
+    # Regular files only (never a link or a FIFO a job left), at most LIMIT bytes in all.
     out = sys.stdout.buffer
+    left = LIMIT
     for folder, _, names in os.walk(OUT):
         for name in sorted(names):
             path = os.path.join(folder, name)
-            with open(path, "rb") as handle:
-                data = handle.read()
-            out.write(("%s %d\n" % (os.path.relpath(path, OUT), len(data))).encode("utf-8"))
+            try:
+                if not stat.S_ISREG(os.lstat(path).st_mode):
+                    continue
+                with open(path, "rb") as handle:
+                    data = handle.read(left + 1)
+            except OSError:
+                continue
+            if len(data) > left or "\n" in name:
+                out.flush()
+                return  # without the end mark: envlock reads the answer as cut short
+            left -= len(data)
+            out.write(("%s %d\n" % (os.path.relpath(path, OUT), len(data))).encode("utf-8", "replace"))
             out.write(data)
+    out.write(b".whole 0\n")
     out.flush()
 
 

@@ -68,6 +68,8 @@ pub(crate) enum Ended {
 pub(crate) struct Ran {
     pub(crate) ended: Vec<Ended>,
     pub(crate) files: BTreeMap<String, Vec<u8>>,
+    /// Whether the runner's answer was read to its end (else `files` may lack some).
+    pub(crate) whole: bool,
 }
 
 /// Runs `probe` then `extra` in one container of `image_id` with `program` (the image's
@@ -111,7 +113,8 @@ pub(crate) async fn run_jobs(
         ..Launch::default()
     };
     let total: f64 = jobs.iter().map(|job| job.timeout).sum();
-    let limit = limit.max(Duration::from_secs_f64(total.max(0.0)));
+    let total = Duration::try_from_secs_f64(total).unwrap_or(Duration::MAX);
+    let limit = limit.max(total);
     let container = engine.create(image_id, launch).await?;
     let ran = match engine.run(&container, limit, None).await {
         Ok(finished) if finished.success() => {
@@ -141,16 +144,20 @@ fn read_back(stdout: &[u8], count: usize) -> Ran {
         let Ok(size) = size.parse::<usize>() else {
             break;
         };
-        let Some(bytes) = rest.get(end + 1..end + 1 + size) else {
+        let body = &rest[end + 1..];
+        let (Some(bytes), Some(after)) = (body.get(..size), body.get(size..)) else {
             break;
         };
-        rest = &rest[end + 1 + size..];
+        rest = after;
         left = left.saturating_sub(size as u64);
         if left == 0 {
             break;
         }
         files.insert(path.to_string(), bytes.to_vec());
     }
+    // What does not parse to its end mark was cut or forged: what the jobs left may lack
+    // some files.
+    let whole = rest.is_empty() && files.remove(".whole").is_some();
     let mut ended = Vec::with_capacity(count);
     for index in 0..count {
         let mut take = |suffix: &str| files.remove(&format!("{index}.{suffix}"));
@@ -176,7 +183,11 @@ fn read_back(stdout: &[u8], count: usize) -> Ran {
             })
         });
     }
-    Ran { ended, files }
+    Ran {
+        ended,
+        files,
+        whole,
+    }
 }
 
 #[cfg(test)]
@@ -194,12 +205,13 @@ mod tests {
             ("2.status", b"{\"timeout\": true}"),
             ("3.status", b"{\"error\": \"not-found\", \"detail\": \"x\"}"),
             ("trace-0/7 1.trace", b"p 7\nm numpy\n"),
+            (".whole", b""),
         ] {
             sent.extend_from_slice(format!("{path} {}\n", bytes.len()).as_bytes());
             sent.extend_from_slice(bytes);
         }
-        sent.extend_from_slice(b"cut 99\nshort");
         let ran = read_back(&sent, 5);
+        assert!(ran.whole);
         assert!(matches!(&ran.ended[0], Ended::Exited(f) if f.success() && f.stdout == b"{}"));
         assert!(
             matches!(&ran.ended[1], Ended::Exited(f) if f.code.is_none() && f.stderr == b"boom\n")
@@ -209,5 +221,15 @@ mod tests {
         // A job the runner never got to: no status, no exit code.
         assert!(matches!(&ran.ended[4], Ended::Exited(f) if !f.success()));
         assert_eq!(ran.files.keys().collect::<Vec<_>>(), ["trace-0/7 1.trace"]);
+        // Cut, or a size past the end (up to usize::MAX): not whole, and no panic.
+        for tail in [
+            &b"cut 99\nshort"[..],
+            b"x 18446744073709551615\n",
+            b"y -1\n",
+        ] {
+            let mut cut = sent.clone();
+            cut.extend_from_slice(tail);
+            assert!(!read_back(&cut, 5).whole);
+        }
     }
 }

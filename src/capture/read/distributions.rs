@@ -51,6 +51,7 @@ pub(crate) const WANTED: Wanted = Wanted {
         "REQUESTED",
         "direct_url.json",
         "RECORD",
+        "top_level.txt",
     ],
     single: &[".egg-info"],
     pth_folders: &["site-packages", "dist-packages"],
@@ -287,6 +288,16 @@ async fn read_installer_files(
         return Ok(Installed {
             binaries: crate::capture::numerics::binaries_in_record(&bytes, package),
             modules,
+        });
+    }
+    // No RECORD (an egg-info, as Debian's packages and `setup.py install` write): the
+    // top-level modules it declares, so a traced run's imports still map to it.
+    if let Some(bytes) = files.read(&fs::join(folder, "top_level.txt")).await? {
+        let mut modules = Modules::default();
+        modules.add_top_level(&bytes, &package.name);
+        return Ok(Installed {
+            modules,
+            ..Installed::default()
         });
     }
     Ok(Installed::default())

@@ -41,6 +41,27 @@ impl Modules {
         }
     }
 
+    /// Adds the top-level modules an egg-info's `top_level.txt` of distribution `owner`
+    /// declares (one per line; a nested one as `a/b`).
+    pub(crate) fn add_top_level(&mut self, listed: &[u8], owner: &str) {
+        for line in String::from_utf8_lossy(listed).lines() {
+            let module = line.trim().replace('/', ".");
+            let valid = !module.is_empty()
+                && module.split('.').all(|part| {
+                    part.chars()
+                        .next()
+                        .is_some_and(|c| c.is_alphabetic() || c == '_')
+                        && part.chars().all(|c| c.is_alphanumeric() || c == '_')
+                });
+            if valid {
+                self.owners
+                    .entry(module.clone())
+                    .or_insert_with(|| owner.to_string());
+                self.all.insert(module);
+            }
+        }
+    }
+
     /// Adds the modules a RECORD of distribution `owner` lists (paths relative to its site
     /// folder).
     pub(crate) fn add_record(&mut self, record: &[u8], owner: &str) {
@@ -574,6 +595,12 @@ mod tests {
         assert_eq!(modules.owner("google.protobuf.message"), Some("protobuf"));
         assert_eq!(modules.owner("google"), None);
         assert_eq!(modules.owner("json"), None);
+        modules.add_top_level(
+            b"setuptools\npkg_resources\n_distutils_hack\n../x\n\n",
+            "setuptools",
+        );
+        assert_eq!(modules.owner("pkg_resources.extern"), Some("setuptools"));
+        assert_eq!(modules.owner("x"), None);
     }
 
     #[test]
