@@ -176,6 +176,19 @@ fn strings(value: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// The report's first finding that `test` picks.
+fn finding_where(
+    json: &serde_json::Value,
+    test: impl Fn(&serde_json::Value) -> bool,
+) -> &serde_json::Value {
+    json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| test(f))
+        .unwrap_or_else(|| panic!("{json:#}"))
+}
+
 fn case<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     json["golden"]
         .as_array()
@@ -298,12 +311,9 @@ fn scope_loaded_gates_on_what_the_golden_cases_loaded() {
 
     let (done, json) = diff(all.path(), &all_lock, &six, &[]);
     assert_eq!(done.code, 1, "{json:#}");
-    let finding = json["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["code"] == "package-version" && f["subject"] == "six")
-        .unwrap_or_else(|| panic!("{json:#}"));
+    let finding = finding_where(&json, |f| {
+        f["code"] == "package-version" && f["subject"] == "six"
+    });
     assert_eq!(finding["severity"], "error");
     assert_eq!(finding["loaded"], false);
     assert!(
@@ -339,12 +349,7 @@ fn scope_loaded_gates_on_what_the_golden_cases_loaded() {
         }
     }
     assert!(scoped >= 2, "six and the installer tooling: {json:#}");
-    let six_finding = json["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["subject"] == "six")
-        .unwrap_or_else(|| panic!("{json:#}"));
+    let six_finding = finding_where(&json, |f| f["subject"] == "six");
     assert_eq!(six_finding["severity"], "info", "{six_finding}");
     // The command case ran beside the probe: the diff made no container of its own for it.
     let now = || {
@@ -387,12 +392,9 @@ fn scope_loaded_gates_on_what_the_golden_cases_loaded() {
     );
     let (done, json) = diff(loaded.path(), &loaded_lock, &numpy, &[]);
     assert_eq!(done.code, 1, "{json:#}");
-    let finding = json["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["code"] == "package-version" && f["subject"] == "numpy")
-        .unwrap_or_else(|| panic!("{json:#}"));
+    let finding = finding_where(&json, |f| {
+        f["code"] == "package-version" && f["subject"] == "numpy"
+    });
     assert_eq!(finding["severity"], "error");
     assert_eq!(finding["loaded"], true);
     assert!(containers_of(&numpy).is_empty() && containers_of(&six).is_empty());
@@ -420,12 +422,7 @@ fn run_as_openshift_finds_a_root_owned_workdir() {
 
     let (done, json) = diff(dir.path(), &lock, &image, &["--run-as", "openshift"]);
     assert_eq!(done.code, 1, "{json:#}");
-    let error = json["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["code"] == "golden-error")
-        .unwrap_or_else(|| panic!("{json:#}"));
+    let error = finding_where(&json, |f| f["code"] == "golden-error");
     assert!(
         error["message"]
             .as_str()
