@@ -243,6 +243,14 @@ mod tests {
         Finding::new(code, subject, None, None, message.to_string())
     }
 
+    /// The suspects of `findings` as `code subject`, in their order.
+    fn order(findings: &[Finding]) -> Vec<String> {
+        suspects(findings)
+            .iter()
+            .map(|s| format!("{} {}", s.code.as_str(), s.subject))
+            .collect()
+    }
+
     #[test]
     fn consequences_point_at_the_most_specific_cause() {
         let mut findings = vec![
@@ -313,10 +321,7 @@ mod tests {
             code: Code::PackageVersion,
             subject: "numpy".into(),
         });
-        let order: Vec<String> = suspects(&findings)
-            .iter()
-            .map(|s| format!("{} {}", s.code.as_str(), s.subject))
-            .collect();
+        let order = order(&findings);
         assert_eq!(
             order,
             [
@@ -348,10 +353,7 @@ mod tests {
         findings[1].loaded = Some(true);
         findings[2].loaded = Some(false);
         findings[4].loaded = Some(true);
-        let order: Vec<String> = suspects(&findings)
-            .iter()
-            .map(|s| format!("{} {}", s.code.as_str(), s.subject))
-            .collect();
+        let order = order(&findings);
         assert_eq!(
             order,
             [

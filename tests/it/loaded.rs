@@ -189,6 +189,13 @@ fn finding_where(
         .unwrap_or_else(|| panic!("{json:#}"))
 }
 
+/// The report's `package-version` finding about `subject`.
+fn version_finding<'a>(json: &'a serde_json::Value, subject: &str) -> &'a serde_json::Value {
+    finding_where(json, |f| {
+        f["code"] == "package-version" && f["subject"] == subject
+    })
+}
+
 fn case<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     json["golden"]
         .as_array()
@@ -311,9 +318,7 @@ fn scope_loaded_gates_on_what_the_golden_cases_loaded() {
 
     let (done, json) = diff(all.path(), &all_lock, &six, &[]);
     assert_eq!(done.code, 1, "{json:#}");
-    let finding = finding_where(&json, |f| {
-        f["code"] == "package-version" && f["subject"] == "six"
-    });
+    let finding = version_finding(&json, "six");
     assert_eq!(finding["severity"], "error");
     assert_eq!(finding["loaded"], false);
     assert!(
@@ -392,9 +397,7 @@ fn scope_loaded_gates_on_what_the_golden_cases_loaded() {
     );
     let (done, json) = diff(loaded.path(), &loaded_lock, &numpy, &[]);
     assert_eq!(done.code, 1, "{json:#}");
-    let finding = finding_where(&json, |f| {
-        f["code"] == "package-version" && f["subject"] == "numpy"
-    });
+    let finding = version_finding(&json, "numpy");
     assert_eq!(finding["severity"], "error");
     assert_eq!(finding["loaded"], true);
     assert!(containers_of(&numpy).is_empty() && containers_of(&six).is_empty());
