@@ -335,6 +335,38 @@ pub enum Error {
         /// The requirement as written.
         requirement: String,
     },
+    /// `--shard` that is not K/N with 1 ≤ K ≤ N.
+    #[error("`--shard {spec}`: {detail}")]
+    InvalidShard {
+        /// As given.
+        spec: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// `--merge` given files that are not the shards of one audit.
+    #[error("`envlock audit --merge`: {}{detail}", if file.is_empty() { String::new() } else { format!("`{file}`: ") })]
+    AuditMerge {
+        /// The file at fault (empty: the set of files).
+        file: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A repository operand of `audit` with no tag to audit, or `--tags` without one.
+    #[error("{}{detail}", if repository.is_empty() { String::new() } else { format!("`{repository}`: ") })]
+    NoTags {
+        /// The operand (empty: none was given).
+        repository: String,
+        /// Why.
+        detail: String,
+    },
+    /// An SBOM operand that is not a CycloneDX JSON document envlock reads.
+    #[error("`{}` is not a CycloneDX JSON SBOM envlock can read: {detail}", path.display())]
+    InvalidSbom {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// A declared lock given as the runtime to check rather than as the baseline.
     #[error("`{operand}` is a project's lock, not a runtime: it can be the baseline of `envlock diff`, and the target must be a lock, `python:PATH` or an image")]
     DeclaredTarget {
@@ -465,6 +497,10 @@ impl Error {
             }
             Error::Interrupted { .. } => return None,
             Error::AuditOperand { source, .. } => return source.hint(),
+            Error::InvalidShard { .. } => "`--shard K/N` audits every N-th operand from the K-th, K from 1 to N; in a Kubernetes Indexed Job, `--shard /N` takes K from JOB_COMPLETION_INDEX".to_string(),
+            Error::AuditMerge { .. } => "merge the JSON outputs (`--format json`) of every shard of one `envlock audit --shard K/N` run, each once".to_string(),
+            Error::NoTags { .. } => "`--tags GLOB` takes `*` and `?` (`--tags 'v1.*'`); `skopeo list-tags docker://HOST/REPO` lists a repository's tags".to_string(),
+            Error::InvalidSbom { .. } => "envlock reads CycloneDX JSON 1.4 to 1.7: `syft IMAGE -o cyclonedx-json`, `cyclonedx-py environment`, `envlock export LOCK --format cyclonedx`".to_string(),
             Error::Read { .. } => "check that the path exists and is readable".to_string(),
         })
     }

@@ -1,5 +1,6 @@
 //! A lock's packages in the formats installers read: a `requirements.txt` of exact pins, or
-//! a PEP 751 `pylock.toml`, so an image can be built from exactly what dev ran. Only what
+//! a PEP 751 `pylock.toml`, so an image can be built from exactly what dev ran; or the
+//! whole runtime as a CycloneDX SBOM (`crate::sbom`), for the tools platform teams run. Only what
 //! the lock knows is written: installers record an archive's hash for direct URL installs
 //! only, so an index install has a pin and no hash.
 
@@ -7,6 +8,7 @@ use serde::Serialize;
 use toml::Table;
 
 use crate::lock::{Lock, Package, PackageSource, Sha256};
+pub use crate::sbom::Stamp;
 
 /// What `envlock export` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -15,13 +17,17 @@ pub enum ExportFormat {
     Requirements,
     /// PEP 751 `pylock.toml`.
     Pylock,
+    /// A CycloneDX 1.6 JSON SBOM: packages, system and conda packages, numerics libraries,
+    /// and the models as `machine-learning-model` components.
+    Cyclonedx,
 }
 
-/// The lock's packages as `format`.
-pub fn export(lock: &Lock, format: ExportFormat) -> String {
+/// The lock's packages as `format`; `stamp` dates a CycloneDX document.
+pub fn export(lock: &Lock, format: ExportFormat, stamp: Stamp) -> String {
     match format {
         ExportFormat::Requirements => requirements(lock),
         ExportFormat::Pylock => pylock(lock),
+        ExportFormat::Cyclonedx => crate::sbom::cyclonedx(lock, stamp),
     }
 }
 

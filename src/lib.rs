@@ -27,6 +27,7 @@ mod golden;
 pub mod lock;
 mod process;
 pub mod report;
+mod sbom;
 mod settings;
 mod stop;
 mod verdict;
@@ -302,8 +303,15 @@ fn through_engine(source: Source, settings: &Settings) -> Source {
 
 /// Why golden cases cannot run in `source`: an image that is in no engine.
 fn no_container(source: &Source) -> Option<String> {
-    let Source::Image(image) = source else {
-        return None;
+    let image = match source {
+        Source::Image(image) => image,
+        Source::Sbom(path) => {
+            return Some(format!(
+                "`{}` is an SBOM, with no runtime to run golden cases in; diff the image or interpreter it describes",
+                path.display()
+            ))
+        }
+        _ => return None,
     };
     let fix = match image {
         ImageSource::Engine(_) => return None,

@@ -29,6 +29,16 @@ use crate::error::Result;
 use crate::lock::{read_lock, Lock};
 use crate::settings::Settings;
 
+/// The tags of the registry repository `repository` (`HOST/REPO`), as the registry lists
+/// them.
+pub(crate) fn repository_tags(
+    repository: &str,
+    settings: &Settings,
+    session: &Session,
+) -> Result<Vec<String>> {
+    session.block(layers::registry_tags(repository, settings))
+}
+
 /// A lock and the warnings gathered while capturing it.
 #[derive(Debug)]
 pub struct Snapshot {
@@ -80,6 +90,10 @@ pub(crate) fn capture(
 ) -> Result<Snapshot> {
     match source {
         Source::Lock(path) => Ok(Snapshot::of(read_lock(path)?, Vec::new(), Vec::new())),
+        Source::Sbom(path) => {
+            let (lock, notes) = crate::sbom::read_sbom(path)?;
+            Ok(Snapshot::of(lock, Vec::new(), notes))
+        }
         // Without a runtime to select for: `check` and `audit` select for their target.
         Source::Declared(declared) => {
             let selected = crate::declared::baseline(declared, None, &settings.selection)?;

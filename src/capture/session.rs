@@ -23,12 +23,18 @@ pub(crate) struct Session {
     stop: Arc<Stop>,
     /// Layers read this run: the two sides of a diff of two tags share their base layers,
     /// read once.
-    pub(crate) layers: layers::Cache,
+    pub(crate) layers: Arc<layers::Cache>,
 }
 
 impl Session {
     /// A session for `settings`; nothing connects until an image is needed.
     pub(crate) fn new(settings: &Settings) -> Session {
+        Session::sharing(settings, Arc::default())
+    }
+
+    /// A session whose layers are shared with others' (`envlock audit`'s workers: the
+    /// tags of one repository share their base layers, read once).
+    pub(crate) fn sharing(settings: &Settings, layers: Arc<layers::Cache>) -> Session {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -43,7 +49,7 @@ impl Session {
             engine: OnceCell::new(),
             host,
             stop: settings.stop.clone(),
-            layers: layers::Cache::default(),
+            layers,
         }
     }
 

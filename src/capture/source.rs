@@ -5,6 +5,7 @@
 //! `oci-dir:PATH` and `oci-archive:PATH` (an OCI image layout, as a folder or a tar). A
 //! project's own lock (`uv.lock`, `pylock.toml`, `poetry.lock`, `requirements*.txt`, or a
 //! path prefixed `uv-lock:`, `pylock:`, `poetry-lock:`, `requirements:`) is a declared lock.
+//! A CycloneDX JSON SBOM is `cyclonedx:PATH`, or a file named `*.cdx.json`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,8 @@ pub enum Source {
     /// A project's declared lock (uv.lock, pylock.toml, poetry.lock, requirements.txt),
     /// selected for the runtime it is compared with.
     Declared(DeclaredSource),
+    /// A CycloneDX JSON SBOM (`cyclonedx:PATH`, or a file named `*.cdx.json`).
+    Sbom(PathBuf),
 }
 
 /// Where an image lives.
@@ -79,6 +82,18 @@ impl Source {
         }
         if let Some(image) = ImageSource::parse_transport(text)? {
             return Ok(Source::Image(image));
+        }
+        let sbom = text.strip_prefix("cyclonedx:").or_else(|| {
+            let name = Path::new(text).file_name()?.to_str()?;
+            name.ends_with(".cdx.json").then_some(text)
+        });
+        if let Some(sbom) = sbom {
+            if !Path::new(sbom).is_file() {
+                return Err(Error::LockNotFound {
+                    operand: text.to_string(),
+                });
+            }
+            return Ok(Source::Sbom(PathBuf::from(sbom)));
         }
         if let Some(declared) = DeclaredSource::parse(text) {
             if !declared.path.is_file() {

@@ -5,36 +5,61 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use super::terminal;
-use crate::audit::{AuditFormat, Focus};
+use crate::audit::{Audit, AuditFormat, Focus, Shard};
 use crate::Stop;
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Operands: lock files, `python:PATH`, and images, as for `envlock diff`, and
-projects' own locks (uv.lock, pylock.toml, poetry.lock, requirements.txt), selected for the
-first runtime among the operands.
+    after_help = "Operands: lock files, `python:PATH`, images, and CycloneDX SBOMs
+(`cyclonedx:PATH`, `*.cdx.json`), as for `envlock diff`, and projects' own locks (uv.lock,
+pylock.toml, poetry.lock, requirements.txt), selected for the first runtime among the
+operands. A `registry:HOST/REPO` operand with no tag stands for the repository's tags
+(listed through the registry's API, page by page), narrowed by `--tags`, in version order
+where tags are versions.
 Each is captured (images of the engine with their own throwaway containers, `--jobs` at a
-time; nothing runs with `--no-exec`), then one row is printed per fact that differs across
-them: the Python, the platform, each package, conda and system package, each model of
-envlock.toml's `models`.
+time, tags sharing their base layers; nothing runs with `--no-exec`), then one row is
+printed per fact that differs across them: the Python, the platform, each package, conda
+and system package, each model of envlock.toml's `models`.
+
+Fleets: `--shard K/N` captures every N-th operand from the K-th, so N machines (a CI
+matrix, a Kubernetes Indexed Job: `--shard /N` takes K from JOB_COMPLETION_INDEX) split one
+audit. With `--format json` a shard writes its part and what the whole audit was;
+`envlock audit --merge *.json` checks that they are the N parts of one audit and prints the
+matrix an unsharded run prints, byte for byte.
 
 Examples:
   envlock audit ml-model:1.3 ml-model:1.4 ml-model:1.5
   envlock audit dev.lock ml-model:latest --package 'numpy' --package 'torch*' --all
-  envlock audit $(docker images --format '{{.Repository}}:{{.Tag}}' ml-model) --format csv
+  envlock audit registry:registry.example.com/ml-model --tags 'v1.*' --package numpy
+  envlock audit registry:registry.example.com/ml-model --shard 2/4 --format json > part-2.json
+  envlock audit --merge part-*.json --format markdown
 
-Exit codes: 0 the matrix was printed, 2 an operand could not be captured."
+Exit codes: 0 the matrix was printed, 2 an operand could not be captured, or a shard spec,
+a repository, or the files to merge were wrong."
 )]
 pub(super) struct Args {
-    /// The runtimes to compare: lock files, `python:PATH`, images.
-    #[arg(required = true, num_args = 1..)]
+    /// The runtimes to compare: lock files, `python:PATH`, images, SBOMs, repositories.
+    #[arg(required_unless_present = "merge", num_args = 1..)]
     operands: Vec<String>,
+    /// Only the tags of a `registry:HOST/REPO` operand that match GLOB (`*`, `?`); repeatable.
+    #[arg(long, value_name = "GLOB")]
+    tags: Vec<String>,
+    /// Audit every N-th operand from the K-th (K from 1), after tags are listed; `/N`
+    /// takes K from JOB_COMPLETION_INDEX (from 0).
+    #[arg(long, value_name = "K/N")]
+    shard: Option<String>,
+    /// Join the JSON outputs of every shard of one audit into its matrix.
+    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["operands", "tags", "shard", "package", "all", "no_exec", "extra", "group", "jobs"])]
+    merge: Vec<PathBuf>,
     /// How many operands to capture at once (default: the number of CPUs).
     #[arg(long, short, value_name = "N")]
     jobs: Option<usize>,
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     format: AuditFormat,
+    /// Write to FILE (whole or not at all) instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
     /// Only the package rows (Python, conda, system) whose names match GLOB; repeatable.
     #[arg(long, value_name = "GLOB")]
     package: Vec<String>,
@@ -56,13 +81,17 @@ pub(super) struct Args {
 }
 
 pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
+    if !args.merge.is_empty() {
+        let text = merge(&args.merge, args.format)?;
+        return print(&text, args.output.as_deref());
+    }
     let mut settings = super::settings::resolve(args.config.as_deref())?;
     settings.stop = stop.clone();
     settings.no_exec = args.no_exec;
     settings.golden = false;
     settings.selection = crate::Selection {
-        extras: args.extra,
-        groups: args.group,
+        extras: args.extra.clone(),
+        groups: args.group.clone(),
     };
     let jobs = args
         .jobs
@@ -70,16 +99,77 @@ pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
     if jobs == 0 {
         anyhow::bail!("`--jobs 0` captures nothing: give 1 or more");
     }
-    let (locks, warnings) = crate::audit::capture_all(&settings, &args.operands, jobs)?;
-    stop.check()?;
-    for warning in &warnings {
-        terminal::warning(warning);
+    // A bad shard spec is told before any registry is asked.
+    let job_index = std::env::var("JOB_COMPLETION_INDEX").ok();
+    let shard = args
+        .shard
+        .as_deref()
+        .map(|spec| Shard::parse(spec, job_index.as_deref()))
+        .transpose()?;
+    let (operands, notes) = crate::audit::expand(&settings, &args.operands, &args.tags)?;
+    for note in &notes {
+        terminal::note(note);
     }
     let focus = Focus {
         all: args.all,
         packages: args.package,
     };
-    let matrix = crate::audit::matrix(&args.operands, &locks, &focus);
-    anstream::print!("{}", crate::audit::render(&matrix, args.format));
+    let audit = Audit {
+        operands,
+        focus,
+        tags: args.tags,
+        no_exec: args.no_exec,
+        extras: args.extra,
+        groups: args.group,
+    };
+    let own = match shard {
+        Some(shard) => {
+            let own = crate::audit::own_operands(&audit, shard);
+            terminal::note(&format!(
+                "shard {}/{}: {} of {} operands",
+                shard.index,
+                shard.count,
+                own.len(),
+                audit.operands.len()
+            ));
+            own
+        }
+        None => audit.operands.clone(),
+    };
+    let (locks, warnings) = crate::audit::capture_all(&settings, &own, jobs)?;
+    stop.check()?;
+    for warning in &warnings {
+        terminal::warning(warning);
+    }
+    let text = match (shard, args.format) {
+        (Some(shard), AuditFormat::Json) => crate::audit::shard_output(&audit, shard, &locks),
+        _ => {
+            let matrix = crate::audit::matrix(&own, &locks, &audit.focus);
+            crate::audit::render(&matrix, args.format)
+        }
+    };
+    print(&text, args.output.as_deref())
+}
+
+/// `text` to `output`, or to standard output.
+fn print(text: &str, output: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    match output {
+        Some(path) => crate::lock::write_text(path, text)?,
+        None => anstream::print!("{text}"),
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--merge`: the shards' JSON outputs, read whole, joined.
+fn merge(files: &[PathBuf], format: AuditFormat) -> anyhow::Result<String> {
+    let mut read = Vec::with_capacity(files.len());
+    for file in files {
+        let bytes = std::fs::read(file).map_err(|source| crate::Error::Read {
+            path: file.clone(),
+            source,
+        })?;
+        read.push((file.display().to_string(), bytes));
+    }
+    let matrix = crate::audit::merge(&read)?;
+    Ok(crate::audit::render(&matrix, format))
 }

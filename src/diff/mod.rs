@@ -13,14 +13,14 @@ mod version;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::lock::{CondaPackage, Lock, Model, Package};
+use crate::lock::{CondaPackage, Lock, Model, Package, SourceKind};
 pub(crate) use causes::{platforms_differ, suspects};
 pub use causes::{Cause, Suspect};
 pub(crate) use finding::Area;
 pub use finding::{Code, Finding, FindingLayer, Severity};
 pub(crate) use golden::{golden_findings, golden_skipped};
 pub(crate) use loaded::{loaded_distributions, mark_loaded, not_loaded};
-pub(crate) use policy::name_glob;
+pub(crate) use policy::{glob, name_glob};
 pub(crate) use policy::{Policy, Scope};
 use version::{Change, Direction};
 
@@ -60,6 +60,11 @@ pub(crate) fn diff(baseline: &Lock, target: &Lock) -> Vec<Finding> {
         // The project's lock: only what a lock declares (see `declared`).
         declared::diff_declared(declared, baseline, target, &mut findings);
         model_needs(baseline, target, &mut findings);
+    } else if [baseline, target]
+        .iter()
+        .any(|lock| lock.source.kind == SourceKind::Sbom)
+    {
+        diff_sbom(baseline, target, &mut findings);
     } else {
         diff_python(baseline, target, &mut findings);
         diff_platform(baseline, target, &mut findings);
@@ -79,6 +84,50 @@ pub(crate) fn diff(baseline: &Lock, target: &Lock) -> Vec<Finding> {
         (a.code.area(), a.code, &a.subject).cmp(&(b.code.area(), b.code, &b.subject))
     });
     findings
+}
+
+/// A CycloneDX SBOM on either side records packages, not an interpreter, an environment
+/// or a platform: packages, conda and system packages, and the models and numerics
+/// libraries an SBOM lists, are compared. A package of another tool's SBOM has only its
+/// version (no RECORD, installer or source): only versions are compared for it.
+fn diff_sbom(baseline: &Lock, target: &Lock, findings: &mut Findings) {
+    let versions_only: BTreeSet<&str> = [baseline, target]
+        .iter()
+        .filter(|lock| lock.source.kind == SourceKind::Sbom)
+        .flat_map(|lock| &lock.packages)
+        .filter(|package| package.location.is_empty())
+        .map(|package| package.name.as_str())
+        .collect();
+    let compared = |packages: &[Package]| -> Vec<Package> {
+        packages
+            .iter()
+            .map(
+                |package| match versions_only.contains(package.name.as_str()) {
+                    true => Package {
+                        name: package.name.clone(),
+                        version: package.version.clone(),
+                        ..Package::default()
+                    },
+                    false => package.clone(),
+                },
+            )
+            .collect()
+    };
+    diff_packages(
+        &compared(&baseline.packages),
+        &compared(&target.packages),
+        findings,
+    );
+    let lists = |lock: &Lock| lock.source.kind != SourceKind::Sbom || !lock.models.is_empty();
+    if lists(baseline) && lists(target) {
+        diff_models(&baseline.models, &target.models, findings);
+    }
+    model_needs(baseline, target, findings);
+    diff_conda_packages(baseline, target, findings);
+    diff_system_packages(baseline, target, findings);
+    if !baseline.numerics.libraries.is_empty() && !target.numerics.libraries.is_empty() {
+        numerics::diff_numerics(baseline, target, findings);
+    }
 }
 
 /// Findings about what a target's layer wrote name that layer (`[[image.layers]]`).

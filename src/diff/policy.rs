@@ -225,7 +225,7 @@ pub(crate) fn name_glob(pattern: &str, name: &str) -> bool {
 }
 
 /// `*` (any run) and `?` (any one character) glob matching.
-fn glob(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob(pattern: &str, text: &str) -> bool {
     glob_chars(
         &pattern.chars().collect::<Vec<_>>(),
         &text.chars().collect::<Vec<_>>(),

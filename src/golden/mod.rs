@@ -66,7 +66,7 @@ pub(crate) fn runner<'a>(
     prerun: Prerun,
 ) -> Result<Option<Box<dyn Runner + 'a>>> {
     Ok(match source {
-        Source::Lock(_) | Source::Declared(_) => None,
+        Source::Lock(_) | Source::Declared(_) | Source::Sbom(_) => None,
         Source::Python(explicit) => Some(Box::new(local::LocalRunner {
             interpreter: python::configured_interpreter(explicit.as_deref(), settings)?.0,
             settings,

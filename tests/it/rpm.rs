@@ -50,6 +50,20 @@ pub fn rpm_root(work: &Path) -> PathBuf {
     root_folder
 }
 
+/// The `rpm` fixture image, with the database of `root_folder` (from [`rpm_root`]).
+pub fn rpm_image(root_folder: &Path) -> String {
+    let database = root_folder.join("var/lib/rpm");
+    fixture_with("rpm", |context| {
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(&database)
+            .arg(context.join("rpm/rpmdb"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    })
+}
+
 fn walk(folder: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(folder).unwrap() {
@@ -106,16 +120,7 @@ fn rpm_image_gives_its_packages_and_the_lib64_layout_in_both_modes() {
     let root_folder = rpm_root(work.path());
     let expected = rpm_query(&root_folder);
     assert!(expected.contains(&("openssl-libs".into(), "1:3.0.7-27.el9".into())));
-    let database = root_folder.join("var/lib/rpm");
-    let image = fixture_with("rpm", |context| {
-        let status = Command::new("cp")
-            .arg("-a")
-            .arg(&database)
-            .arg(context.join("rpm/rpmdb"))
-            .status()
-            .unwrap();
-        assert!(status.success());
-    });
+    let image = rpm_image(&root_folder);
     let exec = snapshot(envlock().args(["snapshot", "--image", &image]));
     let stat = snapshot(envlock().args(["snapshot", "--no-exec", "--image", &image]));
     assert_eq!(exec["image"]["capture"].as_str(), Some("exec"));

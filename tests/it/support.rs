@@ -256,6 +256,41 @@ pub fn ml_venv() -> PathBuf {
     })
 }
 
+/// A conda prefix by conda's documented layout (`conda-meta/<name>-<version>-<build>.json`)
+/// around a real interpreter with real wheels (conda's channels cannot be reached).
+pub fn conda_layout_venv() -> PathBuf {
+    venv("conda-layout", "conda-layout v1", &[], |folder| {
+        pip_install(folder, &["six==1.16.0"]);
+        let meta = folder.join("conda-meta");
+        std::fs::create_dir_all(&meta).unwrap();
+        for (name, version, build, channel) in [
+            (
+                "mkl",
+                "2024.0.0",
+                "ha957f24_49657",
+                "https://conda.anaconda.org/conda-forge/linux-64",
+            ),
+            (
+                "six",
+                "1.16.0",
+                "pyh6c4a22f_0",
+                "https://conda.anaconda.org/conda-forge/noarch",
+            ),
+        ] {
+            let record = serde_json::json!({
+                "name": name, "version": version, "build": build, "build_number": 0,
+                "channel": channel, "files": ["lib/libmkl_rt.so.2"], "depends": [],
+            });
+            std::fs::write(
+                meta.join(format!("{name}-{version}-{build}.json")),
+                record.to_string(),
+            )
+            .unwrap();
+        }
+        std::fs::write(meta.join("history"), "==> 2024-01-01 <==\n").unwrap();
+    })
+}
+
 /// Writes a fake `.dist-info` with the given METADATA bytes into `site`.
 pub fn fake_dist_info(site: &Path, folder: &str, metadata: Option<&[u8]>) {
     let path = site.join(folder);

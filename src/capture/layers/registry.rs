@@ -144,6 +144,67 @@ pub(super) async fn open(text: &str, settings: &Settings) -> Result<Opened> {
     ))
 }
 
+/// The most tags listed for one repository: a page of 1,000 at a time, up to 100 pages.
+const TAG_PAGE: usize = 1000;
+const TAG_PAGES: usize = 100;
+
+/// The tags of repository `text` (`HOST/REPO`), through the distribution API's tag list,
+/// page by page, in the order the registry gives them.
+pub(crate) async fn tags(text: &str, settings: &Settings) -> Result<Vec<String>> {
+    let name = format!("registry:{text}");
+    let reference: Reference = text.parse().map_err(|error| Error::InvalidSource {
+        source_text: name.clone(),
+        detail: format!("not a repository ({error})"),
+    })?;
+    let host = reference.resolve_registry().to_string();
+    let remote = Remote {
+        client: client(settings, &host),
+        reference,
+        name,
+    };
+    let auth = credentials(settings, &host)?;
+    let mut tags: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..TAG_PAGES {
+        let page = remote
+            .client
+            .list_tags(
+                &remote.reference,
+                &auth,
+                Some(TAG_PAGE),
+                tags.last().map(String::as_str),
+            )
+            .await
+            .map_err(|error| match remote.failed(error) {
+                Error::ImageRead {
+                    image,
+                    problem: ImageProblem::NotFound,
+                    ..
+                } => Error::ImageRead {
+                    image,
+                    detail: "the registry has no such repository".into(),
+                    problem: ImageProblem::NotFound,
+                },
+                other => other,
+            })?;
+        let full = page.tags.len() >= TAG_PAGE;
+        let before = tags.len();
+        // A registry that pages past the end, or repeats itself, is done.
+        for tag in page.tags {
+            if seen.insert(tag.clone()) {
+                tags.push(tag);
+            }
+        }
+        if !full || tags.len() == before {
+            return Ok(tags);
+        }
+    }
+    Err(remote.refused(
+        format!("it lists more than {} tags", TAG_PAGE * TAG_PAGES),
+        ImageProblem::Hostile,
+    ))
+}
+
 impl Remote {
     /// The stream of blob `digest`.
     pub(super) async fn blob_stream(
