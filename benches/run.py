@@ -10,6 +10,8 @@
     python3 benches/run.py golden     # the whole gate with a command golden case in an image vs
                                       # a bare `docker run`; the tracer's cost on a golden run
     python3 benches/run.py audit      # `envlock audit` of eight tags vs eight snapshots in a row
+    python3 benches/run.py fleet      # `envlock audit registry:HOST/REPO --jobs 2` of eight tags
+                                      # vs eight `snapshot --image registry:…` in a row
     python3 benches/run.py sources    # registry, docker-archive and two-tag diff captures vs
                                       # `skopeo copy`, `docker load` and one capture
     python3 benches/run.py lockfile   # reading a 500-package uv.lock and selecting it for a target
@@ -351,6 +353,31 @@ def bench_audit():
     print(f"  ratio audit / sequential snapshots:  {audit / sequential:5.2f}x  (target <= 0.6x)")
 
 
+def bench_fleet():
+    """A repository's eight tags, listed and captured by `envlock audit --jobs 2`, against
+    eight `envlock snapshot --image registry:…` in a row."""
+    bench_image_build()
+    registry = Registry()
+    try:
+        tags = []
+        for index in range(8):
+            image = f"{BENCH_IMAGE}-audit-{index}"
+            if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode != 0:
+                subprocess.run(["docker", "build", "-q", "-t", image, "-"], check=True,
+                               stdout=subprocess.DEVNULL,
+                               input=f"FROM {BENCH_IMAGE}\nLABEL org.envlock.bench.audit={index}\n".encode())
+            tags.append(registry.push(image, f"bench-fleet:v1.{index}"))
+        snapshots = " && ".join(f"{ENVLOCK} snapshot --image registry:{tag} > /dev/null" for tag in tags)
+        sequential = timed(["sh", "-c", snapshots], 3)
+        fleet = timed([str(ENVLOCK), "audit", f"registry:{registry.host}/bench-fleet", "--jobs", "2"], 3)
+    finally:
+        registry.stop()
+    print(f"fleet audit of a repository's eight tags sharing a base ({os.cpu_count()} CPUs; median wall time)")
+    print(f"  8 x envlock snapshot --image registry:…      {sequential:6.3f} s")
+    print(f"  envlock audit registry:HOST/REPO --jobs 2    {fleet:6.3f} s  (tag listing included)")
+    print(f"  ratio fleet audit / sequential snapshots:    {fleet / sequential:5.2f}x  (target <= 0.6x)")
+
+
 def timed_peak(args, runs):
     """Median wall time and the largest peak RSS (MB) of `runs` runs, after one warm-up."""
     subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -624,13 +651,13 @@ def timed_any(args, runs, cwd):
 
 def main():
     WORK.mkdir(parents=True, exist_ok=True)
-    which = sys.argv[1:] or ["snapshot", "hash", "image", "diff", "lockfile", "golden", "audit", "sources",
-                             "syft"]
+    which = sys.argv[1:] or ["snapshot", "hash", "image", "diff", "lockfile", "golden", "audit", "fleet",
+                             "sources", "syft"]
     if which != ["build"]:
         build()
     for name in which:
         {"snapshot": bench_snapshot, "hash": bench_hash, "image": bench_image, "diff": bench_diff,
-         "golden": bench_golden, "audit": bench_audit, "sources": bench_sources,
+         "golden": bench_golden, "audit": bench_audit, "fleet": bench_fleet, "sources": bench_sources,
          "syft": bench_syft, "build": bench_build, "lockfile": bench_lockfile}[name]()
 
 

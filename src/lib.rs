@@ -94,6 +94,15 @@ pub struct Checked {
     pub notes: Vec<String>,
 }
 
+/// The lock `text` names: a lock file, or a CycloneDX SBOM (`*.cdx.json`, `cyclonedx:PATH`)
+/// read as one.
+pub fn read_lock_or_sbom(text: &str) -> Result<Lock> {
+    match Source::parse(text)? {
+        Source::Sbom(path) => Ok(sbom::read_sbom(&path)?.0),
+        _ => lock::read_lock(Path::new(text)),
+    }
+}
+
 /// Compares `target` with `baseline` (each a lock file, `python:PATH` or an image): both are
 /// captured (the target with the baseline's models, without being told), the baseline's
 /// golden cases run in the target, and the policy applied. One engine connection serves it

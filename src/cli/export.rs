@@ -23,10 +23,11 @@ model as a `machine-learning-model` with its SHA-256, format and writer. What Cy
 no field for (the RECORD digest, the installer, a direct URL) is an `envlock:` property.
 Two exports of one lock are byte-identical: the serial number comes from the lock's content,
 and there is no timestamp unless `--timestamp` asks for one. The SBOM is an operand again:
-`envlock diff ml-model-42.cdx.json ml-model:43`.")]
+`envlock diff ml-model-42.cdx.json ml-model:43`, and can be exported in turn
+(`envlock export release-41.cdx.json --format requirements`).")]
 pub(super) struct Args {
-    /// The lock to export.
-    lock: PathBuf,
+    /// The lock to export (or a CycloneDX SBOM: `*.cdx.json`, `cyclonedx:PATH`).
+    lock: String,
     /// What to write.
     #[arg(long, value_enum)]
     format: ExportFormat,
@@ -47,7 +48,7 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         Stamp(None)
     };
-    let lock = crate::lock::read_lock(&args.lock)?;
+    let lock = crate::read_lock_or_sbom(&args.lock)?;
     let text = crate::export::export(&lock, args.format, stamp);
     match &args.output {
         Some(path) => crate::lock::write_text(path, &text)?,
