@@ -344,18 +344,18 @@ pub enum Error {
         detail: String,
     },
     /// `--merge` given files that are not the shards of one audit.
-    #[error("`envlock audit --merge`: {}{detail}", if file.is_empty() { String::new() } else { format!("`{file}`: ") })]
+    #[error("`envlock audit --merge`: {}{detail}", file.as_ref().map(|file| format!("`{file}`: ")).unwrap_or_default())]
     AuditMerge {
-        /// The file at fault (empty: the set of files).
-        file: String,
+        /// The file at fault (`None`: the set of files).
+        file: Option<String>,
         /// What is wrong.
         detail: String,
     },
     /// A repository operand of `audit` with no tag to audit, or `--tags` without one.
-    #[error("{}{detail}", if repository.is_empty() { String::new() } else { format!("`{repository}`: ") })]
+    #[error("{}{detail}", repository.as_ref().map(|repository| format!("`{repository}`: ")).unwrap_or_default())]
     NoTags {
-        /// The operand (empty: none was given).
-        repository: String,
+        /// The operand (`None`: none was given).
+        repository: Option<String>,
         /// Why.
         detail: String,
     },

@@ -45,7 +45,7 @@ pub fn expand(
             .collect();
         if chosen.is_empty() {
             return Err(Error::NoTags {
-                repository: operand.clone(),
+                repository: Some(operand.clone()),
                 detail: if all.is_empty() {
                     "it has no tags".into()
                 } else {
@@ -75,7 +75,7 @@ pub fn expand(
     }
     if !tags.is_empty() && !listed_any {
         return Err(Error::NoTags {
-            repository: String::new(),
+            repository: None,
             detail: "`--tags` narrows the tags of a `registry:HOST/REPO` operand (one with no tag), and none was given".into(),
         });
     }

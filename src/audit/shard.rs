@@ -39,11 +39,13 @@ impl Shard {
                     "`/{count}` takes K from `JOB_COMPLETION_INDEX` (a Kubernetes Indexed Job), which is not set; give `--shard K/{count}`"
                 ))
             })?;
-            number(job_index).map(|index| index + 1).ok_or_else(|| {
-                invalid(format!(
-                    "`JOB_COMPLETION_INDEX={job_index}` is not a whole number"
-                ))
-            })?
+            number(job_index)
+                .and_then(|index| index.checked_add(1))
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "`JOB_COMPLETION_INDEX={job_index}` is not a whole number"
+                    ))
+                })?
         } else {
             number(index).ok_or_else(|| invalid("K is not a whole number".into()))?
         };
@@ -61,10 +63,15 @@ impl Shard {
     }
 }
 
-/// What makes shards parts of one audit: every operand and the options.
+/// What makes shards parts of one audit: every operand, the options, the models of the
+/// configuration, and the envlock that ran it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Audit {
+    /// `envlock X.Y.Z`: shards of two versions may read runtimes differently.
+    pub envlock: String,
+    /// The configuration's model paths (`envlock.toml`'s `models`).
+    pub models: Vec<String>,
     /// Every operand of the whole audit, a repository's tags listed.
     pub operands: Vec<String>,
     /// What to show.
@@ -132,7 +139,7 @@ pub fn own_operands(audit: &Audit, shard: Shard) -> Vec<String> {
 /// focus it was run with.
 pub fn merge(files: &[(String, Vec<u8>)]) -> Result<Matrix> {
     let invalid = |file: &str, detail: String| Error::AuditMerge {
-        file: file.to_string(),
+        file: Some(file.to_string()),
         detail,
     };
     let mut parts: Vec<(&str, Output)> = Vec::new();
@@ -157,9 +164,35 @@ pub fn merge(files: &[(String, Vec<u8>)]) -> Result<Matrix> {
         parts.push((file, output));
     }
     let Some((first_file, first)) = parts.first() else {
-        return Err(invalid("", "no shard outputs were given".into()));
+        return Err(Error::AuditMerge {
+            file: None,
+            detail: "no shard outputs were given".into(),
+        });
     };
     let (audit, count) = (&first.shard.audit, first.shard.count);
+    // Fewer files than shards: some are missing (said before anything is allocated for
+    // the count the file gives).
+    if count > parts.len() {
+        let given: Vec<usize> = parts.iter().map(|(_, output)| output.shard.index).collect();
+        let missing: Vec<String> = (1..=count)
+            .filter(|index| !given.contains(index))
+            .take(5)
+            .map(|index| format!("{index}/{count}"))
+            .collect();
+        let more = count - parts.len();
+        return Err(Error::AuditMerge {
+            file: None,
+            detail: format!(
+                "shard {}{} of this audit is missing",
+                missing.join(", "),
+                if more > missing.len() {
+                    format!(" and {} more", more - missing.len())
+                } else {
+                    String::new()
+                }
+            ),
+        });
+    }
     let mut by_index: Vec<Option<(&str, &Output)>> = vec![None; count];
     for (file, output) in &parts {
         let shard = &output.shard;
@@ -171,6 +204,13 @@ pub fn merge(files: &[(String, Vec<u8>)]) -> Result<Matrix> {
                 )
             } else if shard.audit.operands != audit.operands {
                 format!("its audit had other operands than `{first_file}`'s")
+            } else if shard.audit.envlock != audit.envlock {
+                format!(
+                    "it was written by {}, and `{first_file}` by {}",
+                    shard.audit.envlock, audit.envlock
+                )
+            } else if shard.audit.models != audit.models {
+                format!("its configuration had other models than `{first_file}`'s")
             } else {
                 format!("its audit had other options (--package, --all, --tags, --no-exec, --extra, --group) than `{first_file}`'s")
             };
@@ -218,10 +258,10 @@ pub fn merge(files: &[(String, Vec<u8>)]) -> Result<Matrix> {
         .map(|index| format!("{index}/{count}"))
         .collect();
     if !missing.is_empty() {
-        return Err(invalid(
-            "",
-            format!("shard {} of this audit is missing", missing.join(", ")),
-        ));
+        return Err(Error::AuditMerge {
+            file: None,
+            detail: format!("shard {} of this audit is missing", missing.join(", ")),
+        });
     }
     // Each operand's column, from the shard that captured it.
     let mut columns: Vec<Column> = vec![Column::new(); audit.operands.len()];
@@ -311,6 +351,8 @@ mod tests {
         let locks = fixture_locks();
         let operands: Vec<String> = (1..=locks.len()).map(|n| format!("op{n}")).collect();
         let audit = Audit {
+            envlock: "envlock 0.1.0".into(),
+            models: vec![],
             operands: operands.clone(),
             focus: Focus::default(),
             tags: vec![],
@@ -357,6 +399,16 @@ mod tests {
         let mixed = [outputs[0].clone(), outputs[1].clone(), foreign];
         let error = merge(&mixed).unwrap_err().to_string();
         assert!(error.contains("other operands"), "{error}");
+        // A count from the file is checked against the files given before anything is
+        // allocated for it.
+        let mut hostile: serde_json::Value = serde_json::from_slice(&outputs[0].1).unwrap();
+        hostile["shard"]["count"] = serde_json::json!(usize::MAX);
+        let hostile = ("hostile.json".to_string(), hostile.to_string().into_bytes());
+        let error = merge(&[hostile]).unwrap_err().to_string();
+        assert!(
+            error.contains("shard 2/18446744073709551615, 3/"),
+            "{error}"
+        );
         let plain = super::super::matrix::render(&whole, super::super::matrix::AuditFormat::Json);
         let error = merge(&[("plain.json".into(), plain.into_bytes())])
             .unwrap_err()

@@ -89,8 +89,9 @@ impl Source {
         });
         if let Some(sbom) = sbom {
             if !Path::new(sbom).is_file() {
-                return Err(Error::LockNotFound {
-                    operand: text.to_string(),
+                return Err(Error::InvalidSbom {
+                    path: PathBuf::from(sbom),
+                    detail: "there is no such file".into(),
                 });
             }
             return Ok(Source::Sbom(PathBuf::from(sbom)));

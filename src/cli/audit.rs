@@ -115,6 +115,8 @@ pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
         packages: args.package,
     };
     let audit = Audit {
+        envlock: format!("envlock {}", env!("CARGO_PKG_VERSION")),
+        models: settings.config.models.paths.clone(),
         operands,
         focus,
         tags: args.tags,
@@ -124,6 +126,23 @@ pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
     };
     let own = match shard {
         Some(shard) => {
+            // A project's lock is selected for the first runtime of the whole audit, which
+            // another shard may hold.
+            let declared = audit.operands.iter().find(|operand| {
+                matches!(
+                    crate::Source::parse(operand),
+                    Ok(crate::Source::Declared(_))
+                )
+            });
+            if let Some(declared) = declared {
+                return Err(crate::Error::InvalidShard {
+                    spec: args.shard.unwrap_or_default(),
+                    detail: format!(
+                        "`{declared}` is a project's lock, selected for the first runtime among the operands, which another shard may hold; audit it unsharded, or shard the runtimes alone"
+                    ),
+                }
+                .into());
+            }
             let own = crate::audit::own_operands(&audit, shard);
             terminal::note(&format!(
                 "shard {}/{}: {} of {} operands",
@@ -162,12 +181,27 @@ fn print(text: &str, output: Option<&std::path::Path>) -> anyhow::Result<ExitCod
 
 /// `--merge`: the shards' JSON outputs, read whole, joined.
 fn merge(files: &[PathBuf], format: AuditFormat) -> anyhow::Result<String> {
+    // A shard's output is envlock's own, but the files come from elsewhere: bounded.
+    const LIMIT: u64 = 256 << 20;
     let mut read = Vec::with_capacity(files.len());
     for file in files {
-        let bytes = std::fs::read(file).map_err(|source| crate::Error::Read {
+        let failed = |source| crate::Error::Read {
             path: file.clone(),
             source,
-        })?;
+        };
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::fs::File::open(file).map_err(failed)?, LIMIT + 1),
+            &mut bytes,
+        )
+        .map_err(failed)?;
+        if bytes.len() as u64 > LIMIT {
+            anyhow::bail!(
+                "`{}` is larger than {} MiB: not the output of an audit's shard",
+                file.display(),
+                LIMIT >> 20
+            );
+        }
         read.push((file.display().to_string(), bytes));
     }
     let matrix = crate::audit::merge(&read)?;

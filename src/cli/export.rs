@@ -59,10 +59,15 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// `SOURCE_DATE_EPOCH` (reproducible builds), else the current time, in seconds.
 fn timestamp() -> anyhow::Result<u64> {
+    // 9999-12-31T23:59:59Z, the last time an RFC 3339 date-time can say.
+    const LAST: u64 = 253_402_300_799;
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(text) => text.trim().parse().map_err(|_| {
-            anyhow::anyhow!("`SOURCE_DATE_EPOCH={text}` is not a number of seconds since 1970")
-        }),
+        Ok(text) => match text.trim().parse::<u64>() {
+            Ok(seconds) if seconds <= LAST => Ok(seconds),
+            _ => anyhow::bail!(
+                "`SOURCE_DATE_EPOCH={text}` is not a number of seconds since 1970 before the year 10000"
+            ),
+        },
         Err(_) => Ok(std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_secs())),

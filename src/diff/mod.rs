@@ -86,48 +86,79 @@ pub(crate) fn diff(baseline: &Lock, target: &Lock) -> Vec<Finding> {
     findings
 }
 
-/// A CycloneDX SBOM on either side records packages, not an interpreter, an environment
-/// or a platform: packages, conda and system packages, and the models and numerics
-/// libraries an SBOM lists, are compared. A package of another tool's SBOM has only its
-/// version (no RECORD, installer or source): only versions are compared for it.
+/// A CycloneDX SBOM on either side records packages, not an environment or what only a
+/// live interpreter reports: the packages, conda and system packages, the Python version
+/// and platform where it records them, and the models and numerics libraries it lists are
+/// compared. A package of another tool's SBOM has only its version (no RECORD, installer or
+/// source, nor always a conda build): only versions are compared for it. Such an SBOM may
+/// list two copies of a name without saying which Python imports: the copy whose version the
+/// other side has is the one compared.
 fn diff_sbom(baseline: &Lock, target: &Lock, findings: &mut Findings) {
-    let versions_only: BTreeSet<&str> = [baseline, target]
-        .iter()
-        .filter(|lock| lock.source.kind == SourceKind::Sbom)
+    let sboms = || {
+        [baseline, target]
+            .into_iter()
+            .filter(|lock| lock.source.kind == SourceKind::Sbom)
+    };
+    let versions_only: BTreeSet<&str> = sboms()
         .flat_map(|lock| &lock.packages)
         .filter(|package| package.location.is_empty())
         .map(|package| package.name.as_str())
         .collect();
-    let compared = |packages: &[Package]| -> Vec<Package> {
-        packages
+    let compared = |side: &Lock, other: &Lock| -> Vec<Package> {
+        side.packages
             .iter()
-            .map(
-                |package| match versions_only.contains(package.name.as_str()) {
-                    true => Package {
-                        name: package.name.clone(),
-                        version: package.version.clone(),
-                        ..Package::default()
-                    },
-                    false => package.clone(),
-                },
-            )
+            .map(|package| {
+                if !versions_only.contains(package.name.as_str()) {
+                    return package.clone();
+                }
+                let wanted = other
+                    .packages
+                    .iter()
+                    .find(|theirs| theirs.name == package.name)
+                    .map(|theirs| theirs.version.as_str());
+                let copies = std::iter::once(package.version.as_str())
+                    .chain(package.shadowed.iter().map(|copy| copy.version.as_str()));
+                let version = copies
+                    .clone()
+                    .find(|version| Some(*version) == wanted)
+                    .unwrap_or(&package.version);
+                Package {
+                    name: package.name.clone(),
+                    version: version.to_string(),
+                    ..Package::default()
+                }
+            })
             .collect()
     };
-    diff_packages(
-        &compared(&baseline.packages),
-        &compared(&target.packages),
-        findings,
-    );
+    let (old, new) = (compared(baseline, target), compared(target, baseline));
+    diff_packages(&old, &new, findings);
+    if baseline.python.is_some() && target.python.is_some() {
+        diff_python(baseline, target, findings);
+    }
+    diff_platform(baseline, target, findings);
     let lists = |lock: &Lock| lock.source.kind != SourceKind::Sbom || !lock.models.is_empty();
     if lists(baseline) && lists(target) {
         diff_models(&baseline.models, &target.models, findings);
     }
     model_needs(baseline, target, findings);
-    diff_conda_packages(baseline, target, findings);
+    // A conda package without a build (another tool's) is compared by version.
+    let unbuilt: BTreeSet<&str> = sboms()
+        .flat_map(|lock| &lock.conda_packages)
+        .filter(|package| package.build.is_empty())
+        .map(|package| package.name.as_str())
+        .collect();
+    let conda = |lock: &Lock| -> Lock {
+        let mut copy = lock.clone();
+        for package in &mut copy.conda_packages {
+            if unbuilt.contains(package.name.as_str()) {
+                package.build.clear();
+            }
+        }
+        copy
+    };
+    diff_conda_packages(&conda(baseline), &conda(target), findings);
     diff_system_packages(baseline, target, findings);
-    if !baseline.numerics.libraries.is_empty() && !target.numerics.libraries.is_empty() {
-        numerics::diff_numerics(baseline, target, findings);
-    }
+    numerics::diff_numerics(baseline, target, findings);
 }
 
 /// Findings about what a target's layer wrote name that layer (`[[image.layers]]`).

@@ -473,3 +473,50 @@ fn a_module_the_target_cannot_import_and_an_unsafe_pickle_are_errors() {
         );
     }
 }
+
+#[test]
+fn another_tool_s_sbom_is_compared_by_versions_and_its_copies() {
+    let lock = runtime();
+    // What syft or cyclonedx-py record: name and version, no install facts; two copies of
+    // one name (two site folders), no interpreter, no platform.
+    let mut sbom = runtime();
+    sbom.source.kind = SourceKind::Sbom;
+    sbom.python = None;
+    sbom.platform = Platform::default();
+    sbom.env = Env::default();
+    for package in &mut sbom.packages {
+        *package = Package {
+            name: package.name.clone(),
+            version: package.version.clone(),
+            ..Package::default()
+        };
+    }
+    let theirs = sbom.packages[0].version.clone();
+    sbom.packages[0].version = "0.1".into();
+    sbom.packages[0].shadowed.push(Shadowed {
+        version: theirs,
+        location: String::new(),
+    });
+    assert_eq!(diff(&lock, &sbom), []);
+    assert_eq!(diff(&sbom, &lock), []);
+    // A version no copy has is drift; so is a package one side lacks.
+    sbom.packages[0].shadowed.clear();
+    let findings = diff(&lock, &sbom);
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0].code, Code::PackageVersion);
+    sbom.packages.remove(0);
+    assert_eq!(diff(&lock, &sbom)[0].code, Code::PackageMissing);
+
+    // envlock's own SBOM keeps install facts, the Python version and the platform.
+    let mut own = runtime();
+    own.source.kind = SourceKind::Sbom;
+    own.python.as_mut().unwrap().version = "3.12.1".into();
+    own.packages[0].record = Some("sha256:22".into());
+    own.platform.arch = "aarch64".into();
+    let codes: Vec<Code> = diff(&lock, &own).iter().map(|f| f.code).collect();
+    assert_eq!(
+        codes,
+        [Code::PythonVersion, Code::PlatformArch, Code::PackageFiles],
+        "{codes:?}"
+    );
+}

@@ -183,6 +183,32 @@ pub struct CondaPackage {
     pub layer: Option<usize>,
 }
 
+impl CondaPackage {
+    /// `https://conda.anaconda.org/conda-forge/linux-64` → `conda-forge`: the channel, without
+    /// the host and platform subfolder that differ between machines for the same package.
+    pub fn channel_name(channel: &str) -> String {
+        let trimmed = channel.trim_end_matches('/');
+        let Some((_, path)) = trimmed.split_once("://") else {
+            return trimmed.to_string();
+        };
+        let mut parts: Vec<&str> = path.split('/').skip(1).collect();
+        if parts.last().is_some_and(|last| {
+            *last == "noarch"
+                || last.contains("-64")
+                || last.contains("-aarch64")
+                || last.contains("-arm64")
+        }) {
+            parts.pop();
+        }
+        match parts.as_slice() {
+            [] => trimmed.to_string(),
+            // repo.anaconda.com/pkgs/main: the `pkgs/` level names no channel.
+            ["pkgs", rest @ ..] if !rest.is_empty() => rest.join("/"),
+            _ => parts.join("/"),
+        }
+    }
+}
+
 /// How an image's runtime was read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -425,6 +451,28 @@ pub enum PackageSource {
     Directory,
     /// A version-control checkout (`vcs_info`).
     Vcs,
+}
+
+impl PackageSource {
+    /// Its name in the lock (`archive`, `directory`, `vcs`).
+    pub fn name(self) -> &'static str {
+        match self {
+            PackageSource::Archive => "archive",
+            PackageSource::Directory => "directory",
+            PackageSource::Vcs => "vcs",
+        }
+    }
+
+    /// The source named `name`.
+    pub fn from_name(name: &str) -> Option<PackageSource> {
+        [
+            PackageSource::Archive,
+            PackageSource::Directory,
+            PackageSource::Vcs,
+        ]
+        .into_iter()
+        .find(|source| source.name() == name)
+    }
 }
 
 /// A copy of a distribution hidden by an earlier one on `sys.path`.

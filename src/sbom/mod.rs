@@ -20,6 +20,9 @@ pub use write::Stamp;
 /// The specification version written.
 const SPEC_VERSION: &str = "1.6";
 
+/// The system package managers, and the purl type of their packages.
+const MANAGERS: &[(&str, &str)] = &[("dpkg", "deb"), ("rpm", "rpm"), ("apk", "apk")];
+
 /// A CycloneDX document: the fields envlock writes and reads; others are ignored on read.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -50,11 +53,24 @@ struct Metadata {
     properties: Vec<Property>,
 }
 
-/// CycloneDX 1.5+ `tools`: the object form (an older SBOM's list form is ignored on read).
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Tools {
-    #[serde(default)]
-    components: Vec<Component>,
+/// `tools`: CycloneDX 1.5's object form (what envlock writes), or the list of 1.4 (still
+/// allowed, deprecated, in 1.5 and 1.6), whose entries have a name and a version too.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Tools {
+    Object {
+        #[serde(default)]
+        components: Vec<Component>,
+    },
+    List(Vec<Component>),
+}
+
+impl Tools {
+    fn components(&self) -> &[Component] {
+        match self {
+            Tools::Object { components } | Tools::List(components) => components,
+        }
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

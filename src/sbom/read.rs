@@ -7,21 +7,24 @@
 use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::Path;
+use std::str::FromStr as _;
+
+use pep508_rs::PackageName;
 
 use super::purl::Purl;
-use super::{properties, Bom, Component};
+use super::{properties, Bom, Component, MANAGERS};
 use crate::error::{Error, Result};
 use crate::lock::{self, Lock, Model, NumericLibrary, Package, PackageSource, Shadowed};
 
-/// The largest SBOM read.
-const LIMIT: u64 = 256 << 20;
+/// The largest SBOM read (syft's of a large image is tens of MB).
+const LIMIT: u64 = 128 << 20;
+
+/// The most JSON objects an SBOM may hold (each `{` counts, so strings too): what bounds
+/// the memory its components take, 3 bytes (`{},`) making a component of hundreds.
+const OBJECT_LIMIT: usize = 2_000_000;
 
 /// The lock an SBOM describes, and the notes on what it could not say.
 pub(crate) fn read_sbom(path: &Path) -> Result<(Lock, Vec<String>)> {
-    let invalid = |detail: String| Error::InvalidSbom {
-        path: path.to_path_buf(),
-        detail,
-    };
     let file = std::fs::File::open(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
@@ -33,15 +36,29 @@ pub(crate) fn read_sbom(path: &Path) -> Result<(Lock, Vec<String>)> {
             path: path.to_path_buf(),
             source,
         })?;
+    parse_sbom(&bytes, path)
+}
+
+/// The lock the SBOM `bytes` (read from `path`) describes.
+pub(crate) fn parse_sbom(bytes: &[u8], path: &Path) -> Result<(Lock, Vec<String>)> {
+    let invalid = |detail: String| Error::InvalidSbom {
+        path: path.to_path_buf(),
+        detail,
+    };
     if bytes.len() as u64 > LIMIT {
         return Err(invalid(format!("it is larger than {} MiB", LIMIT >> 20)));
+    }
+    if memchr::memchr_iter(b'{', bytes).count() > OBJECT_LIMIT {
+        return Err(invalid(format!(
+            "it holds more than {OBJECT_LIMIT} JSON objects"
+        )));
     }
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<') {
         return Err(invalid(
             "it is XML; envlock reads CycloneDX JSON".to_string(),
         ));
     }
-    let bom: Bom = serde_json::from_slice(&bytes)
+    let bom: Bom = serde_json::from_slice(bytes)
         .map_err(|error| invalid(format!("it is not CycloneDX JSON ({error})")))?;
     if bom.bom_format != "CycloneDX" {
         return Err(invalid(if bom.bom_format.is_empty() {
@@ -59,6 +76,32 @@ pub(crate) fn read_sbom(path: &Path) -> Result<(Lock, Vec<String>)> {
     Ok(to_lock(&bom, path))
 }
 
+/// The interpreter of an SBOM envlock exported: the image's `python` component, or the
+/// document's own component for a live interpreter. Other tools record none.
+fn python_of(bom: &Bom) -> Option<lock::Python> {
+    let runtime = bom.metadata.component.as_ref()?;
+    let kind = runtime.first("envlock:source-kind")?;
+    let component = if kind == "image" {
+        bom.components
+            .iter()
+            .find(|component| component.bom_ref.as_deref() == Some("python"))?
+    } else {
+        runtime
+    };
+    Some(lock::Python {
+        implementation: component.name.clone(),
+        version: component.version.clone()?,
+        executable: component.first("envlock:executable"),
+        prefix: None,
+        base_prefix: None,
+        soabi: None,
+        cache_tag: None,
+        sys_path: Vec::new(),
+        markers: BTreeMap::new(),
+        selected_by: None,
+    })
+}
+
 /// What the SBOM's components say, gathered.
 #[derive(Default)]
 struct Gathered {
@@ -70,6 +113,8 @@ struct Gathered {
     /// Components of kinds envlock does not compare, by purl type or component type.
     other: BTreeMap<String, usize>,
     os: Option<(String, Option<String>)>,
+    /// Distributions listed more than once.
+    duplicates: Vec<String>,
 }
 
 fn to_lock(bom: &Bom, path: &Path) -> (Lock, Vec<String>) {
@@ -99,6 +144,7 @@ fn to_lock(bom: &Bom, path: &Path) -> (Lock, Vec<String>) {
         os_version,
     };
     let runtime = metadata.component.as_ref();
+    let python = python_of(bom);
     let file = path.display().to_string();
     let source = lock::Source {
         kind: lock::SourceKind::Sbom,
@@ -123,7 +169,7 @@ fn to_lock(bom: &Bom, path: &Path) -> (Lock, Vec<String>) {
     let tools: Vec<String> = metadata
         .tools
         .iter()
-        .flat_map(|tools| &tools.components)
+        .flat_map(|tools| tools.components())
         .map(|tool| match &tool.version {
             Some(version) => format!("{} {version}", tool.name),
             None => tool.name.clone(),
@@ -134,9 +180,21 @@ fn to_lock(bom: &Bom, path: &Path) -> (Lock, Vec<String>) {
     } else {
         format!(", written by {}", tools.join(", "))
     };
+    let recorded = match (&python, platform.os.is_empty()) {
+        (Some(_), false) => "the Python version, the platform, ",
+        (Some(_), true) => "the Python version, ",
+        (None, false) => "the platform, ",
+        (None, true) => "",
+    };
     let mut notes = vec![format!(
-        "`{file}` is a CycloneDX SBOM{by}: the interpreter, environment variables, the platform and golden outputs are not compared, as an SBOM records none of them"
+        "`{file}` is a CycloneDX SBOM{by}: its packages, {recorded}models and numerics libraries are compared where it records them; environment variables, the interpreter's other facts and golden outputs are not, as an SBOM records none of them"
     )];
+    if !gathered.duplicates.is_empty() {
+        notes.push(format!(
+            "`{file}` lists more than one copy of {} and does not say which one Python imports: the copy whose version the other side has is compared",
+            gathered.duplicates.join(", ")
+        ));
+    }
     if !gathered.other.is_empty() {
         let kinds: Vec<String> = gathered
             .other
@@ -151,7 +209,7 @@ fn to_lock(bom: &Bom, path: &Path) -> (Lock, Vec<String>) {
     let lock = Lock {
         envlock: lock::Header::current(),
         source,
-        python: None,
+        python,
         platform,
         env: lock::Env::default(),
         packages: gathered.packages.into_values().collect(),
@@ -172,8 +230,13 @@ fn to_lock(bom: &Bom, path: &Path) -> (Lock, Vec<String>) {
 
 impl Gathered {
     fn add(&mut self, component: &Component) {
+        // A model envlock exported has a path and a digest; another tool's ML-BOM names a
+        // model (`bert-base-uncased`), which is no path to check.
         if component.kind == "machine-learning-model" {
-            self.models.push(model(component));
+            match component.first("envlock:model-kind") {
+                Some(_) => self.models.push(model(component)),
+                None => *self.other.entry(component.kind.clone()).or_default() += 1,
+            }
             return;
         }
         if component.kind == "operating-system" {
@@ -225,19 +288,21 @@ impl Gathered {
                         name,
                         version,
                         build,
-                        channel: purl.qualifiers.get("channel").cloned(),
+                        channel: purl
+                            .qualifiers
+                            .get("channel")
+                            .map(|channel| lock::CondaPackage::channel_name(channel)),
                         layer: None,
                     });
             }
-            "deb" | "rpm" | "apk" => {
-                let manager = match purl.kind.as_str() {
-                    "deb" => "dpkg",
-                    other => other,
-                };
+            kind if MANAGERS.iter().any(|(_, purl_kind)| *purl_kind == kind) => {
+                let manager = MANAGERS
+                    .iter()
+                    .find(|(_, purl_kind)| *purl_kind == kind)
+                    .map_or(kind, |(manager, _)| manager);
+                // RPM's `[epoch:]version-release`, as the lock writes it (epoch 0 too).
                 let version = match purl.qualifiers.get("epoch") {
-                    Some(epoch) if !version.contains(':') && epoch != "0" => {
-                        format!("{epoch}:{version}")
-                    }
+                    Some(epoch) if !version.contains(':') => format!("{epoch}:{version}"),
                     _ => version,
                 };
                 self.system
@@ -256,21 +321,26 @@ impl Gathered {
     /// A Python distribution; a second one of the same name (another site folder) is kept
     /// as shadowed, as an SBOM does not say which wins on `sys.path`.
     fn add_package(&mut self, component: &Component, name: &str, version: String) {
-        let name = normalize(name);
+        let Ok(name) = PackageName::from_str(name) else {
+            *self
+                .other
+                .entry("library with an invalid Python name".into())
+                .or_default() += 1;
+            return;
+        };
+        let name = name.to_string();
         let location = component.first("envlock:location").unwrap_or_default();
         if let Some(first) = self.packages.get_mut(&name) {
+            if first.shadowed.is_empty() {
+                self.duplicates.push(name.clone());
+            }
             first.shadowed.push(Shadowed { version, location });
             return;
         }
         let flag = |property: &str| component.first(property).as_deref() == Some("true");
         let source = component
             .first("envlock:direct-url")
-            .and_then(|text| match text.as_str() {
-                "archive" => Some(PackageSource::Archive),
-                "directory" => Some(PackageSource::Directory),
-                "vcs" => Some(PackageSource::Vcs),
-                _ => None,
-            });
+            .and_then(|text| PackageSource::from_name(&text));
         let package = Package {
             name: name.clone(),
             version,
@@ -297,21 +367,6 @@ impl Gathered {
         };
         self.packages.insert(name, package);
     }
-}
-
-/// PEP 503: lower case, runs of `-`, `_` and `.` as one `-`.
-fn normalize(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for character in name.chars() {
-        if matches!(character, '-' | '_' | '.') {
-            if !out.ends_with('-') {
-                out.push('-');
-            }
-        } else {
-            out.push(character.to_ascii_lowercase());
-        }
-    }
-    out
 }
 
 fn numeric_library(component: &Component, family: String) -> NumericLibrary {
@@ -400,13 +455,29 @@ mod tests {
     }
 
     #[test]
+    fn too_many_objects_are_refused_before_they_are_read() {
+        let text = format!(
+            r#"{{"bomFormat": "CycloneDX", "specVersion": "1.6", "components": [{}{{}}]}}"#,
+            "{},".repeat(OBJECT_LIMIT)
+        );
+        let error = read_text(&text).unwrap_err().to_string();
+        assert!(error.contains("more than 2000000 JSON objects"), "{error}");
+    }
+
+    #[test]
     fn components_of_other_tools() {
-        let text = r#"{"bomFormat": "CycloneDX", "specVersion": "1.5", "components": [
+        // CycloneDX 1.4's list of tools, still allowed in 1.5 and 1.6.
+        let text = r#"{"bomFormat": "CycloneDX", "specVersion": "1.5",
+            "metadata": {"tools": [{"vendor": "anchore", "name": "syft", "version": "0.80.0"}]},
+            "components": [
             {"type": "library", "name": "Boolean.py", "version": "5.0", "purl": "pkg:pypi/boolean.py@5.0"},
             {"type": "library", "name": "PyYAML", "purl": "pkg:pypi/PyYAML@6.0.2",
              "components": [{"type": "library", "name": "six", "purl": "pkg:pypi/six@1.16.0"}]},
             {"type": "library", "name": "pyyaml", "purl": "pkg:pypi/pyyaml@5.4"},
             {"type": "library", "name": "bash", "purl": "pkg:rpm/fedora/bash@5.2.15-5.fc38?epoch=1&distro=fedora-38"},
+            {"type": "library", "name": "tzdata", "purl": "pkg:rpm/fedora/tzdata@2024a-1.fc38?epoch=0"},
+            {"type": "machine-learning-model", "name": "bert-base-uncased"},
+            {"type": "library", "name": "mkl", "purl": "pkg:conda/mkl@2024.0.0?channel=https://conda.anaconda.org/conda-forge/linux-64"},
             {"type": "library", "name": "libc6", "purl": "pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=amd64"},
             {"type": "library", "name": "left-pad", "purl": "pkg:npm/left-pad@1.3.0"},
             {"type": "library", "name": "Local_Wheel", "version": "1.2+local", "bom-ref": "Local_Wheel==1.2+local"},
@@ -438,11 +509,26 @@ mod tests {
             system,
             [
                 ("bash", "1:5.2.15-5.fc38", "rpm"),
-                ("libc6", "2.36-9+deb12u4", "dpkg")
+                ("libc6", "2.36-9+deb12u4", "dpkg"),
+                ("tzdata", "0:2024a-1.fc38", "rpm")
             ]
+        );
+        assert!(lock.models.is_empty(), "a named model is no path");
+        let mkl = &lock.conda_packages[0];
+        assert_eq!(
+            (mkl.channel.as_deref(), mkl.build.as_str()),
+            (Some("conda-forge"), "")
+        );
+        assert!(notes[0].contains("written by syft 0.80.0"), "{notes:?}");
+        assert!(
+            notes[1].contains("more than one copy of pyyaml"),
+            "{notes:?}"
         );
         assert_eq!(lock.platform.os_id.as_deref(), Some("debian"));
         assert!(lock.python.is_none());
-        assert!(notes[1].contains("1 file, 1 pkg:npm"), "{notes:?}");
+        assert!(
+            notes[2].contains("1 file, 1 machine-learning-model, 1 pkg:npm"),
+            "{notes:?}"
+        );
     }
 }

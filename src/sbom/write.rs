@@ -8,7 +8,9 @@
 use std::collections::BTreeSet;
 
 use super::purl::Purl;
-use super::{Bom, Component, ExternalReference, Hash, Metadata, Property, Tools, SPEC_VERSION};
+use super::{
+    Bom, Component, ExternalReference, Hash, Metadata, Property, Tools, MANAGERS, SPEC_VERSION,
+};
 use crate::lock::{self, Lock, Model, NumericLibrary, Package, PackageSource, Sha256, SourceKind};
 
 /// When the document says it was written: never (the default, so exports reproduce), or
@@ -19,13 +21,14 @@ pub struct Stamp(pub Option<u64>);
 /// `lock` as CycloneDX 1.6 JSON, pretty-printed, with a final newline.
 pub(crate) fn cyclonedx(lock: &Lock, stamp: Stamp) -> String {
     let mut refs = Refs::default();
+    let runtime = runtime(lock, refs.unique("runtime"));
     let mut components = Vec::new();
     if lock.source.kind == SourceKind::Image {
         if let Some(python) = &lock.python {
             components.push(interpreter(python, refs.unique("python")));
         }
     }
-    if let Some(os) = operating_system(lock) {
+    if let Some(os) = operating_system(lock, &mut refs) {
         components.push(os);
     }
     for package in &lock.packages {
@@ -58,11 +61,11 @@ pub(crate) fn cyclonedx(lock: &Lock, stamp: Stamp) -> String {
     let bom = Bom {
         bom_format: "CycloneDX".into(),
         spec_version: SPEC_VERSION.into(),
-        serial_number: Some(serial_number(lock)),
+        serial_number: Some(serial_number(lock, stamp)),
         version: 1,
         metadata: Metadata {
             timestamp: stamp.0.map(rfc3339),
-            tools: Some(Tools {
+            tools: Some(Tools::Object {
                 components: vec![Component {
                     kind: "application".into(),
                     name: "envlock".into(),
@@ -70,7 +73,7 @@ pub(crate) fn cyclonedx(lock: &Lock, stamp: Stamp) -> String {
                     ..Component::default()
                 }],
             }),
-            component: Some(runtime(lock)),
+            component: Some(runtime),
             properties: platform_properties(lock),
         },
         components,
@@ -94,10 +97,15 @@ impl Refs {
     }
 }
 
-/// `urn:uuid:` of a version-5-shaped UUID made of the lock's content digest: the same lock
-/// gives the same serial number, another lock another.
-fn serial_number(lock: &Lock) -> String {
-    let digest = Sha256::of(lock::render_lock(lock));
+/// `urn:uuid:` of a version-5-shaped UUID made of the lock's content digest (and the
+/// timestamp, when there is one): the same lock gives the same serial number, another lock
+/// or another time another.
+fn serial_number(lock: &Lock, stamp: Stamp) -> String {
+    let mut content = lock::render_lock(lock);
+    if let Some(seconds) = stamp.0 {
+        content.push_str(&format!("\n# timestamp {seconds}"));
+    }
+    let digest = Sha256::of(content);
     let hex = Sha256::hex(&digest);
     let variant = ["8", "9", "a", "b"][usize::from(hex.as_bytes()[16] % 4)];
     format!(
@@ -112,7 +120,7 @@ fn serial_number(lock: &Lock) -> String {
 
 /// `metadata.component`: the image (by reference, id and registry digests), or the
 /// interpreter of a live runtime, or the project whose lock was declared.
-fn runtime(lock: &Lock) -> Component {
+fn runtime(lock: &Lock, bom_ref: String) -> Component {
     let source = &lock.source;
     let mut properties = vec![Property::new(
         "envlock:source-kind",
@@ -149,7 +157,7 @@ fn runtime(lock: &Lock) -> Component {
                 .and_then(|digest| oci_purl(digest));
             Component {
                 kind: "container".into(),
-                bom_ref: Some("runtime".into()),
+                bom_ref: Some(bom_ref.clone()),
                 name,
                 version: source.id.clone(),
                 hashes: source.id.iter().filter_map(|id| sha256_hash(id)).collect(),
@@ -174,7 +182,7 @@ fn runtime(lock: &Lock) -> Component {
             };
             Component {
                 kind: "application".into(),
-                bom_ref: Some("runtime".into()),
+                bom_ref: Some(bom_ref.clone()),
                 name,
                 version,
                 properties,
@@ -230,12 +238,12 @@ fn interpreter(python: &lock::Python, bom_ref: String) -> Component {
 }
 
 /// The image's operating system, as `/etc/os-release` names it.
-fn operating_system(lock: &Lock) -> Option<Component> {
+fn operating_system(lock: &Lock, refs: &mut Refs) -> Option<Component> {
     let platform = &lock.platform;
     let id = platform.os_id.as_ref()?;
     Some(Component {
         kind: "operating-system".into(),
-        bom_ref: Some(format!("os:{id}")),
+        bom_ref: Some(refs.unique(&format!("os:{id}"))),
         name: id.clone(),
         version: platform.os_version.clone(),
         ..Component::default()
@@ -279,12 +287,7 @@ fn distribution(package: &Package, refs: &mut Refs) -> Component {
     add("envlock:vcs", &package.vcs);
     add("envlock:vcs-commit", &package.commit);
     if let Some(source) = package.source {
-        let text = match source {
-            PackageSource::Archive => "archive",
-            PackageSource::Directory => "directory",
-            PackageSource::Vcs => "vcs",
-        };
-        properties.push(Property::new("envlock:direct-url", text));
+        properties.push(Property::new("envlock:direct-url", source.name()));
     }
     if package.editable {
         properties.push(Property::new("envlock:editable", "true"));
@@ -319,18 +322,13 @@ fn distribution(package: &Package, refs: &mut Refs) -> Component {
     }
 }
 
-/// The purl type and namespace of a system package manager's packages.
-fn system_purl_type(manager: &str) -> &str {
-    match manager {
-        "dpkg" => "deb",
-        other => other,
-    }
-}
-
 /// A dpkg, rpm or apk package, with the distribution as its namespace and qualifier.
 fn system_package(lock: &Lock, package: &lock::SystemPackage, refs: &mut Refs) -> Component {
     let platform = &lock.platform;
-    let kind = system_purl_type(&package.manager);
+    let kind = MANAGERS
+        .iter()
+        .find(|(manager, _)| *manager == package.manager)
+        .map_or(package.manager.as_str(), |(_, kind)| kind);
     let distro = platform
         .os_id
         .as_ref()

@@ -144,9 +144,11 @@ pub(super) async fn open(text: &str, settings: &Settings) -> Result<Opened> {
     ))
 }
 
-/// The most tags listed for one repository: a page of 1,000 at a time, up to 100 pages.
+/// Tags are asked for 1,000 at a time; a repository may have up to 100,000, listed in at most
+/// 10,000 pages.
 const TAG_PAGE: usize = 1000;
-const TAG_PAGES: usize = 100;
+const TAG_LIMIT: usize = 100_000;
+const TAG_PAGES: usize = 10_000;
 
 /// The tags of repository `text` (`HOST/REPO`), through the distribution API's tag list,
 /// page by page, in the order the registry gives them.
@@ -187,20 +189,33 @@ pub(crate) async fn tags(text: &str, settings: &Settings) -> Result<Vec<String>>
                 },
                 other => other,
             })?;
-        let full = page.tags.len() >= TAG_PAGE;
+        // A registry may answer fewer than asked for and still have more (it announces them
+        // in a `Link` header, which the client does not pass on): pages are asked for until
+        // one adds no tag. A registry that repeats itself is done too.
         let before = tags.len();
-        // A registry that pages past the end, or repeats itself, is done.
         for tag in page.tags {
+            if !valid_tag(&tag) {
+                return Err(remote.refused(
+                    format!(
+                        "it lists a tag that is not a tag (`{}`)",
+                        tag.escape_debug()
+                    ),
+                    ImageProblem::Hostile,
+                ));
+            }
             if seen.insert(tag.clone()) {
                 tags.push(tag);
             }
         }
-        if !full || tags.len() == before {
+        if tags.len() == before {
             return Ok(tags);
+        }
+        if tags.len() > TAG_LIMIT {
+            break;
         }
     }
     Err(remote.refused(
-        format!("it lists more than {} tags", TAG_PAGE * TAG_PAGES),
+        format!("it lists more than {TAG_LIMIT} tags, or more than {TAG_PAGES} pages of them"),
         ImageProblem::Hostile,
     ))
 }
@@ -291,6 +306,17 @@ fn describe(error: &OciDistributionError) -> String {
     text
 }
 
+/// A tag as the distribution specification writes it: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`
+/// (so it can only ever name a tag of the repository, never another reference).
+fn valid_tag(tag: &str) -> bool {
+    let bytes = tag.as_bytes();
+    (1..=128).contains(&bytes.len())
+        && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
+        && bytes
+            .iter()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"._-".contains(byte))
+}
+
 /// Loopback registries speak plain HTTP, as the Docker engine allows them to.
 fn is_loopback(host: &str) -> bool {
     let name = host
@@ -333,6 +359,25 @@ fn credentials(settings: &Settings, host: &str) -> Result<RegistryAuth> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_are_what_the_specification_allows() {
+        for tag in ["v1.2.0", "latest", "_x", "a".repeat(128).as_str()] {
+            assert!(valid_tag(tag), "{tag}");
+        }
+        for tag in [
+            "",
+            ".x",
+            "-x",
+            "a/b",
+            "a@sha256",
+            "a:b",
+            "a b",
+            "a".repeat(129).as_str(),
+        ] {
+            assert!(!valid_tag(tag), "{tag}");
+        }
+    }
 
     #[test]
     fn loopback_hosts_speak_plain_http() {

@@ -54,7 +54,7 @@ pub(crate) async fn read_prefixes(
                     name: record.name,
                     version: record.version,
                     build: record.build,
-                    channel: record.channel.as_deref().map(channel_name),
+                    channel: record.channel.as_deref().map(CondaPackage::channel_name),
                     layer: None,
                 }),
                 Err(error) => warnings.push(Warning::new(
@@ -67,30 +67,6 @@ pub(crate) async fn read_prefixes(
     }
     packages.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
     Ok(packages)
-}
-
-/// `https://conda.anaconda.org/conda-forge/linux-64` → `conda-forge`: the channel, without
-/// the host and platform subfolder that differ between machines for the same package.
-fn channel_name(channel: &str) -> String {
-    let trimmed = channel.trim_end_matches('/');
-    let Some((_, path)) = trimmed.split_once("://") else {
-        return trimmed.to_string();
-    };
-    let mut parts: Vec<&str> = path.split('/').skip(1).collect();
-    if parts.last().is_some_and(|last| {
-        *last == "noarch"
-            || last.contains("-64")
-            || last.contains("-aarch64")
-            || last.contains("-arm64")
-    }) {
-        parts.pop();
-    }
-    match parts.as_slice() {
-        [] => trimmed.to_string(),
-        // repo.anaconda.com/pkgs/main: the `pkgs/` level names no channel.
-        ["pkgs", rest @ ..] if !rest.is_empty() => rest.join("/"),
-        _ => parts.join("/"),
-    }
 }
 
 #[cfg(test)]
@@ -113,16 +89,16 @@ mod tests {
     #[test]
     fn channels_are_named_without_host_and_platform() {
         assert_eq!(
-            channel_name("https://conda.anaconda.org/conda-forge/linux-64"),
+            CondaPackage::channel_name("https://conda.anaconda.org/conda-forge/linux-64"),
             "conda-forge"
         );
         assert_eq!(
-            channel_name("https://repo.anaconda.com/pkgs/main/noarch"),
+            CondaPackage::channel_name("https://repo.anaconda.com/pkgs/main/noarch"),
             "main"
         );
-        assert_eq!(channel_name("conda-forge"), "conda-forge");
+        assert_eq!(CondaPackage::channel_name("conda-forge"), "conda-forge");
         assert_eq!(
-            channel_name("https://conda.anaconda.org/nvidia/linux-aarch64/"),
+            CondaPackage::channel_name("https://conda.anaconda.org/nvidia/linux-aarch64/"),
             "nvidia"
         );
     }
@@ -153,7 +129,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn records_and_channels_never_panic(text in ".{0,200}") {
-            let _ = channel_name(&text);
+            let _ = CondaPackage::channel_name(&text);
             let mut files = MemoryFiles::default();
             files.add_entry("/p/conda-meta", "x.json".into(), Kind::File);
             files.add_file("/p/conda-meta/x.json".into(), text.into_bytes());

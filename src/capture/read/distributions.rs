@@ -308,7 +308,7 @@ fn read_direct_url(bytes: &[u8], package: &mut Package) {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
         return;
     };
-    package.url = value["url"].as_str().map(str::to_string);
+    package.url = value["url"].as_str().map(without_credentials);
     if let Some(directory) = value.get("dir_info") {
         package.source = Some(PackageSource::Directory);
         package.editable = directory["editable"].as_bool().unwrap_or(false);
@@ -326,6 +326,23 @@ fn read_direct_url(bytes: &[u8], package: &mut Package) {
         });
         package.archive_sha256 = sha256.and_then(Sha256::from_hex);
     }
+}
+
+/// `url` without the `user:password@` (or token) before its host, which PEP 610 asks
+/// installers to strip and an old or careless one may not have: a lock and an SBOM are
+/// shared. `git@`, the user of SSH URLs, is no secret and stays.
+fn without_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_string();
+    };
+    if &rest[..at] == "git" {
+        return url.to_string();
+    }
+    format!("{scheme}://{}", &rest[at + 1..])
 }
 
 /// The installer's own files, which differ between two installs of the same wheel.
@@ -443,6 +460,31 @@ mod tests {
         assert_eq!(headers.first("Name"), Some(Ok("old".to_string())));
         assert_eq!(headers.first("Author"), Some(Err(4)));
         assert_eq!(headers.first("Version"), Some(Ok("1.0".to_string())));
+    }
+
+    #[test]
+    fn direct_urls_lose_their_credentials() {
+        for (url, kept) in [
+            (
+                "https://user:s3cret@example.com/a.whl",
+                "https://example.com/a.whl",
+            ),
+            (
+                "https://TOKEN@example.com/a.whl?x=@",
+                "https://example.com/a.whl?x=@",
+            ),
+            (
+                "git+ssh://git@github.com/o/r.git",
+                "git+ssh://git@github.com/o/r.git",
+            ),
+            ("file:///src/pkg", "file:///src/pkg"),
+            (
+                "https://example.com/p@1/a.whl",
+                "https://example.com/p@1/a.whl",
+            ),
+        ] {
+            assert_eq!(without_credentials(url), kept, "{url}");
+        }
     }
 
     #[test]
