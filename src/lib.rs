@@ -23,6 +23,8 @@ mod declared;
 mod diff;
 mod error;
 pub mod export;
+#[doc(hidden)]
+pub mod fuzzing;
 mod golden;
 pub mod lock;
 mod process;

@@ -563,5 +563,17 @@ pub(crate) fn select(
     }
 }
 
+/// Fuzzing (`crate::fuzzing`): a declared lock's text, read in `format`.
+pub(crate) fn fuzz(format: DeclaredFormat, text: &str) {
+    let _ = match format {
+        DeclaredFormat::UvLock => uv::read(text),
+        DeclaredFormat::Pylock => pylock::read(text),
+        DeclaredFormat::PoetryLock => poetry::read(text, Some(text)),
+        DeclaredFormat::Requirements => {
+            requirements::read(Path::new("/nonexistent/requirements.txt"), text)
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests;

@@ -316,6 +316,21 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
+/// Fuzzing (`crate::fuzzing`): two outputs (split at the first NUL), each as JSON and as
+/// numbers, compared.
+pub(crate) fn fuzz(text: &str) {
+    let (expected, actual) = text.split_once('\0').unwrap_or((text, text));
+    let tolerance = Tolerance {
+        rtol: 1e-6,
+        atol: 1e-9,
+    };
+    for parse in [parse_json, parse_numbers] {
+        if let (Ok(expected), Ok(actual)) = (parse(expected), parse(actual)) {
+            let _ = compare(&expected, &actual, tolerance, &BTreeMap::new());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -107,7 +107,7 @@ fn call(
 }
 
 /// Status and body of a raw HTTP/1.x response (`Content-Length`, chunked, or until close).
-fn parse_response(raw: &[u8]) -> Result<(u16, String), String> {
+pub(super) fn parse_response(raw: &[u8]) -> Result<(u16, String), String> {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

@@ -24,6 +24,11 @@ use crate::lock::{GoldenCase, GoldenSpec, Latency, Lock, OutputFormat, Sha256};
 use crate::settings::Settings;
 use crate::verdict;
 pub(crate) use crate::verdict::{CaseResult, CaseStatus, Judged};
+
+/// Fuzzing (`crate::fuzzing`): a golden HTTP server's raw response.
+pub(crate) fn fuzz_http_response(raw: &[u8]) {
+    let _ = http::parse_response(raw);
+}
 use compare::{Comparison, Tolerance};
 
 /// Why a case gave no output: the command failed, timed out, or the server never answered.

@@ -106,7 +106,7 @@ pub fn read_lock(path: &Path) -> Result<Lock> {
     parse_lock(path, &text)
 }
 
-fn parse_lock(path: &Path, text: &str) -> Result<Lock> {
+pub(crate) fn parse_lock(path: &Path, text: &str) -> Result<Lock> {
     let newer = |found: i64| Error::NewerSchema {
         path: path.to_path_buf(),
         found,

@@ -12,8 +12,8 @@ mod model;
 mod numerics;
 
 pub(crate) use digest::Sha256;
-pub(crate) use file::write_text;
 pub use file::{containing_folder, read_lock, render_lock, write_lock};
+pub(crate) use file::{parse_lock, write_text};
 pub use golden::{
     FieldTolerance, GoldenCase, GoldenSpec, HttpCase, Latency, LatencySpec, Loaded, OutputFormat,
 };

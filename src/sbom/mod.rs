@@ -13,7 +13,7 @@ mod write;
 
 use serde::{Deserialize, Serialize};
 
-pub(crate) use read::read_sbom;
+pub(crate) use read::{parse_sbom, read_sbom};
 pub(crate) use write::cyclonedx;
 pub use write::Stamp;
 

@@ -359,6 +359,11 @@ impl Container<'_> {
     }
 }
 
+/// Fuzzing (`crate::fuzzing`): a folder's tar from the archive endpoint.
+pub(super) fn fuzz_keep_listed(tar: &[u8]) {
+    let _ = keep_listed(&mut &tar[..], "/site");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -510,3 +510,8 @@ fn sorted(mut items: Vec<String>) -> Vec<String> {
     items.sort();
     items
 }
+
+/// Fuzzing (`crate::fuzzing`): a model folder's tar.
+pub(crate) fn fuzz_model_tar(tar: &[u8]) {
+    models::fuzz(tar);
+}

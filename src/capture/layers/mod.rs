@@ -213,3 +213,12 @@ async fn hash_linked_models(
     }
     Ok(())
 }
+
+/// Fuzzing (`crate::fuzzing`): an OCI manifest or index, and the pick of a platform's.
+pub(crate) fn fuzz_manifest(bytes: &[u8]) {
+    if let Ok(manifest) = layout::parse_json::<oci::Manifest>(bytes, "manifest", "fuzz") {
+        if let Some(entries) = &manifest.manifests {
+            let _ = oci::pick(entries, None, "fuzz");
+        }
+    }
+}

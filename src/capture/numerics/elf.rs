@@ -147,6 +147,13 @@ pub(super) fn in_memory(bytes: &[u8]) -> impl Fn(u64, usize) -> Option<Vec<u8>> 
     }
 }
 
+/// Fuzzing (`crate::fuzzing`): an ELF file.
+pub(super) fn fuzz(bytes: &[u8]) {
+    let read = in_memory(bytes);
+    let _ = strings(&read);
+    let _ = dynamic(&read);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -458,6 +458,11 @@ pub(crate) fn is_extension(path: &str) -> bool {
     extension_of(path).is_some()
 }
 
+/// Fuzzing (`crate::fuzzing`): an ELF file's strings and dynamic section.
+pub(crate) fn fuzz_elf(bytes: &[u8]) {
+    elf::fuzz(bytes);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

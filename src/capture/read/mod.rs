@@ -81,3 +81,8 @@ pub(crate) fn keep(
     }
     Ok(Some(bytes))
 }
+
+/// Fuzzing (`crate::fuzzing`): an RPM header blob.
+pub(crate) fn fuzz_rpm_header(blob: &[u8]) {
+    rpm::fuzz_header(blob);
+}

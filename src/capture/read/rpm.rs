@@ -146,6 +146,11 @@ fn to_packages(headers: Vec<Header>) -> Vec<SystemPackage> {
     packages
 }
 
+/// Fuzzing (`crate::fuzzing`): a header blob of the database.
+pub(super) fn fuzz_header(blob: &[u8]) {
+    let _ = Header::parse(blob);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -432,6 +432,11 @@ fn split_shell(script: &str) -> Vec<Vec<String>> {
     commands
 }
 
+/// Fuzzing (`crate::fuzzing`): a shell command line of an image's config.
+pub(crate) fn fuzz_command_line(script: &str) {
+    let _ = split_shell(script);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
