@@ -164,12 +164,24 @@ mod tests {
         let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
         let mut sources: Vec<String> = std::fs::read_dir(fuzz.join("fuzz_targets"))
             .unwrap()
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().replace('_', "-"))
+            .map(|entry| {
+                entry
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .replace('_', "-")
+            })
             .collect();
         sources.sort();
-        let mut wanted: Vec<String> = TARGETS.iter().map(|target| format!("{target}.rs")).collect();
+        let mut wanted: Vec<String> = TARGETS
+            .iter()
+            .map(|target| format!("{target}.rs"))
+            .collect();
         wanted.sort();
-        assert_eq!(sources, wanted, "fuzz/fuzz_targets/ has a file per target, no more");
+        assert_eq!(
+            sources, wanted,
+            "fuzz/fuzz_targets/ has a file per target, no more"
+        );
         for target in TARGETS {
             let source = fuzz
                 .join("fuzz_targets")

@@ -189,10 +189,35 @@ pub struct Selection {
     pub groups: Vec<String>,
 }
 
+/// The largest declared lock (or included requirements file, or pyproject.toml) read.
+const TEXT_LIMIT: u64 = 64 << 20;
+
+/// A project file's text: a regular file (not `/dev/zero` or a FIFO, which a `-r` line may
+/// name), of at most 64 MiB.
+pub(crate) fn read_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut text = String::new();
+    file.take(TEXT_LIMIT + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > TEXT_LIMIT {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {} MiB", TEXT_LIMIT >> 20),
+        ));
+    }
+    Ok(text)
+}
+
 /// Reads `source` as its format says.
 pub(crate) fn read(source: &DeclaredSource) -> Result<Declared> {
     let path = &source.path;
-    let text = std::fs::read_to_string(path).map_err(|error| {
+    let text = read_text(path).map_err(|error| {
         if error.kind() == std::io::ErrorKind::NotFound {
             Error::LockNotFound {
                 operand: path.display().to_string(),
@@ -215,7 +240,7 @@ pub(crate) fn read(source: &DeclaredSource) -> Result<Declared> {
         DeclaredFormat::Pylock => pylock::read(&text).map_err(|problem| problem.into_error(source)),
         DeclaredFormat::PoetryLock => {
             let pyproject = lock::containing_folder(path).join("pyproject.toml");
-            let pyproject = match std::fs::read_to_string(&pyproject) {
+            let pyproject = match read_text(&pyproject) {
                 Ok(text) => Some(text),
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
                 Err(error) => {
@@ -563,7 +588,7 @@ pub(crate) fn select(
     }
 }
 
-/// Fuzzing (`crate::fuzzing`): a declared lock's text, read in `format`.
+/// For the fuzz targets (`src/fuzzing.rs`): a declared lock's text, read in `format`.
 pub(crate) fn fuzz(format: DeclaredFormat, text: &str) {
     let _ = match format {
         DeclaredFormat::UvLock => uv::read(text),

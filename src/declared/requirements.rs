@@ -50,11 +50,10 @@ fn read_into(
                     if depth >= MAX_DEPTH || seen.contains(&included) {
                         return Err(at(line, format!("`-r {value}` includes itself")));
                     }
-                    let text =
-                        std::fs::read_to_string(&included).map_err(|source| Problem::Read {
-                            path: included.clone(),
-                            source,
-                        })?;
+                    let text = super::read_text(&included).map_err(|source| Problem::Read {
+                        path: included.clone(),
+                        source,
+                    })?;
                     read_into(&included, &text, declared, seen, depth + 1)?;
                 }
                 "e" | "-editable" => {
@@ -157,7 +156,7 @@ fn split_option(option: &str) -> (&str, &str) {
 
 /// The `[project] name` of the pyproject.toml in `folder`, for `-e .`.
 fn project_name(folder: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(folder.join("pyproject.toml")).ok()?;
+    let text = super::read_text(&folder.join("pyproject.toml")).ok()?;
     let table: toml::Table = toml::from_str(&text).ok()?;
     let name = table.get("project")?.get("name")?.as_str()?;
     Some(normalize(name))

@@ -366,3 +366,16 @@ mod never_panic {
         }
     }
 }
+
+#[test]
+fn an_include_that_is_no_regular_file_is_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("requirements.txt");
+    // A device that never ends, and a folder: neither is read.
+    for include in ["/dev/zero", "/"] {
+        let text = format!("-r {include}\nnumpy==1.26.4\n");
+        let problem = requirements::read(&path, &text).unwrap_err();
+        let text = format!("{problem:?}");
+        assert!(text.contains("not a regular file"), "{include}: {text}");
+    }
+}

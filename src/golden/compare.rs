@@ -316,7 +316,7 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
-/// Fuzzing (`crate::fuzzing`): two outputs (split at the first NUL), each as JSON and as
+/// For the fuzz targets (`src/fuzzing.rs`): two outputs (split at the first NUL), each as JSON and as
 /// numbers, compared.
 pub(crate) fn fuzz(text: &str) {
     let (expected, actual) = text.split_once('\0').unwrap_or((text, text));

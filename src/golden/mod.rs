@@ -25,7 +25,7 @@ use crate::settings::Settings;
 use crate::verdict;
 pub(crate) use crate::verdict::{CaseResult, CaseStatus, Judged};
 
-/// Fuzzing (`crate::fuzzing`): a golden HTTP server's raw response.
+/// For the fuzz targets (`src/fuzzing.rs`): a golden HTTP server's raw response.
 pub(crate) fn fuzz_http_response(raw: &[u8]) {
     let _ = http::parse_response(raw);
 }

@@ -276,7 +276,7 @@ fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// Fuzzing (`crate::fuzzing`): a trace file, and the loaded set it gives.
+/// For the fuzz targets (`src/fuzzing.rs`): a trace file, and the loaded set it gives.
 pub(crate) fn fuzz(bytes: &[u8]) {
     let mut trace = Trace::default();
     trace.add_file(bytes);

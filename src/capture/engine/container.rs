@@ -359,7 +359,7 @@ impl Container<'_> {
     }
 }
 
-/// Fuzzing (`crate::fuzzing`): a folder's tar from the archive endpoint.
+/// For the fuzz targets (`src/fuzzing.rs`): a folder's tar from the archive endpoint.
 pub(super) fn fuzz_keep_listed(tar: &[u8]) {
     let _ = keep_listed(&mut &tar[..], "/site");
 }

@@ -190,7 +190,7 @@ fn read_back(stdout: &[u8], count: usize) -> Ran {
     }
 }
 
-/// Fuzzing (`crate::fuzzing`): what the job runner sends back.
+/// For the fuzz targets (`src/fuzzing.rs`): what the job runner sends back.
 pub(crate) fn fuzz_read_back(stdout: &[u8]) {
     let _ = read_back(stdout, 3);
 }

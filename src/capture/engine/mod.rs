@@ -13,7 +13,7 @@ pub(crate) use archive::{pump, ArchiveError, Pumped, Rest};
 pub(crate) use connection::{Engine, Launch, Volume};
 pub(crate) use container::Container;
 
-/// Fuzzing (`crate::fuzzing`): a folder's tar from the archive endpoint.
+/// For the fuzz targets (`src/fuzzing.rs`): a folder's tar from the archive endpoint.
 pub(crate) fn fuzz_folder_tar(tar: &[u8]) {
     container::fuzz_keep_listed(tar);
 }

@@ -511,7 +511,7 @@ fn sorted(mut items: Vec<String>) -> Vec<String> {
     items
 }
 
-/// Fuzzing (`crate::fuzzing`): a model folder's tar.
+/// For the fuzz targets (`src/fuzzing.rs`): a model folder's tar.
 pub(crate) fn fuzz_model_tar(tar: &[u8]) {
     models::fuzz(tar);
 }

@@ -301,7 +301,7 @@ fn normalize<'a>(mut parts: Vec<&'a str>, path: &'a str) -> Option<String> {
     Some(parts.join("/"))
 }
 
-/// Fuzzing (`crate::fuzzing`): a model folder's tar, and its links resolved inside it.
+/// For the fuzz targets (`src/fuzzing.rs`): a model folder's tar, and its links resolved inside it.
 pub(super) fn fuzz(tar: &[u8]) {
     if let Ok(entries) = read_model_entries(&mut &tar[..]) {
         for (relative, entry) in &entries {

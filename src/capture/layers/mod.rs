@@ -214,7 +214,7 @@ async fn hash_linked_models(
     Ok(())
 }
 
-/// Fuzzing (`crate::fuzzing`): an OCI manifest or index, and the pick of a platform's.
+/// For the fuzz targets (`src/fuzzing.rs`): an OCI manifest or index, and the pick of a platform's.
 pub(crate) fn fuzz_manifest(bytes: &[u8]) {
     if let Ok(manifest) = layout::parse_json::<oci::Manifest>(bytes, "manifest", "fuzz") {
         if let Some(entries) = &manifest.manifests {

@@ -147,7 +147,7 @@ pub(super) fn in_memory(bytes: &[u8]) -> impl Fn(u64, usize) -> Option<Vec<u8>> 
     }
 }
 
-/// Fuzzing (`crate::fuzzing`): an ELF file.
+/// For the fuzz targets (`src/fuzzing.rs`): an ELF file.
 pub(super) fn fuzz(bytes: &[u8]) {
     let read = in_memory(bytes);
     let _ = strings(&read);

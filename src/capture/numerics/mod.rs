@@ -458,7 +458,7 @@ pub(crate) fn is_extension(path: &str) -> bool {
     extension_of(path).is_some()
 }
 
-/// Fuzzing (`crate::fuzzing`): an ELF file's strings and dynamic section.
+/// For the fuzz targets (`src/fuzzing.rs`): an ELF file's strings and dynamic section.
 pub(crate) fn fuzz_elf(bytes: &[u8]) {
     elf::fuzz(bytes);
 }

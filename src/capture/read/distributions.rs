@@ -427,14 +427,14 @@ impl<'a> Headers<'a> {
     }
 }
 
-/// Fuzzing (`crate::fuzzing`): METADATA, PKG-INFO and WHEEL headers.
+/// For the fuzz targets (`src/fuzzing.rs`): METADATA, PKG-INFO and WHEEL headers.
 pub(crate) fn fuzz_headers(bytes: &[u8]) {
     let headers = Headers::parse(bytes);
     let _ = headers.first("Name");
     let _ = headers.all("Tag").count();
 }
 
-/// Fuzzing (`crate::fuzzing`): `direct_url.json`.
+/// For the fuzz targets (`src/fuzzing.rs`): `direct_url.json`.
 pub(crate) fn fuzz_direct_url(bytes: &[u8]) {
     read_direct_url(bytes, &mut Package::default());
 }

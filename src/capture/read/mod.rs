@@ -82,7 +82,7 @@ pub(crate) fn keep(
     Ok(Some(bytes))
 }
 
-/// Fuzzing (`crate::fuzzing`): an RPM header blob.
+/// For the fuzz targets (`src/fuzzing.rs`): an RPM header blob.
 pub(crate) fn fuzz_rpm_header(blob: &[u8]) {
     rpm::fuzz_header(blob);
 }

@@ -146,7 +146,7 @@ fn to_packages(headers: Vec<Header>) -> Vec<SystemPackage> {
     packages
 }
 
-/// Fuzzing (`crate::fuzzing`): a header blob of the database.
+/// For the fuzz targets (`src/fuzzing.rs`): a header blob of the database.
 pub(super) fn fuzz_header(blob: &[u8]) {
     let _ = Header::parse(blob);
 }

@@ -432,7 +432,7 @@ fn split_shell(script: &str) -> Vec<Vec<String>> {
     commands
 }
 
-/// Fuzzing (`crate::fuzzing`): a shell command line of an image's config.
+/// For the fuzz targets (`src/fuzzing.rs`): a shell command line of an image's config.
 pub(crate) fn fuzz_command_line(script: &str) {
     let _ = split_shell(script);
 }

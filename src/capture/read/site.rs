@@ -412,7 +412,7 @@ fn patchlevel_version(text: &str) -> Option<String> {
         .map(|rest| rest.trim().trim_matches('"').to_string())
 }
 
-/// Fuzzing (`crate::fuzzing`): `pyvenv.cfg` and `patchlevel.h`.
+/// For the fuzz targets (`src/fuzzing.rs`): `pyvenv.cfg` and `patchlevel.h`.
 pub(crate) fn fuzz_layout_files(text: &str) {
     let _ = parse_pyvenv(text);
     let _ = patchlevel_version(text);

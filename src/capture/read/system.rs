@@ -177,7 +177,7 @@ fn is_minor_package(name: &str) -> bool {
         .is_some_and(|minor| !minor.is_empty() && minor.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Fuzzing (`crate::fuzzing`): `/etc/passwd`.
+/// For the fuzz targets (`src/fuzzing.rs`): `/etc/passwd`.
 pub(crate) fn fuzz_passwd(text: &str) {
     let _ = home_in_passwd(text, "0");
     let _ = home_in_passwd(text, "model");
