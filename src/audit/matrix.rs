@@ -180,7 +180,8 @@ pub enum AuditFormat {
     Human,
     /// A Markdown table.
     Markdown,
-    /// `{"schema": 1, "operands": [...], "rows": [{"area", "name", "values"}]}`, `null` for absent.
+    /// `{"schema": 1, "operands": [...], "rows": [{"area", "name", "values"}]}`, `null` for
+    /// absent; with `--shard`, also `"shard"` (what the whole audit was), for `--merge`.
     Json,
     /// `area,name,OPERAND...`, an empty cell for absent.
     Csv,
