@@ -1,5 +1,5 @@
 //! The parsers of untrusted bytes, one entry each, for coverage-guided fuzzing (`fuzz/`,
-//! cargo-fuzz) and for replaying the corpora in `cargo test`. Each target feeds its bytes
+//! cargo-fuzz) and for replaying in `cargo test` the inputs that once crashed them. Each target feeds its bytes
 //! where a runtime, an image, a registry, a model file or a golden run would; a target
 //! passes when nothing panics, hangs or allocates without bound. Not an API: hidden from
 //! the docs and free to change.
@@ -157,8 +157,8 @@ pub fn run(target: &str, data: &[u8]) {
 mod tests {
     use super::*;
 
-    /// Every target on its corpus (the seeds, and the inputs that once crashed it), as the
-    /// fuzzer would run them: the regression tests of what fuzzing found.
+    /// Every target on the inputs that once crashed it (`fuzz/regressions/TARGET/`,
+    /// committed), as the fuzzer ran them: the regression tests of what fuzzing found.
     #[test]
     fn every_target_runs_its_corpus() {
         let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
@@ -188,14 +188,12 @@ mod tests {
                 .join(format!("{}.rs", target.replace('-', "_")));
             assert!(source.exists(), "no {}", source.display());
             run(target, b"");
-            for folder in ["corpus", "regressions"] {
-                let Ok(entries) = std::fs::read_dir(fuzz.join(folder).join(target)) else {
-                    continue;
-                };
-                for entry in entries {
-                    let path = entry.unwrap().path();
-                    run(target, &std::fs::read(&path).unwrap());
-                }
+            let Ok(entries) = std::fs::read_dir(fuzz.join("regressions").join(target)) else {
+                continue;
+            };
+            for entry in entries {
+                let path = entry.unwrap().path();
+                run(target, &std::fs::read(&path).unwrap());
             }
         }
     }

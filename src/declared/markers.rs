@@ -28,14 +28,8 @@ pub(crate) struct Marker {
 impl Marker {
     /// Parses `text`; the message says what is wrong.
     pub(crate) fn parse(text: &str) -> Result<Marker, String> {
-        // pep508_rs 0.9 panics on some non-ASCII text after an operator (it slices inside
-        // a character; found by fuzzing): markers are ASCII, as PEP 508's variables and
-        // operators are, and a value that is not is refused here.
-        if let Some(character) = text.chars().find(|character| !character.is_ascii()) {
-            return Err(format!(
-                "a marker is ASCII, and this one holds `{}`",
-                character.escape_default()
-            ));
+        if let Some(problem) = super::not_ascii("marker", text) {
+            return Err(problem);
         }
         let rewritten = rewrite_sets(text);
         let tree = MarkerTree::from_str(&rewritten).map_err(|error| error.to_string())?;

@@ -189,6 +189,18 @@ pub struct Selection {
     pub groups: Vec<String>,
 }
 
+/// Why `text` (a `what`: a marker, a requirement) is refused before pep508_rs reads it:
+/// pep508_rs 0.9 panics on some non-ASCII text (its cursor and its error messages slice
+/// inside a character; found by fuzzing). PEP 508's names, operators and variables are
+/// ASCII, and a project's lock writes them so.
+pub(crate) fn not_ascii(what: &str, text: &str) -> Option<String> {
+    let character = text.chars().find(|character| !character.is_ascii())?;
+    Some(format!(
+        "a {what} is ASCII, and this one holds `{}`",
+        character.escape_default()
+    ))
+}
+
 /// The largest declared lock (or included requirements file, or pyproject.toml) read.
 const TEXT_LIMIT: u64 = 64 << 20;
 

@@ -72,7 +72,9 @@ fn read_into(
             Some(end) => logical[..end].trim(),
             None => logical,
         };
-        if let Some(problem) = bad_name_end(requirement) {
+        if let Some(problem) =
+            bad_name_end(requirement).or_else(|| super::not_ascii("requirement", requirement))
+        {
             return Err(at(line, format!("`{requirement}`: {problem}")));
         }
         let parsed = Requirement::<VerbatimUrl>::from_str(requirement)
