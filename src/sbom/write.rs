@@ -39,15 +39,14 @@ pub(crate) fn cyclonedx(lock: &Lock, stamp: Stamp) -> String {
             .qualifier("build", Some(&package.build))
             .qualifier("channel", package.channel.as_deref())
             .text();
-        components.push(Component {
-            kind: "library".into(),
-            bom_ref: Some(refs.unique(&purl)),
-            name: package.name.clone(),
-            version: Some(package.version.clone()),
-            purl: Some(purl),
-            properties: vec![Property::new("envlock:build", &package.build)],
-            ..Component::default()
-        });
+        let build = Property::new("envlock:build", &package.build);
+        components.push(package_component(
+            purl,
+            &package.name,
+            &package.version,
+            build,
+            &mut refs,
+        ));
     }
     for package in &lock.system_packages {
         components.push(system_package(lock, package, &mut refs));
@@ -348,13 +347,25 @@ fn system_package(lock: &Lock, package: &lock::SystemPackage, refs: &mut Refs) -
         .qualifier("distro", distro.as_deref())
         .qualifier("epoch", epoch)
         .text();
+    let manager = Property::new("envlock:package-manager", &package.manager);
+    package_component(purl, &package.name, &package.version, manager, refs)
+}
+
+/// A conda or system package: a library known by its purl, with one property.
+fn package_component(
+    purl: String,
+    name: &str,
+    version: &str,
+    property: Property,
+    refs: &mut Refs,
+) -> Component {
     Component {
         kind: "library".into(),
         bom_ref: Some(refs.unique(&purl)),
-        name: package.name.clone(),
-        version: Some(package.version.clone()),
+        name: name.to_string(),
+        version: Some(version.to_string()),
         purl: Some(purl),
-        properties: vec![Property::new("envlock:package-manager", &package.manager)],
+        properties: vec![property],
         ..Component::default()
     }
 }

@@ -86,18 +86,8 @@ async fn image_manifest(
 /// Opens `reference` (`HOST/REPO:TAG` or `HOST/REPO@sha256:…`): its manifest (the one for
 /// the platform, from an index), its config and its layers.
 pub(super) async fn open(text: &str, settings: &Settings) -> Result<Opened> {
-    let name = format!("registry:{text}");
-    let reference: Reference = text.parse().map_err(|error| Error::InvalidSource {
-        source_text: name.clone(),
-        detail: format!("not an image reference ({error})"),
-    })?;
-    let host = reference.resolve_registry().to_string();
-    let remote = Remote {
-        client: client(settings, &host),
-        reference,
-        name: name.clone(),
-    };
-    let auth = credentials(settings, &host)?;
+    let (remote, auth) = Remote::connect(text, settings)?;
+    let host = remote.reference.resolve_registry().to_string();
     let (manifest, image_digest) = image_manifest(&remote, &auth, settings).await?;
     let config = manifest
         .config
@@ -153,18 +143,7 @@ const TAG_PAGES: usize = 10_000;
 /// The tags of repository `text` (`HOST/REPO`), through the distribution API's tag list,
 /// page by page, in the order the registry gives them.
 pub(crate) async fn tags(text: &str, settings: &Settings) -> Result<Vec<String>> {
-    let name = format!("registry:{text}");
-    let reference: Reference = text.parse().map_err(|error| Error::InvalidSource {
-        source_text: name.clone(),
-        detail: format!("not a repository ({error})"),
-    })?;
-    let host = reference.resolve_registry().to_string();
-    let remote = Remote {
-        client: client(settings, &host),
-        reference,
-        name,
-    };
-    let auth = credentials(settings, &host)?;
+    let (remote, auth) = Remote::connect(text, settings)?;
     let mut tags: Vec<String> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for _ in 0..TAG_PAGES {
@@ -221,6 +200,24 @@ pub(crate) async fn tags(text: &str, settings: &Settings) -> Result<Vec<String>>
 }
 
 impl Remote {
+    /// The repository or image `text` names (`HOST/REPO[:TAG|@DIGEST]`), with a client for
+    /// its registry and the Docker config's credentials for it.
+    fn connect(text: &str, settings: &Settings) -> Result<(Remote, RegistryAuth)> {
+        let name = format!("registry:{text}");
+        let reference: Reference = text.parse().map_err(|error| Error::InvalidSource {
+            source_text: name.clone(),
+            detail: format!("not an image reference ({error})"),
+        })?;
+        let host = reference.resolve_registry().to_string();
+        let auth = credentials(settings, &host)?;
+        let remote = Remote {
+            client: client(settings, &host),
+            reference,
+            name,
+        };
+        Ok((remote, auth))
+    }
+
     /// The stream of blob `digest`.
     pub(super) async fn blob_stream(
         &self,
