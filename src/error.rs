@@ -168,6 +168,22 @@ pub enum Error {
         #[source]
         source: EngineFault,
     },
+    /// Containers of envlock's that the engine would not remove (after a few tries), at the
+    /// end of a run that went well, or on the way out of one that failed (`after`).
+    #[error(
+        "the Docker engine at `{host}` would not remove envlock's {}{}",
+        containers.join(", "),
+        if after.is_some() { ", on the way out of the failure below" } else { "" }
+    )]
+    NotRemoved {
+        /// `DOCKER_HOST`, or the default socket.
+        host: String,
+        /// Each container, `container ID (org.envlock.role=ROLE)`.
+        containers: Vec<String>,
+        /// What ended the run, when it failed.
+        #[source]
+        after: Option<Box<Error>>,
+    },
     /// `--pull` failed.
     #[error("cannot pull `{reference}`")]
     Pull {
@@ -441,6 +457,7 @@ impl Error {
                 "build or load the image first (`docker images` lists what the engine has), or pass `--pull`".to_string()
             }
             Error::Docker { .. } => "check the engine with `docker info`".to_string(),
+            Error::NotRemoved { .. } => "remove them with `docker rm -f ID` (`docker ps -a --filter label=org.envlock.role` lists envlock's containers)".to_string(),
             Error::ImageProbeTimeout { .. } => {
                 "check that the image's Python starts; raise the limit with `ENVLOCK_PROBE_TIMEOUT=SECONDS`, or capture without running anything with `--no-exec`".to_string()
             }
@@ -520,6 +537,13 @@ impl std::fmt::Display for EngineFault {
 impl std::error::Error for EngineFault {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.0.source()
+    }
+}
+
+impl EngineFault {
+    /// A fault envlock itself names (a timeout with its limit).
+    pub(crate) fn text(text: String) -> EngineFault {
+        EngineFault(text.into())
     }
 }
 

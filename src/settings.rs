@@ -18,6 +18,10 @@ pub(crate) const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a registry may take to answer one request, unless `ENVLOCK_REGISTRY_TIMEOUT` says.
 pub(crate) const DEFAULT_REGISTRY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long the engine may take to answer one call, or stay silent in a stream, unless
+/// `ENVLOCK_ENGINE_TIMEOUT` says.
+pub(crate) const DEFAULT_ENGINE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// What one run of envlock works with.
 #[derive(Debug)]
 pub struct Settings {
@@ -48,6 +52,9 @@ pub struct Settings {
     pub insecure_registry: bool,
     /// How long a registry may take to answer one request.
     pub registry_timeout: Duration,
+    /// How long the engine may take to answer one call (a container's run aside, which the
+    /// probe's or the golden case's limit bounds), or stay silent in a stream.
+    pub engine_timeout: Duration,
     /// `--numerics-check`: run the built-in numeric kernels with the runtime's numpy.
     pub numerics_check: bool,
     /// Run golden cases (`diff`), or record them (`snapshot`).
@@ -79,6 +86,7 @@ impl Settings {
             platform: None,
             insecure_registry: false,
             registry_timeout: DEFAULT_REGISTRY_TIMEOUT,
+            engine_timeout: DEFAULT_ENGINE_TIMEOUT,
             numerics_check: false,
             golden: true,
             stop: Arc::new(Stop::new()),

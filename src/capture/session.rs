@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::engine::Engine;
 use super::layers;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::settings::Settings;
 use crate::stop::Stop;
 
@@ -20,6 +20,8 @@ pub(crate) struct Session {
     runtime: tokio::runtime::Runtime,
     engine: OnceCell<Engine>,
     host: String,
+    /// `ENVLOCK_ENGINE_TIMEOUT`.
+    timeout: std::time::Duration,
     stop: Arc<Stop>,
     /// Layers read this run: the two sides of a diff of two tags share their base layers,
     /// read once.
@@ -48,6 +50,7 @@ impl Session {
             runtime,
             engine: OnceCell::new(),
             host,
+            timeout: settings.engine_timeout,
             stop: settings.stop.clone(),
             layers,
         }
@@ -55,7 +58,8 @@ impl Session {
 
     /// Runs `work` against the engine (connecting first if needed). When the run is asked to
     /// stop (a signal), or `work` fails, every container envlock created is removed; a stop
-    /// gives [`Error::Interrupted`].
+    /// gives [`Error::Interrupted`]. A container the engine would not remove fails the run
+    /// ([`Error::NotRemoved`]), whatever `work` gave.
     pub(crate) fn run<'a, T, F>(&'a self, work: impl FnOnce(&'a Engine) -> F) -> Result<T>
     where
         F: Future<Output = Result<T>> + 'a,
@@ -70,7 +74,18 @@ impl Session {
             if result.is_err() {
                 engine.remove_all().await;
             }
-            result
+            let left = engine.take_left();
+            if left.is_empty() {
+                return result;
+            }
+            Err(Error::NotRemoved {
+                host: self.host.clone(),
+                containers: left
+                    .iter()
+                    .map(|(id, role)| format!("container `{id}` (org.envlock.role={role})"))
+                    .collect(),
+                after: result.err().map(Box::new),
+            })
         })
     }
 
@@ -98,7 +113,7 @@ impl Session {
         // Connecting can wait on an engine that does not answer: a stop ends that too.
         let engine = self.runtime.block_on(async {
             tokio::select! {
-                engine = Engine::connect(&self.host) => engine,
+                engine = Engine::connect(&self.host, self.timeout) => engine,
                 interrupted = self.stop.wait() => Err(interrupted),
             }
         })?;

@@ -12,7 +12,7 @@ mod terminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::Stop;
 
@@ -100,9 +100,51 @@ impl ImageArgs {
     }
 }
 
+/// The command line, each command that reaches an engine or a registry saying how long it
+/// waits and what it asks again.
+fn command() -> clap::Command {
+    let mut command = Cli::command();
+    for name in ["snapshot", "diff", "audit"] {
+        command = command.mut_subcommand(name, |sub| {
+            let help = sub
+                .get_after_help()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            sub.after_help(format!("{help}\n\n{}", limits()))
+        });
+    }
+    command
+}
+
+/// The timeouts and retries, from the values the code uses.
+fn limits() -> String {
+    use crate::settings::DEFAULT_REGISTRY_TIMEOUT;
+    use crate::settings::{seconds, DEFAULT_ENGINE_TIMEOUT, DEFAULT_PROBE_TIMEOUT};
+    let tries = crate::capture::layers::REGISTRY_TRIES;
+    let pauses: Vec<String> = (0..tries - 1)
+        .map(|n| seconds(crate::capture::layers::registry_pause(n)))
+        .collect();
+    format!(
+        "Limits: each Docker engine call may take ENVLOCK_ENGINE_TIMEOUT ({}) to answer, and a \
+stream from it stay silent as long; each registry request ENVLOCK_REGISTRY_TIMEOUT ({}) to \
+connect and between reads. A registry's 429, 502, 503, 504 or a reset connection is asked \
+again, {tries} tries in all, after pauses of {} (a blob cut off resumes where it broke); a \
+timeout or any other error is not. A container's run is bounded by ENVLOCK_PROBE_TIMEOUT \
+({}) or its golden case's timeout. Whatever fails, envlock exits 2 naming it (128+N on a \
+signal), writes no lock or report, and removes its containers.",
+        seconds(DEFAULT_ENGINE_TIMEOUT),
+        seconds(DEFAULT_REGISTRY_TIMEOUT),
+        pauses.join(", "),
+        seconds(DEFAULT_PROBE_TIMEOUT),
+    )
+}
+
 /// Runs envlock with the process's arguments and returns its exit code.
 pub fn run() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches))
+    {
         Ok(cli) => cli,
         Err(error) => {
             // clap prints usage errors to stderr (exit 2) and --help/--version to stdout (exit 0).
@@ -125,7 +167,7 @@ pub fn run() -> ExitCode {
         Command::Audit(args) => audit::run(args, &stop),
         Command::Completions { shell } => {
             let mut out = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "envlock", &mut out);
+            clap_complete::generate(shell, &mut command(), "envlock", &mut out);
             anstream::print!("{}", String::from_utf8_lossy(&out));
             Ok(ExitCode::SUCCESS)
         }
@@ -133,6 +175,12 @@ pub fn run() -> ExitCode {
     };
     // A signal decides the exit code, whatever error stopping caused on the way out.
     if let Some(signal) = stop.requested() {
+        // What the way out could not undo is still said.
+        if let Err(error) = &result {
+            if let Some(left @ crate::Error::NotRemoved { .. }) = error.downcast_ref() {
+                terminal::error(&anyhow::anyhow!("{left}"));
+            }
+        }
         terminal::error(&crate::Error::Interrupted { signal }.into());
         return ExitCode::from((128 + signal).clamp(0, 255) as u8);
     }
@@ -147,7 +195,7 @@ pub fn run() -> ExitCode {
 
 /// The man page of envlock and its commands, one roff document.
 fn man() -> anyhow::Result<ExitCode> {
-    let command = Cli::command();
+    let command = command();
     let mut out = Vec::new();
     clap_mangen::Man::new(command.clone()).render(&mut out)?;
     for sub in command.get_subcommands().filter(|sub| !sub.is_hide_set()) {

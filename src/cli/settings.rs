@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::settings::{Environment, Settings, DEFAULT_PROBE_TIMEOUT, DEFAULT_REGISTRY_TIMEOUT};
+use crate::settings::{
+    Environment, Settings, DEFAULT_ENGINE_TIMEOUT, DEFAULT_PROBE_TIMEOUT, DEFAULT_REGISTRY_TIMEOUT,
+};
 
 /// Settings from the config file and the process environment; the caller sets its flags.
 pub(super) fn resolve(config: Option<&Path>) -> Result<Settings> {
@@ -17,6 +19,11 @@ pub(super) fn resolve(config: Option<&Path>) -> Result<Settings> {
         "ENVLOCK_REGISTRY_TIMEOUT",
         DEFAULT_REGISTRY_TIMEOUT,
     )?;
+    let engine_timeout = seconds(
+        &environment,
+        "ENVLOCK_ENGINE_TIMEOUT",
+        DEFAULT_ENGINE_TIMEOUT,
+    )?;
     let cache_folder = if no_cache(&environment)? {
         None
     } else {
@@ -27,11 +34,12 @@ pub(super) fn resolve(config: Option<&Path>) -> Result<Settings> {
     settings.config_folder = config_folder;
     settings.probe_timeout = probe_timeout;
     settings.registry_timeout = registry_timeout;
+    settings.engine_timeout = engine_timeout;
     settings.cache_folder = cache_folder;
     Ok(settings)
 }
 
-/// `ENVLOCK_PROBE_TIMEOUT`, `ENVLOCK_REGISTRY_TIMEOUT`: seconds, a positive number (`0.5`
+/// `ENVLOCK_PROBE_TIMEOUT`, `ENVLOCK_REGISTRY_TIMEOUT`, `ENVLOCK_ENGINE_TIMEOUT`: seconds, a positive number (`0.5`
 /// allowed); `default` when unset.
 fn seconds(environment: &Environment, name: &'static str, default: Duration) -> Result<Duration> {
     let Some(value) = environment.text(name) else {

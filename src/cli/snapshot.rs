@@ -26,7 +26,7 @@ Images: `docker:REF` or a bare reference (the local engine, or `DOCKER_HOST`),
 `registry:HOST/REPO:TAG` or `@sha256:…` (the registry itself, no engine; credentials from the
 Docker config), `docker-archive:PATH` (`docker save`), `oci-dir:PATH`, `oci-archive:PATH`.
 Images read from their layers are captured statically, each package and model attributed to
-the layer that wrote it; registry requests may take ENVLOCK_REGISTRY_TIMEOUT seconds (30).
+the layer that wrote it.
 
 The interpreter is `--python`, else `python` in envlock.toml, else `$VIRTUAL_ENV/bin/python`,
 else `python3` on PATH. The probe may take ENVLOCK_PROBE_TIMEOUT seconds (default 30).")]

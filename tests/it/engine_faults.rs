@@ -398,3 +398,762 @@ fn list_the_calls_of_each_capture() {
     }
     assert!(leftovers(&image).is_empty());
 }
+
+/// What a matrix case runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Runs {
+    /// `snapshot --image IMAGE --no-exec`: static capture through the archive endpoint.
+    Static,
+    /// `snapshot --image IMAGE`: the probe runs in a container.
+    Probe,
+    /// `snapshot --image IMAGE --no-exec --layers`: the engine's image export too.
+    Layers,
+    /// `diff DEV.lock IMAGE --report json:…` with a golden case run in the image.
+    Golden,
+}
+
+/// One cell of the matrix: a fault on a kind of call, and the way out expected.
+struct Case {
+    call: Call,
+    fault: &'static str,
+    run: Runs,
+    build: fn() -> Fault,
+    /// The exit expected.
+    exit: i32,
+    /// What the message names (case-insensitive), beyond the engine's host.
+    names: &'static [&'static str],
+}
+
+/// The stalls' engine timeout, short so a stall ends soon.
+const STALL_LIMIT: &str = "4";
+/// The probe's limit in a stall: a run is bounded by it, each call by the engine's.
+const PROBE_LIMIT: &str = "20";
+
+fn status(call: Call, contains: &'static [&'static str]) -> Fault {
+    Fault::on(call, contains, Action::Status(500, "injected fault".into())).nth(1)
+}
+
+/// Every kind of Engine API call envlock makes, each with the faults that can befall it.
+/// (envlock never calls `/_ping`, `logs` or the volume endpoints: versions come from
+/// `/version`, output from `attach`, and a golden run's volume is made by its container's
+/// create and goes with its removal.)
+fn matrix() -> Vec<Case> {
+    use Call::*;
+    const STAT: &[&str] = &["path=/var/lib/dpkg/status"];
+    macro_rules! case {
+        ($call:expr, $fault:literal, $run:expr, $exit:expr, $names:expr, $build:expr) => {
+            Case {
+                call: $call,
+                fault: $fault,
+                run: $run,
+                build: $build,
+                exit: $exit,
+                names: $names,
+            }
+        };
+    }
+    vec![
+        case!(Version, "500", Runs::Static, 2, &["injected fault"], || {
+            status(Version, &[])
+        }),
+        case!(
+            Version,
+            "stall",
+            Runs::Static,
+            2,
+            &["ENVLOCK_ENGINE_TIMEOUT"],
+            || { Fault::on(Version, &[], Action::Stall).nth(1) }
+        ),
+        case!(Version, "reset", Runs::Static, 2, &[], || {
+            Fault::on(Version, &[], Action::ResetAfter(10)).nth(1)
+        }),
+        case!(
+            ImageInspect,
+            "500",
+            Runs::Static,
+            2,
+            &["inspect", "injected fault"],
+            || { status(ImageInspect, &[]) }
+        ),
+        case!(ImageInspect, "reset", Runs::Static, 2, &["inspect"], || {
+            Fault::on(ImageInspect, &[], Action::ResetAfter(64)).nth(1)
+        }),
+        case!(ImageInspect, "short", Runs::Static, 2, &["inspect"], || {
+            Fault::on(ImageInspect, &[], Action::Truncate(64)).nth(1)
+        }),
+        case!(
+            ImageInspect,
+            "stall",
+            Runs::Static,
+            2,
+            &["inspect", "ENVLOCK_ENGINE_TIMEOUT"],
+            || { Fault::on(ImageInspect, &[], Action::Stall).nth(1) }
+        ),
+        case!(
+            ImageHistory,
+            "500",
+            Runs::Static,
+            2,
+            &["history", "injected fault"],
+            || { status(ImageHistory, &[]) }
+        ),
+        case!(ImageHistory, "short", Runs::Static, 2, &["history"], || {
+            Fault::on(ImageHistory, &[], Action::Truncate(32)).nth(1)
+        }),
+        case!(
+            ImageHistory,
+            "stall",
+            Runs::Static,
+            2,
+            &["history", "ENVLOCK_ENGINE_TIMEOUT"],
+            || { Fault::on(ImageHistory, &[], Action::Stall).nth(1) }
+        ),
+        case!(
+            ContainerCreate,
+            "500",
+            Runs::Static,
+            2,
+            &["creat", "injected fault"],
+            || { status(ContainerCreate, &[]) }
+        ),
+        case!(
+            ContainerCreate,
+            "stall",
+            Runs::Static,
+            2,
+            &["creat", "ENVLOCK_ENGINE_TIMEOUT"],
+            || { Fault::on(ContainerCreate, &[], Action::Stall).nth(1) }
+        ),
+        // The engine creates the container; its answer never arrives.
+        case!(
+            ContainerCreate,
+            "stall after",
+            Runs::Static,
+            2,
+            &["creat", "ENVLOCK_ENGINE_TIMEOUT"],
+            || { Fault::on(ContainerCreate, &[], Action::StallAfter(0)).nth(1) }
+        ),
+        case!(
+            ArchiveHead,
+            "500",
+            Runs::Static,
+            2,
+            &["/var/lib/dpkg/status"],
+            || { status(ArchiveHead, STAT) }
+        ),
+        case!(
+            ArchiveHead,
+            "stall",
+            Runs::Static,
+            2,
+            &["/var/lib/dpkg/status", "ENVLOCK_ENGINE_TIMEOUT"],
+            || { Fault::on(ArchiveHead, STAT, Action::Stall).nth(1) }
+        ),
+        case!(ArchiveGet, "500", Runs::Static, 2, &[SITE_PATH], || status(
+            ArchiveGet,
+            &[SITE]
+        )),
+        case!(ArchiveGet, "reset", Runs::Static, 2, &[SITE_PATH], || {
+            Fault::on(ArchiveGet, &[SITE], Action::ResetAfter(8 << 10))
+        }),
+        case!(ArchiveGet, "short", Runs::Static, 2, &[SITE_PATH], || {
+            Fault::raw("GET", &["/archive", SITE], Action::Truncate(64 << 10))
+        }),
+        case!(
+            ArchiveGet,
+            "stall",
+            Runs::Static,
+            2,
+            &[SITE_PATH, "ENVLOCK_ENGINE_TIMEOUT"],
+            || { Fault::on(ArchiveGet, &[SITE], Action::Stall) }
+        ),
+        case!(
+            ArchiveGet,
+            "stall mid-body",
+            Runs::Static,
+            2,
+            &[SITE_PATH, "ENVLOCK_ENGINE_TIMEOUT"],
+            || { Fault::on(ArchiveGet, &[SITE], Action::StallAfter(16 << 10)) }
+        ),
+        case!(
+            ImageExport,
+            "500",
+            Runs::Layers,
+            2,
+            &["export", "injected fault"],
+            || { status(ImageExport, &[]) }
+        ),
+        case!(ImageExport, "reset", Runs::Layers, 2, &["export"], || {
+            Fault::on(ImageExport, &[], Action::ResetAfter(1 << 20))
+        }),
+        case!(
+            ImageExport,
+            "stall mid-body",
+            Runs::Layers,
+            2,
+            &["export", "ENVLOCK_ENGINE_TIMEOUT"],
+            || { Fault::on(ImageExport, &[], Action::StallAfter(1 << 20)) }
+        ),
+        case!(
+            ContainerAttach,
+            "500",
+            Runs::Probe,
+            2,
+            &["attach", "injected fault"],
+            || { status(ContainerAttach, &[]) }
+        ),
+        case!(
+            ContainerAttach,
+            "stall",
+            Runs::Probe,
+            2,
+            &["attach", "ENVLOCK_ENGINE_TIMEOUT"],
+            || { Fault::on(ContainerAttach, &[], Action::Stall).nth(1) }
+        ),
+        // The upgrade's answer, then the connection closes: no output at all, which is not
+        // the probe's answer (the message names the image whose probe it is).
+        case!(ContainerAttach, "reset", Runs::Probe, 2, &["probe"], || {
+            Fault::on(ContainerAttach, &[], Action::ResetAfter(0)).nth(1)
+        }),
+        case!(
+            ContainerStart,
+            "500",
+            Runs::Probe,
+            2,
+            &["start", "injected fault"],
+            || { status(ContainerStart, &[]) }
+        ),
+        case!(
+            ContainerStart,
+            "stall",
+            Runs::Probe,
+            2,
+            &["start", "ENVLOCK_ENGINE_TIMEOUT"],
+            || { Fault::on(ContainerStart, &[], Action::Stall).nth(1) }
+        ),
+        case!(
+            ContainerWait,
+            "500",
+            Runs::Probe,
+            2,
+            &["wait", "injected fault"],
+            || { status(ContainerWait, &[]) }
+        ),
+        // The engine answers a wait's head at once (its body when the container exits).
+        case!(
+            ContainerWait,
+            "stall",
+            Runs::Probe,
+            2,
+            &["wait", "ENVLOCK_ENGINE_TIMEOUT"],
+            || { Fault::on(ContainerWait, &[], Action::Stall).nth(1) }
+        ),
+        case!(
+            ArchivePut,
+            "500",
+            Runs::Golden,
+            2,
+            &["golden input", "injected fault"],
+            || { status(ArchivePut, &[]) }
+        ),
+        case!(
+            ArchivePut,
+            "stall",
+            Runs::Golden,
+            2,
+            &["golden input", "ENVLOCK_ENGINE_TIMEOUT"],
+            || { Fault::on(ArchivePut, &[], Action::Stall).nth(1) }
+        ),
+        // Asked again: the second removal succeeds, the run too.
+        case!(
+            ContainerRemove,
+            "500 once",
+            Runs::Static,
+            0,
+            &[],
+            || status(ContainerRemove, &[])
+        ),
+        // Refused every time: the run fails naming the container and its label.
+        case!(
+            ContainerRemove,
+            "500 always",
+            Runs::Static,
+            2,
+            &["would not remove", "org.envlock.role=", "docker rm -f"],
+            || {
+                Fault::on(
+                    ContainerRemove,
+                    &[],
+                    Action::Status(500, "injected fault".into()),
+                )
+            }
+        ),
+        case!(
+            ContainerRemove,
+            "stall always",
+            Runs::Static,
+            2,
+            &["would not remove", "org.envlock.role="],
+            || { Fault::on(ContainerRemove, &[], Action::Stall) }
+        ),
+    ]
+}
+
+const SITE_PATH: &str = "/usr/local/lib/python3.11/dist-packages";
+
+/// A project with a golden case and its dev lock (the system Python's), for `Runs::Golden`.
+fn golden_project() -> tempfile::TempDir {
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(project.path().join("in.txt"), "1\n").unwrap();
+    std::fs::write(
+        project.path().join("envlock.toml"),
+        "[[golden]]\nname = \"echo\"\ncommand = [\"python3\", \"-c\", \
+         \"import sys; print(float(open(sys.argv[1]).read()))\", \"{input}\"]\n\
+         input = \"in.txt\"\nformat = \"numbers\"\n",
+    )
+    .unwrap();
+    let made = run(envlock()
+        .args(["snapshot", "--python"])
+        .arg(system_python())
+        .args(["-o", "dev.lock"])
+        .current_dir(project.path()));
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    project
+}
+
+/// envlock's volumes that no container holds.
+fn dangling_volumes() -> Vec<String> {
+    let output = Command::new("docker")
+        .args(["volume", "ls", "-q", "--filter", "label=org.envlock.role"])
+        .args(["--filter", "dangling=true"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The requests a fault hit, and the last few: what a failing case needs.
+fn faulted_and_last(relay: &Relay) -> String {
+    let log = relay.log();
+    let tail = log.len().saturating_sub(8);
+    log.iter()
+        .enumerate()
+        .filter(|(index, logged)| logged.fault.is_some() || *index >= tail)
+        .map(|(_, logged)| format!("  {logged}\n"))
+        .collect()
+}
+
+/// One case against `image`: its outcome as a table row, or what went wrong.
+fn run_case(case: &Case, image: &str, project: &Path) -> Result<String, String> {
+    let relay = Relay::start(vec![(case.build)()]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut command = envlock();
+    match case.run {
+        Runs::Static => command.args(["snapshot", "--image", image, "--no-exec", "-o"]),
+        Runs::Probe => command.args(["snapshot", "--image", image, "-o"]),
+        Runs::Layers => command.args(["snapshot", "--image", image, "--no-exec", "--layers", "-o"]),
+        Runs::Golden => command
+            .args(["diff", "dev.lock", image, "--report"])
+            .current_dir(project),
+    };
+    if case.run == Runs::Golden {
+        command.arg(format!("json:{}", out.display()));
+    } else {
+        command.arg(&out);
+    }
+    let stall = case.fault.contains("stall");
+    command
+        .env("DOCKER_HOST", relay.host())
+        .env(
+            "ENVLOCK_PROBE_TIMEOUT",
+            if stall { PROBE_LIMIT } else { "120" },
+        )
+        .env(
+            "ENVLOCK_ENGINE_TIMEOUT",
+            if stall { STALL_LIMIT } else { "60" },
+        );
+    let started = std::time::Instant::now();
+    let done = run(&mut command);
+    let took = started.elapsed().as_secs_f64();
+    let left = leftovers(image);
+    clean(image);
+    let fired = relay.fired(0);
+    let first = done
+        .stderr
+        .lines()
+        .find(|line| line.starts_with("error:"))
+        .unwrap_or("")
+        .to_string();
+    let row = format!(
+        "| {:?} | {} | {} | {} | {:.1} s | {} |",
+        case.call,
+        case.fault,
+        done.code,
+        first.replace('|', "\\|"),
+        took,
+        if left.is_empty() {
+            "none".to_string()
+        } else {
+            format!("{left:?}")
+        }
+    );
+    let mut wrong = Vec::new();
+    if fired == 0 {
+        wrong.push("the fault never fired".to_string());
+    }
+    if done.code != case.exit {
+        wrong.push(format!("exit {} (expected {})", done.code, case.exit));
+    }
+    if done.stderr.contains("panicked") {
+        wrong.push("a panic".into());
+    }
+    let lower = done.stderr.to_lowercase();
+    let mut names: Vec<&str> = case.names.to_vec();
+    if case.exit != 0 && !case.names.contains(&"probe") {
+        names.push("engine");
+    }
+    for name in names {
+        if !lower.contains(&name.to_lowercase()) {
+            wrong.push(format!("the message does not name `{name}`"));
+        }
+    }
+    if case.exit != 0 && out.exists() {
+        wrong.push("an output was written".into());
+    }
+    // A removal refused every time leaves its container, named in the message.
+    let refused = case.call == Call::ContainerRemove && case.fault.ends_with("always");
+    if refused {
+        if left.is_empty() || !left.iter().all(|id| done.stderr.contains(id.as_str())) {
+            wrong.push(format!(
+                "the containers left, {left:?}, are not the ones named"
+            ));
+        }
+    } else if !left.is_empty() {
+        wrong.push(format!("containers left: {left:?}"));
+    }
+    if wrong.is_empty() {
+        Ok(row)
+    } else {
+        Err(format!(
+            "{row}\n  {}\n  stderr:\n{}\n  requests (the faulted ones and the last 8):\n{}",
+            wrong.join("; "),
+            done.stderr,
+            faulted_and_last(&relay)
+        ))
+    }
+}
+
+/// Every kind of engine call envlock makes, failing every way it can (an error status, a
+/// connection cut mid-body, a body short of its framing, a stall before or during the
+/// answer): each run ends with its documented exit and a message naming the call and the
+/// engine, writes nothing, and leaves no container or volume. Four cases run at a time;
+/// `--nocapture` prints the matrix.
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
+#[test]
+fn every_engine_call_failing_every_way() {
+    if !engine() {
+        return;
+    }
+    const WORKERS: usize = 4;
+    let images: Vec<String> = (0..WORKERS)
+        .map(|worker| private("dist-packages", &format!("matrix-{worker}")))
+        .collect();
+    let project = golden_project();
+    let cases = matrix();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for image in &images {
+            let (cases, next, results, project) = (&cases, &next, &results, project.path());
+            scope.spawn(move || loop {
+                let index = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(case) = cases.get(index) else { break };
+                let result = run_case(case, image, project);
+                results.lock().unwrap().push((index, result));
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(index, _)| *index);
+    println!(
+        "| call | fault | exit | message | took | containers left |\n|---|---|---|---|---|---|"
+    );
+    let mut failures = Vec::new();
+    for (_, result) in results {
+        match result {
+            Ok(row) => println!("{row}"),
+            Err(failure) => failures.push(failure),
+        }
+    }
+    // A volume removed with its container can show dangling for an instant: a leftover
+    // stays.
+    let mut volumes = dangling_volumes();
+    if !volumes.is_empty() {
+        std::thread::sleep(Duration::from_secs(2));
+        volumes = dangling_volumes();
+    }
+    assert!(volumes.is_empty(), "envlock's volumes left: {volumes:?}");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// A fault the soak may inject, and the exit it leads to (`None`: the run's own, as if no
+/// fault: the fault is absorbed).
+struct Injected {
+    name: &'static str,
+    exec_only: bool,
+    stall: bool,
+    build: fn() -> Fault,
+    fails: bool,
+}
+
+fn injectable() -> Vec<Injected> {
+    use Call::*;
+    const STAT: &[&str] = &["path=/var/lib/dpkg/status"];
+    let fault = |name, exec_only, stall, fails, build| Injected {
+        name,
+        exec_only,
+        stall,
+        build,
+        fails,
+    };
+    vec![
+        fault("inspect 500", false, false, true, || {
+            status(ImageInspect, &[])
+        }),
+        fault("create 500", false, false, true, || {
+            status(ContainerCreate, &[])
+        }),
+        fault("site archive 500", false, false, true, || {
+            status(ArchiveGet, &[SITE])
+        }),
+        fault("site archive reset", false, false, true, || {
+            Fault::on(ArchiveGet, &[SITE], Action::ResetAfter(8 << 10))
+        }),
+        fault("site archive stall", false, true, true, || {
+            Fault::on(ArchiveGet, &[SITE], Action::StallAfter(16 << 10))
+        }),
+        fault("stat stall", false, true, true, || {
+            Fault::on(ArchiveHead, STAT, Action::Stall).nth(1)
+        }),
+        fault("history short", false, false, true, || {
+            Fault::on(ImageHistory, &[], Action::Truncate(32)).nth(1)
+        }),
+        fault("removal 500 once", false, false, false, || {
+            status(ContainerRemove, &[])
+        }),
+        fault("attach 500", true, false, true, || {
+            status(ContainerAttach, &[])
+        }),
+        fault("wait stall", true, true, true, || {
+            Fault::on(ContainerWait, &[], Action::Stall).nth(1)
+        }),
+    ]
+}
+
+/// A small deterministic generator (xorshift), seeded and printed so a run can be replayed.
+struct Dice(u64);
+
+impl Dice {
+    fn roll(&mut self, sides: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % sides as u64) as usize
+    }
+}
+
+/// `ENVLOCK_SOAK_RUNS` (default 40) `envlock diff` runs, four at a time, of the local
+/// interpreter against four images, half static and half with the probe; one run in five (at random,
+/// `ENVLOCK_SOAK_SEED` replays) has a fault injected. Each ends with its documented exit
+/// (a run with no fault, or one envlock absorbs, gives the very report of a clean run), and
+/// afterwards no container, volume or temporary file of envlock's remains and the probe
+/// cache holds only whole answers.
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
+#[test]
+fn a_soak_of_diffs_with_random_faults() {
+    if !engine() {
+        return;
+    }
+    let runs: usize = std::env::var("ENVLOCK_SOAK_RUNS")
+        .ok()
+        .and_then(|runs| runs.parse().ok())
+        .unwrap_or(40);
+    let seed: u64 = std::env::var("ENVLOCK_SOAK_SEED")
+        .ok()
+        .and_then(|seed| seed.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    eprintln!("soak: {runs} runs, ENVLOCK_SOAK_SEED={seed}");
+    let images: Vec<String> = (0..4)
+        .map(|worker| private("dist-packages", &format!("matrix-{worker}")))
+        .collect();
+    let work = tempfile::tempdir().unwrap();
+    let temp = work.path().join("tmp");
+    let cache = work.path().join("cache");
+    std::fs::create_dir_all(&temp).unwrap();
+    // The baseline is the local interpreter, whose probe answer every run takes from the
+    // cache (the first writes it) while the engine side fails around it.
+    let baseline = format!("python:{}", system_python().display());
+    let faults = injectable();
+    let mut dice = Dice(seed);
+    // What each run does: whether the probe runs, and its fault.
+    let plan: Vec<(bool, Option<usize>)> = (0..runs)
+        .map(|index| {
+            let exec = index % 2 == 1;
+            let fault = (dice.roll(5) == 0).then(|| loop {
+                let pick = dice.roll(faults.len());
+                if exec || !faults[pick].exec_only {
+                    break pick;
+                }
+            });
+            (exec, fault)
+        })
+        .collect();
+    let diff = |image: &str, exec: bool, relay: Option<&Relay>, stall: bool| {
+        let mut command = envlock();
+        command
+            .arg("diff")
+            .arg(&baseline)
+            .arg(image)
+            .args(["--format", "json"])
+            .env("ENVLOCK_CACHE_DIR", &cache)
+            .env("TMPDIR", &temp)
+            .env(
+                "ENVLOCK_ENGINE_TIMEOUT",
+                if stall { STALL_LIMIT } else { "60" },
+            )
+            .env(
+                "ENVLOCK_PROBE_TIMEOUT",
+                if stall { PROBE_LIMIT } else { "120" },
+            )
+            .current_dir(work.path());
+        if !exec {
+            command.arg("--no-exec");
+        }
+        if let Some(relay) = relay {
+            command.env("DOCKER_HOST", relay.host());
+        }
+        run(&mut command)
+    };
+    // The clean report of each image and mode, once.
+    let mut clean_reports = std::collections::HashMap::new();
+    for image in &images {
+        for exec in [false, true] {
+            let done = diff(image, exec, None, false);
+            assert_eq!(done.code, 1, "a clean diff finds drift\n{}", done.stderr);
+            clean_reports.insert((image.clone(), exec), done.stdout);
+        }
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failures = std::sync::Mutex::new(Vec::new());
+    let tally = std::sync::Mutex::new(std::collections::BTreeMap::<String, usize>::new());
+    std::thread::scope(|scope| {
+        // Each worker has an image of its own: what a run leaves is its own.
+        for image in &images {
+            let (plan, next, faults, failures, tally) = (&plan, &next, &faults, &failures, &tally);
+            let (diff, clean_reports) = (&diff, &clean_reports);
+            scope.spawn(move || loop {
+                let index = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(&(exec, fault)) = plan.get(index) else {
+                    break;
+                };
+                let injected = fault.map(|pick| &faults[pick]);
+                let relay = Relay::start(injected.map(|f| vec![(f.build)()]).unwrap_or_default());
+                let done = diff(image, exec, Some(&relay), injected.is_some_and(|f| f.stall));
+                let name = match injected {
+                    None => "none".to_string(),
+                    Some(f) if relay.fired(0) == 0 => {
+                        format!("{} (a call this run did not make)", f.name)
+                    }
+                    Some(f) => f.name.to_string(),
+                };
+                *tally
+                    .lock()
+                    .unwrap()
+                    .entry(format!("{name}: exit {}", done.code))
+                    .or_default() += 1;
+                let fails = injected.is_some_and(|f| f.fails);
+                let mut wrong = Vec::new();
+                if injected.is_some() && relay.fired(0) == 0 {
+                    // A fault on a call this run did not make (a cached probe answer).
+                    if fails && done.code != 1 {
+                        wrong.push("exit without the fault firing".to_string());
+                    }
+                } else if fails {
+                    if done.code != 2 || !done.stdout.is_empty() {
+                        wrong.push(format!(
+                            "exit {} with a report of {} bytes",
+                            done.code,
+                            done.stdout.len()
+                        ));
+                    }
+                } else if done.code != 1 || done.stdout != clean_reports[&(image.clone(), exec)] {
+                    wrong.push(format!("exit {}, a report unlike a clean run's", done.code));
+                }
+                if done.stderr.contains("panicked") {
+                    wrong.push("a panic".to_string());
+                }
+                let left = leftovers(image);
+                if !left.is_empty() {
+                    clean(image);
+                    wrong.push(format!("containers left: {left:?}"));
+                }
+                if !wrong.is_empty() {
+                    failures.lock().unwrap().push(format!(
+                        "run {index} ({image}, exec {exec}, fault {name}): {}\n{}",
+                        wrong.join("; "),
+                        done.stderr
+                    ));
+                }
+            });
+        }
+    });
+    eprintln!("soak outcomes: {:#?}", tally.into_inner().unwrap());
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    let mut volumes = dangling_volumes();
+    if !volumes.is_empty() {
+        std::thread::sleep(Duration::from_secs(2));
+        volumes = dangling_volumes();
+    }
+    assert!(volumes.is_empty(), "envlock's volumes left: {volumes:?}");
+    let temps: Vec<_> = std::fs::read_dir(&temp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(temps.is_empty(), "temporary files left: {temps:?}");
+    let beside: Vec<_> = std::fs::read_dir(work.path())
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| !["tmp", "cache"].contains(&name.as_str()))
+        .collect();
+    assert!(beside.is_empty(), "files left beside the lock: {beside:?}");
+    // The probe cache: every answer whole (JSON that parses).
+    let mut answers = 0;
+    let mut folders = vec![cache.clone()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            serde_json::from_str::<serde_json::Value>(&text).unwrap_or_else(|error| {
+                panic!("{} is not a whole answer: {error}", path.display())
+            });
+            answers += 1;
+        }
+    }
+    assert!(answers > 0, "the probe cache is empty");
+}

@@ -29,6 +29,7 @@ mod models;
 mod numerics;
 mod python_accuracy;
 mod registry;
+mod registry_faults;
 mod rpm;
 mod sbom;
 mod schemas;

@@ -31,14 +31,15 @@ pub(super) async fn read_archive<T: Send + 'static>(
         path: path.to_string(),
     };
     let stream = engine.docker().download_from_container(id, Some(options));
-    match pump(stream, rest, consume).await {
+    match pump(stream, engine.limit(), rest, consume).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(ArchiveError::Other(crate::error::untrusted(error))),
         Err(Pumped::Stream(bollard::errors::Error::DockerResponseServerError {
             status_code: 404,
             ..
         })) => Err(ArchiveError::NotFound),
-        Err(Pumped::Stream(error)) => Err(ArchiveError::Other(error.to_string())),
+        Err(Pumped::Stream(error)) => Err(ArchiveError::Other(engine.describe(error))),
+        Err(Pumped::Silent(limit)) => Err(ArchiveError::Other(silent(limit))),
         Err(Pumped::Consumer(detail)) => Err(ArchiveError::Other(detail)),
     }
 }
@@ -60,16 +61,27 @@ pub(crate) enum Rest {
     Drop,
 }
 
+/// An engine's stream that went silent, for messages.
+pub(crate) fn silent(limit: std::time::Duration) -> String {
+    format!(
+        "the engine sent nothing for {} (ENVLOCK_ENGINE_TIMEOUT)",
+        crate::settings::seconds(limit)
+    )
+}
+
 /// Why a [`pump`] broke off.
 pub(crate) enum Pumped<E> {
     /// The stream failed (the consumer saw an error at that point).
     Stream(E),
+    /// The stream sent nothing for this long.
+    Silent(std::time::Duration),
     /// The consumer's thread died.
     Consumer(String),
 }
 
 /// Feeds `stream` to `consume`, which reads it as one byte stream on a blocking thread while
-/// it arrives: a tar or a compressed blob is parsed as it comes, never held whole.
+/// it arrives: a tar or a compressed blob is parsed as it comes, never held whole. A stream
+/// silent for `idle` (no next piece, its first included) is broken off.
 ///
 /// Why not `tokio-util`'s `StreamReader` + `SyncIoBridge` (in the tree): they turn the
 /// stream's error into an `io::Error`, and envlock must keep the engine's own error (a 404
@@ -77,6 +89,7 @@ pub(crate) enum Pumped<E> {
 /// tar), and drain the stream when the consumer stops early.
 pub(crate) async fn pump<T: Send + 'static, E>(
     mut stream: impl futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    idle: std::time::Duration,
     rest: Rest,
     consume: impl FnOnce(&mut dyn Read) -> T + Send + 'static,
 ) -> Result<T, Pumped<E>> {
@@ -95,7 +108,18 @@ pub(crate) async fn pump<T: Send + 'static, E>(
         result
     });
     let mut failure = None;
-    while let Some(item) = stream.next().await {
+    loop {
+        let item = match tokio::time::timeout(idle, stream.next()).await {
+            Ok(Some(item)) => item,
+            Ok(None) => break,
+            Err(_) => {
+                failure = Some(Pumped::Silent(idle));
+                let _ = sender
+                    .send(Err(io::Error::other("the stream went silent")))
+                    .await;
+                break;
+            }
+        };
         match item {
             Ok(chunk) => {
                 if sender.send(Ok(chunk)).await.is_err() {
@@ -103,7 +127,7 @@ pub(crate) async fn pump<T: Send + 'static, E>(
                 }
             }
             Err(error) => {
-                failure = Some(error);
+                failure = Some(Pumped::Stream(error));
                 let _ = sender.send(Err(io::Error::other("the stream broke"))).await;
                 break;
             }
@@ -114,7 +138,7 @@ pub(crate) async fn pump<T: Send + 'static, E>(
         .await
         .map_err(|error| Pumped::Consumer(error.to_string()))?;
     match failure {
-        Some(failure) => Err(Pumped::Stream(failure)),
+        Some(failure) => Err(failure),
         None => Ok(result),
     }
 }
@@ -172,8 +196,11 @@ pub(super) async fn stat(engine: &Engine, id: &str, path: &str) -> Result<Option
         path: path.to_string(),
     };
     match engine
-        .docker()
-        .get_container_archive_info(id, Some(options))
+        .timed(
+            engine
+                .docker()
+                .get_container_archive_info(id, Some(options)),
+        )
         .await
     {
         Ok(info) => Ok(Some(RawStat {
@@ -183,7 +210,7 @@ pub(super) async fn stat(engine: &Engine, id: &str, path: &str) -> Result<Option
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
         }) => Ok(None),
-        Err(error) => Err(error.to_string()),
+        Err(error) => Err(engine.describe(error)),
     }
 }
 

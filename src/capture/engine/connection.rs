@@ -5,9 +5,16 @@
 //! leftover can be found (`docker ps -a --filter label=org.envlock.role`), and registered so
 //! that every way out — success, error, timeout, Ctrl-C — removes it. A create cut short by
 //! a stop may still land in the engine unregistered: each connection also labels its
-//! containers with its own run id (`org.envlock.run`), and the way out sweeps by it.
+//! containers with its own run id (`org.envlock.run`), and the way out sweeps by it. A
+//! removal the engine refuses is tried again; one it still refuses is recorded
+//! ([`Engine::left`]) and the run fails naming it.
+//!
+//! Every call has the engine timeout (`ENVLOCK_ENGINE_TIMEOUT`): for its answer, and for
+//! each piece of a streamed body ([`Engine::limit`]). A container's own run is bounded by
+//! the probe's or the golden case's limit instead.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -19,7 +26,7 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 
-use crate::error::{Error, Result};
+use crate::error::{EngineFault, Error, Result};
 use crate::process::{Finished, Unfinished};
 
 /// The label on every container envlock creates.
@@ -32,7 +39,12 @@ pub(crate) struct Engine {
     docker: Docker,
     /// Where it is, for messages.
     host: String,
-    alive: Mutex<BTreeSet<String>>,
+    /// How long one call may take (`ENVLOCK_ENGINE_TIMEOUT`).
+    timeout: Duration,
+    /// The containers created and not yet removed, with their role.
+    alive: Mutex<BTreeMap<String, &'static str>>,
+    /// The containers the engine would not remove, with their role.
+    left: Mutex<Vec<(String, &'static str)>>,
     /// This connection's value of [`RUN_LABEL`].
     run: String,
     /// A create was dropped before the engine answered (a stop): its container may exist
@@ -46,7 +58,8 @@ pub(crate) struct Launch {
     /// Entrypoint and arguments; empty keeps the image's own entrypoint and cmd.
     pub command: Vec<String>,
     /// Files put in the container before it starts, through the API (never a bind mount
-    /// of a host path, so a remote engine gets them too), in an anonymous volume.
+    /// of a host path, so a remote engine gets them too), in an anonymous volume labelled
+    /// as the container is.
     pub volume: Option<Volume>,
     /// The working folder; `None` keeps the image's.
     pub workdir: Option<String>,
@@ -76,21 +89,29 @@ pub(crate) struct Volume {
 
 impl Engine {
     /// Connects to `host` (`DOCKER_HOST` as `Settings` holds it; also named in errors) and
-    /// agrees on an API version, so engines from 20.10 on work.
-    pub(crate) async fn connect(host: &str) -> Result<Engine> {
+    /// agrees on an API version, so engines from 20.10 on work. Each call may then take
+    /// `timeout`.
+    pub(crate) async fn connect(host: &str, timeout: Duration) -> Result<Engine> {
         let host = host.to_string();
         let unreachable = |source: bollard::errors::Error| Error::EngineUnreachable {
             host: host.clone(),
-            source: source.into(),
+            source: fault(source, timeout),
         };
         // The host from `Settings` (`DOCKER_HOST`, resolved once by the CLI), never bollard's own
-        // reading of the environment.
-        let docker = Docker::connect_with_host(&host).map_err(unreachable)?;
-        let docker = docker.negotiate_version().await.map_err(unreachable)?;
+        // reading of the environment. bollard's own timeout (whole seconds, for a response's
+        // head) is a backstop under envlock's.
+        let docker = Docker::connect_with_host(&host)
+            .map_err(unreachable)?
+            .with_timeout(Duration::from_secs(timeout.as_secs() + 1));
+        let docker = bounded(timeout, docker.negotiate_version())
+            .await
+            .map_err(unreachable)?;
         Ok(Engine {
             docker,
             host,
-            alive: Mutex::new(BTreeSet::new()),
+            timeout,
+            alive: Mutex::new(BTreeMap::new()),
+            left: Mutex::new(Vec::new()),
             run: run_id(),
             create_cut: AtomicBool::new(false),
         })
@@ -103,11 +124,37 @@ impl Engine {
     ) -> impl FnOnce(bollard::errors::Error) -> Error {
         let host = self.host.clone();
         let action = action.into();
+        let timeout = self.timeout;
         move |source| Error::Docker {
             host,
             action,
-            source: source.into(),
+            source: fault(source, timeout),
         }
+    }
+
+    /// What the client said, as text (a timeout named with its limit).
+    pub(crate) fn describe(&self, source: bollard::errors::Error) -> String {
+        fault(source, self.timeout).to_string()
+    }
+
+    /// How long one call may take, and a streamed body stay silent.
+    pub(crate) fn limit(&self) -> Duration {
+        self.timeout
+    }
+
+    /// `call`, bounded by the engine timeout (an elapsed one is bollard's timeout error,
+    /// which [`Engine::failed`] names with the limit).
+    pub(crate) async fn timed<T>(
+        &self,
+        call: impl Future<Output = Result<T, bollard::errors::Error>>,
+    ) -> Result<T, bollard::errors::Error> {
+        bounded(self.timeout, call).await
+    }
+
+    /// The containers the engine would not remove since the last call, with their role
+    /// (`org.envlock.role`).
+    pub(crate) fn take_left(&self) -> Vec<(String, &'static str)> {
+        std::mem::take(&mut *self.left.lock().expect("never poisoned"))
     }
 
     /// A command the image lacks is [`Unfinished::NotStarted`]; anything else is the engine's.
@@ -128,8 +175,7 @@ impl Engine {
     /// Inspects a local image; a 404, or a 400 for a reference the engine cannot parse, is
     /// [`Error::ImageNotFound`].
     pub(crate) async fn inspect(&self, reference: &str) -> Result<ImageInspect> {
-        self.docker
-            .inspect_image(reference)
+        self.timed(self.docker.inspect_image(reference))
             .await
             .map_err(|source| match source {
                 bollard::errors::Error::DockerResponseServerError {
@@ -149,20 +195,24 @@ impl Engine {
             ..Default::default()
         };
         let mut progress = self.docker.create_image(Some(options), None, None);
-        while let Some(step) = progress.next().await {
-            step.map_err(|source| Error::Pull {
-                reference: reference.to_string(),
-                source: source.into(),
-            })?;
-        }
+        let failed = |source| Error::Pull {
+            reference: reference.to_string(),
+            source: fault(source, self.timeout),
+        };
+        // A pull may take long; each step of its progress comes within the timeout.
+        while self
+            .timed(async { progress.next().await.transpose() })
+            .await
+            .map_err(failed)?
+            .is_some()
+        {}
         Ok(())
     }
 
     /// The engine's own `os/arch`, e.g. `linux/x86_64` (kernel spelling).
     pub(crate) async fn platform(&self) -> Result<String> {
         let version = self
-            .docker
-            .version()
+            .timed(self.docker.version())
             .await
             .map_err(self.failed("asking the engine for its version"))?;
         Ok(format!(
@@ -190,6 +240,19 @@ impl Engine {
             pids_limit: Some(256),
             ..Default::default()
         };
+        // An anonymous volume (removed with its container), labelled as the container is so
+        // a leftover can be found (`docker volume ls --filter label=org.envlock.role`).
+        host.mounts = launch.volume.as_ref().map(|volume| {
+            vec![bollard::models::Mount {
+                target: Some(volume.folder.clone()),
+                typ: Some(bollard::models::MountType::VOLUME),
+                volume_options: Some(bollard::models::MountVolumeOptions {
+                    labels: Some(self.labels(launch.role)),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }]
+        });
         let mut exposed = None;
         if let Some(port) = launch.publish {
             let key = format!("{port}/tcp");
@@ -214,16 +277,9 @@ impl Engine {
             working_dir: launch.workdir.clone(),
             user: launch.user.clone(),
             env: (!launch.env.is_empty()).then(|| launch.env.clone()),
-            labels: Some(HashMap::from([
-                (LABEL.to_string(), launch.role.to_string()),
-                (RUN_LABEL.to_string(), self.run.clone()),
-            ])),
+            labels: Some(self.labels(launch.role)),
             network_disabled: Some(launch.publish.is_none()),
             exposed_ports: exposed,
-            volumes: launch
-                .volume
-                .as_ref()
-                .map(|volume| vec![volume.folder.clone()]),
             open_stdin: Some(launch.stdin),
             stdin_once: Some(launch.stdin),
             attach_stdin: Some(launch.stdin),
@@ -233,15 +289,21 @@ impl Engine {
         // Dropped unanswered (a stop), the guard marks the create as cut.
         let guard = CutGuard(&self.create_cut);
         let created = self
-            .docker
-            .create_container(None::<CreateContainerOptions>, config)
+            .timed(
+                self.docker
+                    .create_container(None::<CreateContainerOptions>, config),
+            )
             .await;
-        std::mem::forget(guard);
+        // An answer came; none in time (the engine may still create it): the guard marks
+        // the create as cut, and the way out sweeps by this run's label.
+        if !matches!(created, Err(bollard::errors::Error::RequestTimeoutError)) {
+            std::mem::forget(guard);
+        }
         let created = created.map_err(self.failed(format!("creating a container of `{image}`")))?;
         self.alive
             .lock()
             .expect("never poisoned")
-            .insert(created.id.clone());
+            .insert(created.id.clone(), launch.role);
         if let Some(volume) = &launch.volume {
             self.upload(&created.id, volume).await?;
         }
@@ -282,15 +344,29 @@ impl Engine {
             path: folder.clone(),
             ..Default::default()
         };
-        self.docker
-            .upload_to_container(id, Some(options), bollard::body_full(tar.into()))
-            .await
-            .map_err(self.failed(format!("putting the golden input into `{folder}`")))
+        self.timed(self.docker.upload_to_container(
+            id,
+            Some(options),
+            bollard::body_full(tar.into()),
+        ))
+        .await
+        .map_err(self.failed(format!("putting the golden input into `{folder}`")))
+    }
+
+    /// envlock's labels on what it creates in the engine, for `role`.
+    fn labels(&self, role: &str) -> HashMap<String, String> {
+        HashMap::from([
+            (LABEL.to_string(), role.to_string()),
+            (RUN_LABEL.to_string(), self.run.clone()),
+        ])
     }
 
     /// The host port that `port` of a started container is published on.
     pub(crate) async fn published_port(&self, id: &str, port: u16) -> Option<u16> {
-        let inspect = self.docker.inspect_container(id, None).await.ok()?;
+        let inspect = self
+            .timed(self.docker.inspect_container(id, None))
+            .await
+            .ok()?;
         let ports = inspect.network_settings?.ports?;
         let bindings = ports.get(&format!("{port}/tcp"))?.as_ref()?;
         bindings
@@ -300,8 +376,7 @@ impl Engine {
 
     /// Starts `id` without waiting for it.
     pub(crate) async fn start(&self, id: &str) -> Result<(), Unfinished> {
-        self.docker
-            .start_container(id, None)
+        self.timed(self.docker.start_container(id, None))
             .await
             .map_err(|source| self.start_error(source))
     }
@@ -316,8 +391,7 @@ impl Engine {
     ) -> Result<Finished, Unfinished> {
         let engine_error = |action: &str, source| Unfinished::Engine(self.failed(action)(source));
         let attached = self
-            .docker
-            .attach_container(
+            .timed(self.docker.attach_container(
                 id,
                 Some(AttachContainerOptions {
                     stdin: input.is_some(),
@@ -327,7 +401,7 @@ impl Engine {
                     logs: true,
                     ..Default::default()
                 }),
-            )
+            ))
             .await
             .map_err(|e| engine_error("attaching to a container", e))?;
         self.start(id).await?;
@@ -372,28 +446,41 @@ impl Engine {
             .unwrap_or(Err(Unfinished::Timeout))
     }
 
-    /// Removes a container (killing it if it runs). Errors are ignored: there is nothing
-    /// better to do on the way out, and a leftover carries the label.
+    /// Removes a container (killing it if it runs) and its volume. Tried
+    /// [`REMOVAL_TRIES`] times, each bounded: an engine that never answers a removal must
+    /// not hold the way out (a stop included) forever. A container still there is recorded
+    /// in [`Engine::left`], for the run to name.
     pub(crate) async fn remove(&self, id: &str) {
         let options = RemoveContainerOptions {
             force: true,
             v: true,
             ..Default::default()
         };
-        // Bounded, and tried twice: an engine that never answers a removal must not hold
-        // the way out (a stop included) forever.
-        for _ in 0..2 {
+        let mut removed = false;
+        for attempt in 0..REMOVAL_TRIES {
+            if attempt > 0 {
+                tokio::time::sleep(REMOVAL_PAUSE).await;
+            }
             let removal = self.docker.remove_container(id, Some(options.clone()));
-            match tokio::time::timeout(REMOVAL_TIMEOUT, removal).await {
-                Ok(Ok(()))
-                | Ok(Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404,
-                    ..
-                })) => break,
-                _ => {}
+            match bounded(self.timeout.min(REMOVAL_TIMEOUT), removal).await {
+                Ok(())
+                | Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {
+                    removed = true;
+                    break;
+                }
+                Err(_) => {}
             }
         }
-        self.alive.lock().expect("never poisoned").remove(id);
+        let role = self.alive.lock().expect("never poisoned").remove(id);
+        if !removed {
+            let role = role.unwrap_or("unknown");
+            self.left
+                .lock()
+                .expect("never poisoned")
+                .push((id.to_string(), role));
+        }
     }
 
     /// Removes every container still registered (on the way out, Ctrl-C included).
@@ -402,7 +489,7 @@ impl Engine {
             .alive
             .lock()
             .expect("never poisoned")
-            .iter()
+            .keys()
             .cloned()
             .collect();
         for id in alive {
@@ -427,7 +514,11 @@ impl Engine {
                 filters: Some(filters.clone()),
                 ..Default::default()
             };
-            let found = self.docker.list_containers(Some(options)).await;
+            let found = bounded(
+                self.timeout.min(REMOVAL_TIMEOUT),
+                self.docker.list_containers(Some(options)),
+            )
+            .await;
             let ids: Vec<String> = found
                 .unwrap_or_default()
                 .into_iter()
@@ -451,9 +542,34 @@ impl Engine {
 
 /// The sweep's bound: 100 ms rounds, done after this many empty ones in a row.
 const SWEEP_ROUNDS: usize = 30;
-/// How long one removal of a container may take (a busy engine takes seconds).
+/// How long one removal of a container may take at most, whatever the engine timeout (a
+/// busy engine takes seconds).
 const REMOVAL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How many times a removal is asked for, and the pause between two.
+const REMOVAL_TRIES: usize = 3;
+const REMOVAL_PAUSE: Duration = Duration::from_millis(500);
 const SWEEP_QUIET: usize = 3;
+
+/// `call` bounded by `limit`: past it, bollard's own timeout error.
+async fn bounded<T>(
+    limit: Duration,
+    call: impl Future<Output = Result<T, bollard::errors::Error>>,
+) -> Result<T, bollard::errors::Error> {
+    tokio::time::timeout(limit, call)
+        .await
+        .unwrap_or(Err(bollard::errors::Error::RequestTimeoutError))
+}
+
+/// What the client said, a timeout named with its limit and variable.
+fn fault(source: bollard::errors::Error, limit: Duration) -> EngineFault {
+    match source {
+        bollard::errors::Error::RequestTimeoutError => EngineFault::text(format!(
+            "no answer within {} (ENVLOCK_ENGINE_TIMEOUT)",
+            crate::settings::seconds(limit)
+        )),
+        source => source.into(),
+    }
+}
 
 /// Sets its flag when dropped: forgotten once the create has its answer.
 struct CutGuard<'a>(&'a AtomicBool);

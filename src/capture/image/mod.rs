@@ -93,7 +93,7 @@ pub(crate) async fn capture(
     let probe = (!settings.no_exec).then_some((engine, jobs));
     let inside = read_inside(files, probe, reference, models, settings, &facts).await;
     let history = async {
-        let history = engine.docker().image_history(&facts.id).await;
+        let history = engine.timed(engine.docker().image_history(&facts.id)).await;
         history.map_err(engine.failed(format!("reading the history of `{reference}`")))
     };
     // The container goes while the history is read.

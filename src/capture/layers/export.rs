@@ -20,7 +20,7 @@ pub(crate) struct Exported {
 /// Streams image `id` out of the engine and reads its layers.
 pub(crate) async fn export(engine: &Engine, id: &str) -> Result<Exported> {
     let stream = engine.docker().export_image(id);
-    let read = pump(stream, Rest::Drain, read_export).await;
+    let read = pump(stream, engine.limit(), Rest::Drain, read_export).await;
     let failed = |detail: String| Error::ImageRead {
         image: id.to_string(),
         detail: format!("the engine's export of it broke off ({detail})"),
@@ -34,6 +34,12 @@ pub(crate) async fn export(engine: &Engine, id: &str) -> Result<Exported> {
             return Err(engine
                 .failed(format!("exporting image `{id}` (`--layers`)"))(
                 error
+            ))
+        }
+        Err(Pumped::Silent(_)) => {
+            return Err(engine
+                .failed(format!("exporting image `{id}` (`--layers`)"))(
+                bollard::errors::Error::RequestTimeoutError,
             ))
         }
         Err(Pumped::Consumer(detail)) => return Err(failed(detail)),

@@ -21,7 +21,9 @@ mod tree;
 pub(crate) use config::ImageFacts;
 pub(crate) use export::export;
 pub(crate) use read::{Keep, Kind, LayerIndex};
-pub(crate) use registry::tags as registry_tags;
+pub(crate) use registry::{
+    pause as registry_pause, tags as registry_tags, TRIES as REGISTRY_TRIES,
+};
 pub(crate) use store::{open, Opened};
 pub(crate) use tree::{Node, Tree, DATABASES};
 

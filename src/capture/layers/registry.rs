@@ -2,9 +2,21 @@
 //! Credentials come from the Docker config (and its credential helpers), else none; plain
 //! HTTP is used for loopback registries, or any with `--insecure-registry`. Manifests and
 //! the config are checked against their digests here, layers as they stream.
+//!
+//! Every request may take `ENVLOCK_REGISTRY_TIMEOUT` to connect and between two reads. A
+//! transient answer (429, 502, 503, 504, a connection reset) is asked again, up to
+//! [`TRIES`] times in all with pauses of 1, 2 and 4 s; a blob cut off mid-stream is resumed
+//! from where it broke with a range request (its digest is checked over the whole). A
+//! timeout is not asked again (a stall ends within the limit), nor a permanent answer (401,
+//! 403, 404, 500, a digest that does not match). oci-client does not pass on response
+//! headers, so a `Retry-After` is not read: the pauses are envlock's own.
+
+use std::future::Future;
+use std::time::Duration;
 
 use futures_util::stream::BoxStream;
-use oci_client::client::{ClientConfig, ClientProtocol};
+use futures_util::StreamExt;
+use oci_client::client::{BlobResponse, ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
@@ -29,6 +41,119 @@ pub(super) struct Remote {
     client: Client,
     reference: Reference,
     name: String,
+    /// `ENVLOCK_REGISTRY_TIMEOUT`.
+    timeout: Duration,
+}
+
+/// How many times a request with a transient failure is made in all.
+pub(crate) const TRIES: u32 = 4;
+
+/// The pause before the `n`-th retry (from 0): 1 s, doubled each time.
+pub(crate) fn pause(n: u32) -> Duration {
+    Duration::from_secs(1) * 2u32.pow(n)
+}
+
+/// Whether `error` may go away when asked again: rate limits, a registry briefly down, a
+/// connection reset; never a timeout, a refusal or a digest that does not match.
+fn transient(error: &OciDistributionError) -> bool {
+    use OciDistributionError as E;
+    match error {
+        E::ServerError { code, .. } => matches!(code, 429 | 502 | 503 | 504),
+        E::RegistryError { envelope, .. } => {
+            let codes = format!("{envelope:?}").to_ascii_lowercase();
+            codes.contains("toomanyrequests") || codes.contains("unavailable")
+        }
+        E::RequestError(error) => !error.is_timeout() && !error.is_builder(),
+        E::IoError(error) => io_transient(error),
+        _ => false,
+    }
+}
+
+/// A stream's error that may go away when asked again: anything but a timeout or a digest
+/// that does not match.
+fn io_transient(error: &std::io::Error) -> bool {
+    let text = describe(error);
+    !(text.contains("timed out") || text.contains("digest"))
+}
+
+/// Runs `call` until it succeeds, fails for good, or has been tried [`TRIES`] times.
+async fn retried<T, F: Future<Output = Result<T, OciDistributionError>>>(
+    mut call: impl FnMut() -> F,
+) -> Result<T, OciDistributionError> {
+    let mut tries = 1;
+    loop {
+        match call().await {
+            Err(error) if tries < TRIES && transient(&error) => {
+                tokio::time::sleep(pause(tries - 1)).await;
+                tries += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// A blob's stream that resumes, with a range request, where a transient error broke it.
+struct Resuming {
+    client: Client,
+    reference: Reference,
+    digest: String,
+    stream: Option<BoxStream<'static, std::io::Result<bytes::Bytes>>>,
+    /// Bytes handed on so far.
+    offset: u64,
+    /// Bytes a fresh whole stream (a registry ignoring the range) repeats, to drop.
+    skip: u64,
+    resumed: u32,
+}
+
+impl Resuming {
+    /// The next piece of the blob, resuming the stream when it breaks.
+    async fn next(&mut self) -> Option<std::io::Result<bytes::Bytes>> {
+        loop {
+            let item = self.stream.as_mut()?.next().await;
+            match item {
+                None => {
+                    self.stream = None;
+                    return None;
+                }
+                Some(Ok(mut bytes)) => {
+                    let dropped = self.skip.min(bytes.len() as u64);
+                    self.skip -= dropped;
+                    let _ = bytes.split_to(dropped as usize);
+                    if bytes.is_empty() {
+                        continue;
+                    }
+                    self.offset += bytes.len() as u64;
+                    return Some(Ok(bytes));
+                }
+                Some(Err(error)) => {
+                    self.stream = None;
+                    if !io_transient(&error) {
+                        return Some(Err(error));
+                    }
+                    if self.resumed + 1 >= TRIES {
+                        let text = format!("{}; asked {TRIES} times", describe(&error));
+                        return Some(Err(std::io::Error::new(error.kind(), text)));
+                    }
+                    tokio::time::sleep(pause(self.resumed)).await;
+                    self.resumed += 1;
+                    let (offset, digest) = (self.offset, self.digest.as_str());
+                    let resumed = retried(|| {
+                        self.client
+                            .pull_blob_stream_partial(&self.reference, digest, offset, None)
+                    })
+                    .await;
+                    match resumed {
+                        Ok(BlobResponse::Partial(sized)) => self.stream = Some(sized.stream),
+                        Ok(BlobResponse::Full(sized)) => {
+                            self.skip = offset;
+                            self.stream = Some(sized.stream);
+                        }
+                        Err(error) => return Some(Err(std::io::Error::other(error))),
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A client for the registry at `host`: plain HTTP only for loopback or
@@ -61,21 +186,22 @@ async fn image_manifest(
     settings: &Settings,
 ) -> Result<(Manifest, String)> {
     let name = &remote.name;
-    let (bytes, digest) = remote
-        .client
-        .pull_manifest_raw(&remote.reference, auth, ACCEPTED)
-        .await
-        .map_err(|error| remote.failed(error))?;
+    let (bytes, digest) = retried(|| {
+        remote
+            .client
+            .pull_manifest_raw(&remote.reference, auth, ACCEPTED)
+    })
+    .await
+    .map_err(|error| remote.failed(error))?;
     let mut manifest: Manifest = parse_json(&bytes, "manifest", name)?;
     let mut image_digest = digest;
     if let Some(entries) = manifest.manifests.take() {
         let chosen = pick(&entries, settings.platform.as_ref(), name)?;
         let by_digest = remote.reference.clone_with_digest(chosen.digest.clone());
-        let (bytes, digest) = remote
-            .client
-            .pull_manifest_raw(&by_digest, auth, ACCEPTED)
-            .await
-            .map_err(|error| remote.failed(error))?;
+        let (bytes, digest) =
+            retried(|| remote.client.pull_manifest_raw(&by_digest, auth, ACCEPTED))
+                .await
+                .map_err(|error| remote.failed(error))?;
         remote.check(&bytes, &chosen.digest, "manifest")?;
         manifest = parse_json(&bytes, "manifest", name)?;
         image_digest = digest;
@@ -93,12 +219,16 @@ pub(super) async fn open(text: &str, settings: &Settings) -> Result<Opened> {
         .config
         .as_ref()
         .ok_or_else(|| remote.refused("its manifest names no config", ImageProblem::NotAnImage))?;
-    let mut config_bytes = Vec::new();
-    remote
-        .client
-        .pull_blob(&remote.reference, config.digest.as_str(), &mut config_bytes)
-        .await
-        .map_err(|error| remote.failed(error))?;
+    let config_bytes = retried(|| async {
+        let mut bytes = Vec::new();
+        remote
+            .client
+            .pull_blob(&remote.reference, config.digest.as_str(), &mut bytes)
+            .await
+            .map(|()| bytes)
+    })
+    .await
+    .map_err(|error| remote.failed(error))?;
     if config_bytes.len() as u64 > JSON_LIMIT {
         return Err(remote.refused("its config is too large", ImageProblem::Hostile));
     }
@@ -147,27 +277,25 @@ pub(crate) async fn tags(text: &str, settings: &Settings) -> Result<Vec<String>>
     let mut tags: Vec<String> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for _ in 0..TAG_PAGES {
-        let page = remote
-            .client
-            .list_tags(
-                &remote.reference,
-                &auth,
-                Some(TAG_PAGE),
-                tags.last().map(String::as_str),
-            )
-            .await
-            .map_err(|error| match remote.failed(error) {
-                Error::ImageRead {
-                    image,
-                    problem: ImageProblem::NotFound,
-                    ..
-                } => Error::ImageRead {
-                    image,
-                    detail: "the registry has no such repository".into(),
-                    problem: ImageProblem::NotFound,
-                },
-                other => other,
-            })?;
+        let last = tags.last().map(String::as_str);
+        let page = retried(|| {
+            remote
+                .client
+                .list_tags(&remote.reference, &auth, Some(TAG_PAGE), last)
+        })
+        .await
+        .map_err(|error| match remote.failed(error) {
+            Error::ImageRead {
+                image,
+                problem: ImageProblem::NotFound,
+                ..
+            } => Error::ImageRead {
+                image,
+                detail: "the registry has no such repository".into(),
+                problem: ImageProblem::NotFound,
+            },
+            other => other,
+        })?;
         // A registry may answer fewer than asked for and still have more (it announces them
         // in a `Link` header, which the client does not pass on): pages are asked for until
         // one adds no tag. A registry that repeats itself is done too.
@@ -214,25 +342,49 @@ impl Remote {
             client: client(settings, &host),
             reference,
             name,
+            timeout: settings.registry_timeout,
         };
         Ok((remote, auth))
     }
 
-    /// The stream of blob `digest`.
+    /// The stream of blob `digest`, resumed where a transient error breaks it.
     pub(super) async fn blob_stream(
         &self,
         digest: &str,
     ) -> Result<BoxStream<'static, std::io::Result<bytes::Bytes>>> {
-        let sized = self
-            .client
-            .pull_blob_stream(&self.reference, digest)
+        let sized = retried(|| self.client.pull_blob_stream(&self.reference, digest))
             .await
             .map_err(|error| self.failed(error))?;
-        Ok(sized.stream)
+        let resuming = Resuming {
+            client: self.client.clone(),
+            reference: self.reference.clone(),
+            digest: digest.to_string(),
+            stream: Some(sized.stream),
+            offset: 0,
+            skip: 0,
+            resumed: 0,
+        };
+        let stream = futures_util::stream::unfold(resuming, |mut resuming| async move {
+            let item = resuming.next().await?;
+            Some((item, resuming))
+        });
+        Ok(stream.boxed())
+    }
+
+    /// How long a blob's stream may send nothing: every read's timeout, and the pauses
+    /// and tries of its resumptions.
+    pub(super) fn limit(&self) -> Duration {
+        self.timeout * (TRIES + 1) + (0..TRIES).map(pause).sum::<Duration>()
     }
 
     /// A stream that broke off.
-    pub(super) fn broken(&self, detail: String) -> Error {
+    pub(super) fn broken(&self, mut detail: String) -> Error {
+        if detail.contains("timed out") {
+            detail.push_str(&format!(
+                "; nothing came within {} (ENVLOCK_REGISTRY_TIMEOUT)",
+                crate::settings::seconds(self.timeout)
+            ));
+        }
         self.refused(detail, ImageProblem::Unreachable)
     }
 
@@ -282,19 +434,29 @@ impl Remote {
         let detail = match problem {
             ImageProblem::NotFound => "the registry has no such image".to_string(),
             ImageProblem::Unauthorized => format!("the registry refused access ({text})"),
-            _ => format!(
-                "the registry did not answer as expected ({})",
-                describe(&error)
-            ),
+            _ => {
+                let text = describe(&error);
+                let limit = if text.contains("timed out") {
+                    format!(
+                        "; no answer within {} (ENVLOCK_REGISTRY_TIMEOUT)",
+                        crate::settings::seconds(self.timeout)
+                    )
+                } else if transient(&error) {
+                    format!("; asked {TRIES} times")
+                } else {
+                    String::new()
+                };
+                format!("the registry did not answer as expected ({text}){limit}")
+            }
         };
         self.refused(detail, problem)
     }
 }
 
-/// A transport error with its causes (`connection refused`, `operation timed out`).
-fn describe(error: &OciDistributionError) -> String {
+/// An error with its causes (`connection refused`, `operation timed out`).
+pub(super) fn describe(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
+    let mut source = error.source();
     while let Some(cause) = source {
         text.push_str(": ");
         text.push_str(&cause.to_string());

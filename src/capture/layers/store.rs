@@ -130,7 +130,7 @@ impl Opened {
         let read = match (&blob.place, &self.remote) {
             (Place::Remote, Some(remote)) => {
                 let stream = remote.blob_stream(&blob.digest).await?;
-                match pump(stream, Rest::Drain, move |raw| {
+                match pump(stream, remote.limit(), Rest::Drain, move |raw| {
                     read_layer(raw, digest.as_deref(), &keep)
                 })
                 .await
@@ -146,7 +146,17 @@ impl Opened {
                         )))
                     }
                     Err(Pumped::Stream(error)) => {
-                        return Err(remote.broken(format!("layer {index} broke off: {error}")))
+                        return Err(remote.broken(format!(
+                            "layer {index} broke off: {}",
+                            super::registry::describe(&error)
+                        )))
+                    }
+                    Err(Pumped::Silent(limit)) => {
+                        return Err(remote.broken(format!(
+                            "layer {index} broke off: nothing came for {} \
+                             (ENVLOCK_REGISTRY_TIMEOUT)",
+                            crate::settings::seconds(limit)
+                        )))
                     }
                     Err(Pumped::Consumer(detail)) => Err(LayerError::Corrupt(detail)),
                 }
