@@ -170,6 +170,12 @@ impl Environment {
     }
 }
 
+/// `nothing came within 30s (ENVLOCK_REGISTRY_TIMEOUT)`: a limit that ran out, named
+/// with the variable that sets it (every timeout's message says it so).
+pub(crate) fn waited(limit: Duration, variable: &str) -> String {
+    format!("nothing came within {} ({variable})", seconds(limit))
+}
+
 /// `1.5s`, `30s`: a duration as a person writes it.
 pub(crate) fn seconds(duration: Duration) -> String {
     let value = duration.as_secs_f64();

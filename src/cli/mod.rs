@@ -131,7 +131,8 @@ connect and between reads. A registry's 429, 502, 503, 504 or a reset connection
 again, {tries} tries in all, after pauses of {} (a blob cut off resumes where it broke); a \
 timeout or any other error is not. A container's run is bounded by ENVLOCK_PROBE_TIMEOUT \
 ({}) or its golden case's timeout. Whatever fails, envlock exits 2 naming it (128+N on a \
-signal), writes no lock or report, and removes its containers.",
+signal), writes no lock or report, and removes its containers (naming any the engine \
+would not remove).",
         seconds(DEFAULT_ENGINE_TIMEOUT),
         seconds(DEFAULT_REGISTRY_TIMEOUT),
         pauses.join(", "),
@@ -177,8 +178,8 @@ pub fn run() -> ExitCode {
     if let Some(signal) = stop.requested() {
         // What the way out could not undo is still said.
         if let Err(error) = &result {
-            if let Some(left @ crate::Error::NotRemoved { .. }) = error.downcast_ref() {
-                terminal::error(&anyhow::anyhow!("{left}"));
+            if let Some(crate::Error::NotRemoved { .. }) = error.downcast_ref() {
+                terminal::error(error);
             }
         }
         terminal::error(&crate::Error::Interrupted { signal }.into());

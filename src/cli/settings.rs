@@ -13,13 +13,14 @@ use crate::settings::{
 pub(super) fn resolve(config: Option<&Path>) -> Result<Settings> {
     let environment = Environment::of_process();
     let (config, config_folder) = crate::config::load(config)?;
-    let probe_timeout = seconds(&environment, "ENVLOCK_PROBE_TIMEOUT", DEFAULT_PROBE_TIMEOUT)?;
-    let registry_timeout = seconds(
+    let probe_timeout =
+        seconds_variable(&environment, "ENVLOCK_PROBE_TIMEOUT", DEFAULT_PROBE_TIMEOUT)?;
+    let registry_timeout = seconds_variable(
         &environment,
         "ENVLOCK_REGISTRY_TIMEOUT",
         DEFAULT_REGISTRY_TIMEOUT,
     )?;
-    let engine_timeout = seconds(
+    let engine_timeout = seconds_variable(
         &environment,
         "ENVLOCK_ENGINE_TIMEOUT",
         DEFAULT_ENGINE_TIMEOUT,
@@ -41,7 +42,11 @@ pub(super) fn resolve(config: Option<&Path>) -> Result<Settings> {
 
 /// `ENVLOCK_PROBE_TIMEOUT`, `ENVLOCK_REGISTRY_TIMEOUT`, `ENVLOCK_ENGINE_TIMEOUT`: seconds, a positive number (`0.5`
 /// allowed); `default` when unset.
-fn seconds(environment: &Environment, name: &'static str, default: Duration) -> Result<Duration> {
+fn seconds_variable(
+    environment: &Environment,
+    name: &'static str,
+    default: Duration,
+) -> Result<Duration> {
     let Some(value) = environment.text(name) else {
         return Ok(default);
     };
@@ -92,7 +97,7 @@ mod tests {
     fn variables_are_checked() {
         let timeout = |value: &str| {
             let environment = Environment::from_pairs([("ENVLOCK_PROBE_TIMEOUT", value)]);
-            seconds(&environment, "ENVLOCK_PROBE_TIMEOUT", DEFAULT_PROBE_TIMEOUT)
+            seconds_variable(&environment, "ENVLOCK_PROBE_TIMEOUT", DEFAULT_PROBE_TIMEOUT)
         };
         assert_eq!(timeout("0.5").unwrap(), Duration::from_millis(500));
         for bad in ["abc", "0", "-1", "inf", "NaN"] {

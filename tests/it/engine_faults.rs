@@ -29,7 +29,9 @@ fn leftovers(image: &str) -> Vec<String> {
 /// Removes what a failing test left, so one failure does not leak into the machine.
 fn clean(image: &str) {
     for id in leftovers(image) {
-        let _ = Command::new("docker").args(["rm", "-f", &id]).output();
+        let _ = Command::new("docker")
+            .args(["rm", "-f", "-v", &id])
+            .output();
     }
 }
 
@@ -424,8 +426,9 @@ struct Case {
     names: &'static [&'static str],
 }
 
-/// The stalls' engine timeout, short so a stall ends soon.
-const STALL_LIMIT: &str = "4";
+/// The stalls' engine timeout: short so a stall ends soon, long enough that no other call
+/// of a loaded machine runs out of it.
+const STALL_LIMIT: &str = "10";
 /// The probe's limit in a stall: a run is bounded by it, each call by the engine's.
 const PROBE_LIMIT: &str = "20";
 
@@ -523,6 +526,15 @@ fn matrix() -> Vec<Case> {
             2,
             &["creat", "ENVLOCK_ENGINE_TIMEOUT"],
             || { Fault::on(ContainerCreate, &[], Action::Stall).nth(1) }
+        ),
+        // The engine creates the container; its answer is cut after its head.
+        case!(
+            ContainerCreate,
+            "reset",
+            Runs::Static,
+            2,
+            &["creat"],
+            || { Fault::on(ContainerCreate, &[], Action::ResetAfter(0)).nth(1) }
         ),
         // The engine creates the container; its answer never arrives.
         case!(
@@ -993,7 +1005,7 @@ fn a_soak_of_diffs_with_random_faults() {
         });
     eprintln!("soak: {runs} runs, ENVLOCK_SOAK_SEED={seed}");
     let images: Vec<String> = (0..4)
-        .map(|worker| private("dist-packages", &format!("matrix-{worker}")))
+        .map(|worker| private("dist-packages", &format!("soak-{worker}")))
         .collect();
     let work = tempfile::tempdir().unwrap();
     let temp = work.path().join("tmp");

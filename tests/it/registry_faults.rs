@@ -297,6 +297,8 @@ struct Case {
     names: &'static [&'static str],
     fired: Option<usize>,
     resumed: bool,
+    /// `envlock audit registry:HOST/REPO` (its tags listed) instead of a snapshot of a tag.
+    audit: bool,
 }
 
 /// The seconds of `ENVLOCK_REGISTRY_TIMEOUT` in the cases.
@@ -324,6 +326,7 @@ fn cases() -> Vec<Case> {
             names: &[],
             fired: Some(1),
             resumed: false,
+            audit: false,
         },
         Case {
             name: "manifest 429 twice, Retry-After: 1",
@@ -332,6 +335,7 @@ fn cases() -> Vec<Case> {
             names: &[],
             fired: Some(2),
             resumed: false,
+            audit: false,
         },
         Case {
             name: "manifest 503 always",
@@ -340,6 +344,7 @@ fn cases() -> Vec<Case> {
             names: &["registry:", "asked 4 times"],
             fired: Some(tries),
             resumed: false,
+            audit: false,
         },
         Case {
             name: "manifest 500",
@@ -348,6 +353,7 @@ fn cases() -> Vec<Case> {
             names: &["registry:", "500"],
             fired: Some(1),
             resumed: false,
+            audit: false,
         },
         Case {
             name: "manifest 404",
@@ -356,6 +362,7 @@ fn cases() -> Vec<Case> {
             names: &["registry:", "no such image"],
             fired: Some(1),
             resumed: false,
+            audit: false,
         },
         Case {
             name: "manifest 401",
@@ -364,6 +371,7 @@ fn cases() -> Vec<Case> {
             names: &["registry:", "refused access"],
             fired: None,
             resumed: false,
+            audit: false,
         },
         Case {
             name: "manifest stall",
@@ -372,6 +380,7 @@ fn cases() -> Vec<Case> {
             names: &["registry:", "ENVLOCK_REGISTRY_TIMEOUT"],
             fired: Some(1),
             resumed: false,
+            audit: false,
         },
         Case {
             name: "config 503 once",
@@ -386,6 +395,7 @@ fn cases() -> Vec<Case> {
             names: &[],
             fired: Some(1),
             resumed: false,
+            audit: false,
         },
         Case {
             name: "layer 429 once",
@@ -394,6 +404,7 @@ fn cases() -> Vec<Case> {
             names: &[],
             fired: Some(1),
             resumed: false,
+            audit: false,
         },
         Case {
             name: "layer reset mid-body once",
@@ -402,6 +413,7 @@ fn cases() -> Vec<Case> {
             names: &[],
             fired: Some(1),
             resumed: true,
+            audit: false,
         },
         Case {
             name: "layer reset mid-body always",
@@ -410,6 +422,7 @@ fn cases() -> Vec<Case> {
             names: &["registry:", "layer"],
             fired: Some(tries),
             resumed: true,
+            audit: false,
         },
         Case {
             name: "layer slow (16 KiB every 2 ms)",
@@ -418,6 +431,7 @@ fn cases() -> Vec<Case> {
             names: &[],
             fired: Some(1),
             resumed: false,
+            audit: false,
         },
         Case {
             name: "layer Content-Length 100 too long",
@@ -426,6 +440,7 @@ fn cases() -> Vec<Case> {
             names: &["registry:", "layer"],
             fired: Some(1),
             resumed: true,
+            audit: false,
         },
         Case {
             name: "layer Content-Length 100 too short",
@@ -434,6 +449,7 @@ fn cases() -> Vec<Case> {
             names: &["registry:", "digest"],
             fired: None,
             resumed: false,
+            audit: false,
         },
         Case {
             name: "layer with a byte flipped",
@@ -442,6 +458,7 @@ fn cases() -> Vec<Case> {
             names: &["registry:", "digest"],
             fired: Some(1),
             resumed: false,
+            audit: false,
         },
         Case {
             name: "layer stall before the head",
@@ -450,6 +467,7 @@ fn cases() -> Vec<Case> {
             names: &["registry:", "ENVLOCK_REGISTRY_TIMEOUT"],
             fired: Some(1),
             resumed: false,
+            audit: false,
         },
         Case {
             name: "layer stall mid-body",
@@ -458,6 +476,25 @@ fn cases() -> Vec<Case> {
             names: &["registry:", "ENVLOCK_REGISTRY_TIMEOUT"],
             fired: Some(1),
             resumed: false,
+            audit: false,
+        },
+        Case {
+            name: "tag list 503 once (audit)",
+            fault: fault("/tags/list", Some(1), Action::Status(503, None)),
+            exit: 0,
+            names: &[],
+            fired: Some(1),
+            resumed: false,
+            audit: true,
+        },
+        Case {
+            name: "tag list stall (audit)",
+            fault: fault("/tags/list", None, Action::Stall),
+            exit: 2,
+            names: &["registry:", "ENVLOCK_REGISTRY_TIMEOUT"],
+            fired: Some(1),
+            resumed: false,
+            audit: true,
         },
     ]
 }
@@ -477,15 +514,15 @@ fn largest_layer(registry: &Registry, repository: &str) -> String {
     stream.read_to_string(&mut text).unwrap();
     let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
     let manifest: serde_json::Value = serde_json::from_str(body).unwrap();
-    manifest["layers"]
+    let largest = manifest["layers"]
         .as_array()
         .unwrap()
         .iter()
         .max_by_key(|layer| layer["size"].as_u64().unwrap())
-        .unwrap()["digest"]
-        .as_str()
-        .unwrap()
-        .to_string()
+        .unwrap();
+    // A cut every 1 MiB breaks it more often than it may be resumed.
+    assert!(largest["size"].as_u64().unwrap() > 8 << 20, "{largest}");
+    largest["digest"].as_str().unwrap().to_string()
 }
 
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
@@ -538,9 +575,17 @@ fn run_case(
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("image.lock");
     let started = Instant::now();
-    let done = run(envlock()
-        .args(["snapshot", "--image"])
-        .arg(format!("registry:{}/faults:v1", relay.host))
+    let mut command = envlock();
+    if case.audit {
+        command
+            .args(["audit", "--no-exec"])
+            .arg(format!("registry:{}/faults", relay.host));
+    } else {
+        command
+            .args(["snapshot", "--image"])
+            .arg(format!("registry:{}/faults:v1", relay.host));
+    }
+    let done = run(command
         .arg("-o")
         .arg(&out)
         .env("ENVLOCK_REGISTRY_TIMEOUT", LIMIT));
@@ -583,7 +628,11 @@ fn run_case(
             wrong.push(format!("the message does not name `{name}`"));
         }
     }
-    if case.exit == 0 {
+    if case.exit == 0 && case.audit {
+        if !out.exists() {
+            wrong.push("no audit was written".to_string());
+        }
+    } else if case.exit == 0 {
         // What came through the faults is what the registry holds.
         let mut lock: toml::Table = std::fs::read_to_string(&out)
             .map_err(|error| format!("{row}\n  no lock: {error}"))?

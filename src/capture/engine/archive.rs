@@ -63,10 +63,7 @@ pub(crate) enum Rest {
 
 /// An engine's stream that went silent, for messages.
 pub(crate) fn silent(limit: std::time::Duration) -> String {
-    format!(
-        "the engine sent nothing for {} (ENVLOCK_ENGINE_TIMEOUT)",
-        crate::settings::seconds(limit)
-    )
+    crate::settings::waited(limit, "ENVLOCK_ENGINE_TIMEOUT")
 }
 
 /// Why a [`pump`] broke off.

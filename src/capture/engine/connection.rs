@@ -44,7 +44,7 @@ pub(crate) struct Engine {
     /// The containers created and not yet removed, with their role.
     alive: Mutex<BTreeMap<String, &'static str>>,
     /// The containers the engine would not remove, with their role.
-    left: Mutex<Vec<(String, &'static str)>>,
+    left: Mutex<BTreeMap<String, &'static str>>,
     /// This connection's value of [`RUN_LABEL`].
     run: String,
     /// A create was dropped before the engine answered (a stop): its container may exist
@@ -111,7 +111,7 @@ impl Engine {
             host,
             timeout,
             alive: Mutex::new(BTreeMap::new()),
-            left: Mutex::new(Vec::new()),
+            left: Mutex::new(BTreeMap::new()),
             run: run_id(),
             create_cut: AtomicBool::new(false),
         })
@@ -155,6 +155,8 @@ impl Engine {
     /// (`org.envlock.role`).
     pub(crate) fn take_left(&self) -> Vec<(String, &'static str)> {
         std::mem::take(&mut *self.left.lock().expect("never poisoned"))
+            .into_iter()
+            .collect()
     }
 
     /// A command the image lacks is [`Unfinished::NotStarted`]; anything else is the engine's.
@@ -294,9 +296,13 @@ impl Engine {
                     .create_container(None::<CreateContainerOptions>, config),
             )
             .await;
-        // An answer came; none in time (the engine may still create it): the guard marks
-        // the create as cut, and the way out sweeps by this run's label.
-        if !matches!(created, Err(bollard::errors::Error::RequestTimeoutError)) {
+        // An answer came (the container, or the engine's refusal); none, or a connection
+        // cut (the engine may still create it): the guard marks the create as cut, and the
+        // way out sweeps by this run's label.
+        if matches!(
+            created,
+            Ok(_) | Err(bollard::errors::Error::DockerResponseServerError { .. })
+        ) {
             std::mem::forget(guard);
         }
         let created = created.map_err(self.failed(format!("creating a container of `{image}`")))?;
@@ -305,7 +311,10 @@ impl Engine {
             .expect("never poisoned")
             .insert(created.id.clone(), launch.role);
         if let Some(volume) = &launch.volume {
-            self.upload(&created.id, volume).await?;
+            if let Err(error) = self.upload(&created.id, volume).await {
+                self.remove(&created.id).await;
+                return Err(error);
+            }
         }
         Ok(created.id)
     }
@@ -405,12 +414,16 @@ impl Engine {
             .await
             .map_err(|e| engine_error("attaching to a container", e))?;
         self.start(id).await?;
-        if let Some(bytes) = input {
-            use tokio::io::AsyncWriteExt;
-            let mut writer = attached.input;
-            let _ = writer.write_all(&bytes).await;
-            let _ = writer.shutdown().await;
-        }
+        // Written while the output is read, within the limit: a container that does not
+        // read its stdin must not hold the write forever.
+        let feed = async {
+            if let Some(bytes) = input {
+                use tokio::io::AsyncWriteExt;
+                let mut writer = attached.input;
+                let _ = writer.write_all(&bytes).await;
+                let _ = writer.shutdown().await;
+            }
+        };
         let collect = async {
             let mut stdout = Vec::new();
             let mut stderr = Vec::new();
@@ -441,7 +454,8 @@ impl Engine {
                 stderr,
             })
         };
-        tokio::time::timeout(limit, collect)
+        let both = async { tokio::join!(feed, collect).1 };
+        tokio::time::timeout(limit, both)
             .await
             .unwrap_or(Err(Unfinished::Timeout))
     }
@@ -456,13 +470,14 @@ impl Engine {
             v: true,
             ..Default::default()
         };
+        let limit = self.timeout.clamp(REMOVAL_FLOOR, REMOVAL_TIMEOUT);
         let mut removed = false;
         for attempt in 0..REMOVAL_TRIES {
             if attempt > 0 {
                 tokio::time::sleep(REMOVAL_PAUSE).await;
             }
             let removal = self.docker.remove_container(id, Some(options.clone()));
-            match bounded(self.timeout.min(REMOVAL_TIMEOUT), removal).await {
+            match bounded(limit, removal).await {
                 Ok(())
                 | Err(bollard::errors::Error::DockerResponseServerError {
                     status_code: 404, ..
@@ -473,13 +488,24 @@ impl Engine {
                 Err(_) => {}
             }
         }
+        if !removed {
+            // A removal still in progress (409) may have finished since.
+            let inspect = bounded(limit, self.docker.inspect_container(id, None)).await;
+            removed = matches!(
+                inspect,
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404,
+                    ..
+                })
+            );
+        }
         let role = self.alive.lock().expect("never poisoned").remove(id);
         if !removed {
             let role = role.unwrap_or("unknown");
             self.left
                 .lock()
                 .expect("never poisoned")
-                .push((id.to_string(), role));
+                .insert(id.to_string(), role);
         }
     }
 
@@ -495,7 +521,7 @@ impl Engine {
         for id in alive {
             self.remove(&id).await;
         }
-        if self.create_cut.load(Ordering::Relaxed) {
+        if self.create_cut.swap(false, Ordering::Relaxed) {
             self.sweep().await;
         }
     }
@@ -515,14 +541,17 @@ impl Engine {
                 ..Default::default()
             };
             let found = bounded(
-                self.timeout.min(REMOVAL_TIMEOUT),
+                self.timeout.clamp(REMOVAL_FLOOR, REMOVAL_TIMEOUT),
                 self.docker.list_containers(Some(options)),
             )
             .await;
+            // One the engine already refused to remove is named, not asked again.
+            let left = self.left.lock().expect("never poisoned").clone();
             let ids: Vec<String> = found
                 .unwrap_or_default()
                 .into_iter()
                 .filter_map(|container| container.id)
+                .filter(|id| !left.contains_key(id))
                 .collect();
             if ids.is_empty() {
                 quiet += 1;
@@ -542,8 +571,9 @@ impl Engine {
 
 /// The sweep's bound: 100 ms rounds, done after this many empty ones in a row.
 const SWEEP_ROUNDS: usize = 30;
-/// How long one removal of a container may take at most, whatever the engine timeout (a
-/// busy engine takes seconds).
+/// How long one removal of a container may take: the engine timeout, but at least the
+/// floor (a busy engine takes seconds) and at most the ceiling (the way out must end).
+const REMOVAL_FLOOR: Duration = Duration::from_secs(10);
 const REMOVAL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How many times a removal is asked for, and the pause between two.
 const REMOVAL_TRIES: usize = 3;
@@ -563,10 +593,9 @@ async fn bounded<T>(
 /// What the client said, a timeout named with its limit and variable.
 fn fault(source: bollard::errors::Error, limit: Duration) -> EngineFault {
     match source {
-        bollard::errors::Error::RequestTimeoutError => EngineFault::text(format!(
-            "no answer within {} (ENVLOCK_ENGINE_TIMEOUT)",
-            crate::settings::seconds(limit)
-        )),
+        bollard::errors::Error::RequestTimeoutError => {
+            EngineFault::text(crate::settings::waited(limit, "ENVLOCK_ENGINE_TIMEOUT"))
+        }
         source => source.into(),
     }
 }

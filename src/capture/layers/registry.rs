@@ -26,7 +26,7 @@ use super::oci::{pick, valid_digest, Manifest};
 use super::store::{Blob, Opened, JSON_LIMIT};
 use crate::error::{Error, ImageProblem, Result};
 use crate::lock::Sha256;
-use crate::settings::Settings;
+use crate::settings::{waited, Settings};
 
 /// The media types of manifests and indexes asked for.
 const ACCEPTED: &[&str] = &[
@@ -45,7 +45,8 @@ pub(super) struct Remote {
     timeout: Duration,
 }
 
-/// How many times a request with a transient failure is made in all.
+/// How many times a request with a transient failure is made in all (and how many times
+/// in all a blob's stream is asked for, its resumptions included).
 pub(crate) const TRIES: u32 = 4;
 
 /// The pause before the `n`-th retry (from 0): 1 s, doubled each time.
@@ -54,16 +55,18 @@ pub(crate) fn pause(n: u32) -> Duration {
 }
 
 /// Whether `error` may go away when asked again: rate limits, a registry briefly down, a
-/// connection reset; never a timeout, a refusal or a digest that does not match.
+/// connection reset or refused; never a timeout, a refusal or a digest that does not match.
 fn transient(error: &OciDistributionError) -> bool {
+    use oci_client::errors::OciErrorCode;
     use OciDistributionError as E;
     match error {
+        // 5xx answers are server errors whatever their body.
         E::ServerError { code, .. } => matches!(code, 429 | 502 | 503 | 504),
-        E::RegistryError { envelope, .. } => {
-            let codes = format!("{envelope:?}").to_ascii_lowercase();
-            codes.contains("toomanyrequests") || codes.contains("unavailable")
-        }
-        E::RequestError(error) => !error.is_timeout() && !error.is_builder(),
+        E::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|error| error.code == OciErrorCode::Toomanyrequests),
+        E::RequestError(error) => !timed_out(error) && !error.is_builder(),
         E::IoError(error) => io_transient(error),
         _ => false,
     }
@@ -72,8 +75,34 @@ fn transient(error: &OciDistributionError) -> bool {
 /// A stream's error that may go away when asked again: anything but a timeout or a digest
 /// that does not match.
 fn io_transient(error: &std::io::Error) -> bool {
-    let text = describe(error);
-    !(text.contains("timed out") || text.contains("digest"))
+    let corrupt = causes(error).any(|cause| cause.is::<oci_client::errors::DigestError>());
+    !timed_out(error) && !corrupt
+}
+
+/// Whether `error` is a read or connect that ran out of time (`ENVLOCK_REGISTRY_TIMEOUT`).
+fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    causes(error).any(|cause| {
+        cause
+            .downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_timeout)
+            || cause
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|error| error.kind() == std::io::ErrorKind::TimedOut)
+    })
+}
+
+/// `error` and its causes (an `io::Error`'s inner error included).
+fn causes<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |error| {
+        error.source().or_else(|| {
+            error
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .map(|inner| inner as &(dyn std::error::Error + 'static))
+        })
+    })
 }
 
 /// Runs `call` until it succeeds, fails for good, or has been tried [`TRIES`] times.
@@ -92,7 +121,9 @@ async fn retried<T, F: Future<Output = Result<T, OciDistributionError>>>(
     }
 }
 
-/// A blob's stream that resumes, with a range request, where a transient error broke it.
+/// A blob's stream that resumes, with a range request, where a transient error broke it:
+/// at most [`TRIES`] requests in all. (oci-client checks no digest of a partial stream;
+/// envlock's layer reader checks the whole blob's.)
 struct Resuming {
     client: Client,
     reference: Reference,
@@ -102,7 +133,8 @@ struct Resuming {
     offset: u64,
     /// Bytes a fresh whole stream (a registry ignoring the range) repeats, to drop.
     skip: u64,
-    resumed: u32,
+    /// Requests made so far.
+    tries: u32,
 }
 
 impl Resuming {
@@ -130,29 +162,41 @@ impl Resuming {
                     if !io_transient(&error) {
                         return Some(Err(error));
                     }
-                    if self.resumed + 1 >= TRIES {
-                        let text = format!("{}; asked {TRIES} times", describe(&error));
-                        return Some(Err(std::io::Error::new(error.kind(), text)));
-                    }
-                    tokio::time::sleep(pause(self.resumed)).await;
-                    self.resumed += 1;
-                    let (offset, digest) = (self.offset, self.digest.as_str());
-                    let resumed = retried(|| {
-                        self.client
-                            .pull_blob_stream_partial(&self.reference, digest, offset, None)
-                    })
-                    .await;
-                    match resumed {
-                        Ok(BlobResponse::Partial(sized)) => self.stream = Some(sized.stream),
-                        Ok(BlobResponse::Full(sized)) => {
-                            self.skip = offset;
-                            self.stream = Some(sized.stream);
-                        }
-                        Err(error) => return Some(Err(std::io::Error::other(error))),
+                    if let Err(error) = self.resume(error).await {
+                        return Some(Err(error));
                     }
                 }
             }
         }
+    }
+
+    /// Asks for the rest of the blob after `broke`, within what is left of the tries.
+    async fn resume(&mut self, broke: std::io::Error) -> std::io::Result<()> {
+        let mut last = broke;
+        while self.tries < TRIES {
+            tokio::time::sleep(pause(self.tries - 1)).await;
+            self.tries += 1;
+            let asked = self
+                .client
+                .pull_blob_stream_partial(&self.reference, self.digest.as_str(), self.offset, None)
+                .await;
+            match asked {
+                Ok(BlobResponse::Partial(sized)) => {
+                    self.skip = 0;
+                    self.stream = Some(sized.stream);
+                    return Ok(());
+                }
+                Ok(BlobResponse::Full(sized)) => {
+                    self.skip = self.offset;
+                    self.stream = Some(sized.stream);
+                    return Ok(());
+                }
+                Err(error) if transient(&error) => last = std::io::Error::other(error),
+                Err(error) => return Err(std::io::Error::other(error)),
+            }
+        }
+        let text = format!("{}; asked {TRIES} times", describe(&last));
+        Err(std::io::Error::new(last.kind(), text))
     }
 }
 
@@ -362,7 +406,7 @@ impl Remote {
             stream: Some(sized.stream),
             offset: 0,
             skip: 0,
-            resumed: 0,
+            tries: 1,
         };
         let stream = futures_util::stream::unfold(resuming, |mut resuming| async move {
             let item = resuming.next().await?;
@@ -371,19 +415,21 @@ impl Remote {
         Ok(stream.boxed())
     }
 
-    /// How long a blob's stream may send nothing: every read's timeout, and the pauses
-    /// and tries of its resumptions.
+    /// How long a blob's stream may send nothing: a read's timeout, then for each
+    /// resumption its pause, connect and answer (each read times out well before).
     pub(super) fn limit(&self) -> Duration {
-        self.timeout * (TRIES + 1) + (0..TRIES).map(pause).sum::<Duration>()
+        self.timeout
+            + (0..TRIES - 1)
+                .map(|n| pause(n) + self.timeout * 2)
+                .sum::<Duration>()
     }
 
     /// A stream that broke off.
-    pub(super) fn broken(&self, mut detail: String) -> Error {
-        if detail.contains("timed out") {
-            detail.push_str(&format!(
-                "; nothing came within {} (ENVLOCK_REGISTRY_TIMEOUT)",
-                crate::settings::seconds(self.timeout)
-            ));
+    pub(super) fn broken(&self, index: usize, error: &std::io::Error) -> Error {
+        let mut detail = format!("layer {index} broke off: {}", describe(error));
+        if timed_out(error) {
+            detail.push_str("; ");
+            detail.push_str(&waited(self.timeout, "ENVLOCK_REGISTRY_TIMEOUT"));
         }
         self.refused(detail, ImageProblem::Unreachable)
     }
@@ -436,11 +482,13 @@ impl Remote {
             ImageProblem::Unauthorized => format!("the registry refused access ({text})"),
             _ => {
                 let text = describe(&error);
-                let limit = if text.contains("timed out") {
-                    format!(
-                        "; no answer within {} (ENVLOCK_REGISTRY_TIMEOUT)",
-                        crate::settings::seconds(self.timeout)
-                    )
+                // oci-client's request error is transparent: its causes skip it.
+                let timeout = match &error {
+                    E::RequestError(error) => timed_out(error),
+                    error => timed_out(error),
+                };
+                let limit = if timeout {
+                    format!("; {}", waited(self.timeout, "ENVLOCK_REGISTRY_TIMEOUT"))
                 } else if transient(&error) {
                     format!("; asked {TRIES} times")
                 } else {

@@ -145,18 +145,18 @@ impl Opened {
                             "its bytes do not match its digest ({error})"
                         )))
                     }
-                    Err(Pumped::Stream(error)) => {
-                        return Err(remote.broken(format!(
-                            "layer {index} broke off: {}",
-                            super::registry::describe(&error)
-                        )))
-                    }
+                    Err(Pumped::Stream(error)) => return Err(remote.broken(index, &error)),
                     Err(Pumped::Silent(limit)) => {
-                        return Err(remote.broken(format!(
-                            "layer {index} broke off: nothing came for {} \
-                             (ENVLOCK_REGISTRY_TIMEOUT)",
-                            crate::settings::seconds(limit)
-                        )))
+                        return Err(remote.broken(
+                            index,
+                            &std::io::Error::new(
+                                std::io::ErrorKind::TimedOut,
+                                crate::settings::waited(
+                                    limit,
+                                    "ENVLOCK_REGISTRY_TIMEOUT, with retries",
+                                ),
+                            ),
+                        ))
                     }
                     Err(Pumped::Consumer(detail)) => Err(LayerError::Corrupt(detail)),
                 }
