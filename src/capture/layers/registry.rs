@@ -587,6 +587,46 @@ mod tests {
     }
 
     #[test]
+    fn only_transient_failures_are_asked_again() {
+        use oci_client::errors::{DigestError, OciEnvelope};
+        let status = |code| OciDistributionError::ServerError {
+            code,
+            url: "http://r/v2/x/manifests/1".into(),
+            message: String::new(),
+        };
+        for code in [429, 502, 503, 504] {
+            assert!(transient(&status(code)), "{code}");
+        }
+        for code in [400, 401, 403, 404, 416, 500] {
+            assert!(!transient(&status(code)), "{code}");
+        }
+        let envelope = |code: &str| OciDistributionError::RegistryError {
+            envelope: serde_json::from_str::<OciEnvelope>(&format!(
+                r#"{{"errors":[{{"code":"{code}","message":"m"}}]}}"#
+            ))
+            .unwrap(),
+            url: String::new(),
+        };
+        assert!(transient(&envelope("TOOMANYREQUESTS")));
+        assert!(!transient(&envelope("MANIFEST_UNKNOWN")));
+        assert!(!transient(&envelope("DENIED")));
+        // A stream cut off is resumed; one whose bytes do not match, or that timed out, not.
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        assert!(io_transient(&reset));
+        let corrupt = std::io::Error::other(DigestError::VerificationError {
+            expected: "sha256:a".into(),
+            actual: "sha256:b".into(),
+        });
+        assert!(!io_transient(&corrupt));
+        let slow = std::io::Error::new(std::io::ErrorKind::TimedOut, "slow");
+        assert!(!io_transient(&slow));
+        assert_eq!(
+            (0..TRIES - 1).map(pause).collect::<Vec<_>>(),
+            [1, 2, 4].map(Duration::from_secs)
+        );
+    }
+
+    #[test]
     fn loopback_hosts_speak_plain_http() {
         assert!(is_loopback("127.0.0.1:5000"));
         assert!(is_loopback("localhost:5000"));
