@@ -474,7 +474,8 @@ impl Remote {
                 }
             }
             E::DigestError(_) => ImageProblem::Corrupt,
-            _ if text.contains("401") || text.contains("nauthorized") => ImageProblem::Unauthorized,
+            // Only the client's own kinds of refusal: a text search would find `401` in a
+            // port or a digest of the URL the message names.
             _ => ImageProblem::Unreachable,
         };
         let detail = match problem {
