@@ -368,6 +368,7 @@ async fn serve(
     let port = engine
         .published_port(id, http.port)
         .await
+        .map_err(|e| CaseError(e.to_string()))?
         .ok_or_else(|| CaseError(format!("port {} was not published", http.port)))?;
     let body = read_input(input)?;
     let (method, path) = (http.method.clone(), http.path.clone());

@@ -370,17 +370,22 @@ impl Engine {
         ])
     }
 
-    /// The host port that `port` of a started container is published on.
-    pub(crate) async fn published_port(&self, id: &str, port: u16) -> Option<u16> {
+    /// The host port that `port` of a started container is published on (`None`: it is
+    /// not); an engine that fails the inspection is an error, not an unpublished port.
+    pub(crate) async fn published_port(&self, id: &str, port: u16) -> Result<Option<u16>> {
         let inspect = self
             .timed(self.docker.inspect_container(id, None))
             .await
-            .ok()?;
-        let ports = inspect.network_settings?.ports?;
-        let bindings = ports.get(&format!("{port}/tcp"))?.as_ref()?;
-        bindings
+            .map_err(self.failed("inspecting a golden case's container"))?;
+        let bindings = inspect
+            .network_settings
+            .and_then(|settings| settings.ports)
+            .and_then(|mut ports| ports.remove(&format!("{port}/tcp")))
+            .flatten()
+            .unwrap_or_default();
+        Ok(bindings
             .iter()
-            .find_map(|binding| binding.host_port.as_ref()?.parse().ok())
+            .find_map(|binding| binding.host_port.as_ref()?.parse().ok()))
     }
 
     /// Starts `id` without waiting for it.
