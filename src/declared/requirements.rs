@@ -123,14 +123,32 @@ fn read_into(
 }
 
 /// pep508_rs 0.9 panics on a name that ends in `-`, `.` or `_` before another character
-/// (`a-'`), where it means to report it: that error is given here first.
+/// (`a-'`), and on an extra that ends so (`a[b.]`, `a[b.,c]`; both found by fuzzing), where
+/// it means to report them: that error is given here first.
 fn bad_name_end(requirement: &str) -> Option<String> {
     let name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    let separator_last = |text: &str| {
+        let end = text.find(|c: char| !name_char(c)).unwrap_or(text.len());
+        text[..end]
+            .chars()
+            .next_back()
+            .filter(|last| matches!(last, '.' | '-' | '_'))
+    };
     let start = requirement.trim_start();
+    if let Some(last) = separator_last(start) {
+        return Some(format!(
+            "a package name must end with a letter or digit, not `{last}`"
+        ));
+    }
     let end = start.find(|c: char| !name_char(c)).unwrap_or(start.len());
-    let last = start[..end].chars().next_back()?;
-    matches!(last, '.' | '-' | '_')
-        .then(|| format!("a package name must end with a letter or digit, not `{last}`"))
+    let extras = start[end..].trim_start().strip_prefix('[')?;
+    let extras = extras.split(']').next().unwrap_or_default();
+    let last = extras
+        .split(',')
+        .find_map(|extra| separator_last(extra.trim()))?;
+    Some(format!(
+        "an extra's name must end with a letter or digit, not `{last}`"
+    ))
 }
 
 fn range(path: &Path, line: usize, requirement: &str) -> Problem {

@@ -360,11 +360,27 @@ mod never_panic {
         }
 
         #[test]
-        fn random_requirement_lines_never_panic(line in "[a-zA-Z0-9=<>!~;'\" .@:/#\\\\-]{0,60}") {
+        fn random_requirement_lines_never_panic(line in "[a-zA-Z0-9=<>!~;'\" .@:/#\\\\,_\\[\\]-]{0,60}") {
             let _ = requirements::read(std::path::Path::new("/nonexistent/requirements.txt"), &line);
             let _ = markers::Marker::parse(&line);
         }
     }
+}
+
+#[test]
+fn names_and_extras_ending_in_a_separator_are_refused_not_panicked_on() {
+    // pep508_rs 0.9 panics on these (fuzzing found the extras).
+    let path = std::path::Path::new("requirements.txt");
+    for (line, says) in [
+        ("a-'", "package name"),
+        ("numpy[p6.,4", "extra's name"),
+        ("numpy [ fast_ ]==1.0", "extra's name"),
+        ("numpy[ok,bad-]==1.0", "extra's name"),
+    ] {
+        let problem = format!("{:?}", requirements::read(path, line).unwrap_err());
+        assert!(problem.contains(says), "{line}: {problem}");
+    }
+    assert!(requirements::read(path, "numpy[fast,x.y]==1.0").is_ok());
 }
 
 #[test]
