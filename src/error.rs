@@ -445,6 +445,12 @@ impl Error {
                 "remove the link, or point `--model` at a folder without it".to_string()
             }
             Error::Write { .. } => "check that the folder exists and is writable".to_string(),
+            Error::EngineUnreachable { source, .. } if timed_out(source) => {
+                "the engine did not answer in time: check it with `docker info`, or raise `ENVLOCK_ENGINE_TIMEOUT=SECONDS`".to_string()
+            }
+            Error::Docker { source, .. } if timed_out(source) => {
+                "check the engine with `docker info`, or raise `ENVLOCK_ENGINE_TIMEOUT=SECONDS`".to_string()
+            }
             Error::EngineUnreachable { source, .. } => {
                 let text = format!("{:?}", source.0);
                 if text.contains("PermissionDenied") || text.contains("ermission denied") {
@@ -545,6 +551,11 @@ impl EngineFault {
     pub(crate) fn text(text: String) -> EngineFault {
         EngineFault(text.into())
     }
+}
+
+/// Whether the engine ran out of `ENVLOCK_ENGINE_TIMEOUT` (the fault's text names it).
+fn timed_out(fault: &EngineFault) -> bool {
+    fault.to_string().contains("ENVLOCK_ENGINE_TIMEOUT")
 }
 
 impl From<bollard::errors::Error> for EngineFault {

@@ -304,198 +304,171 @@ struct Case {
 /// The seconds of `ENVLOCK_REGISTRY_TIMEOUT` in the cases.
 const LIMIT: &str = "3";
 
+impl Case {
+    /// A fault envlock gets through (the capture equals the registry's own), having caught
+    /// `fired` requests.
+    fn passes(name: &'static str, fault: Fault, fired: usize) -> Case {
+        Case {
+            name,
+            fault,
+            exit: 0,
+            names: &[],
+            fired: Some(fired),
+            resumed: false,
+            audit: false,
+        }
+    }
+
+    /// A fault that fails the run (exit 2), its message naming `names`.
+    fn fails(
+        name: &'static str,
+        fault: Fault,
+        names: &'static [&'static str],
+        fired: Option<usize>,
+    ) -> Case {
+        Case {
+            exit: 2,
+            names,
+            fired,
+            ..Case::passes(name, fault, 0)
+        }
+    }
+
+    /// A range request resumes the blob.
+    fn resumed(self) -> Case {
+        Case {
+            resumed: true,
+            ..self
+        }
+    }
+
+    /// Through `envlock audit` of the repository.
+    fn audit(self) -> Case {
+        Case {
+            audit: true,
+            ..self
+        }
+    }
+}
+
 fn cases() -> Vec<Case> {
+    use Action::*;
     let fault = |part, times, action| Fault {
         part,
         largest: false,
         times,
         action,
     };
+    let manifest = |times, action| fault("/manifests/", times, action);
     let blob = |times, action| Fault {
-        part: "/blobs/",
         largest: true,
-        times,
-        action,
+        ..fault("/blobs/", times, action)
     };
-    let tries = 4;
+    const TIMEOUT: &[&str] = &["registry:", "ENVLOCK_REGISTRY_TIMEOUT"];
+    const DIGEST: &[&str] = &["registry:", "digest"];
+    const LAYER: &[&str] = &["registry:", "layer"];
+    let tries = Some(4);
     vec![
-        Case {
-            name: "manifest 503 once",
-            fault: fault("/manifests/", Some(1), Action::Status(503, None)),
-            exit: 0,
-            names: &[],
-            fired: Some(1),
-            resumed: false,
-            audit: false,
-        },
-        Case {
-            name: "manifest 429 twice, Retry-After: 1",
-            fault: fault("/manifests/", Some(2), Action::Status(429, Some(1))),
-            exit: 0,
-            names: &[],
-            fired: Some(2),
-            resumed: false,
-            audit: false,
-        },
-        Case {
-            name: "manifest 503 always",
-            fault: fault("/manifests/", None, Action::Status(503, None)),
-            exit: 2,
-            names: &["registry:", "asked 4 times"],
-            fired: Some(tries),
-            resumed: false,
-            audit: false,
-        },
-        Case {
-            name: "manifest 500",
-            fault: fault("/manifests/", None, Action::Status(500, None)),
-            exit: 2,
-            names: &["registry:", "500"],
-            fired: Some(1),
-            resumed: false,
-            audit: false,
-        },
-        Case {
-            name: "manifest 404",
-            fault: fault("/manifests/", None, Action::Status(404, None)),
-            exit: 2,
-            names: &["registry:", "no such image"],
-            fired: Some(1),
-            resumed: false,
-            audit: false,
-        },
-        Case {
-            name: "manifest 401",
-            fault: fault("/manifests/", None, Action::Status(401, None)),
-            exit: 2,
-            names: &["registry:", "refused access"],
-            fired: None,
-            resumed: false,
-            audit: false,
-        },
-        Case {
-            name: "manifest stall",
-            fault: fault("/manifests/", None, Action::Stall),
-            exit: 2,
-            names: &["registry:", "ENVLOCK_REGISTRY_TIMEOUT"],
-            fired: Some(1),
-            resumed: false,
-            audit: false,
-        },
-        Case {
-            name: "config 503 once",
-            // The first blob asked for is the config.
-            fault: Fault {
-                part: "/blobs/",
-                largest: false,
-                times: Some(1),
-                action: Action::Status(503, None),
-            },
-            exit: 0,
-            names: &[],
-            fired: Some(1),
-            resumed: false,
-            audit: false,
-        },
-        Case {
-            name: "layer 429 once",
-            fault: blob(Some(1), Action::Status(429, Some(2))),
-            exit: 0,
-            names: &[],
-            fired: Some(1),
-            resumed: false,
-            audit: false,
-        },
-        Case {
-            name: "layer reset mid-body once",
-            fault: blob(Some(1), Action::ResetAfter(1 << 20)),
-            exit: 0,
-            names: &[],
-            fired: Some(1),
-            resumed: true,
-            audit: false,
-        },
-        Case {
-            name: "layer reset mid-body always",
-            fault: blob(None, Action::ResetAfter(1 << 20)),
-            exit: 2,
-            names: &["registry:", "layer"],
-            fired: Some(tries),
-            resumed: true,
-            audit: false,
-        },
-        Case {
-            name: "layer slow (16 KiB every 2 ms)",
-            fault: blob(None, Action::Slow(Duration::from_millis(2))),
-            exit: 0,
-            names: &[],
-            fired: Some(1),
-            resumed: false,
-            audit: false,
-        },
-        Case {
-            name: "layer Content-Length 100 too long",
-            fault: blob(Some(1), Action::WrongLength(100)),
-            exit: 2,
-            names: &["registry:", "layer"],
-            fired: Some(1),
-            resumed: true,
-            audit: false,
-        },
-        Case {
-            name: "layer Content-Length 100 too short",
-            fault: blob(None, Action::WrongLength(-100)),
-            exit: 2,
-            names: &["registry:", "digest"],
-            fired: None,
-            resumed: false,
-            audit: false,
-        },
-        Case {
-            name: "layer with a byte flipped",
-            fault: blob(None, Action::Flip),
-            exit: 2,
-            names: &["registry:", "digest"],
-            fired: Some(1),
-            resumed: false,
-            audit: false,
-        },
-        Case {
-            name: "layer stall before the head",
-            fault: blob(None, Action::Stall),
-            exit: 2,
-            names: &["registry:", "ENVLOCK_REGISTRY_TIMEOUT"],
-            fired: Some(1),
-            resumed: false,
-            audit: false,
-        },
-        Case {
-            name: "layer stall mid-body",
-            fault: blob(None, Action::StallAfter(1 << 20)),
-            exit: 2,
-            names: &["registry:", "ENVLOCK_REGISTRY_TIMEOUT"],
-            fired: Some(1),
-            resumed: false,
-            audit: false,
-        },
-        Case {
-            name: "tag list 503 once (audit)",
-            fault: fault("/tags/list", Some(1), Action::Status(503, None)),
-            exit: 0,
-            names: &[],
-            fired: Some(1),
-            resumed: false,
-            audit: true,
-        },
-        Case {
-            name: "tag list stall (audit)",
-            fault: fault("/tags/list", None, Action::Stall),
-            exit: 2,
-            names: &["registry:", "ENVLOCK_REGISTRY_TIMEOUT"],
-            fired: Some(1),
-            resumed: false,
-            audit: true,
-        },
+        Case::passes("manifest 503 once", manifest(Some(1), Status(503, None)), 1),
+        Case::passes(
+            "manifest 429 twice, Retry-After: 1",
+            manifest(Some(2), Status(429, Some(1))),
+            2,
+        ),
+        Case::fails(
+            "manifest 503 always",
+            manifest(None, Status(503, None)),
+            &["registry:", "asked 4 times"],
+            tries,
+        ),
+        Case::fails(
+            "manifest 500",
+            manifest(None, Status(500, None)),
+            &["registry:", "500"],
+            Some(1),
+        ),
+        Case::fails(
+            "manifest 404",
+            manifest(None, Status(404, None)),
+            &["registry:", "no such image"],
+            Some(1),
+        ),
+        Case::fails(
+            "manifest 401",
+            manifest(None, Status(401, None)),
+            &["registry:", "refused access"],
+            None,
+        ),
+        Case::fails("manifest stall", manifest(None, Stall), TIMEOUT, Some(1)),
+        // The first blob asked for is the config.
+        Case::passes(
+            "config 503 once",
+            fault("/blobs/", Some(1), Status(503, None)),
+            1,
+        ),
+        Case::passes("layer 429 once", blob(Some(1), Status(429, Some(2))), 1),
+        Case::passes(
+            "layer reset mid-body once",
+            blob(Some(1), ResetAfter(1 << 20)),
+            1,
+        )
+        .resumed(),
+        Case::fails(
+            "layer reset mid-body always",
+            blob(None, ResetAfter(1 << 20)),
+            LAYER,
+            tries,
+        )
+        .resumed(),
+        Case::passes(
+            "layer slow (16 KiB every 2 ms)",
+            blob(None, Slow(Duration::from_millis(2))),
+            1,
+        ),
+        Case::fails(
+            "layer Content-Length 100 too long",
+            blob(Some(1), WrongLength(100)),
+            LAYER,
+            Some(1),
+        )
+        .resumed(),
+        Case::fails(
+            "layer Content-Length 100 too short",
+            blob(None, WrongLength(-100)),
+            DIGEST,
+            None,
+        ),
+        Case::fails(
+            "layer with a byte flipped",
+            blob(None, Flip),
+            DIGEST,
+            Some(1),
+        ),
+        Case::fails(
+            "layer stall before the head",
+            blob(None, Stall),
+            TIMEOUT,
+            Some(1),
+        ),
+        Case::fails(
+            "layer stall mid-body",
+            blob(None, StallAfter(1 << 20)),
+            TIMEOUT,
+            Some(1),
+        ),
+        Case::passes(
+            "tag list 503 once (audit)",
+            fault("/tags/list", Some(1), Status(503, None)),
+            1,
+        )
+        .audit(),
+        Case::fails(
+            "tag list stall (audit)",
+            fault("/tags/list", None, Stall),
+            TIMEOUT,
+            Some(1),
+        )
+        .audit(),
     ]
 }
 
