@@ -547,15 +547,27 @@ impl std::error::Error for EngineFault {
 }
 
 impl EngineFault {
-    /// A fault envlock itself names (a timeout with its limit).
-    pub(crate) fn text(text: String) -> EngineFault {
-        EngineFault(text.into())
+    /// The engine ran out of `ENVLOCK_ENGINE_TIMEOUT`; `text` names the limit.
+    pub(crate) fn timeout(text: String) -> EngineFault {
+        EngineFault(Box::new(Timeout(text)))
     }
 }
 
-/// Whether the engine ran out of `ENVLOCK_ENGINE_TIMEOUT` (the fault's text names it).
+/// An engine call that ran out of its limit (see [`EngineFault::timeout`]).
+#[derive(Debug)]
+struct Timeout(String);
+
+impl std::fmt::Display for Timeout {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Timeout {}
+
+/// Whether the engine ran out of `ENVLOCK_ENGINE_TIMEOUT`.
 fn timed_out(fault: &EngineFault) -> bool {
-    fault.to_string().contains("ENVLOCK_ENGINE_TIMEOUT")
+    fault.0.is::<Timeout>()
 }
 
 impl From<bollard::errors::Error> for EngineFault {

@@ -875,40 +875,30 @@ fn every_engine_call_failing_every_way() {
         .collect();
     let project = golden_project();
     let cases = matrix();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for image in &images {
-            let (cases, next, results, project) = (&cases, &next, &results, project.path());
-            scope.spawn(move || loop {
-                let index = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let Some(case) = cases.get(index) else { break };
-                let result = run_case(case, image, project);
-                results.lock().unwrap().push((index, result));
-            });
-        }
+    let results = share_out(&images, &cases, |image, _, case| {
+        run_case(case, image, project.path())
     });
-    let mut results = results.into_inner().unwrap();
-    results.sort_by_key(|(index, _)| *index);
-    println!(
-        "| call | fault | exit | message | took | containers left |\n|---|---|---|---|---|---|"
+    // The volumes first: a failed case must not hide them.
+    let volumes_left = lasting_dangling_volumes();
+    assert_matrix(
+        "| call | fault | exit | message | took | containers left |\n|---|---|---|---|---|---|",
+        results,
     );
-    let mut failures = Vec::new();
-    for (_, result) in results {
-        match result {
-            Ok(row) => println!("{row}"),
-            Err(failure) => failures.push(failure),
-        }
+    assert!(
+        volumes_left.is_empty(),
+        "envlock's volumes left: {volumes_left:?}"
+    );
+}
+
+/// envlock's dangling volumes, looked at twice: a volume removed with its container can
+/// show dangling for an instant, a leftover stays.
+fn lasting_dangling_volumes() -> Vec<String> {
+    let volumes = dangling_volumes();
+    if volumes.is_empty() {
+        return volumes;
     }
-    // A volume removed with its container can show dangling for an instant: a leftover
-    // stays.
-    let mut volumes = dangling_volumes();
-    if !volumes.is_empty() {
-        std::thread::sleep(Duration::from_secs(2));
-        volumes = dangling_volumes();
-    }
-    assert!(volumes.is_empty(), "envlock's volumes left: {volumes:?}");
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    std::thread::sleep(Duration::from_secs(2));
+    dangling_volumes()
 }
 
 /// A fault the soak may inject, and the exit it leads to (`None`: the run's own, as if no
@@ -1064,78 +1054,64 @@ fn a_soak_of_diffs_with_random_faults() {
             clean_reports.insert((image.clone(), exec), done.stdout);
         }
     }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let failures = std::sync::Mutex::new(Vec::new());
-    let tally = std::sync::Mutex::new(std::collections::BTreeMap::<String, usize>::new());
-    std::thread::scope(|scope| {
-        // Each worker has an image of its own: what a run leaves is its own.
-        for image in &images {
-            let (plan, next, faults, failures, tally) = (&plan, &next, &faults, &failures, &tally);
-            let (diff, clean_reports) = (&diff, &clean_reports);
-            scope.spawn(move || loop {
-                let index = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let Some(&(exec, fault)) = plan.get(index) else {
-                    break;
-                };
-                let injected = fault.map(|pick| &faults[pick]);
-                let relay = Relay::start(injected.map(|f| vec![(f.build)()]).unwrap_or_default());
-                let done = diff(image, exec, Some(&relay), injected.is_some_and(|f| f.stall));
-                let name = match injected {
-                    None => "none".to_string(),
-                    Some(f) if relay.fired(0) == 0 => {
-                        format!("{} (a call this run did not make)", f.name)
-                    }
-                    Some(f) => f.name.to_string(),
-                };
-                *tally
-                    .lock()
-                    .unwrap()
-                    .entry(format!("{name}: exit {}", done.code))
-                    .or_default() += 1;
-                let fails = injected.is_some_and(|f| f.fails);
-                let mut wrong = Vec::new();
-                if injected.is_some() && relay.fired(0) == 0 {
-                    // A fault on a call this run did not make (a cached probe answer).
-                    if fails && done.code != 1 {
-                        wrong.push("exit without the fault firing".to_string());
-                    }
-                } else if fails {
-                    if done.code != 2 || !done.stdout.is_empty() {
-                        wrong.push(format!(
-                            "exit {} with a report of {} bytes",
-                            done.code,
-                            done.stdout.len()
-                        ));
-                    }
-                } else if done.code != 1 || done.stdout != clean_reports[&(image.clone(), exec)] {
-                    wrong.push(format!("exit {}, a report unlike a clean run's", done.code));
-                }
-                if done.stderr.contains("panicked") {
-                    wrong.push("a panic".to_string());
-                }
-                let left = leftovers(image);
-                if !left.is_empty() {
-                    clean(image);
-                    wrong.push(format!("containers left: {left:?}"));
-                }
-                if !wrong.is_empty() {
-                    failures.lock().unwrap().push(format!(
-                        "run {index} ({image}, exec {exec}, fault {name}): {}\n{}",
-                        wrong.join("; "),
-                        done.stderr
-                    ));
-                }
-            });
+    // Each worker has an image of its own: what a run leaves is its own.
+    let outcomes = share_out(&images, &plan, |image, index, &(exec, fault)| {
+        let injected = fault.map(|pick| &faults[pick]);
+        let relay = Relay::start(injected.map(|f| vec![(f.build)()]).unwrap_or_default());
+        let done = diff(image, exec, Some(&relay), injected.is_some_and(|f| f.stall));
+        let name = match injected {
+            None => "none".to_string(),
+            Some(f) if relay.fired(0) == 0 => {
+                format!("{} (a call this run did not make)", f.name)
+            }
+            Some(f) => f.name.to_string(),
+        };
+        let fails = injected.is_some_and(|f| f.fails);
+        let mut wrong = Vec::new();
+        if injected.is_some() && relay.fired(0) == 0 {
+            // A fault on a call this run did not make (a cached probe answer).
+            if fails && done.code != 1 {
+                wrong.push("exit without the fault firing".to_string());
+            }
+        } else if fails {
+            if done.code != 2 || !done.stdout.is_empty() {
+                wrong.push(format!(
+                    "exit {} with a report of {} bytes",
+                    done.code,
+                    done.stdout.len()
+                ));
+            }
+        } else if done.code != 1 || done.stdout != clean_reports[&(image.clone(), exec)] {
+            wrong.push(format!("exit {}, a report unlike a clean run's", done.code));
         }
+        if done.stderr.contains("panicked") {
+            wrong.push("a panic".to_string());
+        }
+        let left = leftovers(image);
+        if !left.is_empty() {
+            clean(image);
+            wrong.push(format!("containers left: {left:?}"));
+        }
+        let failure = (!wrong.is_empty()).then(|| {
+            format!(
+                "run {index} ({image}, exec {exec}, fault {name}): {}\n{}",
+                wrong.join("; "),
+                done.stderr
+            )
+        });
+        (format!("{name}: exit {}", done.code), failure)
     });
-    eprintln!("soak outcomes: {:#?}", tally.into_inner().unwrap());
-    let failures = failures.into_inner().unwrap();
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-    let mut volumes = dangling_volumes();
-    if !volumes.is_empty() {
-        std::thread::sleep(Duration::from_secs(2));
-        volumes = dangling_volumes();
+    let mut tally = std::collections::BTreeMap::<String, usize>::new();
+    for (outcome, _) in &outcomes {
+        *tally.entry(outcome.clone()).or_default() += 1;
     }
+    eprintln!("soak outcomes: {tally:#?}");
+    let failures: Vec<String> = outcomes
+        .into_iter()
+        .filter_map(|(_, failure)| failure)
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    let volumes = lasting_dangling_volumes();
     assert!(volumes.is_empty(), "envlock's volumes left: {volumes:?}");
     let temps: Vec<_> = std::fs::read_dir(&temp)
         .unwrap()

@@ -513,29 +513,13 @@ fn every_registry_fault_is_retried_refused_or_timed_out() {
             .arg(format!("registry:{pushed}")),
     );
     let cases = cases();
-    let next = AtomicUsize::new(0);
-    let results = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..4 {
-            scope.spawn(|| loop {
-                let index = next.fetch_add(1, Ordering::SeqCst);
-                let Some(case) = cases.get(index) else { break };
-                let result = run_case(case, &registry, &largest, &truth);
-                results.lock().unwrap().push((index, result));
-            });
-        }
+    let results = share_out(&[(); 4], &cases, |(), _, case| {
+        run_case(case, &registry, &largest, &truth)
     });
-    let mut results = results.into_inner().unwrap();
-    results.sort_by_key(|(index, _)| *index);
-    println!("| fault | exit | requests faulted | message | took |\n|---|---|---|---|---|");
-    let mut failures = Vec::new();
-    for (_, result) in results {
-        match result {
-            Ok(row) => println!("{row}"),
-            Err(failure) => failures.push(failure),
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert_matrix(
+        "| fault | exit | requests faulted | message | took |\n|---|---|---|---|---|",
+        results,
+    );
 }
 
 fn run_case(

@@ -382,3 +382,41 @@ pub fn tool(program: &'static str) -> &'static str {
     );
     program
 }
+
+/// Runs `work` on every item, one thread per worker (each with its own resource, an image
+/// say, so what a run leaves is its own), and gives the results in the items' order.
+pub fn share_out<W: Sync, I: Sync, R: Send>(
+    workers: &[W],
+    items: &[I],
+    work: impl Fn(&W, usize, &I) -> R + Sync,
+) -> Vec<R> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for worker in workers {
+            let (next, results, work) = (&next, &results, &work);
+            scope.spawn(move || loop {
+                let index = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(item) = items.get(index) else { break };
+                let result = work(worker, index, item);
+                results.lock().unwrap().push((index, result));
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(index, _)| *index);
+    results.into_iter().map(|(_, result)| result).collect()
+}
+
+/// Prints a matrix's rows (`Ok`) under `header` and fails with every failed case (`Err`).
+pub fn assert_matrix(header: &str, results: Vec<Result<String, String>>) {
+    println!("{header}");
+    let mut failures = Vec::new();
+    for result in results {
+        match result {
+            Ok(row) => println!("{row}"),
+            Err(failure) => failures.push(failure),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

@@ -599,7 +599,7 @@ async fn bounded<T>(
 fn fault(source: bollard::errors::Error, limit: Duration) -> EngineFault {
     match source {
         bollard::errors::Error::RequestTimeoutError => {
-            EngineFault::text(crate::settings::waited(limit, "ENVLOCK_ENGINE_TIMEOUT"))
+            EngineFault::timeout(crate::settings::waited(limit, "ENVLOCK_ENGINE_TIMEOUT"))
         }
         source => source.into(),
     }
