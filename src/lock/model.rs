@@ -109,6 +109,8 @@ pub enum ModelFormat {
     Joblib,
     /// `torch.save`: a zip holding `data.pkl`, or a legacy file of pickles.
     Torch,
+    /// `torch.jit.save`: a torch zip with TorchScript code (`code/`, `constants.pkl`).
+    Torchscript,
     /// Keras 3 `.keras`: a zip with `metadata.json`.
     Keras,
     /// ONNX protobuf.
@@ -121,6 +123,12 @@ pub enum ModelFormat {
     Lightgbm,
     /// A Hugging Face `config.json`.
     HfConfig,
+    /// NumPy's `.npy` (an array of objects holds a pickle).
+    Npy,
+    /// NumPy's `.npz`: a zip of `.npy` arrays.
+    Npz,
+    /// A zip holding pickles that no framework above names.
+    Zip,
     /// None of these.
     #[default]
     Unknown,
@@ -139,6 +147,10 @@ impl ModelFormat {
             ModelFormat::Xgboost => "xgboost",
             ModelFormat::Lightgbm => "lightgbm",
             ModelFormat::HfConfig => "hf-config",
+            ModelFormat::Torchscript => "torchscript",
+            ModelFormat::Npy => "npy",
+            ModelFormat::Npz => "npz",
+            ModelFormat::Zip => "zip",
             ModelFormat::Unknown => "unknown",
         }
     }

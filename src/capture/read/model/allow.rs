@@ -36,7 +36,10 @@
 //!   generator is `__bit_generator_ctor(numpy.random._mt19937.MT19937)`.
 //! - torch: `_get_allowed_globals` and `_tensor_rebuild_functions` of torch's own
 //!   `torch/_weights_only_unpickler.py` (what `torch.load(weights_only=True)` accepts),
-//!   and for the class rule `torch.nn.modules` and `torch.nn.parameter` only.
+//!   and for the class rule `torch.nn.modules` and `torch.nn.parameter` only. TorchScript
+//!   archives (`torch.jit.save`, read with torch 2.15) add `torch.jit._pickle`'s list and
+//!   tensor builders, which return what they are handed (their `debug_pkl` and
+//!   `constants.pkl` call them).
 //! - Python's standard library: what `pickle` itself writes for builtin and standard types at
 //!   each protocol (`set`, `bytes` through `_codecs.encode` at protocol 2, `datetime`, ...).
 //!
@@ -144,6 +147,12 @@ const CALLS: &[(&str, &str)] = &[
     ("torch._utils", "_rebuild_tensor_v2"),
     ("torch._utils", "_rebuild_tensor_v3"),
     ("torch._utils", "_rebuild_wrapper_subclass"),
+    ("torch.jit._pickle", "build_boollist"),
+    ("torch.jit._pickle", "build_doublelist"),
+    ("torch.jit._pickle", "build_intlist"),
+    ("torch.jit._pickle", "build_tensor_from_id"),
+    ("torch.jit._pickle", "build_tensorlist"),
+    ("torch.jit._pickle", "restore_type_tag"),
     ("torch.nn.parameter", "Parameter"),
     ("torch.serialization", "_get_layout"),
 ];
@@ -515,6 +524,57 @@ pub(super) fn argument(callable: (&str, &str), module: &str, name: &str) -> bool
         .iter()
         .find(|(listed, _)| *listed == callable)
         .is_some_and(|(_, allowed)| allowed.contains(&(module, name)))
+}
+
+/// Globals a pickle may name without calling them: `builtins.object`, the base
+/// `copyreg._reconstructor(cls, builtins.object, None)` is handed (protocols 0 and 1), and
+/// torch's storage types, which the persistent ids of `data.pkl` name (`('storage',
+/// torch.FloatStorage, '0', 'cpu', 4)`), as `torch._storage_classes` lists them (torch 2.15)
+/// and `_get_allowed_globals` allows them.
+const NAMED: &[(&str, &str)] = &[
+    ("builtins", "object"),
+    ("torch", "BFloat16Storage"),
+    ("torch", "BoolStorage"),
+    ("torch", "ByteStorage"),
+    ("torch", "CharStorage"),
+    ("torch", "ComplexDoubleStorage"),
+    ("torch", "ComplexFloatStorage"),
+    ("torch", "DoubleStorage"),
+    ("torch", "FloatStorage"),
+    ("torch", "HalfStorage"),
+    ("torch", "IntStorage"),
+    ("torch", "LongStorage"),
+    ("torch", "QInt32Storage"),
+    ("torch", "QInt8Storage"),
+    ("torch", "QUInt2x4Storage"),
+    ("torch", "QUInt4x2Storage"),
+    ("torch", "QUInt8Storage"),
+    ("torch", "ShortStorage"),
+    ("torch.cuda", "BFloat16Storage"),
+    ("torch.cuda", "BoolStorage"),
+    ("torch.cuda", "ByteStorage"),
+    ("torch.cuda", "CharStorage"),
+    ("torch.cuda", "ComplexDoubleStorage"),
+    ("torch.cuda", "ComplexFloatStorage"),
+    ("torch.cuda", "DoubleStorage"),
+    ("torch.cuda", "FloatStorage"),
+    ("torch.cuda", "HalfStorage"),
+    ("torch.cuda", "IntStorage"),
+    ("torch.cuda", "LongStorage"),
+    ("torch.cuda", "ShortStorage"),
+    ("torch.storage", "TypedStorage"),
+    ("torch.storage", "UntypedStorage"),
+];
+
+/// Whether a global is on any list here: a callable, a class a pickle may instantiate,
+/// what some allowed callable may be handed, or one of [`NAMED`]. Any other global is
+/// unsafe even when only named (fail closed).
+pub(super) fn known(module: &str, name: &str) -> bool {
+    call(module, name)
+        || instantiate(module, name)
+        || NAMED.contains(&(module, name))
+        || (ARGUMENTS.iter())
+            .any(|(_, allowed)| allowed.contains(&(module, name)))
 }
 
 /// Whether a global's name is a lookup chain or reaches a dunder (`__builtins__.eval`,

@@ -23,6 +23,7 @@ macro_rules! fixture {
 
 mod compress;
 mod formats;
+mod npy;
 pub(crate) mod pickle;
 mod zip;
 
@@ -103,7 +104,7 @@ pub(crate) fn read(reader: &mut dyn Read, size: u64, name: &str) -> Facts {
             let scan = if head.starts_with(LEGACY_TORCH) {
                 pickle::scan_legacy_torch(&mut reader, size)
             } else {
-                pickle::scan(&mut reader, size, pickle::Context::File)
+                pickle::scan_all(&mut reader, size, pickle::Context::File)
             };
             let mut facts = Facts::of(if scan.joblib {
                 Format::Joblib
@@ -121,7 +122,7 @@ pub(crate) fn read(reader: &mut dyn Read, size: u64, name: &str) -> Facts {
             let mut facts = Facts::of(Format::Joblib);
             match compress::open(compression, &mut reader, size) {
                 Ok(mut inflated) => {
-                    let scan = pickle::scan(&mut inflated, u64::MAX, pickle::Context::File);
+                    let scan = pickle::scan_all(&mut inflated, u64::MAX, pickle::Context::File);
                     facts.add_pickle(scan, "");
                 }
                 Err(why) => facts.add_pickle(pickle::Scan::unreadable(0, why), ""),
@@ -129,6 +130,7 @@ pub(crate) fn read(reader: &mut dyn Read, size: u64, name: &str) -> Facts {
             facts
         }
         Sniffed::Zip => zip::read(&mut reader),
+        Sniffed::Array => array(&mut reader, size),
         Sniffed::Other(format) => formats::read(format, &mut reader, size),
     }
 }
@@ -137,9 +139,28 @@ pub(crate) fn read(reader: &mut dyn Read, size: u64, name: &str) -> Facts {
 /// 0x1950a86a20f9469cfc6c, pickled with protocol 2 (PROTO 2, LONG1 of 10 bytes).
 const LEGACY_TORCH: &[u8] = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19";
 
+/// A NumPy `.npy` file: its header, and the pickle after it when the array holds objects.
+fn array(reader: &mut dyn BufRead, size: u64) -> Facts {
+    let mut facts = Facts::of(Format::Npy);
+    let head = reader.fill_buf().map(<[u8]>::to_vec).unwrap_or_default();
+    match npy::header(&head) {
+        Some(Ok(header)) if header.objects => {
+            reader.consume(header.length);
+            let mut scan = pickle::scan_all(reader, size.saturating_sub(header.length as u64), pickle::Context::File);
+            scan.shift(header.length as u64);
+            facts.add_pickle(scan, "");
+        }
+        Some(Ok(_)) => {}
+        Some(Err(why)) => facts.add_pickle(pickle::Scan::unreadable(0, why), ""),
+        None => return Facts::default(),
+    }
+    facts
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Sniffed {
     Pickle,
+    Array,
     Compressed(compress::Compression),
     Zip,
     Other(Format),
@@ -152,6 +173,9 @@ fn sniff(head: &[u8], name: &str) -> Option<Sniffed> {
     }
     if let Some(compression) = compress::sniff(head) {
         return Some(Sniffed::Compressed(compression));
+    }
+    if npy::header(head).is_some() {
+        return Some(Sniffed::Array);
     }
     if pickle::sniff(head) {
         return Some(Sniffed::Pickle);
@@ -187,20 +211,101 @@ fn precedence(format: Format) -> u8 {
     match format {
         Format::HfConfig => 0,
         Format::Torch => 1,
-        Format::Keras => 2,
-        Format::Onnx => 3,
-        Format::Safetensors => 4,
-        Format::Xgboost => 5,
-        Format::Lightgbm => 6,
-        Format::Joblib => 7,
-        Format::Pickle => 8,
-        Format::Unknown => 9,
+        Format::Torchscript => 2,
+        Format::Keras => 3,
+        Format::Onnx => 4,
+        Format::Safetensors => 5,
+        Format::Xgboost => 6,
+        Format::Lightgbm => 7,
+        Format::Joblib => 8,
+        Format::Pickle => 9,
+        Format::Npz => 10,
+        Format::Npy => 11,
+        Format::Zip => 12,
+        Format::Unknown => 13,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file of `fixtures/models/torch/`, written by the real torch (`make.py` there).
+    macro_rules! torch_file {
+        ($name:literal) => {
+            (
+                $name,
+                include_bytes!(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/fixtures/models/torch/",
+                    $name
+                ))
+                .as_slice(),
+            )
+        };
+    }
+
+    fn facts_of((name, bytes): (&str, &[u8])) -> Facts {
+        read(&mut &bytes[..], bytes.len() as u64, name)
+    }
+
+    #[test]
+    fn real_torch_files_are_torch_with_imports_and_nothing_unsafe() {
+        let files = [
+            torch_file!("state-dict.pt"),
+            torch_file!("checkpoint.pth"),
+            torch_file!("whole-module.pt"),
+            torch_file!("legacy.pt"),
+        ];
+        for file in files {
+            let facts = facts_of(file);
+            assert_eq!(facts.format, Format::Torch, "{}", file.0);
+            assert!(facts.unsafe_calls.is_empty(), "{}: {:?}", file.0, facts.unsafe_where);
+            assert!(facts.imports.contains("torch._utils"), "{}: {:?}", file.0, facts.imports);
+        }
+        let module = facts_of(torch_file!("whole-module.pt"));
+        assert!(module.imports.contains("torch.nn.modules.linear"), "{module:?}");
+        let script = facts_of(torch_file!("torchscript.pt"));
+        assert_eq!(script.format, Format::Torchscript);
+        assert!(script.unsafe_calls.is_empty(), "{:?}", script.unsafe_where);
+        // TorchScript's classes come from the archive's code, not from Python modules.
+        assert!(
+            script.imports.iter().all(|module| !module.starts_with("__torch__")),
+            "{:?}",
+            script.imports
+        );
+    }
+
+    #[test]
+    fn real_hostile_torch_files_name_the_call() {
+        for file in [torch_file!("hostile-zip.pt"), torch_file!("hostile-legacy.pt")] {
+            let facts = facts_of(file);
+            assert_eq!(facts.format, Format::Torch, "{}", file.0);
+            let calls: Vec<&str> = facts.unsafe_calls.iter().map(String::as_str).collect();
+            assert_eq!(calls, ["posix.system"], "{}: {:?}", file.0, facts.unsafe_where);
+        }
+    }
+
+    #[test]
+    fn every_pickle_stream_of_a_file_is_read() {
+        let benign = b"\x80\x04K\x01.";
+        let system = fixture!("hostile-posix-system-p4.pkl");
+        let two = [&benign[..], system].concat();
+        let alone = read(&mut &system[..], system.len() as u64, "model.pkl");
+        let facts = read(&mut &two[..], two.len() as u64, "model.pkl");
+        assert_eq!(facts.unsafe_calls, alone.unsafe_calls);
+        // The same sentences, 5 bytes on.
+        let shifted: Vec<String> = (alone.unsafe_where.iter())
+            .map(|at| {
+                let (offset, rest) = at["byte ".len()..].split_once(':').unwrap();
+                format!("byte {}:{rest}", offset.parse::<u64>().unwrap() + 5)
+            })
+            .collect();
+        assert_eq!(facts.unsafe_where, shifted);
+        let trailing = [&benign[..], b"not a pickle"].concat();
+        let facts = read(&mut &trailing[..], trailing.len() as u64, "model.pkl");
+        assert!(facts.unsafe_calls.contains(UNREADABLE), "{facts:?}");
+    }
 
     #[test]
     fn a_folder_format_does_not_depend_on_file_order() {

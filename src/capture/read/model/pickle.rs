@@ -36,12 +36,16 @@
 //!   even when it is only named: Python resolves it attribute by attribute on load;
 //! - EXT1, EXT2, EXT4 (`copyreg`'s extension registry may map a code to any callable);
 //! - APPEND(S), SETITEM(S), ADDITEMS or BUILD on a module's attribute (`os.environ`,
-//!   `sys.path`, a class), which changes it for the whole process.
+//!   `sys.path`, a class), which changes it for the whole process;
+//! - any other global that no list of `allow.rs` has, even when it is only named (fail
+//!   closed, as every peer scanner does): loading imports it, and an object graph that
+//!   holds `posix.system` is one attribute call away from running it.
 //!
-//! Other globals that are only named (a dtype, a class kept as an attribute) are imported on
-//! load but not called: they are listed in `globals`, not reported. Persistent ids name torch's
-//! storages in `data.pkl`; in a file of their own the default `Unpickler` refuses them, so
-//! they are counted, not reported.
+//! Globals the lists have and that are only named (a dtype, torch's storage types) are
+//! imported on load but not called: they are listed in `globals`, not reported. Persistent
+//! ids name torch's storages in `data.pkl`; in a file of their own the default `Unpickler`
+//! refuses them, so they are counted, not reported. In torch's own pickles (`Context::Torch`)
+//! a TorchScript class (`__torch__.…`) is built from the archive's code, not imported.
 
 #[path = "allow.rs"]
 mod allow;
@@ -52,7 +56,8 @@ use std::io::{self, BufRead};
 use std::rc::Rc;
 
 /// Where a pickle is read: a file of its own (joblib's inline arrays may follow a
-/// `NumpyArrayWrapper`), or torch's `data.pkl` (persistent ids name its storages).
+/// `NumpyArrayWrapper`), or torch's `data.pkl` and `constants.pkl` (persistent ids name
+/// its storages; TorchScript's classes are `__torch__.…`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Context {
     File,
@@ -95,6 +100,29 @@ impl Scan {
         Scan {
             unreadable: Some((offset, why)),
             ..Scan::default()
+        }
+    }
+
+    /// Moves its offsets `by` bytes on: for a pickle that starts there in its file.
+    pub(crate) fn shift(&mut self, by: u64) {
+        for call in &mut self.unsafe_calls {
+            call.offset += by;
+        }
+        if let Some((offset, _)) = &mut self.unreadable {
+            *offset += by;
+        }
+    }
+
+    /// Adds what `next`, a later pickle of the same file starting at byte `start`, says.
+    fn absorb(&mut self, mut next: Scan, start: u64) {
+        next.shift(start);
+        self.globals.extend(next.globals);
+        self.written_by.extend(next.written_by);
+        self.unsafe_calls.extend(next.unsafe_calls);
+        self.persistent_ids += next.persistent_ids;
+        self.joblib |= next.joblib;
+        if self.unreadable.is_none() {
+            self.unreadable = next.unreadable;
         }
     }
 }
@@ -159,7 +187,13 @@ pub(crate) fn sniff(head: &[u8]) -> bool {
             let mut machine = Machine::new(&mut reader, head.len() as u64, Context::File);
             match machine.run() {
                 Ok(()) => true,
-                Err(error) => error.end_of_input && machine.opcodes >= SNIFF_OPCODES,
+                // A head that names a global before it breaks is a pickle that cannot be
+                // read (`cbuiltins\nexec\n` and then garbage): unsafe, not unknown. Text
+                // that only starts with an opcode's letter names none.
+                Err(error) => {
+                    (error.end_of_input && machine.opcodes >= SNIFF_OPCODES)
+                        || !machine.scan.globals.is_empty()
+                }
             }
         }
         _ => false,
@@ -175,11 +209,82 @@ const SNIFF_OPCODES: u64 = 8;
 pub(crate) fn scan(reader: &mut dyn BufRead, size: u64, context: Context) -> Scan {
     let mut machine = Machine::new(reader, size, context);
     let outcome = machine.run();
+    // Fail closed on globals: one that no list allows is unsafe even when only named, as
+    // every peer scanner has it: loading imports it, and an object graph that holds
+    // `posix.system` is one attribute call away from running it.
+    for (call, offset, opcode) in std::mem::take(&mut machine.named) {
+        if !machine.reported.contains(&call) {
+            let why = format!(
+                "{opcode} names `{call}`, which no allow-list has (loading imports it, and \
+                 whatever holds it can call it)"
+            );
+            machine.unsafe_call(&call, offset, why);
+        }
+    }
     let mut scan = machine.scan;
     if let Err(error) = outcome {
         scan.unreadable = Some((error.offset, error.why));
     }
     scan
+}
+
+/// Reads every pickle of a file, back to back to its end, as `pickle.load` in a loop does
+/// (`size`: the file's, or `u64::MAX`). Bytes after a STOP that do not start another
+/// pickle make it unreadable: a loader reading on would take them for one, and no writer
+/// leaves them. Offsets are from the start of the file.
+pub(crate) fn scan_all(reader: &mut dyn BufRead, size: u64, context: Context) -> Scan {
+    /// Pickles read from one file; `pickle.dump` in a loop writes one per object.
+    const MAX_STREAMS: usize = 10_000;
+    let mut all = Scan::default();
+    let mut start = 0u64;
+    for index in 0.. {
+        let mut counted = Counted {
+            inner: &mut *reader,
+            read: 0,
+        };
+        let scan = self::scan(&mut counted, size.saturating_sub(start), context);
+        start += counted.read;
+        if index == 0 {
+            all.legacy_torch = scan.legacy_torch;
+        }
+        let broken = scan.unreadable.is_some();
+        all.absorb(scan, start - counted.read);
+        if broken {
+            break;
+        }
+        let next = match reader.fill_buf() {
+            Ok(next) => next,
+            Err(error) => {
+                all.unreadable = Some((start, format!("the stream failed ({error})")));
+                break;
+            }
+        };
+        if next.is_empty() {
+            break;
+        }
+        if index + 1 == MAX_STREAMS {
+            all.unreadable = Some((start, format!("more than {MAX_STREAMS} pickles follow each other")));
+            break;
+        }
+        if !starts_pickle(next) {
+            all.unreadable = Some((
+                start,
+                "bytes follow the pickle's STOP that are not another pickle".to_string(),
+            ));
+            break;
+        }
+    }
+    all
+}
+
+/// Whether `next`, the bytes after a STOP, start another pickle: an opcode a pickle may
+/// start with (a protocol 0 or 1 pickle has no PROTO).
+fn starts_pickle(next: &[u8]) -> bool {
+    match next {
+        [0x80, ..] => true,
+        [first, ..] => b"(]})NILFSVcGJKMTUX".contains(first),
+        [] => false,
+    }
 }
 
 /// Reads a legacy `torch.save` file (torch < 1.6): five pickles back to back (the magic
@@ -204,16 +309,9 @@ pub(crate) fn scan_legacy_torch(reader: &mut dyn BufRead, size: u64) -> Scan {
         if index == 0 {
             all.legacy_torch = scan.legacy_torch;
         }
-        all.globals.extend(scan.globals);
-        all.written_by.extend(scan.written_by);
-        all.persistent_ids += scan.persistent_ids;
-        all.unsafe_calls
-            .extend(scan.unsafe_calls.into_iter().map(|call| UnsafeCall {
-                offset: call.offset + start,
-                ..call
-            }));
-        if let Some((offset, why)) = scan.unreadable {
-            all.unreadable = Some((offset + start, why));
+        let broken = scan.unreadable.is_some();
+        all.absorb(scan, start);
+        if broken {
             break;
         }
         start += read;
@@ -709,6 +807,8 @@ struct Machine<'a> {
     /// Opcodes read (for `sniff`).
     opcodes: u64,
     reported: BTreeSet<String>,
+    /// Globals named that no list of `allow.rs` has: `module.name`, offset, opcode.
+    named: Vec<(String, u64, String)>,
     scan: Scan,
 }
 
@@ -736,6 +836,7 @@ impl<'a> Machine<'a> {
             outer: None,
             opcodes: 0,
             reported: BTreeSet::new(),
+            named: Vec::new(),
             scan: Scan::default(),
         }
     }
@@ -1458,15 +1559,20 @@ impl<'a> Machine<'a> {
         } else {
             (module.to_string(), name.to_string())
         };
-        if !self.scan.globals.contains(&(module.clone(), name.clone())) {
+        let global = Rc::new(Global { module, name });
+        let torchscript = self.context == Context::Torch && is_torchscript_class(&global.module);
+        let pair = (global.module.clone(), global.name.clone());
+        if !torchscript && !self.scan.globals.contains(&pair) {
             if self.scan.globals.len() >= MAX_GLOBALS {
                 return Err(Failure::new(format!(
                     "more than {MAX_GLOBALS} distinct globals"
                 )));
             }
-            self.scan.globals.insert((module.clone(), name.clone()));
+            self.scan.globals.insert(pair);
+            if !allow::known(&global.module, &global.name) {
+                self.named.push((global.dotted(), offset, opcode.to_string()));
+            }
         }
-        let global = Rc::new(Global { module, name });
         if allow::lookup_chain(&global.module, &global.name) {
             let call = global.dotted();
             self.unsafe_call(
@@ -1662,7 +1768,9 @@ impl<'a> Machine<'a> {
                 return Value::Opaque;
             }
         } else if count == 0 {
-            if !allow::instantiate(&global.module, &global.name) {
+            let torchscript =
+                self.context == Context::Torch && is_torchscript_class(&global.module);
+            if !torchscript && !allow::instantiate(&global.module, &global.name) {
                 self.unsafe_call(&call, offset, format!("{how} instantiates `{call}`"));
                 return Value::Opaque;
             }
@@ -1852,6 +1960,13 @@ impl<'a> Machine<'a> {
             });
         }
     }
+}
+
+/// A TorchScript class (`__torch__.Net`), which torch's own unpickler builds from the
+/// archive's compiled `code/`: no Python module is imported for it, and its `__setstate__`
+/// is TorchScript, which cannot reach Python.
+fn is_torchscript_class(module: &str) -> bool {
+    module == "__torch__" || module.starts_with("__torch__.")
 }
 
 fn too_deep() -> Failure {
@@ -2355,7 +2470,7 @@ mod tests {
         hidden.extend_from_slice(b"cbuiltins\neval\ne\x85R.");
         assert_eq!(
             calls(&scan_bytes(&hidden)),
-            BTreeSet::from(["collections.OrderedDict"])
+            BTreeSet::from(["builtins.eval", "collections.OrderedDict"])
         );
         // A factory that is an object (a torch module is callable): unsafe.
         let factory = scan_bytes(
@@ -2571,7 +2686,7 @@ mod tests {
         assert!(scan_bytes(&aliased).unreadable.is_some());
         // A list given `eval` through one copy, handed to a call through another.
         let list = scan_bytes(b"\x80\x02cbuiltins\nset\n]q\x00h\x00(cbuiltins\neval\ne0\x85R.");
-        assert_eq!(calls(&list), BTreeSet::from(["builtins.set"]));
+        assert_eq!(calls(&list), BTreeSet::from(["builtins.eval", "builtins.set"]));
     }
 
     #[test]

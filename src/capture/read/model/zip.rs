@@ -1,4 +1,5 @@
-//! Zip models: `torch.save`'s archives and Keras 3's `.keras` files.
+//! Zip models: `torch.save`'s archives (and `torch.jit.save`'s TorchScript), Keras 3's
+//! `.keras` files, NumPy's `.npz`, and any other zip that holds pickles.
 //!
 //! The zip is read from its local headers as the bytes stream past (a model may be 10 GB and
 //! is read once, while it is hashed), and its central directory, at the end, is checked
@@ -8,12 +9,25 @@
 //! matches, an encrypted entry, bytes after the end record) could show the scan one pickle
 //! and the loader another, so a torch or Keras zip that does is unsafe (fail closed).
 //!
+//! Every entry that is a pickle is scanned, whatever its name: by its name (`*.pkl`,
+//! `*.pickle`) it is read whole; any other entry by its first bytes (a pickle, or a NumPy
+//! array of objects, whose payload is a pickle). Only torch's storages (`<folder>/data/N`),
+//! raw tensor bytes no loader unpickles, are skipped unseen.
+//!
 //! Layouts, as the writers lay them out:
-//! - torch (`PyTorchStreamWriter`): one top folder (`archive/`, or the file's stem),
-//!   stored entries whose data starts on a 64-byte boundary (an extra field, `FB`, pads
-//!   the local header), sizes in the local headers (zip64 extra fields past 4 GiB):
-//!   `archive/data.pkl` (the pickle `torch.load` runs), `archive/data/0`… (storages),
-//!   `archive/version`, `archive/byteorder`, `archive/.data/serialization_id`.
+//! - torch (`PyTorchStreamWriter`, miniz in streaming mode): one top folder (`archive/`, or
+//!   the file's stem), stored entries whose data starts on a 64-byte boundary (an extra
+//!   field, `FB`, pads the local header). torch 2.x sets flag 0x0808 on every entry: the
+//!   sizes and CRC in the local header are 0 and follow the data in a data descriptor
+//!   (`PK\x07\x08`, CRC, sizes; 64-bit sizes with a zip64 extra field). A stored entry's end
+//!   is found as a stream reader can: the first descriptor signature whose CRC and sizes
+//!   are those of the bytes before it and that a zip header follows; the central directory
+//!   checks it at the end (an entry cut short by a descriptor forged inside the data
+//!   disagrees with it). Members: `archive/data.pkl` (the pickle `torch.load` runs),
+//!   `archive/data/0`… (storages), `archive/version`, `archive/byteorder`,
+//!   `archive/.data/serialization_id`, `archive/.format_version`,
+//!   `archive/.storage_alignment`. `torch.jit.save` adds `archive/code/…` (TorchScript
+//!   source) and `archive/constants.pkl`.
 //! - Keras 3 (`saving_lib`, through `zipfile`): `metadata.json` (`keras_version`),
 //!   `config.json` (the model's serialised config) and `model.weights.h5` at the root;
 //!   sizes in the local headers when written to a file, a data descriptor after each
@@ -22,13 +36,13 @@
 use std::collections::HashSet;
 use std::io::BufRead;
 
-use flate2::{Decompress, FlushDecompress, Status};
+use flate2::{Crc, Decompress, FlushDecompress, Status};
 use serde_json::Value;
 
 use super::compress::inflation_limit;
 use super::formats::plausible_version;
 use super::formats::stream::{shown, Broken, Stream};
-use super::{pickle, Facts, Format, UNREADABLE};
+use super::{npy, pickle, Facts, Format, UNREADABLE};
 
 const LOCAL: [u8; 4] = *b"PK\x03\x04";
 const CENTRAL: [u8; 4] = *b"PK\x01\x02";
@@ -57,8 +71,11 @@ const MAX_NAME_BYTES: usize = 32 * 1024 * 1024;
 /// Bytes kept of an entry that is read (a `data.pkl`, Keras's two JSON files): torch keeps
 /// tensors out of its pickle, so even large models' pickles are a few MB.
 const MAX_KEPT: usize = 64 * 1024 * 1024;
-/// `data.pkl`s scanned (torch has one; each is at most `MAX_KEPT`).
-const MAX_PICKLES: usize = 16;
+/// Pickles scanned (torch has one or two; each is at most `MAX_KEPT`).
+const MAX_PICKLES: usize = 64;
+/// Bytes of an entry looked at to tell whether it holds a pickle (or a NumPy array of
+/// objects) when its name does not say.
+const HEAD: usize = 4096;
 /// Bytes of the zip64 end record's extensible data (no writer of models writes any).
 const MAX_END_EXTRA: u64 = 64 * 1024;
 /// Disagreements between the headers told, one sentence each, before "and N more".
@@ -88,6 +105,10 @@ struct Entry {
     method: u16,
     compressed: u64,
     uncompressed: u64,
+    /// The CRC its local header (or data descriptor) declares.
+    crc: u32,
+    /// The CRC of its bytes, when they were all read.
+    computed_crc: Option<u32>,
     /// Its sizes were in a zip64 extra field (so its data descriptor's are 64-bit).
     zip64: bool,
     /// A central directory entry has named it.
@@ -97,8 +118,12 @@ struct Entry {
 /// The entries whose bytes are read.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kept {
-    /// `<folder>/data.pkl`: torch's pickle.
+    /// A pickle by its name (`*.pkl`, `*.pickle`: torch's `data.pkl` and `constants.pkl`),
+    /// read whole whatever it holds.
     Pickle,
+    /// Any other entry but a storage: read whole when its first bytes are a pickle's or a
+    /// NumPy array's of objects.
+    Sniffed,
     /// Keras's `metadata.json`.
     Metadata,
     /// Keras's `config.json`.
@@ -116,8 +141,11 @@ struct Archive {
     /// Names seen, lower-cased: miniz finds torch's records ignoring case.
     names: HashSet<Vec<u8>>,
     name_bytes: usize,
-    /// Each `<folder>/data.pkl` (its name) and what its scan found.
+    /// Each pickle (its entry's name) and what its scan found.
     pickles: Vec<(Vec<u8>, pickle::Scan)>,
+    /// Entries that are NumPy arrays (`.npy`), and how many of them hold objects.
+    arrays: usize,
+    object_arrays: usize,
     /// The bytes of each pickle as it was handed to the scan.
     #[cfg(test)]
     handed_over: Vec<Vec<u8>>,
@@ -171,6 +199,7 @@ impl Archive {
         let header = stream.array::<26>()?;
         let flags = u16_at(&header, 2);
         let method = u16_at(&header, 4);
+        let crc = u32_at(&header, 10);
         let compressed = u32_at(&header, 14);
         let uncompressed = u32_at(&header, 18);
         let name = stream.bytes(usize::from(u16_at(&header, 22)))?;
@@ -189,6 +218,8 @@ impl Archive {
             method,
             uncompressed: zip64.values[0],
             compressed: zip64.values[1],
+            crc,
+            computed_crc: None,
             zip64: zip64.present,
             listed: false,
             name,
@@ -198,9 +229,12 @@ impl Archive {
             self.doubt(at, what);
         }
         let mut kept = kept(&entry.name);
-        if kept == Some(Kept::Pickle) && self.pickles.len() == MAX_PICKLES {
-            let what = format!("more than {MAX_PICKLES} entries are named `data.pkl`");
-            self.doubt(at, what);
+        if matches!(kept, Some(Kept::Pickle | Kept::Sniffed)) && self.pickles.len() == MAX_PICKLES
+        {
+            if kept == Some(Kept::Pickle) {
+                let what = format!("more than {MAX_PICKLES} entries are pickles");
+                self.doubt(at, what);
+            }
             kept = None;
         }
         if flags & FLAG_ENCRYPTED != 0 {
@@ -208,23 +242,38 @@ impl Archive {
             self.doubt(at, what);
             kept = None;
         }
+        if !matches!(method, STORED | DEFLATED) {
+            let what = format!(
+                "`{}` is compressed with method {method}, which envlock does not read",
+                shown(&entry.name)
+            );
+            self.doubt(at, what);
+            kept = None;
+        }
         if matches!(&entry.name[..], b"model.weights.h5" | b"model.weights.npz") {
             self.weights = true;
         }
-        let bytes = match self.data(stream, &mut entry, kept.is_some()) {
-            Ok(bytes) => bytes,
-            Err(broken) => {
-                if kept == Some(Kept::Pickle) {
-                    self.scan(entry.name.clone(), Err(broken.why.clone()));
-                }
-                self.entries.push(entry);
-                return Err(broken);
-            }
-        };
+        let mut keeper = Keeper::new(kept);
+        let outcome = self.data(stream, &mut entry, &mut keeper);
+        if let Some(computed) = entry.computed_crc.filter(|&computed| computed != entry.crc) {
+            let what = format!(
+                "the bytes of `{}` do not match the CRC its headers give ({:08x}, not {:08x})",
+                shown(&entry.name),
+                computed,
+                entry.crc
+            );
+            self.doubt(at, what);
+        }
         let name = entry.name.clone();
         self.entries.push(entry);
-        match (kept, bytes) {
-            (Some(Kept::Pickle), Some(bytes)) => self.scan(name, bytes),
+        if let Err(broken) = outcome {
+            if kept == Some(Kept::Pickle) {
+                self.scan(name, Err(broken.why.clone()));
+            }
+            return Err(broken);
+        }
+        match (kept, keeper.finish()) {
+            (Some(Kept::Pickle | Kept::Sniffed), Some(bytes)) => self.scan(name, bytes),
             (Some(Kept::Metadata), Some(bytes)) => self.metadata = Some(bytes),
             (Some(Kept::Config), Some(bytes)) => self.config = Some(bytes),
             _ => {}
@@ -232,46 +281,79 @@ impl Archive {
         Ok(())
     }
 
-    /// Hands a `data.pkl` to the pickle machine, whole.
+    /// Hands an entry's bytes to the pickle machine, whole: a pickle (every stream in it),
+    /// or a NumPy array's header and, for an array of objects, the pickle after it.
     fn scan(&mut self, name: Vec<u8>, bytes: Bytes) {
-        let scan = match bytes {
-            Ok(bytes) => {
-                let scan =
-                    pickle::scan(&mut &bytes[..], bytes.len() as u64, pickle::Context::Torch);
-                #[cfg(test)]
-                self.handed_over.push(bytes);
-                scan
+        let bytes = match bytes {
+            Ok(bytes) => bytes,
+            Err(why) => {
+                self.pickles.push((name, pickle::Scan::unreadable(0, why)));
+                return;
             }
-            Err(why) => pickle::Scan::unreadable(0, why),
         };
+        if let Some(array) = npy::header(&bytes) {
+            self.arrays += 1;
+            match array {
+                Ok(header) if header.objects => {
+                    self.object_arrays += 1;
+                    let payload = &bytes[header.length..];
+                    let mut scan = pickle::scan_all(
+                        &mut &payload[..],
+                        payload.len() as u64,
+                        pickle::Context::File,
+                    );
+                    scan.shift(header.length as u64);
+                    #[cfg(test)]
+                    self.handed_over.push(payload.to_vec());
+                    self.pickles.push((name, scan));
+                }
+                Ok(_) => {}
+                Err(why) => self.pickles.push((name, pickle::Scan::unreadable(0, why))),
+            }
+            return;
+        }
+        let context = if kept(&name) == Some(Kept::Pickle) && is_torch_pickle(&name) {
+            pickle::Context::Torch
+        } else {
+            pickle::Context::File
+        };
+        let scan = pickle::scan_all(&mut &bytes[..], bytes.len() as u64, context);
+        #[cfg(test)]
+        self.handed_over.push(bytes);
         self.pickles.push((name, scan));
     }
 
-    /// Reads or skips an entry's data (and data descriptor), after its local header.
-    /// `Ok(Some(..))` when `keep`; an entry that cannot be read but whose end is known is
-    /// `Ok(Some(Err(why)))`, one whose end cannot be found stops the walk.
+    /// Reads or skips an entry's data (and data descriptor), after its local header,
+    /// handing what it reads to `keeper`. An entry whose end cannot be found stops the walk.
     fn data(
         &mut self,
         stream: &mut Stream,
         entry: &mut Entry,
-        keep: bool,
-    ) -> Result<Option<Bytes>, Broken> {
+        keeper: &mut Keeper,
+    ) -> Result<(), Broken> {
         let start = stream.offset();
         if entry.flags & FLAG_DESCRIPTOR != 0 {
-            if entry.method != DEFLATED {
-                return Err(stream.broken(format!(
-                    "`{}` is {} with its size after its data (a data descriptor): where \
-                     it ends cannot be found without the central directory, which a \
-                     stream reaches only at the end",
-                    shown(&entry.name),
-                    method_name(entry.method)
-                )));
-            }
-            let inflated = inflate(stream, None, keep)?;
+            let (size, crc, wide) = match entry.method {
+                DEFLATED => {
+                    let inflated = inflate(stream, None, keeper)?;
+                    (inflated.size, inflated.crc, entry.zip64)
+                }
+                STORED => {
+                    let found = stored_until_descriptor(stream, keeper)?;
+                    (found.size, Some(found.crc), found.wide)
+                }
+                method => {
+                    return Err(stream.broken(format!(
+                        "`{}` is compressed with method {method} and has its size after its \
+                         data: where it ends cannot be found",
+                        shown(&entry.name)
+                    )))
+                }
+            };
             entry.compressed = stream.offset() - start;
-            entry.uncompressed = inflated.size;
-            self.descriptor(stream, entry)?;
-            return Ok(keep.then_some(inflated.kept));
+            entry.uncompressed = size;
+            entry.computed_crc = crc;
+            return self.descriptor(stream, entry, wide);
         }
         let end = start.saturating_add(entry.compressed);
         if entry.method == STORED && entry.compressed != entry.uncompressed {
@@ -281,36 +363,44 @@ impl Archive {
             );
             self.doubt(start, what);
         }
-        if !keep {
-            stream.skip(entry.compressed)?;
-            return Ok(None);
-        }
-        let bytes = match entry.method {
-            STORED => match usize::try_from(entry.compressed) {
-                Ok(length) if length <= MAX_KEPT => Ok(stream.bytes(length)?),
-                _ => Err(too_large()),
-            },
-            DEFLATED => match inflate(stream, Some(entry.compressed), true) {
-                Ok(inflated) => inflated.kept,
+        match entry.method {
+            STORED if keeper.wants() => {
+                let head_length = usize::try_from(entry.compressed).map_or(HEAD, |size| size.min(HEAD));
+                let head = stream.look_ahead(head_length)?;
+                keeper.decide_on(&head);
+                if keeper.wants() {
+                    match usize::try_from(entry.compressed) {
+                        Ok(length) if length <= MAX_KEPT => {
+                            let bytes = stream.bytes(length)?;
+                            let mut crc = Crc::new();
+                            crc.update(&bytes);
+                            entry.computed_crc = Some(crc.sum());
+                            keeper.push(&bytes);
+                        }
+                        _ => keeper.too_large(),
+                    }
+                }
+            }
+            DEFLATED if keeper.wants() => match inflate(stream, Some(entry.compressed), keeper) {
+                Ok(inflated) => entry.computed_crc = inflated.crc,
                 // A stream that failed or ended fails the skip below as well.
-                Err(broken) => Err(broken.why),
+                Err(broken) => keeper.failed(broken.why),
             },
-            method => Err(format!(
-                "it is compressed with method {method}, which envlock does not read"
-            )),
-        };
-        stream.skip(end.saturating_sub(stream.offset()))?;
-        Ok(Some(bytes))
+            _ => {}
+        }
+        stream.skip(end.saturating_sub(stream.offset()))
     }
 
-    /// The data descriptor after a deflated entry, checked against what inflating found.
-    fn descriptor(&mut self, stream: &mut Stream, entry: &Entry) -> Result<(), Broken> {
+    /// The data descriptor after an entry (`wide`: with 64-bit sizes), checked against
+    /// what reading the entry found.
+    fn descriptor(&mut self, stream: &mut Stream, entry: &mut Entry, wide: bool) -> Result<(), Broken> {
         let at = stream.offset();
-        let first = stream.array::<4>()?;
+        let mut first = stream.array::<4>()?;
         if first == DESCRIPTOR {
-            stream.array::<4>()?;
+            first = stream.array::<4>()?;
         }
-        let (compressed, uncompressed) = if entry.zip64 {
+        entry.crc = u32::from_le_bytes(first);
+        let (compressed, uncompressed) = if wide {
             let sizes = stream.array::<16>()?;
             (u64_at(&sizes, 0), u64_at(&sizes, 8))
         } else {
@@ -442,6 +532,7 @@ impl Archive {
         let header = stream.array::<42>()?;
         let flags = u16_at(&header, 4);
         let method = u16_at(&header, 6);
+        let crc = u32_at(&header, 12);
         let name = stream.bytes(usize::from(u16_at(&header, 24)))?;
         let extra = stream.bytes(usize::from(u16_at(&header, 26)))?;
         stream.skip(u64::from(u16_at(&header, 28)))?;
@@ -477,6 +568,7 @@ impl Archive {
         let same_data = (entry.method, entry.compressed, entry.uncompressed)
             == (method, compressed, uncompressed);
         let newly_encrypted = flags & FLAG_ENCRYPTED != 0 && entry.flags & FLAG_ENCRYPTED == 0;
+        let same_crc = entry.crc == crc;
         if twice {
             let what = format!("the central directory lists the entry at byte {offset} twice");
             self.doubt(at, what);
@@ -495,6 +587,12 @@ impl Archive {
             );
             self.doubt(at, what);
         }
+        if same_name && same_data && !same_crc {
+            let what = format!(
+                "the central directory gives `{local_name}` another CRC than its local header"
+            );
+            self.doubt(at, what);
+        }
         if newly_encrypted {
             let what = format!("the central directory says `{local_name}` is encrypted");
             self.doubt(at, what);
@@ -509,22 +607,28 @@ impl Archive {
             let slash = name.iter().position(|&byte| byte == b'/')?;
             Some(name[..=slash].to_ascii_lowercase())
         });
-        let mut facts = Facts::default();
-        let torch: Vec<_> = (self.pickles.into_iter())
-            .filter(|(name, _)| {
-                let name = name.to_ascii_lowercase();
-                top.as_ref().and_then(|top| name.strip_prefix(&top[..])) == Some(&b"data.pkl"[..])
-            })
-            .collect();
+        let in_top = |name: &[u8], rest: &[u8]| {
+            let name = name.to_ascii_lowercase();
+            top.as_ref().and_then(|top| name.strip_prefix(&top[..])) == Some(rest)
+        };
+        let torch = (self.pickles.iter()).any(|(name, _)| in_top(name, b"data.pkl"));
+        let torchscript = torch
+            && self.entries.iter().any(|entry| {
+                in_top(&entry.name, b"constants.pkl")
+                    || (top.as_ref()).is_some_and(|top| {
+                        entry.name.to_ascii_lowercase().starts_with(&[&top[..], b"code/"].concat())
+                    })
+            });
         let keras_version = match &self.metadata {
             Some(Ok(metadata)) if self.config.is_some() || self.weights => keras_version(metadata),
             _ => None,
         };
-        if !torch.is_empty() {
+        let all_arrays = self.arrays > 0 && self.arrays == self.entries.len();
+        let mut facts = Facts::default();
+        if torchscript {
+            facts.format = Format::Torchscript;
+        } else if torch {
             facts.format = Format::Torch;
-            for (name, scan) in torch {
-                facts.add_pickle(scan, &shown(&name));
-            }
         } else if let Some(version) = keras_version {
             facts.format = Format::Keras;
             facts.written_by.insert("keras".to_string(), version);
@@ -533,8 +637,21 @@ impl Archive {
                 Some(Err(why)) => unreadable(&mut facts, format!("`config.json`: {why}")),
                 None => {}
             }
+        } else if all_arrays {
+            facts.format = Format::Npz;
+        } else if !self.pickles.is_empty()
+            || self.doubt_count > 0
+            || (broken.is_some() && !self.entries.is_empty())
+        {
+            // A zip of pickles that no framework names (whatever loads it unpickles them),
+            // or one that cannot be trusted to hold none: its headers disagree, or an entry's
+            // end cannot be found (a loader reading by the central directory reads on).
+            facts.format = Format::Zip;
         } else {
             return facts;
+        }
+        for (name, scan) in self.pickles {
+            facts.add_pickle(scan, &shown(&name));
         }
         for doubt in &self.doubts {
             unreadable(&mut facts, format!("{doubt}; {WHY_DOUBT}"));
@@ -570,15 +687,10 @@ fn too_large() -> String {
     format!("it is larger than {MAX_KEPT} bytes, more than envlock reads of it")
 }
 
-fn method_name(method: u16) -> String {
-    match method {
-        STORED => "stored".to_string(),
-        method => format!("compressed with method {method}"),
-    }
-}
-
-/// Which entries are read: torch's `<folder>/data.pkl` (any case: miniz finds it so) and
-/// Keras's JSON files at the root.
+/// Which entries are read, by name: Keras's JSON files at the root; pickles by their
+/// extension (`data.pkl`, `constants.pkl`, any `*.pkl` or `*.pickle`, in any case: miniz
+/// finds torch's records so); every other entry by its first bytes, but torch's storages
+/// (`<folder>/data/…`) and folders.
 fn kept(name: &[u8]) -> Option<Kept> {
     match name {
         b"metadata.json" => return Some(Kept::Metadata),
@@ -586,8 +698,35 @@ fn kept(name: &[u8]) -> Option<Kept> {
         _ => {}
     }
     let name = name.to_ascii_lowercase();
-    let folder = name.strip_suffix(b"/data.pkl")?;
-    (!folder.is_empty() && !folder.contains(&b'/')).then_some(Kept::Pickle)
+    if name.ends_with(b".pkl") || name.ends_with(b".pickle") {
+        return Some(Kept::Pickle);
+    }
+    if name.ends_with(b"/") || is_storage(&name) {
+        return None;
+    }
+    Some(Kept::Sniffed)
+}
+
+/// torch's storages: `<folder>/data/<key>`, raw tensor bytes `torch.load` maps, never
+/// unpickles.
+fn is_storage(name: &[u8]) -> bool {
+    let mut parts = name.split(|&byte| byte == b'/');
+    let (Some(top), Some(b"data"), Some(key), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    !top.is_empty() && !key.is_empty()
+}
+
+/// A pickle torch's own unpickler reads (`<folder>/data.pkl`, `<folder>/constants.pkl`),
+/// in which persistent ids name storages.
+fn is_torch_pickle(name: &[u8]) -> bool {
+    let name = name.to_ascii_lowercase();
+    let Some(slash) = name.iter().position(|&byte| byte == b'/') else {
+        return false;
+    };
+    slash > 0 && matches!(&name[slash + 1..], b"data.pkl" | b"constants.pkl")
 }
 
 /// Sizes and offset of an entry: `values` as its header gives them, each replaced by the
@@ -720,24 +859,213 @@ fn is_module_name(text: &str) -> bool {
         })
 }
 
+/// What is kept of an entry's bytes as they stream past, for its [`Kept`] role.
+#[derive(Debug)]
+struct Keeper {
+    mode: Keeping,
+    bytes: Vec<u8>,
+    /// Why the bytes are not all there (too large, the stream broke).
+    lost: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Keeping {
+    /// Nothing is kept.
+    Nothing,
+    /// The first [`HEAD`] bytes, until they tell whether the rest is worth keeping.
+    Head,
+    /// Every byte, up to [`MAX_KEPT`].
+    All,
+}
+
+impl Keeper {
+    fn new(kept: Option<Kept>) -> Keeper {
+        let mode = match kept {
+            None => Keeping::Nothing,
+            Some(Kept::Sniffed) => Keeping::Head,
+            Some(_) => Keeping::All,
+        };
+        Keeper {
+            mode,
+            bytes: Vec::new(),
+            lost: None,
+        }
+    }
+
+    /// Whether bytes handed over now may be kept.
+    fn wants(&self) -> bool {
+        self.mode != Keeping::Nothing
+    }
+
+    /// Decides from the entry's first bytes whether to keep it.
+    fn decide_on(&mut self, head: &[u8]) {
+        if self.mode == Keeping::Head {
+            self.mode = if holds_pickle(head) {
+                Keeping::All
+            } else {
+                Keeping::Nothing
+            };
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        if self.mode == Keeping::Nothing || self.lost.is_some() {
+            return;
+        }
+        if self.bytes.len() + bytes.len() > MAX_KEPT {
+            self.too_large();
+            return;
+        }
+        self.bytes.extend_from_slice(bytes);
+        if self.mode == Keeping::Head && self.bytes.len() >= HEAD {
+            let head = std::mem::take(&mut self.bytes);
+            self.decide_on(&head);
+            if self.mode == Keeping::All {
+                self.bytes = head;
+            }
+        }
+    }
+
+    fn too_large(&mut self) {
+        self.failed(too_large());
+    }
+
+    fn failed(&mut self, why: String) {
+        self.bytes = Vec::new();
+        self.lost.get_or_insert(why);
+    }
+
+    /// The entry's bytes when it was kept, or why they could not be.
+    fn finish(mut self) -> Option<Bytes> {
+        if self.mode == Keeping::Head && self.lost.is_none() {
+            let head = std::mem::take(&mut self.bytes);
+            self.decide_on(&head);
+            self.bytes = head;
+        }
+        match (self.mode, self.lost) {
+            (Keeping::Nothing, _) => None,
+            (_, Some(why)) => Some(Err(why)),
+            (_, None) => Some(Ok(self.bytes)),
+        }
+    }
+}
+
+/// Whether an entry whose name does not say starts as a pickle, or as a NumPy array of
+/// objects (its payload is a pickle).
+fn holds_pickle(head: &[u8]) -> bool {
+    match npy::header(head) {
+        Some(Ok(header)) => header.objects,
+        // A header cut by the head is longer than any array's: look at it whole.
+        Some(Err(_)) => true,
+        None => pickle::sniff(head),
+    }
+}
+
+/// Where a stored entry with a data descriptor ends.
+struct Descriptor {
+    /// Bytes of data before it.
+    size: u64,
+    crc: u32,
+    /// Its sizes are 64-bit.
+    wide: bool,
+}
+
+/// Reads a stored entry whose sizes follow its data to its data descriptor, handing the
+/// data to `keeper`, and leaves the stream at the descriptor: its end is the first
+/// `PK\x07\x08` followed by the CRC and sizes of the bytes before it (32- or 64-bit) and
+/// then by a zip header. The central directory, read at the end, checks the sizes found.
+fn stored_until_descriptor(stream: &mut Stream, keeper: &mut Keeper) -> Result<Descriptor, Broken> {
+    /// Bytes read per block.
+    const BLOCK: usize = 1024 * 1024;
+    /// Signature, CRC, two 64-bit sizes and the next header's signature.
+    const LONGEST: usize = 4 + 4 + 16 + 4;
+    let mut crc = Crc::new();
+    // Data before `window` (checked, handed over).
+    let mut size = 0u64;
+    // Bytes read and not yet known to be data; `checked` of them are in `crc` already.
+    let mut window: Vec<u8> = Vec::new();
+    let mut checked = 0usize;
+    let mut ended = false;
+    loop {
+        let mut from = 0;
+        while let Some(found) = memchr::memmem::find(&window[from..], &DESCRIPTOR) {
+            let at = from + found;
+            if window.len() - at < LONGEST && !ended {
+                break;
+            }
+            crc.update(&window[checked..at]);
+            checked = at;
+            let data = size + at as u64;
+            if let Some(wide) = descriptor_fits(&window[at..], crc.sum(), data) {
+                keeper.push(&window[..at]);
+                stream.unread(&window[at..]);
+                return Ok(Descriptor {
+                    size: data,
+                    crc: crc.sum(),
+                    wide,
+                });
+            }
+            from = at + 1;
+        }
+        if ended {
+            return Err(stream.broken(
+                "the file ends before the data descriptor of a stored entry whose size \
+                 follows its data",
+            ));
+        }
+        // All but the last bytes, where a descriptor may start, are data.
+        let data = window.len().saturating_sub(LONGEST - 1);
+        crc.update(&window[checked.min(data)..data]);
+        checked = checked.saturating_sub(data);
+        keeper.push(&window[..data]);
+        size += data as u64;
+        window.drain(..data);
+        let more = stream.up_to(BLOCK)?;
+        ended = more.is_empty();
+        window.extend_from_slice(&more);
+    }
+}
+
+/// Whether `bytes`, starting with a descriptor's signature, are the descriptor of `size`
+/// bytes of data with `crc`, followed by a zip header; `Some(true)` for 64-bit sizes.
+fn descriptor_fits(bytes: &[u8], crc: u32, size: u64) -> Option<bool> {
+    let header = |at: usize| {
+        bytes.get(at..at + 4).is_some_and(|signature| {
+            [LOCAL, CENTRAL, END, END_ZIP64]
+                .iter()
+                .any(|known| known == signature)
+        })
+    };
+    if bytes.len() < 16 || u32_at(bytes, 4) != crc {
+        return None;
+    }
+    let narrow = u32::try_from(size).ok()?;
+    if u32_at(bytes, 8) == narrow && u32_at(bytes, 12) == narrow && header(16) {
+        return Some(false);
+    }
+    let wide = bytes.len() >= 24 && u64_at(bytes, 8) == size && u64_at(bytes, 16) == size;
+    (wide && header(24)).then_some(true)
+}
+
 /// The output of inflating an entry.
 struct Inflated {
-    /// The bytes (when kept), or why not.
-    kept: Bytes,
-    /// Bytes it inflated to.
+    /// Bytes it inflated to (so far, when it was left early).
     size: u64,
+    /// The CRC of what it inflated to, when inflated to its end.
+    crc: Option<u32>,
 }
 
 /// Inflates the raw deflate stream at the stream's position, reading at most `limit`
-/// bytes of it (its compressed size, when known) and no byte after its end, and keeps
-/// what it inflates to when `keep`.
-fn inflate(stream: &mut Stream, limit: Option<u64>, keep: bool) -> Result<Inflated, Broken> {
+/// bytes of it (its compressed size, when known) and no byte after its end, and hands what
+/// it inflates to to `keeper`. When the size is known and the keeper wants no more, it
+/// stops early (the caller skips to the entry's end).
+fn inflate(stream: &mut Stream, limit: Option<u64>, keeper: &mut Keeper) -> Result<Inflated, Broken> {
     /// Bytes inflated per call.
     const BLOCK: usize = 64 * 1024;
     let start = stream.offset();
     let mut decompress = Decompress::new(false);
     let mut output = vec![0; BLOCK];
-    let mut kept = keep.then(Vec::new).ok_or_else(String::new);
+    let mut crc = Crc::new();
     loop {
         let used = stream.offset() - start;
         let before = (decompress.total_in(), decompress.total_out());
@@ -767,19 +1095,14 @@ fn inflate(stream: &mut Stream, limit: Option<u64>, keep: bool) -> Result<Inflat
                 return Err(stream.broken(format!("its deflate stream is corrupt ({error})")))
             }
         };
-        if let Ok(bytes) = &mut kept {
-            if bytes.len() + made > MAX_KEPT {
-                kept = Err(too_large());
-                if limit.is_some() {
-                    // Its end is known: the caller skips to it.
-                    return Ok(Inflated {
-                        kept,
-                        size: decompress.total_out(),
-                    });
-                }
-            } else {
-                bytes.extend_from_slice(&output[..made]);
-            }
+        crc.update(&output[..made]);
+        keeper.push(&output[..made]);
+        if limit.is_some() && !keeper.wants() {
+            // Its end is known: the caller skips to it.
+            return Ok(Inflated {
+                size: decompress.total_out(),
+                crc: None,
+            });
         }
         // Deflate shrinks at most about 1,000 times: bounding what an entry inflates to by
         // the compressed bytes read so far (as joblib's compressed files are) bounds the
@@ -794,8 +1117,8 @@ fn inflate(stream: &mut Stream, limit: Option<u64>, keep: bool) -> Result<Inflat
         }
         if status == Status::StreamEnd {
             return Ok(Inflated {
-                kept,
                 size: decompress.total_out(),
+                crc: Some(crc.sum()),
             });
         }
         if consumed == 0 && made == 0 {
@@ -879,6 +1202,44 @@ mod tests {
         /// An entry that has a local header but that the central directory does not list.
         fn hidden(mut self, name: &str, data: &[u8]) -> Self {
             self.add(name, data, data, STORED, 0, false);
+            self
+        }
+
+        /// A stored entry as torch 2.x writes it: flag 0x0808, CRC and sizes 0 in its local
+        /// header and in a data descriptor after its data; the central directory has them.
+        fn streamed(mut self, name: &str, data: &[u8]) -> Self {
+            let mut crc = Crc::new();
+            crc.update(data);
+            let offset = self.bytes.len() as u32;
+            let flags = FLAG_DESCRIPTOR | 0x0800;
+            let local = |crc: u32, size: u32| {
+                let mut common = Vec::new();
+                common.extend(flags.to_le_bytes());
+                common.extend(STORED.to_le_bytes());
+                common.extend([0; 4]);
+                common.extend(crc.to_le_bytes());
+                common.extend(size.to_le_bytes());
+                common.extend(size.to_le_bytes());
+                common.extend((name.len() as u16).to_le_bytes());
+                common.extend(0u16.to_le_bytes());
+                common
+            };
+            self.bytes.extend(LOCAL);
+            self.bytes.extend(20u16.to_le_bytes());
+            self.bytes.extend(local(0, 0));
+            self.bytes.extend(name.as_bytes());
+            self.bytes.extend(data);
+            self.bytes.extend(DESCRIPTOR);
+            self.bytes.extend(crc.sum().to_le_bytes());
+            self.bytes.extend((data.len() as u32).to_le_bytes());
+            self.bytes.extend((data.len() as u32).to_le_bytes());
+            self.listed += 1;
+            self.central.extend(CENTRAL);
+            self.central.extend([20, 0, 20, 0]);
+            self.central.extend(local(crc.sum(), data.len() as u32));
+            self.central.extend([0; 10]);
+            self.central.extend(offset.to_le_bytes());
+            self.central.extend(name.as_bytes());
             self
         }
 
@@ -1040,18 +1401,68 @@ mod tests {
     }
 
     #[test]
-    fn a_stored_entry_with_a_data_descriptor_cannot_be_read_in_a_stream() {
+    fn a_stored_entry_with_a_data_descriptor_ends_at_its_descriptor() {
+        // Python's zipfile writing a `.keras` to a stream that cannot seek.
         let (_, broken) = walk(STORED_DESCRIPTOR);
-        assert!(broken.unwrap().why.contains("data descriptor"));
-        assert_eq!(facts(STORED_DESCRIPTOR), Facts::default());
-        // In a torch zip, the pickle is unreadable: fail closed.
+        assert_eq!(broken, None);
+        let keras = facts(STORED_DESCRIPTOR);
+        assert_eq!(keras.format, Format::Keras);
+        assert!(keras.unsafe_calls.is_empty(), "{:?}", keras.unsafe_where);
+        // torch 2.x's layout, with a storage whose bytes hold a signature, a CRC and sizes
+        // that are not the descriptor's.
+        let pickle = TINY_PT[TINY_PT_PICKLE].to_vec();
+        let mut storage = vec![7u8; 40];
+        storage[8..12].copy_from_slice(&DESCRIPTOR);
+        storage[16..20].copy_from_slice(&8u32.to_le_bytes());
         let zip = Writer::default()
-            .stored(
-                "archive/data.pkl",
-                &TINY_PT[TINY_PT_PICKLE],
-                FLAG_DESCRIPTOR,
-            )
+            .streamed("archive/data.pkl", &pickle)
+            .streamed("archive/data/0", &storage)
+            .streamed("archive/version", b"3\n")
             .finish();
+        let (archive, broken) = walk(&zip);
+        assert_eq!((broken, archive.doubts.clone()), (None, vec![]));
+        assert_eq!(archive.handed_over, vec![pickle]);
+        let sizes: Vec<u64> = archive.entries.iter().map(|entry| entry.uncompressed).collect();
+        assert_eq!(sizes, [174, 40, 2]);
+        let torch = facts(&zip);
+        assert_eq!(torch.format, Format::Torch);
+        assert!(torch.unsafe_calls.is_empty(), "{:?}", torch.unsafe_where);
+    }
+
+    #[test]
+    fn a_descriptor_forged_inside_the_data_disagrees_with_the_central_directory() {
+        // The storage's bytes end early, as far as a stream can tell: a descriptor of its
+        // first 8 bytes, then a local header of a pickle the central directory never lists.
+        let hidden = b"\x80\x04\x95\x1f\x00\x00\x00\x00\x00\x00\x00\x8c\x05posix\x94\x8c\x06system\x94\x93\x94\x8c\x04true\x94\x85\x94R\x94.";
+        let inner = Writer::default().stored("archive/evil.pkl", hidden, 0);
+        let mut storage = vec![1u8; 8];
+        let mut crc = Crc::new();
+        crc.update(&storage);
+        storage.extend(DESCRIPTOR);
+        storage.extend(crc.sum().to_le_bytes());
+        storage.extend(8u32.to_le_bytes());
+        storage.extend(8u32.to_le_bytes());
+        storage.extend(&inner.bytes);
+        let zip = Writer::default()
+            .streamed("archive/data.pkl", &TINY_PT[TINY_PT_PICKLE])
+            .streamed("archive/data/0", &storage)
+            .finish();
+        let facts = facts(&zip);
+        assert_eq!(facts.format, Format::Torch);
+        assert!(is_unreadable(&facts));
+        assert!(facts.unsafe_calls.contains("posix.system"), "{facts:?}");
+        // The walk stops where the real storage's descriptor follows the forged entry.
+        let told = facts.unsafe_where.join("\n");
+        assert!(told.contains("no zip header is where"), "{told}");
+    }
+
+    #[test]
+    fn a_stored_entry_without_its_descriptor_is_unreadable() {
+        let mut zip = Writer::default()
+            .streamed("archive/data.pkl", &TINY_PT[TINY_PT_PICKLE])
+            .finish();
+        let at = memchr::memmem::find(&zip, &DESCRIPTOR).unwrap();
+        zip[at] = b'X';
         let facts = facts(&zip);
         assert_eq!(facts.format, Format::Torch);
         assert!(is_unreadable(&facts));
@@ -1174,20 +1585,32 @@ mod tests {
     }
 
     #[test]
-    fn other_zips_are_unknown() {
+    fn pickles_are_found_in_any_zip_whatever_their_names() {
+        let system = b"\x80\x04\x95\x1f\x00\x00\x00\x00\x00\x00\x00\x8c\x05posix\x94\x8c\x06system\x94\x93\x94\x8c\x04true\x94\x85\x94R\x94.";
+        for name in ["data.pkl", "a/b/data.pkl", "model.bin", "weights/x.npy.tmp", "README"] {
+            let zip = Writer::default()
+                .stored("notes.txt", b"hello", 0)
+                .deflated(name, system)
+                .finish();
+            let facts = facts(&zip);
+            assert_eq!(facts.format, Format::Zip, "{name}");
+            assert!(facts.unsafe_calls.contains("posix.system"), "{name}: {facts:?}");
+        }
+        // torch's storages are raw bytes torch never unpickles.
+        let storage = Writer::default()
+            .stored("archive/data.pkl", &TINY_PT[TINY_PT_PICKLE], 0)
+            .stored("archive/data/0", system, 0)
+            .finish();
+        assert!(facts(&storage).unsafe_calls.is_empty());
+    }
+
+    #[test]
+    fn zips_without_pickles_are_unknown() {
         let zip = Writer::default()
-            .stored("data.pkl", b"\x80\x02.", 0)
+            .stored("notes.txt", b"Copyright 2024 someone", 0)
+            .deflated("a/b/data.bin", &[0u8; 300])
             .finish();
         assert_eq!(facts(&zip), Facts::default());
-        let nested = Writer::default()
-            .stored("a/b/data.pkl", b"\x80\x02.", 0)
-            .finish();
-        assert_eq!(facts(&nested), Facts::default());
-        let other_folder = Writer::default()
-            .stored("a/version", b"3\n", 0)
-            .stored("b/data.pkl", b"\x80\x02.", 0)
-            .finish();
-        assert_eq!(facts(&other_folder), Facts::default());
         assert_eq!(facts(b"PK\x03\x04"), Facts::default());
     }
 }

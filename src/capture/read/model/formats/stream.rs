@@ -30,6 +30,11 @@ pub(crate) struct Stream<'a> {
     offset: u64,
     /// Allocated on the first skip, and only then.
     skip_buffer: Vec<u8>,
+    /// Bytes read ahead and handed back ([`Stream::unread`]), served before `inner`'s from
+    /// `unread_at` on: a reader that must look past a boundary it cannot know in advance
+    /// (where a zip entry of unknown size ends) reads on, then returns what it overran.
+    unread: Vec<u8>,
+    unread_at: usize,
 }
 
 impl<'a> Stream<'a> {
@@ -38,7 +43,49 @@ impl<'a> Stream<'a> {
             inner,
             offset: 0,
             skip_buffer: Vec::new(),
+            unread: Vec::new(),
+            unread_at: 0,
         }
+    }
+
+    /// Hands `bytes`, the last ones read, back: they are read again next.
+    pub(crate) fn unread(&mut self, bytes: &[u8]) {
+        let mut again = bytes.to_vec();
+        again.extend_from_slice(&self.unread[self.unread_at..]);
+        self.unread = again;
+        self.unread_at = 0;
+        self.offset -= bytes.len() as u64;
+    }
+
+    /// The next bytes, at most `length`, without consuming them (fewer only at the end).
+    pub(crate) fn look_ahead(&mut self, length: usize) -> Result<Vec<u8>, Broken> {
+        let ahead = self.up_to(length)?;
+        self.unread(&ahead);
+        Ok(ahead)
+    }
+
+    /// The next bytes, at most `length` (fewer only at the end).
+    pub(crate) fn up_to(&mut self, length: usize) -> Result<Vec<u8>, Broken> {
+        let mut ahead = Vec::with_capacity(length.min(1 << 20));
+        while ahead.len() < length {
+            let buffer = match self.fill_buf() {
+                Ok(buffer) => buffer,
+                Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+                Err(error) => return Err(self.failed(&error)),
+            };
+            if buffer.is_empty() {
+                break;
+            }
+            let take = buffer.len().min(length - ahead.len());
+            ahead.extend_from_slice(&buffer[..take]);
+            self.consume(take);
+        }
+        Ok(ahead)
+    }
+
+    /// Bytes handed back and not yet read again.
+    fn pending(&self) -> &[u8] {
+        &self.unread[self.unread_at..]
     }
 
     /// Offset of the next byte.
@@ -66,7 +113,7 @@ impl<'a> Stream<'a> {
     /// The next byte, or `None` at the end; nothing is consumed.
     pub(crate) fn peek(&mut self) -> Result<Option<u8>, Broken> {
         loop {
-            match self.inner.fill_buf() {
+            match self.fill_buf() {
                 Ok(buffer) => return Ok(buffer.first().copied()),
                 Err(error) if error.kind() == ErrorKind::Interrupted => continue,
                 Err(error) => return Err(self.failed(&error)),
@@ -112,6 +159,9 @@ impl<'a> Stream<'a> {
         if self.skip_buffer.is_empty() && length > 0 {
             self.skip_buffer = vec![0; SKIP_BLOCK];
         }
+        let pending = self.pending().len().min(usize::try_from(length).unwrap_or(usize::MAX));
+        self.consume(pending);
+        length -= pending as u64;
         while length > 0 {
             let block = usize::try_from(length).map_or(SKIP_BLOCK, |left| left.min(SKIP_BLOCK));
             let read = match self.inner.read(&mut self.skip_buffer[..block]) {
@@ -129,7 +179,15 @@ impl<'a> Stream<'a> {
 
 impl Read for Stream<'_> {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        let read = self.inner.read(buffer)?;
+        let read = if self.pending().is_empty() {
+            self.inner.read(buffer)?
+        } else {
+            let pending = self.pending();
+            let read = pending.len().min(buffer.len());
+            buffer[..read].copy_from_slice(&pending[..read]);
+            self.unread_at += read;
+            read
+        };
         self.offset += read as u64;
         Ok(read)
     }
@@ -137,11 +195,19 @@ impl Read for Stream<'_> {
 
 impl BufRead for Stream<'_> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.unread_at < self.unread.len() {
+            return Ok(&self.unread[self.unread_at..]);
+        }
         self.inner.fill_buf()
     }
 
     fn consume(&mut self, amount: usize) {
-        self.inner.consume(amount);
+        if self.unread_at < self.unread.len() {
+            self.unread_at += amount;
+            debug_assert!(self.unread_at <= self.unread.len());
+        } else {
+            self.inner.consume(amount);
+        }
         self.offset += amount as u64;
     }
 }
@@ -183,6 +249,24 @@ mod tests {
         let broken = stream.skip(10).unwrap_err();
         assert_eq!(broken.why, "the file ends");
         assert_eq!(stream.peek().unwrap(), None);
+    }
+
+    #[test]
+    fn bytes_handed_back_are_read_again_in_order() {
+        let data: Vec<u8> = (0..=255).collect();
+        let mut reader = &data[..];
+        let mut stream = Stream::new(&mut reader);
+        stream.skip(10).unwrap();
+        let ahead = stream.look_ahead(20).unwrap();
+        assert_eq!(ahead, data[10..30]);
+        assert_eq!(stream.offset(), 10);
+        let first = Stream::bytes(&mut stream, 25).unwrap();
+        assert_eq!(first, data[10..35]);
+        stream.unread(&first[20..]);
+        assert_eq!(stream.offset(), 30);
+        stream.skip(3).unwrap();
+        assert_eq!(stream.array::<4>().unwrap(), [33, 34, 35, 36]);
+        assert_eq!(stream.look_ahead(1000).unwrap().len(), 256 - 37);
     }
 
     #[test]
