@@ -182,19 +182,16 @@ impl Plan {
             files.push(match entry.content {
                 Content::File { size, .. } => {
                     let (sha256, facts) = hashes.next().expect("one hash a file");
-                    said.push((entry.relative.clone(), facts));
-                    ModelFile {
-                        path: entry.relative,
-                        sha256: Some(sha256),
-                        size,
-                        link: None,
-                    }
+                    let file = file_entry(entry.relative.clone(), sha256, size, &facts);
+                    said.push((entry.relative, facts));
+                    file
                 }
                 Content::Link(target) => ModelFile {
                     path: entry.relative,
                     sha256: None,
                     size: 0,
                     link: Some(target),
+                    ..ModelFile::default()
                 },
             });
         }
@@ -223,6 +220,29 @@ impl Plan {
     }
 }
 
+/// A file of a model folder, with what its bytes say.
+pub(crate) fn file_entry(path: String, sha256: String, size: u64, facts: &Facts) -> ModelFile {
+    ModelFile {
+        path,
+        sha256: Some(sha256),
+        size,
+        link: None,
+        format: Some(facts.format),
+        written_by: written_by(facts),
+        imports: facts.imports.iter().cloned().collect(),
+        unsafe_calls: facts.unsafe_calls.iter().cloned().collect(),
+    }
+}
+
+fn written_by(facts: &Facts) -> Vec<WrittenBy> {
+    (facts.written_by.iter())
+        .map(|(name, version)| WrittenBy {
+            name: name.clone(),
+            version: version.clone(),
+        })
+        .collect()
+}
+
 /// A model entry of the lock, with what its bytes say (a folder: its files' facts merged).
 pub(crate) fn described(
     path: String,
@@ -238,11 +258,7 @@ pub(crate) fn described(
         sha256,
         size,
         format: Some(facts.format),
-        written_by: facts
-            .written_by
-            .into_iter()
-            .map(|(name, version)| WrittenBy { name, version })
-            .collect(),
+        written_by: written_by(&facts),
         imports: facts.imports.into_iter().collect(),
         unsafe_calls: facts.unsafe_calls.into_iter().collect(),
         unsafe_where: facts.unsafe_where,

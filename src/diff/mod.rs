@@ -13,7 +13,7 @@ mod version;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::lock::{CondaPackage, Lock, Model, Package, SourceKind};
+use crate::lock::{CondaPackage, Lock, Model, Package, SourceKind, WrittenBy};
 pub(crate) use causes::{platforms_differ, suspects};
 pub use causes::{Cause, Suspect};
 pub(crate) use finding::Area;
@@ -486,6 +486,15 @@ fn diff_models(baseline: &[Model], target: &[Model], findings: &mut Findings) {
     }
 }
 
+/// ` (in `a.joblib`, `b.joblib`)` for a folder's files, or nothing.
+fn in_files(files: &[&str]) -> String {
+    if files.is_empty() {
+        String::new()
+    } else {
+        format!(" (in `{}`)", files.join("`, `"))
+    }
+}
+
 /// What the target's model files say they need, against the target's runtime (and the
 /// baseline's, for the message): the library versions they were written with, the modules
 /// their pickles import, and whether loading them would run code outside the allow-list.
@@ -503,7 +512,23 @@ fn model_needs(baseline: &Lock, target: &Lock, findings: &mut Findings) {
     };
     for model in &target.models {
         let path = &model.path;
-        for written in &model.written_by {
+        // A folder says which of its files each version is recorded by: the file to
+        // re-export. Locks before per-file facts have only the folder's.
+        let mut written: Vec<(&WrittenBy, String)> = Vec::new();
+        for file in &model.files {
+            for by in &file.written_by {
+                if !written.iter().any(|(seen, _)| *seen == by) {
+                    let files = model.files_where(|file| file.written_by.contains(by));
+                    written.push((by, in_files(&files)));
+                }
+            }
+        }
+        if written.is_empty() {
+            written = (model.written_by.iter())
+                .map(|by| (by, String::new()))
+                .collect();
+        }
+        for (written, files) in written {
             let had = version_in(baseline, &written.name)
                 .map(|version| format!("; the baseline has {version}"))
                 .unwrap_or_default();
@@ -514,7 +539,7 @@ fn model_needs(baseline: &Lock, target: &Lock, findings: &mut Findings) {
                     Some(written.version.clone()),
                     None,
                     format!(
-                        "model {path} was written by {} {}, which the target lacks{had}",
+                        "model {path} was written by {} {}{files}, which the target lacks{had}",
                         written.name, written.version
                     ),
                 );
@@ -530,7 +555,7 @@ fn model_needs(baseline: &Lock, target: &Lock, findings: &mut Findings) {
                     Some(written.version.clone()),
                     Some(version.clone()),
                     format!(
-                        "model {path} was written by {} {}; the target has {version}{had}",
+                        "model {path} was written by {} {}{files}; the target has {version}{had}",
                         written.name, written.version
                     ),
                 );
@@ -538,15 +563,23 @@ fn model_needs(baseline: &Lock, target: &Lock, findings: &mut Findings) {
         }
         if !model.not_importable.is_empty() {
             let modules = model.not_importable.join("`, `");
+            let naming = model.files_where(|file| {
+                (file.imports.iter()).any(|module| model.not_importable.contains(module))
+            });
+            let named_by = if naming.is_empty() {
+                String::new()
+            } else {
+                format!(" (named by `{}`)", naming.join("`, `"))
+            };
             findings.push(
                 Code::ModelImport,
                 path,
                 None,
                 Some(model.not_importable.join(", ")),
                 format!(
-                    "model {path} imports `{modules}`, which the target cannot import: no file \
-                     for it on its sys.path and not in its standard library, so loading fails \
-                     with ModuleNotFoundError{}",
+                    "model {path} imports `{modules}`{named_by}, which the target cannot import: \
+                     no file for it on its sys.path and not in its standard library, so loading \
+                     fails with ModuleNotFoundError{}",
                     installed_hint(target, &model.not_importable)
                 ),
             );

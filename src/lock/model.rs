@@ -167,7 +167,7 @@ pub struct WrittenBy {
 }
 
 /// One file inside a model folder.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub struct ModelFile {
     /// Path relative to the model folder, `/`-separated.
@@ -180,4 +180,27 @@ pub struct ModelFile {
     /// The target of a symlink that leaves the folder; it is recorded, not followed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
+    /// The format its bytes say (absent for a link, and in locks of envlock before 0.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<ModelFormat>,
+    /// The libraries that wrote this file, as it records them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub written_by: Vec<WrittenBy>,
+    /// The modules this file's pickles name, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub imports: Vec<String>,
+    /// What loading this file would call outside the allow-list, or `unreadable`; sorted.
+    /// The folder's `unsafe-where` says where.
+    #[serde(default, rename = "unsafe", skip_serializing_if = "Vec::is_empty")]
+    pub unsafe_calls: Vec<String>,
+}
+
+impl Model {
+    /// The paths of the folder's files for which `holds` is true, in the lock's order.
+    pub(crate) fn files_where(&self, holds: impl Fn(&ModelFile) -> bool) -> Vec<&str> {
+        (self.files.iter())
+            .filter(|file| holds(file))
+            .map(|file| file.path.as_str())
+            .collect()
+    }
 }

@@ -122,7 +122,10 @@ fn to_lock(bom: &Bom, path: &Path) -> (Lock, Vec<String>) {
     let mut stack: Vec<&Component> = bom.components.iter().rev().collect();
     while let Some(component) = stack.pop() {
         gathered.add(component);
-        stack.extend(component.components.iter().rev());
+        // The files envlock nests in a model are the model's, read with it.
+        if !is_envlock_model(component) {
+            stack.extend(component.components.iter().rev());
+        }
     }
     let metadata = &bom.metadata;
     let property = |name: &'static str| {
@@ -230,12 +233,11 @@ fn to_lock(bom: &Bom, path: &Path) -> (Lock, Vec<String>) {
 
 impl Gathered {
     fn add(&mut self, component: &Component) {
-        // A model envlock exported has a path and a digest; another tool's ML-BOM names a
-        // model (`bert-base-uncased`), which is no path to check.
         if component.kind == "machine-learning-model" {
-            match component.first("envlock:model-kind") {
-                Some(_) => self.models.push(model(component)),
-                None => *self.other.entry(component.kind.clone()).or_default() += 1,
+            if is_envlock_model(component) {
+                self.models.push(model(component));
+            } else {
+                *self.other.entry(component.kind.clone()).or_default() += 1;
             }
             return;
         }
@@ -387,6 +389,47 @@ fn numeric_library(component: &Component, family: String) -> NumericLibrary {
     }
 }
 
+/// A model envlock exported: it has a path and a digest; another tool's ML-BOM names a
+/// model (`bert-base-uncased`), which is no path to check.
+fn is_envlock_model(component: &Component) -> bool {
+    component.kind == "machine-learning-model" && component.first("envlock:model-kind").is_some()
+}
+
+/// The format property of a model or one of its files.
+fn model_format(component: &Component) -> Option<lock::ModelFormat> {
+    let format = component.first("envlock:model-format")?;
+    serde_json::from_value(serde_json::Value::String(format)).ok()
+}
+
+/// The `envlock:written-by` properties (`name version`).
+fn written_by(component: &Component) -> Vec<lock::WrittenBy> {
+    (component.property("envlock:written-by"))
+        .filter_map(|text| text.split_once(' '))
+        .map(|(name, version)| lock::WrittenBy {
+            name: name.to_string(),
+            version: version.to_string(),
+        })
+        .collect()
+}
+
+/// A file envlock nested in a model folder's component.
+fn model_file(component: &Component) -> lock::ModelFile {
+    let list =
+        |name: &str| -> Vec<String> { component.property(name).map(str::to_string).collect() };
+    lock::ModelFile {
+        path: component.name.clone(),
+        sha256: component.sha256(),
+        size: (component.first("envlock:size"))
+            .and_then(|size| size.parse().ok())
+            .unwrap_or_default(),
+        link: component.first("envlock:link"),
+        format: model_format(component),
+        written_by: written_by(component),
+        imports: list("envlock:import"),
+        unsafe_calls: list("envlock:unsafe"),
+    }
+}
+
 /// A `machine-learning-model` component; what envlock exported of it comes back.
 fn model(component: &Component) -> Model {
     let text = |value: Option<String>| value.map(serde_json::Value::String);
@@ -402,21 +445,16 @@ fn model(component: &Component) -> Model {
             .first("envlock:size")
             .and_then(|size| size.parse().ok())
             .unwrap_or_default(),
-        format: text(component.first("envlock:model-format"))
-            .and_then(|value| serde_json::from_value(value).ok()),
-        written_by: component
-            .property("envlock:written-by")
-            .filter_map(|text| text.split_once(' '))
-            .map(|(name, version)| lock::WrittenBy {
-                name: name.to_string(),
-                version: version.to_string(),
-            })
-            .collect(),
+        format: model_format(component),
+        written_by: written_by(component),
         imports: list("envlock:import"),
         unsafe_calls: list("envlock:unsafe"),
         unsafe_where: list("envlock:unsafe-where"),
         not_importable: list("envlock:not-importable"),
-        files: Vec::new(),
+        files: (component.components.iter())
+            .filter(|file| file.kind == "file")
+            .map(model_file)
+            .collect(),
         layer: None,
     }
 }

@@ -407,7 +407,8 @@ fn numeric_library(library: &NumericLibrary, refs: &mut Refs) -> Component {
 }
 
 /// A model file or folder as a `machine-learning-model` (a folder's SHA-256 is that of its
-/// manifest, as in the lock).
+/// manifest, as in the lock), a folder's files nested in it as `file` components with their
+/// own SHA-256 and what each says.
 fn model_component(model: &Model, refs: &mut Refs) -> Component {
     let kind = serde_json::to_value(model.kind)
         .ok()
@@ -417,34 +418,75 @@ fn model_component(model: &Model, refs: &mut Refs) -> Component {
         Property::new("envlock:model-kind", kind),
         Property::new("envlock:size", model.size.to_string()),
     ];
-    if let Some(format) = model.format {
-        let text = serde_json::to_value(format)
-            .ok()
-            .and_then(|value| value.as_str().map(str::to_string));
-        properties.extend(text.map(|text| Property::new("envlock:model-format", text)));
-    }
-    for writer in &model.written_by {
-        properties.push(Property::new(
-            "envlock:written-by",
-            format!("{} {}", writer.name, writer.version),
-        ));
-    }
+    facts_properties(
+        model.format,
+        &model.written_by,
+        &model.imports,
+        &model.unsafe_calls,
+        &mut properties,
+    );
     let lists = [
-        ("envlock:import", &model.imports),
-        ("envlock:unsafe", &model.unsafe_calls),
         ("envlock:unsafe-where", &model.unsafe_where),
         ("envlock:not-importable", &model.not_importable),
     ];
     for (name, values) in lists {
         properties.extend(values.iter().map(|value| Property::new(name, value)));
     }
+    let files = (model.files.iter())
+        .map(|file| {
+            let mut properties = vec![Property::new("envlock:size", file.size.to_string())];
+            if let Some(target) = &file.link {
+                properties.push(Property::new("envlock:link", target));
+            }
+            facts_properties(
+                file.format,
+                &file.written_by,
+                &file.imports,
+                &file.unsafe_calls,
+                &mut properties,
+            );
+            Component {
+                kind: "file".into(),
+                name: file.path.clone(),
+                hashes: (file.sha256.as_deref())
+                    .and_then(sha256_hash)
+                    .into_iter()
+                    .collect(),
+                properties,
+                ..Component::default()
+            }
+        })
+        .collect();
     Component {
         kind: "machine-learning-model".into(),
         bom_ref: Some(refs.unique(&format!("model:{}", model.path))),
         name: model.path.clone(),
         hashes: sha256_hash(&model.sha256).into_iter().collect(),
         properties,
+        components: files,
         ..Component::default()
+    }
+}
+
+/// What a model file's bytes say, as properties (a folder: its files' together).
+fn facts_properties(
+    format: Option<lock::ModelFormat>,
+    written_by: &[lock::WrittenBy],
+    imports: &[String],
+    unsafe_calls: &[String],
+    properties: &mut Vec<Property>,
+) {
+    if let Some(format) = format {
+        properties.push(Property::new("envlock:model-format", format.name()));
+    }
+    for writer in written_by {
+        properties.push(Property::new(
+            "envlock:written-by",
+            format!("{} {}", writer.name, writer.version),
+        ));
+    }
+    for (name, values) in [("envlock:import", imports), ("envlock:unsafe", unsafe_calls)] {
+        properties.extend(values.iter().map(|value| Property::new(name, value)));
     }
 }
 

@@ -555,3 +555,118 @@ save_file({"w": rng.normal(size=(16, 16)).astype(np.float32)}, "weights.safetens
         .unwrap_or_else(|| panic!("{report:#}"));
     assert_eq!(framework["severity"], "error", "{framework:#}");
 }
+
+/// A folder keeps what each of its files says: which file was written by which
+/// scikit-learn, which is unsafe; `model-framework` names the file to re-export, and the
+/// CycloneDX export nests each file with its own SHA-256.
+#[test]
+fn a_model_folder_keeps_each_files_facts_and_its_findings_name_the_file() {
+    let old = sklearn_venv(OLD);
+    let new = sklearn_venv(NEW);
+    let marker_dir = tempfile::tempdir().unwrap();
+    let marker = marker_dir.path().join("pwned");
+    let written_old = written_models(&old, &marker);
+    let written_new = written_models(&new, &marker);
+    let project = tempfile::tempdir().unwrap();
+    let folder = project.path().join("model");
+    std::fs::create_dir(&folder).unwrap();
+    let copy = |from: &Path, to: &str| std::fs::copy(from, folder.join(to)).unwrap();
+    copy(&written_old.path().join("forest.joblib"), "old.joblib");
+    copy(&written_new.path().join("forest.joblib"), "new.joblib");
+    copy(&written_old.path().join("evil.pkl"), "evil.pkl");
+    copy(&root().join("fixtures/models/torch/state-dict.pt"), "weights.pt");
+    let lock = snapshot(
+        envlock()
+            .args(["snapshot", "--python"])
+            .arg(&new)
+            .args(["--model", "model"])
+            .current_dir(project.path()),
+    );
+    assert!(!marker.exists(), "envlock ran a pickle");
+    let entry = model(&lock, "model");
+    assert_eq!(entry["format"].as_str(), Some("torch"), "{entry:#?}");
+    let files: Vec<&toml::Table> = (entry["files"].as_array().unwrap().iter())
+        .map(|file| file.as_table().unwrap())
+        .collect();
+    let file = |path: &str| {
+        *files
+            .iter()
+            .find(|file| file["path"].as_str() == Some(path))
+            .unwrap_or_else(|| panic!("no file {path}: {files:#?}"))
+    };
+    let version = |path: &str| {
+        let written = file(path)["written-by"].as_array().unwrap();
+        written[0]["version"].as_str().unwrap().to_string()
+    };
+    assert_eq!(version("old.joblib"), "1.5.2");
+    assert_eq!(version("new.joblib"), "1.6.1");
+    assert_eq!(file("old.joblib")["format"].as_str(), Some("joblib"));
+    assert_eq!(file("weights.pt")["format"].as_str(), Some("torch"));
+    assert!(strings(file("weights.pt"), "unsafe").is_empty());
+    assert_eq!(strings(file("evil.pkl"), "unsafe"), ["posix.system"]);
+    assert!(strings(file("new.joblib"), "unsafe").is_empty());
+
+    std::fs::write(
+        project.path().join("dev.lock"),
+        toml::to_string(&lock).unwrap(),
+    )
+    .unwrap();
+    let report = run_json(project.path(), &format!("python:{}", new.display()));
+    let framework: Vec<&serde_json::Value> = (report["findings"].as_array().unwrap().iter())
+        .filter(|finding| finding["code"] == "model-framework")
+        .collect();
+    assert_eq!(framework.len(), 1, "{report:#}");
+    let message = framework[0]["message"].as_str().unwrap();
+    assert!(message.contains("(in `old.joblib`)"), "{message}");
+
+    let export = run(envlock()
+        .args(["export", "dev.lock", "--format", "cyclonedx"])
+        .current_dir(project.path()));
+    assert_eq!(export.code, 0, "{}", export.stderr);
+    let bom: serde_json::Value = serde_json::from_str(&export.stdout).unwrap();
+    let component = (bom["components"].as_array().unwrap().iter())
+        .find(|component| component["type"] == "machine-learning-model")
+        .unwrap();
+    let nested = component["components"].as_array().unwrap();
+    assert_eq!(nested.len(), 4, "{component:#}");
+    let weights = std::fs::read(folder.join("weights.pt")).unwrap();
+    let hex = sha256_of(&weights).trim_start_matches("sha256:").to_string();
+    assert!(
+        nested
+            .iter()
+            .any(|file| file["name"] == "weights.pt" && file["hashes"][0]["content"] == hex),
+        "{component:#}"
+    );
+}
+
+/// Files the real torch wrote (`fixtures/models/torch/make.py`, torch 2.15): a state dict,
+/// a checkpoint, a whole module, a legacy file and TorchScript read clean; a payload in
+/// the zip or in a legacy file is named.
+#[test]
+fn real_torch_files_read_clean_and_hostile_ones_are_named() {
+    let folder = root().join("fixtures/models/torch");
+    let expected = [
+        ("state-dict.pt", "torch", &[][..]),
+        ("checkpoint.pth", "torch", &[]),
+        ("whole-module.pt", "torch", &[]),
+        ("legacy.pt", "torch", &[]),
+        ("torchscript.pt", "torchscript", &[]),
+        ("hostile-zip.pt", "torch", &["posix.system"]),
+        ("hostile-legacy.pt", "torch", &["posix.system"]),
+    ];
+    let mut command = envlock();
+    command.args(["snapshot"]);
+    for (name, _, _) in expected {
+        command.args(["--model", name]);
+    }
+    let lock = snapshot(command.current_dir(&folder));
+    for (name, format, calls) in expected {
+        let entry = model(&lock, name);
+        assert_eq!(entry["format"].as_str(), Some(format), "{name}: {entry:#?}");
+        assert_eq!(strings(entry, "unsafe"), calls, "{name}: {entry:#?}");
+        assert!(
+            strings(entry, "imports").iter().all(|module| !module.starts_with("__torch__")),
+            "{name}: {entry:#?}"
+        );
+    }
+}

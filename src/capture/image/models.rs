@@ -7,7 +7,9 @@ use std::io::{self, Read};
 
 use super::files::Files;
 use crate::capture::engine::ArchiveError;
-use crate::capture::models::{described, manifest_digest, read_model_file, Silent, BLOCK};
+use crate::capture::models::{
+    described, file_entry, manifest_digest, read_model_file, Silent, BLOCK,
+};
 use crate::capture::read::model::{self, Facts};
 use crate::error::{Error, Result};
 use crate::lock::{Model, ModelFile, ModelKind};
@@ -87,12 +89,7 @@ pub(super) async fn hash_model(
                 facts,
             } => {
                 said.push((relative.clone(), (**facts).clone()));
-                files.push(ModelFile {
-                    path: relative.clone(),
-                    sha256: Some(sha256.clone()),
-                    size: *size,
-                    link: None,
-                })
+                files.push(file_entry(relative.clone(), sha256.clone(), *size, facts))
             }
             ArchiveEntry::Link(target) => {
                 files.extend(resolve_link(&entries, relative, target, path).map_err(model_error)?)
@@ -204,9 +201,8 @@ fn resolve_link(
     let leaving = || {
         vec![ModelFile {
             path: relative.to_string(),
-            sha256: None,
-            size: 0,
             link: Some(target.to_string()),
+            ..ModelFile::default()
         }]
     };
     let mut current = relative.to_string();
@@ -216,13 +212,17 @@ fn resolve_link(
             return Ok(leaving());
         };
         match entries.get(&resolved) {
-            Some(ArchiveEntry::File { sha256, size, .. }) => {
-                return Ok(vec![ModelFile {
-                    path: relative.to_string(),
-                    sha256: Some(sha256.clone()),
-                    size: *size,
-                    link: None,
-                }])
+            Some(ArchiveEntry::File {
+                sha256,
+                size,
+                facts,
+            }) => {
+                return Ok(vec![file_entry(
+                    relative.to_string(),
+                    sha256.clone(),
+                    *size,
+                    facts,
+                )])
             }
             Some(ArchiveEntry::Link(next)) => {
                 current = resolved;
@@ -238,14 +238,13 @@ fn resolve_link(
                 return Ok(entries
                     .iter()
                     .filter_map(|(path, entry)| match entry {
-                        ArchiveEntry::File { sha256, size, .. } => {
-                            path.strip_prefix(&prefix).map(|rest| ModelFile {
-                                path: format!("{relative}/{rest}"),
-                                sha256: Some(sha256.clone()),
-                                size: *size,
-                                link: None,
-                            })
-                        }
+                        ArchiveEntry::File {
+                            sha256,
+                            size,
+                            facts,
+                        } => path.strip_prefix(&prefix).map(|rest| {
+                            file_entry(format!("{relative}/{rest}"), sha256.clone(), *size, facts)
+                        }),
                         _ => None,
                     })
                     .collect());

@@ -129,6 +129,7 @@ const CALLS: &[(&str, &str)] = &[
     ("sklearn._loss._loss", "CyHalfTweedieLossIdentity"),
     ("sklearn._loss._loss", "CyHuberLoss"),
     ("sklearn._loss._loss", "CyPinballLoss"),
+    ("sklearn._loss._loss", "__pyx_unpickle_CyHalfMultinomialLoss"),
     ("sklearn.metrics._dist_metrics", "newObj"),
     ("sklearn.neighbors._ball_tree", "newObj"),
     ("sklearn.neighbors._kd_tree", "newObj"),
@@ -315,9 +316,11 @@ const ARRAY_TYPES: &[(&str, &str)] = &[
 ];
 
 /// Builtin types that are safe to hand to `defaultdict` as its factory and to
-/// `copyreg._reconstructor` as its base: calling them runs no code a file picks.
+/// `copyreg._reconstructor` as its base: calling them runs no code a file picks
+/// (`OrderedDict`: LightGBM 4's scikit-learn wrapper keeps a `defaultdict(OrderedDict)`).
 const SAFE_TYPES: &[(&str, &str)] = &[
     ("builtins", "dict"),
+    ("collections", "OrderedDict"),
     ("builtins", "float"),
     ("builtins", "frozenset"),
     ("builtins", "int"),
@@ -465,6 +468,10 @@ const ARGUMENTS: &[(Pair, &[Pair])] = &[
         BACKED_ARRAYS,
     ),
     (("pandas", "StringDtype"), &[("pandas", "NA")]),
+    (
+        ("sklearn._loss._loss", "__pyx_unpickle_CyHalfMultinomialLoss"),
+        &[("sklearn._loss._loss", "CyHalfMultinomialLoss")],
+    ),
     (("pandas.core.indexes.base", "_new_Index"), INDEX_TYPES),
     (("torch._tensor", "_rebuild_from_type_v2"), TENSOR_ARGUMENTS),
     (
@@ -527,12 +534,40 @@ pub(super) fn argument(callable: (&str, &str), module: &str, name: &str) -> bool
 }
 
 /// Globals a pickle may name without calling them: `builtins.object`, the base
-/// `copyreg._reconstructor(cls, builtins.object, None)` is handed (protocols 0 and 1), and
+/// `copyreg._reconstructor(cls, builtins.object, None)` is handed (protocols 0 and 1);
+/// numpy's scalar types, which estimators keep as attributes (`OneHotEncoder(dtype=
+/// numpy.float64)`; numpy 2.4's `numpy.sctypeDict` values by their public names); and
 /// torch's storage types, which the persistent ids of `data.pkl` name (`('storage',
 /// torch.FloatStorage, '0', 'cpu', 4)`), as `torch._storage_classes` lists them (torch 2.15)
 /// and `_get_allowed_globals` allows them.
 const NAMED: &[(&str, &str)] = &[
     ("builtins", "object"),
+    ("numpy", "bool_"),
+    ("numpy", "bytes_"),
+    ("numpy", "clongdouble"),
+    ("numpy", "complex128"),
+    ("numpy", "complex64"),
+    ("numpy", "datetime64"),
+    ("numpy", "float16"),
+    ("numpy", "float32"),
+    ("numpy", "float64"),
+    ("numpy", "int16"),
+    ("numpy", "int32"),
+    ("numpy", "int64"),
+    ("numpy", "int8"),
+    ("numpy", "intc"),
+    ("numpy", "longdouble"),
+    ("numpy", "longlong"),
+    ("numpy", "object_"),
+    ("numpy", "str_"),
+    ("numpy", "timedelta64"),
+    ("numpy", "uint16"),
+    ("numpy", "uint32"),
+    ("numpy", "uint64"),
+    ("numpy", "uint8"),
+    ("numpy", "uintc"),
+    ("numpy", "ulonglong"),
+    ("numpy", "void"),
     ("torch", "BFloat16Storage"),
     ("torch", "BoolStorage"),
     ("torch", "ByteStorage"),

@@ -1822,6 +1822,16 @@ impl<'a> Machine<'a> {
                 format!("`{call}` is handed values too many or too deep to be seen, which may name a callable"),
             );
         }
+        if let Some(asked) = allocation(callable, args).filter(|&asked| asked > MAX_ALLOCATION) {
+            self.unsafe_call(
+                &call,
+                offset,
+                format!(
+                    "`{call}` is asked for {asked} elements, more than {MAX_ALLOCATION}: \
+                     loading would exhaust memory (a pickle bomb)"
+                ),
+            );
+        }
         // `defaultdict` calls its factory: a builtin type (checked above) or none.
         let factory = args.first();
         if (callable.module.as_str(), callable.name.as_str()) == ("collections", "defaultdict")
@@ -1961,6 +1971,45 @@ impl<'a> Machine<'a> {
         }
     }
 }
+
+/// Elements an allowed call allocates from its arguments alone, without the file holding
+/// them: `bytearray(n)` and `bytes(n)`, a `range` that whatever iterates it walks, the shape
+/// numpy's `_reconstruct` and `ndarray` are handed (real pickles hand `(0,)` and give the
+/// data in the state, which the file holds).
+fn allocation(callable: &Global, args: &[Value]) -> Option<u128> {
+    let int = |value: &Value| match value {
+        Value::Int(int) => Some(u128::try_from(*int).unwrap_or(0)),
+        Value::BigInt => Some(u128::MAX),
+        _ => None,
+    };
+    match (callable.module.as_str(), callable.name.as_str(), args) {
+        ("builtins", "bytearray" | "bytes", [size, ..]) => int(size),
+        ("builtins", "range", [stop]) => int(stop),
+        ("builtins", "range", [start, stop, ..]) => {
+            let (start, stop) = (int(start).unwrap_or(0), int(stop)?);
+            Some(stop.saturating_sub(start))
+        }
+        (
+            "numpy._core.multiarray" | "numpy.core.multiarray",
+            "_reconstruct",
+            [_, shape, ..],
+        )
+        | ("numpy", "ndarray", [shape, ..]) => {
+            let dimensions = match shape {
+                Value::Tuple(seq) | Value::List(seq) => &seq.items[..],
+                other => std::slice::from_ref(other),
+            };
+            (dimensions.iter()).try_fold(1u128, |product, dimension| {
+                Some(product.saturating_mul(int(dimension)?))
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Elements one call may ask for before it is a pickle bomb (2^32: 4 GiB of bytes, or a
+/// range no model iterates).
+const MAX_ALLOCATION: u128 = 1 << 32;
 
 /// A TorchScript class (`__torch__.Net`), which torch's own unpickler builds from the
 /// archive's compiled `code/`: no Python module is imported for it, and its `__setstate__`
@@ -2482,6 +2531,25 @@ mod tests {
         clean(b"\x80\x02cnumpy.random._pickle\n__generator_ctor\nX\x07\x00\x00\x00MT19937cnumpy.random._pickle\n__bit_generator_ctor\n\x86R.");
         clean(b"\x80\x02cnumpy.random._pickle\n__generator_ctor\ncnumpy.random._pickle\n__bit_generator_ctor\ncnumpy.random._pcg64\nPCG64\n\x85R}b\x85R.");
         clean(b"\x80\x02ctorch._tensor\n_rebuild_from_type_v2\n(ctorch._utils\n_rebuild_tensor_v2\nctorch\nTensor\n)}tR.");
+    }
+
+    #[test]
+    fn calls_that_allocate_more_than_the_file_holds_are_bombs() {
+        // `bytearray(2**40)`, `range(2**40)` and `_reconstruct(ndarray, (2**20, 2**20), 'b')`.
+        let bombs: [&[u8]; 3] = [
+            b"\x80\x02cbuiltins\nbytearray\n\x8a\x06\x00\x00\x00\x00\x00\x01\x85R.",
+            b"\x80\x02cbuiltins\nrange\n\x8a\x06\x00\x00\x00\x00\x00\x01\x85R.",
+            b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nJ\x00\x00\x10\x00J\x00\x00\x10\x00\x86C\x01b\x87R.",
+        ];
+        for bomb in bombs {
+            let scan = scan_bytes(bomb);
+            assert!(
+                scan.unsafe_calls.iter().any(|call| call.why.contains("pickle bomb")),
+                "{scan:?}"
+            );
+        }
+        clean(b"\x80\x02cbuiltins\nbytearray\nK\x10\x85R.");
+        clean(b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85C\x01b\x87R.");
     }
 
     #[test]
