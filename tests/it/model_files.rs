@@ -617,7 +617,11 @@ fn a_model_folder_keeps_each_files_facts_and_its_findings_name_the_file() {
         .collect();
     assert_eq!(framework.len(), 1, "{report:#}");
     let message = framework[0]["message"].as_str().unwrap();
-    assert!(message.contains("(in `old.joblib`)"), "{message}");
+    // The hostile pickle was written by the old scikit-learn too.
+    assert!(
+        message.contains("was written by scikit-learn 1.5.2 (in `evil.pkl`, `old.joblib`)"),
+        "{message}"
+    );
 
     let export = run(envlock()
         .args(["export", "dev.lock", "--format", "cyclonedx"])
