@@ -95,7 +95,8 @@ def main():
     names = ["model.pkl", "model.joblib", "model.pt", "model.keras", "model.onnx", "model.safetensors",
              "model.json", "model.ubj", "model.txt", "config.json", "model.bin"]
     extensions = {".pkl": 0, ".pickle": 0, ".joblib": 1, ".pt": 2, ".pth": 2, ".keras": 3, ".onnx": 4,
-                  ".safetensors": 5, ".json": 6, ".ubj": 7, ".txt": 8}
+                  ".safetensors": 5, ".json": 6, ".ubj": 7, ".txt": 8, ".npy": 10, ".npz": 10,
+                  ".zip": 10, ".bin": 10, ".ckpt": 10}
     for model in files(FIXTURES / "models", "*"):
         if model.suffix in extensions and model.stat().st_size < 1 << 20:
             index = 9 if model.name == "config.json" else extensions[model.suffix]
