@@ -229,14 +229,6 @@ impl Archive {
             self.doubt(at, what);
         }
         let mut kept = kept(&entry.name);
-        if matches!(kept, Some(Kept::Pickle | Kept::Sniffed)) && self.pickles.len() == MAX_PICKLES
-        {
-            if kept == Some(Kept::Pickle) {
-                let what = format!("more than {MAX_PICKLES} entries are pickles");
-                self.doubt(at, what);
-            }
-            kept = None;
-        }
         if flags & FLAG_ENCRYPTED != 0 {
             let what = format!("`{}` is encrypted", shown(&entry.name));
             self.doubt(at, what);
@@ -273,6 +265,13 @@ impl Archive {
             return Err(broken);
         }
         match (kept, keeper.finish()) {
+            (Some(Kept::Pickle | Kept::Sniffed), Some(_)) if self.pickles.len() == MAX_PICKLES => {
+                let what = format!(
+                    "`{}` is a pickle past the first {MAX_PICKLES}, which are all envlock reads",
+                    shown(&name)
+                );
+                self.doubt(at, what);
+            }
             (Some(Kept::Pickle | Kept::Sniffed), Some(bytes)) => self.scan(name, bytes),
             (Some(Kept::Metadata), Some(bytes)) => self.metadata = Some(bytes),
             (Some(Kept::Config), Some(bytes)) => self.config = Some(bytes),
@@ -1602,6 +1601,23 @@ mod tests {
             .stored("archive/data/0", system, 0)
             .finish();
         assert!(facts(&storage).unsafe_calls.is_empty());
+    }
+
+    #[test]
+    fn pickles_past_the_ones_read_are_unsafe() {
+        let mut writer = Writer::default();
+        for index in 0..MAX_PICKLES {
+            writer = writer.stored(&format!("{index}.bin"), b"\x80\x04K\x01.", 0);
+        }
+        let zip = writer.stored("last.bin", b"\x80\x04K\x02.", 0).finish();
+        let facts = facts(&zip);
+        assert_eq!(facts.format, Format::Zip);
+        assert!(is_unreadable(&facts), "{facts:?}");
+        assert!(
+            facts.unsafe_where.iter().any(|at| at.contains("`last.bin` is a pickle past")),
+            "{:?}",
+            facts.unsafe_where
+        );
     }
 
     #[test]
