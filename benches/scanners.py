@@ -334,7 +334,7 @@ def original_label(peer, path):
     if peer == "modelaudit":
         if "/safetensors/" in path and not name.startswith("safe"):
             return None  # suspicious strings in metadata: nothing a loader runs
-        if "license_scenarios" in path or name.startswith("safe") or name in ("pipeline.skops",):
+        if "license_scenarios" in path or name.startswith("safe") or "/safe_" in path or name == "pipeline.skops":
             return "safe"
         if name in ("decode_exec_chain.pkl", "malicious_model_realistic.pkl", "simple_nested.pkl") or \
                 name.startswith("nested_pickle_"):
@@ -412,17 +412,27 @@ def scan(args):
             else:
                 sequences.append(peer)
 
+        total = len(per_file) + len(sequences) * len(cases)
+        done = [0]
+
+        def tick():
+            done[0] += 1
+            if done[0] % 100 == 0 or done[0] == total:
+                print(f"  {done[0]}/{total} scans", file=sys.stderr, flush=True)
+
         def one(scanner, c):
             if scanner == "envlock":
                 results[c["path"]]["envlock"] = run_envlock(binary, python, c["path"], args.timeout)
             else:
                 results[c["path"]][scanner] = classify(scanner, run_isolated(bindir, scanner, c["path"], args.timeout))
+            tick()
 
         def sequence(peer):
             worker = Worker(os.path.join(bindir, "python"), peer, args.timeout)
             try:
                 for c in cases:
                     results[c["path"]][peer] = classify(peer, worker.run(c["path"]))
+                    tick()
             finally:
                 worker.stop()
 
