@@ -131,6 +131,7 @@ pub(crate) fn read(reader: &mut dyn Read, size: u64, name: &str) -> Facts {
         }
         Sniffed::Zip => zip::read(&mut reader),
         Sniffed::Array => array(&mut reader, size),
+        Sniffed::Tar => legacy_torch_tar(&mut reader),
         Sniffed::Other(format) => formats::read(format, &mut reader, size),
     }
 }
@@ -157,10 +158,74 @@ fn array(reader: &mut dyn BufRead, size: u64) -> Facts {
     facts
 }
 
+/// torch's oldest format (before 0.4), which `torch.load` still reads: a tar whose member
+/// `pickle` is the object's pickle and `sys_info` a pickle of the writer's system;
+/// `storages` and `tensors` interleave pickles with raw bytes whose lengths only the
+/// storage types tell, which envlock does not read: a file that has them is unsafe (fail
+/// closed). A tar without `pickle` is no torch file.
+fn legacy_torch_tar(reader: &mut dyn BufRead) -> Facts {
+    /// Members looked at: torch writes four.
+    const MAX_MEMBERS: usize = 64;
+    let mut facts = Facts::of(Format::Torch);
+    let mut torch = false;
+    let mut archive = tar::Archive::new(reader);
+    let entries = match archive.entries() {
+        Ok(entries) => entries,
+        Err(_) => return Facts::default(),
+    };
+    for (index, entry) in entries.enumerate() {
+        let mut entry = match entry {
+            Ok(entry) if index < MAX_MEMBERS => entry,
+            Ok(_) => {
+                let why = format!("the tar has more than {MAX_MEMBERS} members");
+                facts.add_pickle(pickle::Scan::unreadable(0, why), "");
+                break;
+            }
+            Err(error) => {
+                let why = format!("the tar cannot be read ({error})");
+                facts.add_pickle(pickle::Scan::unreadable(0, why), "");
+                break;
+            }
+        };
+        let name = entry.path_bytes().into_owned();
+        let size = entry.size();
+        let member = formats::stream::shown(&name);
+        match &name[..] {
+            b"pickle" | b"sys_info" => {
+                torch |= name == b"pickle";
+                let mut member_reader = BufReader::new(&mut entry);
+                let scan = pickle::scan_all(&mut member_reader, size, pickle::Context::Torch);
+                facts.add_pickle(scan, &member);
+            }
+            b"storages" | b"tensors" => facts.add_pickle(
+                pickle::Scan::unreadable(
+                    0,
+                    "torch's tar format interleaves pickles with raw bytes here, which \
+                     envlock does not read"
+                        .to_string(),
+                ),
+                &member,
+            ),
+            _ => {}
+        }
+    }
+    if torch {
+        facts
+    } else {
+        Facts::default()
+    }
+}
+
+/// A POSIX tar (`ustar` at byte 257 of its first header).
+fn is_tar(head: &[u8]) -> bool {
+    head.get(257..262) == Some(b"ustar")
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Sniffed {
     Pickle,
     Array,
+    Tar,
     Compressed(compress::Compression),
     Zip,
     Other(Format),
@@ -176,6 +241,9 @@ fn sniff(head: &[u8], name: &str) -> Option<Sniffed> {
     }
     if npy::header(head).is_some() {
         return Some(Sniffed::Array);
+    }
+    if is_tar(head) {
+        return Some(Sniffed::Tar);
     }
     if pickle::sniff(head) {
         return Some(Sniffed::Pickle);
@@ -284,6 +352,31 @@ mod tests {
             let calls: Vec<&str> = facts.unsafe_calls.iter().map(String::as_str).collect();
             assert_eq!(calls, ["posix.system"], "{}: {:?}", file.0, facts.unsafe_where);
         }
+    }
+
+    #[test]
+    fn torchs_tar_format_reads_its_pickle_and_fails_closed_on_its_storages() {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut add = |name: &str, bytes: &[u8]| {
+            let mut header = tar::Header::new_ustar();
+            header.set_size(bytes.len() as u64);
+            header.set_cksum();
+            tar.append_data(&mut header, name, bytes).unwrap();
+        };
+        add("sys_info", b"\x80\x02}q\x00.");
+        add("pickle", fixture!("hostile-os-system-p2.pkl"));
+        let bytes = tar.into_inner().unwrap();
+        let facts = read(&mut &bytes[..], bytes.len() as u64, "model.pt");
+        assert_eq!(facts.format, Format::Torch);
+        let calls: Vec<&str> = facts.unsafe_calls.iter().map(String::as_str).collect();
+        assert_eq!(calls, ["os.system"], "{facts:?}");
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_ustar();
+        header.set_size(5);
+        header.set_cksum();
+        tar.append_data(&mut header, "notes.txt", &b"hello"[..]).unwrap();
+        let other = tar.into_inner().unwrap();
+        assert_eq!(read(&mut &other[..], other.len() as u64, "x.tar"), Facts::default());
     }
 
     #[test]

@@ -187,12 +187,12 @@ pub(crate) fn sniff(head: &[u8]) -> bool {
             let mut machine = Machine::new(&mut reader, head.len() as u64, Context::File);
             match machine.run() {
                 Ok(()) => true,
-                // A head that names a global before it breaks is a pickle that cannot be
+                // A head that names a module before it breaks is a pickle that cannot be
                 // read (`cbuiltins\nexec\n` and then garbage): unsafe, not unknown. Text
-                // that only starts with an opcode's letter names none.
+                // that only starts with an opcode's letter names none (`Copyright 2024`).
                 Err(error) => {
                     (error.end_of_input && machine.opcodes >= SNIFF_OPCODES)
-                        || !machine.scan.globals.is_empty()
+                        || machine.named_a_module
                 }
             }
         }
@@ -809,6 +809,8 @@ struct Machine<'a> {
     reported: BTreeSet<String>,
     /// Globals named that no list of `allow.rs` has: `module.name`, offset, opcode.
     named: Vec<(String, u64, String)>,
+    /// A GLOBAL, STACK_GLOBAL or INST named a module (for `sniff`).
+    named_a_module: bool,
     scan: Scan,
 }
 
@@ -837,6 +839,7 @@ impl<'a> Machine<'a> {
             opcodes: 0,
             reported: BTreeSet::new(),
             named: Vec::new(),
+            named_a_module: false,
             scan: Scan::default(),
         }
     }
@@ -1480,10 +1483,16 @@ impl<'a> Machine<'a> {
     }
 
     fn put(&mut self, index: u64) -> Step<()> {
-        let value = self.top()?.clone();
-        if self.memo.len() >= MAX_MEMO && !self.memo.contains_key(&index) {
-            return Err(Failure::new(format!("more than {MAX_MEMO} memo entries")));
+        // CPython's unpickler grows its memo to the index (twice it, 8 bytes an entry):
+        // `LONG_BINPUT 0xfffffff0` asks for 64 GiB. Real pickles number their entries from 0.
+        if index >= MAX_MEMO as u64 {
+            return Err(Failure::new(format!(
+                "a memo index of {index}, past {MAX_MEMO}: CPython's unpickler grows its memo \
+                 to it (a pickle bomb)"
+            )));
         }
+        // Indices below the bound bound the entries too.
+        let value = self.top()?.clone();
         if let Some(identity) = value.identity() {
             let mut slots = identity.slots.borrow_mut();
             if slots.len() < MAX_SLOTS && !slots.contains(&index) {
@@ -1537,6 +1546,8 @@ impl<'a> Machine<'a> {
         opcode: &str,
         offset: u64,
     ) -> Step<Rc<Global>> {
+        // A module that is a name makes this a pickle's global, even if the name breaks it.
+        self.named_a_module |= std::str::from_utf8(module).is_ok_and(dotted_identifier);
         let (Ok(module), Ok(name)) = (std::str::from_utf8(module), std::str::from_utf8(name))
         else {
             return Err(Failure::new(format!(
@@ -2868,7 +2879,7 @@ mod tests {
         }
         laughs.push(b'.');
         clean(&laughs);
-        // More memo entries than the bound.
+        // More memo entries than the bound: the last index is at it.
         let mut entries = b"\x80\x02N".to_vec();
         for index in 0..=MAX_MEMO as u32 {
             entries.push(b'r');
@@ -2876,7 +2887,10 @@ mod tests {
         }
         entries.push(b'.');
         let (_, why) = scan_bytes(&entries).unreadable.expect("unreadable");
-        assert!(why.contains("memo entries"), "{why}");
+        assert!(why.contains("memo index of 4194304"), "{why}");
+        // One index CPython would grow its memo to: 64 GiB.
+        let (_, why) = scan_bytes(b"\x80\x02Nr\xf0\xff\xff\xff.").unreadable.expect("bomb");
+        assert!(why.contains("pickle bomb"), "{why}");
     }
 
     #[test]

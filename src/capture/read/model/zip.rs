@@ -89,11 +89,23 @@ its local headers, so what it would load cannot be known";
 /// directory. The zip's own records bound what is read of it (not the file's size); the caller drains
 /// the rest.
 pub(crate) fn read(reader: &mut dyn BufRead) -> Facts {
+    read_nested(reader, 0)
+}
+
+/// Reads a zip `depth` zips deep.
+fn read_nested(reader: &mut dyn BufRead, depth: u8) -> Facts {
     let mut stream = Stream::new(reader);
-    let mut archive = Archive::default();
+    let mut archive = Archive {
+        depth,
+        ..Archive::default()
+    };
     let broken = archive.walk(&mut stream).err();
     archive.facts(broken)
 }
+
+/// Zips read inside zips: a loader that opens a zip member as a zip (and scanners that
+/// do) would find its pickles.
+const MAX_NESTING: u8 = 2;
 
 /// One entry, as its local header (and data descriptor) says.
 #[derive(Debug)]
@@ -143,6 +155,10 @@ struct Archive {
     name_bytes: usize,
     /// Each pickle (its entry's name) and what its scan found.
     pickles: Vec<(Vec<u8>, pickle::Scan)>,
+    /// Each zip inside it (its entry's name) and what it holds.
+    nested: Vec<(Vec<u8>, Facts)>,
+    /// How many zips this one is inside.
+    depth: u8,
     /// Entries that are NumPy arrays (`.npy`), and how many of them hold objects.
     arrays: usize,
     object_arrays: usize,
@@ -290,6 +306,21 @@ impl Archive {
                 return;
             }
         };
+        if bytes.starts_with(&LOCAL) {
+            if self.depth == MAX_NESTING {
+                let what = format!(
+                    "`{}` is a zip inside {MAX_NESTING} zips, deeper than envlock reads",
+                    shown(&name)
+                );
+                self.doubt(0, what);
+            } else {
+                let facts = read_nested(&mut &bytes[..], self.depth + 1);
+                if facts.format != Format::Unknown {
+                    self.nested.push((name, facts));
+                }
+            }
+            return;
+        }
         if let Some(array) = npy::header(&bytes) {
             self.arrays += 1;
             match array {
@@ -639,6 +670,7 @@ impl Archive {
         } else if all_arrays {
             facts.format = Format::Npz;
         } else if !self.pickles.is_empty()
+            || !self.nested.is_empty()
             || self.doubt_count > 0
             || (broken.is_some() && !self.entries.is_empty())
         {
@@ -651,6 +683,13 @@ impl Archive {
         }
         for (name, scan) in self.pickles {
             facts.add_pickle(scan, &shown(&name));
+        }
+        for (name, inner) in self.nested {
+            let name = shown(&name);
+            facts.imports.extend(inner.imports);
+            facts.written_by.extend(inner.written_by);
+            facts.unsafe_calls.extend(inner.unsafe_calls);
+            (facts.unsafe_where).extend(inner.unsafe_where.iter().map(|at| format!("`{name}`: {at}")));
         }
         for doubt in &self.doubts {
             unreadable(&mut facts, format!("{doubt}; {WHY_DOUBT}"));
@@ -949,9 +988,12 @@ impl Keeper {
     }
 }
 
-/// Whether an entry whose name does not say starts as a pickle, or as a NumPy array of
-/// objects (its payload is a pickle).
+/// Whether an entry whose name does not say starts as a pickle, as a NumPy array of objects
+/// (its payload is a pickle), or as a zip (which may hold either).
 fn holds_pickle(head: &[u8]) -> bool {
+    if head.starts_with(&LOCAL) {
+        return true;
+    }
     match npy::header(head) {
         Some(Ok(header)) => header.objects,
         // A header cut by the head is longer than any array's: look at it whole.
@@ -1618,6 +1660,20 @@ mod tests {
             "{:?}",
             facts.unsafe_where
         );
+    }
+
+    #[test]
+    fn a_zip_inside_a_zip_is_read() {
+        let system = b"\x80\x04\x95\x1f\x00\x00\x00\x00\x00\x00\x00\x8c\x05posix\x94\x8c\x06system\x94\x93\x94\x8c\x04true\x94\x85\x94R\x94.";
+        let mut zip = Writer::default().stored("data.pkl", system, 0).finish();
+        for _ in 0..MAX_NESTING {
+            zip = Writer::default().deflated("inner.zip", &zip).finish();
+            let facts = facts(&zip);
+            assert_eq!(facts.format, Format::Zip);
+            assert!(facts.unsafe_calls.contains("posix.system"), "{facts:?}");
+        }
+        let deeper = Writer::default().stored("inner.zip", &zip, 0).finish();
+        assert!(is_unreadable(&facts(&deeper)));
     }
 
     #[test]
