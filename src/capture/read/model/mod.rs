@@ -130,6 +130,10 @@ pub(crate) fn read(reader: &mut dyn Read, size: u64, name: &str) -> Facts {
             facts
         }
         Sniffed::Zip => zip::read(&mut reader),
+        Sniffed::PrefixedZip(prefix) => {
+            reader.consume(prefix);
+            zip::read_after(&mut reader, prefix as u64)
+        }
         Sniffed::Array => array(&mut reader, size),
         Sniffed::Tar => legacy_torch_tar(&mut reader),
         Sniffed::Other(format) => formats::read(format, &mut reader, size),
@@ -226,6 +230,9 @@ enum Sniffed {
     Pickle,
     Array,
     Tar,
+    /// A zip after this many bytes of something else (Python's `zipfile` finds it from the
+    /// end; `torch.load` and `numpy.load` look at the first bytes).
+    PrefixedZip(usize),
     Compressed(compress::Compression),
     Zip,
     Other(Format),
@@ -248,7 +255,9 @@ fn sniff(head: &[u8], name: &str) -> Option<Sniffed> {
     if pickle::sniff(head) {
         return Some(Sniffed::Pickle);
     }
-    formats::sniff(head, name).map(Sniffed::Other)
+    formats::sniff(head, name)
+        .map(Sniffed::Other)
+        .or_else(|| zip::start(head).map(Sniffed::PrefixedZip))
 }
 
 /// Joins the facts of a folder's files into the folder's: the format of its most telling

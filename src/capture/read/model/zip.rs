@@ -92,6 +92,37 @@ pub(crate) fn read(reader: &mut dyn BufRead) -> Facts {
     read_nested(reader, 0)
 }
 
+/// Reads a zip that starts `prefix` bytes into its file, after bytes of something else:
+/// Python's `zipfile` reads it (from its end record), a loader that looks at the first bytes
+/// reads the file as another format, so the scan cannot know which: unsafe.
+pub(crate) fn read_after(reader: &mut dyn BufRead, prefix: u64) -> Facts {
+    let mut stream = Stream::new(reader);
+    let mut archive = Archive::default();
+    archive.doubt(
+        0,
+        format!("{prefix} bytes of something else precede the zip's first header"),
+    );
+    let broken = archive.walk(&mut stream).err();
+    archive.facts(broken)
+}
+
+/// Where a zip starts in a head that starts with something else: a local header with a
+/// version, flags and method a writer sets, and a name of printable characters.
+pub(crate) fn start(head: &[u8]) -> Option<usize> {
+    memchr::memmem::find_iter(head, &LOCAL).find(|&at| {
+        let Some(header) = head.get(at + 4..at + 30) else {
+            return false;
+        };
+        let name_length = usize::from(u16_at(header, 22));
+        let name = head.get(at + 30..at + 30 + name_length);
+        u16_at(header, 0) <= 63
+            && matches!(u16_at(header, 4), STORED | DEFLATED)
+            && name.is_some_and(|name| {
+                !name.is_empty() && name.iter().all(|byte| byte.is_ascii_graphic())
+            })
+    })
+}
+
 /// Reads a zip `depth` zips deep.
 fn read_nested(reader: &mut dyn BufRead, depth: u8) -> Facts {
     let mut stream = Stream::new(reader);
@@ -1674,6 +1705,19 @@ mod tests {
         }
         let deeper = Writer::default().stored("inner.zip", &zip, 0).finish();
         assert!(is_unreadable(&facts(&deeper)));
+    }
+
+    #[test]
+    fn a_zip_after_other_bytes_is_read_and_unsafe() {
+        let (writer, _) = torch();
+        let mut file = b"#!/bin/sh\nexit 0\n".to_vec();
+        file.extend(writer.finish());
+        let facts = crate::capture::read::model::read(&mut &file[..], file.len() as u64, "x.pt");
+        assert_eq!(facts.format, Format::Torch);
+        assert!(is_unreadable(&facts));
+        assert!(facts.unsafe_where[0].contains("17 bytes of something else precede"), "{facts:?}");
+        // Text that happens to hold the signature is no zip.
+        assert_eq!(start(b"see PK\x03\x04 in the docs"), None);
     }
 
     #[test]
