@@ -395,3 +395,108 @@ fn an_include_that_is_no_regular_file_is_refused_unread() {
         assert!(text.contains("not a regular file"), "{include}: {text}");
     }
 }
+
+/// A lock the real tools wrote for `fixtures/declared/projects` (see its `regenerate.sh`).
+fn project_lock(relative: &str) -> DeclaredSource {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/declared/projects")
+        .join(relative);
+    DeclaredSource::parse(path.to_str().unwrap()).unwrap()
+}
+
+/// What `poetry install --only main` / `uv sync --no-dev` put in a Linux CPython 3.11 venv
+/// for the fixture project (checked against the tools by `tests/it/declared_locks.rs`).
+const PROJECT_MAIN: &[&str] = &[
+    "annotated-types",
+    "click",
+    "lightgbm",
+    "numpy",
+    "pydantic",
+    "pydantic-core",
+    "scipy",
+    "tqdm",
+    "typing-extensions",
+];
+
+fn names(source: &DeclaredSource, target: &Lock, extras: &[&str], groups: &[&str]) -> Vec<String> {
+    selected(source, target, extras, groups)
+        .into_iter()
+        .map(|line| line.split(' ').next().unwrap().to_string())
+        .collect()
+}
+
+/// The bug of issue 32: a real project's dev group and its Windows and old-Python edges
+/// were required from a Linux 3.11 runtime.
+#[test]
+fn real_poetry_and_uv_locks_require_only_main_for_linux_311() {
+    let linux = target("3.11.7", "linux");
+    for lock in ["poetry2/poetry.lock", "poetry1/poetry.lock", "uv/uv.lock"] {
+        let source = project_lock(lock);
+        assert_eq!(names(&source, &linux, &[], &[]), PROJECT_MAIN, "{lock}");
+    }
+}
+
+#[test]
+fn real_locks_add_a_group_or_an_extra_when_named() {
+    let linux = target("3.11.7", "linux");
+    for lock in ["poetry2/poetry.lock", "poetry1/poetry.lock", "uv/uv.lock"] {
+        let source = project_lock(lock);
+        let dev = names(&source, &linux, &[], &["dev"]);
+        let added: Vec<&str> = dev
+            .iter()
+            .map(String::as_str)
+            .filter(|name| !PROJECT_MAIN.contains(name))
+            .collect();
+        // pytest's exceptiongroup and tomli are for Python < 3.11, its colorama for Windows.
+        assert_eq!(
+            added,
+            ["iniconfig", "packaging", "pluggy", "pytest"],
+            "{lock}"
+        );
+        let test = names(&source, &linux, &[], &["test"]);
+        // coverage[toml] needs tomli only up to 3.11.0a6.
+        assert!(test.contains(&"coverage".to_string()), "{lock}: {test:?}");
+        assert!(!test.contains(&"tomli".to_string()), "{lock}: {test:?}");
+        let watch = names(&source, &linux, &["watch"], &[]);
+        let added: Vec<&str> = watch
+            .iter()
+            .map(String::as_str)
+            .filter(|name| !PROJECT_MAIN.contains(name))
+            .collect();
+        // anyio's exceptiongroup is for Python < 3.11, its typing-extensions already main.
+        assert_eq!(added, ["anyio", "idna", "watchfiles"], "{lock}");
+        assert!(!added.contains(&"exceptiongroup"), "{lock}: {added:?}");
+    }
+}
+
+#[test]
+fn real_locks_follow_windows_and_old_python_edges_for_such_targets() {
+    let windows = target("3.11.7", "windows");
+    let old = target("3.9.18", "linux");
+    for lock in ["poetry2/poetry.lock", "poetry1/poetry.lock", "uv/uv.lock"] {
+        let source = project_lock(lock);
+        assert!(
+            names(&source, &windows, &[], &[]).contains(&"colorama".to_string()),
+            "{lock}"
+        );
+        let dev = names(&source, &old, &[], &["dev", "docs"]);
+        for name in ["exceptiongroup", "tomli", "importlib-metadata", "zipp"] {
+            assert!(dev.contains(&name.to_string()), "{lock}: {name} in {dev:?}");
+        }
+        assert!(!dev.contains(&"colorama".to_string()), "{lock}: {dev:?}");
+    }
+}
+
+#[test]
+fn a_poetry_lock_without_its_pyproject_falls_back_to_its_own_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(project_lock("poetry2/poetry.lock").path).unwrap();
+    let path = dir.path().join("poetry.lock");
+    std::fs::write(&path, text).unwrap();
+    let source = DeclaredSource::parse(path.to_str().unwrap()).unwrap();
+    // Poetry 2's per-package groups and markers say the same as the walk.
+    assert_eq!(
+        names(&source, &target("3.11.7", "linux"), &[], &[]),
+        PROJECT_MAIN
+    );
+}
