@@ -420,8 +420,10 @@ fn check_selection(
                 flag,
                 what,
                 name: name.clone(),
-                known: if listed.is_empty() {
+                known: if known.is_none() {
                     "none; it holds what was exported".to_string()
+                } else if listed.is_empty() {
+                    "none".to_string()
                 } else {
                     listed.iter().cloned().collect::<Vec<_>>().join(", ")
                 },
@@ -491,6 +493,29 @@ pub(crate) fn select(
         // an edge is followed when its marker holds for the target, with the extra the edge
         // comes from as the marker's `extra` (Poetry writes `extra == "toml"` on the edges an
         // extra turns on).
+        //
+        // A lock that forks by Python version holds one name at several versions, and an edge
+        // whose constraint fits more than one reaches each: an entry whose own markers
+        // (Poetry 2's per-package `markers`) are false for the target is not followed, so
+        // neither are its dependencies.
+        let forked: BTreeSet<&str> = {
+            let mut names = BTreeSet::new();
+            let mut forked = BTreeSet::new();
+            for entry in &declared.packages {
+                if !names.insert(entry.name.as_str()) {
+                    forked.insert(entry.name.as_str());
+                }
+            }
+            forked
+        };
+        let fits = |entry: &Entry| {
+            entry.when.is_empty()
+                || entry.when.iter().any(|when| {
+                    when.marker.as_ref().is_none_or(|marker| {
+                        environment.applies(marker, &extras, &groups) != Applies::No
+                    })
+                })
+        };
         let mut seen: BTreeSet<(usize, Option<String>)> = BTreeSet::new();
         let mut queue: Vec<(usize, Option<String>)> = Vec::new();
         let mut reached: BTreeSet<usize> = BTreeSet::new();
@@ -500,6 +525,9 @@ pub(crate) fn select(
                           reached: &mut BTreeSet<usize>| {
             for edge in edges {
                 let to = &declared.packages[edge.package];
+                if forked.contains(to.name.as_str()) && !fits(to) {
+                    continue;
+                }
                 if !applies(edge.marker.as_ref(), &to.name, extras, &[]) {
                     continue;
                 }
@@ -542,13 +570,7 @@ pub(crate) fn select(
             }
         }
         reached.retain(|index| !declared.roots.contains(index));
-        required.extend(one_per_name(declared, reached, |entry| {
-            entry.when.iter().any(|when| {
-                when.marker.as_ref().is_none_or(|marker| {
-                    environment.applies(marker, &extras, &groups) != Applies::No
-                })
-            })
-        }));
+        required.extend(one_per_name(declared, reached, fits));
     }
     let mut packages: BTreeMap<String, Package> = BTreeMap::new();
     for index in required {

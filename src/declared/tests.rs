@@ -500,3 +500,61 @@ fn a_poetry_lock_without_its_pyproject_falls_back_to_its_own_groups() {
         PROJECT_MAIN
     );
 }
+
+/// Found on a public Poetry 2 lock (fastembed): a root edge whose constraint fits two
+/// versions of a forked package reached both, and the one for Python 3.10 brought its own
+/// dependency in; the entry whose own markers are false for the target is not followed.
+#[test]
+fn a_poetry_fork_is_followed_only_where_its_markers_hold() {
+    let lock = r#"
+[[package]]
+name = "coloredlogs"
+version = "15.0.1"
+optional = false
+groups = ["main"]
+markers = "python_version == \"3.10\""
+
+[[package]]
+name = "onnxruntime"
+version = "1.23.2"
+optional = false
+groups = ["main"]
+markers = "python_version == \"3.10\""
+
+[package.dependencies]
+coloredlogs = "*"
+
+[[package]]
+name = "onnxruntime"
+version = "1.24.2"
+optional = false
+groups = ["main"]
+markers = "python_version >= \"3.11\""
+
+[metadata]
+lock-version = "2.1"
+python-versions = ">=3.10.0"
+content-hash = "00"
+"#;
+    let (dir, source) = write("poetry.lock", lock);
+    std::fs::write(
+        dir.path().join("pyproject.toml"),
+        r#"
+[tool.poetry.dependencies]
+python = ">=3.10.0"
+onnxruntime = [
+    { version = ">=1.17.0,<1.24", python = "3.10" },
+    { version = ">=1.17.0,!=1.24.0", python = ">=3.11,<3.13" },
+]
+"#,
+    )
+    .unwrap();
+    assert_eq!(
+        selected(&source, &target("3.11.7", "linux"), &[], &[]),
+        ["onnxruntime 1.24.2"]
+    );
+    assert_eq!(
+        selected(&source, &target("3.10.14", "linux"), &[], &[]),
+        ["coloredlogs 15.0.1", "onnxruntime 1.23.2"]
+    );
+}
