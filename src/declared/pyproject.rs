@@ -416,14 +416,16 @@ pub(super) fn python_marker(constraint: &str) -> Option<String> {
             join_and(&ands).unwrap_or_default()
         })
         .collect();
-    Some(if ors.len() == 1 {
+    let marker = if ors.len() == 1 {
         ors[0].clone()
     } else {
         ors.iter()
             .map(|or| format!("({or})"))
             .collect::<Vec<_>>()
             .join(" or ")
-    })
+    };
+    // A constraint of a shape PEP 508 cannot say (`3.9.x`) is left out, not refused.
+    super::Marker::parse(&marker).ok().map(|_| marker)
 }
 
 #[cfg(test)]
@@ -455,6 +457,7 @@ mod tests {
             python_marker("3.8").as_deref(),
             Some("python_version == '3.8'")
         );
+        assert_eq!(python_marker(">=3.9 <'4").as_deref(), None);
     }
 
     #[test]
