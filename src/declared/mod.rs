@@ -516,6 +516,26 @@ pub(crate) fn select(
                     })
                 })
         };
+        //
+        // uv writes the extras and groups of a lock with `conflicts` into edge markers as
+        // `extra == 'extra-{len}-{project}-{name}'` and `extra == 'group-{len}-{project}-{name}'`
+        // (the length of the project's name first): every edge is evaluated with those of the
+        // selected extras and groups set.
+        let conflict_names: Vec<String> = declared
+            .roots
+            .iter()
+            .map(|&root| declared.packages[root].name.as_str())
+            .filter(|project| !project.is_empty())
+            .flat_map(|project| {
+                let extras = extras
+                    .iter()
+                    .map(move |extra| format!("extra-{}-{project}-{extra}", project.len()));
+                let groups = groups
+                    .iter()
+                    .map(move |group| format!("group-{}-{project}-{group}", project.len()));
+                extras.chain(groups)
+            })
+            .collect();
         let mut seen: BTreeSet<(usize, Option<String>)> = BTreeSet::new();
         let mut queue: Vec<(usize, Option<String>)> = Vec::new();
         let mut reached: BTreeSet<usize> = BTreeSet::new();
@@ -523,12 +543,13 @@ pub(crate) fn select(
                           extras: &[String],
                           queue: &mut Vec<(usize, Option<String>)>,
                           reached: &mut BTreeSet<usize>| {
+            let set: Vec<String> = extras.iter().chain(&conflict_names).cloned().collect();
             for edge in edges {
                 let to = &declared.packages[edge.package];
                 if forked.contains(to.name.as_str()) && !fits(to) {
                     continue;
                 }
-                if !applies(edge.marker.as_ref(), &to.name, extras, &[]) {
+                if !applies(edge.marker.as_ref(), &to.name, &set, &[]) {
                     continue;
                 }
                 reached.insert(edge.package);

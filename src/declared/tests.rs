@@ -558,3 +558,37 @@ onnxruntime = [
         ["coloredlogs 15.0.1", "onnxruntime 1.23.2"]
     );
 }
+
+/// uv writes conflicting extras into edge markers (`extra == 'extra-9-conf-demo-old'`):
+/// `uv sync --extra old` installs pytest 7 and what it needs, which the markers gate; what
+/// `uv sync --no-dev [--extra old]` installs on Linux CPython 3.11 is what is required.
+#[test]
+fn uv_conflict_markers_follow_the_selected_extra() {
+    let source = project_lock("uv-conflicts/uv.lock");
+    let linux = target("3.11.7", "linux");
+    assert_eq!(
+        selected(&source, &linux, &[], &[]),
+        [
+            "idna 3.10",
+            "iniconfig 2.0.0",
+            "packaging 26.4",
+            "pluggy 1.7.0",
+            "pytest 8.3.4",
+            "pytest-timeout 2.3.1"
+        ]
+    );
+    assert_eq!(
+        selected(&source, &linux, &["old"], &[]),
+        [
+            "attrs 26.1.0",
+            "idna 3.10",
+            "iniconfig 2.0.0",
+            "packaging 26.4",
+            "pluggy 1.7.0",
+            "py 1.11.0",
+            "pytest 7.0.0",
+            "pytest-timeout 2.3.1",
+            "tomli 2.5.0"
+        ]
+    );
+}
