@@ -719,3 +719,50 @@ fn the_dev_group_of_a_real_lock_is_required_only_when_named() {
         );
     }
 }
+
+/// A uv.lock with conflicting extras (`fixtures/declared/projects/uv-conflicts`): uv gates
+/// the edges of an extra by markers it encodes (`extra == 'extra-9-conf-demo-old'`). What
+/// `uv sync --no-dev --extra old` installs is what the lock requires with `--extra old`.
+#[test]
+fn uv_conflicting_extras_as_uv_sync_installs_them() {
+    let folder = crate::support::root().join("fixtures/declared/projects/uv-conflicts");
+    let lock = folder.join("uv.lock");
+    let text = std::fs::read_to_string(&lock).unwrap();
+    let mut uv = tool("uv");
+    let python = venv("declared-uv-conflicts", &text, &[], |venv_folder| {
+        let work = tempfile::tempdir().unwrap();
+        for name in ["pyproject.toml", "uv.lock"] {
+            std::fs::copy(folder.join(name), work.path().join(name)).unwrap();
+        }
+        must(
+            uv.args(["sync", "-q", "--no-dev", "--frozen", "--extra", "old"])
+                .current_dir(work.path())
+                .env("UV_PROJECT_ENVIRONMENT", venv_folder),
+        );
+    });
+    let installed = importlib_packages(&python, &[]);
+    assert!(
+        installed.contains(&("pytest".to_string(), "7.0.0".to_string())),
+        "{installed:?}"
+    );
+    let target = format!("python:{}", python.display());
+    let (findings, code, stderr) = package_findings(&lock, &target, &["--extra", "old"]);
+    assert!(
+        findings.iter().all(|(code, name)| code == "package-added"
+            && ["pip", "setuptools", "wheel"].contains(&name.as_str())),
+        "{findings:?}\n{stderr}"
+    );
+    assert_eq!(code, 0, "{stderr}");
+    // Without the extra, the lock wants pytest 8 and not what pytest 7 alone needs.
+    let (findings, _, _) = package_findings(&lock, &target, &[]);
+    assert!(
+        findings.contains(&("package-version".into(), "pytest".into())),
+        "{findings:?}"
+    );
+    for only_old in ["attrs", "py", "tomli"] {
+        assert!(
+            findings.contains(&("package-added".into(), only_old.into())),
+            "{findings:?}"
+        );
+    }
+}
