@@ -134,6 +134,9 @@ pub(crate) struct Declared {
     pub(crate) extras: Option<BTreeSet<String>>,
     /// The dependency groups the lock knows; `None` when the format does not list them.
     pub(crate) groups: Option<BTreeSet<String>>,
+    /// What people should know about how the lock was read, one line each (without the
+    /// file's name, which [`select`] puts first).
+    pub(crate) notes: Vec<String>,
 }
 
 /// A package of a declared lock.
@@ -642,6 +645,12 @@ pub(crate) fn select(
         "`{file}` is the project's lock ({}): installed files (RECORD), environment variables, the platform and interpreter facts other than `requires-python` are not compared, as a lock declares none of them",
         source.format.name()
     )];
+    notes.extend(
+        declared
+            .notes
+            .iter()
+            .map(|note| format!("`{file}`: {note}")),
+    );
     if target.is_none() {
         notes.push(format!(
             "`{file}`: no runtime to select for, so its environment markers were not evaluated"

@@ -177,6 +177,12 @@ pub(super) fn read(text: &str, pyproject: Option<&str>) -> Result<Declared, Prob
     declared.projects.extend(project.name.clone());
     if project.declares_any() {
         walk_from(&mut declared, &lock, &project)?;
+    } else if lock.package.iter().any(|package| package.groups.is_none()) {
+        // Poetry 1.8's locks say nothing of groups or edges' reach: without the project's
+        // dependencies, a dev group's packages and a Windows-only one look required.
+        declared.notes.push(
+            "no `pyproject.toml` beside it declares the project's dependencies, and this lock (before lock-version 2.1) records no groups: every package that is not optional is taken as required, dev groups and other platforms' included".to_string(),
+        );
     }
     // Poetry's own `python-versions` may be Poetry syntax (`^3.10`); only PEP 440 is kept.
     let specifiers = |text: &str| {

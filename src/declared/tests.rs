@@ -592,3 +592,42 @@ fn uv_conflict_markers_follow_the_selected_extra() {
         ]
     );
 }
+
+/// Poetry 1.8's lock without the pyproject.toml: nothing tells the dev group or a Windows
+/// edge apart, so all is required, and a note says why.
+#[test]
+fn a_poetry_1_8_lock_alone_says_it_takes_everything_as_required() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(project_lock("poetry1/poetry.lock").path).unwrap();
+    let path = dir.path().join("poetry.lock");
+    std::fs::write(&path, text).unwrap();
+    let source = DeclaredSource::parse(path.to_str().unwrap()).unwrap();
+    let linux = target("3.11.7", "linux");
+    let chosen = baseline(&source, Some(&linux), &Selection::default()).unwrap();
+    let names: Vec<&str> = chosen
+        .lock
+        .packages
+        .iter()
+        .map(|package| package.name.as_str())
+        .collect();
+    assert!(
+        names.contains(&"pytest") && names.contains(&"colorama"),
+        "{names:?}"
+    );
+    assert!(
+        chosen
+            .notes
+            .iter()
+            .any(|note| note.contains("before lock-version 2.1")),
+        "{:?}",
+        chosen.notes
+    );
+    // With its pyproject.toml, no note.
+    let chosen = baseline(
+        &project_lock("poetry1/poetry.lock"),
+        Some(&linux),
+        &Selection::default(),
+    )
+    .unwrap();
+    assert_eq!(chosen.notes.len(), 1, "{:?}", chosen.notes);
+}
