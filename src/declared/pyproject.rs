@@ -181,6 +181,10 @@ pub(super) fn read(pyproject: &toml::Table) -> Result<Project, String> {
             out.groups.entry(name).or_default().extend(parsed);
         }
     }
+    // `[tool.poetry.group.main]` is the main group itself, to Poetry.
+    if let Some(main) = out.groups.remove("main") {
+        out.main.extend(main);
+    }
     // Includes, transitively; a cycle stops where it closes.
     let own = out.groups.clone();
     for name in own.keys() {
@@ -474,6 +478,8 @@ colorama = { version = "*", platform = "win32", optional = true }
 color = ["colorama"]
 [tool.poetry.group.test.dependencies]
 pytest = "8.3.4"
+[tool.poetry.group.main.dependencies]
+requests = "^2.32"
 [tool.poetry.group.ci]
 include-groups = ["test"]
 [tool.poetry.group.ci.dependencies]
@@ -488,9 +494,10 @@ lint = ["ruff==0.8.0", { include-group = "ci" }]
             names.sort();
             names
         };
-        assert_eq!(names(&project.main), ["numpy", "tomli"]);
+        assert_eq!(names(&project.main), ["numpy", "requests", "tomli"]);
+        let tomli = project.main.iter().find(|r| r.name == "tomli").unwrap();
         assert_eq!(
-            project.main[1].marker.as_deref(),
+            tomli.marker.as_deref(),
             Some("python_full_version < '3.11'")
         );
         assert_eq!(names(&project.extras["color"]), ["colorama"]);
