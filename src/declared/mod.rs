@@ -1,8 +1,9 @@
 //! The project's own lock as a baseline: `uv.lock`, `pylock.toml` (PEP 751), `poetry.lock`
 //! and `requirements*.txt` of exact pins. Each reader turns its format into a [`Declared`]:
 //! the packages the lock names, with the markers, extras and dependency groups that say when
-//! each is required, and, where the format has one (uv.lock), the dependency graph from the
-//! project's roots. [`select`] then takes what the lock requires for one target runtime —
+//! each is required, and, where the format has one (uv.lock; poetry.lock with the
+//! pyproject.toml beside it), the dependency graph from the project's roots, each edge with
+//! its marker. [`select`] then takes what the lock requires for one target runtime —
 //! its markers evaluated against the target's marker environment — into a [`Lock`] that
 //! holds packages and no interpreter facts, marked `[declared]` so the diff compares only
 //! what a lock declares.
@@ -13,6 +14,7 @@
 mod markers;
 mod poetry;
 mod pylock;
+mod pyproject;
 mod requirements;
 mod uv;
 
@@ -124,13 +126,17 @@ pub(crate) struct Declared {
     pub(crate) projects: Vec<String>,
     /// Every package the lock lists.
     pub(crate) packages: Vec<Entry>,
-    /// uv.lock: the project's root packages (indexes into `packages`), from which the graph
-    /// is walked. Empty: each entry's `when` decides.
+    /// The project's root packages (indexes into `packages`), from which the graph is
+    /// walked: uv.lock's local packages, or the entry poetry.lock's reader makes of the
+    /// pyproject.toml's dependencies. Empty: each entry's `when` decides.
     pub(crate) roots: Vec<usize>,
     /// The extras the lock knows; `None` when the format does not list them.
     pub(crate) extras: Option<BTreeSet<String>>,
     /// The dependency groups the lock knows; `None` when the format does not list them.
     pub(crate) groups: Option<BTreeSet<String>>,
+    /// What people should know about how the lock was read, one line each (without the
+    /// file's name, which [`select`] puts first).
+    pub(crate) notes: Vec<String>,
 }
 
 /// A package of a declared lock.
@@ -144,7 +150,7 @@ pub(crate) struct Entry {
     pub(crate) wheels: Vec<String>,
     /// Flat formats: the package is required when any of these holds.
     pub(crate) when: Vec<When>,
-    /// uv.lock: its dependencies, its extras' and (a root's) its dependency groups'.
+    /// Graph formats: its dependencies, its extras' and (a root's) its dependency groups'.
     pub(crate) dependencies: Vec<Edge>,
     pub(crate) optional: BTreeMap<String, Vec<Edge>>,
     pub(crate) groups: BTreeMap<String, Vec<Edge>>,
@@ -169,7 +175,7 @@ impl When {
     }
 }
 
-/// A dependency of a uv.lock package.
+/// A dependency of a package (or of the project) in a graph format.
 #[derive(Debug, Clone)]
 pub(crate) struct Edge {
     /// The package it resolves to, in [`Declared::packages`].
@@ -417,8 +423,10 @@ fn check_selection(
                 flag,
                 what,
                 name: name.clone(),
-                known: if listed.is_empty() {
+                known: if known.is_none() {
                     "none; it holds what was exported".to_string()
+                } else if listed.is_empty() {
+                    "none".to_string()
                 } else {
                     listed.iter().cloned().collect::<Vec<_>>().join(", ")
                 },
@@ -484,16 +492,67 @@ pub(crate) fn select(
             }
         }
     } else {
-        // A walk over (package, extra) pairs from the roots, as an installer resolves them.
+        // A walk over (package, extra) pairs from the roots, as an installer resolves them:
+        // an edge is followed when its marker holds for the target, with the extra the edge
+        // comes from as the marker's `extra` (Poetry writes `extra == "toml"` on the edges an
+        // extra turns on).
+        //
+        // A lock that forks by Python version holds one name at several versions, and an edge
+        // whose constraint fits more than one reaches each: an entry whose own markers
+        // (Poetry 2's per-package `markers`) are false for the target is not followed, so
+        // neither are its dependencies.
+        let forked: BTreeSet<&str> = {
+            let mut names = BTreeSet::new();
+            let mut forked = BTreeSet::new();
+            for entry in &declared.packages {
+                if !names.insert(entry.name.as_str()) {
+                    forked.insert(entry.name.as_str());
+                }
+            }
+            forked
+        };
+        let fits = |entry: &Entry| {
+            entry.when.is_empty()
+                || entry.when.iter().any(|when| {
+                    when.marker.as_ref().is_none_or(|marker| {
+                        environment.applies(marker, &extras, &groups) != Applies::No
+                    })
+                })
+        };
+        //
+        // uv writes the extras and groups of a lock with `conflicts` into edge markers as
+        // `extra == 'extra-{len}-{project}-{name}'` and `extra == 'group-{len}-{project}-{name}'`
+        // (the length of the project's name first): every edge is evaluated with those of the
+        // selected extras and groups set.
+        let conflict_names: Vec<String> = declared
+            .roots
+            .iter()
+            .map(|&root| declared.packages[root].name.as_str())
+            .filter(|project| !project.is_empty())
+            .flat_map(|project| {
+                let extras = extras
+                    .iter()
+                    .map(move |extra| format!("extra-{}-{project}-{extra}", project.len()));
+                let groups = groups
+                    .iter()
+                    .map(move |group| format!("group-{}-{project}-{group}", project.len()));
+                extras.chain(groups)
+            })
+            .collect();
         let mut seen: BTreeSet<(usize, Option<String>)> = BTreeSet::new();
         let mut queue: Vec<(usize, Option<String>)> = Vec::new();
         let mut reached: BTreeSet<usize> = BTreeSet::new();
         let mut follow = |edges: &[Edge],
+                          extras: &[String],
                           queue: &mut Vec<(usize, Option<String>)>,
                           reached: &mut BTreeSet<usize>| {
+            let set: Vec<String> = extras.iter().chain(&conflict_names).cloned().collect();
             for edge in edges {
                 let to = &declared.packages[edge.package];
-                if !applies(edge.marker.as_ref(), &to.name, &[], &[]) {
+                if forked.contains(to.name.as_str()) && !fits(to) {
+                    continue;
+                }
+                if !applies(edge.marker.as_ref(), &to.name, &set, &[]) {
                     continue;
                 }
                 reached.insert(edge.package);
@@ -507,15 +566,15 @@ pub(crate) fn select(
         };
         for &root in &declared.roots {
             let entry = &declared.packages[root];
-            follow(&entry.dependencies, &mut queue, &mut reached);
+            follow(&entry.dependencies, &[], &mut queue, &mut reached);
             for extra in &extras {
                 if let Some(edges) = entry.optional.get(extra) {
-                    follow(edges, &mut queue, &mut reached);
+                    follow(edges, std::slice::from_ref(extra), &mut queue, &mut reached);
                 }
             }
             for group in &groups {
                 if let Some(edges) = entry.groups.get(group) {
-                    follow(edges, &mut queue, &mut reached);
+                    follow(edges, &[], &mut queue, &mut reached);
                 }
             }
             seen.insert((root, None));
@@ -525,19 +584,17 @@ pub(crate) fn select(
                 continue;
             }
             let entry = &declared.packages[node.0];
-            let edges = match &node.1 {
-                None => Some(&entry.dependencies),
-                Some(extra) => entry.optional.get(extra),
-            };
-            if let Some(edges) = edges {
-                follow(edges, &mut queue, &mut reached);
+            match &node.1 {
+                None => follow(&entry.dependencies, &[], &mut queue, &mut reached),
+                Some(extra) => {
+                    if let Some(edges) = entry.optional.get(extra) {
+                        follow(edges, std::slice::from_ref(extra), &mut queue, &mut reached);
+                    }
+                }
             }
         }
-        required.extend(
-            reached
-                .into_iter()
-                .filter(|index| !declared.roots.contains(index)),
-        );
+        reached.retain(|index| !declared.roots.contains(index));
+        required.extend(one_per_name(declared, reached, fits));
     }
     let mut packages: BTreeMap<String, Package> = BTreeMap::new();
     for index in required {
@@ -588,6 +645,12 @@ pub(crate) fn select(
         "`{file}` is the project's lock ({}): installed files (RECORD), environment variables, the platform and interpreter facts other than `requires-python` are not compared, as a lock declares none of them",
         source.format.name()
     )];
+    notes.extend(
+        declared
+            .notes
+            .iter()
+            .map(|note| format!("`{file}`: {note}")),
+    );
     if target.is_none() {
         notes.push(format!(
             "`{file}`: no runtime to select for, so its environment markers were not evaluated"
@@ -598,6 +661,39 @@ pub(crate) fn select(
         warnings: warnings_out,
         notes,
     }
+}
+
+/// The reached packages with one entry per name. A lock that forks by Python version holds
+/// one name at several versions, and an edge whose constraint fits more than one reaches
+/// each; the entries whose own markers (Poetry 2's per-package `markers`) hold for the
+/// target are kept, and when that tells nothing, all are (the first then stands for them).
+fn one_per_name(
+    declared: &Declared,
+    reached: BTreeSet<usize>,
+    fits: impl Fn(&Entry) -> bool,
+) -> Vec<usize> {
+    let mut by_name: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for index in reached {
+        by_name
+            .entry(declared.packages[index].name.as_str())
+            .or_default()
+            .push(index);
+    }
+    by_name
+        .into_values()
+        .flat_map(|indexes| {
+            let fitting: Vec<usize> = indexes
+                .iter()
+                .copied()
+                .filter(|&index| fits(&declared.packages[index]))
+                .collect();
+            if indexes.len() > 1 && !fitting.is_empty() {
+                fitting
+            } else {
+                indexes
+            }
+        })
+        .collect()
 }
 
 /// For the fuzz targets (`src/fuzzing.rs`): a declared lock's text, read in `format`.

@@ -1,17 +1,26 @@
 //! `poetry.lock`: `[[package]]` entries with `name`, `version`, `optional`, `groups`
 //! (Poetry 2: the dependency groups that need the package, `main` for the project's own
 //! dependencies), `markers` (one string, or one per group; Poetry 2 writes the extras that
-//! pull an optional package in as `extra == "…"`), `files` (`{ file, hash }`), and
-//! `[metadata]` with `lock-version`, `python-versions` and `content-hash`. The project's own
-//! name, `requires-python` and groups come from the `pyproject.toml` beside it, when there
-//! is one. A lock older than 2.1 records no groups: its non-optional packages are taken as
-//! the main dependencies.
+//! pull an optional package in as `extra == "…"`), `files` (`{ file, hash }`),
+//! `[package.dependencies]` (the edges: `NAME = "constraint"`, or a table with `version`,
+//! `markers`, `extras`, `optional`, or a list of such tables), `[package.extras]`, and
+//! `[metadata]` with `lock-version`, `python-versions` and `content-hash`.
+//!
+//! With the `pyproject.toml` beside it, the lock is read as `poetry install` reads it: the
+//! graph is walked from the project's main dependencies (and the extras and groups named),
+//! each edge's markers evaluated for the target, so a package reached only through a
+//! Windows or an old-Python edge, or only from the dev group, is not required. Poetry 1.8
+//! (lock-version 2.0) records neither groups nor markers per package, and Poetry 2's are a
+//! summary of the same walk: the walk is the answer for both. Without a pyproject.toml
+//! (or one that declares nothing), each package's own `groups` and `markers` decide; a lock
+//! older than 2.1 then takes its non-optional packages as the main dependencies.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
-use super::{normalize, Declared, Entry, Marker, Problem, When};
+use super::pyproject::{self, Requirement};
+use super::{normalize, Declared, Edge, Entry, Marker, Problem, When};
 
 #[derive(Deserialize)]
 struct PoetryLock {
@@ -34,6 +43,13 @@ struct PoetryPackage {
     #[serde(default)]
     files: Vec<PoetryFile>,
     source: Option<toml::Table>,
+    /// The edges, read by [`pyproject::poetry_table`]: their shapes vary, and one odd
+    /// entry should not make the lock unreadable.
+    #[serde(default)]
+    dependencies: toml::Table,
+    /// `[package.extras]`: each extra's requirements (`"tomli ; python_full_version <= …"`).
+    #[serde(default)]
+    extras: toml::Table,
 }
 
 #[derive(Deserialize)]
@@ -53,39 +69,6 @@ struct PoetryFile {
 struct PoetryMetadata {
     lock_version: Option<String>,
     python_versions: Option<String>,
-}
-
-/// What the project's `pyproject.toml` says.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-struct Pyproject {
-    project: Option<Project>,
-    #[serde(default)]
-    dependency_groups: BTreeMap<String, toml::Value>,
-    tool: Option<Tool>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "kebab-case")]
-struct Project {
-    name: Option<String>,
-    requires_python: Option<String>,
-    #[serde(default)]
-    optional_dependencies: BTreeMap<String, toml::Value>,
-}
-
-#[derive(Deserialize)]
-struct Tool {
-    poetry: Option<ToolPoetry>,
-}
-
-#[derive(Deserialize)]
-struct ToolPoetry {
-    name: Option<String>,
-    #[serde(default)]
-    group: BTreeMap<String, toml::Value>,
-    #[serde(default)]
-    extras: BTreeMap<String, toml::Value>,
 }
 
 /// The lock versions this build reads.
@@ -109,33 +92,16 @@ pub(super) fn read(text: &str, pyproject: Option<&str>) -> Result<Declared, Prob
             supported: SUPPORTED,
         });
     }
-    let pyproject: Pyproject = match pyproject {
-        // The lock is what is checked; a pyproject.toml that cannot be read adds nothing.
-        Some(text) => toml::from_str(text).unwrap_or_default(),
-        None => Pyproject::default(),
-    };
-    let poetry = pyproject
-        .tool
-        .as_ref()
-        .and_then(|tool| tool.poetry.as_ref());
+    // The lock is what is checked; a pyproject.toml that is not TOML adds nothing, and one
+    // with a requirement Poetry would refuse is said to be so.
+    let table: toml::Table = pyproject
+        .and_then(|text| toml::from_str(text).ok())
+        .unwrap_or_default();
+    let project = pyproject::read(&table)
+        .map_err(|error| Problem::Invalid(format!("`pyproject.toml` beside it: {error}")))?;
     let mut extras: BTreeSet<String> = lock.extras.keys().map(|name| normalize(name)).collect();
-    let mut groups: BTreeSet<String> = pyproject
-        .dependency_groups
-        .keys()
-        .chain(poetry.into_iter().flat_map(|poetry| poetry.group.keys()))
-        .map(|name| normalize(name))
-        .collect();
-    if let Some(project) = &pyproject.project {
-        extras.extend(
-            project
-                .optional_dependencies
-                .keys()
-                .map(|name| normalize(name)),
-        );
-    }
-    if let Some(poetry) = poetry {
-        extras.extend(poetry.extras.keys().map(|name| normalize(name)));
-    }
+    extras.extend(project.extras.keys().cloned());
+    let mut groups: BTreeSet<String> = project.groups.keys().cloned().collect();
     let parse = |text: &str, name: &str| {
         Marker::parse(text)
             .map_err(|error| Problem::Invalid(format!("the marker `{text}` of `{name}`: {error}")))
@@ -208,24 +174,26 @@ pub(super) fn read(text: &str, pyproject: Option<&str>) -> Result<Declared, Prob
             ..Entry::default()
         });
     }
-    let project_name = pyproject
-        .project
-        .as_ref()
-        .and_then(|project| project.name.clone())
-        .or_else(|| poetry.and_then(|poetry| poetry.name.clone()));
-    declared
-        .projects
-        .extend(project_name.map(|name| normalize(&name)));
+    declared.projects.extend(project.name.clone());
+    if project.declares_any() {
+        walk_from(&mut declared, &lock, &project)?;
+    } else if lock.package.iter().any(|package| package.groups.is_none()) {
+        // Poetry 1.8's locks say nothing of groups or edges' reach: without the project's
+        // dependencies, a dev group's packages and a Windows-only one look required.
+        declared.notes.push(
+            "no `pyproject.toml` beside it declares the project's dependencies, and this lock (before lock-version 2.1) records no groups: every package that is not optional is taken as required, dev groups and other platforms' included".to_string(),
+        );
+    }
     // Poetry's own `python-versions` may be Poetry syntax (`^3.10`); only PEP 440 is kept.
     let specifiers = |text: &str| {
         text.parse::<pep508_rs::pep440_rs::VersionSpecifiers>()
             .ok()
             .map(|_| text.to_string())
     };
-    declared.requires_python = pyproject
-        .project
-        .as_ref()
-        .and_then(|project| project.requires_python.as_deref())
+    declared.requires_python = table
+        .get("project")
+        .and_then(|project| project.get("requires-python"))
+        .and_then(toml::Value::as_str)
         .and_then(specifiers)
         .or_else(|| {
             lock.metadata
@@ -236,4 +204,123 @@ pub(super) fn read(text: &str, pyproject: Option<&str>) -> Result<Declared, Prob
     declared.extras = Some(extras);
     declared.groups = Some(groups);
     Ok(declared)
+}
+
+/// The graph of the lock and the project's root, for [`super::select`]'s walk: each
+/// package's edges (`[package.dependencies]` not optional) and its extras' edges (the
+/// dependencies `[package.extras]` names, whose markers say `extra == "…"`), and a root
+/// entry holding the project's main dependencies, extras and groups.
+fn walk_from(
+    declared: &mut Declared,
+    lock: &PoetryLock,
+    project: &pyproject::Project,
+) -> Result<(), Problem> {
+    let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (index, entry) in declared.packages.iter().enumerate() {
+        by_name.entry(entry.name.clone()).or_default().push(index);
+    }
+    let versions: Vec<Option<pep508_rs::pep440_rs::Version>> = declared
+        .packages
+        .iter()
+        .map(|entry| entry.version.as_deref().and_then(|v| v.parse().ok()))
+        .collect();
+    // The packages a requirement may resolve to: the lock's entries of that name, narrowed
+    // by its version constraint when the lock holds several (a fork by Python version). A
+    // name the lock lacks resolves to none: Poetry leaves out what no supported Python needs.
+    let resolve = |requirement: &Requirement| -> Vec<usize> {
+        let candidates = by_name.get(&requirement.name).cloned().unwrap_or_default();
+        if candidates.len() < 2 || requirement.versions.is_empty() {
+            return candidates;
+        }
+        let fits: Vec<usize> = candidates
+            .iter()
+            .copied()
+            .filter(|&index| {
+                versions[index].as_ref().is_some_and(|version| {
+                    requirement.versions.iter().any(|alternative| {
+                        alternative
+                            .parse::<pep508_rs::pep440_rs::VersionSpecifiers>()
+                            .is_ok_and(|specifiers| specifiers.contains(version))
+                    })
+                })
+            })
+            .collect();
+        if fits.is_empty() {
+            candidates
+        } else {
+            fits
+        }
+    };
+    let edges = |requirements: &[Requirement], from: &str| -> Result<Vec<Edge>, Problem> {
+        let mut out = Vec::new();
+        for requirement in requirements {
+            let marker = requirement
+                .marker
+                .as_deref()
+                .map(|text| {
+                    Marker::parse(text).map_err(|error| {
+                        Problem::Invalid(format!(
+                            "the marker `{text}` of `{}` in `{from}`: {error}",
+                            requirement.name
+                        ))
+                    })
+                })
+                .transpose()?;
+            for package in resolve(requirement) {
+                out.push(Edge {
+                    package,
+                    marker: marker.clone(),
+                    extras: requirement.extras.clone(),
+                });
+            }
+        }
+        Ok(out)
+    };
+    for (index, package) in lock.package.iter().enumerate() {
+        let requirements = pyproject::poetry_table(&package.dependencies);
+        let plain: Vec<Requirement> = requirements
+            .iter()
+            .filter(|requirement| !requirement.optional)
+            .cloned()
+            .collect();
+        declared.packages[index].dependencies = edges(&plain, &package.name)?;
+        for (extra, members) in &package.extras {
+            let names: BTreeSet<String> = members
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(toml::Value::as_str)
+                .map(|member| {
+                    let end = member
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
+                        .unwrap_or(member.len());
+                    normalize(&member[..end])
+                })
+                .collect();
+            let named: Vec<Requirement> = requirements
+                .iter()
+                .filter(|requirement| names.contains(&requirement.name))
+                .cloned()
+                .collect();
+            declared.packages[index]
+                .optional
+                .insert(normalize(extra), edges(&named, &package.name)?);
+        }
+    }
+    let mut root = Entry {
+        name: project.name.clone().unwrap_or_default(),
+        dependencies: edges(&project.main, "pyproject.toml")?,
+        ..Entry::default()
+    };
+    for (extra, requirements) in &project.extras {
+        root.optional
+            .insert(extra.clone(), edges(requirements, "pyproject.toml")?);
+    }
+    for (group, requirements) in &project.groups {
+        root.groups
+            .insert(group.clone(), edges(requirements, "pyproject.toml")?);
+    }
+    declared.roots = vec![declared.packages.len()];
+    declared.packages.push(root);
+    Ok(())
 }

@@ -72,12 +72,7 @@ fn read_into(
             Some(end) => logical[..end].trim(),
             None => logical,
         };
-        if let Some(problem) =
-            bad_name_end(requirement).or_else(|| super::not_ascii("requirement", requirement))
-        {
-            return Err(at(line, format!("`{requirement}`: {problem}")));
-        }
-        let parsed = Requirement::<VerbatimUrl>::from_str(requirement)
+        let parsed = parse_requirement(requirement)
             .map_err(|error| at(line, format!("`{requirement}`: {error}")))?;
         let name = normalize(parsed.name.as_ref());
         let version = match &parsed.version_or_url {
@@ -120,6 +115,17 @@ fn read_into(
         });
     }
     Ok(())
+}
+
+/// A PEP 508 requirement read by `pep508_rs`, after the checks that keep it from panicking
+/// on text it means to refuse.
+pub(super) fn parse_requirement(requirement: &str) -> Result<Requirement<VerbatimUrl>, String> {
+    if let Some(problem) =
+        bad_name_end(requirement).or_else(|| super::not_ascii("requirement", requirement))
+    {
+        return Err(problem);
+    }
+    Requirement::<VerbatimUrl>::from_str(requirement).map_err(|error| error.to_string())
 }
 
 /// pep508_rs 0.9 panics on a name that ends in `-`, `.` or `_` before another character

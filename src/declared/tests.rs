@@ -395,3 +395,239 @@ fn an_include_that_is_no_regular_file_is_refused_unread() {
         assert!(text.contains("not a regular file"), "{include}: {text}");
     }
 }
+
+/// A lock the real tools wrote for `fixtures/declared/projects` (see its `regenerate.sh`).
+fn project_lock(relative: &str) -> DeclaredSource {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/declared/projects")
+        .join(relative);
+    DeclaredSource::parse(path.to_str().unwrap()).unwrap()
+}
+
+/// What `poetry install --only main` / `uv sync --no-dev` put in a Linux CPython 3.11 venv
+/// for the fixture project (checked against the tools by `tests/it/declared_locks.rs`).
+const PROJECT_MAIN: &[&str] = &[
+    "annotated-types",
+    "click",
+    "lightgbm",
+    "numpy",
+    "pydantic",
+    "pydantic-core",
+    "scipy",
+    "tqdm",
+    "typing-extensions",
+];
+
+fn names(source: &DeclaredSource, target: &Lock, extras: &[&str], groups: &[&str]) -> Vec<String> {
+    selected(source, target, extras, groups)
+        .into_iter()
+        .map(|line| line.split(' ').next().unwrap().to_string())
+        .collect()
+}
+
+/// The bug of issue 32: a real project's dev group and its Windows and old-Python edges
+/// were required from a Linux 3.11 runtime.
+#[test]
+fn real_poetry_and_uv_locks_require_only_main_for_linux_311() {
+    let linux = target("3.11.7", "linux");
+    for lock in ["poetry2/poetry.lock", "poetry1/poetry.lock", "uv/uv.lock"] {
+        let source = project_lock(lock);
+        assert_eq!(names(&source, &linux, &[], &[]), PROJECT_MAIN, "{lock}");
+    }
+}
+
+#[test]
+fn real_locks_add_a_group_or_an_extra_when_named() {
+    let linux = target("3.11.7", "linux");
+    for lock in ["poetry2/poetry.lock", "poetry1/poetry.lock", "uv/uv.lock"] {
+        let source = project_lock(lock);
+        let dev = names(&source, &linux, &[], &["dev"]);
+        let added: Vec<&str> = dev
+            .iter()
+            .map(String::as_str)
+            .filter(|name| !PROJECT_MAIN.contains(name))
+            .collect();
+        // pytest's exceptiongroup and tomli are for Python < 3.11, its colorama for Windows.
+        assert_eq!(
+            added,
+            ["iniconfig", "packaging", "pluggy", "pytest"],
+            "{lock}"
+        );
+        let test = names(&source, &linux, &[], &["test"]);
+        // coverage[toml] needs tomli only up to 3.11.0a6.
+        assert!(test.contains(&"coverage".to_string()), "{lock}: {test:?}");
+        assert!(!test.contains(&"tomli".to_string()), "{lock}: {test:?}");
+        let watch = names(&source, &linux, &["watch"], &[]);
+        let added: Vec<&str> = watch
+            .iter()
+            .map(String::as_str)
+            .filter(|name| !PROJECT_MAIN.contains(name))
+            .collect();
+        // anyio's exceptiongroup is for Python < 3.11, its typing-extensions already main.
+        assert_eq!(added, ["anyio", "idna", "watchfiles"], "{lock}");
+        assert!(!added.contains(&"exceptiongroup"), "{lock}: {added:?}");
+    }
+}
+
+#[test]
+fn real_locks_follow_windows_and_old_python_edges_for_such_targets() {
+    let windows = target("3.11.7", "windows");
+    let old = target("3.9.18", "linux");
+    for lock in ["poetry2/poetry.lock", "poetry1/poetry.lock", "uv/uv.lock"] {
+        let source = project_lock(lock);
+        assert!(
+            names(&source, &windows, &[], &[]).contains(&"colorama".to_string()),
+            "{lock}"
+        );
+        let dev = names(&source, &old, &[], &["dev", "docs"]);
+        for name in ["exceptiongroup", "tomli", "importlib-metadata", "zipp"] {
+            assert!(dev.contains(&name.to_string()), "{lock}: {name} in {dev:?}");
+        }
+        assert!(!dev.contains(&"colorama".to_string()), "{lock}: {dev:?}");
+    }
+}
+
+#[test]
+fn a_poetry_lock_without_its_pyproject_falls_back_to_its_own_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(project_lock("poetry2/poetry.lock").path).unwrap();
+    let path = dir.path().join("poetry.lock");
+    std::fs::write(&path, text).unwrap();
+    let source = DeclaredSource::parse(path.to_str().unwrap()).unwrap();
+    // Poetry 2's per-package groups and markers say the same as the walk.
+    assert_eq!(
+        names(&source, &target("3.11.7", "linux"), &[], &[]),
+        PROJECT_MAIN
+    );
+}
+
+/// Found on a public Poetry 2 lock (fastembed): a root edge whose constraint fits two
+/// versions of a forked package reached both, and the one for Python 3.10 brought its own
+/// dependency in; the entry whose own markers are false for the target is not followed.
+#[test]
+fn a_poetry_fork_is_followed_only_where_its_markers_hold() {
+    let lock = r#"
+[[package]]
+name = "coloredlogs"
+version = "15.0.1"
+optional = false
+groups = ["main"]
+markers = "python_version == \"3.10\""
+
+[[package]]
+name = "onnxruntime"
+version = "1.23.2"
+optional = false
+groups = ["main"]
+markers = "python_version == \"3.10\""
+
+[package.dependencies]
+coloredlogs = "*"
+
+[[package]]
+name = "onnxruntime"
+version = "1.24.2"
+optional = false
+groups = ["main"]
+markers = "python_version >= \"3.11\""
+
+[metadata]
+lock-version = "2.1"
+python-versions = ">=3.10.0"
+content-hash = "00"
+"#;
+    let (dir, source) = write("poetry.lock", lock);
+    std::fs::write(
+        dir.path().join("pyproject.toml"),
+        r#"
+[tool.poetry.dependencies]
+python = ">=3.10.0"
+onnxruntime = [
+    { version = ">=1.17.0,<1.24", python = "3.10" },
+    { version = ">=1.17.0,!=1.24.0", python = ">=3.11,<3.13" },
+]
+"#,
+    )
+    .unwrap();
+    assert_eq!(
+        selected(&source, &target("3.11.7", "linux"), &[], &[]),
+        ["onnxruntime 1.24.2"]
+    );
+    assert_eq!(
+        selected(&source, &target("3.10.14", "linux"), &[], &[]),
+        ["coloredlogs 15.0.1", "onnxruntime 1.23.2"]
+    );
+}
+
+/// uv writes conflicting extras into edge markers (`extra == 'extra-9-conf-demo-old'`):
+/// `uv sync --extra old` installs pytest 7 and what it needs, which the markers gate; what
+/// `uv sync --no-dev [--extra old]` installs on Linux CPython 3.11 is what is required.
+#[test]
+fn uv_conflict_markers_follow_the_selected_extra() {
+    let source = project_lock("uv-conflicts/uv.lock");
+    let linux = target("3.11.7", "linux");
+    assert_eq!(
+        selected(&source, &linux, &[], &[]),
+        [
+            "idna 3.10",
+            "iniconfig 2.0.0",
+            "packaging 26.4",
+            "pluggy 1.7.0",
+            "pytest 8.3.4",
+            "pytest-timeout 2.3.1"
+        ]
+    );
+    assert_eq!(
+        selected(&source, &linux, &["old"], &[]),
+        [
+            "attrs 26.1.0",
+            "idna 3.10",
+            "iniconfig 2.0.0",
+            "packaging 26.4",
+            "pluggy 1.7.0",
+            "py 1.11.0",
+            "pytest 7.0.0",
+            "pytest-timeout 2.3.1",
+            "tomli 2.5.0"
+        ]
+    );
+}
+
+/// Poetry 1.8's lock without the pyproject.toml: nothing tells the dev group or a Windows
+/// edge apart, so all is required, and a note says why.
+#[test]
+fn a_poetry_1_8_lock_alone_says_it_takes_everything_as_required() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(project_lock("poetry1/poetry.lock").path).unwrap();
+    let path = dir.path().join("poetry.lock");
+    std::fs::write(&path, text).unwrap();
+    let source = DeclaredSource::parse(path.to_str().unwrap()).unwrap();
+    let linux = target("3.11.7", "linux");
+    let chosen = baseline(&source, Some(&linux), &Selection::default()).unwrap();
+    let names: Vec<&str> = chosen
+        .lock
+        .packages
+        .iter()
+        .map(|package| package.name.as_str())
+        .collect();
+    assert!(
+        names.contains(&"pytest") && names.contains(&"colorama"),
+        "{names:?}"
+    );
+    assert!(
+        chosen
+            .notes
+            .iter()
+            .any(|note| note.contains("before lock-version 2.1")),
+        "{:?}",
+        chosen.notes
+    );
+    // With its pyproject.toml, no note.
+    let chosen = baseline(
+        &project_lock("poetry1/poetry.lock"),
+        Some(&linux),
+        &Selection::default(),
+    )
+    .unwrap();
+    assert_eq!(chosen.notes.len(), 1, "{:?}", chosen.notes);
+}

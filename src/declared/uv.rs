@@ -347,6 +347,7 @@ pub(super) fn read(text: &str) -> Result<Declared, Problem> {
         roots,
         extras: Some(extras),
         groups: Some(groups),
+        notes: Vec::new(),
     })
 }
 

@@ -408,7 +408,12 @@ fn diff_package(old: &Package, new: &Package, findings: &mut Findings) {
 fn build_changes(old: &Package, new: &Package) -> Vec<(&'static str, String, String)> {
     let mut builds = Vec::new();
     let (old_tags, new_tags) = (old.wheel_tags.join(" "), new.wheel_tags.join(" "));
-    if !old_tags.is_empty() && !new_tags.is_empty() && old_tags != new_tags {
+    // One build written two ways (a compressed `Tag:` line, or its tags line by line) is
+    // the same build.
+    let old_set = declared::tag_set(&old.wheel_tags);
+    let same_tags = old_tags == new_tags
+        || (!old_set.is_empty() && old_set == declared::tag_set(&new.wheel_tags));
+    if !old_tags.is_empty() && !new_tags.is_empty() && !same_tags {
         builds.push(("wheel tags", old_tags, new_tags));
     }
     let show = |value: &Option<String>| value.clone().unwrap_or_else(|| "none".to_string());

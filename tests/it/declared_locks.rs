@@ -2,7 +2,11 @@
 //! Windows-only dependency, a dependency for Python < 3.11, an extra, a dev group), `uv export`
 //! writes its requirements.txt and pylock.toml, Poetry locks the same project; runtimes are
 //! built from the same pins (a venv, an image) and drifted from them, and `importlib.metadata`
-//! says what the findings must be.
+//! says what the findings must be. The locks of `fixtures/declared/projects` (a model
+//! project with dev, test and docs groups, an extra, Windows and old-Python edges, a maturin
+//! and a scikit-build-core wheel; written by uv, Poetry 2 and Poetry 1.8) are installed by
+//! their own tools (`poetry install --only main`, `uv sync --no-dev`, `pip install -r`),
+//! which are the oracle of what the lock requires.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -263,9 +267,27 @@ fn groups_and_extras_are_required_only_when_named() {
     }
 }
 
+/// A build without the C extension (markupsafe's sdist falls back to a pure `py3-none-any`
+/// wheel when no compiler works) is evidence of another build; a source build for the same
+/// Python, ABI and platform family (`cp311-cp311-linux_x86_64` next to the lock's manylinux
+/// wheels) cannot be told from the lock's wheel, and is not claimed to be another.
 #[test]
-fn a_wheel_built_from_source_is_another_build_than_the_lock_lists() {
-    let from_source = venv(
+fn a_wheel_built_from_source_is_another_build_only_on_evidence() {
+    let pure = venv(
+        "declared-pure-build",
+        "markupsafe sdist, CC=false v1",
+        &[],
+        |folder| {
+            must(
+                Command::new(folder.join("bin/python"))
+                    .args(["-m", "pip", "install", "--disable-pip-version-check", "-q"])
+                    .args(["--no-cache-dir", "--no-binary", "markupsafe"])
+                    .args(["markupsafe==3.0.2", "packaging==24.2"])
+                    .env("CC", "false"),
+            );
+        },
+    );
+    let compiled = venv(
         "declared-from-source",
         "markupsafe sdist v1",
         &[],
@@ -281,13 +303,13 @@ fn a_wheel_built_from_source_is_another_build_than_the_lock_lists() {
             );
         },
     );
-    let target = format!("python:{}", from_source.display());
     let folder = project();
     for lock in [
         folder.join("uv.lock"),
         folder.join("pylock.toml"),
         folder.join("poetry/poetry.lock"),
     ] {
+        let target = format!("python:{}", pure.display());
         let (findings, _, _) = package_findings(&lock, &target, &[]);
         assert!(
             findings.contains(&("package-build".into(), "markupsafe".into())),
@@ -295,6 +317,13 @@ fn a_wheel_built_from_source_is_another_build_than_the_lock_lists() {
             lock.display()
         );
         assert!(!findings.contains(&("package-build".into(), "packaging".into())));
+        let target = format!("python:{}", compiled.display());
+        let (findings, _, _) = package_findings(&lock, &target, &[]);
+        assert!(
+            !findings.iter().any(|(code, _)| code == "package-build"),
+            "{}: {findings:?}",
+            lock.display()
+        );
     }
 }
 
@@ -499,5 +528,241 @@ fn images_from_the_pins_and_drifted_ones_for_every_format() {
                 assert_eq!(code, i32::from(drifted), "{stderr}");
             }
         }
+    }
+}
+
+/// The drift made on top of what a tool installed: a minor downgrade, an error.
+const DRIFT: &str = "tqdm==4.66.5";
+
+/// Poetry 1.8 from PyPI, in a venv of its own (its locks are lock-version 2.0).
+fn poetry1() -> PathBuf {
+    let python = venv("lock-tools-poetry1", "poetry==1.8.5", &[], |folder| {
+        pip_install(folder, &["poetry==1.8.5"]);
+    });
+    python.parent().unwrap().join("poetry")
+}
+
+/// The fixture projects of `fixtures/declared/projects` (locks written by the real tools,
+/// see its `regenerate.sh`): the lock, and how its own tool installs what it requires.
+#[derive(Debug, Clone, Copy)]
+enum Installer {
+    /// `poetry install --only main` with Poetry 2 (lock-version 2.1).
+    Poetry2,
+    /// `poetry install --only main` with Poetry 1.8 (lock-version 2.0).
+    Poetry1,
+    /// `uv sync --no-dev --frozen`.
+    UvSync,
+    /// `pip install -r requirements.txt`, as `uv export --no-dev` wrote it.
+    PipRequirements,
+}
+
+impl Installer {
+    const ALL: [Installer; 4] = [
+        Installer::Poetry2,
+        Installer::Poetry1,
+        Installer::UvSync,
+        Installer::PipRequirements,
+    ];
+
+    fn folder(self) -> PathBuf {
+        let name = match self {
+            Installer::Poetry2 => "poetry2",
+            Installer::Poetry1 => "poetry1",
+            Installer::UvSync | Installer::PipRequirements => "uv",
+        };
+        crate::support::root()
+            .join("fixtures/declared/projects")
+            .join(name)
+    }
+
+    /// The locks this runtime is installed from: uv's lock, its pylock.toml export (the same
+    /// pins) and its requirements export for uv; the poetry.lock for Poetry.
+    fn locks(self) -> Vec<PathBuf> {
+        let folder = self.folder();
+        match self {
+            Installer::Poetry2 | Installer::Poetry1 => vec![folder.join("poetry.lock")],
+            Installer::UvSync => vec![folder.join("uv.lock"), folder.join("pylock.toml")],
+            Installer::PipRequirements => vec![folder.join("requirements.txt")],
+        }
+    }
+
+    /// A venv where the lock's own tool installed its main dependencies (then, with `drift`,
+    /// tqdm moved to another minor version by pip), built once per lock text.
+    fn runtime(self, drift: bool) -> PathBuf {
+        let folder = self.folder();
+        let lock_text: String = self
+            .locks()
+            .iter()
+            .map(|lock| std::fs::read_to_string(lock).unwrap())
+            .collect();
+        let spec = format!("{self:?} drift={drift} {DRIFT} {lock_text}");
+        let name = format!("declared-{self:?}-{}", if drift { "drift" } else { "main" });
+        // The tools' own venvs first: `venv` builds one venv at a time.
+        let (poetry2, poetry1, mut uv) = (tools().join("poetry"), poetry1(), tool("uv"));
+        venv(&name.to_ascii_lowercase(), &spec, &[], |venv_folder| {
+            // The tools write beside the project (Poetry's and uv's caches, `.venv`): a copy.
+            let work = tempfile::tempdir().unwrap();
+            for entry in std::fs::read_dir(&folder).unwrap() {
+                let path = entry.unwrap().path();
+                std::fs::copy(&path, work.path().join(path.file_name().unwrap())).unwrap();
+            }
+            let path = format!(
+                "{}:{}",
+                venv_folder.join("bin").display(),
+                std::env::var("PATH").unwrap_or_default()
+            );
+            let poetry = |program: PathBuf| {
+                let mut command = Command::new(program);
+                command
+                    .args(["install", "--only", "main", "--no-root", "--no-interaction"])
+                    .current_dir(work.path())
+                    .env("VIRTUAL_ENV", venv_folder)
+                    .env("PATH", &path)
+                    .env("POETRY_CACHE_DIR", cache_root().join("poetry-cache"));
+                command
+            };
+            match self {
+                Installer::Poetry2 => must(&mut poetry(poetry2)),
+                Installer::Poetry1 => must(&mut poetry(poetry1)),
+                Installer::UvSync => must(
+                    uv.args(["sync", "-q", "--no-dev", "--frozen"])
+                        .current_dir(work.path())
+                        .env("UV_PROJECT_ENVIRONMENT", venv_folder),
+                ),
+                Installer::PipRequirements => pip_install(
+                    venv_folder,
+                    &["-r", work.path().join("requirements.txt").to_str().unwrap()],
+                ),
+            }
+            if drift {
+                pip_install(venv_folder, &["--no-deps", DRIFT]);
+            }
+        })
+    }
+}
+
+/// What the fixture project's own tools installed is what its locks require: nothing
+/// missing, no other version, no other build (pydantic-core's wheel carries maturin's
+/// compressed `Tag:`, lightgbm's scikit-build-core's `py3-none-linux_x86_64`), and nothing
+/// added but the venv's installer tooling; then one package moved gives exactly one
+/// `package-version`. `importlib.metadata` confirms what the tool installed.
+#[test]
+fn what_each_tool_installs_from_its_lock_is_what_the_lock_requires() {
+    for installer in Installer::ALL {
+        let python = installer.runtime(false);
+        let installed = importlib_packages(&python, &[]);
+        let names: BTreeSet<&str> = installed.iter().map(|(name, _)| name.as_str()).collect();
+        // The Windows and old-Python edges and the dev group were left out by the tool too.
+        for absent in ["colorama", "exceptiongroup", "tomli", "pytest", "iniconfig"] {
+            assert!(!names.contains(absent), "{installer:?}: {installed:?}");
+        }
+        for present in ["pydantic-core", "lightgbm", "click", "tqdm"] {
+            assert!(names.contains(present), "{installer:?}: {installed:?}");
+        }
+        let target = format!("python:{}", python.display());
+        for lock in installer.locks() {
+            let (findings, code, stderr) = package_findings(&lock, &target, &[]);
+            let tooling: BTreeSet<(String, String)> = findings
+                .iter()
+                .filter(|(code, name)| {
+                    code == "package-added"
+                        && ["pip", "setuptools", "wheel"].contains(&name.as_str())
+                })
+                .cloned()
+                .collect();
+            assert_eq!(
+                findings,
+                tooling,
+                "{installer:?} {}: {stderr}",
+                lock.display()
+            );
+            assert_eq!(code, 0, "{installer:?} {}: {stderr}", lock.display());
+        }
+        let drifted = installer.runtime(true);
+        let target = format!("python:{}", drifted.display());
+        for lock in installer.locks() {
+            let (findings, code, stderr) = package_findings(&lock, &target, &[]);
+            let drift: Vec<&(String, String)> = findings
+                .iter()
+                .filter(|(code, _)| code != "package-added")
+                .collect();
+            assert_eq!(
+                drift,
+                [&("package-version".to_string(), "tqdm".to_string())],
+                "{installer:?} {}: {stderr}",
+                lock.display()
+            );
+            assert_eq!(code, 1, "{stderr}");
+        }
+    }
+}
+
+/// `--group dev` adds pytest and what it needs on Linux CPython 3.11, and nothing for
+/// Windows or older Pythons.
+#[test]
+fn the_dev_group_of_a_real_lock_is_required_only_when_named() {
+    let python = Installer::Poetry2.runtime(false);
+    let target = format!("python:{}", python.display());
+    for installer in [Installer::Poetry2, Installer::Poetry1, Installer::UvSync] {
+        let lock = installer.locks().remove(0);
+        let (findings, _, _) = package_findings(&lock, &target, &["--group", "dev"]);
+        let missing: BTreeSet<&str> = findings
+            .iter()
+            .filter(|(code, _)| code == "package-missing")
+            .map(|(_, name)| name.as_str())
+            .collect();
+        assert_eq!(
+            missing,
+            BTreeSet::from(["iniconfig", "packaging", "pluggy", "pytest"]),
+            "{}",
+            lock.display()
+        );
+    }
+}
+
+/// A uv.lock with conflicting extras (`fixtures/declared/projects/uv-conflicts`): uv gates
+/// the edges of an extra by markers it encodes (`extra == 'extra-9-conf-demo-old'`). What
+/// `uv sync --no-dev --extra old` installs is what the lock requires with `--extra old`.
+#[test]
+fn uv_conflicting_extras_as_uv_sync_installs_them() {
+    let folder = crate::support::root().join("fixtures/declared/projects/uv-conflicts");
+    let lock = folder.join("uv.lock");
+    let text = std::fs::read_to_string(&lock).unwrap();
+    let mut uv = tool("uv");
+    let python = venv("declared-uv-conflicts", &text, &[], |venv_folder| {
+        let work = tempfile::tempdir().unwrap();
+        for name in ["pyproject.toml", "uv.lock"] {
+            std::fs::copy(folder.join(name), work.path().join(name)).unwrap();
+        }
+        must(
+            uv.args(["sync", "-q", "--no-dev", "--frozen", "--extra", "old"])
+                .current_dir(work.path())
+                .env("UV_PROJECT_ENVIRONMENT", venv_folder),
+        );
+    });
+    let installed = importlib_packages(&python, &[]);
+    assert!(
+        installed.contains(&("pytest".to_string(), "7.0.0".to_string())),
+        "{installed:?}"
+    );
+    let target = format!("python:{}", python.display());
+    let (findings, code, stderr) = package_findings(&lock, &target, &["--extra", "old"]);
+    assert!(
+        findings.iter().all(|(code, name)| code == "package-added"
+            && ["pip", "setuptools", "wheel"].contains(&name.as_str())),
+        "{findings:?}\n{stderr}"
+    );
+    assert_eq!(code, 0, "{stderr}");
+    // Without the extra, the lock wants pytest 8 and not what pytest 7 alone needs.
+    let (findings, _, _) = package_findings(&lock, &target, &[]);
+    assert!(
+        findings.contains(&("package-version".into(), "pytest".into())),
+        "{findings:?}"
+    );
+    for only_old in ["attrs", "py", "tomli"] {
+        assert!(
+            findings.contains(&("package-added".into(), only_old.into())),
+            "{findings:?}"
+        );
     }
 }
