@@ -388,6 +388,35 @@ mod tests {
         assert_eq!(read(&mut &other[..], other.len() as u64, "x.tar"), Facts::default());
     }
 
+    /// The peer scanners' test suites and advisories, rebuilt (`fixtures/models/attacks`,
+    /// written by its `make.py`): every unsafe case is caught, no benign one is flagged.
+    #[test]
+    fn the_peer_scanners_attacks_are_caught_and_their_controls_pass() {
+        #[derive(serde::Deserialize)]
+        struct Cases {
+            case: Vec<Case>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Case {
+            file: String,
+            expect: String,
+        }
+        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/models/attacks");
+        let text = std::fs::read_to_string(folder.join("cases.toml")).unwrap();
+        let cases: Cases = toml::from_str(&text).unwrap();
+        assert!(cases.case.len() > 200);
+        let mut wrong = Vec::new();
+        for case in &cases.case {
+            let bytes = std::fs::read(folder.join(&case.file)).unwrap();
+            let facts = read(&mut &bytes[..], bytes.len() as u64, &case.file);
+            let verdict = if facts.unsafe_calls.is_empty() { "safe" } else { "unsafe" };
+            if verdict != case.expect {
+                wrong.push(format!("{}: {verdict} ({:?})", case.file, facts.unsafe_where));
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
     #[test]
     fn every_pickle_stream_of_a_file_is_read() {
         let benign = b"\x80\x04K\x01.";
