@@ -485,7 +485,10 @@ fn facts_properties(
             format!("{} {}", writer.name, writer.version),
         ));
     }
-    for (name, values) in [("envlock:import", imports), ("envlock:unsafe", unsafe_calls)] {
+    for (name, values) in [
+        ("envlock:import", imports),
+        ("envlock:unsafe", unsafe_calls),
+    ] {
         properties.extend(values.iter().map(|value| Property::new(name, value)));
     }
 }

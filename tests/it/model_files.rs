@@ -574,7 +574,10 @@ fn a_model_folder_keeps_each_files_facts_and_its_findings_name_the_file() {
     copy(&written_old.path().join("forest.joblib"), "old.joblib");
     copy(&written_new.path().join("forest.joblib"), "new.joblib");
     copy(&written_old.path().join("evil.pkl"), "evil.pkl");
-    copy(&root().join("fixtures/models/torch/state-dict.pt"), "weights.pt");
+    copy(
+        &root().join("fixtures/models/torch/state-dict.pt"),
+        "weights.pt",
+    );
     let lock = snapshot(
         envlock()
             .args(["snapshot", "--python"])
@@ -634,7 +637,9 @@ fn a_model_folder_keeps_each_files_facts_and_its_findings_name_the_file() {
     let nested = component["components"].as_array().unwrap();
     assert_eq!(nested.len(), 4, "{component:#}");
     let weights = std::fs::read(folder.join("weights.pt")).unwrap();
-    let hex = sha256_of(&weights).trim_start_matches("sha256:").to_string();
+    let hex = sha256_of(&weights)
+        .trim_start_matches("sha256:")
+        .to_string();
     assert!(
         nested
             .iter()
@@ -669,7 +674,9 @@ fn real_torch_files_read_clean_and_hostile_ones_are_named() {
         assert_eq!(entry["format"].as_str(), Some(format), "{name}: {entry:#?}");
         assert_eq!(strings(entry, "unsafe"), calls, "{name}: {entry:#?}");
         assert!(
-            strings(entry, "imports").iter().all(|module| !module.starts_with("__torch__")),
+            strings(entry, "imports")
+                .iter()
+                .all(|module| !module.starts_with("__torch__")),
             "{name}: {entry:#?}"
         );
     }

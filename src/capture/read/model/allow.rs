@@ -129,7 +129,10 @@ const CALLS: &[(&str, &str)] = &[
     ("sklearn._loss._loss", "CyHalfTweedieLossIdentity"),
     ("sklearn._loss._loss", "CyHuberLoss"),
     ("sklearn._loss._loss", "CyPinballLoss"),
-    ("sklearn._loss._loss", "__pyx_unpickle_CyHalfMultinomialLoss"),
+    (
+        "sklearn._loss._loss",
+        "__pyx_unpickle_CyHalfMultinomialLoss",
+    ),
     ("sklearn.metrics._dist_metrics", "newObj"),
     ("sklearn.neighbors._ball_tree", "newObj"),
     ("sklearn.neighbors._kd_tree", "newObj"),
@@ -469,7 +472,10 @@ const ARGUMENTS: &[(Pair, &[Pair])] = &[
     ),
     (("pandas", "StringDtype"), &[("pandas", "NA")]),
     (
-        ("sklearn._loss._loss", "__pyx_unpickle_CyHalfMultinomialLoss"),
+        (
+            "sklearn._loss._loss",
+            "__pyx_unpickle_CyHalfMultinomialLoss",
+        ),
         &[("sklearn._loss._loss", "CyHalfMultinomialLoss")],
     ),
     (("pandas.core.indexes.base", "_new_Index"), INDEX_TYPES),
@@ -608,8 +614,7 @@ pub(super) fn known(module: &str, name: &str) -> bool {
     call(module, name)
         || instantiate(module, name)
         || NAMED.contains(&(module, name))
-        || (ARGUMENTS.iter())
-            .any(|(_, allowed)| allowed.contains(&(module, name)))
+        || (ARGUMENTS.iter()).any(|(_, allowed)| allowed.contains(&(module, name)))
 }
 
 /// Whether a global's name is a lookup chain or reaches a dunder (`__builtins__.eval`,

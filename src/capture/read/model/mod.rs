@@ -151,7 +151,11 @@ fn array(reader: &mut dyn BufRead, size: u64) -> Facts {
     match npy::header(&head) {
         Some(Ok(header)) if header.objects => {
             reader.consume(header.length);
-            let mut scan = pickle::scan_all(reader, size.saturating_sub(header.length as u64), pickle::Context::File);
+            let mut scan = pickle::scan_all(
+                reader,
+                size.saturating_sub(header.length as u64),
+                pickle::Context::File,
+            );
             scan.shift(header.length as u64);
             facts.add_pickle(scan, "");
         }
@@ -337,17 +341,33 @@ mod tests {
         for file in files {
             let facts = facts_of(file);
             assert_eq!(facts.format, Format::Torch, "{}", file.0);
-            assert!(facts.unsafe_calls.is_empty(), "{}: {:?}", file.0, facts.unsafe_where);
-            assert!(facts.imports.contains("torch._utils"), "{}: {:?}", file.0, facts.imports);
+            assert!(
+                facts.unsafe_calls.is_empty(),
+                "{}: {:?}",
+                file.0,
+                facts.unsafe_where
+            );
+            assert!(
+                facts.imports.contains("torch._utils"),
+                "{}: {:?}",
+                file.0,
+                facts.imports
+            );
         }
         let module = facts_of(torch_file!("whole-module.pt"));
-        assert!(module.imports.contains("torch.nn.modules.linear"), "{module:?}");
+        assert!(
+            module.imports.contains("torch.nn.modules.linear"),
+            "{module:?}"
+        );
         let script = facts_of(torch_file!("torchscript.pt"));
         assert_eq!(script.format, Format::Torchscript);
         assert!(script.unsafe_calls.is_empty(), "{:?}", script.unsafe_where);
         // TorchScript's classes come from the archive's code, not from Python modules.
         assert!(
-            script.imports.iter().all(|module| !module.starts_with("__torch__")),
+            script
+                .imports
+                .iter()
+                .all(|module| !module.starts_with("__torch__")),
             "{:?}",
             script.imports
         );
@@ -355,11 +375,20 @@ mod tests {
 
     #[test]
     fn real_hostile_torch_files_name_the_call() {
-        for file in [torch_file!("hostile-zip.pt"), torch_file!("hostile-legacy.pt")] {
+        for file in [
+            torch_file!("hostile-zip.pt"),
+            torch_file!("hostile-legacy.pt"),
+        ] {
             let facts = facts_of(file);
             assert_eq!(facts.format, Format::Torch, "{}", file.0);
             let calls: Vec<&str> = facts.unsafe_calls.iter().map(String::as_str).collect();
-            assert_eq!(calls, ["posix.system"], "{}: {:?}", file.0, facts.unsafe_where);
+            assert_eq!(
+                calls,
+                ["posix.system"],
+                "{}: {:?}",
+                file.0,
+                facts.unsafe_where
+            );
         }
     }
 
@@ -383,9 +412,13 @@ mod tests {
         let mut header = tar::Header::new_ustar();
         header.set_size(5);
         header.set_cksum();
-        tar.append_data(&mut header, "notes.txt", &b"hello"[..]).unwrap();
+        tar.append_data(&mut header, "notes.txt", &b"hello"[..])
+            .unwrap();
         let other = tar.into_inner().unwrap();
-        assert_eq!(read(&mut &other[..], other.len() as u64, "x.tar"), Facts::default());
+        assert_eq!(
+            read(&mut &other[..], other.len() as u64, "x.tar"),
+            Facts::default()
+        );
     }
 
     /// The peer scanners' test suites and advisories, rebuilt (`fixtures/models/attacks`,
@@ -401,7 +434,8 @@ mod tests {
             file: String,
             expect: String,
         }
-        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/models/attacks");
+        let folder =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/models/attacks");
         let text = std::fs::read_to_string(folder.join("cases.toml")).unwrap();
         let cases: Cases = toml::from_str(&text).unwrap();
         assert!(cases.case.len() > 200);
@@ -409,9 +443,16 @@ mod tests {
         for case in &cases.case {
             let bytes = std::fs::read(folder.join(&case.file)).unwrap();
             let facts = read(&mut &bytes[..], bytes.len() as u64, &case.file);
-            let verdict = if facts.unsafe_calls.is_empty() { "safe" } else { "unsafe" };
+            let verdict = if facts.unsafe_calls.is_empty() {
+                "safe"
+            } else {
+                "unsafe"
+            };
             if verdict != case.expect {
-                wrong.push(format!("{}: {verdict} ({:?})", case.file, facts.unsafe_where));
+                wrong.push(format!(
+                    "{}: {verdict} ({:?})",
+                    case.file, facts.unsafe_where
+                ));
             }
         }
         assert!(wrong.is_empty(), "{wrong:#?}");

@@ -263,7 +263,10 @@ pub(crate) fn scan_all(reader: &mut dyn BufRead, size: u64, context: Context) ->
             break;
         }
         if index + 1 == MAX_STREAMS {
-            all.unreadable = Some((start, format!("more than {MAX_STREAMS} pickles follow each other")));
+            all.unreadable = Some((
+                start,
+                format!("more than {MAX_STREAMS} pickles follow each other"),
+            ));
             break;
         }
         if !starts_pickle(next) {
@@ -1581,7 +1584,8 @@ impl<'a> Machine<'a> {
             }
             self.scan.globals.insert(pair);
             if !allow::known(&global.module, &global.name) {
-                self.named.push((global.dotted(), offset, opcode.to_string()));
+                self.named
+                    .push((global.dotted(), offset, opcode.to_string()));
             }
         }
         if allow::lookup_chain(&global.module, &global.name) {
@@ -2000,11 +2004,7 @@ fn allocation(callable: &Global, args: &[Value]) -> Option<u128> {
             let (start, stop) = (int(start).unwrap_or(0), int(stop)?);
             Some(stop.saturating_sub(start))
         }
-        (
-            "numpy._core.multiarray" | "numpy.core.multiarray",
-            "_reconstruct",
-            [_, shape, ..],
-        )
+        ("numpy._core.multiarray" | "numpy.core.multiarray", "_reconstruct", [_, shape, ..])
         | ("numpy", "ndarray", [shape, ..]) => {
             let dimensions = match shape {
                 Value::Tuple(seq) | Value::List(seq) => &seq.items[..],
@@ -2555,12 +2555,16 @@ mod tests {
         for bomb in bombs {
             let scan = scan_bytes(bomb);
             assert!(
-                scan.unsafe_calls.iter().any(|call| call.why.contains("pickle bomb")),
+                scan.unsafe_calls
+                    .iter()
+                    .any(|call| call.why.contains("pickle bomb")),
                 "{scan:?}"
             );
         }
         clean(b"\x80\x02cbuiltins\nbytearray\nK\x10\x85R.");
-        clean(b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85C\x01b\x87R.");
+        clean(
+            b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85C\x01b\x87R.",
+        );
     }
 
     #[test]
@@ -2765,7 +2769,10 @@ mod tests {
         assert!(scan_bytes(&aliased).unreadable.is_some());
         // A list given `eval` through one copy, handed to a call through another.
         let list = scan_bytes(b"\x80\x02cbuiltins\nset\n]q\x00h\x00(cbuiltins\neval\ne0\x85R.");
-        assert_eq!(calls(&list), BTreeSet::from(["builtins.eval", "builtins.set"]));
+        assert_eq!(
+            calls(&list),
+            BTreeSet::from(["builtins.eval", "builtins.set"])
+        );
     }
 
     #[test]
@@ -2889,7 +2896,9 @@ mod tests {
         let (_, why) = scan_bytes(&entries).unreadable.expect("unreadable");
         assert!(why.contains("memo index of 4194304"), "{why}");
         // One index CPython would grow its memo to: 64 GiB.
-        let (_, why) = scan_bytes(b"\x80\x02Nr\xf0\xff\xff\xff.").unreadable.expect("bomb");
+        let (_, why) = scan_bytes(b"\x80\x02Nr\xf0\xff\xff\xff.")
+            .unreadable
+            .expect("bomb");
         assert!(why.contains("pickle bomb"), "{why}");
     }
 

@@ -426,7 +426,8 @@ impl Archive {
         }
         match entry.method {
             STORED if keeper.wants() => {
-                let head_length = usize::try_from(entry.compressed).map_or(HEAD, |size| size.min(HEAD));
+                let head_length =
+                    usize::try_from(entry.compressed).map_or(HEAD, |size| size.min(HEAD));
                 let head = stream.look_ahead(head_length)?;
                 keeper.decide_on(&head);
                 if keeper.wants() {
@@ -454,7 +455,12 @@ impl Archive {
 
     /// The data descriptor after an entry (`wide`: with 64-bit sizes), checked against
     /// what reading the entry found.
-    fn descriptor(&mut self, stream: &mut Stream, entry: &mut Entry, wide: bool) -> Result<(), Broken> {
+    fn descriptor(
+        &mut self,
+        stream: &mut Stream,
+        entry: &mut Entry,
+        wide: bool,
+    ) -> Result<(), Broken> {
         let at = stream.offset();
         let mut first = stream.array::<4>()?;
         if first == DESCRIPTOR {
@@ -677,7 +683,10 @@ impl Archive {
             && self.entries.iter().any(|entry| {
                 in_top(&entry.name, b"constants.pkl")
                     || (top.as_ref()).is_some_and(|top| {
-                        entry.name.to_ascii_lowercase().starts_with(&[&top[..], b"code/"].concat())
+                        entry
+                            .name
+                            .to_ascii_lowercase()
+                            .starts_with(&[&top[..], b"code/"].concat())
                     })
             });
         let keras_version = match &self.metadata {
@@ -720,7 +729,12 @@ impl Archive {
             facts.imports.extend(inner.imports);
             facts.written_by.extend(inner.written_by);
             facts.unsafe_calls.extend(inner.unsafe_calls);
-            (facts.unsafe_where).extend(inner.unsafe_where.iter().map(|at| format!("`{name}`: {at}")));
+            (facts.unsafe_where).extend(
+                inner
+                    .unsafe_where
+                    .iter()
+                    .map(|at| format!("`{name}`: {at}")),
+            );
         }
         for doubt in &self.doubts {
             unreadable(&mut facts, format!("{doubt}; {WHY_DOUBT}"));
@@ -1131,7 +1145,11 @@ struct Inflated {
 /// bytes of it (its compressed size, when known) and no byte after its end, and hands what
 /// it inflates to to `keeper`. When the size is known and the keeper wants no more, it
 /// stops early (the caller skips to the entry's end).
-fn inflate(stream: &mut Stream, limit: Option<u64>, keeper: &mut Keeper) -> Result<Inflated, Broken> {
+fn inflate(
+    stream: &mut Stream,
+    limit: Option<u64>,
+    keeper: &mut Keeper,
+) -> Result<Inflated, Broken> {
     /// Bytes inflated per call.
     const BLOCK: usize = 64 * 1024;
     let start = stream.offset();
@@ -1494,7 +1512,11 @@ mod tests {
         let (archive, broken) = walk(&zip);
         assert_eq!((broken, archive.doubts.clone()), (None, vec![]));
         assert_eq!(archive.handed_over, vec![pickle]);
-        let sizes: Vec<u64> = archive.entries.iter().map(|entry| entry.uncompressed).collect();
+        let sizes: Vec<u64> = archive
+            .entries
+            .iter()
+            .map(|entry| entry.uncompressed)
+            .collect();
         assert_eq!(sizes, [174, 40, 2]);
         let torch = facts(&zip);
         assert_eq!(torch.format, Format::Torch);
@@ -1659,14 +1681,23 @@ mod tests {
     #[test]
     fn pickles_are_found_in_any_zip_whatever_their_names() {
         let system = b"\x80\x04\x95\x1f\x00\x00\x00\x00\x00\x00\x00\x8c\x05posix\x94\x8c\x06system\x94\x93\x94\x8c\x04true\x94\x85\x94R\x94.";
-        for name in ["data.pkl", "a/b/data.pkl", "model.bin", "weights/x.npy.tmp", "README"] {
+        for name in [
+            "data.pkl",
+            "a/b/data.pkl",
+            "model.bin",
+            "weights/x.npy.tmp",
+            "README",
+        ] {
             let zip = Writer::default()
                 .stored("notes.txt", b"hello", 0)
                 .deflated(name, system)
                 .finish();
             let facts = facts(&zip);
             assert_eq!(facts.format, Format::Zip, "{name}");
-            assert!(facts.unsafe_calls.contains("posix.system"), "{name}: {facts:?}");
+            assert!(
+                facts.unsafe_calls.contains("posix.system"),
+                "{name}: {facts:?}"
+            );
         }
         // torch's storages are raw bytes torch never unpickles.
         let storage = Writer::default()
@@ -1687,7 +1718,10 @@ mod tests {
         assert_eq!(facts.format, Format::Zip);
         assert!(is_unreadable(&facts), "{facts:?}");
         assert!(
-            facts.unsafe_where.iter().any(|at| at.contains("`last.bin` is a pickle past")),
+            facts
+                .unsafe_where
+                .iter()
+                .any(|at| at.contains("`last.bin` is a pickle past")),
             "{:?}",
             facts.unsafe_where
         );
@@ -1715,7 +1749,10 @@ mod tests {
         let facts = crate::capture::read::model::read(&mut &file[..], file.len() as u64, "x.pt");
         assert_eq!(facts.format, Format::Torch);
         assert!(is_unreadable(&facts));
-        assert!(facts.unsafe_where[0].contains("17 bytes of something else precede"), "{facts:?}");
+        assert!(
+            facts.unsafe_where[0].contains("17 bytes of something else precede"),
+            "{facts:?}"
+        );
         // Text that happens to hold the signature is no zip.
         assert_eq!(start(b"see PK\x03\x04 in the docs"), None);
     }

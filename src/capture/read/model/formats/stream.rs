@@ -159,7 +159,10 @@ impl<'a> Stream<'a> {
         if self.skip_buffer.is_empty() && length > 0 {
             self.skip_buffer = vec![0; SKIP_BLOCK];
         }
-        let pending = self.pending().len().min(usize::try_from(length).unwrap_or(usize::MAX));
+        let pending = self
+            .pending()
+            .len()
+            .min(usize::try_from(length).unwrap_or(usize::MAX));
         self.consume(pending);
         length -= pending as u64;
         while length > 0 {
