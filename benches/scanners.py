@@ -31,7 +31,8 @@ Scanners:
   PROMPTFOO_DISABLE_TELEMETRY=1): exit 1 unsafe, exit 2 error (unsafe if it still reports a
   critical issue).
 
-The peers run in PEERS_VENV (default /root/venvs/peers), one worker process per peer that imports
+The peers run in PEERS_VENV (default target/bench/peers, made and filled from PyPI on first use),
+one worker process per peer that imports
 the peer's CLI once (their imports take seconds; modelaudit's ~5 s) and then, for each file,
 forks a child that calls the CLI's entry point with the same arguments as the command line, so
 each file sees the state of a fresh CLI process; a per-file timeout kills and restarts the
@@ -507,13 +508,21 @@ def report(cases, scanners, results, args, elapsed):
                       f, indent=1)
 
 
+def peers_venv(folder):
+    """A venv with the four peers (and numpy, which their numpy readers import)."""
+    print(f"installing the peers into {folder} (once)", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "venv", folder], check=True)
+    subprocess.run([os.path.join(folder, "bin", "pip"), "install", "--quiet", "picklescan",
+                    "modelscan", "fickling", "modelaudit", "numpy"], check=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd")
     sp = sub.add_parser("scan", help="scan folders and print the catch rates")
     sp.add_argument("folders", nargs="+")
     sp.add_argument("--envlock", default=os.path.join(ROOT, "target", "release", "envlock"))
-    sp.add_argument("--peers-venv", default="/root/venvs/peers")
+    sp.add_argument("--peers-venv", default=os.path.join(ROOT, "target", "bench", "peers"))
     sp.add_argument("--scanners", default=",".join(["envlock"] + PEERS))
     sp.add_argument("--timeout", type=float, default=120)
     sp.add_argument("--jobs", type=int, default=2,
@@ -535,6 +544,9 @@ def main():
     if args.cmd == "originals":
         extract_originals(args.out, args.mirrors)
     elif args.cmd == "scan":
+        peers = [name for name in args.scanners.split(",") if name and name != "envlock"]
+        if peers and not os.path.exists(os.path.join(args.peers_venv, "bin", "python")):
+            peers_venv(args.peers_venv)
         scan(args)
     else:
         ap.print_help()
