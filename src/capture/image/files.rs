@@ -37,13 +37,18 @@ impl fs::Files for Tree {
         if node.kind != Kind::File {
             return Ok(None);
         }
+        // Not kept (or too little of it): a symlink led where the first pass kept nothing.
+        // Recorded, for a second pass over the layers that keeps it (`crate::capture::layers::keep_missed`);
+        // the read fails meanwhile, and is asked again after that pass.
         let Some(content) = &node.content else {
+            self.miss(&resolved, limit);
             return Err(ReadError::new(
                 &format!("/{resolved}"),
                 "its bytes were not kept from the layers (envlock reads only the files its readers declare)",
             ));
         };
         if (content.len() as u64) < limit.min(node.size) {
+            self.miss(&resolved, limit);
             return Err(ReadError::new(
                 &format!("/{resolved}"),
                 format!(
