@@ -167,7 +167,10 @@ impl<'a> Endpoint<'a> {
                         "the engine answered 404 for it {tries} times while a stat found it \
                          (a busy engine racing over the container's mount; try again)"
                     ),
-                    Verdict::Again => format!("{} ({tries} tries)", self.engine.describe(failed)),
+                    Verdict::Again => format!(
+                        "{} (the connection broke on each of {tries} tries)",
+                        self.engine.describe(failed)
+                    ),
                     Verdict::Final => self.engine.describe(failed),
                 }));
             }
