@@ -34,9 +34,10 @@ pub(crate) enum ArchiveError {
 ///
 /// The pauses are shorter than a registry's (1, 2, 4 s): the engine is local (or one hop
 /// away), and what is retried is a momentary race or a cut connection, not a server asking
-/// for patience; 0.25, 0.5 and 1 s outlast a neighbour's copy of a container (a `docker
-/// cp` of a site folder takes tens of milliseconds here) and add at most 1.75 s to a read
-/// that fails for good.
+/// for patience. The race lasts as long as a neighbour's copy out of the container (a
+/// `docker cp` of a site folder or of the dpkg database: 0.1 to 0.2 s on the test machine,
+/// the CLI's start included), which the pauses of 0.25, 0.5 and 1 s outlast; they add at
+/// most 1.75 s to a read that fails for good.
 pub(crate) struct ArchiveRetry;
 
 impl ArchiveRetry {
