@@ -1179,6 +1179,14 @@ fn injectable() -> Vec<Injected> {
         fault("removal 500 once", false, false, false, || {
             status(ContainerRemove, &[])
         }),
+        fault("dpkg 404 once after a stat", false, false, false, || {
+            Fault::on(ArchiveGet, STAT, lost_answer())
+                .after_stat()
+                .nth(1)
+        }),
+        fault("site archive reset once", false, false, false, || {
+            Fault::on(ArchiveGet, &[SITE], Action::ResetAfter(8 << 10)).nth(1)
+        }),
         fault("attach 500", true, false, true, || {
             status(ContainerAttach, &[])
         }),
