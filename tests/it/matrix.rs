@@ -75,6 +75,10 @@ const CASES: &[Case] = &[
         name: "layout-metadata-link",
         python: "python3",
     },
+    Case {
+        name: "layout-library-link",
+        python: "python3",
+    },
 ];
 
 fn case(name: &str) -> &'static Case {
@@ -468,6 +472,17 @@ fn matrix_layout_metadata_link() {
     assert_matrix("layout-metadata-link");
 }
 
+/// numpy's OpenBLAS a symlink to a file whose name says nothing: layered sources scan it
+/// in a second pass, as the engine scans it.
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
+#[test]
+fn matrix_layout_library_link() {
+    if !engine() {
+        return;
+    }
+    assert_matrix("layout-library-link");
+}
+
 /// The fixtures of links outside the usual folders hold what they exercise: the links are
 /// links, and the interpreter sees the distributions behind them.
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
@@ -521,6 +536,15 @@ fn the_link_fixtures_hold_what_they_exercise() {
              {site}/packaging-24.1.dist-info/METADATA \
              {site}/typing_extensions-4.12.2.dist-info/RECORD"
         ),
+    );
+    let library = fixture("layout-library-link");
+    assert_eq!(
+        run(
+            &library,
+            "readlink /usr/local/lib/python3.11/dist-packages/numpy.libs/libopenblas*"
+        )
+        .trim(),
+        "/srv/blas/openblas.bin"
     );
     assert_eq!(
         targets.lines().collect::<Vec<_>>(),

@@ -20,7 +20,7 @@ mod tree;
 
 pub(crate) use config::ImageFacts;
 pub(crate) use export::export;
-pub(crate) use read::{Keep, Kind, LayerIndex};
+pub(crate) use read::{Asked, Keep, Kind, LayerIndex};
 pub(crate) use registry::{
     pause as registry_pause, tags as registry_tags, TRIES as REGISTRY_TRIES,
 };
@@ -226,7 +226,7 @@ async fn second_pass(
     opened: &Opened,
     tree: &mut Tree,
     models: &[(String, usize)],
-    heads: &[(String, usize, u64)],
+    heads: &[(String, usize, Asked)],
     cache: &Cache,
     name: &str,
 ) -> Result<usize> {
@@ -238,7 +238,7 @@ async fn second_pass(
         only: Some(
             heads
                 .iter()
-                .map(|(path, _, limit)| (path.clone(), *limit))
+                .map(|(path, _, asked)| (path.clone(), asked.clone()))
                 .collect(),
         ),
     };
@@ -252,8 +252,12 @@ async fn second_pass(
     let mut filled = 0;
     for layer in layers {
         let index = read_cached(opened, &opened.layers[layer], layer, &keep, cache, name).await?;
+        let asked = keep.only.as_ref().expect("a second pass");
         for entry in &index.entries {
-            if entry.sha256.is_some() {
+            let library = matches!(asked.get(&entry.path), Some(Asked::Library(_)));
+            if entry.sha256.is_some() && library {
+                filled += usize::from(tree.set_library(&entry.path, layer, &entry.stored));
+            } else if entry.sha256.is_some() {
                 tree.set_model(&entry.path, layer, &entry.stored);
                 filled += 1;
             } else if entry.content.is_some() && tree.set_content(&entry.path, layer, &entry.stored)

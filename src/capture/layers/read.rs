@@ -34,7 +34,17 @@ pub(crate) struct Keep {
     /// ([`read::kept`]) names files by where they usually are; a file reached through a
     /// symlink from elsewhere (a model, a site folder that is a link, a METADATA that is
     /// one) is asked for by its real path when a read finds it missing.
-    pub(crate) only: Option<BTreeMap<String, u64>>,
+    pub(crate) only: Option<BTreeMap<String, Asked>>,
+}
+
+/// What a second pass keeps of one file a read found missing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Asked {
+    /// Its first bytes, this many.
+    Head(u64),
+    /// Its digest and version string, as a numeric library of this family (reached
+    /// through a link whose name, not the file's, says what it is).
+    Library(String),
 }
 
 impl Keep {
@@ -47,9 +57,10 @@ impl Keep {
     /// read ([`read::kept`]); on a second, what it was asked for.
     fn kept(&self, path: &str, executable: bool) -> read::Kept {
         match &self.only {
-            Some(heads) => heads
-                .get(path)
-                .map_or(read::Kept::Nothing, |limit| read::Kept::Head(*limit)),
+            Some(asked) => match asked.get(path) {
+                Some(Asked::Head(limit)) => read::Kept::Head(*limit),
+                _ => read::Kept::Nothing,
+            },
             None => read::kept(&format!("/{path}"), executable),
         }
     }
@@ -293,11 +304,16 @@ fn read_file(
     let mut read = Kept::default();
     // A model's file is read as a model even where a numeric library would be (a model
     // folder may carry one): its digest is the same either way.
-    let library = (keep.only.is_none() && !keep.is_model(path))
-        .then(|| numerics::scan::classify(path))
-        .flatten();
-    if let Some(library) = library {
-        let scanned = numerics::scan::scan_stream(entry, library.family)?;
+    let family = match &keep.only {
+        None if !keep.is_model(path) => numerics::scan::classify(path).map(|kind| kind.family),
+        None => None,
+        Some(asked) => match asked.get(path) {
+            Some(Asked::Library(family)) => Some(family.as_str()),
+            _ => None,
+        },
+    };
+    if let Some(family) = family {
+        let scanned = numerics::scan::scan_stream(entry, family)?;
         read.sha256 = Some(scanned.sha256);
         read.version = scanned.version;
     } else if keep.is_model(path) {
@@ -485,8 +501,8 @@ mod tests {
         let second = Keep {
             models: Vec::new(),
             only: Some(BTreeMap::from([
-                ("srv/site/extra.pth".to_string(), 4),
-                ("srv/meta/packaging.txt".to_string(), 1 << 20),
+                ("srv/site/extra.pth".to_string(), Asked::Head(4)),
+                ("srv/meta/packaging.txt".to_string(), Asked::Head(1 << 20)),
             ])),
         };
         let again = read_layer(&mut &bytes[..], None, &second).unwrap();

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 
-use super::read::{Entry, Kind, LayerIndex, Stored};
+use super::read::{Asked, Entry, Kind, LayerIndex, Stored};
 
 /// One path of the merged tree.
 #[derive(Debug, Clone)]
@@ -44,7 +44,7 @@ pub(crate) struct Tree {
     /// Files a reader asked for whose bytes were not kept (or too few), by resolved path,
     /// with the bytes asked for: what a second pass over the layers keeps
     /// ([`super::keep_missed`]).
-    missed: Mutex<BTreeMap<String, u64>>,
+    missed: Mutex<BTreeMap<String, Asked>>,
 }
 
 /// A file as one layer wrote it: the layer, and the bytes.
@@ -226,21 +226,56 @@ impl Tree {
     /// resolved path), which were not kept.
     pub(crate) fn miss(&self, path: &str, limit: u64) {
         let mut missed = self.missed.lock().expect("never poisoned");
-        let asked = missed.entry(path.to_string()).or_default();
-        *asked = (*asked).max(limit);
+        match missed.get_mut(path) {
+            Some(Asked::Head(asked)) => *asked = (*asked).max(limit),
+            Some(Asked::Library(_)) => {}
+            None => {
+                missed.insert(path.to_string(), Asked::Head(limit));
+            }
+        }
     }
 
-    /// The files asked for and not kept since the last call, with their layer and the
-    /// bytes asked for (at most their size).
-    pub(crate) fn take_missed(&self) -> Vec<(String, usize, u64)> {
+    /// Records that a reader asked for the digest and version of the numeric library of
+    /// `family` at `path` (a resolved path), which was not scanned: its real name is not a
+    /// library's, the link's that led there is.
+    pub(crate) fn miss_library(&self, path: &str, family: &str) {
+        self.missed
+            .lock()
+            .expect("never poisoned")
+            .insert(path.to_string(), Asked::Library(family.to_string()));
+    }
+
+    /// The files asked for and not kept since the last call, with their layer and what was
+    /// asked (bytes at most their size).
+    pub(crate) fn take_missed(&self) -> Vec<(String, usize, Asked)> {
         let missed = std::mem::take(&mut *self.missed.lock().expect("never poisoned"));
         missed
             .into_iter()
-            .filter_map(|(path, limit)| {
+            .filter_map(|(path, asked)| {
                 let node = self.nodes.get(&path).filter(|n| n.kind == Kind::File)?;
-                Some((path, node.layer, limit.min(node.size)))
+                let asked = match asked {
+                    Asked::Head(limit) => Asked::Head(limit.min(node.size)),
+                    library => library,
+                };
+                Some((path, node.layer, asked))
             })
             .collect()
+    }
+
+    /// Sets a numeric library's digest and version string, as a second pass scanned the
+    /// file at `path` (a resolved path), when it is still the one layer `layer` wrote and
+    /// was not scanned; whether they were set.
+    pub(crate) fn set_library(&mut self, path: &str, layer: usize, read: &Stored) -> bool {
+        match self.nodes.get_mut(path) {
+            Some(node)
+                if node.layer == layer && node.kind == Kind::File && node.sha256.is_none() =>
+            {
+                node.sha256.clone_from(&read.sha256);
+                node.version.clone_from(&read.version);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Sets the kept bytes of the file at `path` (a resolved path), when it is still the one
@@ -333,7 +368,7 @@ mod tests {
         // The most asked for, at most the file's size; then nothing until the next miss.
         assert_eq!(
             tree.take_missed(),
-            vec![("srv/meta/packaging.txt".to_string(), 0, 100)]
+            vec![("srv/meta/packaging.txt".to_string(), 0, Asked::Head(100))]
         );
         assert!(tree.take_missed().is_empty());
         let read = Stored {
