@@ -101,10 +101,7 @@ pub fn run(target: &str, data: &[u8]) {
         "command-line" => select::fuzz_command_line(&text()),
         "elf" => capture::numerics::fuzz_elf(data),
         "layer-tar" => {
-            let keep = capture::layers::Keep {
-                models: vec!["app/model".into()],
-                models_only: false,
-            };
+            let keep = capture::layers::Keep::readers(vec!["app/model".into()]);
             let _ = capture::layers::read::read_layer(&mut &data[..], None, &keep);
         }
         "folder-tar" => capture::engine::fuzz_folder_tar(data),

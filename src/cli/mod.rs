@@ -124,9 +124,15 @@ fn limits() -> String {
     let pauses: Vec<String> = (0..tries - 1)
         .map(|n| seconds(crate::capture::layers::registry_pause(n)))
         .collect();
+    use crate::capture::engine::ArchiveRetry;
+    let archive_pauses: Vec<String> = (0..ArchiveRetry::TRIES - 1)
+        .map(|n| seconds(ArchiveRetry::pause(n)))
+        .collect();
     format!(
         "Limits: each Docker engine call may take ENVLOCK_ENGINE_TIMEOUT ({}) to answer, and a \
-stream from it stay silent as long; each registry request ENVLOCK_REGISTRY_TIMEOUT ({}) to \
+stream from it stay silent as long; a read of the engine's archive endpoint that answers \
+404 for a path a stat finds, or whose connection is cut, is asked again, {} tries in all, \
+after pauses of {}. Each registry request may take ENVLOCK_REGISTRY_TIMEOUT ({}) to \
 connect and between reads. A registry's 429, 502, 503, 504 or a reset connection is asked \
 again, {tries} tries in all, after pauses of {} (a blob cut off resumes where it broke); a \
 timeout or any other error is not. A container's run is bounded by ENVLOCK_PROBE_TIMEOUT \
@@ -134,6 +140,8 @@ timeout or any other error is not. A container's run is bounded by ENVLOCK_PROBE
 signal), writes no lock or report, and removes its containers (naming any the engine \
 would not remove).",
         seconds(DEFAULT_ENGINE_TIMEOUT),
+        ArchiveRetry::TRIES,
+        archive_pauses.join(", "),
         seconds(DEFAULT_REGISTRY_TIMEOUT),
         pauses.join(", "),
         seconds(DEFAULT_PROBE_TIMEOUT),

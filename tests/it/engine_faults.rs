@@ -286,6 +286,215 @@ fn the_export_stream_cut_mid_body() {
     );
 }
 
+/// The package database, read whole with a `GET` right after its stat (`HEAD`) found it.
+const DPKG: &str = "path=/var/lib/dpkg/status";
+
+/// The engine's answer to an archive `GET` of a path it does not have (as Docker 20.10
+/// words it).
+fn lost_answer() -> Action {
+    Action::Status(
+        404,
+        "Could not find the file /var/lib/dpkg/status in container (injected)".into(),
+    )
+}
+
+/// The archive `GET`s of `contains` in the relay's log, with their answers.
+fn archive_gets(relay: &Relay, contains: &str) -> Vec<Option<u16>> {
+    relay
+        .log()
+        .iter()
+        .filter(|logged| logged.call == Call::ArchiveGet && logged.target.contains(contains))
+        .map(|logged| logged.status)
+        .collect()
+}
+
+/// A busy engine answering 404 for a path it just stat'ed (its mount race around
+/// concurrent copies of one container), or cutting an archive read once: the read is asked
+/// again and the capture equals a clean one; no container is left.
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
+#[test]
+fn an_archive_read_lost_or_cut_once_is_asked_again() {
+    if !engine() {
+        return;
+    }
+    let image = private("dist-packages", "fault-lost-once");
+    let clean_lock = snapshot(envlock().args(["snapshot", "--image", &image, "--no-exec"]));
+    let cases = [
+        (
+            "404 once after a stat",
+            DPKG,
+            Fault::on(Call::ArchiveGet, &[DPKG], lost_answer())
+                .after_stat()
+                .nth(1),
+        ),
+        (
+            "reset once",
+            SITE,
+            Fault::on(Call::ArchiveGet, &[SITE], Action::ResetAfter(8 << 10)).nth(1),
+        ),
+        (
+            "short once",
+            SITE,
+            Fault::raw("GET", &["/archive", SITE], Action::Truncate(64 << 10)).nth(1),
+        ),
+    ];
+    for (name, path, fault) in cases {
+        let relay = Relay::start(vec![fault]);
+        let dir = tempfile::tempdir().unwrap();
+        let out = lock_in(&dir);
+        let done = run(&mut through(
+            &relay,
+            &["snapshot", "--image", &image, "--no-exec"],
+            &out,
+        ));
+        let left = leftovers(&image);
+        clean(&image);
+        assert_eq!(
+            relay.fired(0),
+            1,
+            "{name}: the fault fired once\n{}",
+            relay.log_text()
+        );
+        assert_eq!(
+            done.code,
+            0,
+            "{name}: a read lost once is asked again\n{}\n{}",
+            done.stderr,
+            relay.log_text()
+        );
+        let gets = archive_gets(&relay, path);
+        assert!(
+            gets.len() >= 2 && gets.last() == Some(&Some(200)),
+            "{name}: the read was asked again and answered: {gets:?}\n{}",
+            relay.log_text()
+        );
+        let relayed: toml::Table = std::fs::read_to_string(&out).unwrap().parse().unwrap();
+        assert_eq!(relayed, clean_lock, "{name}: unlike a clean capture");
+        assert!(left.is_empty(), "{name}: containers left behind: {left:?}");
+    }
+}
+
+/// An engine that keeps answering 404 for a path its stat finds: asked again a bounded
+/// number of times, then exit 2 naming the path and what the engine did.
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
+#[test]
+fn an_archive_read_lost_every_time_fails_cleanly() {
+    if !engine() {
+        return;
+    }
+    let image = private("dist-packages", "fault-lost-always");
+    let relay = Relay::start(vec![
+        Fault::on(Call::ArchiveGet, &[DPKG], lost_answer()).after_stat()
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = lock_in(&dir);
+    let done = run(&mut through(
+        &relay,
+        &["snapshot", "--image", &image, "--no-exec"],
+        &out,
+    ));
+    let gets = archive_gets(&relay, DPKG);
+    assert_failed_cleanly(
+        &done,
+        &relay,
+        &image,
+        &out,
+        &["engine", "/var/lib/dpkg/status", "404", "stat found it"],
+    );
+    assert_eq!(
+        gets,
+        vec![Some(404); 4],
+        "4 tries in all\n{}",
+        relay.log_text()
+    );
+}
+
+/// Several captures at once against one engine, round after round (an audit's workers,
+/// parallel CI jobs): none fails, each equals its image's capture made alone. They run
+/// through one relay that injects nothing, so the engine's own 404s for paths it had
+/// stat'ed (its mount race) are counted and printed.
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
+#[test]
+fn captures_at_once_against_a_busy_engine_all_succeed() {
+    if !engine() {
+        return;
+    }
+    const ROUNDS: usize = 3;
+    const AT_ONCE: usize = 4;
+    let images = [
+        private("dist-packages", "busy-engine"),
+        private("venv", "busy-engine"),
+    ];
+    let alone: Vec<toml::Table> = images
+        .iter()
+        .map(|image| snapshot(envlock().args(["snapshot", "--image", image, "--no-exec"])))
+        .collect();
+    let relay = Relay::start(Vec::new());
+    let mut failures = Vec::new();
+    for round in 0..ROUNDS {
+        let runs: Vec<(usize, Run)> = std::thread::scope(|scope| {
+            let started: Vec<_> = (0..AT_ONCE)
+                .map(|worker| {
+                    let which = worker % images.len();
+                    let image = &images[which];
+                    let relay = &relay;
+                    scope.spawn(move || {
+                        let dir = tempfile::tempdir().unwrap();
+                        let out = lock_in(&dir);
+                        let done = run(&mut through(
+                            relay,
+                            &["snapshot", "--image", image, "--no-exec"],
+                            &out,
+                        ));
+                        let lock = std::fs::read_to_string(&out).unwrap_or_default();
+                        (
+                            which,
+                            Run {
+                                stdout: lock,
+                                ..done
+                            },
+                        )
+                    })
+                })
+                .collect();
+            started.into_iter().map(|s| s.join().unwrap()).collect()
+        });
+        for (which, done) in runs {
+            if done.code != 0 {
+                failures.push(format!(
+                    "round {round}, {}: exit {}\n{}",
+                    images[which], done.code, done.stderr
+                ));
+            } else if done.stdout.parse::<toml::Table>().ok().as_ref() != Some(&alone[which]) {
+                failures.push(format!(
+                    "round {round}, {}: unlike its capture alone",
+                    images[which]
+                ));
+            }
+        }
+    }
+    let log = relay.log();
+    let stat_found = |target: &str| {
+        log.iter()
+            .any(|l| l.method == "HEAD" && l.target == target && l.status == Some(200))
+    };
+    let lost = log
+        .iter()
+        .filter(|l| l.call == Call::ArchiveGet && l.status == Some(404) && stat_found(&l.target))
+        .count();
+    let gets = log.iter().filter(|l| l.call == Call::ArchiveGet).count();
+    eprintln!(
+        "busy engine: {} captures, {gets} archive GETs, {lost} answered 404 for a path a stat had found",
+        ROUNDS * AT_ONCE
+    );
+    let left: Vec<String> = images.iter().flat_map(|image| leftovers(image)).collect();
+    for image in &images {
+        clean(image);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(left.is_empty(), "containers left behind: {left:?}");
+}
+
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn sigterm_during_a_stalled_archive_read() {
@@ -570,6 +779,30 @@ fn matrix() -> Vec<Case> {
         }),
         case!(ArchiveGet, "short", Runs::Static, 2, &[SITE_PATH], || {
             Fault::raw("GET", &["/archive", SITE], Action::Truncate(64 << 10))
+        }),
+        // The engine's mount race: asked again, the read succeeds, the run too.
+        case!(
+            ArchiveGet,
+            "404 once after a stat",
+            Runs::Static,
+            0,
+            &[],
+            || {
+                Fault::on(ArchiveGet, STAT, lost_answer())
+                    .after_stat()
+                    .nth(1)
+            }
+        ),
+        case!(
+            ArchiveGet,
+            "404 always after a stat",
+            Runs::Static,
+            2,
+            &["/var/lib/dpkg/status", "404"],
+            || Fault::on(ArchiveGet, STAT, lost_answer()).after_stat()
+        ),
+        case!(ArchiveGet, "reset once", Runs::Static, 0, &[], || {
+            Fault::on(ArchiveGet, &[SITE], Action::ResetAfter(8 << 10)).nth(1)
         }),
         case!(
             ArchiveGet,
@@ -945,6 +1178,14 @@ fn injectable() -> Vec<Injected> {
         }),
         fault("removal 500 once", false, false, false, || {
             status(ContainerRemove, &[])
+        }),
+        fault("dpkg 404 once after a stat", false, false, false, || {
+            Fault::on(ArchiveGet, STAT, lost_answer())
+                .after_stat()
+                .nth(1)
+        }),
+        fault("site archive reset once", false, false, false, || {
+            Fault::on(ArchiveGet, &[SITE], Action::ResetAfter(8 << 10)).nth(1)
         }),
         fault("attach 500", true, false, true, || {
             status(ContainerAttach, &[])

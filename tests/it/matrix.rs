@@ -67,6 +67,18 @@ const CASES: &[Case] = &[
         name: "layout-site-link",
         python: "python3",
     },
+    Case {
+        name: "layout-site-elsewhere",
+        python: "python3",
+    },
+    Case {
+        name: "layout-metadata-link",
+        python: "python3",
+    },
+    Case {
+        name: "layout-library-link",
+        python: "python3",
+    },
 ];
 
 fn case(name: &str) -> &'static Case {
@@ -436,6 +448,112 @@ fn matrix_layout_site_link() {
         return;
     }
     assert_matrix("layout-site-link");
+}
+
+/// A venv whose site-packages folder is a symlink to a folder of another name
+/// (`/srv/site`), its `.pth` files there: layered sources keep them in a second pass.
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
+#[test]
+fn matrix_layout_site_elsewhere() {
+    if !engine() {
+        return;
+    }
+    assert_matrix("layout-site-elsewhere");
+}
+
+/// `*.dist-info` files that are symlinks to files outside their folder, of their own name
+/// or another: layered sources keep them in a second pass.
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
+#[test]
+fn matrix_layout_metadata_link() {
+    if !engine() {
+        return;
+    }
+    assert_matrix("layout-metadata-link");
+}
+
+/// numpy's OpenBLAS a symlink to a file whose name says nothing: layered sources scan it
+/// in a second pass, as the engine scans it.
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
+#[test]
+fn matrix_layout_library_link() {
+    if !engine() {
+        return;
+    }
+    assert_matrix("layout-library-link");
+}
+
+/// The fixtures of links outside the usual folders hold what they exercise: the links are
+/// links, and the interpreter sees the distributions behind them.
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
+#[test]
+fn the_link_fixtures_hold_what_they_exercise() {
+    if !engine() {
+        return;
+    }
+    let pair = |name: &str, version: &str| (name.to_string(), version.to_string());
+    let run = |image: &str, script: &str| {
+        let output = Command::new("docker")
+            .args(["run", "--rm", "--network", "none", "--entrypoint", "sh"])
+            .arg(image)
+            .args(["-c", script])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{image}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let elsewhere = fixture("layout-site-elsewhere");
+    let seen = importlib_with(&elsewhere, "python3");
+    for expected in [pair("six", "1.16.0"), pair("from-pth", "1.0")] {
+        assert!(seen.contains(&expected), "{expected:?} in {seen:?}");
+    }
+    assert_eq!(
+        run(&elsewhere, "readlink /opt/venv/lib/python3*/site-packages").trim(),
+        "/srv/site"
+    );
+    assert_eq!(
+        run(&elsewhere, "cat /srv/site/extra.pth").trim(),
+        "/srv/extra"
+    );
+    let linked = fixture("layout-metadata-link");
+    let seen = importlib_with(&linked, "python3");
+    for expected in [
+        pair("six", "1.16.0"),
+        pair("packaging", "24.1"),
+        pair("typing-extensions", "4.12.2"),
+    ] {
+        assert!(seen.contains(&expected), "{expected:?} in {seen:?}");
+    }
+    let site = "/usr/local/lib/python3.11/dist-packages";
+    let targets = run(
+        &linked,
+        &format!(
+            "readlink {site}/six-1.16.0.dist-info/METADATA \
+             {site}/packaging-24.1.dist-info/METADATA \
+             {site}/typing_extensions-4.12.2.dist-info/RECORD"
+        ),
+    );
+    let library = fixture("layout-library-link");
+    assert_eq!(
+        run(
+            &library,
+            "readlink /usr/local/lib/python3.11/dist-packages/numpy.libs/libopenblas*"
+        )
+        .trim(),
+        "/srv/blas/openblas.bin"
+    );
+    assert_eq!(
+        targets.lines().collect::<Vec<_>>(),
+        [
+            "/srv/meta/METADATA",
+            "../../../../../../srv/meta/packaging-24.1.txt",
+            "/srv/meta/typing-extensions.record"
+        ]
+    );
 }
 
 /// The layout fixtures see what their interpreter's `site` module sees: the matrix's

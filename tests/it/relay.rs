@@ -156,6 +156,8 @@ pub struct Fault {
     contains: Vec<String>,
     /// The n-th matching request (from 1); `None`: every one.
     nth: Option<usize>,
+    /// Only a request whose target a `HEAD` answered 200 before (a path stat'ed and found).
+    after_stat: bool,
     action: Action,
     seen: Arc<AtomicUsize>,
     fired: Arc<AtomicUsize>,
@@ -169,6 +171,7 @@ impl Fault {
             method: None,
             contains: contains.iter().map(|s| s.to_string()).collect(),
             nth: None,
+            after_stat: false,
             action,
             seen: Arc::default(),
             fired: Arc::default(),
@@ -187,6 +190,14 @@ impl Fault {
     /// Only the `n`-th match (from 1).
     pub fn nth(mut self, n: usize) -> Fault {
         self.nth = Some(n);
+        self
+    }
+
+    /// Only a request for a path a stat found before: the engine's archive endpoint
+    /// answering 404 right after its `HEAD` answered 200 for the same target (the mount
+    /// race of a busy engine, moby#10992).
+    pub fn after_stat(mut self) -> Fault {
+        self.after_stat = true;
         self
     }
 
@@ -680,8 +691,16 @@ fn serve(shared: &Shared, client: UnixStream) -> io::Result<()> {
         let method = words.next().unwrap_or_default().to_string();
         let target = percent_decode(words.next().unwrap_or_default());
         let call = Call::of(&method, &target);
+        let stat_found = || {
+            shared.log.lock().unwrap().iter().any(|logged| {
+                logged.method == "HEAD" && logged.target == target && logged.status == Some(200)
+            })
+        };
         let fault = shared.faults.iter().enumerate().find_map(|(index, fault)| {
-            (fault.matches(&method, &target, call) && fault.hit()).then_some(index)
+            (fault.matches(&method, &target, call)
+                && (!fault.after_stat || stat_found())
+                && fault.hit())
+            .then_some(index)
         });
         let entry = {
             let mut log = shared.log.lock().unwrap();

@@ -11,15 +11,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
 use std::sync::{Arc, Mutex};
 
-use super::archive::{self, ArchiveError, Rest, MODE_SYMLINK};
+use super::archive::{self, ArchiveError, Endpoint, Rest, MODE_SYMLINK};
 use super::connection::Engine;
 use crate::capture::fs::{self, Entry, Found, Kind as FileKind, ReadError, Stat};
 use crate::capture::read;
 
 /// A container of the engine, created and never started, whose files are read.
 pub(crate) struct Container<'a> {
-    engine: &'a Engine,
-    id: String,
+    /// Its archive endpoint: every request for its files, one at a time, asked again as
+    /// [`archive::ArchiveRetry`] says.
+    endpoint: Endpoint<'a>,
     /// Folders streamed so far, by the path they were listed as.
     listed: Mutex<HashMap<String, Arc<Listed>>>,
     /// Folders resolved so far (every link on the way followed), by path.
@@ -55,8 +56,7 @@ impl<'a> Container<'a> {
     /// The files of container `id`.
     pub(crate) fn new(engine: &'a Engine, id: &str) -> Container<'a> {
         Container {
-            engine,
-            id: id.to_string(),
+            endpoint: Endpoint::new(engine, id),
             listed: Mutex::new(HashMap::new()),
             folders: Mutex::new(HashMap::new()),
         }
@@ -118,10 +118,7 @@ impl<'a> Container<'a> {
         if fs::cannot_exist(path) {
             return Ok(None);
         }
-        let Some(raw) = archive::stat(self.engine, &self.id, path)
-            .await
-            .map_err(failed)?
-        else {
+        let Some(raw) = self.endpoint.stat(path).await.map_err(failed)? else {
             return Ok(None);
         };
         if raw.mode & MODE_SYMLINK == 0 {
@@ -135,9 +132,7 @@ impl<'a> Container<'a> {
         }
         // The engine resolved the link inside the container; what it leads to decides.
         let resolved = raw.link_target;
-        let target = archive::stat(self.engine, &self.id, &resolved)
-            .await
-            .map_err(failed)?;
+        let target = self.endpoint.stat(&resolved).await.map_err(failed)?;
         Ok(target.map(|target| Stat {
             kind: match target.mode & MODE_SYMLINK {
                 0 => archive::kind_of(target.mode),
@@ -171,10 +166,9 @@ impl<'a> Container<'a> {
     /// Streams the folder `folder` (at `resolved`) once, keeping what the readers read.
     async fn stream_folder(&self, folder: &str, resolved: &str) -> Result<Arc<Listed>, ReadError> {
         let root = resolved.to_string();
-        let read =
-            archive::read_archive(self.engine, &self.id, resolved, Rest::Drain, move |tar| {
-                keep_listed(tar, &root)
-            })
+        let read = self
+            .endpoint
+            .read(resolved, Rest::Drain, move |tar| keep_listed(tar, &root))
             .await;
         let mut listed = read.map_err(|error| archive_failure(folder, error))?;
         listed.resolved = resolved.to_string();
@@ -193,22 +187,16 @@ impl<'a> Container<'a> {
         if found.kind != FileKind::File {
             return Ok(None);
         }
-        let read = archive::read_archive(
-            self.engine,
-            &self.id,
-            &found.resolved,
-            Rest::Drop,
-            move |tar| {
-                let mut archive = tar::Archive::new(tar);
-                let mut bytes = Vec::new();
-                let entry = archive
-                    .entries()?
-                    .next()
-                    .ok_or_else(|| io::Error::other("the engine sent an empty archive"))?;
-                entry?.take(limit).read_to_end(&mut bytes)?;
-                Ok(bytes)
-            },
-        );
+        let read = self.endpoint.read(&found.resolved, Rest::Drop, move |tar| {
+            let mut archive = tar::Archive::new(tar);
+            let mut bytes = Vec::new();
+            let entry = archive
+                .entries()?
+                .next()
+                .ok_or_else(|| io::Error::other("the engine sent an empty archive"))?;
+            entry?.take(limit).read_to_end(&mut bytes)?;
+            Ok(bytes)
+        });
         match read.await {
             Ok(bytes) => Ok(Some(bytes)),
             Err(error) => Err(archive_failure(path, error)),
@@ -350,12 +338,13 @@ impl Container<'_> {
 
 impl Container<'_> {
     /// Streams `path` out of the container and hands the tar to `consume`.
+    /// `consume` may be called again from the start: a read the engine cut is asked again.
     pub(crate) async fn read_archive<T: Send + 'static>(
         &self,
         path: &str,
-        consume: impl FnOnce(&mut dyn Read) -> io::Result<T> + Send + 'static,
+        consume: impl Fn(&mut dyn Read) -> io::Result<T> + Clone + Send + 'static,
     ) -> Result<T, ArchiveError> {
-        archive::read_archive(self.engine, &self.id, path, Rest::Drain, consume).await
+        self.endpoint.read(path, Rest::Drain, consume).await
     }
 }
 

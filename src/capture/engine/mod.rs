@@ -9,7 +9,7 @@ mod container;
 pub(crate) mod exec;
 pub(crate) mod jobs;
 
-pub(crate) use archive::{pump, ArchiveError, Pumped, Rest};
+pub(crate) use archive::{pump, ArchiveError, ArchiveRetry, Pumped, Rest};
 pub(crate) use connection::{Engine, Launch, Volume};
 pub(crate) use container::Container;
 

@@ -37,13 +37,18 @@ impl fs::Files for Tree {
         if node.kind != Kind::File {
             return Ok(None);
         }
+        // Not kept (or too little of it): a symlink led where the first pass kept nothing.
+        // Recorded, for a second pass over the layers that keeps it (`crate::capture::layers::keep_missed`);
+        // the read fails meanwhile, and is asked again after that pass.
         let Some(content) = &node.content else {
+            self.miss(&resolved, limit);
             return Err(ReadError::new(
                 &format!("/{resolved}"),
                 "its bytes were not kept from the layers (envlock reads only the files its readers declare)",
             ));
         };
         if (content.len() as u64) < limit.min(node.size) {
+            self.miss(&resolved, limit);
             return Err(ReadError::new(
                 &format!("/{resolved}"),
                 format!(
@@ -135,13 +140,26 @@ impl ScanLibrary for Files<'_> {
                 }
             }
             Files::Tree(tree) => {
-                let Some((_, node)) = tree.resolve(resolved) else {
+                let Some((real, node)) = tree.resolve(resolved) else {
                     return Ok(None);
                 };
-                Ok(node.sha256.clone().map(|sha256| Scanned {
-                    sha256,
-                    version: node.version.clone(),
-                }))
+                match &node.sha256 {
+                    Some(sha256) => Ok(Some(Scanned {
+                        sha256: sha256.clone(),
+                        version: node.version.clone(),
+                    })),
+                    // A library reached through a link whose name says what it is, while
+                    // its own does not: not scanned as it streamed past. Recorded for a
+                    // second pass, as an unkept file is; the read fails meanwhile.
+                    None if node.kind == Kind::File => {
+                        tree.miss_library(&real, family);
+                        Err(ReadError::new(
+                            &format!("/{real}"),
+                            "it was not scanned as a numeric library in the layers",
+                        ))
+                    }
+                    None => Ok(None),
+                }
             }
         }
     }

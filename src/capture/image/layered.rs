@@ -30,9 +30,22 @@ pub(crate) async fn capture(
         .iter()
         .map(|(_, inside)| facts.model_path(inside))
         .collect();
-    let (tree, sizes) =
+    let (mut tree, sizes) =
         layers::read_image(&opened, &image, &name, settings, cache, &model_paths).await?;
-    let mut inside = read_inside(Files::Tree(&tree), None, &name, models, settings, &facts).await?;
+    // The first pass keeps what the readers read where files usually are; a symlink that
+    // leads elsewhere (a site folder, a METADATA) leaves a file unkept, which the read
+    // records: the layers that wrote those are read once more for exactly them, and the
+    // capture read again from the tree (in memory). Bounded: a pass that keeps nothing
+    // new, or the last one, leaves the capture's own answer (an error naming the file).
+    let mut passes = 0;
+    let mut inside = loop {
+        let read = read_inside(Files::Tree(&tree), None, &name, models, settings, &facts).await;
+        if passes == SECOND_PASSES || !layers::keep_missed(&opened, &mut tree, cache, &name).await?
+        {
+            break read?;
+        }
+        passes += 1;
+    };
     inside.notes.push(format!(
         "`{name}` read from its {} layers: static capture, nothing from the image ran",
         sizes.len()
@@ -41,6 +54,11 @@ pub(crate) async fn capture(
     let (history, layers) = image.history(&sizes);
     Ok(assemble(&name, facts, inside, history, layers))
 }
+
+/// How many more passes over the layers a capture may make for files reached through
+/// symlinks: a file read on one pass (a `.pth`) may name others (its folder's
+/// distributions) that another pass keeps.
+const SECOND_PASSES: usize = 3;
 
 /// The facts as capture takes them, with the names and digests of `opened`.
 fn facts_of(image: &ImageFacts, opened: &layers::Opened) -> Facts {

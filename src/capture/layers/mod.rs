@@ -20,7 +20,7 @@ mod tree;
 
 pub(crate) use config::ImageFacts;
 pub(crate) use export::export;
-pub(crate) use read::{Keep, Kind, LayerIndex};
+pub(crate) use read::{Asked, Keep, Kind, LayerIndex};
 pub(crate) use registry::{
     pause as registry_pause, tags as registry_tags, TRIES as REGISTRY_TRIES,
 };
@@ -86,13 +86,12 @@ pub(crate) async fn read_image(
             ),
         ));
     }
-    let keep = Keep {
-        models: model_paths
+    let keep = Keep::readers(
+        model_paths
             .iter()
             .map(|path| path.trim_start_matches('/').to_string())
             .collect(),
-        models_only: false,
-    };
+    );
     let indexes = read_layers(opened, &keep, cache, name).await?;
     for (index, (layer, diff_id)) in indexes.iter().zip(&image.diff_ids).enumerate() {
         if layer.diff_id != *diff_id {
@@ -195,25 +194,79 @@ async fn hash_linked_models(
             }
         }
     }
-    if missing.is_empty() {
-        return Ok(());
+    second_pass(opened, tree, &missing, &[], cache, name).await?;
+    Ok(())
+}
+
+/// The most files one second pass keeps for the readers: a reader asks for the files of
+/// the folders it reads, and a site folder holds some hundreds.
+const MISSED_LIMIT: usize = 4096;
+
+/// Keeps the files the readers asked for and the first pass did not keep
+/// ([`Tree::take_missed`]): a symlink led outside the folders and names
+/// [`crate::capture::read::kept`] keeps (a site folder that is a link to `/srv/site`, a
+/// METADATA that is a link to `/srv/meta/…`). One more pass over the layers that wrote them,
+/// as for a model behind a link, keeping exactly those files; cached as every layer read
+/// is. Returns whether it kept anything (nothing: asking again would not help).
+pub(crate) async fn keep_missed(
+    opened: &Opened,
+    tree: &mut Tree,
+    cache: &Cache,
+    name: &str,
+) -> Result<bool> {
+    let mut missed = tree.take_missed();
+    missed.truncate(MISSED_LIMIT);
+    Ok(second_pass(opened, tree, &[], &missed, cache, name).await? > 0)
+}
+
+/// One more pass over the layers that wrote `models` (hashed) and `heads` (the bytes
+/// asked for kept): each such layer read once, keeping exactly those files. Returns how
+/// many files it filled in.
+async fn second_pass(
+    opened: &Opened,
+    tree: &mut Tree,
+    models: &[(String, usize)],
+    heads: &[(String, usize, Asked)],
+    cache: &Cache,
+    name: &str,
+) -> Result<usize> {
+    if models.is_empty() && heads.is_empty() {
+        return Ok(0);
     }
     let keep = Keep {
-        models: missing.iter().map(|(path, _)| path.clone()).collect(),
-        models_only: true,
+        models: models.iter().map(|(path, _)| path.clone()).collect(),
+        only: Some(
+            heads
+                .iter()
+                .map(|(path, _, asked)| (path.clone(), asked.clone()))
+                .collect(),
+        ),
     };
-    let mut layers: Vec<usize> = missing.iter().map(|(_, layer)| *layer).collect();
+    let mut layers: Vec<usize> = models
+        .iter()
+        .map(|(_, layer)| *layer)
+        .chain(heads.iter().map(|(_, layer, _)| *layer))
+        .collect();
     layers.sort_unstable();
     layers.dedup();
+    let mut filled = 0;
     for layer in layers {
         let index = read_cached(opened, &opened.layers[layer], layer, &keep, cache, name).await?;
+        let asked = keep.only.as_ref().expect("a second pass");
         for entry in &index.entries {
-            if entry.sha256.is_some() {
+            let library = matches!(asked.get(&entry.path), Some(Asked::Library(_)));
+            if entry.sha256.is_some() && library {
+                filled += usize::from(tree.set_library(&entry.path, layer, &entry.stored));
+            } else if entry.sha256.is_some() {
                 tree.set_model(&entry.path, layer, &entry.stored);
+                filled += 1;
+            } else if entry.content.is_some() && tree.set_content(&entry.path, layer, &entry.stored)
+            {
+                filled += 1;
             }
         }
     }
-    Ok(())
+    Ok(filled)
 }
 
 /// For the fuzz targets (`src/fuzzing.rs`): an OCI manifest or index, and the pick of a platform's.

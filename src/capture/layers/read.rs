@@ -6,6 +6,7 @@
 //! Entry paths are the image's, never the host's: they are normalized here (`./` and `/`
 //! dropped) and an entry that climbs out of the image (`..`) refuses the layer.
 
+use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::sync::Arc;
 
@@ -28,19 +29,40 @@ const UNPACKED_LIMIT: u64 = 64 << 30;
 pub(crate) struct Keep {
     /// Model paths: every regular file at or below one is hashed.
     pub(crate) models: Vec<String>,
-    /// Only hash models: keep no other file (a second pass for a model reached through a
-    /// symlink).
-    pub(crate) models_only: bool,
+    /// A second pass (`None` on the first): only the models are hashed and the first bytes of
+    /// exactly these files kept (path, bytes), nothing else. What the readers declare
+    /// ([`read::kept`]) names files by where they usually are; a file reached through a
+    /// symlink from elsewhere (a model, a site folder that is a link, a METADATA that is
+    /// one) is asked for by its real path when a read finds it missing.
+    pub(crate) only: Option<BTreeMap<String, Asked>>,
+}
+
+/// What a second pass keeps of one file a read found missing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Asked {
+    /// Its first bytes, this many.
+    Head(u64),
+    /// Its digest and version string, as a numeric library of this family (reached
+    /// through a link whose name, not the file's, says what it is).
+    Library(String),
 }
 
 impl Keep {
-    /// What is kept of the file at `path`: what the readers declare they read
-    /// ([`read::kept`]).
+    /// What the readers read: the first pass over a layer.
+    pub(crate) fn readers(models: Vec<String>) -> Keep {
+        Keep { models, only: None }
+    }
+
+    /// What is kept of the file at `path`: on the first pass, what the readers declare they
+    /// read ([`read::kept`]); on a second, what it was asked for.
     fn kept(&self, path: &str, executable: bool) -> read::Kept {
-        if self.models_only {
-            return read::Kept::Nothing;
+        match &self.only {
+            Some(asked) => match asked.get(path) {
+                Some(Asked::Head(limit)) => read::Kept::Head(*limit),
+                _ => read::Kept::Nothing,
+            },
+            None => read::kept(&format!("/{path}"), executable),
         }
-        read::kept(&format!("/{path}"), executable)
     }
 
     fn is_model(&self, path: &str) -> bool {
@@ -282,11 +304,16 @@ fn read_file(
     let mut read = Kept::default();
     // A model's file is read as a model even where a numeric library would be (a model
     // folder may carry one): its digest is the same either way.
-    let library = (!keep.models_only && !keep.is_model(path))
-        .then(|| numerics::scan::classify(path))
-        .flatten();
-    if let Some(library) = library {
-        let scanned = numerics::scan::scan_stream(entry, library.family)?;
+    let family = match &keep.only {
+        None if !keep.is_model(path) => numerics::scan::classify(path).map(|kind| kind.family),
+        None => None,
+        Some(asked) => match asked.get(path) {
+            Some(Asked::Library(family)) => Some(family.as_str()),
+            _ => None,
+        },
+    };
+    if let Some(family) = family {
+        let scanned = numerics::scan::scan_stream(entry, family)?;
         read.sha256 = Some(scanned.sha256);
         read.version = scanned.version;
     } else if keep.is_model(path) {
@@ -426,10 +453,7 @@ mod tests {
             ("etc/.wh.gone", b""),
             ("opt/.wh..wh..opq", b""),
         ]);
-        let keep = Keep {
-            models: vec!["app/model".into()],
-            models_only: false,
-        };
+        let keep = Keep::readers(vec!["app/model".into()]);
         let index = read_layer(&mut &bytes[..], None, &keep).unwrap();
         let find = |path: &str| index.entries.iter().find(|e| e.path == path).unwrap();
         assert_eq!(
@@ -447,6 +471,54 @@ mod tests {
         assert_eq!(find("usr/bin/elf").content.as_deref(), Some(&b"\x7fE"[..]));
         assert_eq!(index.whiteouts, vec!["etc/gone".to_string()]);
         assert_eq!(index.opaque, vec!["opt".to_string()]);
+    }
+
+    #[test]
+    fn a_second_pass_keeps_exactly_the_files_asked_for() {
+        let bytes = layer(&[
+            ("srv/site/extra.pth", b"/srv/extra\n"),
+            ("srv/meta/packaging.txt", b"Name: packaging\n"),
+            ("srv/site/six-1.16.0.dist-info/METADATA", b"Name: six\n"),
+        ]);
+        let first = read_layer(&mut &bytes[..], None, &Keep::readers(Vec::new())).unwrap();
+        let content = |index: &LayerIndex, path: &str| {
+            index
+                .entries
+                .iter()
+                .find(|e| e.path == path)
+                .unwrap()
+                .content
+                .clone()
+        };
+        // Where they are, no pattern names the first two (of these executables, only the
+        // two bytes that say they are no scripts).
+        for path in ["srv/site/extra.pth", "srv/meta/packaging.txt"] {
+            assert!(
+                content(&first, path).is_none_or(|kept| kept.len() <= 2),
+                "{path}"
+            );
+        }
+        let second = Keep {
+            models: Vec::new(),
+            only: Some(BTreeMap::from([
+                ("srv/site/extra.pth".to_string(), Asked::Head(4)),
+                ("srv/meta/packaging.txt".to_string(), Asked::Head(1 << 20)),
+            ])),
+        };
+        let again = read_layer(&mut &bytes[..], None, &second).unwrap();
+        assert_eq!(
+            content(&again, "srv/site/extra.pth").as_deref(),
+            Some(&b"/srv"[..])
+        );
+        assert_eq!(
+            content(&again, "srv/meta/packaging.txt").as_deref(),
+            Some(&b"Name: packaging\n"[..])
+        );
+        // Only those: not even what the readers keep.
+        assert_eq!(
+            content(&again, "srv/site/six-1.16.0.dist-info/METADATA"),
+            None
+        );
     }
 
     #[test]
@@ -498,7 +570,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn hostile_layers_never_panic(tar in crate::capture::engine::archive::streams::tar()) {
-            let keep = Keep { models: vec!["x".into()], models_only: false };
+            let keep = Keep::readers(vec!["x".into()]);
             let _ = read_layer(&mut &tar[..], None, &keep);
         }
     }

@@ -9,9 +9,9 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use super::read::{Entry, Kind, LayerIndex, Stored};
+use super::read::{Asked, Entry, Kind, LayerIndex, Stored};
 
 /// One path of the merged tree.
 #[derive(Debug, Clone)]
@@ -41,6 +41,10 @@ pub(crate) struct Tree {
     nodes: BTreeMap<String, Node>,
     /// Each layer's versions of the package databases, for attributing system packages.
     pub(crate) history: BTreeMap<String, Vec<Version>>,
+    /// Files a reader asked for whose bytes were not kept (or too few), by resolved path,
+    /// with the bytes asked for: what a second pass over the layers keeps
+    /// ([`super::keep_missed`]).
+    missed: Mutex<BTreeMap<String, Asked>>,
 }
 
 /// A file as one layer wrote it: the layer, and the bytes.
@@ -218,6 +222,80 @@ impl Tree {
             .map(move |(path, node)| (&path[folder.len() + 1..], node))
     }
 
+    /// Records that a reader asked for the first `limit` bytes of the file at `path` (a
+    /// resolved path), which were not kept.
+    pub(crate) fn miss(&self, path: &str, limit: u64) {
+        let mut missed = self.missed.lock().expect("never poisoned");
+        match missed.get_mut(path) {
+            Some(Asked::Head(asked)) => *asked = (*asked).max(limit),
+            Some(Asked::Library(_)) => {}
+            None => {
+                missed.insert(path.to_string(), Asked::Head(limit));
+            }
+        }
+    }
+
+    /// Records that a reader asked for the digest and version of the numeric library of
+    /// `family` at `path` (a resolved path), which was not scanned: its real name is not a
+    /// library's, the link's that led there is.
+    pub(crate) fn miss_library(&self, path: &str, family: &str) {
+        self.missed
+            .lock()
+            .expect("never poisoned")
+            .insert(path.to_string(), Asked::Library(family.to_string()));
+    }
+
+    /// The files asked for and not kept since the last call, with their layer and what was
+    /// asked (bytes at most their size).
+    pub(crate) fn take_missed(&self) -> Vec<(String, usize, Asked)> {
+        let missed = std::mem::take(&mut *self.missed.lock().expect("never poisoned"));
+        missed
+            .into_iter()
+            .filter_map(|(path, asked)| {
+                let node = self.nodes.get(&path).filter(|n| n.kind == Kind::File)?;
+                let asked = match asked {
+                    Asked::Head(limit) => Asked::Head(limit.min(node.size)),
+                    library => library,
+                };
+                Some((path, node.layer, asked))
+            })
+            .collect()
+    }
+
+    /// Sets a numeric library's digest and version string, as a second pass scanned the
+    /// file at `path` (a resolved path), when it is still the one layer `layer` wrote and
+    /// was not scanned; whether they were set.
+    pub(crate) fn set_library(&mut self, path: &str, layer: usize, read: &Stored) -> bool {
+        match self.nodes.get_mut(path) {
+            Some(node)
+                if node.layer == layer && node.kind == Kind::File && node.sha256.is_none() =>
+            {
+                node.sha256.clone_from(&read.sha256);
+                node.version.clone_from(&read.version);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Sets the kept bytes of the file at `path` (a resolved path), when it is still the one
+    /// layer `layer` wrote and they are more than it had; whether they were set.
+    pub(crate) fn set_content(&mut self, path: &str, layer: usize, read: &Stored) -> bool {
+        let Some(node) = self.nodes.get_mut(path) else {
+            return false;
+        };
+        let more = match (&read.content, &node.content) {
+            (Some(new), Some(old)) => new.len() > old.len(),
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if node.layer != layer || node.kind != Kind::File || !more {
+            return false;
+        }
+        node.content.clone_from(&read.content);
+        true
+    }
+
     /// Sets what was read of the model file at `path` (a resolved path): its digest and
     /// what its bytes say, when it is still the one layer `layer` wrote.
     pub(crate) fn set_model(&mut self, path: &str, layer: usize, read: &Stored) {
@@ -260,6 +338,54 @@ mod tests {
             opaque: opaque.iter().map(|s| s.to_string()).collect(),
             ..LayerIndex::default()
         }
+    }
+
+    #[test]
+    fn a_file_read_through_a_link_and_not_kept_is_recorded_and_filled() {
+        let mut unkept = entry("srv/meta/packaging.txt", Kind::File);
+        unkept.stored.content = None;
+        unkept.stored.size = 100;
+        let base = layer(
+            vec![
+                entry("srv", Kind::Folder),
+                unkept,
+                entry(
+                    "site/packaging-24.1.dist-info/METADATA",
+                    Kind::Symlink("/srv/meta/packaging.txt".into()),
+                ),
+            ],
+            &[],
+            &[],
+        );
+        let mut tree = Tree::merge([&base]);
+        let (resolved, node) = tree
+            .resolve("/site/packaging-24.1.dist-info/METADATA")
+            .unwrap();
+        assert_eq!(resolved, "srv/meta/packaging.txt");
+        assert!(node.content.is_none());
+        tree.miss(&resolved, 1 << 20);
+        tree.miss(&resolved, 10);
+        // The most asked for, at most the file's size; then nothing until the next miss.
+        assert_eq!(
+            tree.take_missed(),
+            vec![("srv/meta/packaging.txt".to_string(), 0, Asked::Head(100))]
+        );
+        assert!(tree.take_missed().is_empty());
+        let read = Stored {
+            content: Some(Arc::from(&b"Name: packaging"[..])),
+            ..entry("x", Kind::File).stored
+        };
+        // Another layer's file of that path is not this one.
+        assert!(!tree.set_content(&resolved, 1, &read));
+        assert!(tree.set_content(&resolved, 0, &read));
+        assert_eq!(
+            tree.resolve("site/packaging-24.1.dist-info/METADATA")
+                .unwrap()
+                .1
+                .content
+                .as_deref(),
+            Some(&b"Name: packaging"[..])
+        );
     }
 
     #[test]
