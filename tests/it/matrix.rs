@@ -483,6 +483,22 @@ fn matrix_layout_library_link() {
     assert_matrix("layout-library-link");
 }
 
+/// What `script` prints in a throwaway container of `image`, run with `sh`.
+fn shell_in(image: &str, script: &str) -> String {
+    let output = Command::new("docker")
+        .args(["run", "--rm", "--network", "none", "--entrypoint", "sh"])
+        .arg(image)
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{image}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
 /// The fixtures of links outside the usual folders hold what they exercise: the links are
 /// links, and the interpreter sees the distributions behind them.
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
@@ -492,31 +508,17 @@ fn the_link_fixtures_hold_what_they_exercise() {
         return;
     }
     let pair = |name: &str, version: &str| (name.to_string(), version.to_string());
-    let run = |image: &str, script: &str| {
-        let output = Command::new("docker")
-            .args(["run", "--rm", "--network", "none", "--entrypoint", "sh"])
-            .arg(image)
-            .args(["-c", script])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{image}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    };
     let elsewhere = fixture("layout-site-elsewhere");
     let seen = importlib_with(&elsewhere, "python3");
     for expected in [pair("six", "1.16.0"), pair("from-pth", "1.0")] {
         assert!(seen.contains(&expected), "{expected:?} in {seen:?}");
     }
     assert_eq!(
-        run(&elsewhere, "readlink /opt/venv/lib/python3*/site-packages").trim(),
+        shell_in(&elsewhere, "readlink /opt/venv/lib/python3*/site-packages").trim(),
         "/srv/site"
     );
     assert_eq!(
-        run(&elsewhere, "cat /srv/site/extra.pth").trim(),
+        shell_in(&elsewhere, "cat /srv/site/extra.pth").trim(),
         "/srv/extra"
     );
     let linked = fixture("layout-metadata-link");
@@ -529,7 +531,7 @@ fn the_link_fixtures_hold_what_they_exercise() {
         assert!(seen.contains(&expected), "{expected:?} in {seen:?}");
     }
     let site = "/usr/local/lib/python3.11/dist-packages";
-    let targets = run(
+    let targets = shell_in(
         &linked,
         &format!(
             "readlink {site}/six-1.16.0.dist-info/METADATA \
@@ -539,7 +541,7 @@ fn the_link_fixtures_hold_what_they_exercise() {
     );
     let library = fixture("layout-library-link");
     assert_eq!(
-        run(
+        shell_in(
             &library,
             "readlink /usr/local/lib/python3.11/dist-packages/numpy.libs/libopenblas*"
         )
@@ -586,22 +588,8 @@ fn layout_fixtures_hold_what_they_exercise() {
     let site_link = importlib_with(&fixture("layout-site-link"), "python3");
     assert!(site_link.contains(&pair("six", "1.16.0")), "{site_link:?}");
     // The links are links, inside the image.
-    let links = |image: &str, script: &str| {
-        let output = Command::new("docker")
-            .args(["run", "--rm", "--network", "none", "--entrypoint", "sh"])
-            .arg(image)
-            .args(["-c", script])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{image}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    };
     let site = "/usr/local/lib/python3.11/dist-packages";
-    let targets = links(
+    let targets = shell_in(
         &fixture("layout-system"),
         &format!("readlink {site}/six-1.16.0.dist-info {site}/packaging-24.1.dist-info"),
     );
@@ -613,11 +601,11 @@ fn layout_fixtures_hold_what_they_exercise() {
         ]
     );
     assert_eq!(
-        links(&fixture("layout-venv-link"), "readlink /opt/venv").trim(),
+        shell_in(&fixture("layout-venv-link"), "readlink /opt/venv").trim(),
         "/srv/venv"
     );
     assert_eq!(
-        links(
+        shell_in(
             &fixture("layout-site-link"),
             "readlink /opt/venv/lib/python3*/site-packages"
         )

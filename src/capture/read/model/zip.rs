@@ -190,9 +190,8 @@ struct Archive {
     nested: Vec<(Vec<u8>, Facts)>,
     /// How many zips this one is inside.
     depth: u8,
-    /// Entries that are NumPy arrays (`.npy`), and how many of them hold objects.
+    /// Entries named as NumPy arrays (`.npy`): an `.npz` has no other.
     arrays: usize,
-    object_arrays: usize,
     /// The bytes of each pickle as it was handed to the scan.
     #[cfg(test)]
     handed_over: Vec<Vec<u8>>,
@@ -292,6 +291,9 @@ impl Archive {
         if matches!(&entry.name[..], b"model.weights.h5" | b"model.weights.npz") {
             self.weights = true;
         }
+        if entry.name.to_ascii_lowercase().ends_with(b".npy") {
+            self.arrays += 1;
+        }
         let mut keeper = Keeper::new(kept);
         let outcome = self.data(stream, &mut entry, &mut keeper);
         if let Some(computed) = entry.computed_crc.filter(|&computed| computed != entry.crc) {
@@ -353,10 +355,8 @@ impl Archive {
             return;
         }
         if let Some(array) = npy::header(&bytes) {
-            self.arrays += 1;
             match array {
                 Ok(header) if header.objects => {
-                    self.object_arrays += 1;
                     let payload = &bytes[header.length..];
                     let mut scan = pickle::scan_all(
                         &mut &payload[..],
@@ -1125,9 +1125,10 @@ fn descriptor_fits(bytes: &[u8], crc: u32, size: u64) -> Option<bool> {
     if bytes.len() < 16 || u32_at(bytes, 4) != crc {
         return None;
     }
-    let narrow = u32::try_from(size).ok()?;
-    if u32_at(bytes, 8) == narrow && u32_at(bytes, 12) == narrow && header(16) {
-        return Some(false);
+    if let Ok(narrow) = u32::try_from(size) {
+        if u32_at(bytes, 8) == narrow && u32_at(bytes, 12) == narrow && header(16) {
+            return Some(false);
+        }
     }
     let wide = bytes.len() >= 24 && u64_at(bytes, 8) == size && u64_at(bytes, 16) == size;
     (wide && header(24)).then_some(true)
@@ -1551,6 +1552,30 @@ mod tests {
     }
 
     #[test]
+    fn descriptors_of_either_width_fit_their_data() {
+        let crc = 0x1234_5678u32;
+        let mut narrow = DESCRIPTOR.to_vec();
+        narrow.extend(crc.to_le_bytes());
+        narrow.extend(7u32.to_le_bytes());
+        narrow.extend(7u32.to_le_bytes());
+        narrow.extend(CENTRAL);
+        assert_eq!(descriptor_fits(&narrow, crc, 7), Some(false));
+        assert_eq!(descriptor_fits(&narrow, crc, 8), None);
+        assert_eq!(descriptor_fits(&narrow, crc + 1, 7), None);
+        let size = 5u64 << 32;
+        let mut wide = DESCRIPTOR.to_vec();
+        wide.extend(crc.to_le_bytes());
+        wide.extend(size.to_le_bytes());
+        wide.extend(size.to_le_bytes());
+        wide.extend(LOCAL);
+        assert_eq!(descriptor_fits(&wide, crc, size), Some(true));
+        // No zip header after it: data that looks like a descriptor.
+        wide.truncate(24);
+        wide.extend(b"data");
+        assert_eq!(descriptor_fits(&wide, crc, size), None);
+    }
+
+    #[test]
     fn a_stored_entry_without_its_descriptor_is_unreadable() {
         let mut zip = Writer::default()
             .streamed("archive/data.pkl", &TINY_PT[TINY_PT_PICKLE])
@@ -1755,6 +1780,34 @@ mod tests {
         );
         // Text that happens to hold the signature is no zip.
         assert_eq!(start(b"see PK\x03\x04 in the docs"), None);
+    }
+
+    #[test]
+    fn npz_files_are_npz_and_their_object_arrays_are_read() {
+        let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }";
+        let mut array = b"\x93NUMPY\x01\x00".to_vec();
+        array.extend((header.len() as u16).to_le_bytes());
+        array.extend(header.as_bytes());
+        array.extend(1.5f64.to_le_bytes());
+        let plain = Writer::default()
+            .stored("a.npy", &array, 0)
+            .deflated("b.npy", &array)
+            .finish();
+        let read = facts(&plain);
+        assert_eq!(read.format, Format::Npz);
+        assert!(read.unsafe_calls.is_empty(), "{read:?}");
+        let header = "{'descr': '|O', 'fortran_order': False, 'shape': (1,), }";
+        let mut objects = b"\x93NUMPY\x01\x00".to_vec();
+        objects.extend((header.len() as u16).to_le_bytes());
+        objects.extend(header.as_bytes());
+        objects.extend(b"\x80\x02cposix\nsystem\nX\x04\x00\x00\x00true\x85R.");
+        let hostile = Writer::default()
+            .stored("a.npy", &array, 0)
+            .deflated("b.npy", &objects)
+            .finish();
+        let read = facts(&hostile);
+        assert_eq!(read.format, Format::Npz);
+        assert!(read.unsafe_calls.contains("posix.system"), "{read:?}");
     }
 
     #[test]
