@@ -318,12 +318,12 @@ const ARRAY_TYPES: &[(&str, &str)] = &[
     ("numpy.rec", "recarray"),
 ];
 
-/// Builtin types that are safe to hand to `defaultdict` as its factory and to
-/// `copyreg._reconstructor` as its base: calling them runs no code a file picks
-/// (`OrderedDict`: LightGBM 4's scikit-learn wrapper keeps a `defaultdict(OrderedDict)`).
+/// Types that are safe to hand to `defaultdict` as its factory and to
+/// `copyreg._reconstructor` as its base: calling them runs no code a file picks. Builtins,
+/// and `collections.OrderedDict` (LightGBM 4's scikit-learn wrapper keeps a
+/// `defaultdict(OrderedDict)`).
 const SAFE_TYPES: &[(&str, &str)] = &[
     ("builtins", "dict"),
-    ("collections", "OrderedDict"),
     ("builtins", "float"),
     ("builtins", "frozenset"),
     ("builtins", "int"),
@@ -331,6 +331,7 @@ const SAFE_TYPES: &[(&str, &str)] = &[
     ("builtins", "set"),
     ("builtins", "str"),
     ("builtins", "tuple"),
+    ("collections", "OrderedDict"),
 ];
 
 /// What torch's tensor rebuild functions are handed: the rebuild functions themselves

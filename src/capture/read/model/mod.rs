@@ -147,15 +147,25 @@ const LEGACY_TORCH: &[u8] = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x
 /// A NumPy `.npy` file: its header, and the pickle after it when the array holds objects.
 fn array(reader: &mut dyn BufRead, size: u64) -> Facts {
     let mut facts = Facts::of(Format::Npy);
-    let head = reader.fill_buf().map(<[u8]>::to_vec).unwrap_or_default();
+    let mut head = Vec::new();
+    // The magic, the version and the header's length first; then the header, whole.
+    let read = (&mut *reader)
+        .take(npy::PREFIX as u64)
+        .read_to_end(&mut head)
+        .and_then(|_| {
+            let whole = npy::length(&head).unwrap_or(head.len());
+            let more = whole.saturating_sub(head.len()) as u64;
+            (&mut *reader).take(more).read_to_end(&mut head)
+        });
+    if let Err(error) = read {
+        let why = format!("the stream failed ({error})");
+        facts.add_pickle(pickle::Scan::unreadable(head.len() as u64, why), "");
+        return facts;
+    }
     match npy::header(&head) {
         Some(Ok(header)) if header.objects => {
-            reader.consume(header.length);
-            let mut scan = pickle::scan_all(
-                reader,
-                size.saturating_sub(header.length as u64),
-                pickle::Context::File,
-            );
+            let left = size.saturating_sub(header.length as u64);
+            let mut scan = pickle::scan_all(reader, left, pickle::Context::File);
             scan.shift(header.length as u64);
             facts.add_pickle(scan, "");
         }
@@ -166,11 +176,11 @@ fn array(reader: &mut dyn BufRead, size: u64) -> Facts {
     facts
 }
 
-/// torch's oldest format (before 0.4), which `torch.load` still reads: a tar whose member
-/// `pickle` is the object's pickle and `sys_info` a pickle of the writer's system;
-/// `storages` and `tensors` interleave pickles with raw bytes whose lengths only the
-/// storage types tell, which envlock does not read: a file that has them is unsafe (fail
-/// closed). A tar without `pickle` is no torch file.
+/// torch's oldest format (before 0.4), which `torch.load` still reads (it tries `tarfile`
+/// on any file that is no zip): a tar whose member `pickle` is the object's pickle and
+/// `sys_info` a pickle of the writer's system; `storages` and `tensors` interleave pickles
+/// with raw bytes whose lengths only the storage types tell, which envlock does not read: a
+/// file that has them is unsafe (fail closed). A tar with none of these is no torch file.
 fn legacy_torch_tar(reader: &mut dyn BufRead) -> Facts {
     /// Members looked at: torch writes four.
     const MAX_MEMBERS: usize = 64;
@@ -198,9 +208,12 @@ fn legacy_torch_tar(reader: &mut dyn BufRead) -> Facts {
         let name = entry.path_bytes().into_owned();
         let size = entry.size();
         let member = formats::stream::shown(&name);
+        torch |= matches!(
+            &name[..],
+            b"pickle" | b"sys_info" | b"storages" | b"tensors"
+        );
         match &name[..] {
             b"pickle" | b"sys_info" => {
-                torch |= name == b"pickle";
                 let mut member_reader = BufReader::new(&mut entry);
                 let scan = pickle::scan_all(&mut member_reader, size, pickle::Context::Torch);
                 facts.add_pickle(scan, &member);
@@ -217,16 +230,38 @@ fn legacy_torch_tar(reader: &mut dyn BufRead) -> Facts {
             _ => {}
         }
     }
-    if torch {
+    if torch || !facts.unsafe_calls.is_empty() {
         facts
     } else {
         Facts::default()
     }
 }
 
-/// A POSIX tar (`ustar` at byte 257 of its first header).
+/// A tar, as Python's `tarfile` tells one (old v7 tars have no magic): the first header's
+/// checksum, octal at bytes 148 to 156, is the sum of its 512 bytes with that field as
+/// spaces.
 fn is_tar(head: &[u8]) -> bool {
-    head.get(257..262) == Some(b"ustar")
+    let Some(header) = head.get(..512) else {
+        return false;
+    };
+    let field = &header[148..156];
+    let digits: String = (field.iter())
+        .map(|&byte| byte as char)
+        .filter(|character| !matches!(character, ' ' | '\0'))
+        .collect();
+    let Ok(declared) = u32::from_str_radix(&digits, 8) else {
+        return false;
+    };
+    let sum: u32 = (header.iter().enumerate())
+        .map(|(at, &byte)| {
+            if (148..156).contains(&at) {
+                32
+            } else {
+                u32::from(byte)
+            }
+        })
+        .sum();
+    header[0] != 0 && sum == declared
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -408,6 +443,17 @@ mod tests {
         assert_eq!(facts.format, Format::Torch);
         let calls: Vec<&str> = facts.unsafe_calls.iter().map(String::as_str).collect();
         assert_eq!(calls, ["os.system"], "{facts:?}");
+        // A v7 tar (no magic) holding only `storages`: torch reads those first.
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_old();
+        header.set_size(4);
+        header.set_cksum();
+        tar.append_data(&mut header, "storages", &b"\x80\x02K\x01"[..])
+            .unwrap();
+        let storages = tar.into_inner().unwrap();
+        let facts = read(&mut &storages[..], storages.len() as u64, "model.pt");
+        assert_eq!(facts.format, Format::Torch);
+        assert!(facts.unsafe_calls.contains(UNREADABLE), "{facts:?}");
         let mut tar = tar::Builder::new(Vec::new());
         let mut header = tar::Header::new_ustar();
         header.set_size(5);
@@ -456,6 +502,19 @@ mod tests {
             }
         }
         assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    #[test]
+    fn an_array_header_longer_than_the_first_read_is_read_whole() {
+        let mut text = "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }".to_string();
+        text.push_str(&" ".repeat(100_000));
+        text.push('\n');
+        let mut array = b"\x93NUMPY\x02\x00".to_vec();
+        array.extend((text.len() as u32).to_le_bytes());
+        array.extend(text.as_bytes());
+        array.extend(1.5f64.to_le_bytes());
+        let facts = read(&mut &array[..], array.len() as u64, "big.npy");
+        assert_eq!(facts, Facts::of(Format::Npy));
     }
 
     #[test]

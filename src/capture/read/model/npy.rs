@@ -21,6 +21,21 @@ pub(crate) struct Header {
     pub(crate) objects: bool,
 }
 
+/// Bytes of the magic, the version and the header's length, at most.
+pub(crate) const PREFIX: usize = 12;
+
+/// The bytes up to the array's data, from the first [`PREFIX`] bytes: `None` when they do
+/// not say (not an array, another version, a header too long).
+pub(crate) fn length(prefix: &[u8]) -> Option<usize> {
+    let rest = prefix.strip_prefix(MAGIC)?;
+    let (text_length, start) = match rest {
+        [1, _, low, high, ..] => (usize::from(u16::from_le_bytes([*low, *high])), 10),
+        [2 | 3, _, a, b, c, d, ..] => (u32::from_le_bytes([*a, *b, *c, *d]) as usize, 12),
+        _ => return None,
+    };
+    (text_length <= MAX_HEADER).then_some(start + text_length)
+}
+
 /// The header of the `.npy` that `bytes` start with: `None` when they do not start as
 /// one, an error when its header cannot be read from them (cut short, not text).
 pub(crate) fn header(bytes: &[u8]) -> Option<Result<Header, String>> {
@@ -52,40 +67,165 @@ pub(crate) fn header(bytes: &[u8]) -> Option<Result<Header, String>> {
     }))
 }
 
-/// Whether a header names the object type: a quoted `O` (with a byte order, `|O`, and a
-/// size, `O8`) where a type stands, after `'descr':` or after a field's name in a
-/// structured dtype (`('a', '|O')`), never as a field's name (`('O', '<f8')`).
+/// Whether a header's dtype may hold objects, failing closed: `numpy.load` builds the dtype
+/// with `numpy.dtype(descr)` after `ast.literal_eval`, so `'object'`, `'O'` and a structured
+/// dtype with an object field all do. A dtype is plain only when `descr` is a simple type
+/// string (`'<f8'`, `'|b1'`, `'<U3'`, `'<M8[ns]'`, never `O`) or a list of fields, each
+/// `(name, type[, shape])` with a plain type, as `numpy.lib.format` writes them; anything
+/// else (another spelling, an escape, a dict, a header that does not parse) holds objects.
 fn holds_objects(text: &[u8]) -> bool {
-    let mut at = 0;
-    while let Some(found) = text[at..].iter().position(|&byte| byte == b'O') {
-        let index = at + found;
-        at = index + 1;
-        let mut start = index;
-        if start > 0 && b"|<>=".contains(&text[start - 1]) {
-            start -= 1;
-        }
-        let Some(quote) = start.checked_sub(1).map(|before| text[before]) else {
-            continue;
-        };
-        if quote != b'\'' && quote != b'"' {
-            continue;
-        }
-        let digits = text[index + 1..]
-            .iter()
-            .take_while(|byte| byte.is_ascii_digit())
-            .count();
-        if text.get(index + 1 + digits) != Some(&quote) {
-            continue;
-        }
-        let before = text[..start - 1]
-            .iter()
-            .rev()
-            .find(|byte| !byte.is_ascii_whitespace());
-        if matches!(before, Some(b':' | b',')) {
-            return true;
+    let Some(Literal::Dict(entries)) = Parser::new(text).literal(0) else {
+        return true;
+    };
+    let descr = entries.iter().find_map(|(key, value)| match key {
+        Literal::Str(key) if key == "descr" => Some(value),
+        _ => None,
+    });
+    descr.is_none_or(|descr| !plain_dtype(descr))
+}
+
+/// A dtype spec of plain types only.
+fn plain_dtype(spec: &Literal) -> bool {
+    match spec {
+        Literal::Str(code) => plain_type(code),
+        Literal::List(fields) => fields.iter().all(|field| match field {
+            Literal::Tuple(parts) => match &parts[..] {
+                [Literal::Str(_), spec] | [Literal::Str(_), spec, _] => plain_dtype(spec),
+                _ => false,
+            },
+            _ => false,
+        }),
+        _ => false,
+    }
+}
+
+/// A type string of one plain kind: a byte order, a kind that is not an object, a size, and
+/// a datetime unit (`<M8[ns]`).
+fn plain_type(code: &str) -> bool {
+    let code = code.strip_prefix(['<', '>', '|', '=']).unwrap_or(code);
+    let mut characters = code.chars();
+    let Some(kind) = characters.next() else {
+        return false;
+    };
+    let rest = characters.as_str();
+    let (size, unit) = match rest.split_once('[') {
+        Some((size, unit)) => (size, Some(unit)),
+        None => (rest, None),
+    };
+    "?bBhHiIlLqQpPefdgFDGSUVmMuca".contains(kind)
+        && size.chars().all(|character| character.is_ascii_digit())
+        && unit.is_none_or(|unit| {
+            (unit.strip_suffix(']')).is_some_and(|unit| {
+                !unit.is_empty()
+                    && unit
+                        .chars()
+                        .all(|character| character.is_ascii_alphanumeric())
+            })
+        })
+}
+
+/// A Python literal of a header, as far as the dtype check needs it.
+#[derive(Debug)]
+enum Literal {
+    Str(String),
+    List(Vec<Literal>),
+    Tuple(Vec<Literal>),
+    Dict(Vec<(Literal, Literal)>),
+    /// A number, `True`, `False`, `None`.
+    Other,
+}
+
+/// Reads the literals `numpy.lib.format` writes: dicts, lists, tuples, strings without
+/// escapes, numbers and names; `None` for anything else (which the caller fails closed on).
+struct Parser<'a> {
+    text: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn new(text: &'a [u8]) -> Parser<'a> {
+        Parser { text, at: 0 }
+    }
+
+    fn skip_spaces(&mut self) {
+        while self.text.get(self.at).is_some_and(u8::is_ascii_whitespace) {
+            self.at += 1;
         }
     }
-    false
+
+    fn eat(&mut self, byte: u8) -> bool {
+        self.skip_spaces();
+        let ate = self.text.get(self.at) == Some(&byte);
+        self.at += usize::from(ate);
+        ate
+    }
+
+    fn literal(&mut self, depth: u32) -> Option<Literal> {
+        /// Nesting of a header's literal (numpy's own are three deep).
+        const MAX_DEPTH: u32 = 32;
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.skip_spaces();
+        let first = *self.text.get(self.at)?;
+        match first {
+            b'\'' | b'"' => {
+                let start = self.at + 1;
+                let length = self.text[start..].iter().position(|&byte| byte == first)?;
+                let text = &self.text[start..start + length];
+                self.at = start + length + 1;
+                // An escape could spell any type: fail closed.
+                (!text.contains(&b'\\'))
+                    .then(|| String::from_utf8(text.to_vec()).ok().map(Literal::Str))
+                    .flatten()
+            }
+            b'{' => {
+                self.at += 1;
+                let mut entries = Vec::new();
+                while !self.eat(b'}') {
+                    let key = self.literal(depth + 1)?;
+                    if !self.eat(b':') {
+                        return None;
+                    }
+                    entries.push((key, self.literal(depth + 1)?));
+                    if !self.eat(b',') && !self.eat(b'}') {
+                        return None;
+                    } else if self.text.get(self.at - 1) == Some(&b'}') {
+                        break;
+                    }
+                }
+                Some(Literal::Dict(entries))
+            }
+            b'[' | b'(' => {
+                let close = if first == b'[' { b']' } else { b')' };
+                self.at += 1;
+                let mut items = Vec::new();
+                while !self.eat(close) {
+                    items.push(self.literal(depth + 1)?);
+                    if !self.eat(b',') && !self.eat(close) {
+                        return None;
+                    } else if self.text.get(self.at - 1) == Some(&close) {
+                        break;
+                    }
+                }
+                Some(if first == b'[' {
+                    Literal::List(items)
+                } else {
+                    Literal::Tuple(items)
+                })
+            }
+            _ => {
+                let length = self.text[self.at..]
+                    .iter()
+                    .position(|byte| !(byte.is_ascii_alphanumeric() || b"+-._".contains(byte)))
+                    .unwrap_or(self.text.len() - self.at);
+                (length > 0).then(|| {
+                    self.at += length;
+                    Literal::Other
+                })
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -106,6 +246,12 @@ mod tests {
             "{'descr': '|O', 'fortran_order': False, 'shape': (3,), }",
             "{'descr': [('a', '<i8'), ('b', '|O')], 'fortran_order': False, 'shape': (2,), }",
             "{\"descr\": \"O\", 'shape': ()}",
+            // Other spellings `numpy.dtype` takes.
+            "{'descr': 'object', 'fortran_order': False, 'shape': (1,), }",
+            "{'descr': '\\x4f', 'fortran_order': False, 'shape': (1,), }",
+            "{'descr': {'names': ['a'], 'formats': ['O']}, 'shape': (1,), }",
+            "{'fortran_order': False, 'shape': (1,), }",
+            "not a dict",
         ];
         for text in objects {
             let header = header(&npy(text)).unwrap().unwrap();
@@ -116,6 +262,8 @@ mod tests {
             "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }",
             "{'descr': [('O', '<f8')], 'fortran_order': False, 'shape': (2,), }",
             "{'descr': '<U3', 'fortran_order': False, 'shape': (1,), }",
+            "{'descr': '<M8[ns]', 'fortran_order': True, 'shape': (2, 3), }    \n",
+            "{'descr': [('x', '<f4', (2,)), ('y', [('z', '|b1')])], 'fortran_order': False, 'shape': (), }",
         ];
         for text in plain {
             assert!(!header(&npy(text)).unwrap().unwrap().objects, "{text}");

@@ -187,12 +187,15 @@ pub(crate) fn sniff(head: &[u8]) -> bool {
             let mut machine = Machine::new(&mut reader, head.len() as u64, Context::File);
             match machine.run() {
                 Ok(()) => true,
-                // A head that names a module before it breaks is a pickle that cannot be
-                // read (`cbuiltins\nexec\n` and then garbage): unsafe, not unknown. Text
-                // that only starts with an opcode's letter names none (`Copyright 2024`).
+                // A head that names a global, reads on, then breaks is a pickle that cannot
+                // be read (`cbuiltins\nexec\n(` and then a string cut short): unsafe, not
+                // unknown. Text breaks sooner: `Copyright 2024` names no global, and a
+                // label file's `cat\ndog\nbird` breaks at the opcode after `cat.dog`.
                 Err(error) => {
                     (error.end_of_input && machine.opcodes >= SNIFF_OPCODES)
-                        || machine.named_a_module
+                        || machine
+                            .first_global
+                            .is_some_and(|at| machine.opcodes > at + 1)
                 }
             }
         }
@@ -812,8 +815,8 @@ struct Machine<'a> {
     reported: BTreeSet<String>,
     /// Globals named that no list of `allow.rs` has: `module.name`, offset, opcode.
     named: Vec<(String, u64, String)>,
-    /// A GLOBAL, STACK_GLOBAL or INST named a module (for `sniff`).
-    named_a_module: bool,
+    /// The opcode (counted from 1) that first named a global (for `sniff`).
+    first_global: Option<u64>,
     scan: Scan,
 }
 
@@ -842,7 +845,7 @@ impl<'a> Machine<'a> {
             opcodes: 0,
             reported: BTreeSet::new(),
             named: Vec::new(),
-            named_a_module: false,
+            first_global: None,
             scan: Scan::default(),
         }
     }
@@ -1549,8 +1552,6 @@ impl<'a> Machine<'a> {
         opcode: &str,
         offset: u64,
     ) -> Step<Rc<Global>> {
-        // A module that is a name makes this a pickle's global, even if the name breaks it.
-        self.named_a_module |= std::str::from_utf8(module).is_ok_and(dotted_identifier);
         let (Ok(module), Ok(name)) = (std::str::from_utf8(module), std::str::from_utf8(name))
         else {
             return Err(Failure::new(format!(
@@ -1574,6 +1575,7 @@ impl<'a> Machine<'a> {
             (module.to_string(), name.to_string())
         };
         let global = Rc::new(Global { module, name });
+        self.first_global.get_or_insert(self.opcodes);
         let torchscript = self.context == Context::Torch && is_torchscript_class(&global.module);
         let pair = (global.module.clone(), global.name.clone());
         if !torchscript && !self.scan.globals.contains(&pair) {
@@ -2900,6 +2902,18 @@ mod tests {
             .unreadable
             .expect("bomb");
         assert!(why.contains("pickle bomb"), "{why}");
+    }
+
+    #[test]
+    fn label_files_are_no_pickles_and_a_broken_pickle_after_a_global_is() {
+        for text in [
+            &b"cat\ndog\nbird\n"[..],
+            b"cloudy\nsunny\nrain\n",
+            b"Copyright 2024\n",
+        ] {
+            assert!(!sniff(text), "{}", String::from_utf8_lossy(text));
+        }
+        assert!(sniff(b"cbuiltins\nexec\n(X\xff\xff\xff\x7fimport os"));
     }
 
     #[test]

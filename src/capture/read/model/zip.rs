@@ -128,6 +128,7 @@ fn read_nested(reader: &mut dyn BufRead, depth: u8) -> Facts {
     let mut stream = Stream::new(reader);
     let mut archive = Archive {
         depth,
+        inflation_left: (depth > 0).then_some(NESTED_INFLATION),
         ..Archive::default()
     };
     let broken = archive.walk(&mut stream).err();
@@ -137,6 +138,11 @@ fn read_nested(reader: &mut dyn BufRead, depth: u8) -> Facts {
 /// Zips read inside zips: a loader that opens a zip member as a zip (and scanners that
 /// do) would find its pickles.
 const MAX_NESTING: u8 = 2;
+/// Zips read inside one zip.
+const MAX_NESTED: usize = 4;
+/// Bytes a zip inside a zip may inflate to in all: each level may inflate a thousandfold,
+/// so without a budget of their own nested zips multiply the work a small file causes.
+const NESTED_INFLATION: u64 = 4 * MAX_KEPT as u64;
 
 /// One entry, as its local header (and data descriptor) says.
 #[derive(Debug)]
@@ -190,6 +196,9 @@ struct Archive {
     nested: Vec<(Vec<u8>, Facts)>,
     /// How many zips this one is inside.
     depth: u8,
+    /// Bytes its deflated entries may still inflate to: a nested zip's budget (the
+    /// outermost zip has none beyond each entry's ratio).
+    inflation_left: Option<u64>,
     /// Entries named as NumPy arrays (`.npy`): an `.npz` has no other.
     arrays: usize,
     /// The bytes of each pickle as it was handed to the scan.
@@ -309,19 +318,20 @@ impl Archive {
         self.entries.push(entry);
         if let Err(broken) = outcome {
             if kept == Some(Kept::Pickle) {
-                self.scan(name, Err(broken.why.clone()));
+                self.scan(name, at, Err(broken.why.clone()));
             }
             return Err(broken);
         }
         match (kept, keeper.finish()) {
             (Some(Kept::Pickle | Kept::Sniffed), Some(_)) if self.pickles.len() == MAX_PICKLES => {
                 let what = format!(
-                    "`{}` is a pickle past the first {MAX_PICKLES}, which are all envlock reads",
+                    "`{}` may hold a pickle, past the first {MAX_PICKLES}, which are all \
+                     envlock reads",
                     shown(&name)
                 );
                 self.doubt(at, what);
             }
-            (Some(Kept::Pickle | Kept::Sniffed), Some(bytes)) => self.scan(name, bytes),
+            (Some(Kept::Pickle | Kept::Sniffed), Some(bytes)) => self.scan(name, at, bytes),
             (Some(Kept::Metadata), Some(bytes)) => self.metadata = Some(bytes),
             (Some(Kept::Config), Some(bytes)) => self.config = Some(bytes),
             _ => {}
@@ -331,7 +341,7 @@ impl Archive {
 
     /// Hands an entry's bytes to the pickle machine, whole: a pickle (every stream in it),
     /// or a NumPy array's header and, for an array of objects, the pickle after it.
-    fn scan(&mut self, name: Vec<u8>, bytes: Bytes) {
+    fn scan(&mut self, name: Vec<u8>, at: u64, bytes: Bytes) {
         let bytes = match bytes {
             Ok(bytes) => bytes,
             Err(why) => {
@@ -340,12 +350,13 @@ impl Archive {
             }
         };
         if bytes.starts_with(&LOCAL) {
-            if self.depth == MAX_NESTING {
+            if self.depth == MAX_NESTING || self.nested.len() == MAX_NESTED {
                 let what = format!(
-                    "`{}` is a zip inside {MAX_NESTING} zips, deeper than envlock reads",
+                    "`{}` is a zip past the {MAX_NESTED} envlock reads in a zip, or inside \
+                     {MAX_NESTING} zips, deeper than it reads",
                     shown(&name)
                 );
-                self.doubt(0, what);
+                self.doubt(at, what);
             } else {
                 let facts = read_nested(&mut &bytes[..], self.depth + 1);
                 if facts.format != Format::Unknown {
@@ -396,7 +407,7 @@ impl Archive {
         if entry.flags & FLAG_DESCRIPTOR != 0 {
             let (size, crc, wide) = match entry.method {
                 DEFLATED => {
-                    let inflated = inflate(stream, None, keeper)?;
+                    let inflated = inflate(stream, None, keeper, &mut self.inflation_left)?;
                     (inflated.size, inflated.crc, entry.zip64)
                 }
                 STORED => {
@@ -443,7 +454,12 @@ impl Archive {
                     }
                 }
             }
-            DEFLATED if keeper.wants() => match inflate(stream, Some(entry.compressed), keeper) {
+            DEFLATED if keeper.wants() => match inflate(
+                stream,
+                Some(entry.compressed),
+                keeper,
+                &mut self.inflation_left,
+            ) {
                 Ok(inflated) => entry.computed_crc = inflated.crc,
                 // A stream that failed or ended fails the skip below as well.
                 Err(broken) => keeper.failed(broken.why),
@@ -977,7 +993,7 @@ impl Keeper {
 
     /// Whether bytes handed over now may be kept.
     fn wants(&self) -> bool {
-        self.mode != Keeping::Nothing
+        self.mode != Keeping::Nothing && self.lost.is_none()
     }
 
     /// Decides from the entry's first bytes whether to keep it.
@@ -1150,6 +1166,7 @@ fn inflate(
     stream: &mut Stream,
     limit: Option<u64>,
     keeper: &mut Keeper,
+    budget: &mut Option<u64>,
 ) -> Result<Inflated, Broken> {
     /// Bytes inflated per call.
     const BLOCK: usize = 64 * 1024;
@@ -1188,6 +1205,14 @@ fn inflate(
         };
         crc.update(&output[..made]);
         keeper.push(&output[..made]);
+        if let Some(left) = budget {
+            *left = left.checked_sub(made as u64).ok_or_else(|| {
+                stream.broken(format!(
+                    "the zip inside a zip inflates to more than {NESTED_INFLATION} bytes in \
+                     all (a decompression bomb)"
+                ))
+            })?;
+        }
         if limit.is_some() && !keeper.wants() {
             // Its end is known: the caller skips to it.
             return Ok(Inflated {
@@ -1746,7 +1771,7 @@ mod tests {
             facts
                 .unsafe_where
                 .iter()
-                .any(|at| at.contains("`last.bin` is a pickle past")),
+                .any(|at| at.contains("`last.bin` may hold a pickle")),
             "{:?}",
             facts.unsafe_where
         );

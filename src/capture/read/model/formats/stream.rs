@@ -156,15 +156,15 @@ impl<'a> Stream<'a> {
 
     /// Skips `length` bytes.
     pub(crate) fn skip(&mut self, mut length: u64) -> Result<(), Broken> {
-        if self.skip_buffer.is_empty() && length > 0 {
-            self.skip_buffer = vec![0; SKIP_BLOCK];
-        }
         let pending = self
             .pending()
             .len()
             .min(usize::try_from(length).unwrap_or(usize::MAX));
         self.consume(pending);
         length -= pending as u64;
+        if self.skip_buffer.is_empty() && length > 0 {
+            self.skip_buffer = vec![0; SKIP_BLOCK];
+        }
         while length > 0 {
             let block = usize::try_from(length).map_or(SKIP_BLOCK, |left| left.min(SKIP_BLOCK));
             let read = match self.inner.read(&mut self.skip_buffer[..block]) {
