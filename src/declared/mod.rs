@@ -519,7 +519,6 @@ pub(crate) fn select(
                     })
                 })
         };
-        //
         // uv writes the extras and groups of a lock with `conflicts` into edge markers as
         // `extra == 'extra-{len}-{project}-{name}'` and `extra == 'group-{len}-{project}-{name}'`
         // (the length of the project's name first): every edge is evaluated with those of the
@@ -594,7 +593,7 @@ pub(crate) fn select(
             }
         }
         reached.retain(|index| !declared.roots.contains(index));
-        required.extend(one_per_name(declared, reached, fits));
+        required.extend(reached);
     }
     let mut packages: BTreeMap<String, Package> = BTreeMap::new();
     for index in required {
@@ -661,39 +660,6 @@ pub(crate) fn select(
         warnings: warnings_out,
         notes,
     }
-}
-
-/// The reached packages with one entry per name. A lock that forks by Python version holds
-/// one name at several versions, and an edge whose constraint fits more than one reaches
-/// each; the entries whose own markers (Poetry 2's per-package `markers`) hold for the
-/// target are kept, and when that tells nothing, all are (the first then stands for them).
-fn one_per_name(
-    declared: &Declared,
-    reached: BTreeSet<usize>,
-    fits: impl Fn(&Entry) -> bool,
-) -> Vec<usize> {
-    let mut by_name: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for index in reached {
-        by_name
-            .entry(declared.packages[index].name.as_str())
-            .or_default()
-            .push(index);
-    }
-    by_name
-        .into_values()
-        .flat_map(|indexes| {
-            let fitting: Vec<usize> = indexes
-                .iter()
-                .copied()
-                .filter(|&index| fits(&declared.packages[index]))
-                .collect();
-            if indexes.len() > 1 && !fitting.is_empty() {
-                fitting
-            } else {
-                indexes
-            }
-        })
-        .collect()
 }
 
 /// For the fuzz targets (`src/fuzzing.rs`): a declared lock's text, read in `format`.

@@ -140,10 +140,9 @@ pub(super) fn read(text: &str, pyproject: Option<&str>) -> Result<Declared, Prob
             for (extra, members) in &lock.extras {
                 let named = members.as_array().is_some_and(|members| {
                     members.iter().any(|member| {
-                        member.as_str().is_some_and(|member| {
-                            normalize(member.split([' ', '[', '(']).next().unwrap_or(member))
-                                == name
-                        })
+                        member
+                            .as_str()
+                            .is_some_and(|member| extra_member(member) == name)
                     })
                 });
                 if named {
@@ -290,12 +289,7 @@ fn walk_from(
                 .into_iter()
                 .flatten()
                 .filter_map(toml::Value::as_str)
-                .map(|member| {
-                    let end = member
-                        .find(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
-                        .unwrap_or(member.len());
-                    normalize(&member[..end])
-                })
+                .map(extra_member)
                 .collect();
             let named: Vec<Requirement> = requirements
                 .iter()
@@ -323,4 +317,13 @@ fn walk_from(
     declared.roots = vec![declared.packages.len()];
     declared.packages.push(root);
     Ok(())
+}
+
+/// The distribution an extra's member names (`"torch (>=2.0)"`, `"rich[jupyter]"`): its
+/// name up to the first character a name cannot hold, normalized.
+fn extra_member(member: &str) -> String {
+    let end = member
+        .find(|character: char| !(character.is_ascii_alphanumeric() || "-_.".contains(character)))
+        .unwrap_or(member.len());
+    normalize(&member[..end])
 }
