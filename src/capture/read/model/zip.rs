@@ -34,7 +34,7 @@
 //!   entry when written to a stream that cannot seek.
 
 use std::collections::HashSet;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use flate2::{Crc, Decompress, FlushDecompress, Status};
 use serde_json::Value;
@@ -1122,9 +1122,17 @@ fn stored_until_descriptor(stream: &mut Stream, keeper: &mut Keeper) -> Result<D
         keeper.push(&window[..data]);
         size += data as u64;
         window.drain(..data);
-        let more = stream.up_to(BLOCK)?;
-        ended = more.is_empty();
-        window.extend_from_slice(&more);
+        let kept = window.len();
+        window.resize(kept + BLOCK, 0);
+        let read = loop {
+            match stream.read(&mut window[kept..]) {
+                Ok(read) => break read,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(stream.broken(format!("the stream failed ({error})"))),
+            }
+        };
+        window.truncate(kept + read);
+        ended = read == 0;
     }
 }
 
