@@ -27,26 +27,22 @@ pub(crate) const PREFIX: usize = 12;
 /// The bytes up to the array's data, from the first [`PREFIX`] bytes: `None` when they do
 /// not say (not an array, another version, a header too long).
 pub(crate) fn length(prefix: &[u8]) -> Option<usize> {
-    let rest = prefix.strip_prefix(MAGIC)?;
-    let (text_length, start) = match rest {
-        [1, _, low, high, ..] => (usize::from(u16::from_le_bytes([*low, *high])), 10),
-        [2 | 3, _, a, b, c, d, ..] => (u32::from_le_bytes([*a, *b, *c, *d]) as usize, 12),
-        _ => return None,
-    };
-    (text_length <= MAX_HEADER).then_some(start + text_length)
+    let (start, text_length) = bounds(prefix)?.ok()?;
+    Some(start + text_length)
 }
 
-/// The header of the `.npy` that `bytes` start with: `None` when they do not start as
-/// one, an error when its header cannot be read from them (cut short, not text).
-pub(crate) fn header(bytes: &[u8]) -> Option<Result<Header, String>> {
+/// Where the header's text starts and how long it is, from the magic, the version and the
+/// length field: `None` when `bytes` do not start as an array.
+fn bounds(bytes: &[u8]) -> Option<Result<(usize, usize), String>> {
     let rest = bytes.strip_prefix(MAGIC)?;
+    let cut = || Some(Err("the file ends inside the array's header".to_string()));
     let &[major, _minor, ref rest @ ..] = rest else {
-        return Some(Err("the file ends inside the array's header".to_string()));
+        return cut();
     };
     let (text_length, start) = match (major, rest) {
         (1, [low, high, ..]) => (usize::from(u16::from_le_bytes([*low, *high])), 10),
         (2 | 3, [a, b, c, d, ..]) => (u32::from_le_bytes([*a, *b, *c, *d]) as usize, 12),
-        (1..=3, _) => return Some(Err("the file ends inside the array's header".to_string())),
+        (1..=3, _) => return cut(),
         (major, _) => {
             return Some(Err(format!(
                 "the array's format version {major} is not one numpy writes"
@@ -58,6 +54,16 @@ pub(crate) fn header(bytes: &[u8]) -> Option<Result<Header, String>> {
             "the array's header is {text_length} bytes, more than {MAX_HEADER}"
         )));
     }
+    Some(Ok((start, text_length)))
+}
+
+/// The header of the `.npy` that `bytes` start with: `None` when they do not start as
+/// one, an error when its header cannot be read from them (cut short, not text).
+pub(crate) fn header(bytes: &[u8]) -> Option<Result<Header, String>> {
+    let (start, text_length) = match bounds(bytes)? {
+        Ok(bounds) => bounds,
+        Err(why) => return Some(Err(why)),
+    };
     let Some(text) = bytes.get(start..start + text_length) else {
         return Some(Err("the file ends inside the array's header".to_string()));
     };
