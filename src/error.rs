@@ -327,6 +327,15 @@ pub enum Error {
         /// What is wrong, with the line (and column) where the parser says.
         detail: String,
     },
+    /// The `pyproject.toml` beside a poetry.lock, which says what the project requires,
+    /// declares a requirement that cannot be read.
+    #[error("invalid `{}` beside the lock: {detail}", path.display())]
+    InvalidProject {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the requirement.
+        detail: String,
+    },
     /// A declared lock of a version this build does not read.
     #[error("`{}` is {format} version {found}; this envlock reads version {supported}", path.display())]
     DeclaredVersion {
@@ -508,6 +517,9 @@ impl Error {
             }
             Error::InvalidDeclared { regenerate, .. } | Error::DeclaredVersion { regenerate, .. } => {
                 format!("regenerate it with {regenerate}")
+            }
+            Error::InvalidProject { .. } => {
+                "fix the requirement (`poetry check` names it too), then `poetry lock` again".to_string()
             }
             Error::NotAPin { .. } => {
                 "a lock pins every package with `==` (or `===`, or `NAME @ URL`): write it with `uv export -o requirements.txt`, `uv pip compile` or `pip-compile`".to_string()

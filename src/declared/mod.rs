@@ -297,6 +297,8 @@ pub(crate) enum Problem {
         line: usize,
         text: String,
     },
+    /// The `pyproject.toml` beside the lock declares a requirement its tool would refuse.
+    Project(String),
     /// A file (an included requirements file) that cannot be read.
     Read {
         path: PathBuf,
@@ -325,6 +327,12 @@ impl Problem {
                 path,
                 format: source.format.name(),
                 regenerate: source.format.regenerate(),
+                detail,
+            },
+            Problem::Project(detail) => Error::InvalidProject {
+                path: (source.path.parent())
+                    .unwrap_or(std::path::Path::new(""))
+                    .join("pyproject.toml"),
                 detail,
             },
             Problem::Range { path, line, text } => Error::NotAPin {

@@ -169,6 +169,25 @@ fn malformed_locks_say_line_and_column() {
 }
 
 #[test]
+fn a_bad_requirement_in_the_pyproject_is_the_pyprojects_error() {
+    let lock = "[[package]]\nname = 'click'\nversion = '8.1.7'\noptional = false\n\n\
+                [metadata]\nlock-version = '2.1'\npython-versions = '>=3.10'\ncontent-hash = '00'\n";
+    let (dir, source) = write("poetry.lock", lock);
+    std::fs::write(
+        dir.path().join("pyproject.toml"),
+        "[project]\nname = 'demo'\ndependencies = ['click >=>= 8']\n",
+    )
+    .unwrap();
+    match read(&source) {
+        Err(Error::InvalidProject { path, detail }) => {
+            assert_eq!(path, dir.path().join("pyproject.toml"));
+            assert!(detail.contains("click >=>= 8"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn pylock_markers_with_extras_and_groups() {
     let text = r#"
 lock-version = "1.0"
