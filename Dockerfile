@@ -11,7 +11,9 @@ ARG RUNTIME=debian:bookworm-slim
 FROM ${BUILDER} AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+COPY build.rs ./
 COPY src src
+COPY crates crates
 RUN cargo build --release --locked --bin envlock && strip target/release/envlock
 
 FROM ${RUNTIME}

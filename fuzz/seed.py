@@ -80,7 +80,7 @@ def main():
         "Cmd": ["python3", "serve.py"], "WorkingDir": "/app", "User": "1000"},
         "rootfs": {"type": "layers", "diff_ids": [digest]},
         "history": [{"created_by": "/bin/sh -c pip install numpy"}]}))
-    probe = subprocess.run([sys.executable, "-c", (ROOT / "src/capture/python/probe.py").read_text()],
+    probe = subprocess.run([sys.executable, "-c", (ROOT / "crates/envlock/src/capture/python/probe.py").read_text()],
                            capture_output=True)
     if probe.returncode == 0:
         seed("probe-answer", "answer.json", probe.stdout)

@@ -1,4 +1,9 @@
-//! The `envlock` command: everything happens in the library's CLI layer.
+//! The `envlock` command: flags, `envlock.toml` and `ENVLOCK_*` resolved into the library's
+//! settings, the library's answers printed, and the exit code picked. The only crate that
+//! prints or reads the process environment.
+
+mod cli;
+
 fn main() -> std::process::ExitCode {
-    envlock::cli::run()
+    cli::run()
 }

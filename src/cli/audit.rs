@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use super::terminal;
-use crate::audit::{Audit, AuditFormat, Focus, Shard};
-use crate::Stop;
+use envlock::audit::{Audit, AuditFormat, Focus, Shard};
+use envlock::Stop;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -89,7 +89,7 @@ pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
     settings.stop = stop.clone();
     settings.no_exec = args.no_exec;
     settings.golden = false;
-    settings.selection = crate::Selection {
+    settings.selection = envlock::Selection {
         extras: args.extra.clone(),
         groups: args.group.clone(),
     };
@@ -106,7 +106,7 @@ pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(|spec| Shard::parse(spec, job_index.as_deref()))
         .transpose()?;
-    let (operands, notes) = crate::audit::expand(&settings, &args.operands, &args.tags)?;
+    let (operands, notes) = envlock::audit::expand(&settings, &args.operands, &args.tags)?;
     for note in &notes {
         terminal::note(note);
     }
@@ -130,12 +130,12 @@ pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
             // another shard may hold.
             let declared = audit.operands.iter().find(|operand| {
                 matches!(
-                    crate::Source::parse(operand),
-                    Ok(crate::Source::Declared(_))
+                    envlock::Source::parse(operand),
+                    Ok(envlock::Source::Declared(_))
                 )
             });
             if let Some(declared) = declared {
-                return Err(crate::Error::InvalidShard {
+                return Err(envlock::Error::InvalidShard {
                     spec: args.shard.unwrap_or_default(),
                     detail: format!(
                         "`{declared}` is a project's lock, selected for the first runtime among the operands, which another shard may hold; audit it unsharded, or shard the runtimes alone"
@@ -143,7 +143,7 @@ pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
                 }
                 .into());
             }
-            let own = crate::audit::own_operands(&audit, shard);
+            let own = envlock::audit::own_operands(&audit, shard);
             terminal::note(&format!(
                 "shard {}/{}: {} of {} operands",
                 shard.index,
@@ -155,16 +155,16 @@ pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
         }
         None => audit.operands.clone(),
     };
-    let (locks, warnings) = crate::audit::capture_all(&settings, &own, jobs)?;
+    let (locks, warnings) = envlock::audit::capture_all(&settings, &own, jobs)?;
     stop.check()?;
     for warning in &warnings {
         terminal::warning(warning);
     }
     let text = match (shard, args.format) {
-        (Some(shard), AuditFormat::Json) => crate::audit::shard_output(&audit, shard, &locks),
+        (Some(shard), AuditFormat::Json) => envlock::audit::shard_output(&audit, shard, &locks),
         _ => {
-            let matrix = crate::audit::matrix(&own, &locks, &audit.focus);
-            crate::audit::render(&matrix, args.format)
+            let matrix = envlock::audit::matrix(&own, &locks, &audit.focus);
+            envlock::audit::render(&matrix, args.format)
         }
     };
     print(&text, args.output.as_deref())
@@ -173,7 +173,7 @@ pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
 /// `text` to `output`, or to standard output.
 fn print(text: &str, output: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
     match output {
-        Some(path) => crate::lock::write_text(path, text)?,
+        Some(path) => envlock::lock::write_text(path, text)?,
         None => anstream::print!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
@@ -185,7 +185,7 @@ fn merge(files: &[PathBuf], format: AuditFormat) -> anyhow::Result<String> {
     const LIMIT: u64 = 256 << 20;
     let mut read = Vec::with_capacity(files.len());
     for file in files {
-        let failed = |source| crate::Error::Read {
+        let failed = |source| envlock::Error::Read {
             path: file.clone(),
             source,
         };
@@ -204,6 +204,6 @@ fn merge(files: &[PathBuf], format: AuditFormat) -> anyhow::Result<String> {
         }
         read.push((file.display().to_string(), bytes));
     }
-    let matrix = crate::audit::merge(&read)?;
-    Ok(crate::audit::render(&matrix, format))
+    let matrix = envlock::audit::merge(&read)?;
+    Ok(envlock::audit::render(&matrix, format))
 }

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use super::terminal;
-use crate::report::Format;
-use crate::{Severity, Stop};
+use envlock::report::Format;
+use envlock::{Severity, Stop};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -86,16 +86,6 @@ pub(super) struct Args {
     image_args: super::ImageArgs,
 }
 
-impl clap::ValueEnum for Severity {
-    fn value_variants<'a>() -> &'a [Self] {
-        &[Severity::Error, Severity::Warning, Severity::Info]
-    }
-
-    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
-        Some(clap::builder::PossibleValue::new(self.as_str()))
-    }
-}
-
 /// `FORMAT:PATH` of `--report`.
 fn parse_report(text: &str) -> Result<(Format, PathBuf), String> {
     let (format, path) = text
@@ -124,12 +114,12 @@ pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
     settings.pull = args.pull;
     settings.numerics_check = args.numerics_check;
     settings.config.policy.cross_platform |= args.cross_platform;
-    settings.selection = crate::Selection {
+    settings.selection = envlock::Selection {
         extras: args.extra,
         groups: args.group,
     };
     args.image_args.apply(&mut settings)?;
-    let checked = crate::check(&settings, &args.baseline, &args.target)?;
+    let checked = envlock::check(&settings, &args.baseline, &args.target)?;
     stop.check()?;
     for warning in &checked.report.warnings {
         terminal::warning(&warning.message);
@@ -142,7 +132,7 @@ pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
         let text = report.render(*format, args.fail_on);
         // Files get no colour, whatever the terminal.
         let plain = anstream::adapter::strip_str(&text).to_string();
-        crate::lock::write_text(path, &plain)?;
+        envlock::lock::write_text(path, &plain)?;
     }
     anstream::print!("{}", report.render(args.format, args.fail_on));
     Ok(if report.fails(args.fail_on) {

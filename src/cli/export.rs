@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::export::{ExportFormat, Stamp};
+use envlock::export::{ExportFormat, Stamp};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -48,10 +48,10 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         Stamp(None)
     };
-    let lock = crate::read_lock_or_sbom(&args.lock)?;
-    let text = crate::export::export(&lock, args.format, stamp);
+    let lock = envlock::read_lock_or_sbom(&args.lock)?;
+    let text = envlock::export::export(&lock, args.format, stamp);
     match &args.output {
-        Some(path) => crate::lock::write_text(path, &text)?,
+        Some(path) => envlock::lock::write_text(path, &text)?,
         None => anstream::print!("{text}"),
     }
     Ok(ExitCode::SUCCESS)

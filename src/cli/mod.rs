@@ -1,4 +1,4 @@
-//! The command line: parses flags, resolves [`crate::Settings`] once, calls the library,
+//! The command line: parses flags, resolves [`envlock::Settings`] once, calls the library,
 //! prints, and picks the exit code. Everything below this module returns values; only this
 //! layer writes to the terminal or reads the process environment.
 
@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use crate::Stop;
+use envlock::Stop;
 
 /// Lock a Python ML runtime and catch drift between a dev environment and its Docker image.
 ///
@@ -80,12 +80,12 @@ struct ImageArgs {
     /// under a root-owned WORKDIR then fails here, not in production. As `[image] run-as`;
     /// the lock and the report record it.
     #[arg(long, value_name = "UID[:GID]|openshift")]
-    run_as: Option<crate::config::RunAs>,
+    run_as: Option<envlock::RunAs>,
 }
 
 impl ImageArgs {
     /// Sets these flags on `settings`; a malformed `--platform` is a usage error.
-    fn apply(&self, settings: &mut crate::Settings) -> anyhow::Result<()> {
+    fn apply(&self, settings: &mut envlock::Settings) -> anyhow::Result<()> {
         settings.platform = match &self.platform {
             Some(text) => Some(
                 text.parse()
@@ -118,38 +118,35 @@ fn command() -> clap::Command {
 
 /// The timeouts and retries, from the values the code uses.
 fn limits() -> String {
-    use crate::settings::DEFAULT_REGISTRY_TIMEOUT;
-    use crate::settings::{seconds, DEFAULT_ENGINE_TIMEOUT, DEFAULT_PROBE_TIMEOUT};
-    let tries = crate::capture::layers::REGISTRY_TRIES;
-    let pauses: Vec<String> = (0..tries - 1)
-        .map(|n| seconds(crate::capture::layers::registry_pause(n)))
-        .collect();
-    use crate::capture::engine::ArchiveRetry;
-    let archive_pauses: Vec<String> = (0..ArchiveRetry::TRIES - 1)
-        .map(|n| seconds(ArchiveRetry::pause(n)))
-        .collect();
+    use envlock::{
+        seconds, DEFAULT_ENGINE_TIMEOUT, DEFAULT_PROBE_TIMEOUT, DEFAULT_REGISTRY_TIMEOUT,
+    };
+    let retries = envlock::retry_pauses();
+    let pauses: Vec<String> = retries.registry.iter().map(|&p| seconds(p)).collect();
+    let archive_pauses: Vec<String> = retries.archive.iter().map(|&p| seconds(p)).collect();
     format!(
         "Limits: each Docker engine call may take ENVLOCK_ENGINE_TIMEOUT ({}) to answer, and a \
 stream from it stay silent as long; a read of the engine's archive endpoint that answers \
 404 for a path a stat finds, or whose connection is cut, is asked again, {} tries in all, \
 after pauses of {}. Each registry request may take ENVLOCK_REGISTRY_TIMEOUT ({}) to \
 connect and between reads. A registry's 429, 502, 503, 504 or a reset connection is asked \
-again, {tries} tries in all, after pauses of {} (a blob cut off resumes where it broke); a \
+again, {} tries in all, after pauses of {} (a blob cut off resumes where it broke); a \
 timeout or any other error is not. A container's run is bounded by ENVLOCK_PROBE_TIMEOUT \
 ({}) or its golden case's timeout. Whatever fails, envlock exits 2 naming it (128+N on a \
 signal), writes no lock or report, and removes its containers (naming any the engine \
 would not remove).",
         seconds(DEFAULT_ENGINE_TIMEOUT),
-        ArchiveRetry::TRIES,
+        archive_pauses.len() + 1,
         archive_pauses.join(", "),
         seconds(DEFAULT_REGISTRY_TIMEOUT),
+        pauses.len() + 1,
         pauses.join(", "),
         seconds(DEFAULT_PROBE_TIMEOUT),
     )
 }
 
 /// Runs envlock with the process's arguments and returns its exit code.
-pub fn run() -> ExitCode {
+pub(crate) fn run() -> ExitCode {
     let cli = match command()
         .try_get_matches()
         .and_then(|matches| Cli::from_arg_matches(&matches))
@@ -186,11 +183,11 @@ pub fn run() -> ExitCode {
     if let Some(signal) = stop.requested() {
         // What the way out could not undo is still said.
         if let Err(error) = &result {
-            if let Some(crate::Error::NotRemoved { .. }) = error.downcast_ref() {
+            if let Some(envlock::Error::NotRemoved { .. }) = error.downcast_ref() {
                 terminal::error(error);
             }
         }
-        terminal::error(&crate::Error::Interrupted { signal }.into());
+        terminal::error(&envlock::Error::Interrupted { signal }.into());
         return ExitCode::from((128 + signal).clamp(0, 255) as u8);
     }
     match result {

@@ -4,15 +4,15 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::error::{Error, Result};
-use crate::settings::{
-    Environment, Settings, DEFAULT_ENGINE_TIMEOUT, DEFAULT_PROBE_TIMEOUT, DEFAULT_REGISTRY_TIMEOUT,
+use envlock::{
+    Environment, Error, Result, Settings, DEFAULT_ENGINE_TIMEOUT, DEFAULT_PROBE_TIMEOUT,
+    DEFAULT_REGISTRY_TIMEOUT,
 };
 
 /// Settings from the config file and the process environment; the caller sets its flags.
 pub(super) fn resolve(config: Option<&Path>) -> Result<Settings> {
     let environment = Environment::of_process();
-    let (config, config_folder) = crate::config::load(config)?;
+    let (config, config_folder) = envlock::load_config(config)?;
     let probe_timeout =
         seconds_variable(&environment, "ENVLOCK_PROBE_TIMEOUT", DEFAULT_PROBE_TIMEOUT)?;
     let registry_timeout = seconds_variable(

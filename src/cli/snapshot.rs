@@ -9,8 +9,8 @@ use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::terminal;
-use crate::lock::{render_lock, Lock};
-use crate::{Progress, Source, Stop};
+use envlock::lock::{render_lock, Lock};
+use envlock::{Progress, Source, Stop};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -88,12 +88,12 @@ pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
                 .python
                 .as_ref()
                 .map(|python| python.to_string_lossy().into_owned());
-            Source::Image(crate::ImageSource::parse(reference)?)
+            Source::Image(envlock::ImageSource::parse(reference)?)
         }
         None => Source::Python(args.python.clone()),
     };
     let progress = Bar::new(std::io::stderr().is_terminal());
-    let mut snapshot = crate::snapshot(&settings, &source, &progress)?;
+    let mut snapshot = envlock::snapshot(&settings, &source, &progress)?;
     progress.finish();
     for warning in &snapshot.warnings {
         terminal::warning(&warning.message);
@@ -106,7 +106,7 @@ pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
     stop.check()?;
     match &args.output {
         Some(path) => {
-            crate::write_snapshot(&mut snapshot, path, &settings)?;
+            envlock::write_snapshot(&mut snapshot, path, &settings)?;
             terminal::note(&format!("{summary} into `{}`", path.display()));
         }
         None => {
@@ -134,12 +134,12 @@ fn summary(lock: &Lock) -> String {
 }
 
 /// Fails before any work when the lock could not be written at the end.
-fn check_output_folder(path: &Path) -> crate::Result<()> {
-    let folder = crate::lock::containing_folder(path);
+fn check_output_folder(path: &Path) -> envlock::Result<()> {
+    let folder = envlock::lock::containing_folder(path);
     if folder.is_dir() {
         return Ok(());
     }
-    Err(crate::Error::Write {
+    Err(envlock::Error::Write {
         path: path.to_path_buf(),
         source: std::io::Error::new(
             std::io::ErrorKind::NotFound,

@@ -34,8 +34,8 @@ pub(super) fn error(error: &anyhow::Error) {
     }
     if let Some(hint) = error
         .chain()
-        .find_map(|cause| cause.downcast_ref::<crate::Error>())
-        .and_then(crate::Error::hint)
+        .find_map(|cause| cause.downcast_ref::<envlock::Error>())
+        .and_then(envlock::Error::hint)
     {
         anstream::eprintln!("{}: {hint}", label("hint", AnsiColor::Cyan));
     }

@@ -33,6 +33,7 @@ mod registry_faults;
 mod rpm;
 mod sbom;
 mod schemas;
+mod shape;
 mod signals;
 mod sources;
 mod support;
