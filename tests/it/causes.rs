@@ -3,7 +3,7 @@
 //! markers, wheel tags, RECORD digests and vendored libraries a Mac has) against the Linux
 //! image with the same versions; and the suspects of a failing golden case.
 
-use crate::docker::{engine, model_image};
+use crate::docker::{model_image, need_engine};
 use crate::support::*;
 
 /// The image's own lock, rewritten as the dev snapshot of a Mac with the same versions.
@@ -88,9 +88,7 @@ fn report(run: &Run) -> serde_json::Value {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn a_laptop_baseline_groups_the_platform_and_can_be_declared_cross_platform() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let image = model_image("salary", "clean", |_| {});
     let dir = tempfile::tempdir().unwrap();
     // The image's runtime captured for real, then written as the Mac would write it.

@@ -490,9 +490,7 @@ fn image_with(requirements: &[&str]) -> String {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn images_from_the_pins_and_drifted_ones_for_every_format() {
-    if !crate::docker::engine() {
-        return;
-    }
+    crate::docker::need_engine();
     let cases = [
         (image_with(&["packaging==24.2", "markupsafe==3.0.2"]), false),
         (image_with(&["packaging==24.1", "six==1.17.0"]), true),

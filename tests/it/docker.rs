@@ -11,23 +11,25 @@ use crate::support::{cache_root, must, root};
 /// The offline base: Debian bookworm with python3, pip and venv, from debootstrap.
 const BASE_TAG: &str = "envlock-test/base:bookworm-v1";
 
-/// Whether the engine answers. Under `CI=true` a missing engine fails the test instead of
-/// skipping it: CI must not pass by skipping.
-pub fn engine() -> bool {
-    static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    let available = *AVAILABLE.get_or_init(|| {
+/// Fails the test unless the engine answers. Tests that call it carry
+/// `#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]`: where the cfg says
+/// an engine exists (its socket, `DOCKER_HOST`, or `CI=true`) one that does not answer is a
+/// failure, never a pass, and elsewhere they report themselves ignored.
+#[track_caller]
+pub fn need_engine() {
+    static ANSWERS: OnceLock<bool> = OnceLock::new();
+    let answers = *ANSWERS.get_or_init(|| {
         Command::new("docker")
             .args(["info", "--format", "{{.ServerVersion}}"])
             .output()
             .is_ok_and(|output| output.status.success())
     });
-    if !available {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI=true but the Docker engine does not answer (`docker info` failed)");
-        }
-        eprintln!("skipped: no Docker engine (set CI=true to make this a failure)");
-    }
-    available
+    assert!(
+        answers,
+        "the Docker engine does not answer (`docker info` failed) although this machine has \
+         its socket, DOCKER_HOST or CI=true: start it (`service docker start`), or build the \
+         tests where none is expected, and the Docker tests report themselves ignored"
+    );
 }
 
 fn image_exists(tag: &str) -> bool {

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use relay::{Action, Call, Fault, Relay};
 
-use crate::docker::{containers, engine, private};
+use crate::docker::{containers, need_engine, private};
 use crate::support::*;
 
 /// envlock's containers of `image`, running or not.
@@ -112,9 +112,7 @@ const SITE: &str = "path=/usr/local/lib/python3.11/dist-packages";
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn the_relay_passes_a_capture_through_unchanged() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let image = private("dist-packages", "relay-clean");
     let relay = Relay::start(Vec::new());
     for extra in [&["--no-exec"][..], &[][..]] {
@@ -154,9 +152,7 @@ fn the_relay_passes_a_capture_through_unchanged() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn image_inspect_answering_500() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     snapshot_under(
         "fault-inspect",
         &[],
@@ -173,9 +169,7 @@ fn image_inspect_answering_500() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn container_create_answering_500() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     snapshot_under(
         "fault-create",
         &[],
@@ -191,9 +185,7 @@ fn container_create_answering_500() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn the_site_folder_archive_answering_500() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     snapshot_under(
         "fault-site-500",
         &["--no-exec"],
@@ -209,9 +201,7 @@ fn the_site_folder_archive_answering_500() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn the_site_folder_archive_cut_mid_body() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     snapshot_under(
         "fault-site-reset",
         &["--no-exec"],
@@ -223,9 +213,7 @@ fn the_site_folder_archive_cut_mid_body() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn the_site_folder_archive_ending_short() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     // Whole chunks, then the connection ends without the last one.
     snapshot_under(
         "fault-site-short",
@@ -238,9 +226,7 @@ fn the_site_folder_archive_ending_short() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn os_release_answering_500() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     snapshot_under(
         "fault-os-release",
         &["--no-exec"],
@@ -257,9 +243,7 @@ fn os_release_answering_500() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn os_release_stat_answering_500() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     snapshot_under(
         "fault-os-release-stat",
         &["--no-exec"],
@@ -275,9 +259,7 @@ fn os_release_stat_answering_500() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn the_export_stream_cut_mid_body() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     snapshot_under(
         "fault-export",
         &["--layers"],
@@ -314,9 +296,7 @@ fn archive_gets(relay: &Relay, contains: &str) -> Vec<Option<u16>> {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn an_archive_read_lost_or_cut_once_is_asked_again() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let image = private("dist-packages", "fault-lost-once");
     let clean_lock = snapshot(envlock().args(["snapshot", "--image", &image, "--no-exec"]));
     let cases = [
@@ -379,9 +359,7 @@ fn an_archive_read_lost_or_cut_once_is_asked_again() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn an_archive_read_lost_every_time_fails_cleanly() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let image = private("dist-packages", "fault-lost-always");
     let relay = Relay::start(vec![
         Fault::on(Call::ArchiveGet, &[DPKG], lost_answer()).after_stat()
@@ -416,9 +394,7 @@ fn an_archive_read_lost_every_time_fails_cleanly() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn captures_at_once_against_a_busy_engine_all_succeed() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     const ROUNDS: usize = 3;
     const AT_ONCE: usize = 4;
     let images = [
@@ -498,9 +474,7 @@ fn captures_at_once_against_a_busy_engine_all_succeed() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn sigterm_during_a_stalled_archive_read() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let image = private("dist-packages", "fault-stall");
     // No byte of the answer, then the head and some of the body.
     for stall in [Action::Stall, Action::StallAfter(16 << 10)] {
@@ -542,9 +516,7 @@ fn sigterm_during_a_stalled_archive_read() {
 #[test]
 #[ignore = "prints the calls a capture makes; run with --ignored --nocapture"]
 fn list_the_calls_of_each_capture() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let image = private("dist-packages", "relay-calls");
     let project = tempfile::tempdir().unwrap();
     std::fs::write(project.path().join("in.txt"), "1\n").unwrap();
@@ -1099,9 +1071,7 @@ fn run_case(case: &Case, image: &str, project: &Path) -> Result<String, String> 
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn every_engine_call_failing_every_way() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     const WORKERS: usize = 4;
     let images: Vec<String> = (0..WORKERS)
         .map(|worker| private("dist-packages", &format!("matrix-{worker}")))
@@ -1217,9 +1187,7 @@ impl Dice {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn a_soak_of_diffs_with_random_faults() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let runs: usize = std::env::var("ENVLOCK_SOAK_RUNS")
         .ok()
         .and_then(|runs| runs.parse().ok())

@@ -5,15 +5,13 @@ use std::os::unix::process::CommandExt as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::docker::{containers_of, engine, private};
+use crate::docker::{containers_of, need_engine, private};
 use crate::support::*;
 
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn eight_diffs_at_once_on_one_image_and_one_probe_cache() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let image = private("dist-packages", "concurrent");
     let python = ml_venv();
     let cache = tempfile::tempdir().unwrap();
@@ -57,9 +55,7 @@ fn eight_diffs_at_once_on_one_image_and_one_probe_cache() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn the_engine_going_away_mid_run_is_exit_2_naming_it() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let image = private("hang-python", "engine-away");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

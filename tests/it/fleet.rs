@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::docker::{engine, fixture};
+use crate::docker::{fixture, need_engine};
 use crate::registry::Registry;
 use crate::support::{envlock, root, run, Run};
 
@@ -37,9 +37,7 @@ fn audit(args: &[&str]) -> Run {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn a_repository_s_tags_are_listed_narrowed_sharded_and_merged_byte_for_byte() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let registry = fleet();
     let repository = format!("registry:{}/ml-model", registry.host);
     let whole = audit(&[&repository, "--tags", "v*", "--format", "json"]);
@@ -249,9 +247,7 @@ fn shell(command: &str, folder: &Path, env: &[(&str, &str)]) {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn the_github_actions_matrix_and_the_indexed_job_run_as_written() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let manifests = manifests();
     let registry = fleet();
     let host = |text: &str| text.replace("registry.example.com", &registry.host);

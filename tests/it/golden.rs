@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::docker::{containers_of, engine, model_image};
+use crate::docker::{containers_of, model_image, need_engine};
 use crate::support::*;
 
 fn salary_folder() -> std::path::PathBuf {
@@ -100,9 +100,7 @@ fn a_failing_baseline_case_is_an_error_with_no_lock() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn clean_image_passes_and_a_drifted_one_fails_with_statistics() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let dir = tempfile::tempdir().unwrap();
     let lock = salary_dev_lock(dir.path());
 
@@ -159,9 +157,7 @@ fn clean_image_passes_and_a_drifted_one_fails_with_statistics() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn failing_commands_are_golden_errors_and_leave_no_container() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let image = model_image("salary", "errors", |_| {});
     let dir = tempfile::tempdir().unwrap();
     let lock = salary_dev_lock(dir.path());
@@ -231,9 +227,7 @@ fn failing_commands_are_golden_errors_and_leave_no_container() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn http_model_in_an_image() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let folder = root().join("fixtures/models/iris-server");
     let dir = tempfile::tempdir().unwrap();
     let lock = dir.path().join("dev.lock");

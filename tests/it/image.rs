@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::docker::{containers_of, engine, fixture, importlib_in_image, private};
+use crate::docker::{containers_of, fixture, importlib_in_image, need_engine, private};
 use crate::support::*;
 
 fn image_snapshot(image: &str, extra: &[&str]) -> Run {
@@ -48,9 +48,7 @@ fn assert_both_modes_match_importlib(name: &str) -> (toml::Table, toml::Table) {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn dist_packages_image() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let (exec, _) = assert_both_modes_match_importlib("dist-packages");
     let numpy = lock_package(&exec, "numpy");
     assert_eq!(numpy["version"].as_str(), Some("1.26.4"));
@@ -79,9 +77,7 @@ fn dist_packages_image() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn venv_on_path_image() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let (exec, stat) = assert_both_modes_match_importlib("venv");
     for lock in [&exec, &stat] {
         assert_eq!(lock["python"]["prefix"].as_str(), Some("/opt/venv"));
@@ -96,18 +92,14 @@ fn venv_on_path_image() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn image_without_a_shell() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     assert_both_modes_match_importlib("no-shell");
 }
 
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn image_without_python_still_gives_models_and_os() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let image = private("no-python", "no-python");
     let run = image_snapshot(&image, &["--model", "model"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -128,9 +120,7 @@ fn image_without_python_still_gives_models_and_os() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn models_in_the_image_hash_like_the_dev_side() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let image = fixture("dist-packages");
     // Relative: resolved against the image's WORKDIR (/app), as the dev side resolves it
     // against the current folder.
@@ -178,9 +168,7 @@ fn models_in_the_image_hash_like_the_dev_side() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn image_facts_and_env_without_secrets() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let image = fixture("dist-packages");
     let run = image_snapshot(&image, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -219,9 +207,7 @@ fn image_facts_and_env_without_secrets() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn probe_that_times_out_leaves_no_container() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let image = private("hang-python", "timeout");
     let run = run(envlock()
         .args(["snapshot", "--image", &image])
@@ -239,9 +225,7 @@ fn probe_that_times_out_leaves_no_container() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn probe_that_fails_leaves_no_container() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let image = private("fail-python", "fail");
     let run = image_snapshot(&image, &[]);
     assert_eq!(run.code, 2, "{}", run.stderr);
@@ -257,9 +241,7 @@ fn probe_that_fails_leaves_no_container() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn errors_say_what_to_do() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let missing = image_snapshot("envlock-test/does-not-exist:nope", &[]);
     assert_eq!(missing.code, 2);
     assert!(
@@ -306,9 +288,7 @@ fn errors_say_what_to_do() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn image_for_another_platform_is_refused_for_exec_and_read_statically() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let image = fixture("foreign-platform");
     let refused = image_snapshot(&image, &[]);
     assert_eq!(refused.code, 2, "{}", refused.stderr);
@@ -336,9 +316,7 @@ fn image_for_another_platform_is_refused_for_exec_and_read_statically() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn pull_only_when_asked_and_its_failure_is_clear() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     // Without --pull, a missing image is reported at once and nothing is fetched.
     let missing = image_snapshot("envlock-test/not-in-any-registry:v1", &[]);
     assert_eq!(missing.code, 2);
@@ -364,9 +342,7 @@ fn pull_only_when_asked_and_its_failure_is_clear() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn history_secrets_of_both_builders_never_reach_the_lock() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let secrets = [
         "hf_SECRET1",
         "SECRET2",
@@ -484,9 +460,7 @@ fn load_image_with_history(tag: &str, steps: &[&str]) {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn hard_links_and_climbing_symlinks_in_image_models() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let image = crate::docker::derived(
         crate::docker::base_image(),
         "RUN mkdir -p /app/hl && printf w > /app/hl/weights.bin \

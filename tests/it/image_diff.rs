@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::docker::{engine, fixture, rebuilt};
+use crate::docker::{fixture, need_engine, rebuilt};
 use crate::support::*;
 
 /// The (code, subject) pairs diff-a -> diff-b must give: exactly these.
@@ -55,9 +55,7 @@ fn diff_json(
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn image_to_image_gives_exactly_the_known_differences() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let (a, b) = (fixture("diff-a"), fixture("diff-b"));
     let dir = tempfile::tempdir().unwrap();
     let (code, pairs, report) = diff_json(dir.path(), &a, &b, &[]);
@@ -91,9 +89,7 @@ fn image_to_image_gives_exactly_the_known_differences() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn lock_to_image_and_lock_to_lock_agree() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let (a, b) = (fixture("diff-a"), fixture("diff-b"));
     let dir = tempfile::tempdir().unwrap();
     for (image, name) in [(&a, "a.lock"), (&b, "b.lock")] {
@@ -116,9 +112,7 @@ fn lock_to_image_and_lock_to_lock_agree() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn identical_content_gives_no_finding() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let (a, again) = (fixture("diff-a"), rebuilt("diff-a"));
     let dir = tempfile::tempdir().unwrap();
     let (code, pairs, report) = diff_json(dir.path(), &a, &again, &[]);
@@ -133,9 +127,7 @@ fn identical_content_gives_no_finding() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn an_operand_that_is_neither_a_file_nor_an_image() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let dir = tempfile::tempdir().unwrap();
     let run = run(envlock()
         .args([

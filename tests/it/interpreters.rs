@@ -4,7 +4,7 @@
 //! exec and static capture must both list exactly what `importlib.metadata` sees with the
 //! interpreter the image's command uses, and agree on how it was chosen.
 
-use crate::docker::{containers_of, derived, engine, fixture, importlib_with};
+use crate::docker::{containers_of, derived, fixture, importlib_with, need_engine};
 use crate::support::*;
 
 const VENV_PATH: &str =
@@ -53,9 +53,7 @@ fn assert_captures(lines: &str, python: &str, selected_by: &str) -> (toml::Table
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn cmd_naming_a_venv_interpreter_off_path() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let (lock, messages) = assert_captures(
         r#"CMD ["/opt/venv/bin/python", "serve.py"]"#,
         "/opt/venv/bin/python",
@@ -80,9 +78,7 @@ fn cmd_naming_a_venv_interpreter_off_path() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn entrypoint_python_with_a_cmd_script() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     assert_captures(
         "ENTRYPOINT [\"/opt/venv/bin/python3\"]\nCMD [\"serve.py\"]",
         "/opt/venv/bin/python3",
@@ -93,9 +89,7 @@ fn entrypoint_python_with_a_cmd_script() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn console_script_with_a_venv_shebang() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     assert_captures(
         r#"CMD ["tini", "--", "serve-model", "--port", "8000"]"#,
         "/opt/venv/bin/python",
@@ -106,9 +100,7 @@ fn console_script_with_a_venv_shebang() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn a_relative_command_path_starts_at_the_workdir() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     // `./env-serve.py` is `/app/env-serve.py` in a container whose WORKDIR is `/app`, as
     // execvp finds it; it was looked for at `/env-serve.py`.
     let (_, messages) = assert_captures(
@@ -122,9 +114,7 @@ fn a_relative_command_path_starts_at_the_workdir() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn env_shebang_with_a_venv_first_on_path() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let (lock, _) = assert_captures(
         &format!("{VENV_PATH}\nCMD [\"/app/env-serve.py\"]"),
         "/opt/venv/bin/python3",
@@ -139,9 +129,7 @@ fn env_shebang_with_a_venv_first_on_path() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn shell_form_cmd() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     assert_captures(
         "CMD cd /app && exec /opt/venv/bin/python serve.py",
         "/opt/venv/bin/python",
@@ -152,9 +140,7 @@ fn shell_form_cmd() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn uv_project_venv_in_workdir() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let (lock, _) = assert_captures(
         r#"CMD ["uv", "run", "--frozen", "serve.py"]"#,
         "/app/.venv/bin/python",
@@ -166,9 +152,7 @@ fn uv_project_venv_in_workdir() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn non_root_user_with_user_installs() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let (lock, _) = assert_captures(
         "USER model\nCMD [\"python3\", \"serve.py\"]",
         "python3",
@@ -184,9 +168,7 @@ fn non_root_user_with_user_installs() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn conda_env_selected_by_conda_run() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     assert_captures(
         &format!(
             "{CONDA_PATH}\nCMD [\"conda\", \"run\", \"-n\", \"ml\", \"python\", \"serve.py\"]"
@@ -199,9 +181,7 @@ fn conda_env_selected_by_conda_run() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn unreadable_entrypoint_script_falls_back_to_path_with_a_warning() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let (_, messages) = assert_captures(
         "ENTRYPOINT [\"/entrypoint.sh\"]\nCMD [\"python\", \"serve.py\"]",
         "python3",
@@ -217,9 +197,7 @@ fn unreadable_entrypoint_script_falls_back_to_path_with_a_warning() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn odd_commands_fall_back_to_path_with_a_warning() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     for (cmd, says) in [
         (r#"CMD ["/app/loop-a"]"#, "shebangs (a loop?)"),
         (r#"CMD ["/app/huge"]"#, "is not in the image"),
@@ -236,9 +214,7 @@ fn odd_commands_fall_back_to_path_with_a_warning() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn python_flag_with_image() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let image = derived(&fixture("interpreters"), r#"CMD ["python3", "serve.py"]"#);
     let expected = importlib_with(&image, "/opt/venv/bin/python");
     for mode in [&[][..], &["--no-exec"][..]] {
@@ -281,9 +257,7 @@ fn python_flag_with_image() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn config_names_the_image_python_and_diff_uses_the_same_choice() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     // An image of its own (the label first, so it descends from no other test's image):
     // `cmd_naming_a_venv_interpreter_off_path` counts the containers of its image while
     // this test runs in parallel.

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::docker::{containers_of, engine, model_image};
+use crate::docker::{containers_of, model_image, need_engine};
 use crate::support::*;
 
 /// A copy of the model fixture `name` whose `envlock.toml` is `config`.
@@ -72,9 +72,7 @@ fn latency_findings(report: &serde_json::Value) -> Vec<&serde_json::Value> {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn a_slow_image_fails_the_budget_and_a_clean_one_passes() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     // Its own port: other tests serve the classifier on 5000 at the same time.
     let port = "5101";
     let latency = "{ budget-ms = 200, percentile = 95, runs = 5, warmup = 1 }";
@@ -183,7 +181,7 @@ fn a_few_slow_requests_pass_at_p95_but_not_at_p99() {
 }
 
 #[test]
-fn command_cases_are_timed_whole_in_both_runtimes() {
+fn command_cases_are_timed_whole_locally() {
     // Locally: a command that sleeps 0.3 s against a 30 ms budget.
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -207,11 +205,13 @@ fn command_cases_are_timed_whole_in_both_runtimes() {
     let (run, json) = diff(&lock, &python, dir.path(), &[]);
     assert_eq!(run.code, 1, "{json:#}");
     assert_eq!(latency_findings(&json).len(), 1);
+}
 
-    if !engine() {
-        return;
-    }
-    // In an image: the salary model's command, timed inside the container.
+/// In an image: the salary model's command, timed inside the container.
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
+#[test]
+fn command_cases_are_timed_whole_in_an_image() {
+    need_engine();
     let config = std::fs::read_to_string(root().join("fixtures/models/salary/envlock.toml"))
         .unwrap()
         .replace(

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::docker::{built, containers_of, engine, wheel_for_image};
+use crate::docker::{built, containers_of, need_engine, wheel_for_image};
 use crate::support::*;
 
 /// Imports numpy only; prints twice its input, then the user's sitecustomize's MARK (0 when
@@ -244,9 +244,7 @@ fn the_loaded_set_of_a_command_and_a_forking_server_on_both_sides() {
     );
     assert!(!serve.distributions.contains(&"six".to_string()));
 
-    if !engine() {
-        return;
-    }
+    need_engine();
     let image = image("loaded", PINS);
     let (done, json) = diff(dir.path(), &lock, &image, &[]);
     for name in ["predict", "serve"] {
@@ -304,9 +302,7 @@ fn a_run_that_skips_site_customisation_is_unknown() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn scope_loaded_gates_on_what_the_golden_cases_loaded() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let all = project(&["predict"], "");
     let loaded = project(&["predict"], "[policy]\nscope = \"loaded\"\n");
     let (all_lock, _) = snapshot_dev(all.path());
@@ -408,9 +404,7 @@ fn scope_loaded_gates_on_what_the_golden_cases_loaded() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn run_as_openshift_finds_a_root_owned_workdir() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let dir = project(&["cache", "predict"], "");
     let (lock, _) = snapshot_dev(dir.path());
     let image = image("loaded-run-as", PINS);

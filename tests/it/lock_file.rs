@@ -67,9 +67,7 @@ fn newer_schema_is_refused_with_the_file_named() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn output_writes_through_devices_fifos_and_links() {
-    if !crate::docker::engine() {
-        return;
-    }
+    crate::docker::need_engine();
     let script = r#"
 set -e
 umask 022

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::docker::{engine, fixture, fixture_with, importlib_with};
+use crate::docker::{fixture, fixture_with, importlib_with, need_engine};
 use crate::registry::Registry;
 use crate::support::*;
 
@@ -358,63 +358,49 @@ fn assert_matrix(name: &str) {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_dist_packages() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     assert_matrix("dist-packages");
 }
 
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_venv() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     assert_matrix("venv");
 }
 
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_no_shell() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     assert_matrix("no-shell");
 }
 
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_diff_a() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     assert_matrix("diff-a");
 }
 
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_diff_b() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     assert_matrix("diff-b");
 }
 
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_interpreters() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     assert_matrix("interpreters");
 }
 
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_rpm() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     assert_matrix("rpm");
 }
 
@@ -423,9 +409,7 @@ fn matrix_rpm() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_layout_system() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     assert_matrix("layout-system");
 }
 
@@ -434,9 +418,7 @@ fn matrix_layout_system() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_layout_venv_link() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     assert_matrix("layout-venv-link");
 }
 
@@ -444,9 +426,7 @@ fn matrix_layout_venv_link() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_layout_site_link() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     assert_matrix("layout-site-link");
 }
 
@@ -455,9 +435,7 @@ fn matrix_layout_site_link() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_layout_site_elsewhere() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     assert_matrix("layout-site-elsewhere");
 }
 
@@ -466,9 +444,7 @@ fn matrix_layout_site_elsewhere() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_layout_metadata_link() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     assert_matrix("layout-metadata-link");
 }
 
@@ -477,9 +453,7 @@ fn matrix_layout_metadata_link() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_layout_library_link() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     assert_matrix("layout-library-link");
 }
 
@@ -504,9 +478,7 @@ fn shell_in(image: &str, script: &str) -> String {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn the_link_fixtures_hold_what_they_exercise() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let pair = |name: &str, version: &str| (name.to_string(), version.to_string());
     let elsewhere = fixture("layout-site-elsewhere");
     let seen = importlib_with(&elsewhere, "python3");
@@ -564,9 +536,7 @@ fn the_link_fixtures_hold_what_they_exercise() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn layout_fixtures_hold_what_they_exercise() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let pair = |name: &str, version: &str| (name.to_string(), version.to_string());
     let system = importlib_with(&fixture("layout-system"), "python3");
     for expected in [
@@ -726,9 +696,7 @@ fn syft_packages(
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn static_capture_holds_every_python_package_syft_finds() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let Some(syft) = syft() else {
         return;
     };
@@ -830,9 +798,7 @@ fn the_comparison_ignores_only_what_differs_by_the_way_of_reading() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn a_command_that_is_a_binary_reads_alike_from_layers_and_the_engine() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     // Layers keep two bytes of an executable that is no script: enough to know it starts no
     // Python, never a hole that reads as a failure.
     let image = crate::docker::derived(

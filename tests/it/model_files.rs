@@ -228,9 +228,7 @@ fn run_json(folder: &Path, target: &str) -> serde_json::Value {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn a_numpy_2_pickle_needs_numpy_core_which_numpy_1_24_lacks() {
-    if !crate::docker::engine() {
-        return;
-    }
+    crate::docker::need_engine();
     let dev = venv("numpy2", "numpy==2.1.3 v1", &[], |folder| {
         pip_install(folder, &["numpy==2.1.3"]);
     });
@@ -362,9 +360,7 @@ fn model_entry<'a>(lock: &'a toml::Table, path: &str) -> &'a toml::Table {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn the_walkthrough_gates_a_scikit_learn_model_in_an_image() {
-    if !crate::docker::engine() {
-        return;
-    }
+    crate::docker::need_engine();
     let fixture = root().join("fixtures/models/churn");
     let requirements = std::fs::read_to_string(fixture.join("requirements.txt")).unwrap();
     let dev = venv("churn", &requirements, &[], |folder| {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::docker::{base_image, derived, engine};
+use crate::docker::{base_image, derived, need_engine};
 use crate::support::*;
 
 /// A venv with `numpy` (and what else `extra` names) and threadpoolctl, from PyPI.
@@ -213,9 +213,7 @@ fn kernels(lock: &toml::Table) -> BTreeMap<String, String> {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn debian_blas_alternatives_are_told_apart_and_kernels_see_them() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let (reference, openblas) = blas_images();
     let capture = |image: &str, extra: &[&str]| {
         snapshot(envlock().args(["snapshot", "--image", image]).args(extra))

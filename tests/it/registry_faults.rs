@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::docker::{engine, fixture};
+use crate::docker::{fixture, need_engine};
 use crate::registry::Registry;
 use crate::support::*;
 
@@ -501,9 +501,7 @@ fn largest_layer(registry: &Registry, repository: &str) -> String {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn every_registry_fault_is_retried_refused_or_timed_out() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let registry = Registry::start(None);
     let pushed = registry.push(&fixture("dist-packages"), "faults:v1");
     let largest = largest_layer(&registry, "faults");

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::docker::{containers_of, engine, fixture_with, importlib_in_image};
+use crate::docker::{containers_of, fixture_with, importlib_in_image, need_engine};
 use crate::support::*;
 
 /// Builds the packages of `fixtures/images/rpm/packages.txt` into a fresh root folder's
@@ -113,9 +113,7 @@ fn system_packages(lock: &toml::Table) -> BTreeSet<(String, String)> {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn rpm_image_gives_its_packages_and_the_lib64_layout_in_both_modes() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let work = tempfile::tempdir().unwrap();
     let root_folder = rpm_root(work.path());
     let expected = rpm_query(&root_folder);
@@ -190,9 +188,7 @@ fn rpm_image_gives_its_packages_and_the_lib64_layout_in_both_modes() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn an_old_berkeley_database_is_a_warning_not_silence() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let image = crate::docker::derived(
         crate::docker::base_image(),
         "RUN rm -rf /var/lib/dpkg && mkdir -p /var/lib/rpm \

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::docker::{engine, fixture};
+use crate::docker::{fixture, need_engine};
 use crate::support::{conda_layout_venv, envlock, ml_venv, must, pip_install, run, venv, Run};
 
 /// The reference CycloneDX tools from PyPI, in a venv kept under the fixtures' cache.
@@ -297,9 +297,7 @@ fn what_is_not_a_cyclonedx_json_sbom_is_refused() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn image_and_rpm_locks_export_valid_sboms_and_syft_agrees() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let dir = tempfile::tempdir().unwrap();
     let image = fixture("dist-packages");
     let exec = dir.path().join("exec.lock");

@@ -2,7 +2,7 @@
 //! (`schemas/`), checked with a real JSON Schema validator, including the golden errors
 //! JSON cannot spell (NaN, infinities, an error relative to a zero).
 
-use crate::docker::{engine, fixture};
+use crate::docker::{fixture, need_engine};
 use crate::support::*;
 
 pub fn schema(name: &str) -> jsonschema::Validator {
@@ -75,9 +75,13 @@ fn locks_validate() {
     let dev = run(envlock().args(["snapshot", "--python"]).arg(ml_venv()));
     assert_eq!(dev.code, 0, "{}", dev.stderr);
     assert_valid(&locks, &lock_json(&dev.stdout), "a dev snapshot");
-    if !engine() {
-        return;
-    }
+}
+
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
+#[test]
+fn image_locks_validate() {
+    need_engine();
+    let locks = schema("envlock.lock.schema.json");
     let image = fixture("dist-packages");
     for mode in [&[][..], &["--no-exec"][..], &["--layers"][..]] {
         let captured = run(envlock()

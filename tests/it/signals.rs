@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::docker::{containers, engine, private};
+use crate::docker::{containers, need_engine, private};
 use crate::support::*;
 
 const SIGNALS: [(&str, i32); 4] = [("INT", 2), ("TERM", 15), ("HUP", 1), ("QUIT", 3)];
@@ -92,9 +92,7 @@ fn assert_gone_soon(pid_file: &Path) {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn a_signal_during_the_probe_in_an_image() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let image = private("hang-python", "signals");
     {
         let signal = TERM;
@@ -115,9 +113,7 @@ fn a_signal_during_the_probe_in_an_image() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn a_signal_during_a_golden_case_in_an_image() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let image = crate::docker::model_image("salary", "signals", |_| {});
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("input.txt"), "1\n").unwrap();
@@ -259,9 +255,7 @@ else:
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn a_stop_while_audit_creates_containers_leaves_none() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     // Stops land at every moment of the captures, creates in flight included: a container
     // the engine finishes creating after envlock dropped the request must go too.
     let images: Vec<String> = ["dist-packages", "venv", "no-shell", "interpreters"]

@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::docker::{engine, fixture, model_image};
+use crate::docker::{fixture, model_image, need_engine};
 use crate::registry::{free_port, Registry};
 use crate::support::*;
 
@@ -85,9 +85,7 @@ fn step(lock: &toml::Table, index: i64) -> String {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn registries_archives_and_layouts_equal_the_engines_own_capture() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let image = fixture("dist-packages");
     let registry = Registry::start(None);
     let pushed = registry.push(&image, "dist-packages:v1");
@@ -137,9 +135,7 @@ fn registries_archives_and_layouts_equal_the_engines_own_capture() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn each_package_and_model_names_the_layer_that_wrote_it() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let image = fixture("dist-packages");
     let registry = Registry::start(None);
     let pushed = registry.push(&image, "attributed:v1");
@@ -186,9 +182,7 @@ fn each_package_and_model_names_the_layer_that_wrote_it() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn a_diff_of_two_tags_names_layers_and_fetches_shared_blobs_once() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let registry = Registry::start(None);
     let a = registry.push(&fixture("diff-a"), "ml:a");
     let b = registry.push(&fixture("diff-b"), "ml:b");
@@ -272,9 +266,7 @@ fn salary_lock(dir: &Path) -> (String, PathBuf) {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn golden_cases_off_the_engine_are_skipped_plainly_and_run_after_pull() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let dir = tempfile::tempdir().unwrap();
     let (image, lock) = salary_lock(dir.path());
     let registry = Registry::start(None);
@@ -318,9 +310,7 @@ fn golden_cases_off_the_engine_are_skipped_plainly_and_run_after_pull() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn a_remote_engine_gets_golden_inputs_through_the_api() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let dir = tempfile::tempdir().unwrap();
     let (image, lock) = salary_lock(dir.path());
     // The engine is reached over TCP, as a remote one is.
@@ -360,9 +350,7 @@ fn a_remote_engine_gets_golden_inputs_through_the_api() {
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn registry_credentials_come_from_the_docker_config() {
-    if !engine() {
-        return;
-    }
+    need_engine();
     let registry = Registry::start(Some(("model-team", "s3cret")));
     let pushed = registry.push(&fixture("no-shell"), "private:v1");
     let source = format!("registry:{pushed}");
@@ -683,10 +671,14 @@ fn bad_sources_exit_2_naming_the_source_and_write_nothing() {
         "no `index.json`",
         &[],
     );
-    // A registry: missing image, and one that accepts connections but never answers.
-    if !engine() {
-        return;
-    }
+}
+
+/// A registry: a damaged blob, a missing image, and one that accepts connections but never
+/// answers.
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
+#[test]
+fn bad_registry_sources_exit_2_naming_the_source_and_write_nothing() {
+    need_engine();
     let registry = Registry::start(None);
     let pushed = registry.push(&fixture("no-python"), "damaged:v1");
     registry.damage_largest_blob();
