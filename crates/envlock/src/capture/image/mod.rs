@@ -18,7 +18,7 @@ pub(crate) use files::Files;
 
 use super::engine::jobs::{Jobs, Ran};
 use super::engine::{exec, Container, Engine, Launch};
-use super::fs::ReadError;
+use super::fs::{Failure, ReadError};
 use super::numerics;
 use super::numerics::{Binary, ProbedNumerics};
 use super::read::distributions::read_sys_path;
@@ -396,6 +396,7 @@ fn unreadable(reference: &str, error: ReadError) -> Error {
         runtime: format!("image `{reference}`"),
         path: error.path,
         detail: error.detail,
+        not_kept: error.failure == Failure::NotKept,
     }
 }
 
