@@ -45,15 +45,15 @@ use std::path::Path;
 
 pub use capture::{ImageSource, Progress, Snapshot, Source};
 pub use check::{check, Checked};
-pub use config::{load as load_config, Config, RunAs, DEFAULT_FILE as CONFIG_FILE};
+pub use config::{load as load_config, Config, InvalidRunAs, RunAs, DEFAULT_FILE as CONFIG_FILE};
 pub use declared::{DeclaredFormat, DeclaredSource, Selection};
 pub use diff::{Cause, Code, Finding, FindingLayer, Severity, Suspect};
 pub use error::{EngineFault, Error, ImageProblem, Result};
 pub use lock::Lock;
 pub use report::{Report, ReportedCase};
 pub use settings::{
-    seconds, Environment, ImagePlatform, Settings, DEFAULT_ENGINE_TIMEOUT, DEFAULT_PROBE_TIMEOUT,
-    DEFAULT_REGISTRY_TIMEOUT,
+    seconds, Environment, ImagePlatform, InvalidPlatform, Settings, DEFAULT_ENGINE_TIMEOUT,
+    DEFAULT_PROBE_TIMEOUT, DEFAULT_REGISTRY_TIMEOUT,
 };
 pub use snapshot::{snapshot, write_snapshot};
 pub use stop::Stop;

@@ -134,7 +134,12 @@ impl Engine {
 
     /// What the client said, as text (a timeout named with its limit).
     pub(crate) fn describe(&self, source: bollard::errors::Error) -> String {
-        fault(source, self.timeout).to_string()
+        self.fault(source).to_string()
+    }
+
+    /// The engine's error as the library carries it, a timeout named with its limit.
+    pub(crate) fn fault(&self, source: bollard::errors::Error) -> EngineFault {
+        fault(source, self.timeout)
     }
 
     /// How long one call may take, and a streamed body stay silent.

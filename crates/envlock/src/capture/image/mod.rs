@@ -361,7 +361,7 @@ async fn add_numerics(
         Some((chosen, engine)) => {
             exec::run_kernels(engine, &facts.id, &chosen.path, settings.probe_timeout).await?
         }
-        None => Err("nothing runs from an image read statically".to_string()),
+        None => Err(numerics::check::KernelsFailed::Static),
     };
     match kernels {
         Ok(Some(kernels)) => inside.numerics.kernels = kernels,
