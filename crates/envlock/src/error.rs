@@ -585,12 +585,19 @@ fn timed_out(fault: &EngineFault) -> bool {
 }
 
 /// Whether the engine's socket refused this user: an `io::Error` of kind
-/// `PermissionDenied` somewhere in the fault's chain (the client wraps the connector's).
+/// `PermissionDenied` somewhere in the fault's chain (the client wraps the connector's;
+/// its own `IOError` is transparent, so it is looked into too).
 fn permission_denied(fault: &EngineFault) -> bool {
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(&*fault.0);
     while let Some(error) = next {
         next = error.source();
-        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+        let io = error.downcast_ref::<std::io::Error>().or_else(|| {
+            match error.downcast_ref::<bollard::errors::Error>() {
+                Some(bollard::errors::Error::IOError { err }) => Some(err),
+                _ => None,
+            }
+        });
+        if let Some(io) = io {
             if io.kind() == std::io::ErrorKind::PermissionDenied {
                 return true;
             }
