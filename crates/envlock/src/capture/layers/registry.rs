@@ -586,6 +586,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_digest_mismatch_is_known_by_its_type_not_its_words() {
+        let mismatch = std::io::Error::other(oci_client::errors::DigestError::VerificationError {
+            expected: "sha256:aa".to_string(),
+            actual: "sha256:bb".to_string(),
+        });
+        assert!(digest_mismatch(&mismatch));
+        assert!(!io_transient(&mismatch));
+        let worded = std::io::Error::other("Invalid digest. Expected a, got b");
+        assert!(!digest_mismatch(&worded));
+    }
+
+    #[test]
     fn tags_are_what_the_specification_allows() {
         for tag in ["v1.2.0", "latest", "_x", "a".repeat(128).as_str()] {
             assert!(valid_tag(tag), "{tag}");
