@@ -318,7 +318,7 @@ pub(crate) enum Problem {
         text: String,
     },
     /// The `pyproject.toml` beside the lock declares a requirement its tool would refuse.
-    Project(String),
+    Project(pyproject::BadRequirement),
     /// A file (an included requirements file) that cannot be read.
     Read {
         path: PathBuf,
@@ -349,11 +349,11 @@ impl Problem {
                 regenerate: source.format.regenerate(),
                 detail,
             },
-            Problem::Project(detail) => Error::InvalidProject {
+            Problem::Project(bad) => Error::InvalidProject {
                 path: (source.path.parent())
                     .unwrap_or(std::path::Path::new(""))
                     .join("pyproject.toml"),
-                detail,
+                detail: bad.to_string(),
             },
             Problem::Range { path, line, text } => Error::NotAPin {
                 path,

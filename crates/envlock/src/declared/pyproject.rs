@@ -205,7 +205,7 @@ pub(super) fn read(pyproject: &toml::Table) -> Result<Project, BadRequirement> {
 /// A requirement of a pyproject.toml that cannot be read, and where it is.
 #[derive(Debug, thiserror::Error)]
 #[error("{list}: `{text}`: {source}")]
-pub(super) struct BadRequirement {
+pub(crate) struct BadRequirement {
     /// The list that holds it: `[project] dependencies`, a group's.
     list: String,
     /// The requirement as written.
