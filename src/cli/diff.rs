@@ -86,16 +86,46 @@ pub(super) struct Args {
     image_args: super::ImageArgs,
 }
 
+/// A `--report` that is not `FORMAT:PATH`, for clap to print as a usage error.
+#[derive(Debug)]
+enum BadReport {
+    /// No `:` in it.
+    NoFormat(String),
+    /// The part before the `:` names no report format.
+    UnknownFormat(String),
+    /// Nothing after the `:`.
+    NoPath(String),
+}
+
+impl std::fmt::Display for BadReport {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadReport::NoFormat(text) => write!(
+                formatter,
+                "`{text}` is not FORMAT:PATH (e.g. `junit:envlock.xml`)"
+            ),
+            BadReport::UnknownFormat(format) => write!(
+                formatter,
+                "`{format}` is not a report format: use human, json, markdown or junit"
+            ),
+            BadReport::NoPath(text) => {
+                write!(formatter, "`{text}` names no file after the format")
+            }
+        }
+    }
+}
+
+impl std::error::Error for BadReport {}
+
 /// `FORMAT:PATH` of `--report`.
-fn parse_report(text: &str) -> Result<(Format, PathBuf), String> {
+fn parse_report(text: &str) -> Result<(Format, PathBuf), BadReport> {
     let (format, path) = text
         .split_once(':')
-        .ok_or_else(|| format!("`{text}` is not FORMAT:PATH (e.g. `junit:envlock.xml`)"))?;
-    let format = <Format as clap::ValueEnum>::from_str(format, true).map_err(|_| {
-        format!("`{format}` is not a report format: use human, json, markdown or junit")
-    })?;
+        .ok_or_else(|| BadReport::NoFormat(text.to_string()))?;
+    let format = <Format as clap::ValueEnum>::from_str(format, true)
+        .map_err(|_| BadReport::UnknownFormat(format.to_string()))?;
     if path.is_empty() {
-        return Err(format!("`{text}` names no file after the format"));
+        return Err(BadReport::NoPath(text.to_string()));
     }
     Ok((format, PathBuf::from(path)))
 }

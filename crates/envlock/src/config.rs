@@ -114,10 +114,18 @@ pub struct RunAs {
     pub openshift: bool,
 }
 
-impl std::str::FromStr for RunAs {
-    type Err = String;
+/// A `--run-as` or `[image] run-as` that is neither `UID[:GID]` nor `openshift`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not UID[:GID] (numbers, as OpenShift and Kubernetes' runAsUser give them) nor `openshift`")]
+pub struct InvalidRunAs {
+    /// The value as given.
+    pub text: String,
+}
 
-    fn from_str(text: &str) -> Result<RunAs, String> {
+impl std::str::FromStr for RunAs {
+    type Err = InvalidRunAs;
+
+    fn from_str(text: &str) -> Result<RunAs, InvalidRunAs> {
         if text == "openshift" {
             // Random enough to catch a UID baked into the image; no crate needed.
             use std::hash::{BuildHasher, Hasher};
@@ -135,9 +143,9 @@ impl std::str::FromStr for RunAs {
         };
         let number = |part: &str| part.parse::<u32>().is_ok();
         if !number(uid) || !gid.is_none_or(number) {
-            return Err(format!(
-                "`{text}` is not UID[:GID] (numbers, as OpenShift and Kubernetes' runAsUser give them) nor `openshift`"
-            ));
+            return Err(InvalidRunAs {
+                text: text.to_string(),
+            });
         }
         Ok(RunAs {
             user: text.to_string(),
@@ -147,9 +155,9 @@ impl std::str::FromStr for RunAs {
 }
 
 impl TryFrom<String> for RunAs {
-    type Error = String;
+    type Error = InvalidRunAs;
 
-    fn try_from(text: String) -> Result<RunAs, String> {
+    fn try_from(text: String) -> Result<RunAs, InvalidRunAs> {
         text.parse()
     }
 }

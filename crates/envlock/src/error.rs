@@ -304,6 +304,9 @@ pub enum Error {
         path: String,
         /// What went wrong.
         detail: String,
+        /// envlock's layer reader kept too little of the file for one of its readers: a
+        /// bug of envlock's, not a failure of the image's source.
+        not_kept: bool,
     },
     /// An operand of `envlock audit` could not be captured.
     #[error("cannot capture `{operand}`")]
@@ -461,8 +464,7 @@ impl Error {
                 "check the engine with `docker info`, or raise `ENVLOCK_ENGINE_TIMEOUT=SECONDS`".to_string()
             }
             Error::EngineUnreachable { source, .. } => {
-                let text = format!("{:?}", source.0);
-                if text.contains("PermissionDenied") || text.contains("ermission denied") {
+                if permission_denied(source) {
                     "run envlock as a user allowed to use Docker (the `docker` group), or set `DOCKER_HOST`".to_string()
                 } else {
                     "start the Docker engine, or point `DOCKER_HOST` at it (e.g. `unix:///var/run/docker.sock`, `tcp://127.0.0.1:2375`)".to_string()
@@ -509,7 +511,7 @@ impl Error {
                 ImageProblem::Hostile => "the image is refused as it is; rebuild it from a trusted Dockerfile".to_string(),
                 ImageProblem::Platform => "pick a platform the image has with `--platform OS/ARCH`, or leave the flag out".to_string(),
             },
-            Error::RuntimeRead { detail, .. } if detail.contains("kept from the layers") => {
+            Error::RuntimeRead { not_kept: true, .. } => {
                 "envlock kept too little of the image's layers for one of its readers: that is envlock's bug; please report it with the image's Dockerfile".to_string()
             }
             Error::RuntimeRead { .. } => {
@@ -582,6 +584,29 @@ fn timed_out(fault: &EngineFault) -> bool {
     fault.0.is::<Timeout>()
 }
 
+/// Whether the engine's socket refused this user: an `io::Error` of kind
+/// `PermissionDenied` somewhere in the fault's chain (the client wraps the connector's;
+/// its own `IOError` is transparent, so it is looked into too).
+fn permission_denied(fault: &EngineFault) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(&*fault.0);
+    while let Some(error) = next {
+        next = error.source();
+        let io = error.downcast_ref::<std::io::Error>().or_else(|| {
+            match error.downcast_ref::<bollard::errors::Error>() {
+                Some(bollard::errors::Error::IOError { err }) => Some(err),
+                _ => None,
+            }
+        });
+        if let Some(io) = io {
+            if io.kind() == std::io::ErrorKind::PermissionDenied {
+                return true;
+            }
+            next = next.or(io.get_ref().map(|inner| inner as _));
+        }
+    }
+    false
+}
+
 impl From<bollard::errors::Error> for EngineFault {
     fn from(error: bollard::errors::Error) -> EngineFault {
         EngineFault(Box::new(error))
@@ -647,6 +672,21 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_socket_that_refuses_the_user_says_so_from_the_error_kind() {
+        let unreachable = |kind: std::io::ErrorKind| Error::EngineUnreachable {
+            host: "unix:///var/run/docker.sock".to_string(),
+            source: EngineFault::from(bollard::errors::Error::from(std::io::Error::new(
+                kind,
+                "connect failed",
+            ))),
+        };
+        let denied = unreachable(std::io::ErrorKind::PermissionDenied).hint();
+        assert!(denied.unwrap().contains("the `docker` group"));
+        let absent = unreachable(std::io::ErrorKind::NotFound).hint();
+        assert!(absent.unwrap().starts_with("start the Docker engine"));
+    }
 
     #[test]
     fn details_from_an_image_are_one_printable_line() {

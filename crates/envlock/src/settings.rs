@@ -226,15 +226,23 @@ impl ImagePlatform {
     }
 }
 
-impl std::str::FromStr for ImagePlatform {
-    type Err = String;
+/// A `--platform` that is not `OS/ARCH[/VARIANT]`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not OS/ARCH[/VARIANT], e.g. `linux/amd64` or `linux/arm64/v8`")]
+pub struct InvalidPlatform {
+    /// The value as given.
+    pub text: String,
+}
 
-    fn from_str(text: &str) -> Result<ImagePlatform, String> {
+impl std::str::FromStr for ImagePlatform {
+    type Err = InvalidPlatform;
+
+    fn from_str(text: &str) -> Result<ImagePlatform, InvalidPlatform> {
         let parts: Vec<&str> = text.split('/').collect();
         if !(2..=3).contains(&parts.len()) || parts.iter().any(|part| part.is_empty()) {
-            return Err(format!(
-                "`{text}` is not OS/ARCH[/VARIANT], e.g. `linux/amd64` or `linux/arm64/v8`"
-            ));
+            return Err(InvalidPlatform {
+                text: text.to_string(),
+            });
         }
         // As OCI spells them: lower case, `amd64` and `arm64` for the kernel's names.
         let arch = match parts[1].to_ascii_lowercase().as_str() {

@@ -138,7 +138,7 @@ pub fn capture_all(
                         continue;
                     }
                     let operand = &operands[index];
-                    let result = crate::capture_operand(
+                    let result = crate::check::capture_operand(
                         operand,
                         source,
                         models,

@@ -104,16 +104,35 @@ fn plan(given: &str, path: &Path) -> Result<Plan> {
     }
     let root = path.canonicalize().map_err(unreadable)?;
     let leaving = RefCell::new(Vec::new());
+    // A link that cannot be followed for another reason than leading nowhere (a permission
+    // error) is a failed read, not a link that leaves the model.
+    let unfollowed = RefCell::new(None);
     let mut entries = Vec::new();
     let walk = walkdir::WalkDir::new(path)
         .follow_links(true)
         .into_iter()
         .filter_entry(|entry| {
             let stays = !entry.path_is_symlink()
-                || entry
-                    .path()
-                    .canonicalize()
-                    .is_ok_and(|target| target.starts_with(&root));
+                || match entry.path().canonicalize() {
+                    Ok(target) => target.starts_with(&root),
+                    // Leads nowhere (absent, through a file, round in a circle): recorded
+                    // with its target, as before.
+                    Err(error)
+                        if error.kind() == std::io::ErrorKind::NotFound
+                            || matches!(
+                                error.raw_os_error(),
+                                Some(libc::ENOTDIR | libc::ELOOP)
+                            ) =>
+                    {
+                        false
+                    }
+                    Err(error) => {
+                        unfollowed
+                            .borrow_mut()
+                            .get_or_insert((entry.path().to_path_buf(), error));
+                        false
+                    }
+                };
             if !stays {
                 leaving.borrow_mut().push(entry.path().to_path_buf());
             }
@@ -131,6 +150,9 @@ fn plan(given: &str, path: &Path) -> Result<Plan> {
                 },
             });
         }
+    }
+    if let Some((link, source)) = unfollowed.into_inner() {
+        return Err(Error::Model { path: link, source });
     }
     for link in leaving.into_inner() {
         let target = std::fs::read_link(&link).map_err(|source| Error::Model {

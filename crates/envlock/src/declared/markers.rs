@@ -26,13 +26,13 @@ pub(crate) struct Marker {
 }
 
 impl Marker {
-    /// Parses `text`; the message says what is wrong.
-    pub(crate) fn parse(text: &str) -> Result<Marker, String> {
+    /// Parses `text`; the error says what is wrong.
+    pub(crate) fn parse(text: &str) -> Result<Marker, super::Pep508Problem> {
         if let Some(problem) = super::not_ascii("marker", text) {
             return Err(problem);
         }
         let rewritten = rewrite_sets(text);
-        let tree = MarkerTree::from_str(&rewritten).map_err(|error| error.to_string())?;
+        let tree = MarkerTree::from_str(&rewritten)?;
         Ok(Marker {
             text: text.to_string(),
             tree,

@@ -199,12 +199,32 @@ pub struct Selection {
 /// pep508_rs 0.9 panics on some non-ASCII text (its cursor and its error messages slice
 /// inside a character; found by fuzzing). PEP 508's names, operators and variables are
 /// ASCII, and a project's lock writes them so.
-pub(crate) fn not_ascii(what: &str, text: &str) -> Option<String> {
+pub(crate) fn not_ascii(what: &'static str, text: &str) -> Option<Pep508Problem> {
     let character = text.chars().find(|character| !character.is_ascii())?;
-    Some(format!(
-        "a {what} is ASCII, and this one holds `{}`",
-        character.escape_default()
-    ))
+    Some(Pep508Problem::NotAscii { what, character })
+}
+
+/// Why a PEP 508 requirement or marker of a project's file cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Pep508Problem {
+    /// Text that is not ASCII, refused before `pep508_rs` reads it (see [`not_ascii`]).
+    #[error("a {what} is ASCII, and this one holds `{}`", character.escape_default())]
+    NotAscii {
+        /// `requirement` or `marker`.
+        what: &'static str,
+        character: char,
+    },
+    /// A package or extra name that ends in a separator, refused before `pep508_rs` reads
+    /// it (it panics there).
+    #[error("{} name must end with a letter or digit, not `{last}`", if *extra { "an extra's" } else { "a package" })]
+    NameEnd {
+        /// Whether the name is an extra's.
+        extra: bool,
+        last: char,
+    },
+    /// What `pep508_rs` refused, with its column.
+    #[error(transparent)]
+    Syntax(#[from] pep508_rs::Pep508Error),
 }
 
 /// The largest declared lock (or included requirements file, or pyproject.toml) read.
@@ -298,7 +318,7 @@ pub(crate) enum Problem {
         text: String,
     },
     /// The `pyproject.toml` beside the lock declares a requirement its tool would refuse.
-    Project(String),
+    Project(pyproject::BadRequirement),
     /// A file (an included requirements file) that cannot be read.
     Read {
         path: PathBuf,
@@ -329,11 +349,11 @@ impl Problem {
                 regenerate: source.format.regenerate(),
                 detail,
             },
-            Problem::Project(detail) => Error::InvalidProject {
+            Problem::Project(bad) => Error::InvalidProject {
                 path: (source.path.parent())
                     .unwrap_or(std::path::Path::new(""))
                     .join("pyproject.toml"),
-                detail,
+                detail: bad.to_string(),
             },
             Problem::Range { path, line, text } => Error::NotAPin {
                 path,

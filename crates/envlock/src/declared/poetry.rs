@@ -97,7 +97,7 @@ pub(super) fn read(text: &str, pyproject: Option<&str>) -> Result<Declared, Prob
     let table: toml::Table = pyproject
         .and_then(|text| toml::from_str(text).ok())
         .unwrap_or_default();
-    let project = pyproject::read(&table).map_err(|error| Problem::Project(error.to_string()))?;
+    let project = pyproject::read(&table).map_err(Problem::Project)?;
     let mut extras: BTreeSet<String> = lock.extras.keys().map(|name| normalize(name)).collect();
     extras.extend(project.extras.keys().cloned());
     let mut groups: BTreeSet<String> = project.groups.keys().cloned().collect();

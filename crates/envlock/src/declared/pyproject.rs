@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{normalize, requirements::parse_requirement};
+use super::{normalize, requirements::parse_requirement, Pep508Problem};
 
 /// One declared dependency (of the project, or in the lock, of a package).
 #[derive(Debug, Clone, Default)]
@@ -55,7 +55,7 @@ impl Project {
 
 /// The project `pyproject` (a parsed pyproject.toml) declares. A requirement Poetry would
 /// refuse is an error naming it.
-pub(super) fn read(pyproject: &toml::Table) -> Result<Project, String> {
+pub(super) fn read(pyproject: &toml::Table) -> Result<Project, BadRequirement> {
     let project = pyproject.get("project").and_then(toml::Value::as_table);
     let poetry = pyproject
         .get("tool")
@@ -202,13 +202,27 @@ pub(super) fn read(pyproject: &toml::Table) -> Result<Project, String> {
     Ok(out)
 }
 
+/// A requirement of a pyproject.toml that cannot be read, and where it is.
+#[derive(Debug, thiserror::Error)]
+#[error("{list}: `{text}`: {source}")]
+pub(crate) struct BadRequirement {
+    /// The list that holds it: `[project] dependencies`, a group's.
+    list: String,
+    /// The requirement as written.
+    text: String,
+    source: Pep508Problem,
+}
+
 /// A list of PEP 508 strings.
-fn pep508_list(list: &toml::Value, what: &str) -> Result<Vec<Requirement>, String> {
+fn pep508_list(list: &toml::Value, what: &str) -> Result<Vec<Requirement>, BadRequirement> {
     let mut out = Vec::new();
     for item in list.as_array().into_iter().flatten() {
         let Some(text) = item.as_str() else { continue };
-        let parsed =
-            parse_requirement(text).map_err(|error| format!("{what}: `{text}`: {error}"))?;
+        let parsed = parse_requirement(text).map_err(|source| BadRequirement {
+            list: what.to_string(),
+            text: text.to_string(),
+            source,
+        })?;
         let versions = match &parsed.version_or_url {
             Some(pep508_rs::VersionOrUrl::VersionSpecifier(specifiers)) => {
                 vec![specifiers.to_string()]

@@ -13,7 +13,9 @@ use std::str::FromStr;
 use pep508_rs::pep440_rs::Operator;
 use pep508_rs::{Requirement, VerbatimUrl, VersionOrUrl};
 
-use super::{file_name, normalize, wheel_version, Declared, Entry, Marker, Problem, When};
+use super::{
+    file_name, normalize, wheel_version, Declared, Entry, Marker, Pep508Problem, Problem, When,
+};
 
 /// How deep `-r` includes may nest before envlock calls it a loop.
 const MAX_DEPTH: usize = 16;
@@ -103,7 +105,7 @@ fn read_into(
             .as_deref()
             .map(Marker::parse)
             .transpose()
-            .map_err(|error| at(line, error))?;
+            .map_err(|error| at(line, error.to_string()))?;
         declared.packages.push(Entry {
             name,
             version,
@@ -119,19 +121,21 @@ fn read_into(
 
 /// A PEP 508 requirement read by `pep508_rs`, after the checks that keep it from panicking
 /// on text it means to refuse.
-pub(super) fn parse_requirement(requirement: &str) -> Result<Requirement<VerbatimUrl>, String> {
+pub(super) fn parse_requirement(
+    requirement: &str,
+) -> Result<Requirement<VerbatimUrl>, Pep508Problem> {
     if let Some(problem) =
         bad_name_end(requirement).or_else(|| super::not_ascii("requirement", requirement))
     {
         return Err(problem);
     }
-    Requirement::<VerbatimUrl>::from_str(requirement).map_err(|error| error.to_string())
+    Ok(Requirement::<VerbatimUrl>::from_str(requirement)?)
 }
 
 /// pep508_rs 0.9 panics on a name that ends in `-`, `.` or `_` before another character
 /// (`a-'`), and on an extra that ends so (`a[b.]`, `a[b.,c]`; both found by fuzzing), where
 /// it means to report them: that error is given here first.
-fn bad_name_end(requirement: &str) -> Option<String> {
+fn bad_name_end(requirement: &str) -> Option<Pep508Problem> {
     let name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
     let separator_last = |text: &str| {
         let end = text.find(|c: char| !name_char(c)).unwrap_or(text.len());
@@ -142,9 +146,7 @@ fn bad_name_end(requirement: &str) -> Option<String> {
     };
     let start = requirement.trim_start();
     if let Some(last) = separator_last(start) {
-        return Some(format!(
-            "a package name must end with a letter or digit, not `{last}`"
-        ));
+        return Some(Pep508Problem::NameEnd { extra: false, last });
     }
     let end = start.find(|c: char| !name_char(c)).unwrap_or(start.len());
     let extras = start[end..].trim_start().strip_prefix('[')?;
@@ -152,9 +154,7 @@ fn bad_name_end(requirement: &str) -> Option<String> {
     let last = extras
         .split(',')
         .find_map(|extra| separator_last(extra.trim()))?;
-    Some(format!(
-        "an extra's name must end with a letter or digit, not `{last}`"
-    ))
+    Some(Pep508Problem::NameEnd { extra: true, last })
 }
 
 fn range(path: &Path, line: usize, requirement: &str) -> Problem {

@@ -20,7 +20,7 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::{Code, Finding, Severity};
+use super::{Build, Code, Finding, Severity};
 
 /// The finding that explains another (`"cause"` in the JSON report).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
@@ -47,7 +47,7 @@ pub struct Suspect {
 /// Whether a `package-build` finding is about wheel tags (what a platform or Python change
 /// gives), rather than an installer, a local label or a source.
 fn wheel_tags(finding: &Finding) -> bool {
-    finding.code == Code::PackageBuild && finding.message.contains("wheel tags")
+    finding.code == Code::PackageBuild && finding.build == Some(Build::WheelTags)
 }
 
 /// The owner of a `numeric-library` subject (`numpy:blas` → `numpy`).
@@ -255,11 +255,14 @@ mod tests {
     fn consequences_point_at_the_most_specific_cause() {
         let mut findings = vec![
             finding(Code::PlatformArch, "arch", "architecture aarch64 -> x86_64"),
-            finding(
-                Code::PackageBuild,
-                "numpy",
-                "numpy: same version, wheel tags a -> b",
-            ),
+            Finding {
+                build: Some(Build::WheelTags),
+                ..finding(
+                    Code::PackageBuild,
+                    "numpy",
+                    "numpy: same version, wheel tags a -> b",
+                )
+            },
             finding(Code::PackageFiles, "numpy", "numpy: RECORD"),
             finding(Code::PackageVersion, "scipy", "scipy 1.13 -> 1.14"),
             finding(Code::PackageFiles, "scipy", "scipy: RECORD"),

@@ -175,6 +175,32 @@ pub struct Finding {
     /// `true` when a traced run mapped it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub loaded: Option<bool>,
+    /// For `package-build`: what tells the two builds apart, for the causes; not reported
+    /// (the message says it).
+    #[serde(skip)]
+    pub(crate) build: Option<Build>,
+}
+
+/// What tells two builds of one version apart, in a `package-build` finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Build {
+    /// The `WHEEL` file's tags: what a platform or Python change gives.
+    WheelTags,
+    /// The tool that installed it (`INSTALLER`).
+    Installer,
+    /// Where it came from: an index, an archive, a folder, a VCS; editable or not.
+    Source,
+}
+
+impl Build {
+    /// The words the finding's message uses.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Build::WheelTags => "wheel tags",
+            Build::Installer => "installer",
+            Build::Source => "source",
+        }
+    }
 }
 
 /// The layer a finding's subject comes from (`"layer"` in the JSON report).
@@ -244,6 +270,7 @@ impl Finding {
             layer: None,
             cause: None,
             loaded: None,
+            build: None,
         }
     }
 

@@ -8,31 +8,68 @@ use super::{Area, Finding};
 use crate::lock::{GoldenCase, Loaded, Lock};
 use crate::verdict::CaseResult;
 
+/// Why what the golden cases loaded is not known, so `[policy] scope = "loaded"` cannot
+/// apply (said in a note).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LoadedUnknown {
+    /// The config has no golden case, or none ran.
+    #[error("no golden case ran")]
+    NoCase,
+    /// A case has no loaded set on a side.
+    #[error("golden case `{name}` has no loaded set in the {side}{}", if *side == Side::Baseline {
+        " (a lock from before envlock traced golden runs: snapshot it again)"
+    } else {
+        ""
+    })]
+    Missing { name: String, side: Side },
+    /// A case's loaded set on a side is unknown, and why.
+    #[error("golden case `{name}`: the {side}'s loaded set is unknown: {why}")]
+    Unknown {
+        name: String,
+        side: Side,
+        why: String,
+    },
+}
+
+/// A side of the comparison, as messages name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Baseline,
+    Target,
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(match self {
+            Side::Baseline => "baseline",
+            Side::Target => "target",
+        })
+    }
+}
+
 /// The distributions the golden cases loaded on either side (`baseline`'s recorded cases,
 /// `target`'s results), or why that is not known: no case ran, or one's loaded set is
 /// unknown on a side (then nothing can be said to be unloaded).
 pub(crate) fn loaded_distributions(
     baseline: &[GoldenCase],
     target: &[CaseResult],
-) -> Result<BTreeSet<String>, String> {
+) -> Result<BTreeSet<String>, LoadedUnknown> {
     if baseline.is_empty() {
-        return Err("no golden case ran".to_string());
+        return Err(LoadedUnknown::NoCase);
     }
     let mut union = BTreeSet::new();
-    let mut add = |name: &str, side: &str, loaded: Option<&Loaded>| match loaded {
-        None => Err(format!(
-            "golden case `{name}` has no loaded set in the {side}{}",
-            if side == "baseline" {
-                " (a lock from before envlock traced golden runs: snapshot it again)"
-            } else {
-                ""
-            }
-        )),
+    let mut add = |name: &str, side: Side, loaded: Option<&Loaded>| match loaded {
+        None => Err(LoadedUnknown::Missing {
+            name: name.to_string(),
+            side,
+        }),
         Some(Loaded {
             unknown: Some(why), ..
-        }) => Err(format!(
-            "golden case `{name}`: the {side}'s loaded set is unknown: {why}"
-        )),
+        }) => Err(LoadedUnknown::Unknown {
+            name: name.to_string(),
+            side,
+            why: why.clone(),
+        }),
         Some(loaded) => {
             union.extend(loaded.distributions.iter().cloned());
             Ok(())
@@ -40,11 +77,11 @@ pub(crate) fn loaded_distributions(
     };
     for case in baseline {
         let name = &case.spec.name;
-        add(name, "baseline", case.loaded.as_ref())?;
+        add(name, Side::Baseline, case.loaded.as_ref())?;
         let result = target.iter().find(|result| &result.name == name);
         add(
             name,
-            "target",
+            Side::Target,
             result.and_then(|result| result.loaded.as_ref()),
         )?;
     }
@@ -144,16 +181,20 @@ mod tests {
             result("a", Some(Loaded::unknown("`-I`"))),
             result("b", of(&[])),
         ];
-        let why = loaded_distributions(&baseline, &unknown).unwrap_err();
+        let why = loaded_distributions(&baseline, &unknown)
+            .unwrap_err()
+            .to_string();
         assert!(
             why.contains("target's loaded set is unknown: `-I`"),
             "{why}"
         );
         let old = [case("a", None)];
-        let why = loaded_distributions(&old, &target).unwrap_err();
+        let why = loaded_distributions(&old, &target).unwrap_err().to_string();
         assert!(why.contains("snapshot it again"), "{why}");
         assert!(loaded_distributions(&[], &target).is_err());
-        let missing = loaded_distributions(&baseline, &target[..1]).unwrap_err();
+        let missing = loaded_distributions(&baseline, &target[..1])
+            .unwrap_err()
+            .to_string();
         assert!(
             missing.contains("`b` has no loaded set in the target"),
             "{missing}"

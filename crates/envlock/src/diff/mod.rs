@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::lock::{CondaPackage, Lock, Model, Package, SourceKind, WrittenBy};
 pub(crate) use causes::{platforms_differ, suspects};
 pub use causes::{Cause, Suspect};
-pub(crate) use finding::Area;
+pub(crate) use finding::{Area, Build};
 pub use finding::{Code, Finding, FindingLayer, Severity};
 pub(crate) use golden::{golden_findings, golden_skipped};
 pub(crate) use loaded::{loaded_distributions, mark_loaded, not_loaded};
@@ -376,17 +376,20 @@ fn diff_package(old: &Package, new: &Package, findings: &mut Findings) {
     if diff_version(old, new, findings) {
         return;
     }
-    for (what, before, after) in build_changes(old, new) {
-        findings.push(
+    for (build, before, after) in build_changes(old, new) {
+        let mut finding = Finding::new(
             Code::PackageBuild,
             name,
             Some(before.clone()),
             Some(after.clone()),
             format!(
-                "{name} {}: same version, {what} {before} -> {after}",
-                old.version
+                "{name} {}: same version, {} {before} -> {after}",
+                old.version,
+                build.as_str()
             ),
         );
+        finding.build = Some(build);
+        findings.0.push(finding);
     }
     if let (Some(before), Some(after)) = (&old.record, &new.record) {
         if before != after {
@@ -405,7 +408,7 @@ fn diff_package(old: &Package, new: &Package, findings: &mut Findings) {
 }
 
 /// What else than the version tells two builds apart: wheel tags, installer, source.
-fn build_changes(old: &Package, new: &Package) -> Vec<(&'static str, String, String)> {
+fn build_changes(old: &Package, new: &Package) -> Vec<(Build, String, String)> {
     let mut builds = Vec::new();
     let (old_tags, new_tags) = (old.wheel_tags.join(" "), new.wheel_tags.join(" "));
     // One build written two ways (a compressed `Tag:` line, or its tags line by line) is
@@ -414,11 +417,11 @@ fn build_changes(old: &Package, new: &Package) -> Vec<(&'static str, String, Str
     let same_tags = old_tags == new_tags
         || (!old_set.is_empty() && old_set == declared::tag_set(&new.wheel_tags));
     if !old_tags.is_empty() && !new_tags.is_empty() && !same_tags {
-        builds.push(("wheel tags", old_tags, new_tags));
+        builds.push((Build::WheelTags, old_tags, new_tags));
     }
     let show = |value: &Option<String>| value.clone().unwrap_or_else(|| "none".to_string());
     if old.installer.is_some() && new.installer.is_some() && old.installer != new.installer {
-        builds.push(("installer", show(&old.installer), show(&new.installer)));
+        builds.push((Build::Installer, show(&old.installer), show(&new.installer)));
     }
     let source = |package: &Package| {
         let kind = package.source.map_or("index", |source| match source {
@@ -433,7 +436,7 @@ fn build_changes(old: &Package, new: &Package) -> Vec<(&'static str, String, Str
         }
     };
     if source(old) != source(new) {
-        builds.push(("source", source(old), source(new)));
+        builds.push((Build::Source, source(old), source(new)));
     }
     builds
 }

@@ -42,9 +42,24 @@ impl Comparison {
     }
 }
 
+/// Why an output could not be read in its format.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OutputError {
+    /// Not JSON (with its line and column).
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// A word of a numbers output that is not a number.
+    #[error("`{word}` is not a number")]
+    NotANumber {
+        word: String,
+        #[source]
+        source: std::num::ParseFloatError,
+    },
+}
+
 /// Parses output as JSON, accepting the `NaN`, `Infinity` and `-Infinity` that Python's
 /// `json.dumps` writes by default.
-pub(crate) fn parse_json(text: &str) -> Result<Value, String> {
+pub(crate) fn parse_json(text: &str) -> Result<Value, OutputError> {
     let mut clean = String::with_capacity(text.len());
     let mut in_string = false;
     let mut escaped = false;
@@ -76,19 +91,20 @@ pub(crate) fn parse_json(text: &str) -> Result<Value, String> {
         clean.push(character);
         rest = &rest[character.len_utf8()..];
     }
-    serde_json::from_str(&clean).map_err(|error| error.to_string())
+    Ok(serde_json::from_str(&clean)?)
 }
 
 /// Parses whitespace-separated numbers (`nan`, `inf`, `-inf` included) as a JSON array.
-pub(crate) fn parse_numbers(text: &str) -> Result<Value, String> {
+pub(crate) fn parse_numbers(text: &str) -> Result<Value, OutputError> {
     text.split_whitespace()
         .map(|word| {
             if let Ok(integer) = word.parse::<i64>() {
                 return Ok(Value::from(integer));
             }
-            let number: f64 = word
-                .parse()
-                .map_err(|_| format!("`{word}` is not a number"))?;
+            let number: f64 = word.parse().map_err(|source| OutputError::NotANumber {
+                word: word.to_string(),
+                source,
+            })?;
             Ok(match serde_json::Number::from_f64(number) {
                 Some(number) => Value::Number(number),
                 None => Value::String(format!(
@@ -422,7 +438,10 @@ mod tests {
         let expected = parse_numbers("1.5 2\n nan inf").unwrap();
         let actual = parse_numbers("1.5000000001 2 nan inf").unwrap();
         assert!(compare(&expected, &actual, TIGHT, &BTreeMap::new()).passes());
-        assert!(parse_numbers("1.0 abc").unwrap_err().contains("`abc`"));
+        assert!(parse_numbers("1.0 abc")
+            .unwrap_err()
+            .to_string()
+            .contains("`abc`"));
     }
 
     proptest::proptest! {

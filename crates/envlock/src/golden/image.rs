@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::http::{call_when_ready, time_requests};
 use super::local::read_input;
-use super::trace::{self, Trace, Traced};
+use super::trace::{self, Trace, Traced, Untraced};
 use super::{substitute, CaseError, Ran, Runner};
 use crate::capture::engine::{ArchiveError, Container, Engine, Launch, Volume};
 use crate::capture::read::select::DEFAULT_PATH;
@@ -148,13 +148,13 @@ async fn run_case(
             .map(|output| Ran {
                 output,
                 samples: None,
-                trace: Err(String::new()),
+                trace: Err(Untraced::NotTraced),
             }),
     };
     // Read while the container is there (a server's workers wrote as they loaded).
     let traced = match &result {
         Ok(_) => read_trace(engine, &id, spec).await,
-        Err(_) => Err(String::new()),
+        Err(_) => Err(Untraced::NotTraced),
     };
     engine.remove(&id).await;
     let result = result.map(|ran| Ran {
@@ -180,8 +180,8 @@ async fn read_trace(engine: &Engine, id: &str, spec: &GoldenSpec) -> Traced {
         .await;
     match read {
         Ok(trace) => trace.or_why(&spec.command),
-        Err(ArchiveError::NotFound) => Err("its trace folder is gone from the container".into()),
-        Err(ArchiveError::Other(error)) => Err(format!("its trace could not be read: {error}")),
+        Err(ArchiveError::NotFound) => Err(Untraced::Gone),
+        Err(ArchiveError::Other(error)) => Err(Untraced::Unreadable(std::io::Error::other(error))),
     }
 }
 
@@ -376,15 +376,16 @@ async fn serve(
     let stopped = move || stop.requested().is_some();
     let latency = latency.cloned();
     tokio::task::spawn_blocking(move || {
-        let output =
-            call_when_ready(port, &method, &path, &body, deadline, &stopped).map_err(CaseError)?;
+        let output = call_when_ready(port, &method, &path, &body, deadline, &stopped)
+            .map_err(CaseError::from)?;
         let samples = latency.map(|latency| {
-            time_requests(port, &method, &path, &body, &latency, limit, &stopped).map_err(CaseError)
+            time_requests(port, &method, &path, &body, &latency, limit, &stopped)
+                .map_err(CaseError::from)
         });
         Ok(Ran {
             output,
             samples,
-            trace: Err(String::new()),
+            trace: Err(Untraced::NotTraced),
         })
     })
     .await

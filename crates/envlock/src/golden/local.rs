@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::http::{call_when_ready, time_requests};
-use super::trace::{HostTrace, Traced};
+use super::trace::{HostTrace, Traced, Untraced};
 use super::{substitute, CaseError, Ran, Runner};
 use crate::error::Result;
 use crate::lock::{GoldenSpec, LatencySpec};
@@ -74,10 +74,11 @@ impl LocalRunner<'_> {
         let stopped = || stop.requested().is_some();
         let (port, method, path) = (http.port, &http.method, &http.path);
         let deadline = Instant::now() + limit;
-        let output =
-            call_when_ready(port, method, path, &body, deadline, &stopped).map_err(CaseError)?;
+        let output = call_when_ready(port, method, path, &body, deadline, &stopped)
+            .map_err(CaseError::from)?;
         let samples = latency.map(|latency| {
-            time_requests(port, method, path, &body, latency, limit, &stopped).map_err(CaseError)
+            time_requests(port, method, path, &body, latency, limit, &stopped)
+                .map_err(CaseError::from)
         });
         // The server's workers have written what they loaded as they loaded it.
         let trace = trace.read(&spec.command);
@@ -161,7 +162,7 @@ impl LocalRunner<'_> {
         let output = String::from_utf8_lossy(&finished.stdout).into_owned();
         let trace = match trace {
             Some(trace) => trace.read(&spec.command),
-            None => Err("not traced".to_string()),
+            None => Err(Untraced::NotTraced),
         };
         Ok((output, trace))
     }

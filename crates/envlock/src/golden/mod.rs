@@ -378,21 +378,33 @@ fn judge(case: &GoldenCase, output: Result<String, CaseError>) -> Judged {
     judged
 }
 
+/// Why a case's two outputs cannot be compared.
+#[derive(Debug, thiserror::Error)]
+enum Unreadable {
+    /// The output recorded in the baseline's lock.
+    #[error("the baseline's output is unreadable: {0}")]
+    Baseline(#[source] compare::OutputError),
+    /// The target's output, with its start.
+    #[error("the output is not {} ({source}): `{}`", format_name(*format), head.trim())]
+    Target {
+        format: OutputFormat,
+        head: String,
+        #[source]
+        source: compare::OutputError,
+    },
+}
+
 /// Both outputs parsed, or why one could not be.
 fn parse_both(
     case: &GoldenCase,
     output: &str,
-) -> Result<(serde_json::Value, serde_json::Value), String> {
+) -> Result<(serde_json::Value, serde_json::Value), Unreadable> {
     let format = case.spec.format;
-    let expected = parse(format, &case.output)
-        .map_err(|problem| format!("the baseline's output is unreadable: {problem}"))?;
-    let actual = parse(format, output).map_err(|problem| {
-        let head: String = output.chars().take(200).collect();
-        format!(
-            "the output is not {} ({problem}): `{}`",
-            format_name(format),
-            head.trim()
-        )
+    let expected = parse(format, &case.output).map_err(Unreadable::Baseline)?;
+    let actual = parse(format, output).map_err(|source| Unreadable::Target {
+        format,
+        head: output.chars().take(200).collect(),
+        source,
     })?;
     Ok((expected, actual))
 }
@@ -434,7 +446,7 @@ fn mismatch_message(name: &str, comparison: &Comparison) -> String {
     }
 }
 
-fn parse(format: OutputFormat, text: &str) -> Result<serde_json::Value, String> {
+fn parse(format: OutputFormat, text: &str) -> Result<serde_json::Value, compare::OutputError> {
     match format {
         OutputFormat::Json => compare::parse_json(text),
         OutputFormat::Numbers => compare::parse_numbers(text),

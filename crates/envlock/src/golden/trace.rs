@@ -39,7 +39,33 @@ pub(crate) struct Trace {
 }
 
 /// One run's trace, or why it has none.
-pub(crate) type Traced = Result<Trace, String>;
+pub(crate) type Traced = Result<Trace, Untraced>;
+
+/// Why a run has no trace, so no loaded set: said in the report's `loaded.unknown`.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Untraced {
+    /// Past the bounds on trace files: a trace cut short is no loaded set.
+    #[error(
+        "its trace was cut short (envlock reads at most {FILES_LIMIT} trace files and {} MiB)",
+        BYTES_LIMIT >> 20
+    )]
+    CutShort,
+    /// The case's container lost its trace folder before it was read.
+    #[error("its trace folder is gone from the container")]
+    Gone,
+    /// The trace folder could not be read.
+    #[error("its trace could not be read: {0}")]
+    Unreadable(#[source] std::io::Error),
+    /// The command line runs Python with a flag that skips `sitecustomize`.
+    #[error("the command runs Python with `-{0}`, which skips `sitecustomize` (how envlock traces a run)")]
+    SkipsSite(char),
+    /// The run was not traced (a timed run, or a placeholder until the trace is read).
+    #[error("not traced")]
+    NotTraced,
+    /// No process loaded the tracer, and the command line does not say why.
+    #[error("no Python process of the run loaded envlock's tracer: the command is not Python, or it starts Python without site customisation (`-I`, `-E`, `-S`) or without the environment envlock gave it")]
+    NoTracer,
+}
 
 impl Trace {
     /// Adds one process's file; lines that are not the tracer's are skipped. Past the
@@ -124,10 +150,7 @@ impl Trace {
     /// This run's trace, or why there is none: no process ran the tracer.
     pub(crate) fn or_why(self, command: &[String]) -> Traced {
         if self.truncated {
-            Err(format!(
-                "its trace was cut short (envlock reads at most {FILES_LIMIT} trace files and {} MiB)",
-                BYTES_LIMIT >> 20
-            ))
+            Err(Untraced::CutShort)
         } else if self.processes == 0 {
             Err(untraced(command))
         } else {
@@ -176,7 +199,7 @@ impl HostTrace {
         let mut trace = Trace::default();
         trace
             .add_folder(&self.folder.path().join("out"))
-            .map_err(|error| format!("its trace could not be read: {error}"))?;
+            .map_err(Untraced::Unreadable)?;
         trace.or_why(command)
     }
 }
@@ -194,7 +217,7 @@ fn is_module(name: &str) -> bool {
 
 /// Why a command's runs left no trace: the Python flag that skips `sitecustomize`, when its
 /// command line shows one; else the ways that can happen.
-pub(crate) fn untraced(command: &[String]) -> String {
+pub(crate) fn untraced(command: &[String]) -> Untraced {
     let program = command.first().map(String::as_str).unwrap_or_default();
     let name = program.rsplit('/').next().unwrap_or_default();
     if name.starts_with("python") {
@@ -215,13 +238,11 @@ pub(crate) fn untraced(command: &[String]) -> String {
                 .next()
                 .unwrap_or_default();
             if let Some(flag) = flags.chars().find(|flag| matches!(flag, 'I' | 'E' | 'S')) {
-                return format!(
-                    "the command runs Python with `-{flag}`, which skips `sitecustomize` (how envlock traces a run)"
-                );
+                return Untraced::SkipsSite(flag);
             }
         }
     }
-    "no Python process of the run loaded envlock's tracer: the command is not Python, or it starts Python without site customisation (`-I`, `-E`, `-S`) or without the environment envlock gave it".to_string()
+    Untraced::NoTracer
 }
 
 /// What a case loaded over its runs, its modules mapped to distributions; unknown when one
@@ -234,7 +255,7 @@ pub(crate) fn loaded(runs: impl IntoIterator<Item = Traced>, modules: &Modules) 
                 all.modules.extend(trace.modules);
                 all.libraries.extend(trace.libraries);
             }
-            Err(why) => return Loaded::unknown(why),
+            Err(why) => return Loaded::unknown(why.to_string()),
         }
     }
     let distributions: BTreeSet<&str> = all
@@ -317,7 +338,7 @@ mod tests {
             (argv(&["python3", "predict.py", "-I"]), None),
             (argv(&["./predict"]), None),
         ] {
-            let why = untraced(&command);
+            let why = untraced(&command).to_string();
             match flag {
                 Some(flag) => assert!(why.contains(&format!("`-{flag}`")), "{command:?}: {why}"),
                 None => assert!(why.starts_with("no Python process"), "{command:?}: {why}"),
@@ -338,7 +359,7 @@ mod tests {
         for pid in 0..=FILES_LIMIT {
             trace.add_file(format!("p {pid}\nm numpy\n").as_bytes());
         }
-        let why = trace.or_why(&[]).unwrap_err();
+        let why = trace.or_why(&[]).unwrap_err().to_string();
         assert!(why.contains("cut short"), "{why}");
         let mut big = Trace::default();
         big.add_file(&vec![b'm'; BYTES_LIMIT as usize + 1]);

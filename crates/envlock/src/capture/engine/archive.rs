@@ -11,6 +11,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::connection::Engine;
+use crate::error::EngineFault;
 
 /// Why an archive could not be read.
 pub(crate) enum ArchiveError {
@@ -157,7 +158,7 @@ impl<'a> Endpoint<'a> {
                 && self
                     .stat(path)
                     .await
-                    .map_err(ArchiveError::Other)?
+                    .map_err(|fault| ArchiveError::Other(fault.to_string()))?
                     .is_none()
             {
                 return Err(ArchiveError::NotFound);
@@ -208,7 +209,7 @@ impl<'a> Endpoint<'a> {
 
     /// `lstat` of `path` in the container: `Ok(None)` when it is absent (404), an error for
     /// any other failure; a cut connection is asked again as [`ArchiveRetry`] says.
-    pub(super) async fn stat(&self, path: &str) -> Result<Option<RawStat>, String> {
+    pub(super) async fn stat(&self, path: &str) -> Result<Option<RawStat>, EngineFault> {
         let mut tries = 1;
         loop {
             let options = ContainerArchiveInfoOptions {
@@ -239,7 +240,7 @@ impl<'a> Endpoint<'a> {
                     tokio::time::sleep(ArchiveRetry::pause(tries - 1)).await;
                     tries += 1;
                 }
-                _ => return Err(self.engine.describe(error)),
+                _ => return Err(self.engine.fault(error)),
             }
         }
     }

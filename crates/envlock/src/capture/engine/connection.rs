@@ -134,7 +134,12 @@ impl Engine {
 
     /// What the client said, as text (a timeout named with its limit).
     pub(crate) fn describe(&self, source: bollard::errors::Error) -> String {
-        fault(source, self.timeout).to_string()
+        self.fault(source).to_string()
+    }
+
+    /// The engine's error as the library carries it, a timeout named with its limit.
+    pub(crate) fn fault(&self, source: bollard::errors::Error) -> EngineFault {
+        fault(source, self.timeout)
     }
 
     /// How long one call may take, and a streamed body stay silent.
@@ -160,11 +165,19 @@ impl Engine {
     }
 
     /// A command the image lacks is [`Unfinished::NotStarted`]; anything else is the engine's.
+    /// The engine answers a start whose program is missing with the OCI runtime's words and
+    /// no code of its own, so its message is the only place that fact is.
     fn start_error(&self, source: bollard::errors::Error) -> Unfinished {
-        let text = source.to_string();
-        if text.contains("executable file not found") || text.contains("no such file or directory")
-        {
-            return Unfinished::NotStarted(std::io::Error::new(std::io::ErrorKind::NotFound, text));
+        if let bollard::errors::Error::DockerResponseServerError { message, .. } = &source {
+            if message.contains("executable file not found")
+                || message.contains("no such file or directory")
+            {
+                let text = source.to_string();
+                return Unfinished::NotStarted(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    text,
+                ));
+            }
         }
         Unfinished::Engine(self.failed("starting a container")(source))
     }

@@ -114,7 +114,7 @@ impl<'a> Container<'a> {
 
     /// Asks the engine what `path` is, following a final symlink.
     async fn engine_stat(&self, path: &str) -> Found<Stat> {
-        let failed = |detail: String| ReadError::new(path, detail);
+        let failed = |fault: crate::error::EngineFault| ReadError::new(path, fault);
         if fs::cannot_exist(path) {
             return Ok(None);
         }

@@ -106,12 +106,15 @@ pub(crate) async fn run_kernels(
     image_id: &str,
     program: &str,
     limit: Duration,
-) -> Result<Result<Option<Vec<Kernel>>, String>> {
+) -> Result<Result<Option<Vec<Kernel>>, check::KernelsFailed>> {
     let ran = run_in_image(engine, image_id, check::image_command(program), limit).await?;
     Ok(match ran {
         Ok(finished) => check::parse(&finished),
-        Err(Unfinished::Timeout) => Err(format!("the kernels took longer than {}", seconds(limit))),
-        Err(Unfinished::NotStarted(error)) => Err(format!("`{program}` did not start ({error})")),
+        Err(Unfinished::Timeout) => Err(check::KernelsFailed::Timeout { limit }),
+        Err(Unfinished::NotStarted(source)) => Err(check::KernelsFailed::NotStarted {
+            program: format!("`{program}`"),
+            source,
+        }),
         Err(Unfinished::Engine(error)) => return Err(error),
         Err(Unfinished::Stopped(signal)) => return Err(Error::Interrupted { signal }),
     })

@@ -62,13 +62,35 @@ pub(crate) struct ReadError {
     pub(crate) path: String,
     /// What went wrong, lower case.
     pub(crate) detail: String,
+    /// Whose fault it is: the runtime's source, or envlock's own layer reader.
+    pub(crate) failure: Failure,
+}
+
+/// Why a read failed, for what the user is told to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// The source failed: an engine error, a broken stream, a permission error.
+    Source,
+    /// A view over an image's layers kept too little of the file for the reader (the
+    /// layers were read for the files the readers declare): envlock's bug.
+    NotKept,
 }
 
 impl ReadError {
+    /// A read the source failed.
     pub(crate) fn new(path: &str, detail: impl std::fmt::Display) -> ReadError {
         ReadError {
             path: path.to_string(),
             detail: detail.to_string(),
+            failure: Failure::Source,
+        }
+    }
+
+    /// A read of a file whose bytes the layer view did not keep.
+    pub(crate) fn not_kept(path: &str, detail: impl std::fmt::Display) -> ReadError {
+        ReadError {
+            failure: Failure::NotKept,
+            ..ReadError::new(path, detail)
         }
     }
 }

@@ -42,14 +42,14 @@ impl fs::Files for Tree {
         // the read fails meanwhile, and is asked again after that pass.
         let Some(content) = &node.content else {
             self.miss(&resolved, limit);
-            return Err(ReadError::new(
+            return Err(ReadError::not_kept(
                 &format!("/{resolved}"),
                 "its bytes were not kept from the layers (envlock reads only the files its readers declare)",
             ));
         };
         if (content.len() as u64) < limit.min(node.size) {
             self.miss(&resolved, limit);
-            return Err(ReadError::new(
+            return Err(ReadError::not_kept(
                 &format!("/{resolved}"),
                 format!(
                     "only its first {} bytes were kept from the layers",

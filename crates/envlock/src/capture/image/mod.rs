@@ -18,7 +18,7 @@ pub(crate) use files::Files;
 
 use super::engine::jobs::{Jobs, Ran};
 use super::engine::{exec, Container, Engine, Launch};
-use super::fs::ReadError;
+use super::fs::{Failure, ReadError};
 use super::numerics;
 use super::numerics::{Binary, ProbedNumerics};
 use super::read::distributions::read_sys_path;
@@ -361,7 +361,7 @@ async fn add_numerics(
         Some((chosen, engine)) => {
             exec::run_kernels(engine, &facts.id, &chosen.path, settings.probe_timeout).await?
         }
-        None => Err("nothing runs from an image read statically".to_string()),
+        None => Err(numerics::check::KernelsFailed::Static),
     };
     match kernels {
         Ok(Some(kernels)) => inside.numerics.kernels = kernels,
@@ -396,6 +396,7 @@ fn unreadable(reference: &str, error: ReadError) -> Error {
         runtime: format!("image `{reference}`"),
         path: error.path,
         detail: error.detail,
+        not_kept: error.failure == Failure::NotKept,
     }
 }
 

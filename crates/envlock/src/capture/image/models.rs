@@ -91,9 +91,10 @@ pub(super) async fn hash_model(
                 said.push((relative.clone(), (**facts).clone()));
                 files.push(file_entry(relative.clone(), sha256.clone(), *size, facts))
             }
-            ArchiveEntry::Link(target) => {
-                files.extend(resolve_link(&entries, relative, target, path).map_err(model_error)?)
-            }
+            ArchiveEntry::Link(target) => files.extend(
+                resolve_link(&entries, relative, target, path)
+                    .map_err(|error| model_error(error.to_string()))?,
+            ),
             ArchiveEntry::Folder => {}
         }
     }
@@ -197,7 +198,7 @@ fn resolve_link(
     relative: &str,
     target: &str,
     root: &str,
-) -> Result<Vec<ModelFile>, String> {
+) -> Result<Vec<ModelFile>, LinkLoop> {
     let leaving = || {
         vec![ModelFile {
             path: relative.to_string(),
@@ -230,9 +231,10 @@ fn resolve_link(
             }
             Some(ArchiveEntry::Folder) => {
                 if relative.starts_with(&format!("{resolved}/")) || resolved.is_empty() {
-                    return Err(format!(
-                        "symlink loop: `{relative}` leads back to `{resolved}`"
-                    ));
+                    return Err(LinkLoop {
+                        link: relative.to_string(),
+                        ancestor: Some(resolved),
+                    });
                 }
                 let prefix = format!("{resolved}/");
                 return Ok(entries
@@ -252,7 +254,24 @@ fn resolve_link(
             None => return Ok(leaving()),
         }
     }
-    Err(format!("symlink loop at `{relative}`"))
+    Err(LinkLoop {
+        link: relative.to_string(),
+        ancestor: None,
+    })
+}
+
+/// A symlink of a model folder in an image that leads back to one of its parents, or
+/// through too many links.
+#[derive(Debug, thiserror::Error)]
+#[error("symlink loop{}", match ancestor {
+    Some(ancestor) => format!(": `{link}` leads back to `{ancestor}`"),
+    None => format!(" at `{link}`"),
+})]
+struct LinkLoop {
+    /// The link, relative to the model.
+    link: String,
+    /// The folder it leads back to (`None`: it went through 40 links).
+    ancestor: Option<String>,
 }
 
 /// The model-relative path a link target points to, or `None` when it leaves the model.

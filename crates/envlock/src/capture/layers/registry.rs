@@ -75,8 +75,14 @@ fn transient(error: &OciDistributionError) -> bool {
 /// A stream's error that may go away when asked again: anything but a timeout or a digest
 /// that does not match.
 fn io_transient(error: &std::io::Error) -> bool {
-    let corrupt = causes(error).any(|cause| cause.is::<oci_client::errors::DigestError>());
-    !timed_out(error) && !corrupt
+    !timed_out(error) && !digest_mismatch(error)
+}
+
+/// Whether a blob stream's error is oci-client's check of the bytes against the digest,
+/// which it reports at the stream's end inside an `io::Error`: a corrupt blob, not a
+/// registry gone away.
+pub(super) fn digest_mismatch(error: &std::io::Error) -> bool {
+    causes(error).any(|cause| cause.is::<oci_client::errors::DigestError>())
 }
 
 /// Whether `error` is a read or connect that ran out of time (`ENVLOCK_REGISTRY_TIMEOUT`).
@@ -464,10 +470,21 @@ impl Remote {
             } => ImageProblem::Unauthorized,
             E::ServerError { code: 404, .. } => ImageProblem::NotFound,
             E::RegistryError { envelope, .. } => {
-                let codes = format!("{envelope:?}");
-                if codes.contains("Unauthorized") || codes.contains("Denied") {
+                use oci_client::errors::OciErrorCode as C;
+                let codes = || envelope.errors.iter().map(|error| &error.code);
+                if codes().any(|code| matches!(code, C::Unauthorized | C::Denied)) {
                     ImageProblem::Unauthorized
-                } else if codes.contains("Unknown") || codes.contains("NotFound") {
+                } else if codes().any(|code| {
+                    matches!(
+                        code,
+                        C::BlobUnknown
+                            | C::BlobUploadUnknown
+                            | C::ManifestBlobUnknown
+                            | C::ManifestUnknown
+                            | C::NameUnknown
+                            | C::NotFound
+                    )
+                }) {
                     ImageProblem::NotFound
                 } else {
                     ImageProblem::Unreachable
@@ -567,6 +584,18 @@ fn credentials(settings: &Settings, host: &str) -> Result<RegistryAuth> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_digest_mismatch_is_known_by_its_type_not_its_words() {
+        let mismatch = std::io::Error::other(oci_client::errors::DigestError::VerificationError {
+            expected: "sha256:aa".to_string(),
+            actual: "sha256:bb".to_string(),
+        });
+        assert!(digest_mismatch(&mismatch));
+        assert!(!io_transient(&mismatch));
+        let worded = std::io::Error::other("Invalid digest. Expected a, got b");
+        assert!(!digest_mismatch(&worded));
+    }
 
     #[test]
     fn tags_are_what_the_specification_allows() {

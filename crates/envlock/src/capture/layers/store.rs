@@ -138,13 +138,9 @@ impl Opened {
                     Ok(read) => read,
                     // oci-client checks the digest too, at the stream's end: that is a
                     // corrupt blob, not a registry gone away.
-                    Err(Pumped::Stream(error))
-                        if error.to_string().starts_with("Invalid digest") =>
-                    {
-                        Err(LayerError::Corrupt(format!(
-                            "its bytes do not match its digest ({error})"
-                        )))
-                    }
+                    Err(Pumped::Stream(error)) if super::registry::digest_mismatch(&error) => Err(
+                        LayerError::Corrupt(format!("its bytes do not match its digest ({error})")),
+                    ),
                     Err(Pumped::Stream(error)) => return Err(remote.broken(index, &error)),
                     Err(Pumped::Silent(limit)) => {
                         return Err(remote.broken(

@@ -54,18 +54,52 @@ struct Answer {
     kernels: Option<Vec<Kernel>>,
 }
 
+/// Why `--numerics-check` recorded no kernels: a warning, the capture goes on.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum KernelsFailed {
+    /// The script failed.
+    #[error("the kernels exited with {exit}: {stderr}")]
+    Exited {
+        /// The exit code, or `a signal`.
+        exit: String,
+        /// The tail of its stderr.
+        stderr: String,
+    },
+    /// The script's output is not its answer.
+    #[error("the kernels printed no answer ({0})")]
+    NoAnswer(#[source] serde_json::Error),
+    /// The script ran past the probe's limit.
+    #[error("the kernels took longer than {}", crate::settings::seconds(*limit))]
+    Timeout { limit: Duration },
+    /// The interpreter could not be started (`program`: how it is named).
+    #[error("{program} did not start ({source})")]
+    NotStarted {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The run was asked to stop.
+    #[error("stopped")]
+    Stopped,
+    /// The image was read statically, so nothing ran in it.
+    #[error("nothing runs from an image read statically")]
+    Static,
+    /// The engine failed around the run.
+    #[error(transparent)]
+    Engine(Box<crate::error::Error>),
+}
+
 /// The kernels from the script's output: `Ok(None)` when the runtime has no numpy.
-pub(crate) fn parse(finished: &Finished) -> Result<Option<Vec<Kernel>>, String> {
+pub(crate) fn parse(finished: &Finished) -> Result<Option<Vec<Kernel>>, KernelsFailed> {
     if !finished.success() {
-        return Err(format!(
-            "the kernels exited with {}: {}",
-            finished.exit(),
-            tail(&finished.stderr, 3)
-        ));
+        return Err(KernelsFailed::Exited {
+            exit: finished.exit(),
+            stderr: tail(&finished.stderr, 3),
+        });
     }
     serde_json::from_slice::<Answer>(&finished.stdout)
         .map(|answer| answer.kernels)
-        .map_err(|error| format!("the kernels printed no answer ({error})"))
+        .map_err(KernelsFailed::NoAnswer)
 }
 
 /// Runs the kernels with the local `interpreter`.
@@ -73,20 +107,18 @@ pub(crate) fn run_local(
     interpreter: &std::path::Path,
     limit: Duration,
     stop: &Stop,
-) -> Result<Option<Vec<Kernel>>, String> {
+) -> Result<Option<Vec<Kernel>>, KernelsFailed> {
     let mut command = Command::new(interpreter);
     command.arg("-c").arg(SCRIPT);
     match process::run(&mut command, None, limit, stop) {
         Ok(finished) => parse(&finished),
-        Err(Unfinished::Timeout) => Err(format!(
-            "the kernels took longer than {}",
-            crate::settings::seconds(limit)
-        )),
-        Err(Unfinished::NotStarted(error)) => {
-            Err(format!("the interpreter did not start ({error})"))
-        }
-        Err(Unfinished::Stopped(_)) => Err("stopped".to_string()),
-        Err(Unfinished::Engine(error)) => Err(error.to_string()),
+        Err(Unfinished::Timeout) => Err(KernelsFailed::Timeout { limit }),
+        Err(Unfinished::NotStarted(source)) => Err(KernelsFailed::NotStarted {
+            program: "the interpreter".to_string(),
+            source,
+        }),
+        Err(Unfinished::Stopped(_)) => Err(KernelsFailed::Stopped),
+        Err(Unfinished::Engine(error)) => Err(KernelsFailed::Engine(Box::new(error))),
     }
 }
 

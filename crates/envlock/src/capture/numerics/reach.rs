@@ -55,6 +55,24 @@ impl<F: Files + ScanLibrary> Reading<'_, F> {
         })
     }
 
+    /// `len` bytes at `offset` of this machine's `file` (at `path`). Past the end of the
+    /// file is no section (the ELF reader bounds-checks); any other failure is kept, and
+    /// ends the fingerprint.
+    fn read_at(
+        &self,
+        file: &std::fs::File,
+        path: &str,
+        offset: u64,
+        len: usize,
+    ) -> Option<Vec<u8>> {
+        let mut bytes = vec![0; len];
+        self.keep(match file.read_exact_at(&mut bytes, offset) {
+            Ok(()) => Ok(Some(bytes)),
+            Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+            Err(error) => Err(ReadError::new(path, error)),
+        })
+    }
+
     /// `path` with its symlinks resolved in the runtime, if it is a file there (what the
     /// probe found, when it looked).
     pub(super) async fn resolve(&self, runtime: &Runtime<'_>, path: &str) -> Option<String> {
@@ -85,11 +103,7 @@ impl<F: Files + ScanLibrary> Reading<'_, F> {
                 let Some(file) = self.keep(open_host(resolved)) else {
                     return (None, None);
                 };
-                // Past the end of the file is no section: the ELF reader bounds-checks.
-                let read = |offset: u64, len: usize| {
-                    let mut bytes = vec![0; len];
-                    file.read_exact_at(&mut bytes, offset).ok().map(|()| bytes)
-                };
+                let read = |offset: u64, len: usize| self.read_at(&file, resolved, offset, len);
                 let version = elf::strings(&read).and_then(|bytes| version_in(family, &bytes));
                 let sha256 = if hash {
                     let scanned = scan::scan_stream(&mut (&file).take(u64::MAX), family)
@@ -125,10 +139,7 @@ impl<F: Files + ScanLibrary> Reading<'_, F> {
         match self.reach {
             Reach::Host => {
                 let file = self.keep(open_host(path))?;
-                let read = |offset: u64, len: usize| {
-                    let mut bytes = vec![0; len];
-                    file.read_exact_at(&mut bytes, offset).ok().map(|()| bytes)
-                };
+                let read = |offset: u64, len: usize| self.read_at(&file, path, offset, len);
                 elf::dynamic(&read)
             }
             Reach::Image(files) => {

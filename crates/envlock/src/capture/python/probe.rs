@@ -94,15 +94,25 @@ impl ProbedFiles {
     }
 }
 
+/// Why the probe's output is not its answer.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AnswerError {
+    /// Not the answer's JSON (another program answered, or the probe broke off).
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// A probe of another envlock answered.
+    #[error("it answered in probe format {found}, and this envlock reads format {PROBE_FORMAT}")]
+    Format { found: u32 },
+}
+
 impl Answer {
     /// Parses the probe's standard output, refusing an answer of another format.
-    pub(crate) fn parse(stdout: &[u8]) -> Result<Answer, String> {
-        let answer: Answer = serde_json::from_slice(stdout).map_err(|error| error.to_string())?;
+    pub(crate) fn parse(stdout: &[u8]) -> Result<Answer, AnswerError> {
+        let answer: Answer = serde_json::from_slice(stdout)?;
         if answer.probe != PROBE_FORMAT {
-            return Err(format!(
-                "it answered in probe format {}, and this envlock reads format {PROBE_FORMAT}",
-                answer.probe
-            ));
+            return Err(AnswerError::Format {
+                found: answer.probe,
+            });
         }
         Ok(answer)
     }

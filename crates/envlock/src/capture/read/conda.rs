@@ -24,6 +24,17 @@ struct Record {
     channel: Option<String>,
 }
 
+/// A conda record skipped with a warning: the rest of `conda-meta` is still read.
+#[derive(Debug, thiserror::Error)]
+enum BadRecord {
+    /// Not the JSON of a package record.
+    #[error(transparent)]
+    Json(serde_json::Error),
+    /// A name ending in `.json` that is no file.
+    #[error("not a readable file")]
+    NotAFile,
+}
+
 /// The package records of the conda prefixes among `prefixes` (a venv's prefix and its
 /// base), sorted by name; a record that cannot be read is a warning.
 pub(crate) async fn read_prefixes(
@@ -44,10 +55,8 @@ pub(crate) async fn read_prefixes(
         for entry in names.iter().filter(|entry| entry.name.ends_with(".json")) {
             let path = fs::join(&folder, &entry.name);
             let record = match files.read(&path).await? {
-                Some(bytes) => {
-                    serde_json::from_slice::<Record>(&bytes).map_err(|error| error.to_string())
-                }
-                None => Err("not a readable file".to_string()),
+                Some(bytes) => serde_json::from_slice::<Record>(&bytes).map_err(BadRecord::Json),
+                None => Err(BadRecord::NotAFile),
             };
             match record {
                 Ok(record) => packages.push(CondaPackage {

@@ -147,12 +147,13 @@ pub(crate) async fn read_sys_path(
                     }
                 }
                 Read::Pth(Ok(pth)) => found.pth_files.push(pth),
-                Read::Package(Err(warning)) => found
+                Read::Package(Err(skipped)) => found.warnings.push(Warning::new(
+                    WarningCode::SkippedDistribution,
+                    skipped.to_string(),
+                )),
+                Read::Pth(Err(skipped)) => found
                     .warnings
-                    .push(Warning::new(WarningCode::SkippedDistribution, warning)),
-                Read::Pth(Err(warning)) => found
-                    .warnings
-                    .push(Warning::new(WarningCode::SkippedPth, warning)),
+                    .push(Warning::new(WarningCode::SkippedPth, skipped.to_string())),
             }
         }
     }
@@ -189,8 +190,44 @@ impl Kind {
 }
 
 enum Read {
-    Package(Result<Box<(Package, Installed)>, String>),
-    Pth(Result<PthFile, String>),
+    Package(Result<Box<(Package, Installed)>, Skipped>),
+    Pth(Result<PthFile, Skipped>),
+}
+
+/// A distribution or `.pth` file left out, with a warning: its metadata says too little to
+/// be one, or it is no file.
+#[derive(Debug, thiserror::Error)]
+#[error("skipped `{path}`: {why}")]
+struct Skipped {
+    /// The `.dist-info`, `.egg-info` or `.pth` path.
+    path: String,
+    why: Why,
+}
+
+/// Why a [`Skipped`] distribution or `.pth` file is left out.
+#[derive(Debug, thiserror::Error)]
+enum Why {
+    #[error("it has no `{0}`")]
+    NoMetadata(String),
+    #[error("`{file}` has no `{key}:` header")]
+    NoHeader { file: String, key: &'static str },
+    #[error("the `{key}:` header is not valid UTF-8 (byte {offset}) of `{file}`")]
+    NotUtf8 {
+        file: String,
+        key: &'static str,
+        offset: usize,
+    },
+    #[error("the `{key}:` header is empty of `{file}`")]
+    Empty { file: String, key: &'static str },
+    #[error("the `Name:` header `{name}` is not a package name of `{file}`")]
+    NotAName {
+        file: String,
+        name: String,
+        #[source]
+        source: pep508_rs::InvalidNameError,
+    },
+    #[error("it is not a readable file")]
+    NotAFile,
 }
 
 /// One distribution: `Ok(Err(warning))` when its metadata says too little to be one.
@@ -200,19 +237,22 @@ async fn read_distribution(
     format: MetadataFormat,
     is_folder: bool,
     location: &str,
-) -> Result<Result<(Package, Installed), String>, ReadError> {
+) -> Result<Result<(Package, Installed), Skipped>, ReadError> {
     let metadata_file = match (format, is_folder) {
         (MetadataFormat::DistInfo, _) => fs::join(path, "METADATA"),
         (MetadataFormat::EggInfo, true) => fs::join(path, "PKG-INFO"),
         (MetadataFormat::EggInfo, false) => path.to_string(),
     };
-    let skipped = |why: String| format!("skipped `{path}`: {why}");
-    let Some(metadata) = files.headers(&metadata_file).await? else {
-        return Ok(Err(skipped(format!("it has no `{metadata_file}`"))));
+    let skipped = |why: Why| Skipped {
+        path: path.to_string(),
+        why,
     };
-    let mut package = match package_of(&metadata, &metadata_file, location, format, &skipped) {
+    let Some(metadata) = files.headers(&metadata_file).await? else {
+        return Ok(Err(skipped(Why::NoMetadata(metadata_file))));
+    };
+    let mut package = match package_of(&metadata, &metadata_file, location, format) {
         Ok(package) => package,
-        Err(warning) => return Ok(Err(warning)),
+        Err(why) => return Ok(Err(skipped(why))),
     };
     let mut installed = Installed::default();
     if format == MetadataFormat::DistInfo {
@@ -227,25 +267,27 @@ fn package_of(
     metadata_file: &str,
     location: &str,
     format: MetadataFormat,
-    skipped: &dyn Fn(String) -> String,
-) -> Result<Package, String> {
-    let in_file = |what: String| skipped(format!("{what} of `{metadata_file}`"));
+) -> Result<Package, Why> {
+    let file = || metadata_file.to_string();
     let headers = Headers::parse(metadata);
-    let field = |key: &str| -> Result<String, String> {
+    let field = |key: &'static str| -> Result<String, Why> {
         match headers.first(key) {
-            None => Err(skipped(format!("`{metadata_file}` has no `{key}:` header"))),
-            Some(Err(offset)) => Err(in_file(format!(
-                "the `{key}:` header is not valid UTF-8 (byte {offset})"
-            ))),
-            Some(Ok(value)) if value.is_empty() => {
-                Err(in_file(format!("the `{key}:` header is empty")))
-            }
+            None => Err(Why::NoHeader { file: file(), key }),
+            Some(Err(offset)) => Err(Why::NotUtf8 {
+                file: file(),
+                key,
+                offset,
+            }),
+            Some(Ok(value)) if value.is_empty() => Err(Why::Empty { file: file(), key }),
             Some(Ok(value)) => Ok(value),
         }
     };
     let name = field("Name")?;
-    let name = PackageName::from_str(&name)
-        .map_err(|_| in_file(format!("the `Name:` header `{name}` is not a package name")))?;
+    let name = PackageName::from_str(&name).map_err(|source| Why::NotAName {
+        file: file(),
+        name: name.clone(),
+        source,
+    })?;
     Ok(Package {
         name: name.to_string(),
         version: field("Version")?,
@@ -383,14 +425,17 @@ pub(crate) fn record_digest(record: &[u8], own_folder: &str) -> String {
     digest.finish()
 }
 
-async fn read_pth(files: &impl Files, path: &str) -> Result<Result<PthFile, String>, ReadError> {
+async fn read_pth(files: &impl Files, path: &str) -> Result<Result<PthFile, Skipped>, ReadError> {
     Ok(match files.read(path).await? {
         Some(bytes) => Ok(PthFile {
             path: path.to_string(),
             sha256: Sha256::of(&bytes),
             size: bytes.len() as u64,
         }),
-        None => Err(format!("skipped `{path}`: it is not a readable file")),
+        None => Err(Skipped {
+            path: path.to_string(),
+            why: Why::NotAFile,
+        }),
     })
 }
 

@@ -29,24 +29,42 @@ const ARCH: u32 = 1022;
 /// The installed packages of the database `database` (and its write-ahead log `wal`),
 /// sorted by name; a package installed for two architectures is named `name.arch`, as
 /// `yum` writes it. `gpg-pubkey` entries are signing keys, not software, and are left out.
-pub(crate) fn packages(database: &[u8], wal: Option<&[u8]>) -> Result<Vec<SystemPackage>, String> {
-    let folder = tempfile::tempdir().map_err(|e| format!("cannot make a temp folder: {e}"))?;
+pub(crate) fn packages(
+    database: &[u8],
+    wal: Option<&[u8]>,
+) -> Result<Vec<SystemPackage>, RpmError> {
+    let folder = tempfile::tempdir().map_err(RpmError::TempFolder)?;
     let path = folder.path().join("rpmdb.sqlite");
-    std::fs::write(&path, database).map_err(|e| format!("cannot copy the database: {e}"))?;
+    std::fs::write(&path, database).map_err(RpmError::Copy)?;
     if let Some(wal) = wal.filter(|wal| !wal.is_empty()) {
-        std::fs::write(folder.path().join("rpmdb.sqlite-wal"), wal)
-            .map_err(|e| format!("cannot copy the database's log: {e}"))?;
+        std::fs::write(folder.path().join("rpmdb.sqlite-wal"), wal).map_err(RpmError::CopyLog)?;
     }
-    let blobs = read_blobs(&path).map_err(|e| format!("not an RPM database: {e}"))?;
+    let blobs = read_blobs(&path).map_err(RpmError::NotADatabase)?;
     let mut headers = Vec::with_capacity(blobs.len());
     for (row, blob) in blobs.iter().enumerate() {
-        let header = Header::parse(blob)
-            .ok_or_else(|| format!("the header of package {} is malformed", row + 1))?;
+        let header = Header::parse(blob).ok_or(RpmError::Header { number: row + 1 })?;
         if header.name != "gpg-pubkey" {
             headers.push(header);
         }
     }
     Ok(to_packages(headers))
+}
+
+/// Why an RPM database gave no packages: a warning, the capture goes on.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RpmError {
+    /// The database is read by SQLite from a copy in a temp folder.
+    #[error("cannot make a temp folder: {0}")]
+    TempFolder(#[source] std::io::Error),
+    #[error("cannot copy the database: {0}")]
+    Copy(#[source] std::io::Error),
+    #[error("cannot copy the database's log: {0}")]
+    CopyLog(#[source] std::io::Error),
+    #[error("not an RPM database: {0}")]
+    NotADatabase(#[source] rusqlite::Error),
+    /// A package's header blob that does not parse (counted from 1).
+    #[error("the header of package {number} is malformed")]
+    Header { number: usize },
 }
 
 fn read_blobs(path: &Path) -> rusqlite::Result<Vec<Vec<u8>>> {

@@ -170,13 +170,27 @@ pub(crate) async fn from_command(
     }
 }
 
+/// Why the image's command could not be followed to the Python it starts: a warning, and
+/// the `python3` on the image's PATH is captured instead.
+#[derive(Debug, thiserror::Error)]
+enum NotFollowed {
+    #[error("`{name}` leads through more than {SHEBANG_DEPTH} shebangs (a loop?)")]
+    TooDeep { name: String },
+    #[error("the image's command `{name}` is not in the image")]
+    Missing { name: String },
+    #[error("`{path}` has an empty shebang")]
+    EmptyShebang { path: String },
+    #[error("`{path}` is a shell script envlock cannot follow to a Python")]
+    Shell { path: String },
+}
+
 /// Follows one command line to the Python it starts: `Ok(None)` when it starts none.
 async fn follow(
     reader: &Reader<'_, impl Files>,
     command: &Command<'_>,
     words: Vec<Word>,
     depth: usize,
-) -> Result<Option<Choice>, String> {
+) -> Result<Option<Choice>, NotFollowed> {
     let words = unwrap(words);
     let Some(first) = words.first() else {
         return Ok(None);
@@ -293,7 +307,7 @@ async fn conda_run(
     reader: &Reader<'_, impl Files>,
     command: &Command<'_>,
     words: &[Word],
-) -> Result<Option<Choice>, String> {
+) -> Result<Option<Choice>, NotFollowed> {
     if words.get(1).is_none_or(|word| word.text != "run") {
         return Ok(None);
     }
@@ -331,15 +345,13 @@ async fn shebang(
     command: &Command<'_>,
     program: &Word,
     depth: usize,
-) -> Result<Option<Choice>, String> {
+) -> Result<Option<Choice>, NotFollowed> {
     let name = &program.text;
     if depth >= SHEBANG_DEPTH {
-        return Err(format!(
-            "`{name}` leads through more than {SHEBANG_DEPTH} shebangs (a loop?)"
-        ));
+        return Err(NotFollowed::TooDeep { name: name.clone() });
     }
     let Some(path) = reader.which(name, command.path, command.workdir).await else {
-        return Err(format!("the image's command `{name}` is not in the image"));
+        return Err(NotFollowed::Missing { name: name.clone() });
     };
     let head = reader.head(&path).await;
     let Some(line) = head.strip_prefix(b"#!") else {
@@ -356,7 +368,7 @@ async fn shebang(
         .collect();
     let words = unwrap(words);
     let Some(interpreter) = words.first() else {
-        return Err(format!("`{path}` has an empty shebang"));
+        return Err(NotFollowed::EmptyShebang { path });
     };
     let interpreter_name = base_name(&interpreter.text);
     if is_python(interpreter_name) {
@@ -366,9 +378,7 @@ async fn shebang(
         }));
     }
     if matches!(interpreter_name, "sh" | "bash" | "dash" | "ash") {
-        return Err(format!(
-            "`{path}` is a shell script envlock cannot follow to a Python"
-        ));
+        return Err(NotFollowed::Shell { path });
     }
     let next = vec![interpreter.clone()];
     Box::pin(follow(reader, command, next, depth + 1)).await
