@@ -29,6 +29,7 @@ macro_rules! fixture {
     };
 }
 
+mod allow;
 mod compress;
 mod format;
 mod formats;
