@@ -380,7 +380,9 @@ impl Archive {
                     self.pickles.push((name, scan));
                 }
                 Ok(_) => {}
-                Err(why) => self.pickles.push((name, pickle::Scan::unreadable(0, why))),
+                Err(why) => {
+                    (self.pickles).push((name, pickle::Scan::unreadable(0, why.to_string())))
+                }
             }
             return;
         }
@@ -526,39 +528,7 @@ impl Archive {
         // (entries, directory size, directory offset), from the zip64 end record.
         let mut zip64 = None;
         if signature == END_ZIP64 {
-            let record_size = u64::from_le_bytes(stream.array::<8>()?);
-            let record = stream.array::<44>()?;
-            let extensible = record_size
-                .checked_sub(44)
-                .filter(|&extra| extra <= MAX_END_EXTRA);
-            let Some(extensible) = extensible else {
-                return Err(Broken {
-                    offset: at,
-                    why: format!("the zip64 end record gives itself {record_size} bytes"),
-                });
-            };
-            stream.skip(extensible)?;
-            if u32_at(&record, 4) != 0 || u32_at(&record, 8) != 0 {
-                self.doubt(at, "the zip spans several disks".to_string());
-            }
-            zip64 = Some((
-                u64_at(&record, 20),
-                u64_at(&record, 28),
-                u64_at(&record, 36),
-            ));
-            let record_at = at;
-            at = stream.offset();
-            if stream.array::<4>()? != LOCATOR_ZIP64 {
-                return Err(Broken {
-                    offset: at,
-                    why: "the zip64 end record is not followed by its locator".to_string(),
-                });
-            }
-            let locator = stream.array::<16>()?;
-            if u64_at(&locator, 4) != record_at {
-                let what = "the zip64 locator points elsewhere than its end record".to_string();
-                self.doubt(at, what);
-            }
+            zip64 = Some(self.zip64_end(stream, at)?);
             at = stream.offset();
             signature = stream.array::<4>()?;
         }
@@ -607,6 +577,45 @@ impl Archive {
             self.doubt(offset, what);
         }
         Ok(())
+    }
+
+    /// The zip64 end record (its signature read, at `at`) and its locator: the counts it
+    /// gives (entries, directory size, directory offset).
+    fn zip64_end(&mut self, stream: &mut Stream, mut at: u64) -> Result<(u64, u64, u64), Broken> {
+        let record_size = u64::from_le_bytes(stream.array::<8>()?);
+        let record = stream.array::<44>()?;
+        let extensible = record_size
+            .checked_sub(44)
+            .filter(|&extra| extra <= MAX_END_EXTRA);
+        let Some(extensible) = extensible else {
+            return Err(Broken {
+                offset: at,
+                why: format!("the zip64 end record gives itself {record_size} bytes"),
+            });
+        };
+        stream.skip(extensible)?;
+        if u32_at(&record, 4) != 0 || u32_at(&record, 8) != 0 {
+            self.doubt(at, "the zip spans several disks".to_string());
+        }
+        let counts = (
+            u64_at(&record, 20),
+            u64_at(&record, 28),
+            u64_at(&record, 36),
+        );
+        let record_at = at;
+        at = stream.offset();
+        if stream.array::<4>()? != LOCATOR_ZIP64 {
+            return Err(Broken {
+                offset: at,
+                why: "the zip64 end record is not followed by its locator".to_string(),
+            });
+        }
+        let locator = stream.array::<16>()?;
+        if u64_at(&locator, 4) != record_at {
+            let what = "the zip64 locator points elsewhere than its end record".to_string();
+            self.doubt(at, what);
+        }
+        Ok(counts)
     }
 
     /// One central directory entry (its signature read), checked against the local header
