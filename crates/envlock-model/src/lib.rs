@@ -178,7 +178,7 @@ fn array(reader: &mut dyn BufRead, size: u64) -> Facts {
             facts.add_pickle(scan, "");
         }
         Some(Ok(_)) => {}
-        Some(Err(why)) => facts.add_pickle(pickle::Scan::unreadable(0, why), ""),
+        Some(Err(why)) => facts.add_pickle(pickle::Scan::unreadable(0, why.to_string()), ""),
         None => return Facts::default(),
     }
     facts
