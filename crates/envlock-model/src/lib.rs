@@ -133,7 +133,7 @@ pub fn read(reader: &mut dyn Read, size: u64, name: &str) -> Facts {
                     let scan = pickle::scan_all(&mut inflated, u64::MAX, pickle::Context::File);
                     facts.add_pickle(scan, "");
                 }
-                Err(why) => facts.add_pickle(pickle::Scan::unreadable(0, why), ""),
+                Err(why) => facts.add_pickle(pickle::Scan::unreadable(0, why.to_string()), ""),
             }
             facts
         }

@@ -180,7 +180,18 @@ enum Kept {
 }
 
 /// A kept entry's bytes, or why they could not be read.
-type Bytes = Result<Vec<u8>, String>;
+type Bytes = Result<Vec<u8>, Lost>;
+
+/// Why a kept entry's bytes could not be kept.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+enum Lost {
+    /// The stream broke inside the entry (it says why).
+    #[error("{}", .0.why)]
+    Broken(Broken),
+    /// The entry is larger than [`MAX_KEPT`].
+    #[error("it is larger than {max} bytes, more than envlock reads of it", max = MAX_KEPT)]
+    TooLarge,
+}
 
 /// What the walk has seen.
 #[derive(Debug, Default)]
@@ -318,7 +329,7 @@ impl Archive {
         self.entries.push(entry);
         if let Err(broken) = outcome {
             if kept == Some(Kept::Pickle) {
-                self.scan(name, at, Err(broken.why.clone()));
+                self.scan(name, at, Err(Lost::Broken(broken.clone())));
             }
             return Err(broken);
         }
@@ -345,7 +356,8 @@ impl Archive {
         let bytes = match bytes {
             Ok(bytes) => bytes,
             Err(why) => {
-                self.pickles.push((name, pickle::Scan::unreadable(0, why)));
+                self.pickles
+                    .push((name, pickle::Scan::unreadable(0, why.to_string())));
                 return;
             }
         };
@@ -380,9 +392,9 @@ impl Archive {
                     self.pickles.push((name, scan));
                 }
                 Ok(_) => {}
-                Err(why) => {
-                    (self.pickles).push((name, pickle::Scan::unreadable(0, why.to_string())))
-                }
+                Err(why) => self
+                    .pickles
+                    .push((name, pickle::Scan::unreadable(0, why.to_string()))),
             }
             return;
         }
@@ -464,7 +476,7 @@ impl Archive {
             ) {
                 Ok(inflated) => entry.computed_crc = inflated.crc,
                 // A stream that failed or ended fails the skip below as well.
-                Err(broken) => keeper.failed(broken.why),
+                Err(broken) => keeper.failed(Lost::Broken(broken)),
             },
             _ => {}
         }
@@ -791,10 +803,6 @@ fn unreadable(facts: &mut Facts, sentence: String) {
     facts.unsafe_where.push(sentence);
 }
 
-fn too_large() -> String {
-    format!("it is larger than {MAX_KEPT} bytes, more than envlock reads of it")
-}
-
 /// Which entries are read, by name: Keras's JSON files at the root; pickles by their
 /// extension (`data.pkl`, `constants.pkl`, any `*.pkl` or `*.pickle`, in any case: miniz
 /// finds torch's records so); every other entry by its first bytes, but torch's storages
@@ -973,7 +981,7 @@ struct Keeper {
     mode: Keeping,
     bytes: Vec<u8>,
     /// Why the bytes are not all there (too large, the stream broke).
-    lost: Option<String>,
+    lost: Option<Lost>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -1035,10 +1043,10 @@ impl Keeper {
     }
 
     fn too_large(&mut self) {
-        self.failed(too_large());
+        self.failed(Lost::TooLarge);
     }
 
-    fn failed(&mut self, why: String) {
+    fn failed(&mut self, why: Lost) {
         self.bytes = Vec::new();
         self.lost.get_or_insert(why);
     }
