@@ -33,6 +33,8 @@ mod allow;
 mod compress;
 mod format;
 mod formats;
+#[doc(hidden)]
+pub mod fuzzing;
 mod npy;
 pub(crate) mod pickle;
 mod zip;
