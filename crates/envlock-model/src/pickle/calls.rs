@@ -13,7 +13,6 @@ impl Machine<'_> {
     /// Calls and objects: REDUCE, BUILD, INST, OBJ, NEWOBJ, NEWOBJ_EX.
     pub(super) fn call(&mut self, op: u8, offset: u64) -> Step<()> {
         match op {
-            // Calls and objects.
             b'R' => {
                 let args = self.pop()?;
                 let callable = self.pop()?;

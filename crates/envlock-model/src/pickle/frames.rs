@@ -7,7 +7,6 @@ impl Machine<'_> {
     /// Protocol and framing.
     pub(super) fn framing(&mut self, op: u8) -> Step<()> {
         match op {
-            // Protocol and framing.
             0x80 => {
                 let [protocol] = self.input.array()?;
                 if protocol > 5 {

@@ -7,7 +7,6 @@ impl Machine<'_> {
     /// The memo: GET and PUT.
     pub(super) fn memo_op(&mut self, op: u8) -> Step<()> {
         match op {
-            // Memo.
             b'g' => {
                 let line = self.input.line()?;
                 let index = index(&line, "GET")?;

@@ -7,7 +7,6 @@ impl Machine<'_> {
     /// Stack manipulation and marks.
     pub(super) fn stack_op(&mut self, op: u8) -> Step<()> {
         match op {
-            // Stack manipulation.
             b'0' => {
                 if self.stack.len() > self.base() {
                     self.stack.pop();

@@ -44,7 +44,6 @@ impl Machine<'_> {
     /// Persistent ids (PERSID, BINPERSID): torch's storages.
     pub(super) fn persistent_load(&mut self, op: u8) -> Step<()> {
         match op {
-            // Persistent ids.
             b'P' => {
                 self.input.line()?;
                 self.persistent_id();
