@@ -102,6 +102,7 @@ def main():
             index = 9 if model.name == "config.json" else extensions[model.suffix]
             seed("model", model.name, bytes([index]) + model.read_bytes())
     assert len(names) == 11
+    model_reader_seeds()
     declared = FIXTURES / "declared"
     seed("uv-lock", "uv.lock", (declared / "uv.lock").read_bytes())
     seed("requirements", "requirements.txt", (declared / "requirements.txt").read_bytes())
@@ -133,6 +134,46 @@ def main():
             {"type": "library", "name": "numpy", "purl": "pkg:pypi/numpy@1.26.4"},
             {"type": "library", "name": "bash", "purl": "pkg:rpm/fedora/bash@5.2.15-5.fc38?epoch=1"}]}))
     print(f"seeds: {sum(1 for _ in CORPUS.rglob('*') if _.is_file())} files in {CORPUS}")
+
+
+def model_reader_seeds():
+    """The model reader's own targets (crates/envlock-model/fuzz/, `envlock_model::fuzzing`),
+    from the model fixtures by their first bytes. A first byte picks the variant where a target
+    has several, in the order of that module's lists."""
+    compressors = [(b"\x78", 0), (b"\x1f\x8b", 1), (b"BZh", 2), (b"\xfd7zXZ\x00", 3), (b"\x5d\x00\x00", 4),
+                   (b"\x04\x22\x4d\x18", 5)]
+    formats = {".onnx": 0, ".json": 1, ".ubj": 1, ".safetensors": 2, ".txt": 4}
+    legacy_torch = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+    for model in files(FIXTURES / "models", "*"):
+        if model.stat().st_size >= 1 << 20 or model.suffix in (".py", ".md", ".toml", ""):
+            continue
+        data = model.read_bytes()
+        name = f"{model.parent.name}-{model.name}"
+        if data.startswith(b"PK\x03\x04"):
+            seed("zip", name, data)
+        elif data.startswith(b"\x93NUMPY"):
+            seed("npy", name, data)
+        elif data.startswith(legacy_torch):
+            seed("pickle", name, bytes([2]) + data)
+        elif model.suffix in (".pkl", ".pickle", ".joblib", ".pt", ".pth", ".bin", ".ckpt"):
+            compressor = next((index for magic, index in compressors if data.startswith(magic)), None)
+            if compressor is None:
+                seed("pickle", name, bytes([0]) + data)
+            else:
+                seed("compressed", name, bytes([compressor]) + data)
+        if model.name == "config.json":
+            seed("formats", name, bytes([3]) + data)
+        elif model.suffix in formats:
+            seed("formats", name, bytes([formats[model.suffix]]) + data)
+    # torch before 0.4: a tar of pickles (`sys_info`, `pickle`, `storages`, `tensors`).
+    pickle = (FIXTURES / "models" / "pickles" / "values-p2.pkl").read_bytes()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for member in ["sys_info", "pickle"]:
+            info = tarfile.TarInfo(member)
+            info.size = len(pickle)
+            tar.addfile(info, io.BytesIO(pickle))
+    seed("torch-tar", "legacy.tar", buffer.getvalue())
 
 
 if __name__ == "__main__":

@@ -511,7 +511,7 @@ const ARGUMENTS: &[(Pair, &[Pair])] = &[
 ];
 
 /// Whether loading may call `module.name` with arguments.
-pub(super) fn call(module: &str, name: &str) -> bool {
+pub(crate) fn call(module: &str, name: &str) -> bool {
     CALLS.binary_search(&(module, name)).is_ok()
 }
 
@@ -519,7 +519,7 @@ pub(super) fn call(module: &str, name: &str) -> bool {
 /// callable, a class of [`CLASSES`], or a class of a module of [`CLASS_MODULES`] whose name
 /// is a plain identifier (no dot, which would be a lookup chain, and no dunder, which would
 /// reach Python's internals).
-pub(super) fn instantiate(module: &str, name: &str) -> bool {
+pub(crate) fn instantiate(module: &str, name: &str) -> bool {
     if call(module, name) || CLASSES.contains(&(module, name)) {
         return true;
     }
@@ -533,7 +533,7 @@ pub(super) fn instantiate(module: &str, name: &str) -> bool {
 
 /// Whether handing `module.name` (a class or function named anywhere in a call's arguments)
 /// to the allowed callable `callable` is safe: an exact pair [`ARGUMENTS`] lists for it.
-pub(super) fn argument(callable: (&str, &str), module: &str, name: &str) -> bool {
+pub(crate) fn argument(callable: (&str, &str), module: &str, name: &str) -> bool {
     ARGUMENTS
         .iter()
         .find(|(listed, _)| *listed == callable)
@@ -611,7 +611,7 @@ const NAMED: &[(&str, &str)] = &[
 /// Whether a global is on any list here: a callable, a class a pickle may instantiate,
 /// what some allowed callable may be handed, or one of [`NAMED`]. Any other global is
 /// unsafe even when only named (fail closed).
-pub(super) fn known(module: &str, name: &str) -> bool {
+pub(crate) fn known(module: &str, name: &str) -> bool {
     call(module, name)
         || instantiate(module, name)
         || NAMED.contains(&(module, name))
@@ -621,7 +621,7 @@ pub(super) fn known(module: &str, name: &str) -> bool {
 /// Whether a global's name is a lookup chain or reaches a dunder (`__builtins__.eval`,
 /// `__class__`), which loading resolves attribute by attribute: unsafe even when never
 /// called, unless it is an allowed callable (`copyreg.__newobj__`).
-pub(super) fn lookup_chain(module: &str, name: &str) -> bool {
+pub(crate) fn lookup_chain(module: &str, name: &str) -> bool {
     !call(module, name) && (name.contains('.') || name.split('.').any(dunder))
 }
 

@@ -74,12 +74,20 @@ fn inflates_to_pickle(head: &[u8], mut inflate: flate2::Decompress) -> bool {
     }
 }
 
+/// Why a compressed stream cannot be opened (what fails later fails reading it).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OpenError {
+    /// The legacy `.lzma` header (properties, dictionary size, size) cannot be read.
+    #[error("cannot read the lzma header: {0}")]
+    LzmaHeader(#[source] io::Error),
+}
+
 /// The decompressed stream (bounded), or why it cannot be read.
 pub(crate) fn open<'a>(
     compression: Compression,
     reader: &'a mut dyn BufRead,
     size: u64,
-) -> Result<Box<dyn BufRead + 'a>, String> {
+) -> Result<Box<dyn BufRead + 'a>, OpenError> {
     let decoder: Box<dyn Read + 'a> = match compression {
         Compression::Zlib => Box::new(flate2::bufread::ZlibDecoder::new(reader)),
         // Python's `gzip` module reads every member of a file.
@@ -92,7 +100,7 @@ pub(crate) fn open<'a>(
         )),
         Compression::Lzma => Box::new(
             lzma_rust2::LzmaReader::new_mem_limit(reader, DICTIONARY_KIB, None)
-                .map_err(|error| format!("cannot read the lzma header: {error}"))?,
+                .map_err(OpenError::LzmaHeader)?,
         ),
         Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(reader)),
     };
@@ -280,6 +288,19 @@ mod tests {
                 proptest::prop_assert!(scan.unreadable.is_some() || scan.unsafe_calls.len() <= bytes.len());
             };
         }
+    }
+
+    #[test]
+    fn a_cut_lzma_header_says_so() {
+        let mut reader: &[u8] = b"\x5d\x00\x00";
+        let Err(error) = open(Compression::Lzma, &mut reader, 3) else {
+            panic!("a three-byte lzma header opens");
+        };
+        let sentence = error.to_string();
+        assert!(
+            sentence.starts_with("cannot read the lzma header: "),
+            "{sentence}"
+        );
     }
 
     #[test]

@@ -29,9 +29,12 @@ macro_rules! fixture {
     };
 }
 
+mod allow;
 mod compress;
 mod format;
 mod formats;
+#[doc(hidden)]
+pub mod fuzzing;
 mod npy;
 pub(crate) mod pickle;
 mod zip;
@@ -132,7 +135,7 @@ pub fn read(reader: &mut dyn Read, size: u64, name: &str) -> Facts {
                     let scan = pickle::scan_all(&mut inflated, u64::MAX, pickle::Context::File);
                     facts.add_pickle(scan, "");
                 }
-                Err(why) => facts.add_pickle(pickle::Scan::unreadable(0, why), ""),
+                Err(why) => facts.add_pickle(pickle::Scan::unreadable(0, why.to_string()), ""),
             }
             facts
         }
@@ -177,7 +180,7 @@ fn array(reader: &mut dyn BufRead, size: u64) -> Facts {
             facts.add_pickle(scan, "");
         }
         Some(Ok(_)) => {}
-        Some(Err(why)) => facts.add_pickle(pickle::Scan::unreadable(0, why), ""),
+        Some(Err(why)) => facts.add_pickle(pickle::Scan::unreadable(0, why.to_string()), ""),
         None => return Facts::default(),
     }
     facts

@@ -21,6 +21,20 @@ pub(crate) struct Header {
     pub(crate) objects: bool,
 }
 
+/// Why an array's header cannot be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum HeaderError {
+    /// The bytes end before the header does.
+    #[error("the file ends inside the array's header")]
+    Cut,
+    /// A format version numpy does not write (it writes 1, 2 and 3).
+    #[error("the array's format version {0} is not one numpy writes")]
+    Version(u8),
+    /// A header longer than [`MAX_HEADER`].
+    #[error("the array's header is {0} bytes, more than {max}", max = MAX_HEADER)]
+    TooLong(usize),
+}
+
 /// Bytes of the magic, the version and the header's length, at most.
 pub(crate) const PREFIX: usize = 12;
 
@@ -33,39 +47,32 @@ pub(crate) fn length(prefix: &[u8]) -> Option<usize> {
 
 /// Where the header's text starts and how long it is, from the magic, the version and the
 /// length field: `None` when `bytes` do not start as an array.
-fn bounds(bytes: &[u8]) -> Option<Result<(usize, usize), String>> {
+fn bounds(bytes: &[u8]) -> Option<Result<(usize, usize), HeaderError>> {
     let rest = bytes.strip_prefix(MAGIC)?;
-    let cut = || Some(Err("the file ends inside the array's header".to_string()));
     let &[major, _minor, ref rest @ ..] = rest else {
-        return cut();
+        return Some(Err(HeaderError::Cut));
     };
     let (text_length, start) = match (major, rest) {
         (1, [low, high, ..]) => (usize::from(u16::from_le_bytes([*low, *high])), 10),
         (2 | 3, [a, b, c, d, ..]) => (u32::from_le_bytes([*a, *b, *c, *d]) as usize, 12),
-        (1..=3, _) => return cut(),
-        (major, _) => {
-            return Some(Err(format!(
-                "the array's format version {major} is not one numpy writes"
-            )))
-        }
+        (1..=3, _) => return Some(Err(HeaderError::Cut)),
+        (major, _) => return Some(Err(HeaderError::Version(major))),
     };
     if text_length > MAX_HEADER {
-        return Some(Err(format!(
-            "the array's header is {text_length} bytes, more than {MAX_HEADER}"
-        )));
+        return Some(Err(HeaderError::TooLong(text_length)));
     }
     Some(Ok((start, text_length)))
 }
 
 /// The header of the `.npy` that `bytes` start with: `None` when they do not start as
 /// one, an error when its header cannot be read from them (cut short, not text).
-pub(crate) fn header(bytes: &[u8]) -> Option<Result<Header, String>> {
+pub(crate) fn header(bytes: &[u8]) -> Option<Result<Header, HeaderError>> {
     let (start, text_length) = match bounds(bytes)? {
         Ok(bounds) => bounds,
         Err(why) => return Some(Err(why)),
     };
     let Some(text) = bytes.get(start..start + text_length) else {
-        return Some(Err("the file ends inside the array's header".to_string()));
+        return Some(Err(HeaderError::Cut));
     };
     Some(Ok(Header {
         length: start + text_length,
@@ -286,5 +293,29 @@ mod tests {
         let mut future = whole.clone();
         future[6] = 9;
         assert!(header(&future).unwrap().is_err());
+    }
+
+    /// The sentences a report shows for a header that cannot be read.
+    #[test]
+    fn header_errors_say_why() {
+        let whole = npy("{'descr': '|O'}");
+        let error = |bytes: &[u8]| header(bytes).unwrap().unwrap_err().to_string();
+        assert_eq!(
+            error(&whole[..whole.len() - 1]),
+            "the file ends inside the array's header"
+        );
+        let mut future = whole.clone();
+        future[6] = 9;
+        assert_eq!(
+            error(&future),
+            "the array's format version 9 is not one numpy writes"
+        );
+        let mut long = whole.clone();
+        long[6] = 2;
+        long.splice(8..10, [1, 0, 0x10, 0]);
+        assert_eq!(
+            error(&long),
+            "the array's header is 1048577 bytes, more than 1048576"
+        );
     }
 }

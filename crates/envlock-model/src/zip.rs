@@ -180,7 +180,18 @@ enum Kept {
 }
 
 /// A kept entry's bytes, or why they could not be read.
-type Bytes = Result<Vec<u8>, String>;
+type Bytes = Result<Vec<u8>, Lost>;
+
+/// Why a kept entry's bytes could not be kept.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+enum Lost {
+    /// The stream broke inside the entry (it says why).
+    #[error("{}", .0.why)]
+    Broken(Broken),
+    /// The entry is larger than [`MAX_KEPT`].
+    #[error("it is larger than {max} bytes, more than envlock reads of it", max = MAX_KEPT)]
+    TooLarge,
+}
 
 /// What the walk has seen.
 #[derive(Debug, Default)]
@@ -318,7 +329,7 @@ impl Archive {
         self.entries.push(entry);
         if let Err(broken) = outcome {
             if kept == Some(Kept::Pickle) {
-                self.scan(name, at, Err(broken.why.clone()));
+                self.scan(name, at, Err(Lost::Broken(broken.clone())));
             }
             return Err(broken);
         }
@@ -345,7 +356,8 @@ impl Archive {
         let bytes = match bytes {
             Ok(bytes) => bytes,
             Err(why) => {
-                self.pickles.push((name, pickle::Scan::unreadable(0, why)));
+                self.pickles
+                    .push((name, pickle::Scan::unreadable(0, why.to_string())));
                 return;
             }
         };
@@ -380,7 +392,9 @@ impl Archive {
                     self.pickles.push((name, scan));
                 }
                 Ok(_) => {}
-                Err(why) => self.pickles.push((name, pickle::Scan::unreadable(0, why))),
+                Err(why) => self
+                    .pickles
+                    .push((name, pickle::Scan::unreadable(0, why.to_string()))),
             }
             return;
         }
@@ -462,7 +476,7 @@ impl Archive {
             ) {
                 Ok(inflated) => entry.computed_crc = inflated.crc,
                 // A stream that failed or ended fails the skip below as well.
-                Err(broken) => keeper.failed(broken.why),
+                Err(broken) => keeper.failed(Lost::Broken(broken)),
             },
             _ => {}
         }
@@ -526,39 +540,7 @@ impl Archive {
         // (entries, directory size, directory offset), from the zip64 end record.
         let mut zip64 = None;
         if signature == END_ZIP64 {
-            let record_size = u64::from_le_bytes(stream.array::<8>()?);
-            let record = stream.array::<44>()?;
-            let extensible = record_size
-                .checked_sub(44)
-                .filter(|&extra| extra <= MAX_END_EXTRA);
-            let Some(extensible) = extensible else {
-                return Err(Broken {
-                    offset: at,
-                    why: format!("the zip64 end record gives itself {record_size} bytes"),
-                });
-            };
-            stream.skip(extensible)?;
-            if u32_at(&record, 4) != 0 || u32_at(&record, 8) != 0 {
-                self.doubt(at, "the zip spans several disks".to_string());
-            }
-            zip64 = Some((
-                u64_at(&record, 20),
-                u64_at(&record, 28),
-                u64_at(&record, 36),
-            ));
-            let record_at = at;
-            at = stream.offset();
-            if stream.array::<4>()? != LOCATOR_ZIP64 {
-                return Err(Broken {
-                    offset: at,
-                    why: "the zip64 end record is not followed by its locator".to_string(),
-                });
-            }
-            let locator = stream.array::<16>()?;
-            if u64_at(&locator, 4) != record_at {
-                let what = "the zip64 locator points elsewhere than its end record".to_string();
-                self.doubt(at, what);
-            }
+            zip64 = Some(self.zip64_end(stream, at)?);
             at = stream.offset();
             signature = stream.array::<4>()?;
         }
@@ -607,6 +589,45 @@ impl Archive {
             self.doubt(offset, what);
         }
         Ok(())
+    }
+
+    /// The zip64 end record (its signature read, at `at`) and its locator: the counts it
+    /// gives (entries, directory size, directory offset).
+    fn zip64_end(&mut self, stream: &mut Stream, mut at: u64) -> Result<(u64, u64, u64), Broken> {
+        let record_size = u64::from_le_bytes(stream.array::<8>()?);
+        let record = stream.array::<44>()?;
+        let extensible = record_size
+            .checked_sub(44)
+            .filter(|&extra| extra <= MAX_END_EXTRA);
+        let Some(extensible) = extensible else {
+            return Err(Broken {
+                offset: at,
+                why: format!("the zip64 end record gives itself {record_size} bytes"),
+            });
+        };
+        stream.skip(extensible)?;
+        if u32_at(&record, 4) != 0 || u32_at(&record, 8) != 0 {
+            self.doubt(at, "the zip spans several disks".to_string());
+        }
+        let counts = (
+            u64_at(&record, 20),
+            u64_at(&record, 28),
+            u64_at(&record, 36),
+        );
+        let record_at = at;
+        at = stream.offset();
+        if stream.array::<4>()? != LOCATOR_ZIP64 {
+            return Err(Broken {
+                offset: at,
+                why: "the zip64 end record is not followed by its locator".to_string(),
+            });
+        }
+        let locator = stream.array::<16>()?;
+        if u64_at(&locator, 4) != record_at {
+            let what = "the zip64 locator points elsewhere than its end record".to_string();
+            self.doubt(at, what);
+        }
+        Ok(counts)
     }
 
     /// One central directory entry (its signature read), checked against the local header
@@ -780,10 +801,6 @@ impl Archive {
 fn unreadable(facts: &mut Facts, sentence: String) {
     facts.unsafe_calls.insert(UNREADABLE.to_string());
     facts.unsafe_where.push(sentence);
-}
-
-fn too_large() -> String {
-    format!("it is larger than {MAX_KEPT} bytes, more than envlock reads of it")
 }
 
 /// Which entries are read, by name: Keras's JSON files at the root; pickles by their
@@ -964,7 +981,7 @@ struct Keeper {
     mode: Keeping,
     bytes: Vec<u8>,
     /// Why the bytes are not all there (too large, the stream broke).
-    lost: Option<String>,
+    lost: Option<Lost>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -1026,10 +1043,10 @@ impl Keeper {
     }
 
     fn too_large(&mut self) {
-        self.failed(too_large());
+        self.failed(Lost::TooLarge);
     }
 
-    fn failed(&mut self, why: String) {
+    fn failed(&mut self, why: Lost) {
         self.bytes = Vec::new();
         self.lost.get_or_insert(why);
     }

@@ -11,9 +11,9 @@ use futures_util::FutureExt as _;
 use crate::capture;
 use crate::capture::read::{distributions, history, select, site, system};
 use crate::declared::DeclaredFormat;
-use envlock_model as model;
 
-/// The targets, by name; `fuzz/fuzz_targets/NAME.rs` runs each.
+/// The targets, by name; `fuzz/fuzz_targets/NAME.rs` runs each. The model reader's own
+/// (`model`, `pickle`, `zip`, …) are `envlock_model::fuzzing`'s, fuzzed without envlock.
 #[doc(hidden)]
 pub const TARGETS: &[&str] = &[
     "metadata",
@@ -40,7 +40,6 @@ pub const TARGETS: &[&str] = &[
     "lock",
     "golden-output",
     "http-response",
-    "model",
     "uv-lock",
     "pylock",
     "poetry-lock",
@@ -48,21 +47,6 @@ pub const TARGETS: &[&str] = &[
     "marker",
     "sbom",
     "audit-shard",
-];
-
-/// The file names a model target's first byte picks from: each one a reader sniffs for.
-const MODEL_NAMES: &[&str] = &[
-    "model.pkl",
-    "model.joblib",
-    "model.pt",
-    "model.keras",
-    "model.onnx",
-    "model.safetensors",
-    "model.json",
-    "model.ubj",
-    "model.txt",
-    "config.json",
-    "model.bin",
 ];
 
 /// Feeds `data` to the parser `target` names.
@@ -124,13 +108,6 @@ pub fn run(target: &str, data: &[u8]) {
         }
         "golden-output" => crate::golden::compare::fuzz(&text()),
         "http-response" => crate::golden::fuzz_http_response(data),
-        "model" => {
-            let Some((first, rest)) = data.split_first() else {
-                return;
-            };
-            let name = MODEL_NAMES[usize::from(*first) % MODEL_NAMES.len()];
-            let _ = model::read(&mut &rest[..], rest.len() as u64, name);
-        }
         "uv-lock" => crate::declared::fuzz(DeclaredFormat::UvLock, &text()),
         "pylock" => crate::declared::fuzz(DeclaredFormat::Pylock, &text()),
         "poetry-lock" => crate::declared::fuzz(DeclaredFormat::PoetryLock, &text()),
