@@ -28,7 +28,8 @@ pub fn need_engine() {
         answers,
         "the Docker engine does not answer (`docker info` failed) although this machine has \
          its socket, DOCKER_HOST or CI=true: start it (`service docker start`), or build the \
-         tests where none is expected, and the Docker tests report themselves ignored"
+         tests where none is expected (no socket, DOCKER_HOST and CI unset: build.rs \
+         decides), and the Docker tests report themselves ignored"
     );
 }
 

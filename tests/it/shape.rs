@@ -51,6 +51,21 @@ fn the_cycle_finder_finds_a_cycle_and_passes_a_chain() {
 }
 
 #[test]
+fn grouped_and_nested_imports_name_each_path() {
+    let me = ["capture".to_owned(), "read".to_owned()];
+    let code = "use crate::{golden, lock::{Lock, Sha256}};\nuse super::super::diff::Code;\n\
+                let x = crate::report::json(&y);";
+    let paths = referenced_paths(code, &me);
+    let named = |path: &[&str]| paths.iter().any(|p| p == path);
+    assert!(named(&["golden"]), "{paths:?}");
+    assert!(named(&["lock", "Lock"]), "{paths:?}");
+    assert!(named(&["lock", "Sha256"]), "{paths:?}");
+    assert!(named(&["diff", "Code"]), "{paths:?}");
+    assert!(named(&["report", "json"]), "{paths:?}");
+    assert_eq!(paths.len(), 5, "{paths:?}");
+}
+
+#[test]
 fn the_model_reader_builds_without_the_engine_or_registry_stacks() {
     let output = std::process::Command::new(env!("CARGO"))
         .args(["tree", "--edges", "normal", "--prefix", "none", "--package"])
@@ -105,7 +120,9 @@ fn folder_graph(src: &Path) -> Graph {
         }
         let me = module_of(src, file);
         let text = std::fs::read_to_string(file).expect("a source file reads");
-        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        // A file's test module is left out; other items under `#[cfg(test)]` stay (a
+        // fixture macro imports nothing).
+        let code = text.split("#[cfg(test)]\nmod ").next().unwrap_or_default();
         let relative = file.strip_prefix(src).unwrap().display().to_string();
         for path in referenced_paths(code, &me) {
             let target = (1..=path.len())
@@ -160,24 +177,15 @@ fn unit(module: &[String]) -> String {
     }
 }
 
-/// The module paths `code` names with `crate::` or `super::`, made absolute.
+/// The module paths `code` names with `crate::` or `super::`, made absolute; a group
+/// (`crate::{golden, lock::Lock}`) names each of its paths.
 fn referenced_paths(code: &str, me: &[String]) -> Vec<Vec<String>> {
     let mut paths = Vec::new();
-    let words = |rest: &str| -> Vec<String> {
-        rest.split("::")
-            .map(|part| {
-                part.chars()
-                    .take_while(|c| c.is_alphanumeric() || *c == '_')
-                    .collect::<String>()
-            })
-            .take_while(|part| !part.is_empty())
-            .collect()
-    };
     for (at, _) in code.match_indices("crate::") {
         if code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '$') {
             continue;
         }
-        paths.push(words(&code[at + "crate::".len()..]));
+        paths.extend(expand(&code[at + "crate::".len()..]));
     }
     for (at, _) in code.match_indices("super::") {
         if code[..at].ends_with("super::")
@@ -191,11 +199,59 @@ fn referenced_paths(code: &str, me: &[String]) -> Vec<Vec<String>> {
             up += 1;
             rest = after;
         }
-        let mut path = me[..me.len().saturating_sub(up)].to_vec();
-        path.extend(words(rest));
-        paths.push(path);
+        let base = &me[..me.len().saturating_sub(up)];
+        for path in expand(rest) {
+            paths.push(base.iter().cloned().chain(path).collect());
+        }
     }
     paths
+}
+
+/// The paths a `use` tree's text starts with: `a::b::C` is one, `a::{b, c::{d}}` three.
+fn expand(text: &str) -> Vec<Vec<String>> {
+    let mut prefix = Vec::new();
+    let mut rest = text.trim_start();
+    loop {
+        if let Some(group) = rest.strip_prefix('{') {
+            let mut depth = 1;
+            let mut start = 0;
+            let mut paths = Vec::new();
+            for (at, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' | ',' if depth == 1 => {
+                        for path in expand(&group[start..at]) {
+                            paths.push(prefix.iter().cloned().chain(path).collect());
+                        }
+                        start = at + 1;
+                        if c == '}' {
+                            return paths;
+                        }
+                    }
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+            }
+            return paths;
+        }
+        let word: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if word.is_empty() {
+            return if prefix.is_empty() {
+                Vec::new()
+            } else {
+                vec![prefix]
+            };
+        }
+        rest = rest[word.len()..].trim_start();
+        prefix.push(word);
+        match rest.strip_prefix("::") {
+            Some(after) => rest = after.trim_start(),
+            None => return vec![prefix],
+        }
+    }
 }
 
 /// A cycle as `[a, b, ..., a]`, if the graph has one.

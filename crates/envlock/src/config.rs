@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::lock::GoldenSpec;
 
 /// The file read from the current folder when `--config` is not given.
-pub const DEFAULT_FILE: &str = "envlock.toml";
+pub(crate) const DEFAULT_FILE: &str = "envlock.toml";
 
 /// The contents of `envlock.toml`. Unknown keys are errors, so a typo never passes silently.
 #[derive(Debug, Default, Deserialize)]

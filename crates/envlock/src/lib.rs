@@ -45,7 +45,7 @@ use std::path::Path;
 
 pub use capture::{ImageSource, Progress, Snapshot, Source};
 pub use check::{check, Checked};
-pub use config::{load as load_config, Config, InvalidRunAs, RunAs, DEFAULT_FILE as CONFIG_FILE};
+pub use config::{load as load_config, Config, InvalidRunAs, RunAs};
 pub use declared::{DeclaredFormat, DeclaredSource, Selection};
 pub use diff::{Cause, Code, Finding, FindingLayer, Severity, Suspect};
 pub use error::{EngineFault, Error, ImageProblem, Result};
@@ -62,7 +62,7 @@ pub use warning::{Warning, WarningCode};
 /// The pauses before each retry of a read that may fail for a moment, for `--help`: one
 /// try more than pauses in all.
 pub struct RetryPauses {
-    /// Between tries of a registry request that failed with a 5xx, a 429 or a cut connection.
+    /// Between tries of a registry request answered 429, 502, 503 or 504, or cut off.
     pub registry: Vec<std::time::Duration>,
     /// Between tries of the engine's archive endpoint that answered 404 for a path a stat
     /// finds, or whose connection was cut.

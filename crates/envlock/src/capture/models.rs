@@ -115,8 +115,8 @@ fn plan(given: &str, path: &Path) -> Result<Plan> {
             let stays = !entry.path_is_symlink()
                 || match entry.path().canonicalize() {
                     Ok(target) => target.starts_with(&root),
-                    // Leads nowhere (absent, through a file, round in a circle): recorded
-                    // with its target, as before.
+                    // Leads nowhere (absent, through a file, round in a circle): a link
+                    // that leaves the model, recorded with its target.
                     Err(error)
                         if error.kind() == std::io::ErrorKind::NotFound
                             || matches!(

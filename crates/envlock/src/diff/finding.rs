@@ -102,7 +102,6 @@ pub enum Code {
 )]
 #[serde(rename_all = "kebab-case")]
 #[strum(serialize_all = "kebab-case")]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Severity {
     /// Reported, never fails the gate unless `--fail-on info`.
     Info,
@@ -334,6 +333,18 @@ impl Severity {
     /// The word in reports.
     pub fn as_str(self) -> &'static str {
         self.into()
+    }
+}
+
+/// `--fail-on`'s values, most severe first, as `--help` lists them.
+#[cfg(feature = "clap")]
+impl clap::ValueEnum for Severity {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Severity::Error, Severity::Warning, Severity::Info]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
     }
 }
 

@@ -55,9 +55,9 @@ impl<F: Files + ScanLibrary> Reading<'_, F> {
         })
     }
 
-    /// `len` bytes at `offset` of this machine's `file` (at `path`). Past the end of the
-    /// file is no section (the ELF reader bounds-checks); any other failure is kept, and
-    /// ends the fingerprint.
+    /// `len` bytes at `offset` of this machine's `file` (at `path`). A range past the end
+    /// of the file (the header's offsets are the file's word) is no section; any failure
+    /// of the read itself is kept, and ends the fingerprint.
     fn read_at(
         &self,
         file: &std::fs::File,
@@ -65,6 +65,13 @@ impl<F: Files + ScanLibrary> Reading<'_, F> {
         offset: u64,
         len: usize,
     ) -> Option<Vec<u8>> {
+        let size = match file.metadata() {
+            Ok(metadata) => metadata.len(),
+            Err(error) => return self.keep(Err(ReadError::new(path, error))),
+        };
+        if offset.checked_add(len as u64).is_none_or(|end| end > size) {
+            return None;
+        }
         let mut bytes = vec![0; len];
         self.keep(match file.read_exact_at(&mut bytes, offset) {
             Ok(()) => Ok(Some(bytes)),
