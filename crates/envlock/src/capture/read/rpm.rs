@@ -56,10 +56,13 @@ pub(crate) enum RpmError {
     /// The database is read by SQLite from a copy in a temp folder.
     #[error("cannot make a temp folder: {0}")]
     TempFolder(#[source] std::io::Error),
+    /// The database could not be copied there.
     #[error("cannot copy the database: {0}")]
     Copy(#[source] std::io::Error),
+    /// Its write-ahead log could not be copied beside it.
     #[error("cannot copy the database's log: {0}")]
     CopyLog(#[source] std::io::Error),
+    /// SQLite could not read its packages from it.
     #[error("not an RPM database: {0}")]
     NotADatabase(#[source] rusqlite::Error),
     /// A package's header blob that does not parse (counted from 1).
