@@ -146,12 +146,14 @@ pub fn must(command: &mut Command) {
     );
 }
 
-/// A venv built once and kept under `target/tmp` (rebuilt when `spec` changes). `install`
-/// runs inside it after creation. Returns the venv's `bin/python`.
+/// A venv built once and kept under `target/tmp` (rebuilt when `spec` changes, or the
+/// checkout moves: an editable install points into it, and CI shares the target folder
+/// between checkouts). `install` runs inside it after creation. Returns `bin/python`.
 pub fn venv(name: &str, spec: &str, extra: &[&str], install: impl FnOnce(&Path)) -> PathBuf {
     static LOCK: Mutex<()> = Mutex::new(());
     let _guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let key = format!("{:016x}", fnv(spec.as_bytes()));
+    let keyed = format!("{spec}\n{}", env!("CARGO_MANIFEST_DIR"));
+    let key = format!("{:016x}", fnv(keyed.as_bytes()));
     let folder = cache_root().join("venvs").join(format!("{name}-{key}"));
     let python = folder.join("bin/python");
     let ready = folder.join(".envlock-ready");
