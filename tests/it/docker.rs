@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-use crate::support::{cache_root, must, root};
+use crate::support::{cache_root, must, one_at_a_time, root};
 
 /// The offline base: Debian bookworm with python3, pip and venv, from debootstrap.
 const BASE_TAG: &str = "envlock-test/base:bookworm-v1";
@@ -65,12 +65,10 @@ fn debian_mirror() -> String {
     "http://deb.debian.org/debian".to_string()
 }
 
-static BUILD: Mutex<()> = Mutex::new(());
-
 /// The offline base image (built on first use).
 pub fn base_image() -> &'static str {
     // Its own lock: tests that start together on a fresh machine must not run two
-    // debootstraps into one folder (fixture builds call this holding `BUILD`).
+    // debootstraps into one folder (fixture builds call this holding their own tag's lock).
     static BASE: Mutex<()> = Mutex::new(());
     let _guard = BASE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if image_exists(BASE_TAG) {
@@ -100,6 +98,8 @@ pub fn base_image() -> &'static str {
 /// Wheels for the images, downloaded once (for CPython 3.11 on this machine's arch). Two
 /// versions of one package need two downloads: one resolve cannot hold both.
 fn wheels() -> PathBuf {
+    let guard = one_at_a_time("image wheels");
+    let _guard = guard.lock();
     let folder = cache_root().join("image-wheels-v2");
     if folder.join(".ready").exists() {
         return folder;
@@ -212,9 +212,6 @@ pub fn rebuilt(name: &str) -> String {
 }
 
 fn build_fixture(name: &str, again: bool, edit: impl FnOnce(&Path)) -> String {
-    let _guard = BUILD
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let fixtures = root().join("fixtures/images");
     let mut hash = 0xcbf29ce484222325u64;
     for input in inputs_of(&fixtures, name) {
@@ -222,6 +219,9 @@ fn build_fixture(name: &str, again: bool, edit: impl FnOnce(&Path)) -> String {
     }
     let suffix = if again { "-rebuilt" } else { "" };
     let tag = format!("envlock-test/{name}{suffix}:{hash:016x}");
+    // One build of each tag at a time; other images build alongside it.
+    let guard = one_at_a_time(&tag);
+    let _guard = guard.lock();
     if image_exists(&tag) {
         return tag;
     }
@@ -256,9 +256,14 @@ fn build_image(
     edit: impl FnOnce(&Path),
 ) {
     let base = base_image();
-    let context = cache_root().join("contexts").join(context_name);
-    let _ = std::fs::remove_dir_all(&context);
-    std::fs::create_dir_all(context.parent().unwrap()).unwrap();
+    // A folder of its own: another image of the same fixture may be building alongside.
+    let contexts = cache_root().join("contexts");
+    std::fs::create_dir_all(&contexts).unwrap();
+    let build = tempfile::Builder::new()
+        .prefix(context_name)
+        .tempdir_in(&contexts)
+        .unwrap();
+    let context = build.path().join("context");
     must(Command::new("cp").arg("-a").arg(source).arg(&context));
     must(
         Command::new("cp")
@@ -267,17 +272,16 @@ fn build_image(
             .arg(context.join("wheels")),
     );
     edit(&context);
-    let mut build = Command::new("docker");
+    let mut docker = Command::new("docker");
     // --force-rm: a failed step leaves no container behind.
-    build
+    docker
         .args(["build", "-q", "--force-rm", "--build-arg"])
         .arg(format!("BASE={base}"));
-    build.args(flags);
+    docker.args(flags);
     if let Some(dockerfile) = dockerfile {
-        build.arg("-f").arg(context.join(dockerfile));
+        docker.arg("-f").arg(context.join(dockerfile));
     }
-    must(build.arg("-t").arg(tag).arg(&context));
-    let _ = std::fs::remove_dir_all(&context);
+    must(docker.arg("-t").arg(tag).arg(&context));
 }
 
 /// Containers of `image` (envlock labels its own; the image narrows it to one test).
@@ -335,16 +339,20 @@ pub fn derived(base: &str, lines: &str) -> String {
 
 /// Builds `tag` from a Dockerfile given as text (no build context).
 fn build_from_text(tag: &str, dockerfile: &str) {
+    // Its output (and the legacy builder's deprecation notice) is shown only on failure.
     let mut child = Command::new("docker")
         .args(["build", "-q", "-t", tag, "-"])
         .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     std::io::Write::write_all(&mut child.stdin.take().unwrap(), dockerfile.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
     assert!(
-        child.wait().unwrap().success(),
-        "building {tag}:\n{dockerfile}"
+        output.status.success(),
+        "building {tag}:\n{dockerfile}\n{}",
+        String::from_utf8_lossy(&output.stderr)
     );
 }
 
@@ -352,31 +360,34 @@ fn build_from_text(tag: &str, dockerfile: &str) {
 /// containers: tests run in parallel, and another test's live probe of the same image
 /// must not count.
 pub fn private(name: &str, test: &str) -> String {
-    let base = fixture(name);
-    let tag = format!(
-        "envlock-test/private-{test}-{name}:{}",
-        base.rsplit(':').next().unwrap()
-    );
-    if image_exists(&tag) {
-        return tag;
+    private_copy(&fixture(name), test)
+}
+
+/// `image` with a label of its own (a layer-free copy under another image id), for a test
+/// that checks for leftover containers of an image other tests also run.
+pub fn private_copy(image: &str, test: &str) -> String {
+    let (repository, tag) = image.rsplit_once(':').unwrap();
+    let name = repository.rsplit('/').next().unwrap();
+    let copy = format!("envlock-test/private-{test}-{name}:{tag}");
+    if image_exists(&copy) {
+        return copy;
     }
     build_from_text(
-        &tag,
-        &format!("FROM {base}\nLABEL org.envlock.test={test}\n"),
+        &copy,
+        &format!("FROM {image}\nLABEL org.envlock.test={test}\n"),
     );
-    tag
+    copy
 }
 
 /// The model fixture `fixtures/models/<name>` built offline (its wheels from the harness),
 /// as `variant`, after `edit` changed its build context (a retrained model, say).
 pub fn model_image(name: &str, variant: &str, edit: impl FnOnce(&Path)) -> String {
-    let _guard = BUILD
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let source = root().join("fixtures/models").join(name);
     let mut hash = 0xcbf29ce484222325u64;
     hash_tree(&source, &mut hash);
     let tag = format!("envlock-test/model-{name}-{variant}:{hash:016x}-v2");
+    let guard = one_at_a_time(&tag);
+    let _guard = guard.lock();
     if image_exists(&tag) {
         return tag;
     }
@@ -413,13 +424,14 @@ pub fn saved(image: &str, dir: &Path) -> PathBuf {
     archive
 }
 
-/// `image` copied out of the engine by skopeo to `target` (`oci:DIR:TAG`,
-/// `oci-archive:FILE:TAG`).
-pub fn skopeo_copy(image: &str, target: &str) {
+/// The `docker save` archive of one image (`saved`) copied by skopeo to `target`
+/// (`oci:DIR:TAG`, `oci-archive:FILE:TAG`), layers gzipped at level 1: the same image
+/// without asking the engine to export it again.
+pub fn skopeo_copy(archive: &Path, target: &str) {
     must(
         Command::new(crate::support::tool("skopeo"))
-            .args(["copy", "-q"])
-            .arg(format!("docker-daemon:{image}"))
+            .args(["copy", "-q", "--dest-compress-level", "1"])
+            .arg(format!("docker-archive:{}", archive.display()))
             .arg(target),
     );
 }
@@ -440,13 +452,12 @@ pub fn built(name: &str, dockerfile: &str, files: &[(&str, &Path)]) -> String {
         add(&std::fs::read(path).unwrap());
     }
     let tag = format!("envlock-test/{name}:{hash:016x}");
+    let guard = one_at_a_time(&tag);
+    let _guard = guard.lock();
     if image_exists(&tag) {
         return tag;
     }
     let base = base_image();
-    let _guard = BUILD
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let context = tempfile::tempdir().unwrap();
     for (inside, path) in files {
         std::fs::copy(path, context.path().join(inside)).unwrap();

@@ -16,6 +16,8 @@ fn fleet() -> Registry {
     let registry = Registry::start(None);
     let (dist, venv) = (fixture("dist-packages"), fixture("venv"));
     let (a, b) = (fixture("diff-a"), fixture("diff-b"));
+    // Each image leaves the engine once; a second tag of it is a copy inside the registry.
+    let mut first_tag: std::collections::HashMap<&String, String> = Default::default();
     for (image, tag) in [
         (&dist, "v1.0.0"),
         (&venv, "v1.1.0"),
@@ -25,7 +27,12 @@ fn fleet() -> Registry {
         (&venv, "latest"),
         (&a, "main-3f2a"),
     ] {
-        registry.push(image, &format!("ml-model:{tag}"));
+        let name = format!("ml-model:{tag}");
+        match first_tag.get(image) {
+            Some(first) => registry.tag(first, &name),
+            None => registry.push(image, &name),
+        };
+        first_tag.entry(image).or_insert(name);
     }
     registry
 }

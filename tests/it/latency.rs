@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::docker::{containers_of, model_image, need_engine};
+use crate::docker::{containers_of, model_image, need_engine, private_copy};
 use crate::support::*;
 
 /// A copy of the model fixture `name` whose `envlock.toml` is `config`.
@@ -221,7 +221,8 @@ fn command_cases_are_timed_whole_in_an_image() {
     assert!(config.contains("latency"), "the salary config changed");
     let dir = project("salary", &config);
     let (lock, _) = dev_snapshot(dir.path(), &[]);
-    let image = model_image("salary", "clean", |_| {});
+    // A copy of its own: other tests run the clean image while this one looks for leftovers.
+    let image = private_copy(&model_image("salary", "clean", |_| {}), "latency");
     let (_, json) = diff(&lock, &image, dir.path(), &[]);
     assert!(latency_findings(&json).is_empty(), "{json:#}");
     let latency = &json["golden"][0]["latency"];

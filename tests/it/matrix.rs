@@ -9,13 +9,14 @@
 //! syft as a peer: static capture must hold every Python package syft finds in the
 //! interpreter's site folders.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::docker::{fixture, fixture_with, importlib_with, need_engine};
 use crate::registry::Registry;
-use crate::support::*;
+use crate::support::{assert_matrix as assert_matrix_results, *};
 
 /// One image of the matrix.
 struct Case {
@@ -100,6 +101,38 @@ fn image_of(case: &Case) -> String {
                 .arg(context.join("rpm/rpmdb")),
         );
     })
+}
+
+/// What both the matrix and the syft comparison need of a case's image, made once per run:
+/// the engine exports each image once for both.
+struct Shared {
+    image: String,
+    /// Its `docker save` archive, which skopeo copies on to the layout and the registry.
+    archive: PathBuf,
+    /// The engine static capture (`--no-exec`): the lock and the messages.
+    no_exec: (toml::Table, String),
+}
+
+fn shared(case: &Case) -> Arc<Shared> {
+    static MADE: OnceLock<Mutex<HashMap<&'static str, Arc<Shared>>>> = OnceLock::new();
+    let made = MADE.get_or_init(Default::default);
+    let guard = one_at_a_time(&format!("matrix {}", case.name));
+    let _guard = guard.lock();
+    if let Some(shared) = made.lock().unwrap().get(case.name) {
+        return shared.clone();
+    }
+    let image = image_of(case);
+    let folder = run_folder().join(format!("matrix-{}", case.name));
+    std::fs::create_dir_all(&folder).unwrap();
+    let archive = crate::docker::saved(&image, &folder);
+    let no_exec = capture(&image, &["--no-exec"]);
+    let shared = Arc::new(Shared {
+        image,
+        archive,
+        no_exec,
+    });
+    made.lock().unwrap().insert(case.name, shared.clone());
+    shared
 }
 
 /// `snapshot --image SOURCE EXTRA…` from an empty folder: the lock and the messages.
@@ -275,17 +308,17 @@ fn other_pythons(lock: &toml::Table) -> Vec<String> {
 
 /// Captures the case's image the five ways and returns every disagreement found.
 fn matrix(case: &Case) -> Vec<String> {
-    let image = image_of(case);
-    let truth = importlib_with(&image, case.python);
+    let shared = shared(case);
+    let (image, archive) = (&shared.image, &shared.archive);
+    let truth = importlib_with(image, case.python);
     let dir = tempfile::tempdir().unwrap();
-    let archive = crate::docker::saved(&image, dir.path());
     let layout = dir.path().join("layout");
-    crate::docker::skopeo_copy(&image, &format!("oci:{}:v1", layout.display()));
+    crate::docker::skopeo_copy(archive, &format!("oci:{}:v1", layout.display()));
     let registry = Registry::start(None);
-    let pushed = registry.push(&image, &format!("matrix-{}:v1", case.name));
+    let pushed = registry.push_archive(archive, &format!("matrix-{}:v1", case.name));
 
     let mut modes: Vec<(String, toml::Table, String)> = Vec::new();
-    let (exec, exec_stderr) = capture(&image, &[]);
+    let (exec, exec_stderr) = capture(image, &[]);
     assert_eq!(
         exec["image"]["capture"].as_str(),
         Some("exec"),
@@ -293,7 +326,7 @@ fn matrix(case: &Case) -> Vec<String> {
         case.name
     );
     modes.push(("exec".into(), exec, exec_stderr));
-    let (stat, stderr) = capture(&image, &["--no-exec"]);
+    let (stat, stderr) = shared.no_exec.clone();
     modes.push(("--no-exec".into(), stat, stderr));
     for source in [
         format!("docker-archive:{}", archive.display()),
@@ -700,27 +733,26 @@ fn static_capture_holds_every_python_package_syft_finds() {
     let Some(syft) = syft() else {
         return;
     };
-    let mut failures = Vec::new();
-    for case in CASES {
-        let image = image_of(case);
-        let folders = site_folders(&image, case.python);
-        let dir = tempfile::tempdir().unwrap();
-        let archive = crate::docker::saved(&image, dir.path());
-        let peer = syft_packages(&syft, &archive, &folders);
-        assert!(
-            !peer.is_empty(),
-            "{}: syft found no Python package in {folders:?}",
-            case.name
-        );
-        let (stat, _) = capture(&image, &["--no-exec"]);
-        let ours = lock_packages(&stat);
+    // Three images at a time: this test runs late, beside few others, and most of its work
+    // is syft's and the engine's.
+    let results = share_out(&[(), (), ()], CASES, |_, _, case| {
+        let shared = shared(case);
+        let folders = site_folders(&shared.image, case.python);
+        let peer = syft_packages(&syft, &shared.archive, &folders);
+        if peer.is_empty() {
+            return Err(format!(
+                "{}: syft found no Python package in {folders:?}",
+                case.name
+            ));
+        }
+        let ours = lock_packages(&shared.no_exec.0);
         let missing: Vec<String> = peer
             .iter()
             .filter(|(package, _)| !ours.contains(package))
             .map(|((name, version), path)| format!("{name} {version} ({path})"))
             .collect();
         if !missing.is_empty() {
-            failures.push(format!(
+            return Err(format!(
                 "{}: --no-exec has {} packages and lacks {} of syft's {}: {}",
                 case.name,
                 ours.len(),
@@ -729,8 +761,13 @@ fn static_capture_holds_every_python_package_syft_finds() {
                 missing.join(", ")
             ));
         }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+        Ok(format!(
+            "{}: syft's {} are all there",
+            case.name,
+            peer.len()
+        ))
+    });
+    assert_matrix_results("syft's packages in --no-exec captures:", results);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::docker::{fixture, model_image, need_engine};
+use crate::docker::{fixture, model_image, need_engine, private_copy};
 use crate::registry::{free_port, Registry};
 use crate::support::*;
 
@@ -88,16 +88,16 @@ fn registries_archives_and_layouts_equal_the_engines_own_capture() {
     need_engine();
     let image = fixture("dist-packages");
     let registry = Registry::start(None);
-    let pushed = registry.push(&image, "dist-packages:v1");
     let dir = tempfile::tempdir().unwrap();
     let archive = crate::docker::saved(&image, dir.path());
+    let pushed = registry.push_archive(&archive, "dist-packages:v1");
     let layout = dir.path().join("layout");
     let oci_archive = dir.path().join("layout.tar");
     for target in [
         format!("oci:{}:v1", layout.display()),
         format!("oci-archive:{}:v1", oci_archive.display()),
     ] {
-        crate::docker::skopeo_copy(&image, &target);
+        crate::docker::skopeo_copy(&archive, &target);
     }
     let engine_lock = capture(&image, &["--no-exec"]);
     let truth = crate::docker::importlib_in_image(&image);
@@ -250,10 +250,11 @@ fn a_diff_of_two_tags_names_layers_and_fetches_shared_blobs_once() {
     assert!(markdown.stdout.contains("(layer "), "{}", markdown.stdout);
 }
 
-/// The salary model's image, a lock of it with its golden case recorded in the engine, and
-/// the folder of its envlock.toml.
-fn salary_lock(dir: &Path) -> (String, PathBuf) {
-    let image = model_image("salary", "clean", |_| {});
+/// The salary model's image (a copy for `test`), and a lock of it with its golden case
+/// recorded in the engine.
+fn salary_lock(dir: &Path, test: &str) -> (String, PathBuf) {
+    // A copy of its own: other tests run the clean image while these look for leftovers.
+    let image = private_copy(&model_image("salary", "clean", |_| {}), test);
     let lock = dir.join("image.lock");
     let made = run(envlock()
         .args(["snapshot", "--image", &image, "-o"])
@@ -268,7 +269,7 @@ fn salary_lock(dir: &Path) -> (String, PathBuf) {
 fn golden_cases_off_the_engine_are_skipped_plainly_and_run_after_pull() {
     need_engine();
     let dir = tempfile::tempdir().unwrap();
-    let (image, lock) = salary_lock(dir.path());
+    let (image, lock) = salary_lock(dir.path(), "off-engine");
     let registry = Registry::start(None);
     let pushed = registry.push(&image, "salary:v1");
     let diff = |extra: &[&str]| {
@@ -312,7 +313,7 @@ fn golden_cases_off_the_engine_are_skipped_plainly_and_run_after_pull() {
 fn a_remote_engine_gets_golden_inputs_through_the_api() {
     need_engine();
     let dir = tempfile::tempdir().unwrap();
-    let (image, lock) = salary_lock(dir.path());
+    let (image, lock) = salary_lock(dir.path(), "remote-engine");
     // The engine is reached over TCP, as a remote one is.
     let port = free_port();
     let mut relay = Command::new(crate::support::tool("socat"))

@@ -2,9 +2,10 @@
 //! under `target/tmp`), and asking `importlib.metadata` what an interpreter sees.
 
 use std::collections::BTreeSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 /// The repository's root.
 pub fn root() -> &'static Path {
@@ -150,8 +151,10 @@ pub fn must(command: &mut Command) {
 /// checkout moves: an editable install points into it, and CI shares the target folder
 /// between checkouts). `install` runs inside it after creation. Returns `bin/python`.
 pub fn venv(name: &str, spec: &str, extra: &[&str], install: impl FnOnce(&Path)) -> PathBuf {
-    static LOCK: Mutex<()> = Mutex::new(());
-    let _guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    // One build of each venv at a time; different venvs build side by side (pip waits on
+    // the network more than on a core).
+    let guard = one_at_a_time(&format!("venv {name}"));
+    let _guard = guard.lock();
     let keyed = format!("{spec}\n{}", env!("CARGO_MANIFEST_DIR"));
     let key = format!("{:016x}", fnv(keyed.as_bytes()));
     let folder = cache_root().join("venvs").join(format!("{name}-{key}"));
@@ -179,6 +182,46 @@ pub fn pip_install(venv: &Path, args: &[&str]) {
             .args(["-m", "pip", "install", "--disable-pip-version-check", "-q"])
             .args(args),
     );
+}
+
+/// A folder for what the tests of this run share (image archives, made once for several
+/// tests), removed when the test binary exits.
+pub fn run_folder() -> &'static Path {
+    static FOLDER: OnceLock<PathBuf> = OnceLock::new();
+    extern "C" fn remove() {
+        if let Some(folder) = FOLDER.get() {
+            let _ = std::fs::remove_dir_all(folder);
+        }
+    }
+    FOLDER.get_or_init(|| {
+        let folder = tempfile::tempdir().unwrap().keep();
+        // SAFETY: `remove` is a plain function that stays valid for the whole process.
+        unsafe { libc::atexit(remove) };
+        folder
+    })
+}
+
+/// A lock of its own for each `key`: work on one fixture (a venv, an image tag) happens
+/// once at a time, while other fixtures are built alongside it.
+pub fn one_at_a_time(key: &str) -> KeyLock {
+    static LOCKS: OnceLock<Mutex<HashMap<String, Arc<Mutex<()>>>>> = OnceLock::new();
+    let mut locks = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    KeyLock(locks.entry(key.to_string()).or_default().clone())
+}
+
+/// The lock of one key ([`one_at_a_time`]).
+pub struct KeyLock(Arc<Mutex<()>>);
+
+impl KeyLock {
+    /// Waits for the key; a test that panicked holding it does not stop the others.
+    pub fn lock(&self) -> MutexGuard<'_, ()> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
