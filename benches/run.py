@@ -306,7 +306,7 @@ def bench_tracing(image, years):
     container (so no container start is in the figures), writing into a volume as in a gate."""
     tracer = WORK / "tracer"
     tracer.mkdir(exist_ok=True)
-    (tracer / "sitecustomize.py").write_text((ROOT / "src" / "golden" / "sitecustomize.py").read_text())
+    (tracer / "sitecustomize.py").write_text((ROOT / "crates" / "envlock" / "src" / "golden" / "sitecustomize.py").read_text())
     script = (
         "import os, statistics, subprocess, tempfile, time\n"
         "argv = ['python3', 'predict.py', '/envlock/input/years.txt']\n"
