@@ -284,9 +284,36 @@ fn build_image(
     must(docker.arg("-t").arg(tag).arg(&context));
 }
 
-/// Containers of `image` (envlock labels its own; the image narrows it to one test).
+/// envlock's containers (it labels its own) of exactly `image`, running or not. Docker's
+/// `ancestor` filter also matches images built on `image`, such as another test's private
+/// copy ([`private_copy`]), so each container's own image is compared.
 pub fn containers_of(image: &str) -> Vec<String> {
-    containers(&[&format!("ancestor={image}")], true)
+    let found = containers(
+        &["label=org.envlock.role", &format!("ancestor={image}")],
+        true,
+    );
+    if found.is_empty() {
+        return found;
+    }
+    let text = |command: &mut Command| String::from_utf8(command.output().unwrap().stdout).unwrap();
+    let image_id =
+        text(Command::new("docker").args(["image", "inspect", "--format", "{{.Id}}", image]));
+    // One removed since the listing is absent here (inspect names it on stderr).
+    let images = text(
+        Command::new("docker")
+            .args(["container", "inspect", "--format", "{{.Id}} {{.Image}}"])
+            .args(&found),
+    );
+    found
+        .into_iter()
+        .filter(|short| {
+            images.lines().any(|line| {
+                line.split_once(' ').is_some_and(|(container, of)| {
+                    container.starts_with(short.as_str()) && of == image_id.trim()
+                })
+            })
+        })
+        .collect()
 }
 
 /// Container ids matching every `docker ps` filter; stopped ones too when `all`.
@@ -330,6 +357,8 @@ pub fn derived(base: &str, lines: &str) -> String {
         hash = (hash ^ u64::from(byte)).wrapping_mul(0x100000001b3);
     }
     let tag = format!("envlock-test/derived:{hash:016x}");
+    let guard = one_at_a_time(&tag);
+    let _guard = guard.lock();
     if image_exists(&tag) {
         return tag;
     }
@@ -369,6 +398,8 @@ pub fn private_copy(image: &str, test: &str) -> String {
     let (repository, tag) = image.rsplit_once(':').unwrap();
     let name = repository.rsplit('/').next().unwrap();
     let copy = format!("envlock-test/private-{test}-{name}:{tag}");
+    let guard = one_at_a_time(&copy);
+    let _guard = guard.lock();
     if image_exists(&copy) {
         return copy;
     }
@@ -480,6 +511,8 @@ pub fn wheel_for_image(requirement: &str) -> PathBuf {
     let folder = crate::support::cache_root()
         .join("pinned-wheels")
         .join(requirement);
+    let guard = one_at_a_time(&format!("wheel {requirement}"));
+    let _guard = guard.lock();
     let find = |folder: &Path| {
         std::fs::read_dir(folder).ok()?.find_map(|entry| {
             let path = entry.ok()?.path();

@@ -15,20 +15,12 @@ use std::time::Duration;
 
 use relay::{Action, Call, Fault, Relay};
 
-use crate::docker::{containers, need_engine, private};
+use crate::docker::{containers_of, need_engine, private};
 use crate::support::*;
-
-/// envlock's containers of `image`, running or not.
-fn leftovers(image: &str) -> Vec<String> {
-    containers(
-        &["label=org.envlock.role", &format!("ancestor={image}")],
-        true,
-    )
-}
 
 /// Removes what a failing test left, so one failure does not leak into the machine.
 fn clean(image: &str) {
-    for id in leftovers(image) {
+    for id in containers_of(image) {
         let _ = Command::new("docker")
             .args(["rm", "-f", "-v", &id])
             .output();
@@ -56,7 +48,7 @@ fn through(relay: &Relay, args: &[&str], out: &Path) -> Command {
 /// holding every one of `names` (case-insensitive), no lock at `out`, no container left.
 fn assert_failed_cleanly(run: &Run, relay: &Relay, image: &str, out: &Path, names: &[&str]) {
     let log = relay.log_text();
-    let left = leftovers(image);
+    let left = containers_of(image);
     clean(image);
     assert!(
         relay.fired(0) > 0,
@@ -143,7 +135,7 @@ fn the_relay_passes_a_capture_through_unchanged() {
         "{}",
         relay.log_text()
     );
-    assert!(leftovers(&image).is_empty());
+    assert!(containers_of(&image).is_empty());
     let socket = relay.socket().to_path_buf();
     drop(relay);
     assert!(!socket.exists(), "the relay's socket outlived it");
@@ -327,7 +319,7 @@ fn an_archive_read_lost_or_cut_once_is_asked_again() {
             &["snapshot", "--image", &image, "--no-exec"],
             &out,
         ));
-        let left = leftovers(&image);
+        let left = containers_of(&image);
         clean(&image);
         assert_eq!(
             relay.fired(0),
@@ -463,7 +455,10 @@ fn captures_at_once_against_a_busy_engine_all_succeed() {
         "busy engine: {} captures, {gets} archive GETs, {lost} answered 404 for a path a stat had found",
         ROUNDS * AT_ONCE
     );
-    let left: Vec<String> = images.iter().flat_map(|image| leftovers(image)).collect();
+    let left: Vec<String> = images
+        .iter()
+        .flat_map(|image| containers_of(image))
+        .collect();
     for image in &images {
         clean(image);
     }
@@ -492,7 +487,7 @@ fn sigterm_during_a_stalled_archive_read() {
         must(Command::new("kill").args(["-TERM", &child.id().to_string()]));
         let output = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        let left = leftovers(&image);
+        let left = containers_of(&image);
         clean(&image);
         eprintln!(
             "{stall:?}: exit {:?}; stderr:\n{stderr}",
@@ -579,7 +574,7 @@ fn list_the_calls_of_each_capture() {
         println!("== {name}: exit {}\n{}", done.code, relay.log_text());
         println!("stderr: {}", done.stderr);
     }
-    assert!(leftovers(&image).is_empty());
+    assert!(containers_of(&image).is_empty());
 }
 
 /// What a matrix case runs.
@@ -995,7 +990,7 @@ fn run_case(case: &Case, image: &str, project: &Path) -> Result<String, String> 
     let started = std::time::Instant::now();
     let done = run(&mut command);
     let took = started.elapsed().as_secs_f64();
-    let left = leftovers(image);
+    let left = containers_of(image);
     clean(image);
     let fired = relay.fired(0);
     let first = done
@@ -1296,7 +1291,7 @@ fn a_soak_of_diffs_with_random_faults() {
         if done.stderr.contains("panicked") {
             wrong.push("a panic".to_string());
         }
-        let left = leftovers(image);
+        let left = containers_of(image);
         if !left.is_empty() {
             clean(image);
             wrong.push(format!("containers left: {left:?}"));

@@ -215,7 +215,11 @@ fn odd_commands_fall_back_to_path_with_a_warning() {
 #[test]
 fn python_flag_with_image() {
     need_engine();
-    let image = derived(&fixture("interpreters"), r#"CMD ["python3", "serve.py"]"#);
+    // An image of its own: another test runs the same command, and this one counts leftovers.
+    let image = derived(
+        &fixture("interpreters"),
+        "CMD [\"python3\", \"serve.py\"]\nLABEL org.envlock.test=python-flag",
+    );
     let expected = importlib_with(&image, "/opt/venv/bin/python");
     for mode in [&[][..], &["--no-exec"][..]] {
         let args = [&["--python", "/opt/venv/bin/python"][..], mode].concat();

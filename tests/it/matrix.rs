@@ -379,7 +379,7 @@ fn matrix(case: &Case) -> Vec<String> {
     failures
 }
 
-fn assert_matrix(name: &str) {
+fn assert_case(name: &str) {
     let failures = matrix(case(name));
     assert!(
         failures.is_empty(),
@@ -392,49 +392,49 @@ fn assert_matrix(name: &str) {
 #[test]
 fn matrix_dist_packages() {
     need_engine();
-    assert_matrix("dist-packages");
+    assert_case("dist-packages");
 }
 
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_venv() {
     need_engine();
-    assert_matrix("venv");
+    assert_case("venv");
 }
 
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_no_shell() {
     need_engine();
-    assert_matrix("no-shell");
+    assert_case("no-shell");
 }
 
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_diff_a() {
     need_engine();
-    assert_matrix("diff-a");
+    assert_case("diff-a");
 }
 
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_diff_b() {
     need_engine();
-    assert_matrix("diff-b");
+    assert_case("diff-b");
 }
 
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_interpreters() {
     need_engine();
-    assert_matrix("interpreters");
+    assert_case("interpreters");
 }
 
 #[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
 #[test]
 fn matrix_rpm() {
     need_engine();
-    assert_matrix("rpm");
+    assert_case("rpm");
 }
 
 /// Symlinked `*.dist-info` (absolute and relative), `.pth` folders, `PYTHONPATH`,
@@ -443,7 +443,7 @@ fn matrix_rpm() {
 #[test]
 fn matrix_layout_system() {
     need_engine();
-    assert_matrix("layout-system");
+    assert_case("layout-system");
 }
 
 /// A venv that is itself a symlink, run as `/opt/venv/bin/python` with its `python3` on
@@ -452,7 +452,7 @@ fn matrix_layout_system() {
 #[test]
 fn matrix_layout_venv_link() {
     need_engine();
-    assert_matrix("layout-venv-link");
+    assert_case("layout-venv-link");
 }
 
 /// A venv whose site-packages folder is a symlink.
@@ -460,7 +460,7 @@ fn matrix_layout_venv_link() {
 #[test]
 fn matrix_layout_site_link() {
     need_engine();
-    assert_matrix("layout-site-link");
+    assert_case("layout-site-link");
 }
 
 /// A venv whose site-packages folder is a symlink to a folder of another name
@@ -469,7 +469,7 @@ fn matrix_layout_site_link() {
 #[test]
 fn matrix_layout_site_elsewhere() {
     need_engine();
-    assert_matrix("layout-site-elsewhere");
+    assert_case("layout-site-elsewhere");
 }
 
 /// `*.dist-info` files that are symlinks to files outside their folder, of their own name
@@ -478,7 +478,7 @@ fn matrix_layout_site_elsewhere() {
 #[test]
 fn matrix_layout_metadata_link() {
     need_engine();
-    assert_matrix("layout-metadata-link");
+    assert_case("layout-metadata-link");
 }
 
 /// numpy's OpenBLAS a symlink to a file whose name says nothing: layered sources scan it
@@ -487,7 +487,7 @@ fn matrix_layout_metadata_link() {
 #[test]
 fn matrix_layout_library_link() {
     need_engine();
-    assert_matrix("layout-library-link");
+    assert_case("layout-library-link");
 }
 
 /// What `script` prints in a throwaway container of `image`, run with `sh`.

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::docker::{containers, need_engine, private};
+use crate::docker::{containers, containers_of, need_engine, private};
 use crate::support::*;
 
 const SIGNALS: [(&str, i32); 4] = [("INT", 2), ("TERM", 15), ("HUP", 1), ("QUIT", 3)];
@@ -43,14 +43,6 @@ fn interrupt(mut child: Child, ready: impl Fn() -> bool, (name, number): (&str, 
         "SIG{name}: {stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
-}
-
-/// envlock's containers of `image` that exist, running or not.
-fn labelled_containers(image: &str) -> Vec<String> {
-    containers(
-        &["label=org.envlock.role", &format!("ancestor={image}")],
-        true,
-    )
 }
 
 fn running(image: &str, role: &str) -> bool {
@@ -105,7 +97,7 @@ fn a_signal_during_the_probe_in_an_image() {
                 .env("ENVLOCK_PROBE_TIMEOUT", "300"),
         );
         interrupt(child, || running(&image, "probe"), signal);
-        assert!(labelled_containers(&image).is_empty(), "containers left");
+        assert!(containers_of(&image).is_empty(), "containers left");
         assert!(!out.exists(), "a lock was written");
     }
 }
@@ -131,7 +123,7 @@ fn a_signal_during_a_golden_case_in_an_image() {
                 .current_dir(dir.path()),
         );
         interrupt(child, || running(&image, "golden"), signal);
-        assert!(labelled_containers(&image).is_empty(), "containers left");
+        assert!(containers_of(&image).is_empty(), "containers left");
     }
 }
 
@@ -272,7 +264,7 @@ fn a_stop_while_audit_creates_containers_leaves_none() {
         let output = child.wait_with_output().unwrap();
         assert_eq!(output.status.code(), Some(143), "after {delay} ms");
         for image in &images {
-            let left = labelled_containers(image);
+            let left = containers_of(image);
             assert!(left.is_empty(), "after {delay} ms: {image} left {left:?}");
         }
     }

@@ -1,8 +1,7 @@
 //! Shared by the integration tests: running envlock, building real venvs (cached between runs
 //! under `target/tmp`), and asking `importlib.metadata` what an interpreter sees.
 
-use std::collections::BTreeSet;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -194,7 +193,10 @@ pub fn run_folder() -> &'static Path {
         }
     }
     FOLDER.get_or_init(|| {
-        let folder = tempfile::tempdir().unwrap().keep();
+        // Under the target folder's own scratch space, beside the fixtures it holds copies of.
+        let folder = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap()
+            .keep();
         // SAFETY: `remove` is a plain function that stays valid for the whole process.
         unsafe { libc::atexit(remove) };
         folder

@@ -3,11 +3,12 @@
 //! Every container envlock creates is locked down (no network, read-only root, no
 //! capabilities, no-new-privileges, memory and pid limits), labelled `org.envlock.role` so a
 //! leftover can be found (`docker ps -a --filter label=org.envlock.role`), and registered so
-//! that every way out — success, error, timeout, Ctrl-C — removes it. A create cut short by
-//! a stop may still land in the engine unregistered: each connection also labels its
-//! containers with its own run id (`org.envlock.run`), and the way out sweeps by it. A
-//! removal the engine refuses is tried again; one it still refuses is recorded
-//! ([`Engine::left`]) and the run fails naming it.
+//! that every way out — success, error, timeout, Ctrl-C — removes it. A create runs to its
+//! answer even when a stop drops its caller, and the way out waits for it; one that got no
+//! answer (a timeout, a cut connection) may still land in the engine unregistered: each
+//! connection also labels its containers with its own run id (`org.envlock.run`), and the
+//! way out sweeps by it. A removal the engine refuses is tried again; one it still refuses
+//! is recorded ([`Engine::left`]) and the run fails naming it.
 //!
 //! Every call has the engine timeout (`ENVLOCK_ENGINE_TIMEOUT`): for its answer, and for
 //! each piece of a streamed body ([`Engine::limit`]). A container's own run is bounded by
@@ -16,7 +17,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bollard::models::{ContainerCreateBody, HostConfig, ImageInspect};
@@ -42,14 +43,16 @@ pub(crate) struct Engine {
     /// How long one call may take (`ENVLOCK_ENGINE_TIMEOUT`).
     timeout: Duration,
     /// The containers created and not yet removed, with their role.
-    alive: Mutex<BTreeMap<String, &'static str>>,
+    alive: Arc<Mutex<BTreeMap<String, &'static str>>>,
     /// The containers the engine would not remove, with their role.
     left: Mutex<BTreeMap<String, &'static str>>,
     /// This connection's value of [`RUN_LABEL`].
     run: String,
-    /// A create was dropped before the engine answered (a stop): its container may exist
+    /// A create got no answer (a timeout, a cut connection): its container may exist
     /// without being registered.
-    create_cut: AtomicBool,
+    create_cut: Arc<AtomicBool>,
+    /// The creates in flight, each a task that registers what the engine made.
+    creating: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// What a container runs and what it may reach.
@@ -110,10 +113,11 @@ impl Engine {
             docker,
             host,
             timeout,
-            alive: Mutex::new(BTreeMap::new()),
+            alive: Arc::new(Mutex::new(BTreeMap::new())),
             left: Mutex::new(BTreeMap::new()),
             run: run_id(),
-            create_cut: AtomicBool::new(false),
+            create_cut: Arc::new(AtomicBool::new(false)),
+            creating: Mutex::new(Vec::new()),
         })
     }
 
@@ -301,28 +305,45 @@ impl Engine {
             host_config: Some(host),
             ..Default::default()
         };
-        // Dropped unanswered (a stop), the guard marks the create as cut.
-        let guard = CutGuard(&self.create_cut);
-        let created = self
-            .timed(
-                self.docker
-                    .create_container(None::<CreateContainerOptions>, config),
+        // The create runs as a task of its own: a stop drops the caller, never the request,
+        // so a container the engine makes is registered, and the way out, which waits for
+        // creates in flight, removes it.
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let docker = self.docker.clone();
+        let alive = self.alive.clone();
+        let cut = self.create_cut.clone();
+        let (timeout, role) = (self.timeout, launch.role);
+        let task = tokio::spawn(async move {
+            let created = bounded(
+                timeout,
+                docker.create_container(None::<CreateContainerOptions>, config),
             )
             .await;
-        // An answer came (the container, or the engine's refusal); none, or a connection
-        // cut (the engine may still create it): the guard marks the create as cut, and the
-        // way out sweeps by this run's label.
-        if matches!(
-            created,
-            Ok(_) | Err(bollard::errors::Error::DockerResponseServerError { .. })
-        ) {
-            std::mem::forget(guard);
+            match &created {
+                Ok(response) => {
+                    alive
+                        .lock()
+                        .expect("never poisoned")
+                        .insert(response.id.clone(), role);
+                }
+                // The engine's refusal: nothing was made.
+                Err(bollard::errors::Error::DockerResponseServerError { .. }) => {}
+                // No answer in time, or a cut connection: the engine may still make it, and
+                // the way out sweeps by this run's label.
+                Err(_) => cut.store(true, Ordering::Relaxed),
+            }
+            // The caller may be gone (a stop): the container is registered all the same.
+            let _ = answer.send(created);
+        });
+        {
+            let mut creating = self.creating.lock().expect("never poisoned");
+            creating.retain(|task| !task.is_finished());
+            creating.push(task);
         }
+        let created = answered
+            .await
+            .expect("the create task answers unless it panicked");
         let created = created.map_err(self.failed(format!("creating a container of `{image}`")))?;
-        self.alive
-            .lock()
-            .expect("never poisoned")
-            .insert(created.id.clone(), launch.role);
         if let Some(volume) = &launch.volume {
             if let Err(error) = self.upload(&created.id, volume).await {
                 self.remove(&created.id).await;
@@ -527,8 +548,14 @@ impl Engine {
         }
     }
 
-    /// Removes every container still registered (on the way out, Ctrl-C included).
+    /// Removes every container still registered (on the way out, Ctrl-C included), once
+    /// the creates in flight have their answers (each bounded by the engine timeout).
     pub(crate) async fn remove_all(&self) {
+        let creating = std::mem::take(&mut *self.creating.lock().expect("never poisoned"));
+        for task in creating {
+            // A task that panicked registered nothing; the sweep below is for lost answers.
+            let _ = task.await;
+        }
         let alive: Vec<String> = self
             .alive
             .lock()
@@ -615,15 +642,6 @@ fn fault(source: bollard::errors::Error, limit: Duration) -> EngineFault {
             EngineFault::timeout(crate::settings::waited(limit, "ENVLOCK_ENGINE_TIMEOUT"))
         }
         source => source.into(),
-    }
-}
-
-/// Sets its flag when dropped: forgotten once the create has its answer.
-struct CutGuard<'a>(&'a AtomicBool);
-
-impl Drop for CutGuard<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
     }
 }
 
