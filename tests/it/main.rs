@@ -30,6 +30,7 @@ mod numerics;
 mod python_accuracy;
 mod registry;
 mod registry_faults;
+mod requirements;
 mod rpm;
 mod sbom;
 mod schemas;

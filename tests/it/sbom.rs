@@ -169,6 +169,20 @@ fn a_dev_lock_and_a_conda_lock_export_valid_sboms_that_read_back() {
         .find(|property| property["name"] == "envlock:record")
         .unwrap();
     assert!(record["value"].as_str().unwrap().starts_with("sha256:"));
+    // What each distribution requires travels too: an SBOM without setuptools, which
+    // zope.interface requires, is a baseline that does not meet it.
+    let mut without = bom.clone();
+    without["components"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|component| component["name"] != "setuptools");
+    let broken = dir.path().join("without-setuptools.cdx.json");
+    std::fs::write(&broken, without.to_string()).unwrap();
+    let (_, findings) = diff(broken.to_str().unwrap(), dev.to_str().unwrap());
+    assert!(
+        findings.contains(&("requirement-unmet".into(), "zope-interface".into())),
+        "{findings:?}"
+    );
     // numpy's vendored OpenBLAS, with its SHA-256.
     let openblas = bom["components"]
         .as_array()

@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::lock::{self, Lock, MetadataFormat, Package};
 use crate::warning::{Warning, WarningCode};
 pub(crate) use markers::{Applies, Marker, Target};
+pub(crate) use requirements::parse_requirement;
 
 /// A declared lock's format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

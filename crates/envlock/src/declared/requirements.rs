@@ -121,7 +121,7 @@ fn read_into(
 
 /// A PEP 508 requirement read by `pep508_rs`, after the checks that keep it from panicking
 /// on text it means to refuse.
-pub(super) fn parse_requirement(
+pub(crate) fn parse_requirement(
     requirement: &str,
 ) -> Result<Requirement<VerbatimUrl>, Pep508Problem> {
     if let Some(problem) =

@@ -187,6 +187,9 @@ fn rank(finding: &Finding) -> Option<(u8, &'static str)> {
             (5, "a thread or hash-seed variable")
         }
         Code::PythonVersion | Code::PythonImplementation => (6, "the Python version"),
+        // The baseline's own unmet requirements are no difference that reached the target.
+        Code::RequirementUnmet if finding.target.is_none() => return None,
+        Code::RequirementUnmet => (7, "a requirement the target does not meet"),
         Code::GoldenMismatch
         | Code::GoldenError
         | Code::GoldenLatency

@@ -82,6 +82,9 @@ pub enum Code {
     CpuFeatures,
     /// A `--numerics-check` kernel gives other bits.
     NumericsKernel,
+    /// An installed distribution's requirement is not met in that runtime (what `pip check`
+    /// reports): the target's fail the gate, the baseline's are information.
+    RequirementUnmet,
 }
 
 /// How serious a finding is. Ordered: `info < warning < error`.
@@ -292,7 +295,8 @@ impl Code {
             | Code::PackageAdded
             | Code::PackageVersion
             | Code::PackageBuild
-            | Code::PackageFiles => Area::Packages,
+            | Code::PackageFiles
+            | Code::RequirementUnmet => Area::Packages,
             Code::ModelMissing
             | Code::ModelHash
             | Code::ModelFramework
@@ -369,7 +373,8 @@ pub(crate) fn default_severity(code: Code, change: Option<Change>) -> Severity {
         | Code::ModelUnsafe
         | Code::GoldenMismatch
         | Code::GoldenError
-        | Code::GoldenLatency => Error,
+        | Code::GoldenLatency
+        | Code::RequirementUnmet => Error,
         Code::Libc
         | Code::ModelFramework
         | Code::PackageAdded
@@ -398,7 +403,7 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", code.as_str()));
             assert_eq!(serde_json::from_str::<Code>(&json).unwrap(), code);
         }
-        assert_eq!(Code::all().count(), 27);
+        assert_eq!(Code::all().count(), 28);
         assert_eq!(Area::SystemPackages.as_str(), "system-packages");
         assert_eq!(Severity::Warning.as_str(), "warning");
     }

@@ -9,6 +9,7 @@ mod golden;
 mod loaded;
 mod numerics;
 mod policy;
+mod requirements;
 mod version;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -78,6 +79,7 @@ pub(crate) fn diff(baseline: &Lock, target: &Lock) -> Vec<Finding> {
         numerics::diff_numerics(baseline, target, &mut findings);
     }
     let mut findings = findings.0;
+    findings.extend(requirements::diff_requirements(baseline, target));
     attribute_layers(target, &mut findings);
     causes::explain(&mut findings);
     findings.sort_by(|a, b| {

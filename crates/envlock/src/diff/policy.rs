@@ -149,6 +149,11 @@ impl Policy {
                     );
                 }
             }
+            // What the baseline does not meet is information about it: the gate is on the
+            // target.
+            if finding.code == Code::RequirementUnmet && finding.target.is_none() {
+                finding.severity = Severity::Info;
+            }
             kept.push(finding);
         }
         for (rule, used) in self.ignore.iter().zip(used) {

@@ -423,6 +423,11 @@ pub struct Package {
     /// any environment, and another build of the same version gives another.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<String>,
+    /// What it requires, as its metadata states it: the `Requires-Dist` lines, markers
+    /// included (an egg-info without them: its `requires.txt`, in that form). The diff
+    /// checks that the runtime meets them (`requirement-unmet`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<String>,
     /// Other copies of the same name further down `sys.path`, which Python never imports.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shadowed: Vec<Shadowed>,

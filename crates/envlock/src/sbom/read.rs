@@ -365,6 +365,10 @@ impl Gathered {
                 .map(str::to_string)
                 .collect(),
             record: component.first("envlock:record"),
+            requires: component
+                .property("envlock:requires")
+                .map(str::to_string)
+                .collect(),
             ..Package::default()
         };
         self.packages.insert(name, package);

@@ -297,6 +297,9 @@ fn distribution(package: &Package, refs: &mut Refs) -> Component {
     for tag in &package.wheel_tags {
         properties.push(Property::new("envlock:wheel-tag", tag));
     }
+    for requirement in &package.requires {
+        properties.push(Property::new("envlock:requires", requirement));
+    }
     let external_references = match (package.source, &package.url) {
         (Some(source), Some(url)) => vec![ExternalReference {
             kind: match source {

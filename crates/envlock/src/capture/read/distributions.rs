@@ -52,6 +52,7 @@ pub(crate) const WANTED: Wanted = Wanted {
         "direct_url.json",
         "RECORD",
         "top_level.txt",
+        "requires.txt",
     ],
     single: &[".egg-info"],
     pth_folders: &["site-packages", "dist-packages"],
@@ -254,6 +255,12 @@ async fn read_distribution(
         Ok(package) => package,
         Err(why) => return Ok(Err(skipped(why))),
     };
+    // As `importlib.metadata` gives them: `Requires-Dist`, else an egg-info's requires.txt.
+    if package.requires.is_empty() && format == MetadataFormat::EggInfo && is_folder {
+        if let Some(bytes) = files.read(&fs::join(path, "requires.txt")).await? {
+            package.requires = requires_txt(&String::from_utf8_lossy(&bytes));
+        }
+    }
     let mut installed = Installed::default();
     if format == MetadataFormat::DistInfo {
         installed = read_installer_files(files, path, &mut package).await?;
@@ -293,8 +300,45 @@ fn package_of(
         version: field("Version")?,
         location: location.to_string(),
         format,
+        // A line that is not UTF-8 is left out: no requirement is read from it.
+        requires: headers
+            .all("Requires-Dist")
+            .filter_map(Result::ok)
+            .filter(|requirement| !requirement.is_empty())
+            .collect(),
         ..Package::default()
     })
+}
+
+/// An egg-info's `requires.txt` as `Requires-Dist` lines, as `importlib.metadata` converts
+/// it: a `[EXTRA]`, `[:MARKER]` or `[EXTRA:MARKER]` section adds its condition to the lines
+/// under it.
+fn requires_txt(text: &str) -> Vec<String> {
+    let mut condition = String::new();
+    let mut requires = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            let (extra, marker) = section.split_once(':').unwrap_or((section, ""));
+            condition = match (extra, marker) {
+                ("", "") => String::new(),
+                ("", marker) => marker.to_string(),
+                (extra, "") => format!("extra == \"{extra}\""),
+                (extra, marker) => format!("({marker}) and extra == \"{extra}\""),
+            };
+            continue;
+        }
+        // PEP 508 wants a space between a URL and its marker.
+        let space = if line.contains('@') { " " } else { "" };
+        requires.push(if condition.is_empty() {
+            line.to_string()
+        } else {
+            format!("{line}{space}; {condition}")
+        });
+    }
+    requires
 }
 
 /// The optional files of a `.dist-info`; a missing one leaves its field empty. Returns the
@@ -569,6 +613,24 @@ mod tests {
         let mut digest = Sha256::default();
         digest.update(b"a,b.py,sha256=X\n");
         assert_eq!(quoted, digest.finish());
+    }
+
+    #[test]
+    fn requires_txt_reads_as_importlib_metadata_gives_it() {
+        // The lines importlib.metadata's `requires()` gives for this requires.txt.
+        let text = "numpy>=1.20\n\n[:python_version < \"3.8\"]\nimportlib-metadata\n\
+                    [plot]\nmatplotlib\n[test:sys_platform == \"win32\"]\npywin32\n\
+                    [url]\nlocal @ file:///x\n";
+        assert_eq!(
+            requires_txt(text),
+            [
+                "numpy>=1.20",
+                "importlib-metadata; python_version < \"3.8\"",
+                "matplotlib; extra == \"plot\"",
+                "pywin32; (sys_platform == \"win32\") and extra == \"test\"",
+                "local @ file:///x ; extra == \"url\"",
+            ]
+        );
     }
 
     #[test]

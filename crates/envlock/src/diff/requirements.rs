@@ -1,0 +1,369 @@
+//! `requirement-unmet`, a property of one runtime: each installed distribution's
+//! requirements (`Requires-Dist`) whose markers hold there must be met by what is installed
+//! — the answer `pip check` gives in that runtime. One step beyond it: an extra that a
+//! requirement in force asks for (`pkg[extra]`) puts that extra's requirements in force too.
+//!
+//! The markers are evaluated as a declared lock's are ([`Target`]): against the probe's
+//! marker environment, or what a static capture knows. A requirement whose marker needs a
+//! value the capture lacks is not judged: a gate never fails on a guess.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr as _;
+
+use pep440_rs::Version;
+use pep508_rs::{Requirement, VerbatimUrl, VersionOrUrl};
+
+use super::{Code, Finding};
+use crate::declared::{parse_requirement, Applies, Marker, Target};
+use crate::lock::{Lock, Package};
+
+/// A requirement a runtime does not meet.
+#[derive(Debug)]
+struct Unmet<'a> {
+    /// The distribution that requires it.
+    requirer: &'a Package,
+    /// The requirement, without its marker (`threadpoolctl>=3.1.0`).
+    requirement: String,
+    /// The required distribution's name, and its installed version (`None`: not installed).
+    required: String,
+    installed: Option<&'a str>,
+}
+
+/// The `requirement-unmet` findings of both runtimes: the target's gate (errors), the
+/// baseline's are information (the policy keeps them so; see `Policy::apply`).
+pub(super) fn diff_requirements(baseline: &Lock, target: &Lock) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for (lock, side) in [(baseline, Side::Baseline), (target, Side::Target)] {
+        for unmet in unmet(lock) {
+            let has = match unmet.installed {
+                Some(version) => format!("has {} {version}", unmet.required),
+                None => format!("lacks {}", unmet.required),
+            };
+            let value = format!("{} ({has})", unmet.requirement);
+            let message = format!(
+                "{} {} requires {}, and the {} {has}",
+                unmet.requirer.name,
+                unmet.requirer.version,
+                unmet.requirement,
+                side.as_str()
+            );
+            let (on_baseline, on_target) = match side {
+                Side::Baseline => (Some(value), None),
+                Side::Target => (None, Some(value)),
+            };
+            findings.push(Finding::new(
+                Code::RequirementUnmet,
+                &unmet.requirer.name,
+                on_baseline,
+                on_target,
+                message,
+            ));
+        }
+    }
+    findings
+}
+
+#[derive(Clone, Copy)]
+enum Side {
+    Baseline,
+    Target,
+}
+
+impl Side {
+    fn as_str(self) -> &'static str {
+        match self {
+            Side::Baseline => "baseline",
+            Side::Target => "target",
+        }
+    }
+}
+
+/// The requirements `lock`'s distributions state and its installed set does not meet.
+fn unmet(lock: &Lock) -> Vec<Unmet<'_>> {
+    if lock
+        .packages
+        .iter()
+        .all(|package| package.requires.is_empty())
+    {
+        return Vec::new();
+    }
+    let environment = Target::of(Some(lock));
+    let installed: BTreeMap<&str, &str> = lock
+        .packages
+        .iter()
+        .map(|package| (package.name.as_str(), package.version.as_str()))
+        .collect();
+    // A requirement that cannot be read is passed over, as `pip check` passes over it.
+    let stated: Vec<(&Package, Vec<Stated<'_>>)> = lock
+        .packages
+        .iter()
+        .map(|package| {
+            let requirements = package
+                .requires
+                .iter()
+                .filter_map(|text| Some((text.as_str(), parse_requirement(text).ok()?)))
+                .collect();
+            (package, requirements)
+        })
+        .collect();
+    // The extras asked of each distribution by the requirements in force, to a fixed point:
+    // an extra's requirements may ask for another extra.
+    let mut extras: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    loop {
+        let mut grew = false;
+        for (package, requirements) in &stated {
+            let on = on(&extras, &package.name);
+            for (_, requirement) in requirements {
+                if !in_force(&environment, requirement, &on) {
+                    continue;
+                }
+                let asked = extras.entry(requirement.name.to_string()).or_default();
+                for extra in &requirement.extras {
+                    grew |= asked.insert(extra.to_string());
+                }
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    let mut unmet = Vec::new();
+    for (package, requirements) in &stated {
+        let on = on(&extras, &package.name);
+        for (text, requirement) in requirements {
+            if !in_force(&environment, requirement, &on) {
+                continue;
+            }
+            let name = requirement.name.to_string();
+            let installed = installed.get(name.as_str()).copied();
+            let met = match (installed, &requirement.version_or_url) {
+                (None, _) => false,
+                (Some(version), Some(VersionOrUrl::VersionSpecifier(specifiers))) => {
+                    // A version PEP 440 cannot read is not judged.
+                    Version::from_str(version).map_or(true, |version| specifiers.contains(&version))
+                }
+                // A URL requirement asks for the name; no version.
+                (Some(_), _) => true,
+            };
+            if !met {
+                unmet.push(Unmet {
+                    requirer: package,
+                    requirement: without_marker(text, requirement),
+                    required: name,
+                    installed,
+                });
+            }
+        }
+    }
+    unmet
+}
+
+/// A requirement as its metadata writes it, and parsed.
+type Stated<'a> = (&'a str, Requirement<VerbatimUrl>);
+
+/// The extras in force for `name`, as marker evaluation takes them.
+fn on(extras: &BTreeMap<String, BTreeSet<String>>, name: &str) -> Vec<String> {
+    extras
+        .get(name)
+        .map(|extras| extras.iter().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Whether `requirement` is in force with the requirer's `extras` on: its marker holds
+/// (one that needs a value the capture lacks is not taken to).
+fn in_force(
+    environment: &Target,
+    requirement: &Requirement<VerbatimUrl>,
+    extras: &[String],
+) -> bool {
+    let Some(marker) = requirement.marker.contents() else {
+        return true;
+    };
+    match Marker::parse(&marker.to_string()) {
+        Ok(marker) => environment.applies(&marker, extras, &[]) == Applies::Yes,
+        Err(_) => false,
+    }
+}
+
+/// `text`, the requirement as its metadata writes it, without its marker.
+fn without_marker(text: &str, requirement: &Requirement<VerbatimUrl>) -> String {
+    if requirement.marker.contents().is_none() {
+        return text.trim().to_string();
+    }
+    // Names and specifiers hold no `;`; a URL may, and its marker comes after it.
+    let cut = match requirement.version_or_url {
+        Some(VersionOrUrl::Url(_)) => text.rfind(';'),
+        _ => text.find(';'),
+    };
+    text[..cut.unwrap_or(text.len())].trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lock(packages: &[(&str, &str, &[&str])]) -> Lock {
+        let mut lock: Lock = toml::from_str(
+            r#"
+            [envlock]
+            schema = 1
+            created-by = "test"
+            [source]
+            kind = "python"
+            [python]
+            implementation = "cpython"
+            version = "3.11.9"
+            [platform]
+            os = "linux"
+            arch = "x86_64"
+            [env]
+            "#,
+        )
+        .unwrap();
+        lock.packages = packages
+            .iter()
+            .map(|(name, version, requires)| Package {
+                name: name.to_string(),
+                version: version.to_string(),
+                requires: requires.iter().map(ToString::to_string).collect(),
+                ..Package::default()
+            })
+            .collect();
+        lock
+    }
+
+    fn found(lock: &Lock) -> Vec<(String, String, Option<String>)> {
+        unmet(lock)
+            .into_iter()
+            .map(|u| {
+                (
+                    u.requirer.name.clone(),
+                    u.requirement,
+                    u.installed.map(str::to_string),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn versions_markers_and_missing_distributions() {
+        let lock = lock(&[
+            (
+                "scikit-learn",
+                "1.5.2",
+                &[
+                    "numpy>=1.19.5",
+                    "threadpoolctl>=3.1.0",
+                    "joblib>=1.2.0",
+                    "pytest>=7.1.2; extra == \"tests\"",
+                    "tomli; python_version < \"3.11\"",
+                    "pywin32; sys_platform == \"win32\"",
+                ],
+            ),
+            ("numpy", "2.1.0", &[]),
+            ("threadpoolctl", "2.0.0", &[]),
+        ]);
+        assert_eq!(
+            found(&lock),
+            [
+                (
+                    "scikit-learn".into(),
+                    "threadpoolctl>=3.1.0".into(),
+                    Some("2.0.0".into())
+                ),
+                ("scikit-learn".into(), "joblib>=1.2.0".into(), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn local_labels_prereleases_and_urls_meet_as_pip_says() {
+        let lock = lock(&[
+            (
+                "torchvision",
+                "0.20.1+cu121",
+                &["torch==2.5.1", "numpy", "pillow!=8.3.*,>=5.3.0"],
+            ),
+            (
+                "torch",
+                "2.5.1+cu121",
+                &["triton==3.1.0rc1", "local @ file:///x"],
+            ),
+            ("triton", "3.1.0rc1", &[]),
+            ("local", "0.1", &[]),
+            ("numpy", "2.0.0", &[]),
+            ("pillow", "8.3.2", &[]),
+        ]);
+        assert_eq!(
+            found(&lock),
+            [(
+                "torchvision".into(),
+                "pillow!=8.3.*,>=5.3.0".into(),
+                Some("8.3.2".into())
+            )]
+        );
+    }
+
+    #[test]
+    fn an_extra_asked_for_puts_its_requirements_in_force() {
+        let lock = lock(&[
+            ("app", "1.0", &["uvicorn[standard]>=0.30"]),
+            (
+                "uvicorn",
+                "0.32.0",
+                &[
+                    "click>=7.0",
+                    "httptools>=0.5.0; extra == \"standard\"",
+                    "websockets>=10.4; extra == \"standard\"",
+                    "watchfiles>=0.13; extra == \"reload\"",
+                ],
+            ),
+            ("click", "8.1.7", &[]),
+            ("httptools", "0.6.4", &[]),
+        ]);
+        assert_eq!(
+            found(&lock),
+            [("uvicorn".into(), "websockets>=10.4".into(), None)]
+        );
+    }
+
+    #[test]
+    fn unreadable_requirements_and_unknown_markers_are_not_judged() {
+        let lock = lock(&[(
+            "odd",
+            "1.0",
+            &["not a requirement ((", "gone; platform_release == \"6.1\""],
+        )]);
+        // No probe's markers, as in a static capture: no `platform_release`.
+        assert!(lock.python.as_ref().unwrap().markers.is_empty());
+        assert_eq!(found(&lock), []);
+    }
+
+    proptest::proptest! {
+        /// Requirements are a distribution's own words: any of them is read or passed over.
+        #[test]
+        fn any_requirement_text_is_judged_or_passed_over(
+            lines in proptest::collection::vec("[a-zA-Z0-9=<>!~;'\" .@:/,_()\\[\\]*+-]{0,50}", 0..6),
+        ) {
+            let requires: Vec<&str> = lines.iter().map(String::as_str).collect();
+            let lock = lock(&[("a", "1.0", &requires), ("b", "2.0rc1+local", &requires)]);
+            let _ = unmet(&lock);
+        }
+    }
+
+    #[test]
+    fn the_baseline_is_named_as_such() {
+        let broken = lock(&[("a", "1.0", &["b>=2"]), ("b", "1.0", &[])]);
+        let fine = lock(&[("a", "1.0", &["b>=2"]), ("b", "2.0", &[])]);
+        let findings = diff_requirements(&broken, &fine);
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].target, None);
+        assert_eq!(findings[0].baseline.as_deref(), Some("b>=2 (has b 1.0)"));
+        assert_eq!(
+            findings[0].message,
+            "a 1.0 requires b>=2, and the baseline has b 1.0"
+        );
+        let findings = diff_requirements(&fine, &broken);
+        assert_eq!(findings[0].target.as_deref(), Some("b>=2 (has b 1.0)"));
+    }
+}
