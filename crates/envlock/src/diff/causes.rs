@@ -6,6 +6,8 @@
 //! The relations, most specific first:
 //! - a package's version or build change explains its RECORD digest (`package-files`) and
 //!   the numeric libraries it ships (`numeric-library` of `PACKAGE:role`);
+//! - a package missing from the target, or its version change, explains a requirement of
+//!   another that the target does not meet (`requirement-unmet`);
 //! - another OS or architecture explains other wheel tags (`package-build`), RECORD digests,
 //!   the C library, system packages, conda builds, numeric libraries and the CPU;
 //! - another Python minor (or major) version explains other wheel tags (`cpXY`) and RECORD
@@ -90,6 +92,17 @@ pub(crate) fn explain(findings: &mut [Finding]) {
             own_changes.insert(finding.subject.as_str(), cause);
         }
     }
+    // What the target lost or changed, for the requirements it no longer meets.
+    let mut lost: std::collections::HashMap<&str, Cause> = std::collections::HashMap::new();
+    for finding in findings.iter() {
+        if matches!(finding.code, Code::PackageMissing | Code::PackageVersion) {
+            let cause = Cause {
+                code: finding.code,
+                subject: finding.subject.clone(),
+            };
+            lost.insert(finding.subject.as_str(), cause);
+        }
+    }
     let causes: Vec<Option<Cause>> = findings
         .iter()
         .map(|finding| {
@@ -97,6 +110,11 @@ pub(crate) fn explain(findings: &mut [Finding]) {
             let own = match finding.code {
                 Code::PackageFiles => package(&finding.subject),
                 Code::NumericLibrary => package(owner(&finding.subject)),
+                // The target's side only: the baseline's own is no consequence of drift.
+                Code::RequirementUnmet if finding.target.is_some() => finding
+                    .required
+                    .as_deref()
+                    .and_then(|required| lost.get(required).cloned()),
                 _ => None,
             };
             let by_platform = match finding.code {
@@ -203,8 +221,19 @@ fn rank(finding: &Finding) -> Option<(u8, &'static str)> {
 /// The findings that could explain a failing golden case, in the documented order (then
 /// by severity, then code and subject).
 pub(crate) fn suspects(findings: &[Finding]) -> Vec<Suspect> {
+    // A requirement the baseline leaves unmet alike is no difference that reached the target.
+    let alike = |f: &Finding| {
+        f.code == Code::RequirementUnmet
+            && findings.iter().any(|other| {
+                other.code == Code::RequirementUnmet
+                    && other.subject == f.subject
+                    && other.target.is_none()
+                    && other.baseline == f.target
+            })
+    };
     let mut ranked: Vec<(u8, std::cmp::Reverse<Severity>, &Finding, &'static str)> = findings
         .iter()
+        .filter(|f| !alike(f))
         .filter_map(|f| rank(f).map(|(rank, why)| (rank, std::cmp::Reverse(f.severity), f, why)))
         .collect();
     ranked.sort_by(|a, b| {
@@ -252,6 +281,46 @@ mod tests {
             .iter()
             .map(|s| format!("{} {}", s.code.as_str(), s.subject))
             .collect()
+    }
+
+    #[test]
+    fn a_lost_or_changed_package_explains_the_requirements_the_target_no_longer_meets() {
+        let unmet = |subject: &str, required: &str, on_target: bool| {
+            let value = Some(format!("{required}>=1 (lacks {required})"));
+            let (baseline, target) = if on_target {
+                (None, value)
+            } else {
+                (value, None)
+            };
+            Finding {
+                required: Some(required.to_string()),
+                ..Finding::new(
+                    Code::RequirementUnmet,
+                    subject,
+                    baseline,
+                    target,
+                    String::new(),
+                )
+            }
+        };
+        let mut findings = vec![
+            finding(Code::PackageMissing, "threadpoolctl", "gone"),
+            finding(Code::PackageVersion, "joblib", "1.4 -> 1.1"),
+            unmet("scikit-learn", "threadpoolctl", true),
+            unmet("scikit-learn", "joblib", true),
+            unmet("scikit-learn", "scipy", true),
+            unmet("scikit-learn", "threadpoolctl", false),
+        ];
+        explain(&mut findings);
+        let cause = |index: usize| findings[index].cause.as_ref().map(|c| c.code);
+        assert_eq!(cause(2), Some(Code::PackageMissing));
+        assert_eq!(cause(3), Some(Code::PackageVersion));
+        assert_eq!(cause(4), None, "nothing about scipy changed");
+        assert_eq!(cause(5), None, "the baseline's own is no drift");
+        // A requirement the baseline leaves unmet alike is no suspect; another one is.
+        let alike = vec![unmet("a", "b", true), unmet("a", "b", false)];
+        assert_eq!(order(&alike), Vec::<String>::new());
+        assert_eq!(order(&alike[..1]), ["requirement-unmet a"]);
     }
 
     #[test]

@@ -181,6 +181,10 @@ pub struct Finding {
     /// (the message says it).
     #[serde(skip)]
     pub(crate) build: Option<Build>,
+    /// For `requirement-unmet`: the distribution required, for the causes; not reported
+    /// (the value and message name it).
+    #[serde(skip)]
+    pub(crate) required: Option<String>,
 }
 
 /// What tells two builds of one version apart, in a `package-build` finding.
@@ -273,6 +277,7 @@ impl Finding {
             cause: None,
             loaded: None,
             build: None,
+            required: None,
         }
     }
 

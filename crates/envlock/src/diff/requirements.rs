@@ -7,12 +7,13 @@
 //! marker environment, or what a static capture knows. A requirement whose marker needs a
 //! value the capture lacks is not judged: a gate never fails on a guess.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::str::FromStr as _;
 
 use pep440_rs::Version;
 use pep508_rs::{Requirement, VerbatimUrl, VersionOrUrl};
 
+use super::loaded::Side;
 use super::{Code, Finding};
 use crate::declared::{parse_requirement, Applies, Marker, Target};
 use crate::lock::{Lock, Package};
@@ -24,9 +25,22 @@ struct Unmet<'a> {
     requirer: &'a Package,
     /// The requirement, without its marker (`threadpoolctl>=3.1.0`).
     requirement: String,
-    /// The required distribution's name, and its installed version (`None`: not installed).
+    /// Why it is in force: always, or through an extra of the requirer.
+    why: InForce,
+    /// The required distribution's name.
     required: String,
+    /// The required distribution's installed version; `None`: not installed.
     installed: Option<&'a str>,
+}
+
+/// Why a requirement is in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum InForce {
+    /// Its marker holds with no extra, as `pip check` judges it.
+    Plainly,
+    /// Its marker holds with an `extra` of the requirer that another distribution's
+    /// requirement in force asks for (`asked_by`).
+    Through { extra: String, asked_by: String },
 }
 
 /// The `requirement-unmet` findings of both runtimes: the target's gate (errors), the
@@ -40,43 +54,38 @@ pub(super) fn diff_requirements(baseline: &Lock, target: &Lock) -> Vec<Finding> 
                 None => format!("lacks {}", unmet.required),
             };
             let value = format!("{} ({has})", unmet.requirement);
+            let through = match &unmet.why {
+                InForce::Plainly => String::new(),
+                InForce::Through { extra, asked_by } => {
+                    format!(" (its extra `{extra}`, which {asked_by} asks for)")
+                }
+            };
             let message = format!(
-                "{} {} requires {}, and the {} {has}",
-                unmet.requirer.name,
-                unmet.requirer.version,
-                unmet.requirement,
-                side.as_str()
+                "{} {} requires {}{through}, and the {side} {has}",
+                unmet.requirer.name, unmet.requirer.version, unmet.requirement,
             );
             let (on_baseline, on_target) = match side {
                 Side::Baseline => (Some(value), None),
                 Side::Target => (None, Some(value)),
             };
-            findings.push(Finding::new(
-                Code::RequirementUnmet,
-                &unmet.requirer.name,
-                on_baseline,
-                on_target,
-                message,
-            ));
+            findings.push(Finding {
+                required: Some(unmet.required),
+                ..Finding::new(
+                    Code::RequirementUnmet,
+                    &unmet.requirer.name,
+                    on_baseline,
+                    on_target,
+                    message,
+                )
+            });
         }
     }
     findings
 }
 
-#[derive(Clone, Copy)]
-enum Side {
-    Baseline,
-    Target,
-}
-
-impl Side {
-    fn as_str(self) -> &'static str {
-        match self {
-            Side::Baseline => "baseline",
-            Side::Target => "target",
-        }
-    }
-}
+/// The extras asked of each distribution (by normalized name), each with the first
+/// distribution that asked for it.
+type Asked = BTreeMap<String, BTreeMap<String, String>>;
 
 /// The requirements `lock`'s distributions state and its installed set does not meet.
 fn unmet(lock: &Lock) -> Vec<Unmet<'_>> {
@@ -93,7 +102,8 @@ fn unmet(lock: &Lock) -> Vec<Unmet<'_>> {
         .iter()
         .map(|package| (package.name.as_str(), package.version.as_str()))
         .collect();
-    // A requirement that cannot be read is passed over, as `pip check` passes over it.
+    // A requirement that cannot be read is passed over (`pip check` instead takes the
+    // whole distribution's metadata for broken, and the distribution for absent).
     let stated: Vec<(&Package, Vec<Stated<'_>>)> = lock
         .packages
         .iter()
@@ -108,18 +118,20 @@ fn unmet(lock: &Lock) -> Vec<Unmet<'_>> {
         .collect();
     // The extras asked of each distribution by the requirements in force, to a fixed point:
     // an extra's requirements may ask for another extra.
-    let mut extras: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut asked = Asked::new();
     loop {
         let mut grew = false;
         for (package, requirements) in &stated {
-            let on = on(&extras, &package.name);
             for (_, requirement) in requirements {
-                if !in_force(&environment, requirement, &on) {
+                if in_force(&environment, requirement, &asked, &package.name).is_none() {
                     continue;
                 }
-                let asked = extras.entry(requirement.name.to_string()).or_default();
+                let extras = asked.entry(requirement.name.to_string()).or_default();
                 for extra in &requirement.extras {
-                    grew |= asked.insert(extra.to_string());
+                    if !extras.contains_key(extra.as_ref()) {
+                        extras.insert(extra.to_string(), package.name.clone());
+                        grew = true;
+                    }
                 }
             }
         }
@@ -129,11 +141,10 @@ fn unmet(lock: &Lock) -> Vec<Unmet<'_>> {
     }
     let mut unmet = Vec::new();
     for (package, requirements) in &stated {
-        let on = on(&extras, &package.name);
         for (text, requirement) in requirements {
-            if !in_force(&environment, requirement, &on) {
+            let Some(why) = in_force(&environment, requirement, &asked, &package.name) else {
                 continue;
-            }
+            };
             let name = requirement.name.to_string();
             let installed = installed.get(name.as_str()).copied();
             let met = match (installed, &requirement.version_or_url) {
@@ -149,6 +160,7 @@ fn unmet(lock: &Lock) -> Vec<Unmet<'_>> {
                 unmet.push(Unmet {
                     requirer: package,
                     requirement: without_marker(text, requirement),
+                    why,
                     required: name,
                     installed,
                 });
@@ -161,28 +173,32 @@ fn unmet(lock: &Lock) -> Vec<Unmet<'_>> {
 /// A requirement as its metadata writes it, and parsed.
 type Stated<'a> = (&'a str, Requirement<VerbatimUrl>);
 
-/// The extras in force for `name`, as marker evaluation takes them.
-fn on(extras: &BTreeMap<String, BTreeSet<String>>, name: &str) -> Vec<String> {
-    extras
-        .get(name)
-        .map(|extras| extras.iter().cloned().collect())
-        .unwrap_or_default()
-}
-
-/// Whether `requirement` is in force with the requirer's `extras` on: its marker holds
-/// (one that needs a value the capture lacks is not taken to).
+/// Whether, and why, `requirement` of distribution `requirer` is in force: its marker
+/// holds with no extra (as `pip check` evaluates it), or with one extra that is asked of
+/// the requirer — one at a time, as an install with that extra would evaluate it. A marker
+/// that needs a value the capture lacks is not taken to hold.
 fn in_force(
     environment: &Target,
     requirement: &Requirement<VerbatimUrl>,
-    extras: &[String],
-) -> bool {
+    asked: &Asked,
+    requirer: &str,
+) -> Option<InForce> {
     let Some(marker) = requirement.marker.contents() else {
-        return true;
+        return Some(InForce::Plainly);
     };
-    match Marker::parse(&marker.to_string()) {
-        Ok(marker) => environment.applies(&marker, extras, &[]) == Applies::Yes,
-        Err(_) => false,
+    let marker = Marker::parse(&marker.to_string()).ok()?;
+    let holds = |extras: &[String]| environment.applies(&marker, extras, &[]) == Applies::Yes;
+    if holds(&[]) {
+        return Some(InForce::Plainly);
     }
+    asked
+        .get(requirer)?
+        .iter()
+        .find(|(extra, _)| holds(std::slice::from_ref(*extra)))
+        .map(|(extra, asked_by)| InForce::Through {
+            extra: extra.clone(),
+            asked_by: asked_by.clone(),
+        })
 }
 
 /// `text`, the requirement as its metadata writes it, without its marker.
@@ -324,6 +340,37 @@ mod tests {
         assert_eq!(
             found(&lock),
             [("uvicorn".into(), "websockets>=10.4".into(), None)]
+        );
+        let findings = diff_requirements(&lock, &lock);
+        assert_eq!(
+            findings[1].message,
+            "uvicorn 0.32.0 requires websockets>=10.4 (its extra `standard`, which app asks \
+             for), and the target lacks websockets"
+        );
+    }
+
+    #[test]
+    fn an_extra_is_judged_alone_as_an_install_with_it_would() {
+        let lock = lock(&[
+            ("app", "1.0", &["lib[a]", "lib[b]"]),
+            (
+                "lib",
+                "1.0",
+                &[
+                    // pip's `extra == ""` takes this in; extra `a` alone does not.
+                    "plain-only; extra != \"a\"",
+                    // No single extra makes both hold.
+                    "both; extra == \"a\" and extra == \"b\"",
+                    "by-b; extra == \"b\"",
+                ],
+            ),
+        ]);
+        assert_eq!(
+            found(&lock),
+            [
+                ("lib".into(), "plain-only".into(), None),
+                ("lib".into(), "by-b".into(), None),
+            ]
         );
     }
 

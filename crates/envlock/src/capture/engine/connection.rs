@@ -51,7 +51,8 @@ pub(crate) struct Engine {
     /// A create got no answer (a timeout, a cut connection): its container may exist
     /// without being registered.
     create_cut: Arc<AtomicBool>,
-    /// The creates in flight, each a task that registers what the engine made.
+    /// The creates started and not yet known to be done, each a task that registers what
+    /// the engine made.
     creating: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -549,12 +550,17 @@ impl Engine {
     }
 
     /// Removes every container still registered (on the way out, Ctrl-C included), once
-    /// the creates in flight have their answers (each bounded by the engine timeout).
+    /// the creates in flight have their answers.
     pub(crate) async fn remove_all(&self) {
+        // Each answer is awaited for a bounded while (a stop is on its way out, and a
+        // supervisor's kill follows its stop within seconds); a create that does not answer
+        // by then, or whose task failed, may still land: the sweep below finds it by label.
         let creating = std::mem::take(&mut *self.creating.lock().expect("never poisoned"));
+        let wait = self.timeout.min(CREATE_WAIT);
         for task in creating {
-            // A task that panicked registered nothing; the sweep below is for lost answers.
-            let _ = task.await;
+            if !matches!(tokio::time::timeout(wait, task).await, Ok(Ok(()))) {
+                self.create_cut.store(true, Ordering::Relaxed);
+            }
         }
         let alive: Vec<String> = self
             .alive
@@ -624,6 +630,8 @@ const REMOVAL_TIMEOUT: Duration = Duration::from_secs(30);
 const REMOVAL_TRIES: usize = 3;
 const REMOVAL_PAUSE: Duration = Duration::from_millis(500);
 const SWEEP_QUIET: usize = 3;
+/// How long the way out waits for a create in flight to answer, at most.
+const CREATE_WAIT: Duration = Duration::from_secs(5);
 
 /// `call` bounded by `limit`: past it, bollard's own timeout error.
 async fn bounded<T>(
