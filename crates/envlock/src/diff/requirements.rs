@@ -7,7 +7,7 @@
 //! marker environment, or what a static capture knows. A requirement whose marker needs a
 //! value the capture lacks is not judged: a gate never fails on a guess.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::str::FromStr as _;
 
 use pep440_rs::Version;
@@ -83,9 +83,20 @@ pub(super) fn diff_requirements(baseline: &Lock, target: &Lock) -> Vec<Finding> 
     findings
 }
 
-/// The extras asked of each distribution (by normalized name), each with the first
-/// distribution that asked for it.
-type Asked = BTreeMap<String, BTreeMap<String, String>>;
+/// How many markers the extras may evaluate in one runtime: a real one needs thousands;
+/// hostile metadata (extras asking for extras, chained) must not make the check quadratic.
+/// Past it, no further extra is put in force; `pip check`'s own judgement is unbounded by it.
+const EXTRA_BUDGET: usize = 1 << 20;
+
+/// A requirement as its metadata writes it, parsed, and whether and why it is in force.
+struct Stated<'a> {
+    text: &'a str,
+    requirement: Requirement<VerbatimUrl>,
+    /// Its marker, parsed once; `None`: it has none.
+    marker: Option<Marker>,
+    /// `None`: not (yet) in force.
+    why: Option<InForce>,
+}
 
 /// The requirements `lock`'s distributions state and its installed set does not meet.
 fn unmet(lock: &Lock) -> Vec<Unmet<'_>> {
@@ -97,54 +108,49 @@ fn unmet(lock: &Lock) -> Vec<Unmet<'_>> {
         return Vec::new();
     }
     let environment = Target::of(Some(lock));
-    let installed: BTreeMap<&str, &str> = lock
-        .packages
-        .iter()
-        .map(|package| (package.name.as_str(), package.version.as_str()))
-        .collect();
-    // A requirement that cannot be read is passed over (`pip check` instead takes the
-    // whole distribution's metadata for broken, and the distribution for absent).
-    let stated: Vec<(&Package, Vec<Stated<'_>>)> = lock
+    let holds = |marker: &Marker, extras: &[String]| {
+        environment.applies(marker, extras, &[]) == Applies::Yes
+    };
+    // In force with no extra, as `pip check` judges. A requirement or marker that cannot be
+    // read is passed over (`pip check` instead takes the whole distribution's metadata for
+    // broken, and the distribution for absent); so is a marker that needs a value the
+    // capture lacks.
+    let mut stated: Vec<(&Package, Vec<Stated<'_>>)> = lock
         .packages
         .iter()
         .map(|package| {
             let requirements = package
                 .requires
                 .iter()
-                .filter_map(|text| Some((text.as_str(), parse_requirement(text).ok()?)))
+                .filter_map(|text| {
+                    let requirement = parse_requirement(text).ok()?;
+                    let marker = match requirement.marker.contents() {
+                        Some(marker) => Some(Marker::parse(&marker.to_string()).ok()?),
+                        None => None,
+                    };
+                    let plainly = marker.as_ref().is_none_or(|marker| holds(marker, &[]));
+                    Some(Stated {
+                        text,
+                        requirement,
+                        marker,
+                        why: plainly.then_some(InForce::Plainly),
+                    })
+                })
                 .collect();
             (package, requirements)
         })
         .collect();
-    // The extras asked of each distribution by the requirements in force, to a fixed point:
-    // an extra's requirements may ask for another extra.
-    let mut asked = Asked::new();
-    loop {
-        let mut grew = false;
-        for (package, requirements) in &stated {
-            for (_, requirement) in requirements {
-                if in_force(&environment, requirement, &asked, &package.name).is_none() {
-                    continue;
-                }
-                let extras = asked.entry(requirement.name.to_string()).or_default();
-                for extra in &requirement.extras {
-                    if !extras.contains_key(extra.as_ref()) {
-                        extras.insert(extra.to_string(), package.name.clone());
-                        grew = true;
-                    }
-                }
-            }
-        }
-        if !grew {
-            break;
-        }
-    }
+    put_extras_in_force(&mut stated, &holds);
+    let installed: BTreeMap<&str, &str> = lock
+        .packages
+        .iter()
+        .map(|package| (package.name.as_str(), package.version.as_str()))
+        .collect();
     let mut unmet = Vec::new();
-    for (package, requirements) in &stated {
-        for (text, requirement) in requirements {
-            let Some(why) = in_force(&environment, requirement, &asked, &package.name) else {
-                continue;
-            };
+    for (package, requirements) in stated {
+        for stated in requirements {
+            let Some(why) = stated.why else { continue };
+            let requirement = &stated.requirement;
             let name = requirement.name.to_string();
             let installed = installed.get(name.as_str()).copied();
             let met = match (installed, &requirement.version_or_url) {
@@ -159,7 +165,7 @@ fn unmet(lock: &Lock) -> Vec<Unmet<'_>> {
             if !met {
                 unmet.push(Unmet {
                     requirer: package,
-                    requirement: without_marker(text, requirement),
+                    requirement: without_marker(stated.text, requirement),
                     why,
                     required: name,
                     installed,
@@ -170,35 +176,63 @@ fn unmet(lock: &Lock) -> Vec<Unmet<'_>> {
     unmet
 }
 
-/// A requirement as its metadata writes it, and parsed.
-type Stated<'a> = (&'a str, Requirement<VerbatimUrl>);
-
-/// Whether, and why, `requirement` of distribution `requirer` is in force: its marker
-/// holds with no extra (as `pip check` evaluates it), or with one extra that is asked of
-/// the requirer — one at a time, as an install with that extra would evaluate it. A marker
-/// that needs a value the capture lacks is not taken to hold.
-fn in_force(
-    environment: &Target,
-    requirement: &Requirement<VerbatimUrl>,
-    asked: &Asked,
-    requirer: &str,
-) -> Option<InForce> {
-    let Some(marker) = requirement.marker.contents() else {
-        return Some(InForce::Plainly);
-    };
-    let marker = Marker::parse(&marker.to_string()).ok()?;
-    let holds = |extras: &[String]| environment.applies(&marker, extras, &[]) == Applies::Yes;
-    if holds(&[]) {
-        return Some(InForce::Plainly);
-    }
-    asked
-        .get(requirer)?
+/// Puts in force the requirements of the extras that requirements in force ask for (of an
+/// installed distribution), each extra judged alone as an install with it would judge it,
+/// and each (distribution, extra) once: a work list, bounded by [`EXTRA_BUDGET`].
+fn put_extras_in_force(
+    stated: &mut [(&Package, Vec<Stated<'_>>)],
+    holds: &dyn Fn(&Marker, &[String]) -> bool,
+) {
+    let index: BTreeMap<String, usize> = stated
         .iter()
-        .find(|(extra, _)| holds(std::slice::from_ref(*extra)))
-        .map(|(extra, asked_by)| InForce::Through {
-            extra: extra.clone(),
-            asked_by: asked_by.clone(),
-        })
+        .enumerate()
+        .map(|(at, (package, _))| (package.name.clone(), at))
+        .collect();
+    let mut asked: BTreeSet<(usize, String)> = BTreeSet::new();
+    let mut work: VecDeque<(usize, String, String)> = VecDeque::new();
+    let ask = |requirement: &Requirement<VerbatimUrl>,
+               asker: &str,
+               asked: &mut BTreeSet<(usize, String)>,
+               work: &mut VecDeque<(usize, String, String)>| {
+        let Some(&at) = index.get(requirement.name.as_ref()) else {
+            return;
+        };
+        for extra in &requirement.extras {
+            if asked.insert((at, extra.to_string())) {
+                work.push_back((at, extra.to_string(), asker.to_string()));
+            }
+        }
+    };
+    for (package, requirements) in stated.iter() {
+        for stated in requirements.iter().filter(|stated| stated.why.is_some()) {
+            ask(&stated.requirement, &package.name, &mut asked, &mut work);
+        }
+    }
+    let mut budget = EXTRA_BUDGET;
+    while let Some((at, extra, asked_by)) = work.pop_front() {
+        let (package, requirements) = &mut stated[at];
+        let requirer = package.name.clone();
+        let extras = [extra.clone()];
+        for stated in requirements
+            .iter_mut()
+            .filter(|stated| stated.why.is_none())
+        {
+            let Some(marker) = &stated.marker else {
+                continue;
+            };
+            if budget == 0 {
+                return;
+            }
+            budget -= 1;
+            if holds(marker, &extras) {
+                stated.why = Some(InForce::Through {
+                    extra: extra.clone(),
+                    asked_by: asked_by.clone(),
+                });
+                ask(&stated.requirement, &requirer, &mut asked, &mut work);
+            }
+        }
+    }
 }
 
 /// `text`, the requirement as its metadata writes it, without its marker.
@@ -372,6 +406,27 @@ mod tests {
                 ("lib".into(), "by-b".into(), None),
             ]
         );
+    }
+
+    #[test]
+    fn a_chain_of_extras_is_followed_within_its_bound() {
+        // `p[e1]` asks for extra e1, whose requirement asks for e2, and so on: real metadata
+        // chains a few; hostile metadata could chain until the check is quadratic.
+        let chain = |links: usize| {
+            let mut requires = vec!["p[e1]".to_string()];
+            requires.extend((1..links).map(|i| format!("p[e{}]; extra == \"e{i}\"", i + 1)));
+            requires.push(format!("end; extra == \"e{links}\""));
+            let requires: Vec<&str> = requires.iter().map(String::as_str).collect();
+            let lock = lock(&[("p", "1.0", &requires)]);
+            found(&lock)
+                .into_iter()
+                .map(|(_, requirement, _)| requirement)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(chain(3), ["end"]);
+        assert_eq!(chain(1_000), ["end"]);
+        // About n²/2 markers to evaluate: past the budget, the chain is cut.
+        assert!(chain(2_000).is_empty());
     }
 
     #[test]
