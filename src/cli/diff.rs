@@ -74,6 +74,11 @@ pub(super) struct Args {
     /// `info`; versions, models and golden outputs still gate. As `[policy] cross-platform`.
     #[arg(long)]
     cross_platform: bool,
+    /// The NVIDIA driver of the nodes the target is deployed to (`nvidia-smi`'s `Driver
+    /// Version`, e.g. `550.54.15`): a CUDA runtime in the target that needs a newer one is
+    /// `cuda-driver`. As `[deploy] driver`.
+    #[arg(long, value_name = "VERSION")]
+    driver: Option<envlock::DriverVersion>,
     /// A baseline from the project's lock also requires the packages of its extra NAME
     /// (`[project.optional-dependencies]`); repeatable.
     #[arg(long, value_name = "NAME")]
@@ -144,6 +149,9 @@ pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
     settings.pull = args.pull;
     settings.numerics_check = args.numerics_check;
     settings.config.policy.cross_platform |= args.cross_platform;
+    if let Some(driver) = args.driver {
+        settings.config.deploy.driver = Some(driver);
+    }
     settings.selection = envlock::Selection {
         extras: args.extra,
         groups: args.group,

@@ -9,6 +9,7 @@
 
 mod bad_input;
 mod causes;
+mod cuda;
 mod declared_locks;
 mod diff;
 mod docker;

@@ -35,6 +35,22 @@ pub struct Config {
     /// The gate's policy for `envlock diff`.
     #[serde(default)]
     pub policy: crate::diff::Policy,
+    /// `[deploy]`: what the nodes the runtime is deployed to have.
+    #[serde(default)]
+    pub deploy: Deploy,
+}
+
+/// `[deploy]`:
+/// ```toml
+/// [deploy]
+/// driver = "550.54.15"   # the nodes' NVIDIA driver, as `nvidia-smi` prints it
+/// ```
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Deploy {
+    /// The NVIDIA driver of the deploy nodes: the target's CUDA must run on it
+    /// (`cuda-driver`).
+    pub driver: Option<crate::diff::DriverVersion>,
 }
 
 /// `models = [...]`, or `[models]`:

@@ -85,6 +85,9 @@ pub enum Code {
     /// An installed distribution's requirement is not met in that runtime (what `pip check`
     /// reports): the target's fail the gate, the baseline's are information.
     RequirementUnmet,
+    /// The runtime's CUDA needs a newer NVIDIA driver than the deploy nodes have
+    /// (`[deploy] driver`, `--driver`).
+    CudaDriver,
 }
 
 /// How serious a finding is. Ordered: `info < warning < error`.
@@ -316,7 +319,9 @@ impl Code {
             | Code::GoldenSkipped => Area::Golden,
             Code::PolicyUnused => Area::Policy,
             Code::CondaPackage => Area::CondaPackages,
-            Code::NumericLibrary | Code::CpuFeatures | Code::NumericsKernel => Area::Numerics,
+            Code::NumericLibrary | Code::CpuFeatures | Code::NumericsKernel | Code::CudaDriver => {
+                Area::Numerics
+            }
         }
     }
 
@@ -379,7 +384,8 @@ pub(crate) fn default_severity(code: Code, change: Option<Change>) -> Severity {
         | Code::GoldenMismatch
         | Code::GoldenError
         | Code::GoldenLatency
-        | Code::RequirementUnmet => Error,
+        | Code::RequirementUnmet
+        | Code::CudaDriver => Error,
         Code::Libc
         | Code::ModelFramework
         | Code::PackageAdded
@@ -408,7 +414,7 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", code.as_str()));
             assert_eq!(serde_json::from_str::<Code>(&json).unwrap(), code);
         }
-        assert_eq!(Code::all().count(), 28);
+        assert_eq!(Code::all().count(), 29);
         assert_eq!(Area::SystemPackages.as_str(), "system-packages");
         assert_eq!(Severity::Warning.as_str(), "warning");
     }

@@ -3,6 +3,7 @@
 //! here.
 
 mod causes;
+mod cuda;
 mod declared;
 mod finding;
 mod golden;
@@ -17,6 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::lock::{CondaPackage, Lock, Model, Package, SourceKind, WrittenBy};
 pub(crate) use causes::{platforms_differ, suspects};
 pub use causes::{Cause, Suspect};
+pub(crate) use cuda::driver_findings;
+pub use cuda::DriverVersion;
 pub(crate) use finding::{Area, Build};
 pub use finding::{Code, Finding, FindingLayer, Severity};
 pub(crate) use golden::{golden_findings, golden_skipped};
