@@ -83,6 +83,10 @@ fn a_cuda_runtime_needs_the_driver_its_release_needs() {
     assert_eq!((code, findings.len()), (1, 1));
     let (code, findings, _) = cuda_findings(dir.path(), &python, &["--driver", "560.35.03"]);
     assert_eq!((code, findings.len()), (0, 0));
+    // A major alone, as TOML reads `driver = 470`.
+    std::fs::write(dir.path().join("envlock.toml"), "[deploy]\ndriver = 470\n").unwrap();
+    let (code, findings, _) = cuda_findings(dir.path(), &python, &[]);
+    assert_eq!((code, findings.len()), (1, 1));
 
     // A driver that is no version, from the flag or the file, and a typo'd key: exit 2.
     let (code, _, stderr) = cuda_findings(dir.path(), &python, &["--driver", "latest"]);

@@ -48,7 +48,24 @@ impl FromStr for DriverVersion {
 
 impl<'de> serde::Deserialize<'de> for DriverVersion {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
+        // `driver = 550` is a driver too: TOML reads it as a number.
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = String;
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("an NVIDIA driver version such as \"550.54.15\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<String, E> {
+                Ok(text.to_string())
+            }
+            fn visit_i64<E: serde::de::Error>(self, number: i64) -> Result<String, E> {
+                Ok(number.to_string())
+            }
+            fn visit_u64<E: serde::de::Error>(self, number: u64) -> Result<String, E> {
+                Ok(number.to_string())
+            }
+        }
+        let text = deserializer.deserialize_any(Visitor)?;
         text.parse().map_err(serde::de::Error::custom)
     }
 }
