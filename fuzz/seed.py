@@ -17,6 +17,31 @@ CORPUS = FUZZ / "corpus"
 FIXTURES = ROOT / "fixtures"
 
 
+def elf_with_fatbin():
+    """A 64-bit ELF whose `.nv_fatbin` holds one fatbin (SASS sm_80 and sm_90, PTX
+    compute_90), laid out as NVIDIA's tools lay it out, so the fuzzer starts inside it."""
+    import struct
+
+    entries = b""
+    for kind, arch in [(2, 80), (2, 90), (1, 90)]:
+        header = bytearray(64)
+        struct.pack_into("<HHIQ", header, 0, kind, 0x101, 64, 16)
+        struct.pack_into("<I", header, 28, arch)
+        entries += bytes(header) + b"\xab" * 16
+    fatbin = struct.pack("<IHHQ", 0xBA55ED50, 1, 16, len(entries)) + entries
+    names = b"\0.shstrtab\0.nv_fatbin\0"
+    names_at, fatbin_at = 64, 64 + 40
+    table_at = fatbin_at + len(fatbin)
+    header = bytearray(64)
+    header[:6] = b"\x7fELF\x02\x01"
+    struct.pack_into("<Q", header, 0x28, table_at)
+    struct.pack_into("<HHH", header, 0x3A, 64, 3, 1)
+    rows = bytes(64)
+    rows += struct.pack("<IIQQQQIIQQ", 1, 3, 0, 0, names_at, len(names), 0, 0, 1, 0)
+    rows += struct.pack("<IIQQQQIIQQ", 11, 1, 0, 0, fatbin_at, len(fatbin), 0, 0, 8, 0)
+    return bytes(header) + names.ljust(40, b"\0") + fatbin + rows
+
+
 def seed(target, name, data):
     folder = CORPUS / target
     folder.mkdir(parents=True, exist_ok=True)
@@ -65,6 +90,7 @@ def main():
     libraries = [p for p in Path("/usr/lib").rglob("libz.so*") if p.is_file()][:1]
     for library in libraries + [Path(sys.executable).resolve()]:
         seed("elf", library.name, library.read_bytes()[: 256 << 10])
+    seed("elf", "fatbin.so", elf_with_fatbin())
     for folder in [FIXTURES / "models" / "salary", FIXTURES / "python" / "editable-pkg"]:
         data = tar_of(folder)
         for target, prefix in [("layer-tar", "app/model/"), ("folder-tar", ""), ("model-tar", "")]:

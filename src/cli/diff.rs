@@ -79,6 +79,11 @@ pub(super) struct Args {
     /// `cuda-driver`. As `[deploy] driver`.
     #[arg(long, value_name = "VERSION")]
     driver: Option<envlock::DriverVersion>,
+    /// The GPU architecture of the nodes the target is deployed to (`sm_80`, or the compute
+    /// capability `8.0`); repeatable or comma-separated: a CUDA library of the target
+    /// without code that runs on it is `gpu-arch`. As `[deploy] gpu`, which it replaces.
+    #[arg(long, value_name = "ARCH", value_delimiter = ',')]
+    gpu: Vec<envlock::GpuArch>,
     /// A baseline from the project's lock also requires the packages of its extra NAME
     /// (`[project.optional-dependencies]`); repeatable.
     #[arg(long, value_name = "NAME")]
@@ -151,6 +156,9 @@ pub(super) fn run(args: Args, stop: &Arc<Stop>) -> anyhow::Result<ExitCode> {
     settings.config.policy.cross_platform |= args.cross_platform;
     if let Some(driver) = args.driver {
         settings.config.deploy.driver = Some(driver);
+    }
+    if !args.gpu.is_empty() {
+        settings.config.deploy.gpu = args.gpu;
     }
     settings.selection = envlock::Selection {
         extras: args.extra,

@@ -1,6 +1,8 @@
 //! `cuda-driver`: a real CUDA runtime wheel from PyPI (NVIDIA's `nvidia-cuda-runtime-cu12`,
 //! `libcudart.so.12`) against deploy nodes' drivers, from a flag and from `envlock.toml`.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::support::*;
 
 /// The venv with NVIDIA's CUDA 12 runtime wheel (about 3 MB).
@@ -114,4 +116,265 @@ fn a_cuda_runtime_needs_the_driver_its_release_needs() {
     let (code, _, stderr) = cuda_findings(dir.path(), &python, &[]);
     assert_eq!(code, 2);
     assert!(stderr.contains("drivers"), "{stderr}");
+}
+
+/// NVIDIA's cuFile for CUDA 12 (its `libcufile.so.0` carries a fatbin), with NVIDIA's own
+/// `cuobjdump` beside it: the oracle of what the fatbin holds.
+fn cufile12_venv() -> std::path::PathBuf {
+    const PINS: &[&str] = &[
+        "nvidia-cufile-cu12==1.13.1.3",
+        "nvidia-cuda-cuobjdump==13.5.37",
+    ];
+    venv("cufile12", &PINS.join(" "), &[], |folder| {
+        pip_install(folder, PINS)
+    })
+}
+
+/// What a lock says of the GPU code of its CUDA libraries: by file name, `(sass, ptx)`.
+fn gpu_code(lock: &std::path::Path) -> BTreeMap<String, (Vec<String>, Vec<String>)> {
+    let lock: toml::Value = toml::from_str(&std::fs::read_to_string(lock).unwrap()).unwrap();
+    let strings = |value: &toml::Value| -> Vec<String> {
+        value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item.as_str().unwrap().to_string())
+            .collect()
+    };
+    lock["numerics"]["libraries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|library| {
+            let gpu = library.get("gpu")?;
+            let path = library["path"].as_str().unwrap();
+            Some((
+                path.to_string(),
+                (strings(&gpu["sass"]), strings(&gpu["ptx"])),
+            ))
+        })
+        .collect()
+}
+
+/// What `cuobjdump --list-elf --list-ptx` lists of `library`: `(sass, ptx)`, named as the
+/// lock names them (`libcufile.so.1.sm_80.cubin` is `sm_80`; `….sm_80.ptx` `compute_80`).
+fn cuobjdump(venv: &std::path::Path, library: &str) -> (Vec<String>, Vec<String>) {
+    let tool = venv.join("lib/python3.11/site-packages/nvidia/cu13/bin/cuobjdump");
+    let output = std::process::Command::new(&tool)
+        .args(["--list-elf", "--list-ptx", library])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if stderr.contains("does not contain device code") {
+        return (Vec::new(), Vec::new());
+    }
+    assert!(output.status.success(), "{output:?}");
+    let (mut sass, mut ptx) = (BTreeSet::new(), BTreeSet::new());
+    for line in String::from_utf8(output.stdout).unwrap().lines() {
+        let arch = |suffix: &str| {
+            let name = line.rsplit(' ').next()?.strip_suffix(suffix)?;
+            let number = name.rsplit_once(".sm_")?.1;
+            Some(number.parse::<u32>().unwrap())
+        };
+        if let Some(number) = arch(".cubin").filter(|_| line.starts_with("ELF file")) {
+            sass.insert(number);
+        } else if let Some(number) = arch(".ptx").filter(|_| line.starts_with("PTX file")) {
+            ptx.insert(number);
+        }
+    }
+    (
+        sass.iter().map(|n| format!("sm_{n}")).collect(),
+        ptx.iter().map(|n| format!("compute_{n}")).collect(),
+    )
+}
+
+#[test]
+fn gpu_code_is_what_nvidias_cuobjdump_lists() {
+    let python = cufile12_venv();
+    let venv = python.parent().unwrap().parent().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    must(
+        envlock()
+            .args(["snapshot", "--python"])
+            .arg(&python)
+            .args(["-o", "dev.lock"])
+            .current_dir(dir.path()),
+    );
+    let code = gpu_code(&dir.path().join("dev.lock"));
+    let cufile = code
+        .iter()
+        .find(|(path, _)| path.ends_with("nvidia/cufile/lib/libcufile.so.0"))
+        .unwrap_or_else(|| panic!("{code:?}"));
+    let expected = cuobjdump(venv, cufile.0);
+    assert!(
+        !expected.0.is_empty() && !expected.1.is_empty(),
+        "{expected:?}"
+    );
+    assert_eq!(cufile.1, &expected);
+    // Its RDMA companion has no device code, by either account.
+    assert_eq!(code.len(), 1, "{code:?}");
+    let rdma = cufile.0.replace("libcufile.so.0", "libcufile_rdma.so.1");
+    assert_eq!(cuobjdump(venv, &rdma), (Vec::new(), Vec::new()));
+}
+
+/// The offline base with NVIDIA's CUDA 13 runtime and cuFile wheels.
+fn cuda13_image() -> String {
+    crate::docker::image_with(
+        "cuda13",
+        &["nvidia-cufile==1.17.1.22", "nvidia-cuda-runtime==13.5.37"],
+    )
+}
+
+/// `envlock diff BASELINE TARGET ARGS…` in `dir` (no golden runs): exit code, the findings
+/// of `code` (subject, severity, message) and stderr.
+fn coded(dir: &std::path::Path, operands: [&str; 2], args: &[&str], code: &str) -> Findings {
+    let run = run(envlock()
+        .args(["diff", "--no-golden", "--format", "json"])
+        .args(operands)
+        .args(args)
+        .current_dir(dir));
+    if run.code == 2 {
+        return (run.code, Vec::new(), run.stderr);
+    }
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let findings = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|finding| finding["code"] == code)
+        .map(|finding| {
+            let text = |key: &str| finding[key].as_str().unwrap().to_string();
+            (text("subject"), text("severity"), text("message"))
+        })
+        .collect();
+    (run.code, findings, run.stderr)
+}
+
+type Findings = (i32, Vec<(String, String, String)>, String);
+
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
+#[test]
+fn an_images_gpu_code_against_the_deploy_nodes_and_the_dev_runtime() {
+    crate::docker::need_engine();
+    let image = cuda13_image();
+    let dir = tempfile::tempdir().unwrap();
+    // By exec, from the engine's files, and from the layers: the same GPU code.
+    let modes: [&[&str]; 3] = [&[], &["--no-exec"], &["--no-exec", "--layers"]];
+    let locks = modes.map(|mode| {
+        let name = format!("image{}.lock", mode.len());
+        must(
+            envlock()
+                .args(["snapshot", "--image", &image, "-o", &name])
+                .args(mode)
+                .current_dir(dir.path()),
+        );
+        gpu_code(&dir.path().join(name))
+    });
+    let cufile = locks[0]
+        .iter()
+        .find(|(path, _)| path.ends_with("nvidia/cu13/lib/libcufile.so.0"))
+        .unwrap_or_else(|| panic!("{:?}", locks[0]));
+    // NVIDIA's cuobjdump 13.5 refuses this build ("Invalid ELF"): what its fatbin holds is
+    // what NVIDIA publishes for it, SASS sm_75 to sm_90 and PTX compute_90.
+    let sass = ["sm_75", "sm_80", "sm_86", "sm_87", "sm_89", "sm_90"].map(String::from);
+    assert_eq!(cufile.1, &(sass.to_vec(), vec!["compute_90".to_string()]));
+    assert_eq!(locks[0], locks[1], "exec and engine static");
+    assert_eq!(locks[0], locks[2], "exec and layered");
+
+    let lock = ["image0.lock", "image0.lock"];
+    // A V100 (sm_70) runs none of it: an error naming the library and what to do.
+    let (status, found, stderr) = coded(dir.path(), lock, &["--gpu", "sm_70"], "gpu-arch");
+    assert_eq!(status, 1, "{stderr}");
+    assert_eq!(found.len(), 1, "{found:?}");
+    let (subject, severity, message) = &found[0];
+    assert!(subject.ends_with("nvidia/cu13/lib/libcufile.so.0"));
+    assert_eq!(severity, "error");
+    assert!(
+        message.contains("(shipped by nvidia-cufile)")
+            && message.contains("none of which runs on sm_70 GPUs")
+            && message.contains("no kernel image is available"),
+        "{message}"
+    );
+    // An A100 (8.0) and an L4 (8.9) run its SASS; a B200 (sm_100) only its PTX: a warning.
+    let (status, found, _) = coded(dir.path(), lock, &["--gpu", "8.0,sm_89"], "gpu-arch");
+    assert_eq!((status, found.len()), (0, 0));
+    let (status, found, _) = coded(dir.path(), lock, &["--gpu", "sm_100"], "gpu-arch");
+    assert_eq!(status, 0);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].1, "warning");
+    assert!(found[0].2.contains("its compute_90"), "{}", found[0].2);
+    // CUDA 13 needs a 580 driver: 535 fails the gate, 580 passes it.
+    let (status, found, _) = coded(dir.path(), lock, &["--driver", "535.104.05"], "cuda-driver");
+    assert_eq!((status, found.len()), (1, 1), "{found:?}");
+    assert!(found[0].2.contains("CUDA 13"), "{}", found[0].2);
+    let (status, found, _) = coded(dir.path(), lock, &["--driver", "580.65.06"], "cuda-driver");
+    assert_eq!((status, found.len()), (0, 0));
+    // The same GPUs from envlock.toml; an architecture that is none is exit 2, named.
+    std::fs::write(
+        dir.path().join("envlock.toml"),
+        "[deploy]\ngpu = [\"7.0\"]\n",
+    )
+    .unwrap();
+    let (status, found, _) = coded(dir.path(), lock, &[], "gpu-arch");
+    assert_eq!((status, found.len()), (1, 1));
+    std::fs::write(
+        dir.path().join("envlock.toml"),
+        "[deploy]\ngpu = [\"sm_7\"]\n",
+    )
+    .unwrap();
+    let (status, _, stderr) = coded(dir.path(), lock, &[], "gpu-arch");
+    assert_eq!(status, 2);
+    assert!(
+        stderr.contains("`sm_7` is not a GPU architecture"),
+        "{stderr}"
+    );
+    let (status, _, stderr) = coded(dir.path(), lock, &["--gpu", "a100"], "gpu-arch");
+    assert_eq!(status, 2);
+    assert!(
+        stderr.contains("`a100` is not a GPU architecture"),
+        "{stderr}"
+    );
+    std::fs::remove_file(dir.path().join("envlock.toml")).unwrap();
+
+    // Dev on CUDA 12's cuFile, the image on CUDA 13's: Pascal and Volta code is gone.
+    let python = cufile12_venv();
+    must(
+        envlock()
+            .args(["snapshot", "--python"])
+            .arg(&python)
+            .args(["-o", "dev.lock"])
+            .current_dir(dir.path()),
+    );
+    let (_, found, stderr) = coded(dir.path(), ["dev.lock", "image0.lock"], &[], "gpu-library");
+    assert_eq!(found.len(), 1, "{found:?} {stderr}");
+    let (subject, severity, message) = &found[0];
+    assert_eq!(subject, "nvidia-cufile:libcufile.so.0");
+    assert_eq!(severity, "warning");
+    assert!(
+        message.contains("lost sm_60, sm_61, sm_62, sm_70, sm_72, compute_80")
+            && message.contains("gained sm_87, sm_89, sm_90, compute_90"),
+        "{message}"
+    );
+    // The image's SBOM from envlock's export keeps the GPU code: as the baseline, dev is
+    // the one that lost the newer architectures.
+    must(
+        envlock()
+            .args([
+                "export",
+                "image0.lock",
+                "--format",
+                "cyclonedx",
+                "-o",
+                "image.cdx.json",
+            ])
+            .current_dir(dir.path()),
+    );
+    let operands = ["image.cdx.json", "dev.lock"];
+    let (_, found, stderr) = coded(dir.path(), operands, &[], "gpu-library");
+    assert_eq!(found.len(), 1, "{found:?} {stderr}");
+    assert!(
+        found[0].2.contains("lost sm_87, sm_89, sm_90, compute_90"),
+        "{}",
+        found[0].2
+    );
 }

@@ -48,9 +48,14 @@ fn json_report_follows_the_contract() {
         .chain(models["findings"].as_array().unwrap())
         .map(|f| f["code"].as_str().unwrap())
         .collect();
-    // `golden-skipped` needs a target in no engine (tests/it/sources.rs), `cuda-driver` a
-    // deploy target (tests/it/cuda.rs).
-    let elsewhere = [envlock::Code::GoldenSkipped, envlock::Code::CudaDriver];
+    // `golden-skipped` needs a target in no engine (tests/it/sources.rs); `cuda-driver` and
+    // `gpu-arch` a deploy target, `gpu-library` CUDA libraries (tests/it/cuda.rs).
+    let elsewhere = [
+        envlock::Code::GoldenSkipped,
+        envlock::Code::CudaDriver,
+        envlock::Code::GpuArch,
+        envlock::Code::GpuLibrary,
+    ];
     for code in envlock::Code::all().filter(|code| !elsewhere.contains(code)) {
         assert!(codes.contains(code.as_str()), "{}", code.as_str());
     }

@@ -506,6 +506,30 @@ pub fn built(name: &str, dockerfile: &str, files: &[(&str, &Path)]) -> String {
     tag
 }
 
+/// An image of the offline base with `pins` installed from their wheels with `--no-deps`.
+pub fn image_with(name: &str, pins: &[&str]) -> String {
+    let wheels: Vec<_> = pins.iter().map(|pin| wheel_for_image(pin)).collect();
+    let names: Vec<String> = wheels
+        .iter()
+        .map(|wheel| wheel.file_name().unwrap().to_str().unwrap().to_string())
+        .collect();
+    let files: Vec<(&str, &Path)> = names
+        .iter()
+        .map(String::as_str)
+        .zip(wheels.iter().map(|wheel| wheel.as_path()))
+        .collect();
+    let mut dockerfile = String::from("FROM {base}\n");
+    for name in &names {
+        dockerfile.push_str(&format!("COPY {name} /tmp/\n"));
+    }
+    dockerfile.push_str(&format!(
+        "RUN python3 -m pip install -q --no-index --no-deps --break-system-packages /tmp/{} \
+         && rm /tmp/*.whl\n",
+        names.join(" /tmp/")
+    ));
+    built(name, &dockerfile, &files)
+}
+
 /// The wheel of `requirement` for the base image's CPython 3.11, downloaded once.
 pub fn wheel_for_image(requirement: &str) -> PathBuf {
     let folder = crate::support::cache_root()
@@ -525,26 +549,42 @@ pub fn wheel_for_image(requirement: &str) -> PathBuf {
         return wheel;
     }
     let arch = String::from_utf8(Command::new("uname").arg("-m").output().unwrap().stdout).unwrap();
-    must(
-        Command::new(crate::support::system_python())
+    // manylinux2014 where the project builds for it; else any the base image's glibc 2.36
+    // runs (NVIDIA's CUDA 13 wheels are manylinux_2_27 only). pip takes each tag as given.
+    let newer: Vec<String> = (18..=36)
+        .rev()
+        .map(|minor| format!("manylinux_2_{minor}"))
+        .collect();
+    for platforms in [vec!["manylinux2014".to_string()], newer] {
+        let mut download = Command::new(crate::support::system_python());
+        download
+            .args(["-m", "pip", "download", "-q", "--disable-pip-version-check"])
             .args([
-                "-m",
-                "pip",
-                "download",
-                "-q",
-                "--disable-pip-version-check",
                 "--no-deps",
-            ])
-            .args([
                 "--only-binary=:all:",
                 "--python-version",
                 "3.11",
-                "--platform",
-            ])
-            .arg(format!("manylinux2014_{}", arch.trim()))
+            ]);
+        for platform in &platforms {
+            download
+                .arg("--platform")
+                .arg(format!("{platform}_{}", arch.trim()));
+        }
+        let last = platforms.len() > 1;
+        let output = download
             .arg("-d")
             .arg(&folder)
-            .arg(requirement),
-    );
+            .arg(requirement)
+            .output()
+            .unwrap();
+        if output.status.success() {
+            break;
+        }
+        assert!(
+            !last,
+            "pip download {requirement}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
     find(&folder).expect("pip downloaded a wheel")
 }

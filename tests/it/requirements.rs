@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use crate::docker::{built, need_engine, wheel_for_image};
+use crate::docker::{image_with, need_engine};
 use crate::support::*;
 
 /// A problem as both tools name it: the requirer, the required distribution, and its
@@ -143,30 +143,6 @@ fn a_venv_pip_left_inconsistent_gives_what_pip_check_gives() {
     assert_eq!(baseline, expected);
     assert_eq!(severities, BTreeSet::from(["info".to_string()]));
     assert_eq!(code, 1, "the target's own problems fail the gate");
-}
-
-/// An image of the offline base with `pins` installed from their wheels with `--no-deps`.
-fn image_with(name: &str, pins: &[&str]) -> String {
-    let wheels: Vec<_> = pins.iter().map(|pin| wheel_for_image(pin)).collect();
-    let names: Vec<String> = wheels
-        .iter()
-        .map(|wheel| wheel.file_name().unwrap().to_str().unwrap().to_string())
-        .collect();
-    let files: Vec<(&str, &Path)> = names
-        .iter()
-        .map(String::as_str)
-        .zip(wheels.iter().map(|wheel| wheel.as_path()))
-        .collect();
-    let mut dockerfile = String::from("FROM {base}\n");
-    for name in &names {
-        dockerfile.push_str(&format!("COPY {name} /tmp/\n"));
-    }
-    dockerfile.push_str(&format!(
-        "RUN python3 -m pip install -q --no-index --no-deps --break-system-packages /tmp/{} \
-         && rm /tmp/*.whl\n",
-        names.join(" /tmp/")
-    ));
-    built(name, &dockerfile, &files)
 }
 
 /// `pip check` in `image`, and envlock's target findings by exec and statically, of a

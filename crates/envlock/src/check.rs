@@ -135,9 +135,12 @@ pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checke
         .filter_map(|case: &verdict::CaseResult| case.loaded.as_ref());
     golden::trace::mark_mapped(&mut other.lock.numerics, mapped);
     let mut findings = diff::diff(&base.lock, &other.lock);
-    if let Some(driver) = &settings.config.deploy.driver {
-        findings.extend(diff::driver_findings(&other.lock, driver));
-    }
+    let deploy = &settings.config.deploy;
+    findings.extend(diff::deploy_findings(
+        &other.lock,
+        deploy.driver.as_ref(),
+        &deploy.gpu,
+    ));
     findings.extend(golden_findings);
     match diff::loaded_distributions(&base.lock.golden, &cases) {
         Ok(loaded) => diff::mark_loaded(&mut findings, &loaded, [&base.lock, &other.lock]),

@@ -43,7 +43,8 @@ pub struct Config {
 /// `[deploy]`:
 /// ```toml
 /// [deploy]
-/// driver = "550.54.15"   # the nodes' NVIDIA driver, as `nvidia-smi` prints it
+/// driver = "550.54.15"     # the nodes' NVIDIA driver, as `nvidia-smi` prints it
+/// gpu = ["sm_80", "8.9"]   # their GPUs' architectures (or compute capabilities)
 /// ```
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -51,6 +52,10 @@ pub struct Deploy {
     /// The NVIDIA driver of the deploy nodes: the target's CUDA must run on it
     /// (`cuda-driver`).
     pub driver: Option<crate::diff::DriverVersion>,
+    /// The GPU architectures of the deploy nodes: each CUDA library of the target must
+    /// have code that runs on each (`gpu-arch`).
+    #[serde(default)]
+    pub gpu: Vec<crate::diff::GpuArch>,
 }
 
 /// `models = [...]`, or `[models]`:

@@ -47,7 +47,7 @@ pub use capture::{ImageSource, Progress, Snapshot, Source};
 pub use check::{check, Checked};
 pub use config::{load as load_config, Config, InvalidRunAs, RunAs};
 pub use declared::{DeclaredFormat, DeclaredSource, Selection};
-pub use diff::{Cause, Code, DriverVersion, Finding, FindingLayer, Severity, Suspect};
+pub use diff::{Cause, Code, DriverVersion, Finding, FindingLayer, GpuArch, Severity, Suspect};
 pub use error::{EngineFault, Error, ImageProblem, Result};
 pub use lock::Lock;
 pub use report::{Report, ReportedCase};

@@ -88,6 +88,11 @@ pub enum Code {
     /// The runtime's CUDA needs a newer NVIDIA driver than the deploy nodes have
     /// (`[deploy] driver`, `--driver`).
     CudaDriver,
+    /// A CUDA library has no GPU code that runs on a deploy GPU (`[deploy] gpu`, `--gpu`),
+    /// or only PTX the driver compiles at first start.
+    GpuArch,
+    /// A CUDA library's GPU architectures differ between the two runtimes.
+    GpuLibrary,
 }
 
 /// How serious a finding is. Ordered: `info < warning < error`.
@@ -319,9 +324,12 @@ impl Code {
             | Code::GoldenSkipped => Area::Golden,
             Code::PolicyUnused => Area::Policy,
             Code::CondaPackage => Area::CondaPackages,
-            Code::NumericLibrary | Code::CpuFeatures | Code::NumericsKernel | Code::CudaDriver => {
-                Area::Numerics
-            }
+            Code::NumericLibrary
+            | Code::CpuFeatures
+            | Code::NumericsKernel
+            | Code::CudaDriver
+            | Code::GpuArch
+            | Code::GpuLibrary => Area::Numerics,
         }
     }
 
@@ -385,7 +393,8 @@ pub(crate) fn default_severity(code: Code, change: Option<Change>) -> Severity {
         | Code::GoldenError
         | Code::GoldenLatency
         | Code::RequirementUnmet
-        | Code::CudaDriver => Error,
+        | Code::CudaDriver
+        | Code::GpuArch => Error,
         Code::Libc
         | Code::ModelFramework
         | Code::PackageAdded
@@ -393,6 +402,7 @@ pub(crate) fn default_severity(code: Code, change: Option<Change>) -> Severity {
         | Code::PackageFiles
         | Code::CondaPackage
         | Code::NumericLibrary
+        | Code::GpuLibrary
         | Code::NumericsKernel
         | Code::EnvVar => Warning,
         Code::SystemPackage
@@ -414,7 +424,7 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", code.as_str()));
             assert_eq!(serde_json::from_str::<Code>(&json).unwrap(), code);
         }
-        assert_eq!(Code::all().count(), 29);
+        assert_eq!(Code::all().count(), 31);
         assert_eq!(Area::SystemPackages.as_str(), "system-packages");
         assert_eq!(Severity::Warning.as_str(), "warning");
     }

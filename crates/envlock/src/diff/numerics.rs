@@ -27,6 +27,7 @@ pub(super) fn diff_numerics(baseline: &Lock, target: &Lock, findings: &mut Findi
         &target.numerics.kernels,
         findings,
     );
+    super::cuda::diff_gpu_code(baseline, target, findings);
 }
 
 /// Libraries by `owner:role`: `numpy:blas` (numpy's vendored BLAS), `system:blas`.

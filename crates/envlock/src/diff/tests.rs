@@ -324,6 +324,7 @@ fn numeric_libraries_by_role_and_the_cpu_features_that_matter() {
         shipped_by: None,
         loaded_by: Vec::new(),
         loaded: false,
+        gpu: None,
     };
     let cpu = |features: &[&str]| Cpu {
         model: None,

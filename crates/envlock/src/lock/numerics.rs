@@ -32,7 +32,8 @@ impl Numerics {
 #[serde(rename_all = "kebab-case")]
 pub struct NumericLibrary {
     /// `openblas`, `mkl`, `blis`, `flexiblas`, `reference-blas`, `reference-lapack`,
-    /// `atlas`, `libgomp`, `libiomp5`, `libomp`, `cudart`, `cublas`, `cudnn`, `nccl`.
+    /// `atlas`, `libgomp`, `libiomp5`, `libomp`, and the CUDA libraries' ([`CUDA_FAMILIES`]):
+    /// `cudart`, `cublas`, `cudnn`, `nccl`, `cufft`, `cufile`, `torch-cuda`, ….
     pub family: String,
     /// Its version: the one the library reports inside (`OpenBLAS 0.3.27`), else the one
     /// its file name or soname gives, else its system package's.
@@ -55,12 +56,51 @@ pub struct NumericLibrary {
     /// Whether a traced golden run mapped it (absent: none did, or no run was traced).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub loaded: bool,
+    /// The GPU code compiled into a CUDA library (its `.nv_fatbin`), when it has any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<GpuCode>,
 }
+
+/// `[numerics.libraries.gpu]`: the architectures a CUDA library's kernels are compiled for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct GpuCode {
+    /// Machine code (SASS), by architecture: `sm_80` runs on GPUs of compute capability
+    /// 8.0 and, within the same major, newer (8.6, 8.9).
+    #[serde(default)]
+    pub sass: Vec<String>,
+    /// PTX, by virtual architecture: `compute_90` is compiled by the driver, at first
+    /// start, for any GPU of compute capability 9.0 or newer.
+    #[serde(default)]
+    pub ptx: Vec<String>,
+    /// Which of those only some of its kernels have (the library's fatbins disagree).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partial: Vec<String>,
+}
+
+/// The families of CUDA libraries: NVIDIA's (`nvidia-*` wheels, a CUDA toolkit, conda's)
+/// and a framework's own GPU kernels (torch's `libtorch_cuda.so`).
+pub const CUDA_FAMILIES: &[&str] = &[
+    "cudart",
+    "cublas",
+    "cudnn",
+    "nccl",
+    "cufft",
+    "curand",
+    "cusparse",
+    "cusolver",
+    "cufile",
+    "nvrtc",
+    "nvjitlink",
+    "torch-cuda",
+    "c10-cuda",
+];
 
 impl NumericLibrary {
     /// What the library does, for comparing two runtimes' libraries: `blas` (OpenBLAS,
     /// MKL, BLIS, FlexiBLAS, ATLAS, reference BLAS), `lapack` (any `liblapack.so`, whoever
-    /// provides it), `openmp`, `cuda-runtime`, `cublas`, `cudnn`, `nccl`.
+    /// provides it), `openmp`, `cuda-runtime`, and each other CUDA library's family
+    /// (`cublas`, `cudnn`, `nccl`, …: [`CUDA_FAMILIES`]).
     pub fn role(&self) -> &'static str {
         let name = self.path.rsplit('/').next().unwrap_or_default();
         if name.starts_with("liblapack") {
@@ -70,10 +110,11 @@ impl NumericLibrary {
             "reference-lapack" => "lapack",
             "libgomp" | "libiomp5" | "libomp" => "openmp",
             "cudart" => "cuda-runtime",
-            "cublas" => "cublas",
-            "cudnn" => "cudnn",
-            "nccl" => "nccl",
-            _ => "blas",
+            family => CUDA_FAMILIES
+                .iter()
+                .find(|known| **known == family)
+                .copied()
+                .unwrap_or("blas"),
         }
     }
 }

@@ -14,7 +14,7 @@ use pep508_rs::PackageName;
 use super::purl::Purl;
 use super::{properties, Bom, Component, MANAGERS};
 use crate::error::{Error, Result};
-use crate::lock::{self, Lock, Model, NumericLibrary, Package, PackageSource, Shadowed};
+use crate::lock::{self, GpuCode, Lock, Model, NumericLibrary, Package, PackageSource, Shadowed};
 
 /// The largest SBOM read (syft's of a large image is tens of MB).
 const LIMIT: u64 = 128 << 20;
@@ -390,7 +390,20 @@ fn numeric_library(component: &Component, family: String) -> NumericLibrary {
             .map(str::to_string)
             .collect(),
         loaded: component.first("envlock:loaded").as_deref() == Some("true"),
+        gpu: gpu_code(component),
     }
+}
+
+/// A CUDA library's GPU code, as envlock's export writes it.
+fn gpu_code(component: &Component) -> Option<GpuCode> {
+    let list =
+        |name: &str| -> Vec<String> { component.property(name).map(str::to_string).collect() };
+    let code = GpuCode {
+        sass: list("envlock:gpu-sass"),
+        ptx: list("envlock:gpu-ptx"),
+        partial: list("envlock:gpu-partial"),
+    };
+    (!code.sass.is_empty() || !code.ptx.is_empty()).then_some(code)
 }
 
 /// A model envlock exported: it has a path and a digest; another tool's ML-BOM names a

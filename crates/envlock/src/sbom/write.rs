@@ -392,6 +392,16 @@ fn numeric_library(library: &NumericLibrary, refs: &mut Refs) -> Component {
     if library.loaded {
         properties.push(Property::new("envlock:loaded", "true"));
     }
+    if let Some(gpu) = &library.gpu {
+        let lists = [
+            ("envlock:gpu-sass", &gpu.sass),
+            ("envlock:gpu-ptx", &gpu.ptx),
+            ("envlock:gpu-partial", &gpu.partial),
+        ];
+        for (name, list) in lists {
+            properties.extend(list.iter().map(|arch| Property::new(name, arch)));
+        }
+    }
     let file = library.path.rsplit('/').next().unwrap_or(&library.path);
     Component {
         kind: "library".into(),

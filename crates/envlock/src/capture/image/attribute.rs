@@ -148,6 +148,7 @@ mod tests {
                 content: Some(Arc::from(text.as_bytes())),
                 sha256: None,
                 version: None,
+                gpu: None,
                 model: None,
             },
         }

@@ -147,6 +147,7 @@ impl ScanLibrary for Files<'_> {
                     Some(sha256) => Ok(Some(Scanned {
                         sha256: sha256.clone(),
                         version: node.version.clone(),
+                        gpu: node.gpu.as_deref().cloned(),
                     })),
                     // A library reached through a link whose name says what it is, while
                     // its own does not: not scanned as it streamed past. Recorded for a

@@ -14,7 +14,7 @@ use crate::capture::models::{read_model_file, Silent, BLOCK};
 use crate::capture::numerics;
 use crate::capture::read;
 use crate::error::untrusted;
-use crate::lock::Sha256;
+use crate::lock::{GpuCode, Sha256};
 use envlock_model::Facts;
 
 /// The most bytes of one layer's kept files (metadata, package databases, script heads).
@@ -97,6 +97,8 @@ pub(crate) struct Stored {
     pub(crate) sha256: Option<String>,
     /// A numeric library's version string, found as it streamed past.
     pub(crate) version: Option<String>,
+    /// A CUDA library's GPU code, read as it streamed past.
+    pub(crate) gpu: Option<Box<GpuCode>>,
     /// What a model file's bytes say, read as they streamed past.
     pub(crate) model: Option<Box<Facts>>,
 }
@@ -275,6 +277,7 @@ fn list_entries(tar: &mut dyn Read, keep: &Keep) -> Result<LayerIndex, LayerErro
                 content: read.content,
                 sha256: read.sha256,
                 version: read.version,
+                gpu: read.gpu,
                 model: read.model,
             },
         });
@@ -288,6 +291,7 @@ struct Kept {
     content: Option<Arc<[u8]>>,
     sha256: Option<String>,
     version: Option<String>,
+    gpu: Option<Box<GpuCode>>,
     model: Option<Box<Facts>>,
 }
 
@@ -316,6 +320,7 @@ fn read_file(
         let scanned = numerics::scan::scan_stream(entry, family)?;
         read.sha256 = Some(scanned.sha256);
         read.version = scanned.version;
+        read.gpu = scanned.gpu.map(Box::new);
     } else if keep.is_model(path) {
         let name = path.rsplit('/').next().unwrap_or(path);
         let model = read_model_file(entry, buffer, &Silent, size, name)?;

@@ -59,6 +59,7 @@ static IMPLICIT_FOLDER: Node = Node {
         content: None,
         sha256: None,
         version: None,
+        gpu: None,
         model: None,
     },
 };
@@ -262,7 +263,7 @@ impl Tree {
             .collect()
     }
 
-    /// Sets a numeric library's digest and version string, as a second pass scanned the
+    /// Sets a numeric library's digest, version string and GPU code, as a second pass scanned the
     /// file at `path` (a resolved path), when it is still the one layer `layer` wrote and
     /// was not scanned; whether they were set.
     pub(crate) fn set_library(&mut self, path: &str, layer: usize, read: &Stored) -> bool {
@@ -272,6 +273,7 @@ impl Tree {
             {
                 node.sha256.clone_from(&read.sha256);
                 node.version.clone_from(&read.version);
+                node.gpu.clone_from(&read.gpu);
                 true
             }
             _ => false,
@@ -326,6 +328,7 @@ mod tests {
                 content: Some(Arc::from(&b"x"[..])),
                 sha256: None,
                 version: None,
+                gpu: None,
                 model: None,
             },
         }

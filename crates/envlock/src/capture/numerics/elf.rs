@@ -84,6 +84,14 @@ fn section_bytes(read: &ReadAt<'_>, section: &Section) -> Option<Vec<u8>> {
     )
 }
 
+/// Where the section `name` is: its offset and size.
+pub(super) fn section(read: &ReadAt<'_>, name: &str) -> Option<(u64, u64)> {
+    sections(read)?
+        .into_iter()
+        .find(|section| section.name == name)
+        .map(|section| (section.offset, section.size))
+}
+
 /// The bytes of the read-only data and comment sections, where version strings live.
 pub(super) fn strings(read: &ReadAt<'_>) -> Option<Vec<u8>> {
     let sections = sections(read)?;
@@ -152,6 +160,12 @@ pub(super) fn fuzz(bytes: &[u8]) {
     let read = in_memory(bytes);
     let _ = strings(&read);
     let _ = dynamic(&read);
+    let _ = super::fatbin::read(&read);
+    let mut stream = super::fatbin::Streamed::new();
+    for chunk in bytes.chunks(4096) {
+        stream.push(chunk);
+    }
+    let _ = stream.finish();
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 pub(crate) mod check;
 mod cpu;
 mod elf;
+mod fatbin;
 mod probed;
 mod reach;
 pub(crate) mod scan;
@@ -23,7 +24,7 @@ use crate::lock::{NumericLibrary, Numerics, Package, Python, Sha256, SystemPacka
 pub(crate) use cpu::host_cpu;
 use elf::Dynamic;
 pub(crate) use probed::ProbedNumerics;
-use reach::Reading;
+use reach::{Inspected, Reading};
 pub(crate) use reach::{Reach, ScanLibrary};
 use scan::{classify, version_in, version_in_name};
 
@@ -385,15 +386,20 @@ async fn describe<F: Files + ScanLibrary>(
     let probed = runtime
         .probed
         .and_then(|probed| probed.libraries.get(&resolved));
-    let (version, sha256) = match probed {
+    let inspected = match probed {
         Some(probed) => {
             let snippets: Vec<u8> = probed
                 .snippets
                 .iter()
                 .flat_map(|snippet| snippet.chars().map(|c| c as u32 as u8).chain([0]))
                 .collect();
-            let sha256 = probed.sha256.as_deref().and_then(Sha256::from_hex);
-            (version_in(kind.family, &snippets), sha256)
+            Inspected {
+                version: version_in(kind.family, &snippets),
+                sha256: probed.sha256.as_deref().and_then(Sha256::from_hex),
+                gpu: probed.fatbins.as_ref().map(|lists| {
+                    fatbin::code_of(&lists.iter().map(|list| list.to_vec()).collect())
+                }),
+            }
         }
         None => {
             reach
@@ -401,6 +407,11 @@ async fn describe<F: Files + ScanLibrary>(
                 .await
         }
     };
+    let Inspected {
+        version,
+        sha256,
+        gpu,
+    } = inspected;
     let system = binary
         .is_none()
         .then(|| system_package(runtime, &resolved))
@@ -423,6 +434,7 @@ async fn describe<F: Files + ScanLibrary>(
         loaded_by,
         path: resolved,
         loaded: false,
+        gpu,
     }
 }
 

@@ -26,9 +26,13 @@ pub(crate) struct ProbedDynamic {
 }
 
 /// A numeric library as the probe read it: the text after each version needle (Latin-1),
-/// and for a system library its sha256 (hex).
+/// for a system library its sha256 (hex), and for a CUDA library its fatbins' entries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct ProbedLibrary {
     pub(crate) snippets: Vec<String>,
     pub(crate) sha256: Option<String>,
+    /// A CUDA library's fatbins: each distinct list of its entries' `(kind, architecture)`
+    /// (`None`: it has no `.nv_fatbin`, or is not asked for one).
+    #[serde(default)]
+    pub(crate) fatbins: Option<Vec<Vec<(u16, u32)>>>,
 }

@@ -5,9 +5,19 @@ use std::io::Read as _;
 use std::os::unix::fs::FileExt as _;
 
 use super::elf::{self, Dynamic};
+use super::fatbin;
 use super::scan::{self, version_in, Scanned};
 use super::{Runtime, EXTENSION_LIMIT};
 use crate::capture::fs::{host::HostFiles, Files, Found, Kind, ReadError};
+use crate::lock::GpuCode;
+
+/// What a library's bytes say.
+#[derive(Default)]
+pub(super) struct Inspected {
+    pub(super) version: Option<String>,
+    pub(super) sha256: Option<String>,
+    pub(super) gpu: Option<GpuCode>,
+}
 
 /// Where the runtime's binaries are read.
 #[derive(Clone, Copy)]
@@ -98,20 +108,17 @@ impl<F: Files + ScanLibrary> Reading<'_, F> {
         }
     }
 
-    /// The version string inside the library at `resolved`, and its sha256 when `hash`.
-    pub(super) async fn inspect(
-        &self,
-        resolved: &str,
-        family: &str,
-        hash: bool,
-    ) -> (Option<String>, Option<String>) {
+    /// The version string inside the library at `resolved`, its GPU code, and its sha256
+    /// when `hash`.
+    pub(super) async fn inspect(&self, resolved: &str, family: &str, hash: bool) -> Inspected {
         match self.reach {
             Reach::Host => {
                 let Some(file) = self.keep(open_host(resolved)) else {
-                    return (None, None);
+                    return Inspected::default();
                 };
                 let read = |offset: u64, len: usize| self.read_at(&file, resolved, offset, len);
                 let version = elf::strings(&read).and_then(|bytes| version_in(family, &bytes));
+                let gpu = scan::is_cuda(family).then(|| fatbin::read(&read)).flatten();
                 let sha256 = if hash {
                     let scanned = scan::scan_stream(&mut (&file).take(u64::MAX), family)
                         .map(Some)
@@ -120,11 +127,19 @@ impl<F: Files + ScanLibrary> Reading<'_, F> {
                 } else {
                     None
                 };
-                (version, sha256)
+                Inspected {
+                    version,
+                    sha256,
+                    gpu,
+                }
             }
             Reach::Image(files) => match self.keep(files.scan_library(resolved, family).await) {
-                Some(scanned) => (scanned.version, Some(scanned.sha256)),
-                None => (None, None),
+                Some(scanned) => Inspected {
+                    version: scanned.version,
+                    sha256: Some(scanned.sha256),
+                    gpu: scanned.gpu,
+                },
+                None => Inspected::default(),
             },
         }
     }

@@ -5,7 +5,8 @@
 
 use std::io::{self, Read};
 
-use crate::lock::Sha256;
+use super::fatbin::Streamed;
+use crate::lock::{GpuCode, Sha256, CUDA_FAMILIES};
 
 /// A library's family, and its threading when the name tells.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +48,11 @@ pub(crate) fn classify(path: &str) -> Option<Kind> {
     Some(Kind { family, threading })
 }
 
+/// Whether `family`'s libraries are CUDA's, which carry GPU code.
+pub(crate) fn is_cuda(family: &str) -> bool {
+    CUDA_FAMILIES.contains(&family)
+}
+
 /// Library names by how they start: the family, and whether the name is the generic
 /// reference one (`libblas.so`, which alternatives point at another family's copy). The
 /// one list [`classify`] reads and the probe is sent.
@@ -70,6 +76,15 @@ const FAMILIES: &[(&str, &str, bool)] = &[
     ("libcublas", "cublas", false),
     ("libcudnn", "cudnn", false),
     ("libnccl", "nccl", false),
+    ("libcufft", "cufft", false),
+    ("libcurand", "curand", false),
+    ("libcusparse", "cusparse", false),
+    ("libcusolver", "cusolver", false),
+    ("libcufile", "cufile", false),
+    ("libnvrtc", "nvrtc", false),
+    ("libnvjitlink", "nvjitlink", false),
+    ("libtorch_cuda", "torch-cuda", false),
+    ("libc10_cuda", "c10-cuda", false),
 ];
 
 /// The starts of the names of numeric libraries, for the probe to pick them out of
@@ -144,17 +159,20 @@ pub(crate) fn version_in_name(path: &str) -> Option<String> {
         .then(|| after.to_string())
 }
 
-/// The digest and version string of a library read as a stream, in O(1) memory: the
-/// needle is looked for across chunk boundaries.
+/// The digest, version string and GPU code of a library read as a stream, in O(1) memory:
+/// the needle is looked for across chunk boundaries, and the fatbins walked as they pass.
 pub(crate) struct Scanned {
     pub(crate) sha256: String,
     pub(crate) version: Option<String>,
+    /// A CUDA library's GPU code.
+    pub(crate) gpu: Option<GpuCode>,
 }
 
 /// The most bytes of one library read.
 const LIBRARY_LIMIT: u64 = 4 << 30;
 
-/// Reads `reader` whole, hashing it and looking for `family`'s version string.
+/// Reads `reader` whole, hashing it and looking for `family`'s version string, and for a
+/// CUDA library's fatbins.
 pub(crate) fn scan_stream(reader: &mut dyn Read, family: &str) -> io::Result<Scanned> {
     const OVERLAP: usize = 128;
     let mut digest = Sha256::default();
@@ -162,6 +180,7 @@ pub(crate) fn scan_stream(reader: &mut dyn Read, family: &str) -> io::Result<Sca
     let mut carried: Vec<u8> = Vec::new();
     let mut version = None;
     let mut reader = reader.take(LIBRARY_LIMIT);
+    let mut fatbins = is_cuda(family).then(Streamed::new);
     loop {
         let count = reader.read(&mut buffer)?;
         if count == 0 {
@@ -169,6 +188,9 @@ pub(crate) fn scan_stream(reader: &mut dyn Read, family: &str) -> io::Result<Sca
         }
         let chunk = &buffer[..count];
         digest.update(chunk);
+        if let Some(fatbins) = &mut fatbins {
+            fatbins.push(chunk);
+        }
         if version.is_none() {
             carried.extend_from_slice(chunk);
             version = version_in(family, &carried);
@@ -179,6 +201,7 @@ pub(crate) fn scan_stream(reader: &mut dyn Read, family: &str) -> io::Result<Sca
     Ok(Scanned {
         sha256: digest.finish(),
         version,
+        gpu: fatbins.and_then(Streamed::finish),
     })
 }
 

@@ -209,9 +209,14 @@ def elf_dynamic(path):
 def scan_library(path, needles, digest):
     """Each needle with the 48 bytes after it (up to 256 times each, in file order) in the library's
     read-only data and comment sections, where version strings live (the whole file when
-    it has no such sections); and the file's sha256 if asked."""
+    it has no such sections); the entries of its fatbins, if it has any; and the file's
+    sha256 if asked."""
     with open(path, "rb") as handle:
         sections = elf_sections(handle) or {}
+        fatbins = None
+        if b".nv_fatbin" in sections:
+            _, offset, size, _ = sections[b".nv_fatbin"]
+            fatbins = fatbin_entries(handle, offset, offset + size)
         parts = []
         for name in (b".rodata", b".comment"):
             if name in sections:
@@ -239,7 +244,76 @@ def scan_library(path, needles, digest):
     return {
         "snippets": list(dict.fromkeys(snippet for _, _, snippet in found)),
         "sha256": hasher.hexdigest() if hasher is not None else None,
+        "fatbins": fatbins,
     }
+
+
+def fatbin_entries(handle, at, end):
+    """The distinct lists of (kind, architecture) of the fatbins between two offsets of a
+    CUDA library, walked from header to header as envlock's own walk does (capture/numerics/
+    fatbin.rs): a fatbin at an 8-byte boundary, magic 0xBA55ED50, version 1, a 16-byte
+    header, a body that fits; each entry's header (at least 32 bytes, at most 4096) and
+    payload inside the body. Payloads are skipped, never read."""
+    import struct
+
+    lists = set()
+    fatbins = 0
+    while True:
+        at = (at + 7) // 8 * 8
+        if at + 16 > end:
+            break
+        handle.seek(at)
+        window = handle.read(min(4096, end - at))
+        found = -1
+        start = 0
+        while True:
+            found = window.find(b"\x50\xed\x55\xba", start)
+            if found < 0 or (at + found) % 8 == 0:
+                break
+            start = found + 1
+        if found < 0:
+            at = max(at, (at + len(window) - 3 + 7) // 8 * 8)
+            if len(window) < 4096:
+                break
+            continue
+        begin = at + found
+        handle.seek(begin)
+        header = handle.read(16)
+        if len(header) < 16:
+            break
+        _, version, size, body = struct.unpack("<IHHQ", header)
+        body_end = begin + 16 + body
+        if version != 1 or size != 16 or body == 0 or body_end > end:
+            at = begin + 8
+            continue
+        entries, entry_at, good = [], begin + 16, True
+        while entry_at < body_end:
+            handle.seek(entry_at)
+            raw = handle.read(32)
+            if entry_at + 32 > body_end or len(raw) < 32 or len(entries) >= 1024:
+                good = False
+                break
+            kind, _, entry_size, payload = struct.unpack_from("<HHIQ", raw)
+            (arch,) = struct.unpack_from("<I", raw, 28)
+            step = entry_size + payload
+            if entry_size < 32 or entry_size > 4096 or kind == 0 or arch > 10000 \
+                    or entry_at + step > body_end:
+                good = False
+                break
+            if kind in (1, 2):
+                entries.append((kind, arch))
+            entry_at += step
+        if not good:
+            at = begin + 8
+            continue
+        fatbins += 1
+        entries = tuple(sorted(set(entries)))
+        if len(lists) < 256 or entries in lists:
+            lists.add(entries)
+        at = body_end
+    if fatbins == 0:
+        return None
+    return sorted([list(entries) for entries in lists])
 
 
 def elf_sections(handle):
