@@ -378,3 +378,140 @@ fn an_images_gpu_code_against_the_deploy_nodes_and_the_dev_runtime() {
         found[0].2
     );
 }
+
+/// Reads files out of a wheel on PyPI by HTTP range requests (its zip directory, then each
+/// file's bytes), so that torch's 500 MB wheel gives its METADATA and `torch/version.py`
+/// without being downloaded: `python3 -c WHEEL_FILES NAME VERSION OUT`.
+const WHEEL_FILES: &str = r#"
+import io, json, os, sys, urllib.request, zipfile
+name, version, out = sys.argv[1:4]
+index = urllib.request.Request(f"https://pypi.org/simple/{name}/",
+                               headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+files = json.load(urllib.request.urlopen(index, timeout=60))["files"]
+url = next(f["url"] for f in files if f["filename"].startswith(f"{name}-{version}-cp311-")
+           and "manylinux" in f["filename"] and f["filename"].endswith("x86_64.whl"))
+class Remote(io.RawIOBase):
+    def __init__(self):
+        head = urllib.request.Request(url, method="HEAD")
+        self.size, self.at = int(urllib.request.urlopen(head, timeout=60).headers["Content-Length"]), 0
+    def readable(self): return True
+    def seekable(self): return True
+    def tell(self): return self.at
+    def seek(self, offset, whence=0):
+        self.at = [offset, self.at + offset, self.size + offset][whence]
+        return self.at
+    def readinto(self, buffer):
+        count = min(len(buffer), self.size - self.at)
+        if count <= 0:
+            return 0
+        part = urllib.request.Request(url, headers={"Range": f"bytes={self.at}-{self.at + count - 1}"})
+        data = urllib.request.urlopen(part, timeout=60).read()
+        buffer[:len(data)] = data
+        self.at += len(data)
+        return len(data)
+wheel = zipfile.ZipFile(io.BufferedReader(Remote(), 1 << 16))
+for member in wheel.namelist():
+    if member.endswith(".dist-info/METADATA") or member == f"{name}/version.py":
+        os.makedirs(os.path.join(out, os.path.dirname(member)), exist_ok=True)
+        with open(os.path.join(out, member), "wb") as handle:
+            handle.write(wheel.read(member))
+"#;
+
+/// A venv holding what torch `version`'s real wheel installs as its metadata (its
+/// dist-info's METADATA, and `torch/version.py`), read out of the wheel on PyPI: the files
+/// the capture reads, without torch's gigabytes.
+fn torch_metadata_venv(version: &str) -> std::path::PathBuf {
+    venv(&format!("torch-{version}"), version, &[], |folder| {
+        let site = folder.join("lib/python3.11/site-packages");
+        must(
+            std::process::Command::new(system_python())
+                .args(["-c", WHEEL_FILES, "torch", version])
+                .arg(&site),
+        );
+    })
+}
+
+/// `cuda = '13.2'` of a torch `version.py`: the CUDA its build was compiled with.
+fn version_py_cuda(python: &std::path::Path) -> String {
+    let site = python
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("lib/python3.11/site-packages");
+    let text = std::fs::read_to_string(site.join("torch/version.py")).unwrap();
+    let line = text
+        .lines()
+        .find(|line| line.starts_with("cuda"))
+        .unwrap_or_else(|| panic!("{text}"));
+    line.rsplit('=')
+        .next()
+        .unwrap()
+        .trim()
+        .trim_matches('\'')
+        .to_string()
+}
+
+#[test]
+fn a_frameworks_cuda_is_what_its_real_wheel_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut built_for = Vec::new();
+    for (version, name) in [("2.5.1", "old.lock"), ("2.15.0", "new.lock")] {
+        let python = torch_metadata_venv(version);
+        must(
+            envlock()
+                .args(["snapshot", "--python"])
+                .arg(&python)
+                .args(["-o", name])
+                .current_dir(dir.path()),
+        );
+        let lock: toml::Value =
+            toml::from_str(&std::fs::read_to_string(dir.path().join(name)).unwrap()).unwrap();
+        let framework = &lock["numerics"]["frameworks"][0];
+        assert_eq!(framework["name"].as_str(), Some("torch"), "{lock:#?}");
+        // What torch itself says it was compiled with (`torch.version.cuda`).
+        assert_eq!(
+            framework["cuda"].as_str().unwrap(),
+            version_py_cuda(&python),
+            "{framework:?}"
+        );
+        built_for.push(framework["from"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        built_for,
+        ["nvidia-cuda-runtime-cu12==12.4.127", "cuda-toolkit==13.2.2"]
+    );
+    // Dev on torch 2.5.1 (CUDA 12.4), the target on 2.15.0 (CUDA 13.2), nodes on 535.
+    let operands = ["old.lock", "new.lock"];
+    let (_, found, stderr) = coded(dir.path(), operands, &[], "gpu-library");
+    assert_eq!(found.len(), 1, "{found:?} {stderr}");
+    assert_eq!(found[0].0, "torch");
+    assert!(
+        found[0].2.contains("built for CUDA 12.4 in the baseline")
+            && found[0].2.contains("for CUDA 13.2 in the target"),
+        "{}",
+        found[0].2
+    );
+    let (status, found, _) = coded(
+        dir.path(),
+        operands,
+        &["--driver", "535.104.05"],
+        "cuda-driver",
+    );
+    assert_eq!((status, found.len()), (1, 1), "{found:?}");
+    assert!(
+        found[0]
+            .2
+            .contains("torch 2.15.0 is built for CUDA 13.2 (cuda-toolkit==13.2.2)")
+            && found[0].2.contains("580 or newer"),
+        "{}",
+        found[0].2
+    );
+    let (_, found, _) = coded(
+        dir.path(),
+        operands,
+        &["--driver", "580.65.06"],
+        "cuda-driver",
+    );
+    assert!(found.is_empty(), "{found:?}");
+}

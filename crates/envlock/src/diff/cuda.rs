@@ -4,12 +4,15 @@
 //!   as its release's minimum; nodes with an older driver fail at start-up ("CUDA driver
 //!   version is insufficient for CUDA runtime version"). The nodes' driver comes from
 //!   `[deploy] driver` or `--driver`; the runtime's CUDA from its `cudart` libraries
-//!   (`[[numerics.libraries]]`, whose version is the soname's major: `libcudart.so.12`).
+//!   (`[[numerics.libraries]]`, whose version is the soname's major: `libcudart.so.12`),
+//!   and from the frameworks built for a CUDA whose runtime library was not found
+//!   (`[[numerics.frameworks]]`).
 //! - `gpu-arch`: a CUDA library whose GPU code (`[numerics.libraries.gpu]`) has no machine
 //!   code that runs on a deploy GPU (`[deploy] gpu`, `--gpu`) and no PTX the driver can
 //!   compile for it fails at its first kernel ("no kernel image is available for execution
 //!   on the device"); PTX alone runs after the driver compiles it at first start (warning).
-//! - `gpu-library`: a CUDA library of the target lost GPU architectures the baseline's had.
+//! - `gpu-library`: a CUDA library of the target lost GPU architectures the baseline's had,
+//!   or a framework is built for another CUDA release.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -96,34 +99,36 @@ impl DriverVersion {
     }
 }
 
+/// The oldest driver CUDA release `major` runs on, by [`MINIMUM_DRIVER`].
+fn minimum_driver(major: u32) -> Option<DriverVersion> {
+    MINIMUM_DRIVER
+        .iter()
+        .find(|(release, _)| *release == major)
+        .and_then(|(_, minimum)| minimum.parse().ok())
+}
+
+/// The major of a version such as `12`, `13.2` or `12.4.127`.
+fn major_of(version: &str) -> Option<u32> {
+    version.split('.').next()?.parse().ok()
+}
+
 /// The `cuda-driver` findings of `target` on nodes with `driver`: one per CUDA runtime
-/// library whose release needs a newer one.
+/// library whose release needs a newer one, and one per framework built for such a release
+/// whose runtime library was not found (a CUDA runtime it brings some other way).
 pub(crate) fn driver_findings(target: &Lock, driver: &DriverVersion) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for library in target
+    let runtimes: Vec<(&NumericLibrary, u32)> = target
         .numerics
         .libraries
         .iter()
         .filter(|library| library.family == "cudart")
-    {
-        let Some(major) = library
-            .version
-            .as_deref()
-            .and_then(|version| version.split('.').next())
-            .and_then(|major| major.parse::<u32>().ok())
+        .filter_map(|library| Some((library, major_of(library.version.as_deref()?)?)))
+        .collect();
+    for &(library, major) in &runtimes {
+        let Some(minimum) = minimum_driver(major).filter(|minimum| driver.older_than(minimum))
         else {
             continue;
         };
-        let Some(minimum) = MINIMUM_DRIVER
-            .iter()
-            .find(|(release, _)| *release == major)
-            .and_then(|(_, minimum)| minimum.parse::<DriverVersion>().ok())
-        else {
-            continue;
-        };
-        if !driver.older_than(&minimum) {
-            continue;
-        }
         let shipped = library
             .shipped_by
             .as_deref()
@@ -140,6 +145,34 @@ pub(crate) fn driver_findings(target: &Lock, driver: &DriverVersion) -> Vec<Find
             &library.path,
             Some(format!("driver {driver}")),
             Some(format!("CUDA {major} (driver {minimum} or newer)")),
+            message,
+        ));
+    }
+    for framework in &target.numerics.frameworks {
+        let Some(major) = major_of(&framework.cuda) else {
+            continue;
+        };
+        if runtimes.iter().any(|(_, found)| *found == major) {
+            continue;
+        }
+        let Some(minimum) = minimum_driver(major).filter(|minimum| driver.older_than(minimum))
+        else {
+            continue;
+        };
+        let message = format!(
+            "{} {} is built for CUDA {} ({}) and needs an NVIDIA driver {minimum} or newer, \
+             and the deploy nodes have {driver}: deploy to nodes with a newer driver, or \
+             install a build for an older CUDA",
+            framework.name, framework.version, framework.cuda, framework.from
+        );
+        findings.push(Finding::new(
+            Code::CudaDriver,
+            &framework.name,
+            Some(format!("driver {driver}")),
+            Some(format!(
+                "CUDA {} (driver {minimum} or newer)",
+                framework.cuda
+            )),
             message,
         ));
     }
@@ -412,6 +445,46 @@ fn paired<'a>(old: &[Coded<'a>], new: &[Coded<'a>]) -> Vec<(Coded<'a>, Coded<'a>
         }
     }
     pairs
+}
+
+/// `gpu-library`: each framework of both runtimes built for another CUDA release (its
+/// kernels, cuDNN and NCCL change with it).
+pub(super) fn diff_frameworks(baseline: &Lock, target: &Lock, findings: &mut Findings) {
+    for after in &target.numerics.frameworks {
+        let Some(before) = baseline
+            .numerics
+            .frameworks
+            .iter()
+            .find(|before| before.name == after.name)
+        else {
+            continue;
+        };
+        if before.cuda == after.cuda {
+            continue;
+        }
+        let mut finding = Finding::new(
+            Code::GpuLibrary,
+            &after.name,
+            Some(format!("CUDA {}", before.cuda)),
+            Some(format!("CUDA {}", after.cuda)),
+            format!(
+                "{} is built for CUDA {} in the baseline ({} {}: {}) and for CUDA {} in the \
+                 target ({} {}: {}): its kernels, and the cuDNN and NCCL it needs, change \
+                 with it",
+                after.name,
+                before.cuda,
+                before.name,
+                before.version,
+                before.from,
+                after.cuda,
+                after.name,
+                after.version,
+                after.from
+            ),
+        );
+        finding.severity = Severity::Warning;
+        findings.0.push(finding);
+    }
 }
 
 /// Architecture names, SASS before PTX, each by number (`sm_90` before `sm_100`).

@@ -28,6 +28,7 @@ pub(super) fn diff_numerics(baseline: &Lock, target: &Lock, findings: &mut Findi
         findings,
     );
     super::cuda::diff_gpu_code(baseline, target, findings);
+    super::cuda::diff_frameworks(baseline, target, findings);
 }
 
 /// Libraries by `owner:role`: `numpy:blas` (numpy's vendored BLAS), `system:blas`.

@@ -20,7 +20,7 @@ pub use golden::{
 };
 pub use layer::Layer;
 pub use model::{Model, ModelFile, ModelFormat, ModelKind, WrittenBy, UNREADABLE};
-pub use numerics::{Cpu, GpuCode, Kernel, NumericLibrary, Numerics, CUDA_FAMILIES};
+pub use numerics::{Cpu, Framework, GpuCode, Kernel, NumericLibrary, Numerics, CUDA_FAMILIES};
 
 use std::collections::BTreeMap;
 

@@ -18,13 +18,37 @@ pub struct Numerics {
     /// `--numerics-check`: built-in kernels run with the runtime's numpy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kernels: Vec<Kernel>,
+    /// The CUDA release each GPU framework of the runtime was built for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frameworks: Vec<Framework>,
 }
 
 impl Numerics {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.libraries.is_empty() && self.cpu.is_none() && self.kernels.is_empty()
+        self.libraries.is_empty()
+            && self.cpu.is_none()
+            && self.kernels.is_empty()
+            && self.frameworks.is_empty()
     }
+}
+
+/// `[[numerics.frameworks]]`: a distribution built for one CUDA release (torch, cupy, jax's
+/// CUDA plugin), as its metadata says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct Framework {
+    /// The distribution (PEP 503 name).
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// The CUDA release it was built for: `13.2`, or a major alone (`12`) where only
+    /// that is said.
+    pub cuda: String,
+    /// What says so: the exact pin of its CUDA runtime (`cuda-toolkit==13.2.2`,
+    /// `nvidia-cuda-runtime-cu12==12.4.127`), its version's label (`+cu124`), or its name
+    /// (`cupy-cuda12x`).
+    pub from: String,
 }
 
 /// `[[numerics.libraries]]`: one native numeric library.

@@ -13,6 +13,7 @@ pub(crate) mod check;
 mod cpu;
 mod elf;
 mod fatbin;
+mod frameworks;
 mod probed;
 mod reach;
 pub(crate) mod scan;
@@ -23,6 +24,7 @@ use super::fs::{self, Files, ReadError};
 use crate::lock::{NumericLibrary, Numerics, Package, Python, Sha256, SystemPackage};
 pub(crate) use cpu::host_cpu;
 use elf::Dynamic;
+pub(crate) use frameworks::frameworks;
 pub(crate) use probed::ProbedNumerics;
 use reach::{Inspected, Reading};
 pub(crate) use reach::{Reach, ScanLibrary};
@@ -260,6 +262,7 @@ async fn fingerprint<F: Files + ScanLibrary>(
         libraries: described,
         cpu: None,
         kernels: Vec::new(),
+        frameworks: frameworks(runtime.packages),
     }
 }
 
