@@ -1,5 +1,8 @@
-//! `cuda-driver`: a real CUDA runtime wheel from PyPI (NVIDIA's `nvidia-cuda-runtime-cu12`,
-//! `libcudart.so.12`) against deploy nodes' drivers, from a flag and from `envlock.toml`.
+//! The CUDA stack, from NVIDIA's real wheels on PyPI: `cuda-driver` (`nvidia-cuda-runtime-cu12`'s
+//! `libcudart.so.12` against deploy nodes' drivers, from a flag and from `envlock.toml`), the
+//! GPU code of `nvidia-cufile`'s libraries against NVIDIA's `cuobjdump` and deploy GPUs
+//! (`gpu-arch`) and between CUDA 12 and 13 (`gpu-library`), and the CUDA torch's real wheels
+//! were built for.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,33 +14,11 @@ fn cuda12_venv() -> std::path::PathBuf {
     venv("cuda12", PIN, &[], |folder| pip_install(folder, &[PIN]))
 }
 
-/// `envlock diff LOCK python:PYTHON ARGS…` in `dir`: exit code, the `cuda-driver`
+/// `envlock diff dev.lock python:PYTHON ARGS…` in `dir`: exit code, the `cuda-driver`
 /// findings (subject, severity, message) and stderr.
-fn cuda_findings(
-    dir: &std::path::Path,
-    python: &std::path::Path,
-    args: &[&str],
-) -> (i32, Vec<(String, String, String)>, String) {
-    let run = run(envlock()
-        .args(["diff", "--format", "json", "dev.lock"])
-        .arg(format!("python:{}", python.display()))
-        .args(args)
-        .current_dir(dir));
-    if run.code == 2 {
-        return (run.code, Vec::new(), run.stderr);
-    }
-    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    let findings = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|finding| finding["code"] == "cuda-driver")
-        .map(|finding| {
-            let text = |key: &str| finding[key].as_str().unwrap().to_string();
-            (text("subject"), text("severity"), text("message"))
-        })
-        .collect();
-    (run.code, findings, run.stderr)
+fn cuda_findings(dir: &std::path::Path, python: &std::path::Path, args: &[&str]) -> Findings {
+    let target = format!("python:{}", python.display());
+    coded(dir, ["dev.lock", &target], args, "cuda-driver")
 }
 
 #[test]
@@ -422,7 +403,7 @@ for member in wheel.namelist():
 /// the capture reads, without torch's gigabytes.
 fn torch_metadata_venv(version: &str) -> std::path::PathBuf {
     venv(&format!("torch-{version}"), version, &[], |folder| {
-        let site = folder.join("lib/python3.11/site-packages");
+        let site = site_packages(&folder.join("bin/python"));
         must(
             std::process::Command::new(system_python())
                 .args(["-c", WHEEL_FILES, "torch", version])
@@ -433,12 +414,7 @@ fn torch_metadata_venv(version: &str) -> std::path::PathBuf {
 
 /// `cuda = '13.2'` of a torch `version.py`: the CUDA its build was compiled with.
 fn version_py_cuda(python: &std::path::Path) -> String {
-    let site = python
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("lib/python3.11/site-packages");
+    let site = site_packages(python);
     let text = std::fs::read_to_string(site.join("torch/version.py")).unwrap();
     let line = text
         .lines()

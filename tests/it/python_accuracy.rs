@@ -144,12 +144,7 @@ fn first_copy_on_sys_path_wins_and_later_ones_are_shadowed() {
 fn cached_interpreter_facts_notice_a_new_pth_path() {
     // A new .pth adds a sys.path entry: a cached probe answer must not hide the packages there.
     let python = venv("empty", "empty v1", &["--without-pip"], |_| {});
-    let site = python
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("lib/python3.11/site-packages");
+    let site = site_packages(&python);
     let extra = tempfile::tempdir().unwrap();
     fake_dist_info(
         extra.path(),

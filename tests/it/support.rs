@@ -174,6 +174,15 @@ pub fn venv(name: &str, spec: &str, extra: &[&str], install: impl FnOnce(&Path))
     python
 }
 
+/// The site folder of the venv whose `bin/python` is `python`.
+pub fn site_packages(python: &Path) -> PathBuf {
+    let venv = python
+        .parent()
+        .and_then(Path::parent)
+        .expect("VENV/bin/python");
+    venv.join("lib/python3.11/site-packages")
+}
+
 /// `pip install` into a venv, quietly, using pip's download cache.
 pub fn pip_install(venv: &Path, args: &[&str]) {
     must(

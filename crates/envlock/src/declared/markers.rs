@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 use pep508_rs::{ExtraName, MarkerEnvironment, MarkerEnvironmentBuilder, MarkerTree};
 
-use crate::lock::Lock;
+use crate::lock::{Lock, Platform, Python};
 
 /// The prefix under which a selected dependency group is passed to `pep508_rs` as an extra.
 const GROUP_PREFIX: &str = "envlock-group-";
@@ -81,7 +81,12 @@ impl Target {
                 unknown: Vec::new(),
             };
         };
-        let python = lock.python.as_ref();
+        Target::of_runtime(lock.python.as_ref(), &lock.platform)
+    }
+
+    /// The marker environment of a runtime being captured: its interpreter (the probe's
+    /// markers, when it ran) and its platform.
+    pub(crate) fn of_runtime(python: Option<&Python>, platform: &Platform) -> Target {
         if let Some(environment) = python
             .filter(|python| !python.markers.is_empty())
             .and_then(|python| probed(&python.markers))
@@ -92,7 +97,7 @@ impl Target {
             };
         }
         let mut unknown: Vec<&'static str> = LIVE_ONLY.to_vec();
-        let os = lock.platform.os.as_str();
+        let os = platform.os.as_str();
         let (sys_platform, platform_system, os_name) = match os {
             "linux" => ("linux", "Linux", "posix"),
             "darwin" => ("darwin", "Darwin", "posix"),
@@ -102,7 +107,7 @@ impl Target {
                 ("", "", "")
             }
         };
-        if lock.platform.arch.is_empty() {
+        if platform.arch.is_empty() {
             unknown.push("platform_machine");
         }
         let full = python.map_or("0", |python| python.version.as_str());
@@ -120,7 +125,7 @@ impl Target {
             implementation_name: implementation,
             implementation_version: full,
             os_name,
-            platform_machine: &lock.platform.arch,
+            platform_machine: &platform.arch,
             platform_python_implementation: pretty,
             platform_release: "",
             platform_system,

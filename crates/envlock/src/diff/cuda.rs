@@ -225,66 +225,46 @@ impl fmt::Display for GpuArch {
     }
 }
 
-/// How a library's GPU code reaches a GPU.
+/// How a library's GPU code reaches a GPU. A library is judged by what any of its kernels
+/// has (`partial` is information: the fatbins of arch-specific kernels, `sm_90a`, read as
+/// `sm_90`, would make every other architecture look partial).
 #[derive(Debug, PartialEq, Eq)]
 enum Reach {
     /// Machine code that runs on it.
     Sass,
     /// Only PTX, which the driver compiles for it at first start.
     Ptx(String),
-    /// Only some of its kernels have code for it.
-    Some,
     /// Nothing runs on it.
     None,
 }
 
-/// The number of `sm_86` or `compute_90`, and whether it is architecture-specific
-/// (`sm_90a`: that GPU only).
-fn number_of(name: &str) -> Option<(u32, bool)> {
-    let rest = name
-        .strip_prefix("sm_")
-        .or_else(|| name.strip_prefix("compute_"))?;
-    let end = rest
-        .bytes()
-        .position(|b| !b.is_ascii_digit())
-        .unwrap_or(rest.len());
-    Some((rest[..end].parse().ok()?, end < rest.len()))
+/// The number of `sm_86` or `compute_90`.
+fn number_of(name: &str) -> Option<u32> {
+    name.strip_prefix("sm_")
+        .or_else(|| name.strip_prefix("compute_"))?
+        .parse()
+        .ok()
 }
 
 /// Whether SASS for `code` runs on `gpu`: the same major, and not newer (sm_80's code runs
-/// on an sm_86); architecture-specific code only on its own GPU.
+/// on an sm_86).
 fn sass_runs(code: &str, gpu: GpuArch) -> bool {
-    number_of(code).is_some_and(|(number, specific)| match specific {
-        true => number == gpu.0,
-        false => number / 10 == gpu.0 / 10 && number <= gpu.0,
-    })
+    number_of(code).is_some_and(|number| number / 10 == gpu.0 / 10 && number <= gpu.0)
 }
 
 /// Whether the driver can compile PTX for `code` for `gpu`: any virtual architecture at or
 /// below it.
 fn ptx_runs(code: &str, gpu: GpuArch) -> bool {
-    number_of(code).is_some_and(|(number, specific)| !specific && number <= gpu.0)
+    number_of(code).is_some_and(|number| number <= gpu.0)
 }
 
 fn reach(code: &GpuCode, gpu: GpuArch) -> Reach {
-    let whole = |name: &&String| !code.partial.contains(name);
-    if code
-        .sass
-        .iter()
-        .filter(whole)
-        .any(|sass| sass_runs(sass, gpu))
-    {
+    if code.sass.iter().any(|sass| sass_runs(sass, gpu)) {
         return Reach::Sass;
     }
-    if let Some(ptx) = code.ptx.iter().filter(whole).find(|ptx| ptx_runs(ptx, gpu)) {
-        return Reach::Ptx(ptx.clone());
-    }
-    let any = code.sass.iter().any(|sass| sass_runs(sass, gpu))
-        || code.ptx.iter().any(|ptx| ptx_runs(ptx, gpu));
-    if any {
-        Reach::Some
-    } else {
-        Reach::None
+    match code.ptx.iter().find(|ptx| ptx_runs(ptx, gpu)) {
+        Some(ptx) => Reach::Ptx(ptx.clone()),
+        None => Reach::None,
     }
 }
 
@@ -333,18 +313,6 @@ pub(crate) fn arch_findings(target: &Lock, gpus: &[GpuArch]) -> Vec<Finding> {
                         shipped(library)
                     ),
                 ),
-                Reach::Some => (
-                    Severity::Error,
-                    format!(
-                        "only some kernels of {}{} have code that runs on {gpu} GPUs ({}): \
-                         the others fail with \"no kernel image is available for execution on \
-                         the device\"; install a build compiled for {gpu}, or deploy to other \
-                         GPUs",
-                        library.path,
-                        shipped(library),
-                        summary(code)
-                    ),
-                ),
                 Reach::None => (
                     Severity::Error,
                     format!(
@@ -366,6 +334,8 @@ pub(crate) fn arch_findings(target: &Lock, gpus: &[GpuArch]) -> Vec<Finding> {
                 message,
             );
             finding.severity = severity;
+            // A library a traced golden run mapped is one the model runs for sure.
+            finding.loaded = library.loaded.then_some(true);
             findings.push(finding);
         }
     }
@@ -587,18 +557,15 @@ mod tests {
             ..cufile.clone()
         };
         assert_eq!(reach(&no_ptx, gpu("sm_100")), Reach::None);
+        // What only some kernels have still counts: `partial` is information.
         let partial = GpuCode {
             partial: vec!["compute_90".into()],
             ..cufile.clone()
         };
-        assert_eq!(reach(&partial, gpu("sm_120")), Reach::Some);
-        // Architecture-specific code runs on its own GPU only.
-        let specific = GpuCode {
-            sass: vec!["sm_90a".into()],
-            ..GpuCode::default()
-        };
-        assert_eq!(reach(&specific, gpu("sm_90")), Reach::Sass);
-        assert_eq!(reach(&specific, gpu("sm_91")), Reach::None);
+        assert_eq!(
+            reach(&partial, gpu("sm_120")),
+            Reach::Ptx("compute_90".into())
+        );
     }
 
     #[test]

@@ -97,7 +97,8 @@ pub struct GpuCode {
     /// start, for any GPU of compute capability 9.0 or newer.
     #[serde(default)]
     pub ptx: Vec<String>,
-    /// Which of those only some of its kernels have (the library's fatbins disagree).
+    /// Which of those only some of its fatbins have (information: a library is judged by
+    /// what any of them has).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub partial: Vec<String>,
 }

@@ -347,7 +347,7 @@ async fn add_numerics(
         packages: &inside.packages,
         binaries: &inside.binaries,
         system_packages: &inside.system_packages,
-        arch: &inside.platform.arch,
+        platform: &inside.platform,
         conda: !inside.conda_packages.is_empty(),
         probed: inside.probed.as_ref(),
     };

@@ -95,6 +95,11 @@ impl Walk {
                         self.at = self.end;
                         return;
                     }
+                    if self.at < start {
+                        // Back before the window (past a candidate that was no fatbin):
+                        // the bytes from there are asked for again.
+                        return;
+                    }
                     let searched = usize::try_from(self.at.saturating_sub(start))
                         .ok()
                         .and_then(|from| bytes.get(from..))
@@ -176,6 +181,16 @@ impl Walk {
         (end <= self.end).then_some(end)
     }
 
+    /// Goes on from `offset` when, looking for a fatbin, it wants bytes before it (a stream
+    /// cannot give them); whether it did.
+    fn resume(&mut self, offset: u64) -> bool {
+        let resumed = self.current.is_none() && self.at < offset;
+        if resumed {
+            self.at = offset;
+        }
+        resumed
+    }
+
     /// What the walk found: `None` when the region held no fatbin.
     pub(super) fn finish(self) -> Option<GpuCode> {
         (self.fatbins > 0).then(|| code_of(&self.lists))
@@ -200,9 +215,17 @@ pub(super) fn code_of(lists: &BTreeSet<Entries>) -> GpuCode {
             .map(|entry| name(entry))
             .collect()
     };
+    // A fatbin with no SASS or PTX (other kinds of entries only) says nothing of either.
+    let coded: Vec<&Entries> = lists
+        .iter()
+        .filter(|list| {
+            list.iter()
+                .any(|(kind, _)| *kind == KIND_PTX || *kind == KIND_SASS)
+        })
+        .collect();
     let partial = all
         .iter()
-        .filter(|entry| !lists.iter().all(|list| list.contains(entry)))
+        .filter(|entry| !coded.iter().all(|list| list.contains(entry)))
         .map(|entry| name(entry))
         .collect();
     GpuCode {
@@ -281,7 +304,7 @@ impl Streamed {
         } else {
             self.kept.extend_from_slice(chunk);
         }
-        self.walk.step(self.offset, &self.kept);
+        self.step();
         // Keep only from what the walk waits on.
         let at = self.walk.wanted().map_or(chunk_end, |(at, _)| at);
         let drop = usize::try_from(at.saturating_sub(self.offset))
@@ -294,9 +317,25 @@ impl Streamed {
     /// What the stream held.
     pub(super) fn finish(mut self) -> Option<GpuCode> {
         // A fatbin that ends where the file does is complete once the end is seen.
-        let end = self.offset + self.kept.len() as u64;
-        self.walk.step(end, &[]);
+        self.offset += self.kept.len() as u64;
+        self.kept.clear();
+        self.step();
         self.walk.finish()
+    }
+
+    /// Walks the bytes kept. A candidate that turns out no fatbin sends the walk back to
+    /// just past its magic, bytes a stream no longer has (it kept none of the payloads it
+    /// skipped): the walk goes on from the first byte kept, so a fatbin hidden inside such
+    /// a candidate is not seen from a stream (NVIDIA's tools write none).
+    fn step(&mut self) {
+        loop {
+            self.walk.step(self.offset, &self.kept);
+            // Inside a fatbin at the stream's end, it waits for what will not come.
+            let behind = self.walk.wanted().is_some_and(|(at, _)| at < self.offset);
+            if !(behind && self.walk.resume(self.offset)) {
+                return;
+            }
+        }
     }
 }
 
@@ -331,6 +370,22 @@ pub(super) mod tests {
         walk.finish()
     }
 
+    /// As the host reads a section: only the bytes the walk asks for, where it asks.
+    fn read_as_asked(bytes: &[u8]) -> Option<GpuCode> {
+        let mut walk = Walk::new(0, bytes.len() as u64);
+        while let Some((at, want)) = walk.wanted() {
+            let start = usize::try_from(at).unwrap();
+            let Some(asked) = bytes.get(start..start + usize::try_from(want).unwrap()) else {
+                break;
+            };
+            walk.step(at, asked);
+            if walk.wanted() == Some((at, want)) {
+                break;
+            }
+        }
+        walk.finish()
+    }
+
     fn streamed(bytes: &[u8], chunk: usize) -> Option<GpuCode> {
         let mut stream = Streamed::new();
         for piece in bytes.chunks(chunk) {
@@ -349,6 +404,7 @@ pub(super) mod tests {
         bytes.extend(fatbin(&[(2, 75, 5), (2, 90, 5)]));
         bytes.extend([0u8; 40]);
         let code = walked(&bytes).expect("two fatbins");
+        assert_eq!(read_as_asked(&bytes).as_ref(), Some(&code));
         assert_eq!(code.sass, ["sm_75", "sm_90"]);
         assert_eq!(code.ptx, ["compute_90"]);
         // The second fatbin has no PTX: only some kernels can be compiled from it.
@@ -381,6 +437,35 @@ pub(super) mod tests {
         assert_eq!(walked(&odd).unwrap().sass, ["sm_86"]);
     }
 
+    #[test]
+    fn a_candidate_that_is_no_fatbin_is_looked_past() {
+        // A magic whose first entry's payload hides a real fatbin, and whose second entry
+        // is garbage: no fatbin there, but the one inside it is, where the bytes are read.
+        let real = fatbin(&[(2, 80, 8)]);
+        let mut bytes = fatbin(&[(2, 70, 5000), (2, 75, 8)]);
+        bytes[16 + 64..16 + 64 + real.len()].copy_from_slice(&real);
+        let second = 16 + 64 + 5000;
+        bytes[second + 4..second + 8].copy_from_slice(&1u32.to_le_bytes());
+        let found = Some(GpuCode {
+            sass: vec!["sm_80".into()],
+            ..GpuCode::default()
+        });
+        assert_eq!(walked(&bytes), found);
+        assert_eq!(read_as_asked(&bytes), found);
+        // A stream has passed those bytes by: it goes on, finding nothing, and never keeps
+        // more than it waits on.
+        for chunk in [7, 64, 4096] {
+            assert_eq!(streamed(&bytes, chunk), None, "{chunk}");
+        }
+        let mut stream = Streamed::new();
+        let mut long = bytes.clone();
+        long.extend(std::iter::repeat_n(0u8, 1 << 20));
+        for piece in long.chunks(4096) {
+            stream.push(piece);
+            assert!(stream.kept.len() <= 2 * 4096, "{}", stream.kept.len());
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn a_stream_in_any_chunks_finds_what_the_walk_finds(
@@ -393,6 +478,7 @@ pub(super) mod tests {
             bytes.extend(fatbin(&arches));
             proptest::prop_assert!(walked(&bytes).is_some());
             proptest::prop_assert_eq!(streamed(&bytes, chunk), walked(&bytes));
+            proptest::prop_assert_eq!(read_as_asked(&bytes), walked(&bytes));
         }
 
         #[test]

@@ -7,7 +7,7 @@
 use pep508_rs::pep440_rs::Operator;
 use pep508_rs::VersionOrUrl;
 
-use crate::declared::parse_requirement;
+use crate::declared::{parse_requirement, Applies, Marker, Target};
 use crate::lock::{Framework, Package};
 
 /// The distributions that pin CUDA's runtime, by name: `cuda-toolkit` (CUDA 13's
@@ -28,10 +28,17 @@ fn release(version: &str) -> Option<String> {
     (number(major) && number(minor)).then(|| format!("{major}.{minor}"))
 }
 
-/// The exact pin of a CUDA runtime among `requires`: `(release, the requirement)`.
-fn pinned(requires: &[String]) -> Option<(String, String)> {
+/// The exact pin of a CUDA runtime among `requires` in force on `target` (torch's CUDA pins
+/// are for Linux only; one under an extra is not in force): `(release, the requirement)`.
+fn pinned(requires: &[String], target: &Target) -> Option<(String, String)> {
     requires.iter().find_map(|line| {
         let requirement = parse_requirement(line).ok()?;
+        if let Some(marker) = requirement.marker.contents() {
+            let marker = Marker::parse(&marker.to_string()).ok()?;
+            if target.applies(&marker, &[], &[]) != Applies::Yes {
+                return None;
+            }
+        }
         let name = requirement.name.to_string();
         let Some(VersionOrUrl::VersionSpecifier(specifiers)) = &requirement.version_or_url else {
             return None;
@@ -72,12 +79,12 @@ fn named(name: &str) -> Option<String> {
     (!major.is_empty() && major.bytes().all(|b| b.is_ascii_digit())).then(|| major.to_string())
 }
 
-/// The frameworks among `packages`, by name.
-pub(crate) fn frameworks(packages: &[Package]) -> Vec<Framework> {
+/// The frameworks among `packages` of a runtime whose markers `target` evaluates, by name.
+pub(crate) fn frameworks(packages: &[Package], target: &Target) -> Vec<Framework> {
     let mut found: Vec<Framework> = packages
         .iter()
         .filter_map(|package| {
-            let (cuda, from) = pinned(&package.requires)
+            let (cuda, from) = pinned(&package.requires, target)
                 .or_else(|| {
                     labelled(&package.version).map(|cuda| {
                         let label = package.version.split_once('+').map(|(_, l)| l);
@@ -101,6 +108,15 @@ pub(crate) fn frameworks(packages: &[Package]) -> Vec<Framework> {
 mod tests {
     use super::*;
 
+    fn linux() -> Target {
+        let platform = crate::lock::Platform {
+            os: "linux".into(),
+            arch: "x86_64".into(),
+            ..crate::lock::Platform::default()
+        };
+        Target::of_runtime(None, &platform)
+    }
+
     fn package(name: &str, version: &str, requires: &[&str]) -> Package {
         Package {
             name: name.into(),
@@ -113,7 +129,7 @@ mod tests {
     #[test]
     fn what_says_which_cuda_a_framework_is_built_for() {
         let cuda = |package: Package| {
-            frameworks(&[package])
+            frameworks(&[package], &linux())
                 .pop()
                 .map(|found| (found.cuda, found.from))
         };
@@ -152,6 +168,26 @@ mod tests {
             None
         );
         assert_eq!(cuda(package("torch", "2.5.1+cpu", &[])), None);
+        // On macOS, or under an extra, the pin is not in force.
+        let mac = crate::lock::Platform {
+            os: "darwin".into(),
+            arch: "arm64".into(),
+            ..crate::lock::Platform::default()
+        };
+        let torch = package(
+            "torch",
+            "2.5.1",
+            &["nvidia-cuda-runtime-cu12 (==12.4.127) ; platform_system == \"Linux\""],
+        );
+        assert!(frameworks(&[torch], &Target::of_runtime(None, &mac)).is_empty());
+        assert_eq!(
+            cuda(package(
+                "x",
+                "1.0",
+                &["nvidia-cuda-runtime-cu12==12.4.127; extra == \"gpu\""]
+            )),
+            None
+        );
         assert_eq!(cuda(package("cupy-cudax", "1.0", &[])), None);
         assert_eq!(
             cuda(package("x", "1.0", &["nvidia-cuda-runtime-cuda==12.4.1"])),

@@ -21,7 +21,8 @@ pub(crate) mod scan;
 use std::collections::BTreeMap;
 
 use super::fs::{self, Files, ReadError};
-use crate::lock::{NumericLibrary, Numerics, Package, Python, Sha256, SystemPackage};
+use crate::declared::Target;
+use crate::lock::{NumericLibrary, Numerics, Package, Platform, Python, Sha256, SystemPackage};
 pub(crate) use cpu::host_cpu;
 use elf::Dynamic;
 pub(crate) use frameworks::frameworks;
@@ -48,8 +49,9 @@ pub(crate) struct Runtime<'a> {
     /// What the distributions' RECORDs list.
     pub(crate) binaries: &'a [Binary],
     pub(crate) system_packages: &'a [SystemPackage],
-    /// `x86_64`, `aarch64`: the multiarch folder of the system's libraries.
-    pub(crate) arch: &'a str,
+    /// Its OS and architecture (`x86_64`, `aarch64`: the multiarch folder of the system's
+    /// libraries).
+    pub(crate) platform: &'a Platform,
     /// Whether the interpreter lives in a conda prefix (it has conda packages).
     pub(crate) conda: bool,
     /// What the probe read of the libraries inside the image.
@@ -262,7 +264,10 @@ async fn fingerprint<F: Files + ScanLibrary>(
         libraries: described,
         cpu: None,
         kernels: Vec::new(),
-        frameworks: frameworks(runtime.packages),
+        frameworks: frameworks(
+            runtime.packages,
+            &Target::of_runtime(runtime.python, runtime.platform),
+        ),
     }
 }
 
@@ -287,7 +292,7 @@ impl<'a> Place<'a> {
 
 /// The system's BLAS and LAPACK, and a conda prefix's.
 fn system_places(runtime: &Runtime<'_>) -> Vec<String> {
-    let mut places = system_names(runtime.arch);
+    let mut places = system_names(&runtime.platform.arch);
     if runtime.conda {
         let prefixes = runtime
             .python
@@ -318,7 +323,7 @@ fn extensions(runtime: &Runtime<'_>) -> Vec<(&'static str, String)> {
                 .collect::<Vec<_>>()
                 .join("");
             (python.implementation == "cpython")
-                .then(|| format!("cpython-{minor}-{}-linux-gnu", runtime.arch))
+                .then(|| format!("cpython-{minor}-{}-linux-gnu", &runtime.platform.arch))
         })
     });
     for &(user, relative) in EXTENSIONS {
@@ -356,7 +361,7 @@ async fn linked<F: Files + ScanLibrary>(
         })
         .filter(|folder| folder.starts_with('/'))
         .collect();
-    folders.extend(system_folders(runtime.arch));
+    folders.extend(system_folders(&runtime.platform.arch));
     let mut found = Vec::new();
     for name in dynamic
         .needed
@@ -399,9 +404,13 @@ async fn describe<F: Files + ScanLibrary>(
             Inspected {
                 version: version_in(kind.family, &snippets),
                 sha256: probed.sha256.as_deref().and_then(Sha256::from_hex),
-                gpu: probed.fatbins.as_ref().map(|lists| {
-                    fatbin::code_of(&lists.iter().map(|list| list.to_vec()).collect())
-                }),
+                gpu: probed
+                    .fatbins
+                    .as_ref()
+                    .filter(|_| scan::is_cuda(kind.family))
+                    .map(|lists| {
+                        fatbin::code_of(&lists.iter().map(|list| list.to_vec()).collect())
+                    }),
             }
         }
         None => {

@@ -187,7 +187,7 @@ fn host_numerics(
         packages: &captured.packages,
         binaries: &captured.binaries,
         system_packages: &[],
-        arch: &captured.platform.arch,
+        platform: &captured.platform,
         conda,
         probed: None,
     };
