@@ -291,30 +291,17 @@ fn an_images_gpu_code_against_the_deploy_nodes_and_the_dev_runtime() {
     let (status, found, _) = coded(dir.path(), lock, &["--driver", "580.65.06"], "cuda-driver");
     assert_eq!((status, found.len()), (0, 0));
     // The same GPUs from envlock.toml; an architecture that is none is exit 2, named.
-    std::fs::write(
-        dir.path().join("envlock.toml"),
-        "[deploy]\ngpu = [\"7.0\"]\n",
-    )
-    .unwrap();
+    let config = |text: &str| std::fs::write(dir.path().join("envlock.toml"), text).unwrap();
+    config("[deploy]\ngpu = [\"7.0\"]\n");
     let (status, found, _) = coded(dir.path(), lock, &[], "gpu-arch");
     assert_eq!((status, found.len()), (1, 1));
-    std::fs::write(
-        dir.path().join("envlock.toml"),
-        "[deploy]\ngpu = [\"sm_7\"]\n",
-    )
-    .unwrap();
-    let (status, _, stderr) = coded(dir.path(), lock, &[], "gpu-arch");
-    assert_eq!(status, 2);
-    assert!(
-        stderr.contains("`sm_7` is not a GPU architecture"),
-        "{stderr}"
-    );
-    let (status, _, stderr) = coded(dir.path(), lock, &["--gpu", "a100"], "gpu-arch");
-    assert_eq!(status, 2);
-    assert!(
-        stderr.contains("`a100` is not a GPU architecture"),
-        "{stderr}"
-    );
+    config("[deploy]\ngpu = [\"sm_7\"]\n");
+    for (args, bad) in [(&[][..], "sm_7"), (&["--gpu", "a100"][..], "a100")] {
+        let (status, _, stderr) = coded(dir.path(), lock, args, "gpu-arch");
+        assert_eq!(status, 2);
+        let named = format!("`{bad}` is not a GPU architecture");
+        assert!(stderr.contains(&named), "{stderr}");
+    }
     std::fs::remove_file(dir.path().join("envlock.toml")).unwrap();
 
     // Dev on CUDA 12's cuFile, the image on CUDA 13's: Pascal and Volta code is gone.
