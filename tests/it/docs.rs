@@ -22,7 +22,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use crate::support::{envlock, root};
+use crate::support::{copy_tree, envlock, root};
 
 /// A fenced block of a markdown file.
 struct Block {
@@ -235,20 +235,6 @@ fn matches(expected: &[String], actual: &str) -> bool {
     let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
     let actual: Vec<&str> = actual.iter().map(String::as_str).collect();
     lines_match(&expected, &actual)
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        let kind = entry.file_type().unwrap();
-        if kind.is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// Runs envlock with stdout and stderr on one file, so their lines interleave as on a

@@ -318,3 +318,45 @@ fn a_binary_input_is_saved_beside_the_lock() {
     let json = report(&run);
     assert_eq!(json["golden"][0]["status"], "pass", "{json:#}");
 }
+
+#[cfg_attr(not(envlock_docker), ignore = "needs a Docker engine")]
+#[test]
+fn golden_cases_asking_for_gpus_run_on_cpu_where_the_engine_has_none() {
+    need_engine();
+    let dir = tempfile::tempdir().unwrap();
+    let lock = salary_dev_lock(dir.path());
+    let image = model_image("salary", "clean", |_| {});
+    // The salary project, asking for the engine's GPUs; this engine has none.
+    let project = dir.path().join("project");
+    copy_tree(&salary_folder(), &project);
+    let config = project.join("envlock.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[deploy]\ngpus = \"all\"\n");
+    std::fs::write(&config, text).unwrap();
+    let (ran, json) = diff_json(&lock, &image, &project);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(json["golden"][0]["status"], "pass", "{json:#}");
+    // The engine took the request as a GPU request (its refusal names the capability
+    // asked for) and the report says where the cases ran.
+    let notes = json["notes"].to_string();
+    assert!(
+        notes.contains("the engine has no GPUs to give")
+            && notes.contains("[[gpu]]")
+            && notes.contains("ran on CPU"),
+        "{notes}"
+    );
+    assert!(containers_of(&image).is_empty());
+    // A request that is none is exit 2, named.
+    std::fs::write(&config, "[deploy]\ngpus = \"some\"\n").unwrap();
+    let refused = run(envlock()
+        .args(["diff", "--no-golden"])
+        .arg(&lock)
+        .arg(&image)
+        .current_dir(&project));
+    assert_eq!(refused.code, 2);
+    assert!(
+        refused.stderr.contains("`some` is not a GPU request"),
+        "{}",
+        refused.stderr
+    );
+}

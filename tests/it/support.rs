@@ -174,6 +174,21 @@ pub fn venv(name: &str, spec: &str, extra: &[&str], install: impl FnOnce(&Path))
     python
 }
 
+/// Copies the folder `from` (its files and folders) to `to`.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 /// The site folder of the venv whose `bin/python` is `python`.
 pub fn site_packages(python: &Path) -> PathBuf {
     let venv = python

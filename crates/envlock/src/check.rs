@@ -76,10 +76,12 @@ pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checke
                 .map(|model| model.path.clone())
                 .collect()
         };
-        // The command cases run in the target's probe container, beside the probe.
+        // The command cases run in the target's probe container, beside the probe; not when
+        // they ask for GPUs, which the probe's container has none of.
         let in_engine = matches!(target_source, Source::Image(ImageSource::Engine(_)));
         let shared = if settings.golden
             && settings.run_as.is_none()
+            && settings.config.deploy.gpus.is_none()
             && in_engine
             && !runs_nothing(settings, &target_source)
         {
@@ -106,6 +108,8 @@ pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checke
     let mut notes = base.notes;
     notes.append(&mut other.notes);
     let mut golden_findings = Vec::new();
+    // Where the cases ran, for the report (GPUs asked for that the engine has none of).
+    let mut golden_notes = Vec::new();
     let mut cases = Vec::new();
     if settings.golden && !base.lock.golden.is_empty() {
         if runs_nothing(settings, &target_source) {
@@ -116,7 +120,7 @@ pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checke
         } else if let Some(why) = no_container(&target_source) {
             golden_findings = diff::golden_skipped(&base.lock.golden, &why);
         } else {
-            let judged = check_golden(
+            let (judged, notes) = check_golden(
                 settings,
                 &session,
                 &baseline_source,
@@ -125,6 +129,7 @@ pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checke
                 &other,
                 prerun,
             )?;
+            golden_notes = notes;
             golden_findings = diff::golden_findings(&judged);
             cases = judged.into_iter().map(|case| case.result).collect();
         }
@@ -150,17 +155,16 @@ pub fn check(settings: &Settings, baseline: &str, target: &str) -> Result<Checke
         Err(_) => {}
     }
     let findings = settings.config.policy.apply(findings);
-    Ok(Checked {
-        report: Report::new(
-            baseline,
-            target,
-            findings,
-            cases,
-            settings.config.policy.cross_platform,
-        )
-        .with_warnings(warnings),
-        notes,
-    })
+    let mut report = Report::new(
+        baseline,
+        target,
+        findings,
+        cases,
+        settings.config.policy.cross_platform,
+    )
+    .with_warnings(warnings);
+    report.notes.extend(golden_notes);
+    Ok(Checked { report, notes })
 }
 
 /// A diff or audit operand read or captured; an image the engine lacks is an operand that
@@ -202,7 +206,8 @@ fn golden_inputs(settings: &Settings, baseline_source: &Source) -> golden::Input
     }
 }
 
-/// Runs the baseline's golden cases in the target (or looks them up in a target lock).
+/// Runs the baseline's golden cases in the target (or looks them up in a target lock), with
+/// what the report should say of where they ran.
 fn check_golden(
     settings: &Settings,
     session: &Session,
@@ -211,14 +216,15 @@ fn check_golden(
     target_source: &Source,
     target: &Snapshot,
     prerun: golden::Prerun,
-) -> Result<Vec<golden::Judged>> {
+) -> Result<(Vec<golden::Judged>, Vec<String>)> {
     let inputs = golden_inputs(settings, baseline_source);
     let runner = golden::runner(target_source, &target.lock, settings, session, prerun)?;
+    let notes = runner.iter().flat_map(|runner| runner.notes()).collect();
     let outputs = match &runner {
         Some(runner) => golden::Target::Live(runner.as_ref()),
         None => golden::Target::Recorded(&target.lock.golden),
     };
-    golden::check(&baseline.golden, outputs, &inputs, &target.modules)
+    golden::check(&baseline.golden, outputs, &inputs, &target.modules).map(|judged| (judged, notes))
 }
 
 /// Why golden cases cannot run in `source`: an image that is in no engine.

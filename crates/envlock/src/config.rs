@@ -45,6 +45,7 @@ pub struct Config {
 /// [deploy]
 /// driver = "550.54.15"     # the nodes' NVIDIA driver, as `nvidia-smi` prints it
 /// gpu = ["sm_80", "8.9"]   # their GPUs' architectures (or compute capabilities)
+/// gpus = "all"             # the golden cases' containers ask the engine for its GPUs
 /// ```
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -56,6 +57,40 @@ pub struct Deploy {
     /// have code that runs on each (`gpu-arch`).
     #[serde(default)]
     pub gpu: Vec<crate::diff::GpuArch>,
+    /// The GPUs the golden cases' containers ask the engine for (`docker run --gpus`).
+    pub gpus: Option<Gpus>,
+}
+
+/// `gpus = "all"`, or a count: the GPUs a golden case's container asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gpus(i64);
+
+impl Gpus {
+    /// The engine's device request count: `-1` for all.
+    pub(crate) fn count(self) -> i64 {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Gpus {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Given {
+            Count(i64),
+            Text(String),
+        }
+        match Given::deserialize(deserializer)? {
+            Given::Text(text) if text == "all" => Ok(Gpus(-1)),
+            Given::Count(count) if count >= 1 => Ok(Gpus(count)),
+            Given::Text(text) => Err(serde::de::Error::custom(format!(
+                "`{text}` is not a GPU request: give `\"all\"` or a count (`gpus = 1`)"
+            ))),
+            Given::Count(count) => Err(serde::de::Error::custom(format!(
+                "`{count}` GPUs cannot be asked for: give `\"all\"` or a count of 1 or more"
+            ))),
+        }
+    }
 }
 
 /// `models = [...]`, or `[models]`:

@@ -88,6 +88,7 @@ pub(crate) fn record_golden(
             runner.as_ref(),
             &snapshot.modules,
         )?;
+        snapshot.notes.extend(runner.notes());
         let mapped = snapshot
             .lock
             .golden

@@ -16,6 +16,7 @@ use super::{substitute, CaseError, Ran, Runner};
 use crate::capture::engine::{ArchiveError, Container, Engine, Launch, Volume};
 use crate::capture::read::select::DEFAULT_PATH;
 use crate::capture::{Ended, Job, Jobs, Ran as JobsRan, Session, VOLUME};
+use crate::config::Gpus;
 use crate::error::Result;
 use crate::lock::{GoldenCase, GoldenSpec, HttpCase, LatencySpec};
 use crate::process::{tail, Unfinished};
@@ -37,6 +38,10 @@ pub(super) struct ImageRunner<'a> {
     stop: Arc<Stop>,
     /// The cases already run in the probe's container (see [`shared`]): what each gave.
     prerun: Mutex<Prerun>,
+    /// The GPUs each case's container asks for (`[deploy] gpus`), when the engine has them.
+    gpus: Option<i64>,
+    /// What the report says of the run: GPUs asked for that the engine does not have.
+    notes: Vec<String>,
 }
 
 /// What the cases run in the probe's container gave, by case name: their output and trace.
@@ -50,13 +55,15 @@ const TRACE_OUT: &str = "/envlock/trace/out";
 
 impl<'a> ImageRunner<'a> {
     /// Finds `reference` in the engine (it must exist locally); cases run with the folder of
-    /// `python` (the captured interpreter) first on the image's `PATH`.
+    /// `python` (the captured interpreter) first on the image's `PATH`, on `gpus` when the
+    /// engine has them (else on CPU, and the report says so).
     pub(super) fn new(
         session: &'a Session,
         reference: &str,
         python: Option<&str>,
         run_as: Option<&str>,
         prerun: Prerun,
+        gpus: Option<Gpus>,
     ) -> Result<ImageRunner<'a>> {
         let inspect = session.run(|engine| engine.inspect(reference))?;
         let env = inspect
@@ -79,6 +86,23 @@ impl<'a> ImageRunner<'a> {
             .and_then(|python| python.rsplit_once('/'))
             .map(|(bin, _)| format!("PATH={bin}:{image_path}"));
         let image = inspect.id.unwrap_or_else(|| reference.to_string());
+        let mut notes = Vec::new();
+        let gpus = match gpus {
+            Some(gpus) => {
+                let count = gpus.count();
+                match session.run(|engine| engine.gpus_available(&image, count))? {
+                    Ok(()) => Some(count),
+                    Err(refusal) => {
+                        notes.push(format!(
+                            "`[deploy] gpus`: the engine has no GPUs to give ({refusal}), so \
+                             the golden cases ran on CPU"
+                        ));
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
         Ok(ImageRunner {
             session,
             image,
@@ -88,6 +112,8 @@ impl<'a> ImageRunner<'a> {
             python: python.map(str::to_string),
             stop: session.stop(),
             prerun: Mutex::new(prerun),
+            gpus,
+            notes,
         })
     }
 }
@@ -100,6 +126,10 @@ impl Runner for ImageRunner<'_> {
 
     fn run_as(&self) -> Option<&str> {
         self.run_as.as_deref()
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.notes.clone()
     }
 }
 
@@ -221,6 +251,7 @@ fn launch(
         user: runner.run_as.clone(),
         writable: true,
         role: "golden",
+        gpus: runner.gpus,
     })
 }
 

@@ -59,6 +59,11 @@ pub(crate) trait Runner {
     fn run_as(&self) -> Option<&str> {
         None
     }
+
+    /// What the report should say of where the cases ran.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Where golden cases run for `source` (captured as `captured`, with `prerun` the cases
@@ -81,7 +86,12 @@ pub(crate) fn runner<'a>(
             let executable = python.and_then(|python| python.executable.as_deref());
             let run_as = settings.run_as.as_ref().map(|run_as| run_as.user.as_str());
             Some(Box::new(image::ImageRunner::new(
-                session, reference, executable, run_as, prerun,
+                session,
+                reference,
+                executable,
+                run_as,
+                prerun,
+                settings.config.deploy.gpus,
             )?))
         }
         // An image not in an engine has no container to run in (see `golden-skipped`).

@@ -80,6 +80,8 @@ pub(crate) struct Launch {
     pub writable: bool,
     /// The value of envlock's label: `probe`, `golden`.
     pub role: &'static str,
+    /// GPUs to ask the engine for (`-1`: all), as `docker run --gpus` does.
+    pub gpus: Option<i64>,
 }
 
 /// An anonymous volume at `folder`, filled before the container starts.
@@ -273,6 +275,14 @@ impl Engine {
                 ..Default::default()
             }]
         });
+        host.device_requests = launch.gpus.map(|count| {
+            vec![bollard::models::DeviceRequest {
+                driver: Some(String::new()),
+                count: Some(count),
+                capabilities: Some(vec![vec!["gpu".to_string()]]),
+                ..Default::default()
+            }]
+        });
         let mut exposed = None;
         if let Some(port) = launch.publish {
             let key = format!("{port}/tcp");
@@ -428,6 +438,41 @@ impl Engine {
         self.timed(self.docker.start_container(id, None))
             .await
             .map_err(|source| self.start_error(source))
+    }
+
+    /// Whether the engine can give containers of `image` `count` GPUs (`-1`: all): `Err`
+    /// holds its refusal. Asked without running anything from the image: a container that
+    /// requests them and whose program does not exist is started; the engine selects the
+    /// GPUs' driver before it looks for the program, so an engine without GPUs refuses the
+    /// start for them, and one with them for the missing program. Its words are the only
+    /// place the refusal is told apart (as in [`Engine::start_error`]).
+    pub(crate) async fn gpus_available(
+        &self,
+        image: &str,
+        count: i64,
+    ) -> Result<std::result::Result<(), String>> {
+        let launch = Launch {
+            command: vec!["/.envlock-no-such-program".to_string()],
+            gpus: Some(count),
+            role: "golden",
+            ..Launch::default()
+        };
+        let id = self.create(image, launch).await?;
+        let started = self.timed(self.docker.start_container(&id, None)).await;
+        self.remove(&id).await;
+        match started {
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                if message.contains("could not select device driver") =>
+            {
+                Ok(Err(message))
+            }
+            Err(source) => match self.start_error(source) {
+                Unfinished::NotStarted(_) => Ok(Ok(())),
+                Unfinished::Engine(error) => Err(error),
+                _ => Ok(Ok(())),
+            },
+            Ok(()) => Ok(Ok(())),
+        }
     }
 
     /// Starts `id`, feeds it `input` on stdin (when created with `stdin`), and collects its
