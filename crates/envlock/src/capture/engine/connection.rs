@@ -466,9 +466,10 @@ impl Engine {
             {
                 Ok(Err(message))
             }
+            // Its program not found: the GPUs were given. Any other refusal of the start (an
+            // NVIDIA runtime with no driver loaded, say) is the engine's, in its words.
             Err(source) => match self.start_error(source) {
-                Unfinished::NotStarted(_) => Ok(Ok(())),
-                Unfinished::Engine(error) => Err(error),
+                Unfinished::Engine(error) => Ok(Err(error.to_string())),
                 _ => Ok(Ok(())),
             },
             Ok(()) => Ok(Ok(())),
