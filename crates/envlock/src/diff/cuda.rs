@@ -292,7 +292,8 @@ fn shipped(library: &NumericLibrary) -> String {
 }
 
 /// The `gpu-arch` findings of `target` on nodes with the GPUs `gpus`: one per CUDA library
-/// and GPU its code does not run on (error), or reaches only as PTX (warning).
+/// and GPU its code does not run on (error), or reaches only as PTX (warning); those of the
+/// libraries a traced golden run mapped first (the ones the model surely runs).
 pub(crate) fn arch_findings(target: &Lock, gpus: &[GpuArch]) -> Vec<Finding> {
     let mut findings = Vec::new();
     for library in &target.numerics.libraries {
@@ -339,6 +340,7 @@ pub(crate) fn arch_findings(target: &Lock, gpus: &[GpuArch]) -> Vec<Finding> {
             findings.push(finding);
         }
     }
+    findings.sort_by_key(|finding| finding.loaded != Some(true));
     findings
 }
 
@@ -518,6 +520,37 @@ pub(super) fn diff_gpu_code(baseline: &Lock, target: &Lock, findings: &mut Findi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_libraries_a_golden_run_mapped_come_first() {
+        let library = |path: &str, loaded: bool| NumericLibrary {
+            family: "cufile".into(),
+            version: None,
+            threading: None,
+            path: path.into(),
+            sha256: None,
+            shipped_by: None,
+            loaded_by: Vec::new(),
+            loaded,
+            gpu: Some(GpuCode {
+                sass: vec!["sm_90".into()],
+                ..GpuCode::default()
+            }),
+        };
+        let mut lock: Lock = toml::from_str(
+            "[envlock]\nschema = 1\ncreated-by = \"test\"\n[source]\nkind = \"python\"\n\
+             [platform]\nos = \"linux\"\narch = \"x86_64\"\n[env]\n",
+        )
+        .unwrap();
+        lock.numerics.libraries = vec![library("/a.so", false), library("/b.so", true)];
+        let gpu = "sm_80".parse::<GpuArch>().unwrap();
+        let found = arch_findings(&lock, &[gpu]);
+        let order: Vec<(&str, Option<bool>)> = found
+            .iter()
+            .map(|finding| (finding.subject.as_str(), finding.loaded))
+            .collect();
+        assert_eq!(order, [("/b.so", Some(true)), ("/a.so", None)]);
+    }
 
     #[test]
     fn gpu_architectures_read_as_sm_or_compute_capability() {
