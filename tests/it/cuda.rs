@@ -478,3 +478,36 @@ fn a_frameworks_cuda_is_what_its_real_wheel_says() {
     );
     assert!(found.is_empty(), "{found:?}");
 }
+
+#[test]
+fn onnxruntime_gpu_says_its_cuda_through_its_cuda_extra() {
+    // onnxruntime-gpu 1.31.1's real METADATA: `nvidia-cuda-runtime~=13.0; extra == "cuda"`.
+    let python = venv("onnxruntime-gpu-1.31.1", "1.31.1", &[], |folder| {
+        must(
+            std::process::Command::new(system_python())
+                .args(["-c", WHEEL_FILES, "onnxruntime_gpu", "1.31.1"])
+                .arg(site_packages(&folder.join("bin/python"))),
+        );
+    });
+    let dir = tempfile::tempdir().unwrap();
+    must(
+        envlock()
+            .args(["snapshot", "--python"])
+            .arg(&python)
+            .args(["-o", "dev.lock"])
+            .current_dir(dir.path()),
+    );
+    let text = std::fs::read_to_string(dir.path().join("dev.lock")).unwrap();
+    let lock: toml::Value = toml::from_str(&text).unwrap();
+    let framework = &lock["numerics"]["frameworks"][0];
+    assert_eq!(
+        framework["name"].as_str(),
+        Some("onnxruntime-gpu"),
+        "{text}"
+    );
+    assert_eq!(framework["cuda"].as_str(), Some("13"));
+    assert_eq!(
+        framework["from"].as_str(),
+        Some("nvidia-cuda-runtime~=13.0")
+    );
+}

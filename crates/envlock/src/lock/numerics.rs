@@ -104,7 +104,8 @@ pub struct GpuCode {
 }
 
 /// The families of CUDA libraries: NVIDIA's (`nvidia-*` wheels, a CUDA toolkit, conda's)
-/// and a framework's own GPU kernels (torch's `libtorch_cuda.so`).
+/// and a framework's own GPU kernels (torch's `libtorch_cuda.so`, onnxruntime-gpu's CUDA
+/// provider).
 pub const CUDA_FAMILIES: &[&str] = &[
     "cudart",
     "cublas",
@@ -119,6 +120,7 @@ pub const CUDA_FAMILIES: &[&str] = &[
     "nvjitlink",
     "torch-cuda",
     "c10-cuda",
+    "onnxruntime-cuda",
 ];
 
 impl NumericLibrary {

@@ -28,14 +28,30 @@ fn release(version: &str) -> Option<String> {
     (number(major) && number(minor)).then(|| format!("{major}.{minor}"))
 }
 
-/// The exact pin of a CUDA runtime among `requires` in force on `target` (torch's CUDA pins
-/// are for Linux only; one under an extra is not in force): `(release, the requirement)`.
+/// The pin of a CUDA runtime among `requires` whose marker holds on `target` (torch's CUDA
+/// pins are for Linux only), with the extra it names, if any, taken as installed (the
+/// framework states its build there: onnxruntime-gpu's `nvidia-cuda-runtime~=13.0; extra ==
+/// "cuda"`): `(release, the requirement)`. An exact pin gives `X.Y`, a compatible one
+/// (`~=13.0`) the major.
 fn pinned(requires: &[String], target: &Target) -> Option<(String, String)> {
     requires.iter().find_map(|line| {
         let requirement = parse_requirement(line).ok()?;
         if let Some(marker) = requirement.marker.contents() {
-            let marker = Marker::parse(&marker.to_string()).ok()?;
-            if target.applies(&marker, &[], &[]) != Applies::Yes {
+            let text = marker.to_string();
+            let extras: Vec<String> = text
+                .split("extra == ")
+                .skip(1)
+                .filter_map(|rest| {
+                    Some(
+                        rest.strip_prefix(['"', '\''])?
+                            .split(['"', '\''])
+                            .next()?
+                            .to_string(),
+                    )
+                })
+                .collect();
+            let marker = Marker::parse(&text).ok()?;
+            if target.applies(&marker, &extras, &[]) != Applies::Yes {
                 return None;
             }
         }
@@ -43,16 +59,20 @@ fn pinned(requires: &[String], target: &Target) -> Option<(String, String)> {
         let Some(VersionOrUrl::VersionSpecifier(specifiers)) = &requirement.version_or_url else {
             return None;
         };
-        let version = match specifiers.iter().collect::<Vec<_>>().as_slice() {
-            [only] if matches!(only.operator(), Operator::Equal | Operator::ExactEqual) => {
-                only.version().to_string()
-            }
-            _ => return None,
-        };
         if !is_cuda_runtime(&name) {
             return None;
         }
-        Some((release(&version)?, format!("{name}=={version}")))
+        match specifiers.iter().collect::<Vec<_>>().as_slice() {
+            [only] if matches!(only.operator(), Operator::Equal | Operator::ExactEqual) => {
+                let version = only.version().to_string();
+                Some((release(&version)?, format!("{name}=={version}")))
+            }
+            [only] if *only.operator() == Operator::TildeEqual => {
+                let major = only.version().release().first()?.to_string();
+                Some((major, format!("{name}~={}", only.version())))
+            }
+            _ => None,
+        }
     })
 }
 
@@ -168,7 +188,17 @@ mod tests {
             None
         );
         assert_eq!(cuda(package("torch", "2.5.1+cpu", &[])), None);
-        // On macOS, or under an extra, the pin is not in force.
+        // onnxruntime-gpu 1.31.1's, as its METADATA writes them: its CUDA extra's runtime.
+        let onnxruntime = [
+            "nvidia-cuda-nvrtc~=13.0; extra == \"cuda\"",
+            "nvidia-cuda-runtime~=13.0; extra == \"cuda\"",
+            "nvidia-cudnn-cu13~=9.0; extra == \"cudnn\"",
+        ];
+        assert_eq!(
+            cuda(package("onnxruntime-gpu", "1.31.1", &onnxruntime)),
+            Some(("13".into(), "nvidia-cuda-runtime~=13.0".into()))
+        );
+        // On macOS the pin is not in force.
         let mac = crate::lock::Platform {
             os: "darwin".into(),
             arch: "arm64".into(),
@@ -184,7 +214,7 @@ mod tests {
             cuda(package(
                 "x",
                 "1.0",
-                &["nvidia-cuda-runtime-cu12==12.4.127; extra == \"gpu\""]
+                &["nvidia-cuda-runtime-cu12==12.4.127; sys_platform == \"win32\""]
             )),
             None
         );

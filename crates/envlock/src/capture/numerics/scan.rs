@@ -85,6 +85,7 @@ const FAMILIES: &[(&str, &str, bool)] = &[
     ("libnvjitlink", "nvjitlink", false),
     ("libtorch_cuda", "torch-cuda", false),
     ("libc10_cuda", "c10-cuda", false),
+    ("libonnxruntime_providers_cuda", "onnxruntime-cuda", false),
 ];
 
 /// The starts of the names of numeric libraries, for the probe to pick them out of
