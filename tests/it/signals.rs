@@ -262,7 +262,14 @@ fn a_stop_while_audit_creates_containers_leaves_none() {
         }
         must(Command::new("kill").args(["-TERM", &child.id().to_string()]));
         let output = child.wait_with_output().unwrap();
-        assert_eq!(output.status.code(), Some(143), "after {delay} ms");
+        // On a loaded machine the signal may come before envlock has set up its handling
+        // (the process still starting, no container made): then the signal ends it.
+        let before_handling = std::os::unix::process::ExitStatusExt::signal(&output.status);
+        assert!(
+            output.status.code() == Some(143) || before_handling == Some(15),
+            "after {delay} ms: {:?}",
+            output.status
+        );
         for image in &images {
             let left = containers_of(image);
             assert!(left.is_empty(), "after {delay} ms: {image} left {left:?}");
