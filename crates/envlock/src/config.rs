@@ -55,7 +55,7 @@ pub struct Deploy {
     pub driver: Option<crate::diff::DriverVersion>,
     /// The GPU architectures of the deploy nodes: each CUDA library of the target must
     /// have code that runs on each (`gpu-arch`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "one_or_many")]
     pub gpu: Vec<crate::diff::GpuArch>,
     /// The GPUs the golden cases' containers ask the engine for (`docker run --gpus`).
     pub gpus: Option<Gpus>,
@@ -74,23 +74,55 @@ impl Gpus {
 
 impl<'de> Deserialize<'de> for Gpus {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Given {
-            Count(i64),
-            Text(String),
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Gpus;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("\"all\" or a count of GPUs (`gpus = 1`)")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Gpus, E> {
+                match text {
+                    "all" => Ok(Gpus(-1)),
+                    _ => Err(E::custom(format!(
+                        "`{text}` is not a GPU request: give `\"all\"` or a count (`gpus = 1`)"
+                    ))),
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, count: i64) -> Result<Gpus, E> {
+                match count {
+                    1.. => Ok(Gpus(count)),
+                    _ => Err(E::custom(format!(
+                        "`{count}` GPUs cannot be asked for: give `\"all\"` or a count of 1 \
+                         or more"
+                    ))),
+                }
+            }
         }
-        match Given::deserialize(deserializer)? {
-            Given::Text(text) if text == "all" => Ok(Gpus(-1)),
-            Given::Count(count) if count >= 1 => Ok(Gpus(count)),
-            Given::Text(text) => Err(serde::de::Error::custom(format!(
-                "`{text}` is not a GPU request: give `\"all\"` or a count (`gpus = 1`)"
-            ))),
-            Given::Count(count) => Err(serde::de::Error::custom(format!(
-                "`{count}` GPUs cannot be asked for: give `\"all\"` or a count of 1 or more"
-            ))),
-        }
+        deserializer.deserialize_any(Visitor)
     }
+}
+
+/// `gpu = "sm_80"` as `gpu = ["sm_80"]`.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<crate::diff::GpuArch>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        One(String),
+        Many(Vec<String>),
+    }
+    let given = Given::deserialize(deserializer).map_err(|_| {
+        serde::de::Error::custom("give the GPUs' architectures as a list: `gpu = [\"sm_80\"]`")
+    })?;
+    let texts = match given {
+        Given::One(text) => vec![text],
+        Given::Many(texts) => texts,
+    };
+    texts
+        .iter()
+        .map(|text| text.parse().map_err(serde::de::Error::custom))
+        .collect()
 }
 
 /// `models = [...]`, or `[models]`:
@@ -359,6 +391,31 @@ fn is_json_pointer(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deploy_gpus_read_one_or_many_and_say_what_is_wrong() {
+        let deploy = |text: &str| toml::from_str::<Deploy>(text).map_err(|e| e.to_string());
+        let one = deploy("gpu = \"sm_80\"\ngpus = 2").unwrap();
+        assert_eq!(one.gpu, ["sm_80".parse::<crate::diff::GpuArch>().unwrap()]);
+        assert_eq!(one.gpus.map(Gpus::count), Some(2));
+        assert_eq!(
+            deploy("gpus = \"all\"").unwrap().gpus.map(Gpus::count),
+            Some(-1)
+        );
+        for (text, said) in [
+            (
+                "gpu = [\"sm_80\", \"sm_7\"]",
+                "`sm_7` is not a GPU architecture",
+            ),
+            ("gpu = 80", "as a list"),
+            ("gpus = 1.5", "expected \"all\" or a count"),
+            ("gpus = 0", "`0` GPUs cannot be asked for"),
+            ("gpus = \"al\"", "`al` is not a GPU request"),
+        ] {
+            let error = deploy(text).unwrap_err();
+            assert!(error.contains(said), "{text}: {error}");
+        }
+    }
 
     #[test]
     fn json_pointers() {
